@@ -1,0 +1,18 @@
+/* clock.c: the monotonic system clock and the simulated clock behind parley__clock. Stateless. */
+#define _POSIX_C_SOURCE 200809L
+#include "engine/clock.h"
+
+#include <time.h>
+
+static int64_t monotonic_now_us(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+parley__clock parley__clock_monotonic(void) { return (parley__clock){monotonic_now_us, 0}; }
+
+static int64_t sim_now_us(void *ctx) { return ((parley__sim_clock *)ctx)->now_us; }
+
+parley__clock parley__clock_sim(parley__sim_clock *sim) { return (parley__clock){sim_now_us, sim}; }

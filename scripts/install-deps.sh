@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian 12 packages parley needs to build, test and run, only those not yet installed.
+set -eu
+pkgs="build-essential cmake pkg-config git libopus-dev libspeexdsp-dev portaudio19-dev libsrtp2-dev
+libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing packages:$missing (run as root, or install them yourself)" >&2
+  exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# jackd2 asks about real-time priority at install; answer no, we only use its dummy driver.
+echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections
+apt-get install -y -q --no-install-recommends $missing
