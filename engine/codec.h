@@ -1,0 +1,103 @@
+/* codec.h: the Opus stage (libopus 1.3.1). One encoder per outgoing stream, one decoder per incoming
+ * stream; each codes exactly one frame (10 or 20 ms) per call.
+ *
+ * Threads: an encoder or decoder belongs to one thread at a time (the audio thread in the engine);
+ * create and free happen off the audio path. The only exceptions are the encoder's rate/loss setters,
+ * which store into atomics and may be called from any thread (e.g. the network thread on RTCP); the
+ * encoder applies them at the start of its next encode.
+ * Real-time: encode, decode, conceal, recover_fec, the setters and the getters never allocate, lock,
+ * block, log or make system calls. All libopus state is allocated once at create.
+ * Samples are float in [-1, 1]; stereo is interleaved (L R L R ...). Counts are per channel.
+ */
+#ifndef PARLEY_ENGINE_CODEC_H
+#define PARLEY_ENGINE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest packet one 10 or 20 ms Opus frame can produce: 1275 bytes of frame plus the TOC byte
+ * (RFC 6716, section 3.2.1). Output buffers for parley__encoder_encode must be at least this big. */
+#define PARLEY__OPUS_MAX_PACKET 1276
+
+typedef struct parley__encoder_config {
+  int rate_hz;            /* 8000, 12000, 16000, 24000 or 48000; default 48000 */
+  int channels;           /* 1 or 2; default 1 */
+  int frame_ms;           /* 10 or 20; default 20 */
+  int bitrate_bps;        /* 6000 .. 510000 (whole stream); default 32000 */
+  int complexity;         /* 0 .. 10; default 9 (see codec.c for why) */
+  bool inband_fec;        /* SILK in-band FEC (LBRR); default on */
+  int expected_loss_pct;  /* 0 .. 100, OPUS_SET_PACKET_LOSS_PERC hint; default 10 */
+  bool dtx;               /* discontinuous transmission; default on */
+} parley__encoder_config;
+
+typedef struct parley__encoder parley__encoder;
+typedef struct parley__decoder parley__decoder;
+
+/* Fills cfg with the defaults above. Any thread. NULL is ignored. */
+void parley__encoder_config_init(parley__encoder_config *cfg);
+
+/* Creates an encoder with application VOIP. cfg is borrowed (copied). Returns NULL and sets *err
+ * (PARLEY_EINVAL for a bad config, PARLEY_ENOMEM, PARLEY_ECODEC) on failure; *err = 0 on success.
+ * err may be NULL. Not real-time safe (allocates). */
+parley__encoder *parley__encoder_new(const parley__encoder_config *cfg, int *err);
+/* NULL is ignored. Not real-time safe. */
+void parley__encoder_free(parley__encoder *e);
+
+/* Encodes exactly one frame: pcm holds frame_samples * channels interleaved floats (borrowed).
+ * out (borrowed) receives the packet; out_cap must be >= PARLEY__OPUS_MAX_PACKET.
+ * Returns:
+ *   > 0  bytes in out: send this packet;
+ *   0    do not transmit: a DTX frame. Either libopus produced 2 bytes or less (its documented "need
+ *        not be transmitted" case; a 1-byte packet decodes exactly like a lost one), or it is a
+ *        comfort-noise update arriving sooner than 400 ms after the previous one (libopus 1.3.1
+ *        sends them every 200 ms with 10 ms frames). The receiver conceals the gap. So in silence
+ *        the caller sends at most one packet per 400 ms, after a hangover of a few hundred ms;
+ *   < 0  PARLEY_EINVAL (NULL), PARLEY_ENOSPC (out_cap too small) or PARLEY_ECODEC.
+ * Owning thread, real-time safe. */
+int parley__encoder_encode(parley__encoder *e, const float *pcm, uint8_t *out, size_t out_cap);
+
+/* Loss hint for the FEC budget, e.g. from RTCP receiver reports. pct 0..100, else PARLEY_EINVAL.
+ * Any thread, real-time safe (applied at the next encode). */
+int parley__encoder_set_expected_loss(parley__encoder *e, int pct);
+/* Target bitrate, 6000..510000 bit/s, else PARLEY_EINVAL. Any thread, real-time safe (applied at the
+ * next encode). */
+int parley__encoder_set_bitrate(parley__encoder *e, int bitrate_bps);
+
+/* The encoder's algorithmic delay (OPUS_GET_LOOKAHEAD), in samples per channel at rate_hz: decoded
+ * audio lags the input by this much (312 at 48 kHz for VOIP). Any thread after create. */
+int parley__encoder_lookahead_samples(const parley__encoder *e);
+/* Samples per channel in one frame (rate_hz * frame_ms / 1000). Any thread after create. */
+int parley__encoder_frame_samples(const parley__encoder *e);
+/* Whether the last encoded frame was DTX (skipped or a comfort-noise update; OPUS_GET_IN_DTX).
+ * Owning thread, real-time safe. */
+bool parley__encoder_in_dtx(parley__encoder *e);
+
+/* Creates a decoder. rate_hz as for the encoder, channels 1 or 2, frame_samples the frame length per
+ * channel: 10 or 20 ms at rate_hz. Returns NULL and sets *err (PARLEY_EINVAL, PARLEY_ENOMEM,
+ * PARLEY_ECODEC) on failure; *err = 0 on success. err may be NULL. Not real-time safe. */
+parley__decoder *parley__decoder_new(int rate_hz, int channels, int frame_samples, int *err);
+/* NULL is ignored. Not real-time safe. */
+void parley__decoder_free(parley__decoder *d);
+
+/* Decodes one received packet (pkt/len borrowed) into pcm (frame_samples * channels floats, borrowed).
+ * Returns frame_samples, or PARLEY_EINVAL (NULL pointers, len 0 or > 65535),
+ * PARLEY_EFORMAT (a valid Opus packet whose duration is not one frame; decoder state untouched),
+ * PARLEY_ECODEC (malformed packet). On error pcm is unspecified; conceal the frame instead.
+ * Owning thread, real-time safe. */
+int parley__decoder_decode(parley__decoder *d, const uint8_t *pkt, size_t len, float *pcm);
+/* Packet loss concealment for one missing frame (including frames skipped by the sender's DTX).
+ * Returns frame_samples or a negative error. Owning thread, real-time safe. */
+int parley__decoder_conceal(parley__decoder *d, float *pcm);
+/* Rebuilds the lost frame just before next_pkt from next_pkt's in-band FEC (LBRR) data. Afterwards
+ * decode next_pkt normally. Without FEC data in next_pkt (see parley__packet_has_fec) libopus falls
+ * back to concealment, so this is never worse than parley__decoder_conceal. Returns frame_samples or
+ * an error as for decode. Owning thread, real-time safe. */
+int parley__decoder_recover_fec(parley__decoder *d, const uint8_t *next_pkt, size_t len, float *pcm);
+
+/* Whether pkt carries in-band FEC for the frame before it: the SILK LBRR flag of its first Opus frame,
+ * read from the packet header bits (RFC 6716, sections 4.2.3 and 4.2.4). false for CELT-only and
+ * malformed packets. Any thread, real-time safe, pure. */
+bool parley__packet_has_fec(const uint8_t *pkt, size_t len);
+
+#endif
