@@ -63,13 +63,109 @@ struct parley__mixer {
   int32_t hangover_frames;
 };
 
-float parley__mixer_limit(float x) {
+/* ---- sample kernels ----
+ * Frames are 480 or 960 samples, so every kernel walks n (a multiple of 8) in 4-lane vectors, using
+ * the GCC/clang vector extension: portable (SSE2, NEON, or scalar fallback) and vectorised at -O2,
+ * where the compiler's own vectoriser would leave these loops scalar. Loads and stores go through
+ * memcpy, so the caller's frame need not be aligned. */
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f load4(const float *p) {
+  v4f v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+/* mask lanes all-ones -> a, all-zeros -> b (comparisons give such masks). */
+static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)((mask & (v4i)a) | (~mask & (v4i)b)); }
+static inline v4f splat4(float x) { return (v4f){x, x, x, x}; }
+
+/* The limiter (curve in mixer.h), for finite x. Above the knee, z = (|x| - K) / (1 - K) clamped to
+ * [0, 3] goes through p(z) = z (27 + z^2) / (27 + 9 z^2), the [3/2] Pade approximant of tanh, whose
+ * derivative 9 (z^2 - 9)^2 / (27 + 9 z^2)^2 is >= 0, 1 at z = 0 and 0 at z = 3 where p = 1. It is
+ * evaluated as 1 - p(z) = (3 - z)^3 / (27 + 9 z^2): each float step there is monotonic in z, so the
+ * rounded curve is monotonic too (the direct form wobbles by an ulp near 1). */
+static inline v4f limit4(v4f x) {
   const float k = PARLEY_MIXER_LIMIT_KNEE;
-  float a = fabsf(x);
-  if (a <= k) return x;
-  if (!(a == a)) return 0.0f; /* NaN */
-  float y = k + (1.0f - k) * tanhf((a - k) / (1.0f - k));
-  return x < 0.0f ? -y : y;
+  const v4i sign_bit = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
+  v4i sign = (v4i)x & sign_bit;
+  v4f a = (v4f)((v4i)x & ~sign_bit);
+  v4f z = (a - k) * (1.0f / (1.0f - k));
+  z = select4(z < 0.0f, splat4(0.0f), z);
+  z = select4(z > 3.0f, splat4(3.0f), z);
+  v4f w = 3.0f - z;
+  v4f q = (w * w * w) / (27.0f + 9.0f * (z * z));
+  v4f y = 1.0f - (1.0f - k) * q;
+  return (v4f)((v4i)select4(a <= k, a, y) | sign);
+}
+
+float parley__mixer_limit(float x) {
+  if (isnan(x)) return 0.0f;
+  return limit4(splat4(x))[0];
+}
+
+static void limit_block(float *restrict x, size_t n) {
+  for (size_t i = 0; i < n; i += 4) store4(x + i, limit4(load4(x + i)));
+}
+
+/* Largest |x[i]|. */
+static float peak_abs(const float *restrict x, size_t n) {
+  const v4i abs_mask = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
+  v4f p0 = splat4(0.0f), p1 = splat4(0.0f);
+  for (size_t i = 0; i < n; i += 8) {
+    v4f a0 = (v4f)((v4i)load4(x + i) & abs_mask), a1 = (v4f)((v4i)load4(x + i + 4) & abs_mask);
+    p0 = select4(a0 > p0, a0, p0);
+    p1 = select4(a1 > p1, a1, p1);
+  }
+  p0 = select4(p1 > p0, p1, p0);
+  float m = p0[0];
+  for (int k = 1; k < 4; k++) m = p0[k] > m ? p0[k] : m;
+  return m;
+}
+
+/* dst = src with NaN -> 0, clamped to +-INPUT_CLAMP. */
+static void copy_clamped(float *restrict dst, const float *restrict src, size_t n) {
+  for (size_t i = 0; i < n; i += 4) {
+    v4f v = load4(src + i);
+    v = select4(v == v, v, splat4(0.0f));
+    v = select4(v < -INPUT_CLAMP, splat4(-INPUT_CLAMP), v);
+    v = select4(v > INPUT_CLAMP, splat4(INPUT_CLAMP), v);
+    store4(dst + i, v);
+  }
+}
+
+/* Scales x by g in place, adds it to sum and returns the energy of the scaled signal. */
+static float scale_accumulate(float *restrict x, float *restrict sum, float g, size_t n) {
+  v4f e0 = splat4(0.0f), e1 = splat4(0.0f);
+  for (size_t i = 0; i < n; i += 8) {
+    v4f v0 = load4(x + i) * g, v1 = load4(x + i + 4) * g;
+    store4(x + i, v0);
+    store4(x + i + 4, v1);
+    store4(sum + i, load4(sum + i) + v0);
+    store4(sum + i + 4, load4(sum + i + 4) + v1);
+    e0 += v0 * v0;
+    e1 += v1 * v1;
+  }
+  e0 += e1;
+  return (e0[0] + e0[1]) + (e0[2] + e0[3]);
+}
+
+/* out = sum - own, then limited; the limiter pass runs only when a sample exceeds the knee. */
+static void minus_limited(float *restrict out, const float *restrict sum, const float *restrict own,
+                          size_t n) {
+  const v4i abs_mask = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
+  v4f p = splat4(0.0f);
+  for (size_t i = 0; i < n; i += 4) {
+    v4f v = load4(sum + i) - load4(own + i);
+    store4(out + i, v);
+    v4f a = (v4f)((v4i)v & abs_mask);
+    p = select4(a > p, a, p);
+  }
+  /* Any lane over the knee (one horizontal test per frame, not per sample). */
+  v4i over = p > PARLEY_MIXER_LIMIT_KNEE;
+  if (over[0] | over[1] | over[2] | over[3]) limit_block(out, n);
 }
 
 /* ---- id table ---- */
@@ -252,48 +348,13 @@ int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool vo
   if (!m || !frame) return PARLEY_EINVAL;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
-  float *dst = m->in + (size_t)(s - m->slots) * m->frame;
-  for (size_t i = 0; i < m->frame; i++) {
-    float v = frame[i];
-    /* One compare pair on the common path; NaN fails both and becomes 0. */
-    if (!(v >= -INPUT_CLAMP && v <= INPUT_CLAMP)) v = v > 0.0f ? INPUT_CLAMP : v < 0.0f ? -INPUT_CLAMP : 0.0f;
-    dst[i] = v;
-  }
+  copy_clamped(m->in + (size_t)(s - m->slots) * m->frame, frame, m->frame);
   s->has_frame = true;
   s->voice = voice;
   return 0;
 }
 
 /* ---- per frame ---- */
-
-/* Scales x by g in place, adds it to sum and returns the energy of the scaled signal. n is a multiple
- * of 8; eight partial energies keep the loop free of a serial dependency so it vectorises. */
-static float scale_accumulate(float *restrict x, float *restrict sum, float g, size_t n) {
-  float e[8] = {0};
-  for (size_t i = 0; i < n; i += 8) {
-    for (size_t k = 0; k < 8; k++) {
-      float v = x[i + k] * g;
-      x[i + k] = v;
-      sum[i + k] += v;
-      e[k] += v * v;
-    }
-  }
-  return ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
-}
-
-/* out = sum - own, then limited; the limiter pass runs only when a sample exceeds the knee. */
-static void minus_limited(float *restrict out, const float *restrict sum, const float *restrict own,
-                          size_t n) {
-  float peak = 0.0f;
-  for (size_t i = 0; i < n; i++) {
-    float v = sum[i] - own[i];
-    out[i] = v;
-    float a = fabsf(v);
-    peak = a > peak ? a : peak;
-  }
-  if (peak > PARLEY_MIXER_LIMIT_KNEE)
-    for (size_t i = 0; i < n; i++) out[i] = parley__mixer_limit(out[i]);
-}
 
 static bool is_candidate(const slot *s) {
   return s->used && !s->muted && s->vad_hold > 0 && s->level_db > RANK_MIN_DB;
@@ -403,15 +464,8 @@ int parley__mixer_run(parley__mixer *m) {
     s->has_frame = false;
   }
 
-  float peak = 0.0f;
-  for (size_t i = 0; i < n; i++) {
-    float a = fabsf(m->sum[i]);
-    peak = a > peak ? a : peak;
-  }
-  if (peak > PARLEY_MIXER_LIMIT_KNEE)
-    for (size_t i = 0; i < n; i++) m->full[i] = parley__mixer_limit(m->sum[i]);
-  else
-    memcpy(m->full, m->sum, n * sizeof(float));
+  memcpy(m->full, m->sum, n * sizeof(float));
+  if (peak_abs(m->full, n) > PARLEY_MIXER_LIMIT_KNEE) limit_block(m->full, n);
 
   for (size_t d = 0; d < m->n_active; d++) {
     uint32_t si = m->active[d];

@@ -15,12 +15,14 @@
  * parley__mixer_speakers(). Participants without a put since the last run count as silence (VAD false).
  *
  * Limiter curve (parley__mixer_limit), knee K = PARLEY_MIXER_LIMIT_KNEE = 0.5 (-6 dBFS):
- *   |x| <= K : y = x                                      (bit-exact: small signals pass unchanged)
- *   |x| >  K : y = sign(x) * (K + (1 - K) * tanh((|x| - K) / (1 - K)))
- * Continuous with slope 1 at the knee, strictly increasing, and |y| < 1 for every finite x (|y| = 1
- * only where float rounding saturates tanh, |x| >~ 5). NaN maps to 0. Stateless, so it adds no delay
- * and cannot pump; it is a safety net against clipping when many people talk at once, not a compressor.
- *
+ *   |x| <= K : y = x                                    (bit-exact: small signals pass unchanged)
+ *   |x| >  K : y = sign(x) * (K + (1 - K) * p(z)),  z = min((|x| - K) / (1 - K), 3)
+ *   p(z) = z (27 + z^2) / (27 + 9 z^2)                  (the [3/2] Pade approximant of tanh)
+ * p rises monotonically from p(0) = 0 with slope 1 (so the knee has no kink) to p(3) = 1 with slope 0
+ * (so the clamp at z = 3 has none either): |y| < 1 below |x| = 2, |y| = 1 at and beyond (full-scale
+ * ceiling, never exceeded). Examples: 0.75 -> 0.733, 1.0 -> 0.889, 1.5 -> 0.992, 1.9 -> 0.99996. NaN maps to 0.
+ * Stateless (no delay, no pumping): a safety net against clipping when many talk at once, not a
+ * compressor. Rational rather than tanhf so the per-sample loop vectorises.
  * Speaker ranking: each run, a participant's level is the RMS of its gained contribution in dB
  * (floor -100 dB; muted or missing = floor), smoothed exponentially with a fast attack (20 ms time
  * constant) and slow release (200 ms). A participant is a candidate while its VAD flag was true within

@@ -235,10 +235,19 @@ Test(mixer, limiter_curve) {
     cr_assert(fabsf(y) <= 1.0f, "x=%g y=%g", (double)x, (double)y);
     cr_assert(y >= prev, "foldover at x=%g: %g < %g", (double)x, (double)y, (double)prev);
     cr_assert_eq(parley__mixer_limit(-x), -y);
-    if (fabsf(x) > k) cr_assert(fabsf(y) <= fabsf(x));
+    if (fabsf(x) > k) cr_assert(fabsf(y) <= fabsf(x) + 1e-6f); /* never gains beyond rounding */
     if (fabsf(x) > k + 0.05f) cr_assert(fabsf(y) < fabsf(x), "x=%g not compressed", (double)x);
     prev = y;
   }
+  /* Exhaustive over every float from 0.25 to 2.5 (about 21 million): never decreasing, never above 1. */
+  float y_prev = parley__mixer_limit(0.25f);
+  size_t checked = 0;
+  for (float x = 0.25f; x <= 2.5f; x = nextafterf(x, 3.0f), checked++) {
+    float y = parley__mixer_limit(x);
+    if (y < y_prev || y > 1.0f) cr_assert_fail("x=%.9g y=%.9g prev=%.9g", (double)x, (double)y, (double)y_prev);
+    y_prev = y;
+  }
+  cr_assert_gt(checked, 20000000u);
   cr_expect_eq(parley__mixer_limit(INFINITY), 1.0f);
   cr_expect_eq(parley__mixer_limit(-INFINITY), -1.0f);
   cr_expect_eq(parley__mixer_limit(1e30f), 1.0f);
@@ -249,6 +258,10 @@ Test(mixer, limiter_curve) {
   cr_expect(slope > 0.99f && slope <= 1.001f, "slope at knee %g", (double)slope);
   /* And it still has headroom where a simple clip would saturate. */
   cr_expect(parley__mixer_limit(1.0f) < 0.99f && parley__mixer_limit(1.0f) > 0.8f);
+  /* Documented ceiling: exactly full scale from |x| = 2 on, below it before. */
+  cr_expect_eq(parley__mixer_limit(2.0f), 1.0f);
+  cr_expect_lt(parley__mixer_limit(1.9f), 1.0f);
+  cr_expect_float_eq(parley__mixer_limit(1.0f), 8.0f / 9.0f, 1e-6);
 }
 
 Test(mixer, limiter_bounds_many_loud_inputs) {
