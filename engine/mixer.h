@@ -1,0 +1,109 @@
+/* mixer.h: conference mixer. N participants' frames in, one full mix and N mix-minus outputs out
+ * (each participant hears everyone but itself), a soft limiter on every output, and an active-speaker
+ * ranking (top K, with hysteresis).
+ *
+ * Cost per frame is O(N * frame_samples): the gained inputs are summed once in float, and each
+ * participant's mix-minus is that sum minus its own gained contribution.
+ *
+ * Threads: a mixer belongs to one thread at a time (normally the audio thread). Every function after
+ * parley__mixer_new() is real-time safe: all buffers for max_participants are allocated at create, so
+ * add/remove/set_gain/set_mute may be called on the audio thread between frames. Another thread that
+ * wants to change membership or gains must hand the request over (e.g. through a parley__ring).
+ *
+ * Frame cycle: parley__mixer_put() for each participant that has a frame (at most once each; a second
+ * put replaces the first), then parley__mixer_run(); then read parley__mixer_full()/_minus() and
+ * parley__mixer_speakers(). Participants without a put since the last run count as silence (VAD false).
+ *
+ * Limiter curve (parley__mixer_limit), knee K = PARLEY_MIXER_LIMIT_KNEE = 0.5 (-6 dBFS):
+ *   |x| <= K : y = x                                    (bit-exact: small signals pass unchanged)
+ *   |x| >  K : y = sign(x) * (K + (1 - K) * p(z)),  z = min((|x| - K) / (1 - K), 3)
+ *   p(z) = z (27 + z^2) / (27 + 9 z^2)                  (the [3/2] Pade approximant of tanh)
+ * p rises monotonically from p(0) = 0 with slope 1 (so the knee has no kink) to p(3) = 1 with slope 0
+ * (so the clamp at z = 3 has none either): |y| < 1 below |x| = 2, |y| = 1 at and beyond (full-scale
+ * ceiling, never exceeded). Examples: 0.75 -> 0.733, 1.0 -> 0.889, 1.5 -> 0.992, 1.9 -> 0.99996. NaN maps to 0.
+ * Stateless (no delay, no pumping): a safety net against clipping when many talk at once, not a
+ * compressor. Rational rather than tanhf so the per-sample loop vectorises.
+ * Speaker ranking: each run, a participant's level is the RMS of its gained contribution in dB
+ * (floor -100 dB; muted or missing = floor), smoothed exponentially with a fast attack (20 ms time
+ * constant) and slow release (200 ms). A participant is a candidate while its VAD flag was true within
+ * the last 300 ms (hangover) and it is not muted; non-candidates are never ranked, however loud.
+ * The ranking holds at most top_k candidates, loudest first, with hysteresis:
+ *  - a member that stops being a candidate (or is removed) leaves at once;
+ *  - a free place is filled at once by the loudest non-member candidate (inserted by level);
+ *  - when full, a non-member must be louder than the weakest member by PARLEY_MIXER_RANK_MARGIN_DB for
+ *    PARLEY_MIXER_RANK_HOLD_MS in a row before it replaces it;
+ *  - two members swap places only under the same margin-and-hold rule.
+ * parley__mixer_run() returns 1 when the ranking (membership or order) changed, and
+ * parley__mixer_speakers_epoch() counts changes, for a "speakers-changed" event.
+ */
+#ifndef PARLEY_ENGINE_MIXER_H
+#define PARLEY_ENGINE_MIXER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PARLEY_MIXER_MAX_PARTICIPANTS 4096
+#define PARLEY_MIXER_MAX_TOP_K 16
+#define PARLEY_MIXER_MAX_GAIN 16.0f /* +24 dB */
+#define PARLEY_MIXER_LIMIT_KNEE 0.5f
+#define PARLEY_MIXER_RANK_MARGIN_DB 3.0f
+#define PARLEY_MIXER_RANK_HOLD_MS 150
+#define PARLEY_MIXER_VAD_HANGOVER_MS 300
+#define PARLEY_MIXER_ATTACK_MS 20.0f
+#define PARLEY_MIXER_RELEASE_MS 200.0f
+#define PARLEY_MIXER_FLOOR_DB (-100.0f)
+
+typedef struct parley__mixer parley__mixer;
+
+/* max_participants in [1, PARLEY_MIXER_MAX_PARTICIPANTS]; frame_samples 480 (10 ms) or 960 (20 ms) at
+ * 48 kHz; top_k in [1, PARLEY_MIXER_MAX_TOP_K]. Allocates everything. NULL on bad arguments or when
+ * out of memory. Any thread, not real-time safe. */
+parley__mixer *parley__mixer_new(size_t max_participants, size_t frame_samples, size_t top_k);
+/* NULL is ignored. Not real-time safe. Invalidates every pointer the mixer handed out. */
+void parley__mixer_free(parley__mixer *m);
+
+size_t parley__mixer_frame_samples(const parley__mixer *m);
+/* Participants currently added. */
+size_t parley__mixer_count(const parley__mixer *m);
+
+/* Adds participant `id` (any uint32_t) with gain 1, unmuted, silent until its first put.
+ * 0; PARLEY_EINVAL (NULL m or id already present); PARLEY_EFULL (max_participants reached). */
+int parley__mixer_add(parley__mixer *m, uint32_t id);
+/* Removes `id` (and any pending frame; it leaves the speaker ranking at once, bumping the epoch).
+ * 0; PARLEY_EINVAL (NULL); PARLEY_ENOTFOUND. */
+int parley__mixer_remove(parley__mixer *m, uint32_t id);
+/* Linear gain applied to id's input, in [0, PARLEY_MIXER_MAX_GAIN]; takes effect at the next run.
+ * 0; PARLEY_EINVAL (NULL, NaN); PARLEY_ERANGE (out of range); PARLEY_ENOTFOUND. */
+int parley__mixer_set_gain(parley__mixer *m, uint32_t id, float gain);
+/* A muted participant contributes nothing to any output (its own mix-minus included) and is not
+ * ranked as a speaker; it still receives its mix-minus. 0; PARLEY_EINVAL; PARLEY_ENOTFOUND. */
+int parley__mixer_set_mute(parley__mixer *m, uint32_t id, bool muted);
+
+/* Gives id's frame for the next run: frame_samples floats (borrowed, copied). Non-finite samples are
+ * replaced by 0. voice: the caller's VAD decision for this frame.
+ * 0; PARLEY_EINVAL (NULL m or frame); PARLEY_ENOTFOUND. */
+int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool voice);
+/* Mixes the frames put since the last run, updates levels and the ranking, and clears the inputs.
+ * 1 if the speaker ranking changed, 0 if not; PARLEY_EINVAL (NULL). */
+int parley__mixer_run(parley__mixer *m);
+
+/* The limited mix of every unmuted participant: frame_samples floats, owned by the mixer, valid
+ * until the next run/remove/free. NULL if m is NULL. Silence before the first run. */
+const float *parley__mixer_full(const parley__mixer *m);
+/* What `id` hears: the limited mix of everyone but id. Owned by the mixer, valid until the next
+ * run/remove/free. NULL for a NULL m or an unknown id. Silence until the first run after its add. */
+const float *parley__mixer_minus(const parley__mixer *m, uint32_t id);
+
+/* Copies up to cap ids of the current speaker ranking into ids, loudest first. Returns the number
+ * written (the ranking has at most top_k entries); PARLEY_EINVAL for NULL m, or NULL ids with cap > 0. */
+int parley__mixer_speakers(const parley__mixer *m, uint32_t *ids, size_t cap);
+/* Counts ranking changes since create (run and remove both count). Poll and compare to detect one. */
+uint64_t parley__mixer_speakers_epoch(const parley__mixer *m);
+/* id's smoothed level in dB (see above), into *level_db. 0; PARLEY_EINVAL; PARLEY_ENOTFOUND. */
+int parley__mixer_level_db(const parley__mixer *m, uint32_t id, float *level_db);
+
+/* The soft limiter curve described above. Pure; real-time safe. */
+float parley__mixer_limit(float x);
+
+#endif
