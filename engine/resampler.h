@@ -38,7 +38,8 @@ void parley__resampler_free(parley__resampler *r);
 size_t parley__resampler_max_output(const parley__resampler *r, size_t in_len);
 
 /* Converts in[0..in_len) (borrowed, read only) and writes the output to out (borrowed, out_cap samples).
- * Returns the number of samples written (may be 0 for tiny inputs: they are kept for later), or
+ * in and out must not overlap. Returns the number of samples written (0 for tiny inputs is normal:
+ * they are kept in the filter history and come out later), or
  * PARLEY_EINVAL (NULL pointers with a non-zero length, in_len > PARLEY__RESAMPLER_MAX_IN_SAMPLES),
  * PARLEY_ENOSPC when out_cap < parley__resampler_max_output(r, in_len): then nothing was consumed and the
  * state is unchanged, so the call may be repeated with a larger buffer; PARLEY_EDSP on a library
