@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/echo.h"
+#include "engine/resampler.h"
 #include "engine/rng.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
@@ -41,16 +42,16 @@ static float *load(const char *name) {
 }
 
 /* Room impulse response, len samples; energy normalised to 0.25 (echo about 6 dB below the far end). */
-static float *make_room(size_t *len, uint64_t seed) {
-  size_t delay = (size_t)ROOM_DELAY_MS * RATE / 1000;
-  *len = (size_t)ROOM_LEN_MS * RATE / 1000;
+static float *make_room_at(size_t *len, uint64_t seed, int rate_hz) {
+  size_t delay = (size_t)ROOM_DELAY_MS * (size_t)rate_hz / 1000;
+  *len = (size_t)ROOM_LEN_MS * (size_t)rate_hz / 1000;
   float *h = calloc(*len, sizeof *h);
   cr_assert_not_null(h);
   parley__rng rng;
   parley__rng_seed(&rng, seed);
   double energy = 0;
   for (size_t i = delay; i < *len; i++) {
-    double t = (double)(i - delay) / RATE;
+    double t = (double)(i - delay) / rate_hz;
     /* -60 dB of energy after RT60: amplitude 10^(-3 t / RT60). */
     h[i] = (float)(parley__rng_gauss(&rng) * pow(10, -3 * t / RT60_S));
     energy += (double)h[i] * h[i];
@@ -59,6 +60,8 @@ static float *make_room(size_t *len, uint64_t seed) {
   for (size_t i = 0; i < *len; i++) h[i] *= g;
   return h;
 }
+
+static float *make_room(size_t *len, uint64_t seed) { return make_room_at(len, seed, RATE); }
 
 /* y[i] = sum_k h[k] x[i - k - shift] for i < n (x is zero before its start). Four partial sums keep
  * the 1e9 multiply-adds of a few seconds of 150 ms echo fast enough, also under ASan. */
@@ -448,4 +451,51 @@ Test(echo, reset_restarts_cleanly) {
   free(b);
   free(mic);
   free(far);
+}
+
+/* 16 kHz mode (160-sample frames): the same room and far end, brought to 16 kHz with the resampler. */
+Test(echo, cancels_room_echo_at_16k) {
+  enum { WB = 16000, WB_FRAME = 160 };
+  float *far48 = load("speech_b_48k.wav");
+  size_t n = (size_t)SECONDS * WB, cap = n + 64;
+  float *far = malloc(cap * sizeof *far), *mic = malloc(n * sizeof *mic), *out = malloc(n * sizeof *out);
+  cr_assert(far && mic && out);
+  parley__resampler *down = parley__resampler_new(RATE, WB, PARLEY__RESAMPLER_QUALITY_DEFAULT, NULL);
+  cr_assert_not_null(down);
+  int got = parley__resampler_process(down, far48, N, far, cap);
+  cr_assert_geq(got, (int)n - 2);
+  for (size_t i = (size_t)got; i < n; i++) far[i] = 0;
+  parley__resampler_free(down);
+  size_t hlen;
+  float *h = make_room_at(&hlen, ROOM_SEED, WB);
+  convolve(far, n, h, hlen, 0, mic);
+  float *noise = malloc(n * sizeof *noise);
+  cr_assert_not_null(noise);
+  th_noise(noise, n, 77, 1.7e-4);
+  for (size_t i = 0; i < n; i++) mic[i] += noise[i];
+  double erle[2];
+  for (int c = 0; c < 2; c++) {
+    parley__echo_config cfg;
+    if (c == 0) parley__echo_config_init(&cfg); else cfg = aec_only();
+    cfg.rate_hz = WB;
+    cfg.frame_samples = WB_FRAME;
+    parley__echo *e = parley__echo_new(&cfg, NULL);
+    cr_assert_not_null(e);
+    for (size_t pos = 0; pos + WB_FRAME <= n; pos += WB_FRAME) {
+      cr_assert_eq(parley__echo_playback(e, far + pos, WB_FRAME), 0);
+      cr_assert_eq(parley__echo_capture(e, mic + pos, out + pos, NULL), 0);
+    }
+    parley__echo_free(e);
+    size_t from = 2 * (size_t)WB;
+    erle[c] = th_energy_ratio_db(mic + from, out + from, n - from);
+  }
+  fprintf(stderr, "echo: 16 kHz ERLE after 2 s: %.1f dB full chain, %.1f dB AEC alone\n", erle[0], erle[1]);
+  cr_expect_geq(erle[0], 20.0);
+  cr_expect_geq(erle[1], 10.0);
+  free(noise);
+  free(h);
+  free(out);
+  free(mic);
+  free(far);
+  free(far48);
 }
