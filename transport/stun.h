@@ -187,7 +187,8 @@ int parley__stun_build_u64(parley__stun_builder *b, uint16_t type, uint64_t valu
 /* ERROR-CODE: code 300..699; reason NULL for the standard phrase. */
 int parley__stun_build_error(parley__stun_builder *b, int code, const char *reason, size_t reason_len);
 int parley__stun_build_unknown(parley__stun_builder *b, const uint16_t *types, size_t count);
-/* MESSAGE-INTEGRITY over everything so far, keyed with key (borrowed). */
+/* MESSAGE-INTEGRITY over everything so far, keyed with key (borrowed). PARLEY_EINVAL when the message
+ * so far exceeds PARLEY__STUN_MAX_MSG_BYTES. */
 int parley__stun_build_integrity(parley__stun_builder *b, const uint8_t *key, size_t key_len);
 int parley__stun_build_fingerprint(parley__stun_builder *b);
 
