@@ -29,9 +29,11 @@
 #define PARLEY__STUN_MAX_MSG_BYTES 2048
 /* How many unknown comprehension-required attribute types a decoded message records. */
 #define PARLEY__STUN_MAX_UNKNOWN 16
-/* Attribute value limits from RFC 8489 (bytes). */
-#define PARLEY__STUN_USERNAME_MAX 513
-#define PARLEY__STUN_TEXT_MAX 763 /* SOFTWARE, REALM, NONCE, ERROR-CODE reason */
+/* Attribute value limits from RFC 8489 (bytes). We build USERNAME below 509 bytes and SOFTWARE/reason
+ * of at most 509; we decode any of them up to 763 (the RFC 5389 compatibility limit). */
+#define PARLEY__STUN_USERNAME_MAX 508
+#define PARLEY__STUN_TEXT_ENCODE_MAX 509
+#define PARLEY__STUN_TEXT_MAX 763 /* decoding: USERNAME, SOFTWARE, REALM, NONCE, ERROR-CODE reason */
 
 /* Message classes (the C1C0 bits). */
 typedef enum parley__stun_class {
