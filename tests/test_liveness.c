@@ -157,8 +157,8 @@ Test(liveness, config_defaults_and_validation) {
   parley__liveness_config_init(&c);
   cr_expect_eq(parley__liveness_config_validate(&c), 0);
   cr_expect_eq(c.suspect_after_us, 200 * MS);
-  cr_expect_eq(c.probe_interval_us, 25 * MS);
-  cr_expect_eq(c.lost_after_us, 900 * MS);
+  cr_expect_eq(c.probe_interval_us, 20 * MS);
+  cr_expect_eq(c.lost_after_us, 800 * MS);
   cr_expect_eq(c.consent_expiry_us, 30 * S);
   cr_expect_eq(parley__liveness_config_validate(NULL), PARLEY_EINVAL);
   parley__liveness_config bad;
@@ -233,12 +233,12 @@ Test(liveness, dtx_every_400ms_never_disconnects) {
   cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 0);
   cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), -1);
   cr_expect_eq(parley__liveness_ice_state(h->m), PARLEY__ICE_CONNECTED);
-  /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 200..375 ms => 8,
+  /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 200..380 ms => 10,
    * fewer in the gaps where a consent answer (evidence too) arrived. */
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
-  cr_expect_leq(st.probes_requested, 1500 * 8);
-  cr_expect_geq(st.probes_requested, 1500 * 8 - 8 * (uint64_t)h->n_consents);
+  cr_expect_leq(st.probes_requested, 1500 * 10);
+  cr_expect_geq(st.probes_requested, 1500 * 10 - 10 * (uint64_t)h->n_consents);
   cr_expect_gt(h->n_consents, 100); /* ~ every 5 s */
   teardown(h);
 }
@@ -251,10 +251,10 @@ Test(liveness, cut_then_restore_event_sequence) {
   cut(h);
   int64_t cut_at = h->now;
   run_until(h, 15 * S);
-  /* Declared lost 900 ms after the last arrival (media at 10.0 s; probes answered until the cut). */
+  /* Declared lost 800 ms after the last arrival (media at 10.0 s; probes answered until the cut). */
   int i_ice = find(h, mark, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
   cr_assert_geq(i_ice, 0);
-  cr_expect_eq(h->log[i_ice].now_us, 10 * S + 900 * MS);
+  cr_expect_eq(h->log[i_ice].now_us, 10 * S + h->cfg.lost_after_us);
   cr_expect_leq(h->log[i_ice].now_us - cut_at, 1 * S);
   cr_assert_eq(h->n - mark, 4);
   cr_expect_eq(h->log[mark + 1].kind, PARLEY__EV_PEER_STATE);
@@ -300,12 +300,13 @@ Test(liveness, probes_at_configured_pace) {
   cr_expect_eq(h->n_probes, 0);
   cut(h); /* last media at exactly 5.0 s */
   run_until(h, 7 * S);
-  /* Fast probes at 5.200, 5.225, ..., 5.875 (28), lost at 5.900, slow probes at 6.100, 6.300, ... */
-  cr_assert_geq(h->n_probes, 28 + 5);
-  for (int i = 0; i < 28; i++) cr_expect_eq(h->probe_at[i], 5 * S + 200 * MS + i * 25 * MS);
-  for (int i = 28; i < h->n_probes; i++)
-    cr_expect_eq(h->probe_at[i], 5 * S + 900 * MS + (i - 27) * 200 * MS);
-  cr_expect_eq(h->n_probes, 28 + 5); /* 6.1, 6.3, 6.5, 6.7, 6.9 */
+  /* Fast probes at 5.200, 5.220, ..., 5.780 (30), lost at 5.800, slow probes at 6.000, 6.200, ...,
+   * 7.000 (6). */
+  cr_assert_geq(h->n_probes, 30 + 6);
+  for (int i = 0; i < 30; i++) cr_expect_eq(h->probe_at[i], 5 * S + 200 * MS + i * 20 * MS);
+  for (int i = 30; i < h->n_probes; i++)
+    cr_expect_eq(h->probe_at[i], 5 * S + 800 * MS + (i - 29) * 200 * MS);
+  cr_expect_eq(h->n_probes, 30 + 6);
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
   cr_expect_eq(st.probes_requested, (uint64_t)h->n_probes);
@@ -533,7 +534,7 @@ Test(liveness, undecodable_packets_are_not_evidence) {
   harness *h = setup(NULL);
   start_call(h, 0);
   h->answer_probes = false;
-  /* Garbage every 10 ms from t = 0: the path is still declared lost at 0.9 s, no track starts. */
+  /* Garbage every 10 ms from t = 0: the path is still declared lost at 0.8 s, no track starts. */
   for (int64_t t = 0; t <= 1 * S; t += 10 * MS) {
     cr_assert_eq(parley__liveness_on_rtp(h->m, t, SSRC_A, false), 0);
     parley__liveness_tick(h->m, t);
@@ -541,7 +542,7 @@ Test(liveness, undecodable_packets_are_not_evidence) {
   drain(h);
   int i = find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
   cr_assert_geq(i, 0);
-  cr_expect_eq(h->log[i].now_us, 900 * MS);
+  cr_expect_eq(h->log[i].now_us, h->cfg.lost_after_us);
   cr_expect_eq(count(h, 0, PARLEY__EV_TRACK_STARTED), 0);
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
