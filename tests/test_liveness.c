@@ -1,12 +1,14 @@
 /* test_liveness.c: the liveness monitor in simulated time. A small scripted peer (media at a fixed
  * period, probe and consent answers after a fixed round trip, a path that can be cut) drives the
- * monitor; the tests assert the event sequences and the pacing of the actions it requests. */
+ * monitor; the tests assert the event sequences and the pacing of the actions it requests. One test
+ * runs over simnet, where the peer's endpoint disappears and our packets bounce (ECONNREFUSED). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
 #include "parley/parley.h"
 #include "transport/liveness.h"
+#include "transport/simnet.h"
 
 #define MS 1000ll
 #define S 1000000ll
@@ -593,4 +595,88 @@ Test(liveness, full_queue_reports_efull_but_state_advances) {
   cr_expect_eq(q.dropped, 1);
   cr_expect_eq(parley__liveness_peer_state(m), PARLEY__PEER_CONNECTED);
   parley__liveness_free(m);
+}
+
+/* ---- over simnet: the peer process dies, its port bounces our packets (ICMP port unreachable) ---- */
+
+typedef struct duo {
+  parley__simnet *net;
+  struct sockaddr_storage a, b;
+  int a_id;
+  harness *h;
+} duo;
+
+static void duo_a_recv(void *ctx, parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                       const uint8_t *data, size_t len, int64_t now_us) {
+  (void)ctx;
+  if (len >= 1 && data[0] == 'P') parley__simnet_send(net, to, from, "R", 1, now_us); /* probe echo */
+}
+
+static void duo_b_recv(void *ctx, parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                       const uint8_t *data, size_t len, int64_t now_us) {
+  (void)net;
+  (void)from;
+  (void)to;
+  duo *d = ctx;
+  if (len < 1) return;
+  if (data[0] == 'M') cr_assert_geq(parley__liveness_on_rtp(d->h->m, now_us, SSRC_A, true), 0);
+  if (data[0] == 'R') cr_assert_geq(parley__liveness_on_probe_response(d->h->m, now_us), 0);
+  drain(d->h);
+}
+
+static void duo_b_error(void *ctx, parley__simnet *net, const struct sockaddr *dest, int errno_value,
+                        int64_t now_us) {
+  (void)net;
+  (void)dest;
+  duo *d = ctx;
+  cr_assert_geq(parley__liveness_on_socket_error(d->h->m, now_us, errno_value), 0);
+  drain(d->h);
+}
+
+Test(liveness, peer_process_death_over_simnet_is_peer_gone) {
+  static duo d;
+  memset(&d, 0, sizeof d);
+  d.h = setup(NULL);
+  d.net = parley__simnet_new(4, 1024, 32, 5, NULL);
+  cr_assert_not_null(d.net);
+  parley__simnet_link link = {.delay_us = 30 * MS, .jitter_us = 10 * MS};
+  parley__simnet_set_link(d.net, &link);
+  parley__simnet_addr4(&d.a, "127.0.0.1", 4000);
+  parley__simnet_addr4(&d.b, "127.0.0.1", 4001);
+  d.a_id = parley__simnet_add_endpoint(d.net, (struct sockaddr *)&d.a, duo_a_recv, NULL, &d);
+  parley__simnet_add_endpoint(d.net, (struct sockaddr *)&d.b, duo_b_recv, duo_b_error, &d);
+  cr_assert_eq(parley__liveness_on_ice_connected(d.h->m, 0), 0);
+  const struct sockaddr *a = (struct sockaddr *)&d.a, *b = (struct sockaddr *)&d.b;
+  int64_t next_a = 0, next_b = 0, killed_at = -1;
+  for (int64_t t = 0; t <= 8 * S;) {
+    if (killed_at < 0 && t >= 5 * S) {
+      parley__simnet_remove_endpoint(d.net, d.a_id); /* the peer process exits */
+      killed_at = t;
+    }
+    if (t >= next_a) { /* A: DTX while alive */
+      if (killed_at < 0) parley__simnet_send(d.net, a, b, "M", 1, t);
+      next_a = t + 400 * MS;
+    }
+    if (t >= next_b) { /* B talks: one packet per 20 ms towards A */
+      parley__simnet_send(d.net, b, a, "m", 1, t);
+      next_b = t + 20 * MS;
+    }
+    parley__simnet_deliver_until(d.net, t);
+    int act = parley__liveness_tick(d.h->m, t);
+    cr_assert_geq(act, 0);
+    if (act & PARLEY__LIVENESS_SEND_PROBE) parley__simnet_send(d.net, b, a, "P", 1, t);
+    drain(d.h);
+    int64_t nt = min64(min64(next_a, next_b), parley__simnet_next_delivery_us(d.net));
+    nt = min64(nt, parley__liveness_next_deadline_us(d.h->m));
+    if (killed_at < 0) nt = min64(nt, 5 * S);
+    t = nt > t ? nt : t + 1;
+  }
+  cr_expect_eq(find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), -1);
+  int i = find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  cr_assert_geq(i, 0);
+  /* The first packet B sends after the death bounces one one-way delay (<= 40 ms) later. */
+  cr_expect_leq(d.h->log[i].now_us - killed_at, 20 * MS + 40 * MS);
+  cr_expect_eq(count(d.h, 0, PARLEY__EV_INTERRUPTED), 1);
+  parley__simnet_free(d.net);
+  teardown(d.h);
 }

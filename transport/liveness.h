@@ -84,7 +84,8 @@ int parley__liveness_on_ice_checking(parley__liveness *m, int64_t now_us);
  * consent grant (the successful check). Recovers from disconnected or failed. */
 int parley__liveness_on_ice_connected(parley__liveness *m, int64_t now_us);
 /* An RTP packet from the peer. decodable: it authenticated (SRTP) and parsed; only decodable packets
- * count as evidence (an undecodable one may be spoofed) and start tracks. */
+ * count as evidence (an undecodable one may be spoofed) and start tracks. Arrivals before ICE connects
+ * and after consent failed are ignored (the next packet after connecting starts the track). */
 int parley__liveness_on_rtp(parley__liveness *m, int64_t now_us, uint32_t ssrc, bool decodable);
 /* An authenticated RTCP packet from the peer (call this for a compound packet carrying a BYE too). */
 int parley__liveness_on_rtcp(parley__liveness *m, int64_t now_us);
