@@ -112,7 +112,7 @@ int parley__liveness_close(parley__liveness *m, int64_t now_us);
 /* Advances timers to now_us: may declare the path lost, consent expired or a track timed out, and
  * returns a mask of PARLEY__LIVENESS_SEND_* actions to perform now (>= 0), or PARLEY_EINVAL,
  * PARLEY_EFULL (events dropped; actions are then lost too: use a big enough queue). Owner thread;
- * real-time safe. Calling it early is harmless. */
+ * real-time safe. Calling it early is harmless; after close it does nothing and returns 0. */
 int parley__liveness_tick(parley__liveness *m, int64_t now_us);
 /* When tick must next be called; INT64_MAX when no timer runs (before ICE connects, failed, closed). */
 int64_t parley__liveness_next_deadline_us(const parley__liveness *m);
