@@ -1,16 +1,12 @@
 /* fuzz_rtcp.c: libFuzzer target for the compound RTCP parser. Checks the summary's counts stay within
  * their arrays and that a parsed compound's essentials survive a rebuild. */
-/* The library is built without coverage or sanitizer instrumentation in the fuzz configuration, so
- * the code under test is compiled into this target directly (its symbols then satisfy the link and
- * the static library's copies are not pulled in). */
-#include "transport/rtcp.c"
+#include "transport/rtcp.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/rtcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,17 +1,12 @@
 /* fuzz_rtp.c: libFuzzer target for the RTP parser, the header-length check and the receiver statistics.
  * Asserts the invariants a parsed view promises: it lies inside the input and adds up to its length. */
-/* The library is built without coverage or sanitizer instrumentation in the fuzz configuration, so
- * the code under test is compiled into this target directly (its symbols then satisfy the link and
- * the static library's copies are not pulled in). */
-#include "transport/rtp.c"
-#include "transport/demux.c"
+#include "transport/rtp.h"
+#include "transport/demux.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "transport/demux.h"
-#include "transport/rtp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

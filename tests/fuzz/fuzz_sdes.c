@@ -1,9 +1,6 @@
 /* fuzz_sdes.c: libFuzzer target for the RFC 4568 a=crypto value parser (untrusted SDP input). A parsed
  * value must carry exactly its suite's key length and format back to a value that parses the same. */
-/* The library is built without coverage or sanitizer instrumentation in the fuzz configuration, so
- * the code under test is compiled into this target directly (its symbols then satisfy the link and
- * the static library's copies are not pulled in). */
-#include "transport/srtp.c"
+#include "transport/srtp.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,10 +1,8 @@
 /* fuzz_sdp.c: libFuzzer target for the SDP parser, writer and answer. Whatever parses must be
  * writable; writing is a fixed point after one parse (write(parse(write(x))) == write(x)); an answer
  * to it must be writable too. */
-/* The library objects are built without coverage or sanitizer instrumentation under PARLEY_FUZZ, so
- * the code under test is compiled into this translation unit (instrumented). Its symbols then satisfy
- * the link and the archive's copy is never pulled in. */
-#include "transport/sdp.c"
+#include "parley/parley.h"
+#include "transport/sdp.h"
 
 #include <stdint.h>
 #include <stdlib.h>

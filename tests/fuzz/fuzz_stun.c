@@ -1,9 +1,6 @@
 /* fuzz_stun.c: libFuzzer target for the STUN decoder. Every input is decoded; whatever decodes is
  * integrity-checked with a fixed key and re-encoded from its decoded fields, which must decode again. */
-/* The library objects are built without coverage or sanitizer instrumentation under PARLEY_FUZZ, so
- * the code under test is compiled into this translation unit (instrumented). Its symbols then satisfy
- * the link and the archive's copy is never pulled in. */
-#include "transport/stun.c"
+#include "transport/stun.h"
 
 #include <stddef.h>
 #include <stdint.h>
