@@ -219,6 +219,25 @@ Test(jitter, timestamp_jump_resyncs) {
   h_free(h);
 }
 
+Test(jitter, paused_timestamps_resync_after_a_late_run) {
+  /* The sender stops for 1.5 s and resumes with timestamps that did not advance: to the buffer every
+   * packet is 1.5 s late. That is below the jump threshold, so the run of late packets must do it. */
+  harness *h = h_new(NULL);
+  run_stream(h, 0, 50, 5000, NULL, 0);
+  int64_t pause_us = 1500000;
+  for (int64_t now = 51 * TICK; now < 50 * TICK + pause_us; now += TICK) h_get(h, now);
+  for (int k = 50; k < 250; k++) {
+    int64_t now = (int64_t)k * TICK + pause_us;
+    h_put(h, k, now - 15000);
+    h_get(h, now);
+  }
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.resyncs, 1u);
+  cr_expect(st.late >= 10 && st.late <= 60, "late %llu", (unsigned long long)st.late);
+  for (int k = 150; k < 249; k++) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  h_free(h);
+}
+
 Test(jitter, ssrc_change_resets) {
   harness *h = h_new(NULL);
   run_stream(h, 0, 30, 5000, NULL, 0);
