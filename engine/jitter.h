@@ -1,0 +1,104 @@
+/* jitter.h: the adaptive jitter buffer for one inbound RTP stream (one SSRC at a time).
+ *
+ * put() stores a packet (payload copied into a pool preallocated at create); get() is called once per
+ * frame tick and says what to play for that tick: a packet's payload, the NEXT packet's payload for
+ * in-band FEC recovery of a missing frame, concealment (PLC), silence (the sender is in DTX), or
+ * nothing yet (still buffering). The buffer never decodes.
+ *
+ * Threads: put() and get() (and stats/reset) are called on ONE thread, the audio thread: the pipeline
+ * moves packets from the network ring onto the audio thread before calling put(). No locks inside.
+ * Real-time: put(), get(), get_stats() and reset() never allocate, lock, block or log; only
+ * parley__jitter_new / parley__jitter_free allocate.
+ *
+ * Model: each packet carries one frame of frame_samples at clock_hz. The buffer measures each packet's
+ * relative transit r = arrival - media time of its timestamp, and keeps a window of recent r values.
+ * Playing frame ts at time now means a buffering delay now - mediatime(ts); a packet is on time iff
+ * its r is at most that. The target delay is the smallest that keeps the expected late share under
+ * late_target_pct over the window; the actual delay moves in whole frames: it grows at once (hold the
+ * play position while concealing a missing frame, or in silence), and shrinks one frame at a time,
+ * freely in silence or on a frame that is missing anyway, otherwise by dropping one frame at most every
+ * talk_shrink_interval_ms. */
+#ifndef PARLEY_ENGINE_JITTER_H
+#define PARLEY_ENGINE_JITTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct parley__jitter parley__jitter;
+
+/* Zero fields take the default in brackets. */
+typedef struct parley__jitter_config {
+  uint32_t clock_hz;                 /* RTP clock [48000] */
+  uint32_t frame_samples;            /* samples per packet at clock_hz [960 = 20 ms] */
+  size_t max_payload_bytes;          /* larger payloads are rejected [1500] */
+  uint32_t capacity_packets;         /* pool size; also bounds the delay [128] */
+  uint32_t window_packets;           /* relative-transit history [500, max 4096] */
+  double late_target_pct;            /* late share of the window the target may leave out [2.0] */
+  uint32_t min_delay_ms;             /* target floor above the fastest recent packet [0] */
+  uint32_t max_delay_ms;             /* target ceiling above the fastest recent packet [1000] */
+  uint32_t resync_ms;                /* transit jump that means a timestamp jump [3000] */
+  uint32_t talk_shrink_interval_ms;  /* min spacing of frame drops during talk [500] */
+} parley__jitter_config;
+
+typedef enum parley__jitter_kind {
+  PARLEY__JITTER_NOTHING = 0, /* buffering: nothing to play yet (before the first packet is due) */
+  PARLEY__JITTER_PACKET,      /* decode payload */
+  PARLEY__JITTER_FEC,         /* this frame is missing; payload is the next packet's: decode its FEC */
+  PARLEY__JITTER_CONCEAL,     /* missing frame: run the decoder's PLC */
+  PARLEY__JITTER_SILENCE,     /* sender in DTX: play comfort noise / silence, not PLC */
+} parley__jitter_kind;
+
+typedef struct parley__jitter_frame {
+  parley__jitter_kind kind;
+  const uint8_t *payload; /* PACKET/FEC: borrowed, owned by the buffer, valid until the next get() */
+  size_t payload_bytes;
+  uint32_t timestamp; /* RTP timestamp of the frame this tick plays (for FEC: the missing frame's) */
+  uint16_t seq;       /* PACKET/FEC: the packet's sequence number */
+  bool marker;
+  uint32_t ssrc;
+  bool reset; /* the stream was reset (SSRC change or resync) since the previous get(): reset the decoder */
+} parley__jitter_frame;
+
+typedef struct parley__jitter_stats {
+  /* Delays are playout offsets above the fastest packet in the window (the buffering that packet
+   * would see): current is where the play position is, target where the quantile says it should be. */
+  double current_delay_ms;
+  double target_delay_ms;
+  double jitter_ms;        /* RFC 3550 interarrival jitter estimate */
+  uint64_t packets_in;     /* accepted by put() (not duplicates, not rejected) */
+  uint64_t packets_out;    /* played as PACKET */
+  uint64_t late;           /* arrived after their play time (or went stale): dropped */
+  uint64_t duplicates;     /* dropped */
+  uint64_t concealed;      /* CONCEAL frames (loss or lateness) */
+  uint64_t fec_recoveries; /* FEC frames */
+  uint64_t silence;        /* SILENCE frames */
+  uint64_t shrink_drops;   /* frames dropped to shrink the delay during talk */
+  uint64_t overflow;       /* dropped because the pool was full or the packet was too far ahead */
+  uint64_t resyncs;        /* timestamp jumps */
+  uint64_t ssrc_changes;
+} parley__jitter_stats;
+
+/* Creates a buffer; cfg may be NULL for all defaults. Allocates the whole pool. Returns NULL and sets
+ * *err (PARLEY_EINVAL for a bad config, PARLEY_ENOMEM) on failure. Not real-time. */
+parley__jitter *parley__jitter_new(const parley__jitter_config *cfg, int *err);
+void parley__jitter_free(parley__jitter *j);
+
+/* Stores one packet that arrived at now_us; the payload (1..max_payload_bytes bytes) is copied.
+ * Returns 0 if stored, PARLEY_EINVAL (bad arguments, payload too large), or a positive reason it was
+ * dropped and counted: PARLEY__JITTER_DROP_DUPLICATE, _LATE or _OVERFLOW. A new SSRC resets the buffer
+ * first (counted in ssrc_changes). Audio thread, real-time safe. */
+enum { PARLEY__JITTER_DROP_DUPLICATE = 1, PARLEY__JITTER_DROP_LATE = 2, PARLEY__JITTER_DROP_OVERFLOW = 3 };
+int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint32_t ssrc, bool marker,
+                       const uint8_t *payload, size_t payload_bytes, int64_t now_us);
+
+/* One frame tick at now_us (call every frame_samples / clock_hz seconds). Fills *out; returns 0 or
+ * PARLEY_EINVAL. Audio thread, real-time safe. */
+int parley__jitter_get(parley__jitter *j, int64_t now_us, parley__jitter_frame *out);
+
+/* Forgets the stream (packets, timing history, counters stay). Audio thread, real-time safe. */
+void parley__jitter_reset(parley__jitter *j);
+
+void parley__jitter_get_stats(const parley__jitter *j, parley__jitter_stats *out);
+
+#endif
