@@ -21,6 +21,11 @@
 #include "parley/parley.h"
 
 #define SHRINK_HOLD_TICKS 25 /* 0.5 s at 20 ms: the excess must persist before we drop talk audio */
+/* Every packet late for this long (and at least LATE_RUN_PACKETS of them): the timeline is wrong
+ * (e.g. the sender paused its timestamps), not the network: resync. A delay spike's burst arrives at
+ * once and never lasts this long. */
+#define LATE_RUN_US 1000000
+#define LATE_RUN_PACKETS 10
 
 typedef struct slot {
   int64_t seq, ts, arrival_us;
@@ -55,6 +60,8 @@ struct parley__jitter {
   bool in_dtx;
   uint32_t gap_conceals;
   bool pending_reset;
+  uint32_t late_run;
+  int64_t late_run_start_us;
   int64_t last_shrink_us;
   uint32_t shrink_ticks;
   int64_t cur_us, target_us; /* for stats, relative to the window's fastest packet */
@@ -238,6 +245,7 @@ static void start_stream(parley__jitter *j, uint32_t ssrc, uint16_t seq, uint32_
   j->in_dtx = false;
   j->gap_conceals = 0;
   j->have_transit = false;
+  j->late_run = 0;
   j->pending_reset = true;
 }
 
@@ -290,9 +298,18 @@ int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint
   window_add(j, r);
 
   if (j->started && (ets < j->play_ts || (j->have_last && eseq <= j->last_seq))) {
-    j->st.late++;
-    return PARLEY__JITTER_DROP_LATE;
+    if (j->late_run++ == 0) j->late_run_start_us = now_us;
+    if (j->late_run < LATE_RUN_PACKETS || now_us - j->late_run_start_us < LATE_RUN_US) {
+      j->st.late++;
+      return PARLEY__JITTER_DROP_LATE;
+    }
+    j->st.resyncs++;
+    start_stream(j, ssrc, seq, timestamp, now_us);
+    eseq = seq;
+    ets = timestamp;
+    window_add(j, 0);
   }
+  j->late_run = 0;
   int64_t horizon = (int64_t)j->cfg.capacity_packets * j->cfg.frame_samples;
   if (j->n_free == 0 || (j->started && ets - j->play_ts >= horizon)) {
     j->st.overflow++;

@@ -61,12 +61,14 @@ typedef struct parley__jitter_frame {
 } parley__jitter_frame;
 
 typedef struct parley__jitter_stats {
-  double current_delay_ms; /* buffering delay of the frame played last tick */
+  /* Delays are playout offsets above the fastest packet in the window (the buffering that packet
+   * would see): current is where the play position is, target where the quantile says it should be. */
+  double current_delay_ms;
   double target_delay_ms;
   double jitter_ms;        /* RFC 3550 interarrival jitter estimate */
   uint64_t packets_in;     /* accepted by put() (not duplicates, not rejected) */
   uint64_t packets_out;    /* played as PACKET */
-  uint64_t late;           /* arrived after their play time: dropped */
+  uint64_t late;           /* arrived after their play time (or went stale): dropped */
   uint64_t duplicates;     /* dropped */
   uint64_t concealed;      /* CONCEAL frames (loss or lateness) */
   uint64_t fec_recoveries; /* FEC frames */

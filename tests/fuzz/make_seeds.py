@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Writes the small seed inputs under tests/fuzz/corpus/ (run once; the outputs are committed).
+Packets follow the RFC 3550 layouts: RTP 5.1, SR/RR 6.4, SDES 6.5, BYE 6.6."""
+import os
+import struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def rtp(pt, seq, ts, ssrc, payload=b"", csrcs=(), ext=None, pad=0, marker=False):
+    b0 = 0x80 | (0x20 if pad else 0) | (0x10 if ext is not None else 0) | len(csrcs)
+    h = struct.pack("!BBHII", b0, (0x80 if marker else 0) | pt, seq, ts, ssrc)
+    h += b"".join(struct.pack("!I", c) for c in csrcs)
+    if ext is not None:
+        profile, body = ext
+        h += struct.pack("!HH", profile, len(body) // 4) + body
+    tail = (b"\0" * (pad - 1) + bytes([pad])) if pad else b""
+    return h + payload + tail
+
+
+write("fuzz_rtp", "opus_plain", rtp(111, 1, 960, 0x1234, b"\xfc\xff\xfe"))
+write("fuzz_rtp", "csrc_ext_pad", rtp(96, 0x1234, 0xDEADBEEF, 0x01020304, b"\xf8\xff\xfe",
+                                        csrcs=(0x11111111, 0x22222222, 0x33333333),
+                                        ext=(0xBEDE, b"\x10\xaa\x00\x00"), pad=3, marker=True))
+write("fuzz_rtp", "max_csrc", rtp(0, 65535, 0, 1, b"x" * 20, csrcs=tuple(range(15))))
+
+
+def hdr(count, pt, body, pad=0):
+    n = 4 + len(body) + pad
+    assert n % 4 == 0
+    return struct.pack("!BBH", 0x80 | (0x20 if pad else 0) | count, pt, n // 4 - 1) + body + (
+        (b"\0" * (pad - 1) + bytes([pad])) if pad else b"")
+
+
+def block(ssrc, frac, lost, ext, jitter, lsr, dlsr):
+    return struct.pack("!IIIIII", ssrc, (frac << 24) | (lost & 0xFFFFFF), ext, jitter, lsr, dlsr)
+
+
+def sdes(ssrc, cname):
+    chunk = struct.pack("!I", ssrc) + bytes([1, len(cname)]) + cname + b"\0"
+    chunk += b"\0" * (-len(chunk) % 4)
+    return hdr(1, 202, chunk)
+
+
+def bye(ssrc, reason=b""):
+    body = struct.pack("!I", ssrc)
+    if reason:
+        r = bytes([len(reason)]) + reason
+        body += r + b"\0" * (-len(r) % 4)
+    return hdr(1, 203, body)
+
+
+sr = hdr(1, 200, struct.pack("!IIIIII", 0xDEADBEEF, 0xE1234567, 0x890ABCDE, 48000, 50, 4000)
+         + block(1, 64, -2, 70000, 16, 0xB7052000, 0x00054000))
+rr = hdr(1, 201, struct.pack("!I", 0x11223344) + block(0xAABBCCDD, 64, -2, 0x10005, 16, 0xB7052000, 0x54000))
+write("fuzz_rtcp", "sr_sdes", sr + sdes(0xDEADBEEF, b"parley@example"))
+write("fuzz_rtcp", "rr_sdes_bye", rr + sdes(0x11223344, b"abcd") + bye(0x11223344, b"bye"))
+write("fuzz_rtcp", "rr_empty_padded", hdr(0, 201, struct.pack("!I", 7), pad=4))
+write("fuzz_rtcp", "rr_app_sdes", hdr(0, 201, struct.pack("!I", 9)) + hdr(0, 204, struct.pack("!I", 9) + b"TEST")
+      + sdes(9, b"n"))
+
+write("fuzz_sdes", "cm_lifetime", b"1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20")
+write("fuzz_sdes", "cm_mki", b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\n")
+write("fuzz_sdes", "gcm", b"2 AEAD_AES_128_GCM inline:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==|1000")
