@@ -223,6 +223,10 @@ void parley__decoder_free(parley__decoder *d) {
   free(d);
 }
 
+void parley__decoder_reset(parley__decoder *d) {
+  if (d) opus_decoder_ctl(d->opus, OPUS_RESET_STATE);
+}
+
 static int map_decode_result(const parley__decoder *d, int n) {
   if (n == OPUS_BAD_ARG) return PARLEY_EINVAL;
   if (n < 0) return PARLEY_ECODEC;

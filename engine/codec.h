@@ -79,6 +79,9 @@ bool parley__encoder_in_dtx(parley__encoder *e);
 parley__decoder *parley__decoder_new(int rate_hz, int channels, int frame_samples, int *err);
 /* NULL is ignored. Not real-time safe. */
 void parley__decoder_free(parley__decoder *d);
+/* Forgets the stream (a new SSRC, a timestamp jump): the next frame decodes as if from a fresh
+ * decoder. Owning thread, real-time safe. */
+void parley__decoder_reset(parley__decoder *d);
 
 /* Decodes one received packet (pkt/len borrowed) into pcm (frame_samples * channels floats, borrowed).
  * Returns frame_samples, or PARLEY_EINVAL (NULL pointers, len 0 or > 65535),

@@ -1,0 +1,159 @@
+/* send_chain.c: the capture half of a call (see pipeline.h). Owns its resampler, echo canceller and
+ * Opus encoder, and every buffer they need, allocated at create. process() runs on the audio thread and
+ * is real-time safe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/pipeline.h"
+#include "engine/resampler.h"
+#include "engine/sample_fifo.h"
+#include "parley/parley.h"
+
+struct parley__send_chain {
+  parley__resampler *resampler; /* NULL when the device runs at 48 kHz */
+  parley__echo *echo;
+  parley__encoder *encoder;
+  size_t device_frame;  /* samples per device frame */
+  size_t engine_frame;  /* samples per 48 kHz frame */
+  uint32_t timestamp;   /* RTP timestamp of the next frame */
+  bool in_dtx;          /* the previous frame was not transmitted */
+  parley__sample_fifo fifo; /* 48 kHz samples waiting to make a whole frame */
+  float *resampled;     /* resampler output for one device frame */
+  size_t resampled_cap;
+  float *frame;         /* one engine frame, processed in place */
+  parley__send_stats stats;
+};
+
+static bool rate_ok(int hz) {
+  return hz == 8000 || hz == 16000 || hz == 32000 || hz == 44100 || hz == 48000;
+}
+
+void parley__send_config_init(parley__send_config *cfg) {
+  if (!cfg) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->device_rate_hz = PARLEY__ENGINE_RATE_HZ;
+  cfg->frame_ms = 20;
+  cfg->resampler_quality = PARLEY__RESAMPLER_QUALITY_DEFAULT;
+  parley__echo_config_init(&cfg->echo);
+  parley__encoder_config_init(&cfg->opus);
+}
+
+parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *err) {
+  int e = PARLEY_EINVAL;
+  parley__send_chain *s = NULL;
+  if (!cfg || !rate_ok(cfg->device_rate_hz) || (cfg->frame_ms != 10 && cfg->frame_ms != 20)) goto fail;
+  e = PARLEY_ENOMEM;
+  s = calloc(1, sizeof *s);
+  if (!s) goto fail;
+  s->device_frame = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
+  s->engine_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)cfg->frame_ms / 1000;
+  s->timestamp = cfg->first_timestamp;
+  s->in_dtx = true; /* so the first packet carries the marker */
+
+  if (cfg->device_rate_hz != PARLEY__ENGINE_RATE_HZ) {
+    s->resampler = parley__resampler_new(cfg->device_rate_hz, PARLEY__ENGINE_RATE_HZ,
+                                         cfg->resampler_quality, &e);
+    if (!s->resampler) goto fail;
+  }
+  parley__echo_config ec = cfg->echo;
+  ec.rate_hz = PARLEY__ENGINE_RATE_HZ;
+  ec.frame_samples = (int)s->engine_frame;
+  if (!(s->echo = parley__echo_new(&ec, &e))) goto fail;
+  parley__encoder_config oc = cfg->opus;
+  oc.rate_hz = PARLEY__ENGINE_RATE_HZ;
+  oc.channels = 1;
+  oc.frame_ms = cfg->frame_ms;
+  if (!(s->encoder = parley__encoder_new(&oc, &e))) goto fail;
+
+  e = PARLEY_ENOMEM;
+  s->resampled_cap = s->resampler ? parley__resampler_max_output(s->resampler, s->device_frame) + 16
+                                  : s->device_frame;
+  s->fifo.cap = s->resampled_cap + s->engine_frame;
+  s->resampled = malloc(s->resampled_cap * sizeof(float));
+  s->fifo.buf = malloc(s->fifo.cap * sizeof(float));
+  s->frame = malloc(s->engine_frame * sizeof(float));
+  if (!s->resampled || !s->fifo.buf || !s->frame) goto fail;
+
+  s->stats.delay_samples = parley__echo_delay_samples(s->echo) +
+                           parley__encoder_lookahead_samples(s->encoder) +
+                           (s->resampler ? parley__resampler_delay_samples(s->resampler) : 0);
+  if (err) *err = 0;
+  return s;
+fail:
+  parley__send_chain_free(s);
+  if (err) *err = e;
+  return NULL;
+}
+
+void parley__send_chain_free(parley__send_chain *s) {
+  if (!s) return;
+  parley__resampler_free(s->resampler);
+  parley__echo_free(s->echo);
+  parley__encoder_free(s->encoder);
+  free(s->resampled);
+  free(s->fifo.buf);
+  free(s->frame);
+  free(s);
+}
+
+size_t parley__send_chain_device_frame(const parley__send_chain *s) { return s->device_frame; }
+parley__echo *parley__send_chain_echo(parley__send_chain *s) { return s->echo; }
+
+int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct) {
+  return s ? parley__encoder_set_expected_loss(s->encoder, pct) : PARLEY_EINVAL;
+}
+
+/* Echo-cancels and encodes the frame in s->frame; writes a packet to out unless DTX. Returns 1 if a
+ * packet was written, 0 if not, or a negative error. */
+static int encode_frame(parley__send_chain *s, parley__send_packet *out) {
+  bool voice = false;
+  int rc = parley__echo_capture(s->echo, s->frame, s->frame, &voice);
+  if (rc < 0) return rc;
+  int n = parley__encoder_encode(s->encoder, s->frame, out->data, sizeof out->data);
+  if (n < 0) return n;
+  uint32_t ts = s->timestamp;
+  s->timestamp += (uint32_t)s->engine_frame;
+  s->stats.frames++;
+  if (voice) s->stats.voice_frames++;
+  if (n == 0) {
+    s->stats.dtx_frames++;
+    s->in_dtx = true;
+    return 0;
+  }
+  out->len = (size_t)n;
+  out->timestamp = ts;
+  out->marker = s->in_dtx;
+  out->voice = voice;
+  s->in_dtx = false;
+  s->stats.packets++;
+  s->stats.bytes += (uint64_t)n;
+  return 1;
+}
+
+int parley__send_chain_process(parley__send_chain *s, const float *capture, parley__send_packet *out,
+                               size_t out_cap) {
+  if (!s || !capture || !out) return PARLEY_EINVAL;
+  if (out_cap < PARLEY__SEND_MAX_PACKETS) return PARLEY_ENOSPC;
+  const float *in48 = capture;
+  size_t n48 = s->device_frame;
+  if (s->resampler) {
+    int n = parley__resampler_process(s->resampler, capture, s->device_frame, s->resampled,
+                                      s->resampled_cap);
+    if (n < 0) return n;
+    in48 = s->resampled;
+    n48 = (size_t)n;
+  }
+  parley__sample_fifo_push(&s->fifo, in48, n48);
+  int packets = 0;
+  while (packets < PARLEY__SEND_MAX_PACKETS &&
+         parley__sample_fifo_pop(&s->fifo, s->frame, s->engine_frame) == 0) {
+    int rc = encode_frame(s, &out[packets]);
+    if (rc < 0) return rc;
+    packets += rc;
+  }
+  return packets;
+}
+
+void parley__send_chain_stats(const parley__send_chain *s, parley__send_stats *out) {
+  if (s && out) *out = s->stats;
+}
