@@ -774,3 +774,30 @@ static void udp_connect(const char *loop) {
 
 Test(ice_udp, connects_over_ipv4_loopback) { udp_connect("127.0.0.1"); }
 Test(ice_udp, connects_over_ipv6_loopback_if_available) { udp_connect("::1"); }
+
+Test(ice_sim, frozen_pairs_wait_for_their_foundation) {
+  /* A has two sockets on one IP: both host candidates share a foundation, so against B's single
+   * candidate the two pairs share a pair foundation and the second stays Frozen while the first is
+   * being checked (RFC 8445 6.1.2.6, 6.1.4.2). With the path cut, the first check needs its whole
+   * retransmission schedule (0.5+1+2+3+3+3+3 = 15.5 s) to fail before the second pair is tried. */
+  sim s;
+  sim_init(&s, 21, 0.0);
+  s.cut = true;
+  static const char *const same_ip[] = {"10.0.0.1", "10.0.0.1"};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, same_ip, 2);
+  a.addr[1].port = 5001;
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  s.peers[1] = NULL;
+  cr_expect(sim_run(&s, 15000000, NULL));
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 1, "second pair frozen behind the first");
+  cr_expect(sim_run(&s, 1000000, NULL));
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 2, "unfrozen once the first failed");
+  cr_expect_eq(st.pairs_failed, 1);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+}
