@@ -12,6 +12,7 @@
 #include "engine/rng.h"
 #include "parley/parley.h"
 #include "transport/ice.h"
+#include "transport/ice_liveness.h"
 #include "transport/ice_msg.h"
 #include "transport/simnet.h"
 #include "transport/udp.h"
@@ -133,6 +134,7 @@ struct peer {
   bool has_srflx;
   parley__ice_state last_state;
   bool running; /* ticked by sim_run */
+  parley__ice_liveness *glue; /* optional liveness monitor wired to the agent */
 };
 
 typedef struct captured {
@@ -173,6 +175,7 @@ static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uin
 
 static void on_event(void *ctx, const parley__ice_event *ev) {
   peer *p = ctx;
+  if (p->glue) cr_assert_geq(parley__ice_liveness_on_ice_event(p->glue, ev), 0);
   switch (ev->kind) {
   case PARLEY__ICE_EV_SELECTED_PAIR: p->selected_events++; break;
   case PARLEY__ICE_EV_STATE:
@@ -205,6 +208,14 @@ static void sim_recv(void *ctx, parley__simnet *net, const struct sockaddr *from
   cr_assert_geq(parley__ice_receive(e->p->ag, e->local, &src, data, len, now_us), 0);
 }
 
+static void sim_error(void *ctx, parley__simnet *net, const struct sockaddr *dest, int errno_value, int64_t now_us) {
+  (void)net;
+  endpoint *e = ctx;
+  parley__netaddr d;
+  cr_assert_eq(parley__netaddr_from_sockaddr(&d, dest), 0);
+  if (e->p->glue) cr_assert_geq(parley__ice_liveness_on_socket_error(e->p->glue, e->local, &d, errno_value, now_us), 0);
+}
+
 static void peer_init(peer *p, sim *s, parley__ice_role role, uint64_t tb, const char *const *ips, int n) {
   memset(p, 0, sizeof *p);
   p->net = s;
@@ -218,7 +229,7 @@ static void peer_init(peer *p, sim *s, parley__ice_role role, uint64_t tb, const
     p->ep[i] = (endpoint){p, i};
     struct sockaddr_storage sa;
     cr_assert_gt(parley__netaddr_to_sockaddr(&p->addr[i], &sa), 0);
-    p->ep_id[i] = parley__simnet_add_endpoint(s->net, (struct sockaddr *)&sa, sim_recv, NULL, &p->ep[i]);
+    p->ep_id[i] = parley__simnet_add_endpoint(s->net, (struct sockaddr *)&sa, sim_recv, sim_error, &p->ep[i]);
     cr_assert_geq(p->ep_id[i], 0);
   }
   p->naddr = n;
@@ -279,13 +290,18 @@ static bool sim_run(sim *s, int64_t for_us, bool (*cond)(sim *)) {
   for (int step = 0; step < 200000; step++) {
     cr_assert_geq(parley__simnet_deliver_until(s->net, s->now_us), 0);
     for (int k = 0; k < 2; k++)
-      if (s->peers[k] && s->peers[k]->running && parley__ice_next_deadline_us(s->peers[k]->ag) <= s->now_us)
+      if (s->peers[k] && s->peers[k]->running && parley__ice_next_deadline_us(s->peers[k]->ag) <= s->now_us) {
         parley__ice_tick(s->peers[k]->ag, s->now_us);
+      }
+    for (int k = 0; k < 2; k++)
+      if (s->peers[k] && s->peers[k]->glue && parley__ice_liveness_next_deadline_us(s->peers[k]->glue) <= s->now_us)
+        cr_assert_geq(parley__ice_liveness_tick(s->peers[k]->glue, s->now_us), 0);
     if (cond && cond(s)) return true;
     int64_t next = parley__simnet_next_delivery_us(s->net);
     for (int k = 0; k < 2; k++) {
       if (!s->peers[k] || !s->peers[k]->running) continue;
-      int64_t d = parley__ice_next_deadline_us(s->peers[k]->ag);
+      int64_t d = s->peers[k]->glue ? parley__ice_liveness_next_deadline_us(s->peers[k]->glue)
+                                    : parley__ice_next_deadline_us(s->peers[k]->ag);
       if (d < next) next = d;
     }
     if (next <= s->now_us) next = s->now_us + 1; /* defensive: always progress */
@@ -339,7 +355,10 @@ Test(ice_sim, connects_under_loss_and_gates_media) {
     peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 2);
     peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 2);
     connect_pair(&s, &a, &b);
+    int64_t t0 = s.now_us;
     cr_assert(sim_run(&s, 30000000, both_connected), "seed %llu: both connected", (unsigned long long)seed);
+    cr_log_info("seed %llu: connected after %lld ms of simulated time with 25%% loss", (unsigned long long)seed,
+                (long long)((s.now_us - t0) / 1000));
     cr_expect_eq(parley__ice_get_role(a.ag), PARLEY__ICE_CONTROLLING);
     cr_expect_eq(parley__ice_get_role(b.ag), PARLEY__ICE_CONTROLLED);
     cr_expect_eq(a.selected_events, 1);
@@ -806,6 +825,66 @@ Test(ice_sim, frozen_pairs_wait_for_their_foundation) {
   parley__ice_get_stats(a.ag, &st);
   cr_expect_eq(st.checks_sent, 2, "unfrozen once the first failed");
   cr_expect_eq(st.pairs_failed, 1);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* Drains the event queue; counts events of `kind` (with `code`, for interruptions). */
+static int count_events(parley__event_queue *q, parley__event_kind kind, parley__interrupt_code code) {
+  int n = 0;
+  parley__event ev;
+  while (parley__event_queue_pop(q, &ev) == 0)
+    if (ev.kind == kind && (kind != PARLEY__EV_INTERRUPTED || ev.code == code)) n++;
+  return n;
+}
+
+Test(ice_sim, liveness_monitor_driven_by_the_agent) {
+  sim s;
+  sim_init(&s, 31, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  parley__event storage[64];
+  parley__event_queue q;
+  cr_assert_eq(parley__event_queue_init(&q, storage, 64), 0);
+  parley__liveness_config lc;
+  parley__liveness_config_init(&lc);
+  lc.seed = 1;
+  parley__liveness *mon = parley__liveness_new(&lc, &q, NULL);
+  cr_assert_not_null(mon);
+  parley__ice_liveness glue;
+  parley__ice_liveness_init(&glue, a.ag, mon);
+  a.glue = &glue;
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  cr_expect_eq(parley__liveness_ice_state(mon), PARLEY__ICE_CONNECTED, "selected pair => monitor connected");
+
+  /* No media at all, but probes on the selected pair are answered: never declared lost. */
+  cr_expect(sim_run(&s, 3000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), 0);
+  cr_expect_gt(glue.probes_sent, 0);
+  cr_expect_not(parley__liveness_interrupted(mon));
+
+  /* Path cut: probes go unanswered and the monitor declares the outage. */
+  parley__simnet_cut(s.net);
+  cr_expect(sim_run(&s, 2000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), 1);
+  cr_expect(parley__liveness_interrupted(mon));
+
+  /* Restored: the next answered probe resumes the call. */
+  parley__simnet_restore(s.net);
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_RESUMED, PARLEY__INT_NONE), 1);
+  cr_expect_not(parley__liveness_interrupted(mon));
+
+  /* B's process dies: the next probe bounces (ICMP port unreachable) => peer-gone at once. */
+  cr_assert_eq(parley__simnet_remove_endpoint(s.net, b.ep_id[0]), 0);
+  b.running = false;
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE), 1);
+
+  parley__liveness_free(mon);
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
   sim_free(&s);

@@ -77,6 +77,7 @@ struct parley__ice_agent {
   uint64_t tie_breaker;
   parley__ice_state state;
   bool started;
+  int64_t now_us; /* of the current (or last) call, stamped on events */
 
   char ufrag[PARLEY__ICE_UFRAG_LEN + 1], pwd[PARLEY__ICE_PWD_LEN + 1];
   bool prev_valid; /* after a restart: the old local credentials still answer (old pair's consent) */
@@ -139,6 +140,7 @@ uint64_t parley__ice_pair_priority(uint32_t g, uint32_t d) {
 static void emit(parley__ice_agent *a, parley__ice_event ev) {
   ev.state = a->state;
   ev.role = a->role;
+  ev.now_us = a->now_us;
   if (a->cfg.on_event) a->cfg.on_event(a->cfg.ctx, &ev);
 }
 
@@ -456,6 +458,7 @@ int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound) {
 int parley__ice_start(parley__ice_agent *a, int64_t now_us) {
   if (!a) return PARLEY_EINVAL;
   if (a->started || a->nlocal == 0) return PARLEY_ESTATE;
+  a->now_us = now_us;
   a->started = true;
   a->next_ta_us = now_us;
   for (int i = 0; i < a->nlocal; i++)
@@ -506,7 +509,6 @@ int parley__ice_set_remote_credentials(parley__ice_agent *a, const char *ufrag, 
 }
 
 int parley__ice_add_remote_candidate(parley__ice_agent *a, const parley__ice_candidate *c, int64_t now_us) {
-  (void)now_us;
   if (!a || !c || c->component != 1 || c->priority == 0 ||
       (c->addr.family != PARLEY__NETADDR_V4 && c->addr.family != PARLEY__NETADDR_V6) || c->addr.port == 0 ||
       c->foundation[0] == '\0' || memchr(c->foundation, '\0', sizeof c->foundation) == NULL)
@@ -522,6 +524,7 @@ int parley__ice_add_remote_candidate(parley__ice_agent *a, const parley__ice_can
     return 1;
   }
   if (a->nremote >= PARLEY__ICE_MAX_REMOTE) return PARLEY_EFULL;
+  a->now_us = now_us;
   int r = a->nremote++;
   a->remotes[r] = *c;
   a->remotes[r].local = -1;
@@ -532,8 +535,8 @@ int parley__ice_add_remote_candidate(parley__ice_agent *a, const parley__ice_can
 }
 
 void parley__ice_remote_end_of_candidates(parley__ice_agent *a, int64_t now_us) {
-  (void)now_us;
   if (!a) return;
+  a->now_us = now_us;
   a->remote_eoc = true;
   update_state(a);
 }
@@ -718,6 +721,7 @@ int parley__ice_receive(parley__ice_agent *a, int local, const parley__netaddr *
                         size_t len, int64_t now_us) {
   if (!a || !src || (!buf && len) || local < 0 || local >= a->nlocal) return PARLEY_EINVAL;
   if (!parley__ice_msg_is_stun(buf, len)) return 0;
+  a->now_us = now_us;
   parley__ice_msg m;
   if (parley__ice_msg_parse(buf, len, &m) != 0 || m.method != STUN_BINDING) return 1;
   if (m.cls == PARLEY__ICE_MSG_REQUEST) {
@@ -786,6 +790,7 @@ static void resend_stun(parley__ice_agent *a, int i) { transmit_stun(a, i); }
 
 void parley__ice_tick(parley__ice_agent *a, int64_t now_us) {
   if (!a || !a->started) return;
+  a->now_us = now_us;
   bool expired;
   for (int i = 0; i < a->npairs; i++) {
     run_txn_timer(a, &a->pairs[i].t, now_us, resend_pair, i, &expired);
@@ -856,6 +861,7 @@ void parley__ice_get_stats(const parley__ice_agent *a, parley__ice_stats *out) {
 
 int parley__ice_send_consent_check(parley__ice_agent *a, int64_t now_us) {
   if (!a || !a->has_selected) return PARLEY_ESTATE;
+  a->now_us = now_us;
   const char *rufrag = a->remote_creds ? a->rufrag : a->prev_remote_creds ? a->prev_rufrag : NULL;
   const char *rpwd = a->remote_creds ? a->rpwd : a->prev_rpwd;
   if (!rufrag) return PARLEY_ESTATE;
@@ -880,6 +886,7 @@ int parley__ice_restart(parley__ice_agent *a, int64_t now_us) {
   strcpy(old_ufrag, a->ufrag);
   strcpy(old_pwd, a->pwd);
   if (new_credentials(a) != 0) return PARLEY_ECRYPTO;
+  a->now_us = now_us;
   if (a->has_selected) {
     strcpy(a->prev_ufrag, old_ufrag);
     strcpy(a->prev_pwd, old_pwd);

@@ -74,6 +74,7 @@ typedef enum parley__ice_event_kind {
 
 typedef struct parley__ice_event {
   parley__ice_event_kind kind;
+  int64_t now_us;   /* the now_us of the agent call that produced the event */
   parley__ice_state state;
   parley__ice_role role;
   const parley__ice_candidate *candidate; /* borrowed for the callback's duration */
