@@ -15,6 +15,7 @@
 #include "transport/ice_liveness.h"
 #include "transport/ice_msg.h"
 #include "transport/simnet.h"
+#include "transport/stun.h"
 #include "transport/udp.h"
 
 /* ---------- formulas ---------- */
@@ -461,9 +462,12 @@ Test(ice_sim, restart_keeps_old_pair_until_new_one) {
   cr_assert_eq(parley__ice_restart(a.ag, s.now_us), 0);
   cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING);
   cr_expect(parley__ice_accept_media(a.ag, la, &ra), "old pair still carries media during the restart");
-  /* Consent on the old pair still works before the new remote credentials arrive. */
-  cr_expect_gt(parley__ice_send_consent_check(a.ag, s.now_us), 0);
-  cr_expect(sim_run(&s, 200000, NULL));
+  /* Consent on the old pair still works before the new remote credentials arrive (a few tries: the
+   * link loses 10%). */
+  for (int i = 0; i < 10 && a.consent_ok == 0; i++) {
+    cr_expect_gt(parley__ice_send_consent_check(a.ag, s.now_us), 0);
+    cr_expect(sim_run(&s, 100000, NULL));
+  }
   cr_expect_geq(a.consent_ok, 1);
   const char *u1;
   parley__ice_local_credentials(a.ag, &u1, NULL);
@@ -887,5 +891,69 @@ Test(ice_sim, liveness_monitor_driven_by_the_agent) {
   parley__liveness_free(mon);
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
+  sim s;
+  sim_init(&s, 41, 0.0);
+  static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
+  static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, a_ips, 2);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, b_ips, 2);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  int la;
+  parley__netaddr ra;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+  cr_expect_eq(la, 1, "the IPv6 socket");
+  cr_expect_eq(ra.family, PARLEY__NETADDR_V6);
+  expect_mirrored_selection(&a, &b);
+  cr_expect(sim_run(&s, 20000000, NULL));
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  /* Only same-family pairs exist: v6-v6 checked then nominated (2 checks); v4-v4 cancelled or checked. */
+  cr_expect_leq(st.checks_sent, 3);
+  cr_expect_eq(st.pairs_failed, 0);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, unknown_required_attribute_gets_420) {
+  sim s;
+  sim_init(&s, 42, 0.0);
+  peer a;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLED, 0, two_v4, 1);
+  s.peers[0] = &a;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  const char *au, *ap;
+  parley__ice_local_credentials(a.ag, &au, &ap);
+  /* Hand-build a request with a comprehension-required attribute 0x0077 nobody knows. */
+  uint8_t txid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  uint8_t buf[512];
+  parley__stun_builder bld;
+  char user[64];
+  snprintf(user, sizeof user, "%s:peer", au);
+  cr_assert_eq(parley__stun_build_begin(&bld, buf, sizeof buf, PARLEY__STUN_METHOD_BINDING, PARLEY__STUN_REQUEST, txid), 0);
+  cr_assert_eq(parley__stun_build_username(&bld, user, strlen(user)), 0);
+  cr_assert_eq(parley__stun_build_u64(&bld, PARLEY__STUN_ATTR_ICE_CONTROLLING, 9), 0);
+  cr_assert_eq(parley__stun_build_u32(&bld, PARLEY__STUN_ATTR_PRIORITY, 1862270975u), 0);
+  cr_assert_eq(parley__stun_build_attr(&bld, 0x0077, "abcd", 4), 0);
+  cr_assert_eq(parley__stun_build_integrity(&bld, (const uint8_t *)ap, strlen(ap)), 0);
+  cr_assert_eq(parley__stun_build_fingerprint(&bld), 0);
+  parley__netaddr from = ip("10.0.0.2", 5000);
+  s.captured = 0;
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &from, buf, bld.len, s.now_us), 1);
+  cr_assert_eq(s.captured, 1);
+  parley__stun_msg r;
+  cr_assert_eq(parley__stun_decode(&r, s.last.buf, s.last.len), 0);
+  cr_expect_eq(r.cls, PARLEY__STUN_ERROR);
+  cr_expect_eq(r.error_code, 420);
+  cr_assert_eq(r.unknown_attr_count, 1);
+  cr_expect_eq(r.unknown_attrs[0], 0x0077);
+  cr_expect_eq(parley__stun_check_integrity(&r, s.last.buf, s.last.len, (const uint8_t *)ap, strlen(ap)), 0);
+  parley__ice_free(a.ag);
   sim_free(&s);
 }

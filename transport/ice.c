@@ -52,7 +52,13 @@ typedef struct pair {
   bool cancelled;    /* removed from the checklist after selection */
   uint32_t trig_seq; /* > 0: waiting in the triggered-check queue, FIFO by this number */
   bool sent_use_cand, sent_controlling;
+  bool sent_triggered; /* the running check is a triggered one */
   txn t;
+  /* A check cancelled by a triggered one (7.3.1.4): no more retransmissions, but its answer still
+   * counts. */
+  bool old_active;
+  bool old_controlling, old_use_cand;
+  uint8_t old_id[12];
 } pair;
 
 typedef struct local_sock {
@@ -284,6 +290,7 @@ static void pair_failed(parley__ice_agent *a, pair *p) {
   p->state = PS_FAILED;
   p->valid = false;
   p->t.active = false;
+  p->old_active = false;
   p->trig_seq = 0;
   if (!p->cancelled) a->stats.pairs_failed++;
   if (p->nominate) {
@@ -319,6 +326,13 @@ static void transmit_check(parley__ice_agent *a, pair *p) {
 }
 
 static void start_check(parley__ice_agent *a, pair *p, int64_t now_us) {
+  p->sent_triggered = p->trig_seq != 0;
+  if (p->t.active) {
+    p->old_active = true;
+    memcpy(p->old_id, p->t.id, 12);
+    p->old_controlling = p->sent_controlling;
+    p->old_use_cand = p->sent_use_cand;
+  }
   p->trig_seq = 0;
   p->state = PS_IN_PROGRESS;
   p->sent_controlling = a->role == PARLEY__ICE_CONTROLLING;
@@ -336,6 +350,20 @@ static void transmit_stun(parley__ice_agent *a, int local) {
   memcpy(m.txid, a->locals[local].stun.id, 12);
   uint8_t buf[PARLEY__ICE_MSG_MAX];
   send_to(a, local, &a->cfg.stun_server, buf, parley__ice_msg_build(&m, NULL, buf, sizeof buf));
+}
+
+static void respond_unknown(parley__ice_agent *a, int local, const parley__netaddr *dst, const parley__ice_msg *req,
+                            const char *pwd) {
+  parley__ice_msg m;
+  memset(&m, 0, sizeof m);
+  m.cls = PARLEY__ICE_MSG_ERROR;
+  m.method = STUN_BINDING;
+  memcpy(m.txid, req->txid, 12);
+  m.error_code = 420;
+  m.unknown_count = req->unknown_count;
+  memcpy(m.unknown, req->unknown, sizeof m.unknown);
+  uint8_t buf[PARLEY__ICE_MSG_MAX];
+  send_to(a, local, dst, buf, parley__ice_msg_build(&m, pwd, buf, sizeof buf));
 }
 
 static void respond(parley__ice_agent *a, int local, const parley__netaddr *dst, const uint8_t id[12],
@@ -590,6 +618,10 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
     return;
   }
   a->stats.requests_received++;
+  if (m->unknown_count > 0) { /* RFC 8489 6.3.1: 420 listing what we did not understand */
+    respond_unknown(a, local, src, m, pwd);
+    return;
+  }
 
   if (current && m->has_controlling == m->has_controlled) {
     respond(a, local, src, m->txid, 400, pwd); /* ICE needs exactly one role attribute */
@@ -640,28 +672,34 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
   /* 7.3.1.4 triggered checks; 7.3.1.5 nomination on the controlled side. */
   if (p->state == PS_SUCCEEDED && p->valid) {
     if (nominate_now && !a->selected_now) select_pair(a, p);
-  } else if (p->state != PS_IN_PROGRESS && !p->cancelled) {
+  } else if (!p->cancelled && (p->state != PS_IN_PROGRESS || !p->sent_triggered)) {
+    /* An In-Progress ordinary check is superseded by a triggered one (its answer still counts); a
+     * running triggered check is left alone so a peer's retransmissions cannot churn it. */
     enqueue_triggered(a, p);
   }
   (void)now_us;
 }
 
-static void handle_pair_answer(parley__ice_agent *a, pair *p, int local, const parley__netaddr *src,
+static void handle_pair_answer(parley__ice_agent *a, pair *p, bool old, int local, const parley__netaddr *src,
                                const uint8_t *buf, size_t len, const parley__ice_msg *m, int64_t now_us) {
   if (!m->has_integrity || !parley__ice_msg_integrity_ok(buf, len, a->rpwd)) {
     a->stats.auth_failures++; /* forged or corrupted: drop, the transaction keeps running */
     return;
   }
-  p->t.active = false;
+  bool sent_controlling = old ? p->old_controlling : p->sent_controlling;
+  bool sent_use_cand = old ? p->old_use_cand : p->sent_use_cand;
+  if (old) p->old_active = false;
+  else p->t.active = false;
   /* 7.2.5.2.1: the answer must come back on the same path. */
   if (local != p->local || !parley__netaddr_equal(src, &a->remotes[p->remote].addr)) {
     pair_failed(a, p);
     return;
   }
   if (m->cls == PARLEY__ICE_MSG_ERROR) {
+    if (old && p->t.active) return; /* the check that replaced it decides */
     if (m->error_code == 487) {
       /* 7.2.5.1: switch role only if we still hold the role the request claimed. */
-      if (p->sent_controlling == (a->role == PARLEY__ICE_CONTROLLING)) switch_role(a);
+      if (sent_controlling == (a->role == PARLEY__ICE_CONTROLLING)) switch_role(a);
       else a->stats.role_conflicts++;
       enqueue_triggered(a, p);
     } else {
@@ -671,6 +709,10 @@ static void handle_pair_answer(parley__ice_agent *a, pair *p, int local, const p
   }
   p->state = PS_SUCCEEDED;
   p->valid = true;
+  p->old_active = false;
+  /* The replacing check is redundant now, unless it is the nomination. */
+  if (p->t.active && !(p->sent_use_cand && !sent_use_cand)) p->t.active = false;
+  if (p->t.active) p->state = PS_IN_PROGRESS;
   if (!a->have_first_valid) {
     a->have_first_valid = true;
     a->first_valid_us = now_us;
@@ -680,7 +722,7 @@ static void handle_pair_answer(parley__ice_agent *a, pair *p, int local, const p
     if (q->state == PS_FROZEN && same_foundation(a, p, q)) q->state = PS_WAITING;
   }
   if (a->selected_now) return;
-  if ((p->sent_use_cand && a->role == PARLEY__ICE_CONTROLLING) || (p->nominated && a->role == PARLEY__ICE_CONTROLLED))
+  if ((sent_use_cand && a->role == PARLEY__ICE_CONTROLLING) || (p->nominated && a->role == PARLEY__ICE_CONTROLLED))
     select_pair(a, p);
 }
 
@@ -689,7 +731,11 @@ static void handle_answer(parley__ice_agent *a, int local, const parley__netaddr
   for (int i = 0; i < a->npairs; i++) {
     pair *p = &a->pairs[i];
     if (p->t.active && memcmp(p->t.id, m->txid, 12) == 0) {
-      handle_pair_answer(a, p, local, src, buf, len, m, now_us);
+      handle_pair_answer(a, p, false, local, src, buf, len, m, now_us);
+      return;
+    }
+    if (p->old_active && memcmp(p->old_id, m->txid, 12) == 0) {
+      handle_pair_answer(a, p, true, local, src, buf, len, m, now_us);
       return;
     }
   }

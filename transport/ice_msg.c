@@ -35,7 +35,8 @@ int parley__ice_msg_parse(const uint8_t *buf, size_t len, parley__ice_msg *m) {
     m->has_mapped = parley__netaddr_from_sockaddr(&m->mapped, &s.xor_mapped) == 0;
   m->has_integrity = (s.present & PARLEY__STUN_HAS_MESSAGE_INTEGRITY) != 0;
   m->has_fingerprint = (s.present & PARLEY__STUN_HAS_FINGERPRINT) != 0;
-  m->unknown_required = s.unknown_required_count > 0;
+  m->unknown_count = s.unknown_required_count < 16 ? s.unknown_required_count : 16;
+  memcpy(m->unknown, s.unknown_required, m->unknown_count * sizeof m->unknown[0]);
   return 0;
 }
 
@@ -74,6 +75,12 @@ int parley__ice_msg_build(const parley__ice_msg *m, const char *pwd, uint8_t *ou
   if (m->error_code) {
     s.present |= PARLEY__STUN_HAS_ERROR_CODE;
     s.error_code = m->error_code;
+  }
+  if (m->error_code == 420 && m->unknown_count > 0) {
+    if (m->unknown_count > PARLEY__STUN_MAX_UNKNOWN || m->unknown_count > 16) return PARLEY_EINVAL;
+    s.present |= PARLEY__STUN_HAS_UNKNOWN_ATTRIBUTES;
+    memcpy(s.unknown_attrs, m->unknown, m->unknown_count * sizeof m->unknown[0]);
+    s.unknown_attr_count = m->unknown_count;
   }
   if (m->has_mapped) {
     s.present |= PARLEY__STUN_HAS_XOR_MAPPED_ADDRESS;

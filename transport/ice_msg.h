@@ -33,7 +33,10 @@ typedef struct parley__ice_msg {
   parley__netaddr mapped; /* XOR-MAPPED-ADDRESS */
   bool has_integrity;  /* MESSAGE-INTEGRITY present (parse only) */
   bool has_fingerprint;
-  bool unknown_required; /* carried comprehension-required attributes we do not know (parse only) */
+  /* Parse: comprehension-required attribute types we do not know (at most 16 kept). Build: with
+   * error_code 420, listed in UNKNOWN-ATTRIBUTES. */
+  uint16_t unknown[16];
+  size_t unknown_count;
 } parley__ice_msg;
 
 /* Quick demultiplex test (RFC 7983 first byte 0..3, magic cookie, length). */
