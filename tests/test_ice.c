@@ -957,3 +957,69 @@ Test(ice_sim, unknown_required_attribute_gets_420) {
   parley__ice_free(a.ag);
   sim_free(&s);
 }
+
+Test(ice_sim, trickled_candidates_and_end_of_candidates) {
+  sim s;
+  sim_init(&s, 51, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  s.peers[0] = &a;
+  s.peers[1] = &b;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_assert_eq(parley__ice_start(b.ag, s.now_us), 0);
+  signal_to(&a, &b, false);
+  signal_to(&b, &a, false);
+  /* No candidates yet and no end-of-candidates: checking, never failed, however long. */
+  cr_expect(sim_run(&s, 5000000, NULL));
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING);
+  cr_expect_eq(parley__ice_get_state(b.ag), PARLEY__ICE_CHECKING);
+  /* B's candidate trickles in late; A connects (B learns A as peer-reflexive). */
+  parley__ice_candidate c;
+  cr_assert_eq(parley__ice_local_candidates(b.ag, &c, 1), 1);
+  cr_assert_eq(parley__ice_add_remote_candidate(a.ag, &c, s.now_us), 0);
+  cr_expect_eq(parley__ice_add_remote_candidate(a.ag, &c, s.now_us), 1, "a duplicate is recognised");
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  expect_mirrored_selection(&a, &b);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+
+  /* End-of-candidates with nothing to pair: failed. */
+  sim_init(&s, 52, 0.0);
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  s.peers[0] = &a;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_assert_eq(parley__ice_set_remote_credentials(a.ag, "abcd", "0123456789012345678901"), 0);
+  parley__ice_remote_end_of_candidates(a.ag, s.now_us);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  parley__ice_free(a.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, srflx_candidates_are_pruned_to_their_base) {
+  /* RFC 8445 6.1.2.4: a pair whose local candidate is server-reflexive is replaced by its base, making
+   * it redundant with the host pair; so an agent with host + srflx and one remote candidate checks one
+   * pair. */
+  sim s;
+  sim_init(&s, 53, 0.0);
+  sim_add_server(&s);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  s.peers[0] = &a;
+  b.running = false;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_assert(a.has_srflx);
+  parley__simnet_cut(s.net);
+  signal_to(&b, &a, true);
+  cr_expect(sim_run(&s, 60000000, NULL));
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 1);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
