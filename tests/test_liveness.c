@@ -1,12 +1,14 @@
 /* test_liveness.c: the liveness monitor in simulated time. A small scripted peer (media at a fixed
  * period, probe and consent answers after a fixed round trip, a path that can be cut) drives the
- * monitor; the tests assert the event sequences and the pacing of the actions it requests. */
+ * monitor; the tests assert the event sequences and the pacing of the actions it requests. One test
+ * runs over simnet, where the peer's endpoint disappears and our packets bounce (ECONNREFUSED). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
 #include "parley/parley.h"
 #include "transport/liveness.h"
+#include "transport/simnet.h"
 
 #define MS 1000ll
 #define S 1000000ll
@@ -157,8 +159,8 @@ Test(liveness, config_defaults_and_validation) {
   parley__liveness_config_init(&c);
   cr_expect_eq(parley__liveness_config_validate(&c), 0);
   cr_expect_eq(c.suspect_after_us, 200 * MS);
-  cr_expect_eq(c.probe_interval_us, 25 * MS);
-  cr_expect_eq(c.lost_after_us, 900 * MS);
+  cr_expect_eq(c.probe_interval_us, 20 * MS);
+  cr_expect_eq(c.lost_after_us, 800 * MS);
   cr_expect_eq(c.consent_expiry_us, 30 * S);
   cr_expect_eq(parley__liveness_config_validate(NULL), PARLEY_EINVAL);
   parley__liveness_config bad;
@@ -233,12 +235,12 @@ Test(liveness, dtx_every_400ms_never_disconnects) {
   cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 0);
   cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), -1);
   cr_expect_eq(parley__liveness_ice_state(h->m), PARLEY__ICE_CONNECTED);
-  /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 200..375 ms => 8,
+  /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 200..380 ms => 10,
    * fewer in the gaps where a consent answer (evidence too) arrived. */
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
-  cr_expect_leq(st.probes_requested, 1500 * 8);
-  cr_expect_geq(st.probes_requested, 1500 * 8 - 8 * (uint64_t)h->n_consents);
+  cr_expect_leq(st.probes_requested, 1500 * 10);
+  cr_expect_geq(st.probes_requested, 1500 * 10 - 10 * (uint64_t)h->n_consents);
   cr_expect_gt(h->n_consents, 100); /* ~ every 5 s */
   teardown(h);
 }
@@ -251,10 +253,10 @@ Test(liveness, cut_then_restore_event_sequence) {
   cut(h);
   int64_t cut_at = h->now;
   run_until(h, 15 * S);
-  /* Declared lost 900 ms after the last arrival (media at 10.0 s; probes answered until the cut). */
+  /* Declared lost 800 ms after the last arrival (media at 10.0 s; probes answered until the cut). */
   int i_ice = find(h, mark, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
   cr_assert_geq(i_ice, 0);
-  cr_expect_eq(h->log[i_ice].now_us, 10 * S + 900 * MS);
+  cr_expect_eq(h->log[i_ice].now_us, 10 * S + h->cfg.lost_after_us);
   cr_expect_leq(h->log[i_ice].now_us - cut_at, 1 * S);
   cr_assert_eq(h->n - mark, 4);
   cr_expect_eq(h->log[mark + 1].kind, PARLEY__EV_PEER_STATE);
@@ -300,12 +302,13 @@ Test(liveness, probes_at_configured_pace) {
   cr_expect_eq(h->n_probes, 0);
   cut(h); /* last media at exactly 5.0 s */
   run_until(h, 7 * S);
-  /* Fast probes at 5.200, 5.225, ..., 5.875 (28), lost at 5.900, slow probes at 6.100, 6.300, ... */
-  cr_assert_geq(h->n_probes, 28 + 5);
-  for (int i = 0; i < 28; i++) cr_expect_eq(h->probe_at[i], 5 * S + 200 * MS + i * 25 * MS);
-  for (int i = 28; i < h->n_probes; i++)
-    cr_expect_eq(h->probe_at[i], 5 * S + 900 * MS + (i - 27) * 200 * MS);
-  cr_expect_eq(h->n_probes, 28 + 5); /* 6.1, 6.3, 6.5, 6.7, 6.9 */
+  /* Fast probes at 5.200, 5.220, ..., 5.780 (30), lost at 5.800, slow probes at 6.000, 6.200, ...,
+   * 7.000 (6). */
+  cr_assert_geq(h->n_probes, 30 + 6);
+  for (int i = 0; i < 30; i++) cr_expect_eq(h->probe_at[i], 5 * S + 200 * MS + i * 20 * MS);
+  for (int i = 30; i < h->n_probes; i++)
+    cr_expect_eq(h->probe_at[i], 5 * S + 800 * MS + (i - 29) * 200 * MS);
+  cr_expect_eq(h->n_probes, 30 + 6);
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
   cr_expect_eq(st.probes_requested, (uint64_t)h->n_probes);
@@ -533,7 +536,7 @@ Test(liveness, undecodable_packets_are_not_evidence) {
   harness *h = setup(NULL);
   start_call(h, 0);
   h->answer_probes = false;
-  /* Garbage every 10 ms from t = 0: the path is still declared lost at 0.9 s, no track starts. */
+  /* Garbage every 10 ms from t = 0: the path is still declared lost at 0.8 s, no track starts. */
   for (int64_t t = 0; t <= 1 * S; t += 10 * MS) {
     cr_assert_eq(parley__liveness_on_rtp(h->m, t, SSRC_A, false), 0);
     parley__liveness_tick(h->m, t);
@@ -541,7 +544,7 @@ Test(liveness, undecodable_packets_are_not_evidence) {
   drain(h);
   int i = find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
   cr_assert_geq(i, 0);
-  cr_expect_eq(h->log[i].now_us, 900 * MS);
+  cr_expect_eq(h->log[i].now_us, h->cfg.lost_after_us);
   cr_expect_eq(count(h, 0, PARLEY__EV_TRACK_STARTED), 0);
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
@@ -592,4 +595,88 @@ Test(liveness, full_queue_reports_efull_but_state_advances) {
   cr_expect_eq(q.dropped, 1);
   cr_expect_eq(parley__liveness_peer_state(m), PARLEY__PEER_CONNECTED);
   parley__liveness_free(m);
+}
+
+/* ---- over simnet: the peer process dies, its port bounces our packets (ICMP port unreachable) ---- */
+
+typedef struct duo {
+  parley__simnet *net;
+  struct sockaddr_storage a, b;
+  int a_id;
+  harness *h;
+} duo;
+
+static void duo_a_recv(void *ctx, parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                       const uint8_t *data, size_t len, int64_t now_us) {
+  (void)ctx;
+  if (len >= 1 && data[0] == 'P') parley__simnet_send(net, to, from, "R", 1, now_us); /* probe echo */
+}
+
+static void duo_b_recv(void *ctx, parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                       const uint8_t *data, size_t len, int64_t now_us) {
+  (void)net;
+  (void)from;
+  (void)to;
+  duo *d = ctx;
+  if (len < 1) return;
+  if (data[0] == 'M') cr_assert_geq(parley__liveness_on_rtp(d->h->m, now_us, SSRC_A, true), 0);
+  if (data[0] == 'R') cr_assert_geq(parley__liveness_on_probe_response(d->h->m, now_us), 0);
+  drain(d->h);
+}
+
+static void duo_b_error(void *ctx, parley__simnet *net, const struct sockaddr *dest, int errno_value,
+                        int64_t now_us) {
+  (void)net;
+  (void)dest;
+  duo *d = ctx;
+  cr_assert_geq(parley__liveness_on_socket_error(d->h->m, now_us, errno_value), 0);
+  drain(d->h);
+}
+
+Test(liveness, peer_process_death_over_simnet_is_peer_gone) {
+  static duo d;
+  memset(&d, 0, sizeof d);
+  d.h = setup(NULL);
+  d.net = parley__simnet_new(4, 1024, 32, 5, NULL);
+  cr_assert_not_null(d.net);
+  parley__simnet_link link = {.delay_us = 30 * MS, .jitter_us = 10 * MS};
+  parley__simnet_set_link(d.net, &link);
+  parley__simnet_addr4(&d.a, "127.0.0.1", 4000);
+  parley__simnet_addr4(&d.b, "127.0.0.1", 4001);
+  d.a_id = parley__simnet_add_endpoint(d.net, (struct sockaddr *)&d.a, duo_a_recv, NULL, &d);
+  parley__simnet_add_endpoint(d.net, (struct sockaddr *)&d.b, duo_b_recv, duo_b_error, &d);
+  cr_assert_eq(parley__liveness_on_ice_connected(d.h->m, 0), 0);
+  const struct sockaddr *a = (struct sockaddr *)&d.a, *b = (struct sockaddr *)&d.b;
+  int64_t next_a = 0, next_b = 0, killed_at = -1;
+  for (int64_t t = 0; t <= 8 * S;) {
+    if (killed_at < 0 && t >= 5 * S) {
+      parley__simnet_remove_endpoint(d.net, d.a_id); /* the peer process exits */
+      killed_at = t;
+    }
+    if (t >= next_a) { /* A: DTX while alive */
+      if (killed_at < 0) parley__simnet_send(d.net, a, b, "M", 1, t);
+      next_a = t + 400 * MS;
+    }
+    if (t >= next_b) { /* B talks: one packet per 20 ms towards A */
+      parley__simnet_send(d.net, b, a, "m", 1, t);
+      next_b = t + 20 * MS;
+    }
+    parley__simnet_deliver_until(d.net, t);
+    int act = parley__liveness_tick(d.h->m, t);
+    cr_assert_geq(act, 0);
+    if (act & PARLEY__LIVENESS_SEND_PROBE) parley__simnet_send(d.net, b, a, "P", 1, t);
+    drain(d.h);
+    int64_t nt = min64(min64(next_a, next_b), parley__simnet_next_delivery_us(d.net));
+    nt = min64(nt, parley__liveness_next_deadline_us(d.h->m));
+    if (killed_at < 0) nt = min64(nt, 5 * S);
+    t = nt > t ? nt : t + 1;
+  }
+  cr_expect_eq(find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), -1);
+  int i = find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  cr_assert_geq(i, 0);
+  /* The first packet B sends after the death bounces one one-way delay (<= 40 ms) later. */
+  cr_expect_leq(d.h->log[i].now_us - killed_at, 20 * MS + 40 * MS);
+  cr_expect_eq(count(d.h, 0, PARLEY__EV_INTERRUPTED), 1);
+  parley__simnet_free(d.net);
+  teardown(d.h);
 }

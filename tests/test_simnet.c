@@ -340,3 +340,34 @@ Test(simnet, ipv6_endpoints) {
   cr_expect_eq(log.tag[0], 7);
   parley__simnet_free(net);
 }
+
+Test(simnet, block_cuts_one_direction_of_one_path) {
+  addrs();
+  static rx_log la, lb, lc;
+  memset(&la, 0, sizeof la);
+  memset(&lb, 0, sizeof lb);
+  memset(&lc, 0, sizeof lc);
+  parley__simnet *net = parley__simnet_new(4, 16, 16, 1, NULL);
+  parley__simnet_add_endpoint(net, SA(A), on_rx, NULL, &la);
+  parley__simnet_add_endpoint(net, SA(B), on_rx, NULL, &lb);
+  parley__simnet_add_endpoint(net, SA(C), on_rx, NULL, &lc);
+  cr_assert_eq(parley__simnet_block(net, SA(A), SA(B), 1), 0);
+  cr_expect_eq(parley__simnet_block(net, SA(A), SA(B), 1), 0); /* idempotent */
+  send_tag(net, &A, &B, 1, 0); /* blocked */
+  send_tag(net, &B, &A, 2, 0); /* other direction flows */
+  send_tag(net, &A, &C, 3, 0); /* other path flows */
+  parley__simnet_deliver_until(net, 0);
+  cr_expect_eq(lb.n, 0);
+  cr_expect_eq(la.n, 1);
+  cr_expect_eq(lc.n, 1);
+  cr_assert_eq(parley__simnet_block(net, SA(A), SA(B), 0), 0);
+  cr_expect_eq(parley__simnet_block(net, SA(A), SA(B), 0), PARLEY_EINVAL);
+  send_tag(net, &A, &B, 4, 1);
+  parley__simnet_deliver_until(net, 1);
+  cr_expect_eq(lb.n, 1);
+  cr_expect_eq(lb.tag[0], 4);
+  parley__simnet_stats st;
+  parley__simnet_get_stats(net, &st);
+  cr_expect_eq(st.dropped_cut, 1);
+  parley__simnet_free(net);
+}

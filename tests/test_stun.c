@@ -523,3 +523,35 @@ Test(stun_decode, malformed_known_attributes) {
     cr_expect_eq(parley__stun_decode(&d, pkt, sizeof pkt), PARLEY_EPARSE, "case %zu", i);
   }
 }
+
+Test(stun_encode, text_length_limits) {
+  /* RFC 8489 section 14.3: USERNAME is built below 509 bytes but parsed up to 763. */
+  static uint8_t buf[1024];
+  static char name[800];
+  memset(name, 'u', sizeof name);
+  parley__stun_builder b;
+  cr_assert_eq(parley__stun_build_begin(&b, buf, sizeof buf, PARLEY__STUN_METHOD_BINDING,
+                                        PARLEY__STUN_REQUEST, rfc5769_txid),
+               0);
+  cr_expect_eq(parley__stun_build_username(&b, name, 508), 0);
+  cr_assert_eq(parley__stun_build_begin(&b, buf, sizeof buf, PARLEY__STUN_METHOD_BINDING,
+                                        PARLEY__STUN_REQUEST, rfc5769_txid),
+               0);
+  cr_expect_eq(parley__stun_build_username(&b, name, 509), PARLEY_EINVAL);
+  cr_expect_eq(parley__stun_build_u32(&b, PARLEY__STUN_ATTR_PRIORITY, 1), PARLEY_EINVAL); /* sticky */
+
+  for (size_t len = 762; len <= 764; len++) {
+    cr_assert_eq(parley__stun_build_begin(&b, buf, sizeof buf, PARLEY__STUN_METHOD_BINDING,
+                                          PARLEY__STUN_REQUEST, rfc5769_txid),
+                 0);
+    cr_assert_eq(parley__stun_build_attr(&b, PARLEY__STUN_ATTR_USERNAME, name, len), 0);
+    parley__stun_msg d;
+    int rc = parley__stun_decode(&d, buf, b.len);
+    if (len <= 763) {
+      cr_expect_eq(rc, 0, "len %zu", len);
+      cr_expect_eq(d.username_len, len);
+    } else {
+      cr_expect_eq(rc, PARLEY_EPARSE, "len %zu", len);
+    }
+  }
+}

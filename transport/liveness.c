@@ -5,33 +5,34 @@
  * Policy: evidence, not a bare media timeout. Any arrival from the peer (decodable RTP, RTCP, a probe
  * response, a consent response) is evidence that the path and the peer are alive. After
  * suspect_after (200 ms) of total silence the monitor asks for STUN binding probes on the selected pair
- * every probe_interval (25 ms); any evidence clears the suspicion. If silence reaches lost_after
- * (900 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
+ * every probe_interval (20 ms); any evidence clears the suspicion. If silence reaches lost_after
+ * (800 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
  * interrupted network-lost. Then probes go every lost_probe_interval (200 ms) and the first evidence
  * brings back ICE connected, peer connected, resumed (and track-started when media flows). Consent
  * (RFC 7675) keeps its own timers: a randomized check every ~5 s (every ~1 s once a response is 7.5 s
  * overdue), and 30 s without a consent or probe response => ICE failed, peer failed, interrupted
  * consent-expired unless this outage already raised one.
  *
- * Why 200/25/900 (false alarm on paper). Model of the bench's harsh network, per packet and per
+ * Why 200/20/800 (false alarm on paper). Model of the bench's harsh network, per packet and per
  * direction independently: 20 % loss, one-way delay 40 ms + U[0, 150] ms ("150 ms of jitter" taken as
  * uniform 0..150 ms extra delay, which is harsher than a Gaussian of deviation 50 ms clipped at 150).
  * A probe round trip then fails with q = 1 - 0.8^2 = 0.36 and takes RTT = 80 + U1 + U2 <= 380 ms.
  * Take the last evidence at t0 and ignore media entirely (it can only help). Probes go out at
- * t0 + 200, 225, ..., 875 (28 probes); the path is declared lost at t0 + 900 only if no response has
- * arrived by then. The 13 probes sent by t0 + 500 always return in time unless lost: 0.36^13 =
- * 1.7e-6. The 15 later ones return in time with falling probability (P(U1 + U2 <= 820 - s)); the
- * product of their failure probabilities is 3.3e-3. So one suspicion episode ends in a false
- * disconnect with p = 5.6e-9. Episodes start at least suspect_after apart, so at most 18000 per hour:
- * expected false disconnects <= 1.0e-4 per hour (one per ~10^4 hours). For comparison 250/50/1000 gives
- * 2.1e-5 per episode, ~0.3 per hour: too many; 200/30/900 gives 2e-3 per hour.
- * Limits of the model: losses are independent; a loss burst longer than ~700 ms in both directions
+ * t0 + 200, 220, ..., 780 (30 probes); the path is declared lost at t0 + 800 only if no response has
+ * arrived by then. The 12 probes sent by t0 + 420 always return in time unless lost: 0.36^12 =
+ * 4.7e-6. The 18 later ones return in time with falling probability (P(U1 + U2 <= 720 - s)); the
+ * product of their failure probabilities is 1.9e-3. So one suspicion episode ends in a false
+ * disconnect with p = 9.2e-9. Episodes start at least suspect_after apart, so at most 18000 per hour:
+ * expected false disconnects <= 1.7e-4 per hour (one per ~6000 hours). For comparison 250/50/1000
+ * gives 2.1e-5 per episode, ~0.3 per hour: too many; 200/25/800 gives ~3e-3 per hour.
+ * Limits of the model: losses are independent; a loss burst longer than ~600 ms in both directions
  * is indistinguishable from a cut and will (correctly, by this definition) be reported as one.
- * Cost: in DTX (1 packet / 400 ms) suspicion starts after most packets, so the monitor asks for a few
- * probes per DTX gap until the first answer: ~2-3 per 400 ms at 50 ms RTT, more at long RTT (the
- * bench reports probes per second).
- * Detection: the path is declared lost lost_after after the last arrival, so at most
- * lost_after + (one-way delay of the last packet in flight at the cut) after a cut: <= 950 ms at 50 ms.
+ * Cost: in DTX (1 packet / 400 ms) suspicion starts after most packets, so the monitor asks for
+ * probes in most DTX gaps until the first answer: ~3 per 400 ms at 50 ms RTT, more at long RTT (the
+ * bench reports probes per second: ~7/s mild, ~13/s on the harsh network).
+ * Detection: the path is declared lost lost_after after the last arrival, so at most lost_after +
+ * (the latest arrival still in flight at the cut: a probe answer, up to one RTT) after a cut:
+ * <= 900 ms at 100 ms RTT, <= 1180 ms at the harsh network's 380 ms worst RTT.
  * Recovery: the next slow probe after the restore (<= 200 ms) plus one RTT, or earlier with media.
  *
  * Consent under the same loss: checks every ~5 s, then every ~1 s once 7.5 s pass without a response,
@@ -87,8 +88,8 @@ void parley__liveness_config_init(parley__liveness_config *cfg) {
   if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
   cfg->suspect_after_us = 200000;
-  cfg->probe_interval_us = 25000;
-  cfg->lost_after_us = 900000;
+  cfg->probe_interval_us = 20000;
+  cfg->lost_after_us = 800000;
   cfg->lost_probe_interval_us = 200000;
   cfg->media_timeout_us = 5000000;
   cfg->consent_interval_us = 5000000;

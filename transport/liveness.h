@@ -29,9 +29,9 @@ typedef struct parley__liveness parley__liveness;
 typedef struct parley__liveness_config {
   /* Silence (nothing at all from the peer) after which the path is suspect and fast probing starts. */
   int64_t suspect_after_us;        /* default 200 ms */
-  int64_t probe_interval_us;       /* fast probe period while suspect; default 25 ms */
+  int64_t probe_interval_us;       /* fast probe period while suspect; default 20 ms */
   /* Total silence, with probes unanswered, after which the path is declared lost. */
-  int64_t lost_after_us;           /* default 900 ms */
+  int64_t lost_after_us;           /* default 800 ms */
   int64_t lost_probe_interval_us;  /* probe period once lost, to notice recovery; default 200 ms */
   /* Media silence (path alive) after which the track is stopped with reason timeout; 0 disables.
    * Only while the remote direction says it sends. A live Opus DTX sender sends >= 1 packet / 400 ms. */
@@ -84,7 +84,8 @@ int parley__liveness_on_ice_checking(parley__liveness *m, int64_t now_us);
  * consent grant (the successful check). Recovers from disconnected or failed. */
 int parley__liveness_on_ice_connected(parley__liveness *m, int64_t now_us);
 /* An RTP packet from the peer. decodable: it authenticated (SRTP) and parsed; only decodable packets
- * count as evidence (an undecodable one may be spoofed) and start tracks. */
+ * count as evidence (an undecodable one may be spoofed) and start tracks. Arrivals before ICE connects
+ * and after consent failed are ignored (the next packet after connecting starts the track). */
 int parley__liveness_on_rtp(parley__liveness *m, int64_t now_us, uint32_t ssrc, bool decodable);
 /* An authenticated RTCP packet from the peer (call this for a compound packet carrying a BYE too). */
 int parley__liveness_on_rtcp(parley__liveness *m, int64_t now_us);
@@ -111,7 +112,7 @@ int parley__liveness_close(parley__liveness *m, int64_t now_us);
 /* Advances timers to now_us: may declare the path lost, consent expired or a track timed out, and
  * returns a mask of PARLEY__LIVENESS_SEND_* actions to perform now (>= 0), or PARLEY_EINVAL,
  * PARLEY_EFULL (events dropped; actions are then lost too: use a big enough queue). Owner thread;
- * real-time safe. Calling it early is harmless. */
+ * real-time safe. Calling it early is harmless; after close it does nothing and returns 0. */
 int parley__liveness_tick(parley__liveness *m, int64_t now_us);
 /* When tick must next be called; INT64_MAX when no timer runs (before ICE connects, failed, closed). */
 int64_t parley__liveness_next_deadline_us(const parley__liveness *m);

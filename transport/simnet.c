@@ -30,7 +30,13 @@ typedef struct slot {
   uint8_t *data; /* into payload */
 } slot;
 
+typedef struct block {
+  bool used;
+  struct sockaddr_storage from, to;
+} block;
+
 struct parley__simnet {
+  block blocks[PARLEY__SIMNET_MAX_BLOCKS];
   endpoint *eps;
   size_t max_endpoints;
   slot *slots;
@@ -235,6 +241,36 @@ void parley__simnet_restore(parley__simnet *net) {
 }
 int parley__simnet_is_cut(const parley__simnet *net) { return net && net->cut; }
 
+static block *find_block(parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to) {
+  for (int i = 0; i < PARLEY__SIMNET_MAX_BLOCKS; i++) {
+    block *b = &net->blocks[i];
+    if (b->used && parley__simnet_addr_equal((const struct sockaddr *)&b->from, from) &&
+        parley__simnet_addr_equal((const struct sockaddr *)&b->to, to))
+      return b;
+  }
+  return NULL;
+}
+
+int parley__simnet_block(parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                         int blocked) {
+  if (!net || addr_len(from) == 0 || addr_len(to) == 0) return PARLEY_EINVAL;
+  block *b = find_block(net, from, to);
+  if (!blocked) {
+    if (!b) return PARLEY_EINVAL;
+    b->used = false;
+    return 0;
+  }
+  if (b) return 0;
+  for (int i = 0; i < PARLEY__SIMNET_MAX_BLOCKS; i++) {
+    if (net->blocks[i].used) continue;
+    net->blocks[i].used = true;
+    copy_addr(&net->blocks[i].from, from);
+    copy_addr(&net->blocks[i].to, to);
+    return 0;
+  }
+  return PARLEY_EFULL;
+}
+
 /* ---- send / deliver ---- */
 
 int parley__simnet_send(parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
@@ -242,7 +278,7 @@ int parley__simnet_send(parley__simnet *net, const struct sockaddr *from, const 
   if (!net || addr_len(from) == 0 || addr_len(to) == 0 || (!data && len > 0)) return PARLEY_EINVAL;
   if (len > net->max_datagram) return PARLEY_ENOSPC;
   net->stats.sent++;
-  if (net->cut) {
+  if (net->cut || find_block(net, from, to)) {
     net->stats.dropped_cut++;
     return 0;
   }

@@ -5,7 +5,7 @@
  * order). The fate is pluggable: the shared impairment model (transport/impair.h) plugs in through
  * parley__simnet_set_fate; the built-in fate is a fixed delay plus uniform jitter plus seeded random loss.
  * cut() drops everything sent until restore() (datagrams already in flight still arrive, as they would
- * beyond a broken link). A datagram for an address with no endpoint bounces as ECONNREFUSED to the
+ * beyond a broken link); block() does the same for one direction of one address pair. A datagram for an address with no endpoint bounces as ECONNREFUSED to the
  * sender's error callback at the time it would have arrived (ICMP port unreachable).
  *
  * Fixed capacity (queue slots and datagram size set at create), deterministic for a given seed and
@@ -87,9 +87,16 @@ int parley__simnet_set_link(parley__simnet *net, const parley__simnet_link *link
 /* The net's rng (seeded at create), for fates that want to share it. */
 parley__rng *parley__simnet_rng(parley__simnet *net);
 
+/* Whole-network cut: every datagram sent while cut is dropped (counted in dropped_cut). */
 void parley__simnet_cut(parley__simnet *net);
 void parley__simnet_restore(parley__simnet *net);
 int parley__simnet_is_cut(const parley__simnet *net);
+/* Cuts one path in one direction: datagrams sent from -> to (exact addresses) are dropped while
+ * blocked (counted in dropped_cut); blocked = 0 lifts it. At most PARLEY__SIMNET_MAX_BLOCKS pairs.
+ * 0, PARLEY_EINVAL (bad address, or unblocking a pair that is not blocked) or PARLEY_EFULL. */
+#define PARLEY__SIMNET_MAX_BLOCKS 32
+int parley__simnet_block(parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                         int blocked);
 
 /* Earliest pending delivery time, or INT64_MAX if nothing is in flight. */
 int64_t parley__simnet_next_delivery_us(const parley__simnet *net);

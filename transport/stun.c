@@ -105,7 +105,7 @@ static int decode_attr(parley__stun_msg *m, uint16_t type, const uint8_t *v, siz
                        const uint8_t *header) {
   switch (type) {
   case PARLEY__STUN_ATTR_USERNAME:
-    if (len > PARLEY__STUN_USERNAME_MAX) return PARLEY_EPARSE;
+    if (len > PARLEY__STUN_TEXT_MAX) return PARLEY_EPARSE;
     if (m->present & PARLEY__STUN_HAS_USERNAME) return 0;
     m->username = (const char *)v;
     m->username_len = len;
@@ -355,7 +355,7 @@ int parley__stun_build_username(parley__stun_builder *b, const char *username, s
 }
 
 int parley__stun_build_software(parley__stun_builder *b, const char *software, size_t len) {
-  if (b && !b->err && len > PARLEY__STUN_TEXT_MAX) return fail(b, PARLEY_EINVAL);
+  if (b && !b->err && len > PARLEY__STUN_TEXT_ENCODE_MAX) return fail(b, PARLEY_EINVAL);
   return parley__stun_build_attr(b, PARLEY__STUN_ATTR_SOFTWARE, software, len);
 }
 
@@ -414,7 +414,7 @@ int parley__stun_build_error(parley__stun_builder *b, int code, const char *reas
     reason = parley__stun_reason_phrase(code);
     reason_len = strlen(reason);
   }
-  if (reason_len > PARLEY__STUN_TEXT_MAX) return fail(b, PARLEY_EINVAL);
+  if (reason_len > PARLEY__STUN_TEXT_ENCODE_MAX) return fail(b, PARLEY_EINVAL);
   uint8_t *v = reserve(b, PARLEY__STUN_ATTR_ERROR_CODE, 4 + reason_len);
   if (!v) return b->err;
   v[0] = 0;

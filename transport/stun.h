@@ -29,9 +29,11 @@
 #define PARLEY__STUN_MAX_MSG_BYTES 2048
 /* How many unknown comprehension-required attribute types a decoded message records. */
 #define PARLEY__STUN_MAX_UNKNOWN 16
-/* Attribute value limits from RFC 8489 (bytes). */
-#define PARLEY__STUN_USERNAME_MAX 513
-#define PARLEY__STUN_TEXT_MAX 763 /* SOFTWARE, REALM, NONCE, ERROR-CODE reason */
+/* Attribute value limits from RFC 8489 (bytes). We build USERNAME below 509 bytes and SOFTWARE/reason
+ * of at most 509; we decode any of them up to 763 (the RFC 5389 compatibility limit). */
+#define PARLEY__STUN_USERNAME_MAX 508
+#define PARLEY__STUN_TEXT_ENCODE_MAX 509
+#define PARLEY__STUN_TEXT_MAX 763 /* decoding: USERNAME, SOFTWARE, REALM, NONCE, ERROR-CODE reason */
 
 /* Message classes (the C1C0 bits). */
 typedef enum parley__stun_class {
@@ -187,7 +189,8 @@ int parley__stun_build_u64(parley__stun_builder *b, uint16_t type, uint64_t valu
 /* ERROR-CODE: code 300..699; reason NULL for the standard phrase. */
 int parley__stun_build_error(parley__stun_builder *b, int code, const char *reason, size_t reason_len);
 int parley__stun_build_unknown(parley__stun_builder *b, const uint16_t *types, size_t count);
-/* MESSAGE-INTEGRITY over everything so far, keyed with key (borrowed). */
+/* MESSAGE-INTEGRITY over everything so far, keyed with key (borrowed). PARLEY_EINVAL when the message
+ * so far exceeds PARLEY__STUN_MAX_MSG_BYTES. */
 int parley__stun_build_integrity(parley__stun_builder *b, const uint8_t *key, size_t key_len);
 int parley__stun_build_fingerprint(parley__stun_builder *b);
 

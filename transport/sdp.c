@@ -1,0 +1,757 @@
+/* sdp.c: SDP parser, writer and offer/answer for parley's audio stream (see sdp.h).
+ *
+ * Owns nothing: it reads and fills caller structs, so any thread may call it, one call per struct at a
+ * time. No allocation, locks or logging. The parser works on (pointer, length) spans and never needs
+ * the input to be NUL-terminated; every copy into the model's fixed arrays is bounds-checked and an
+ * overflow is a parse error naming the line, not a truncation.
+ */
+#include "transport/sdp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "parley/parley.h"
+
+/* ---- spans ---- */
+
+typedef struct span {
+  const char *p;
+  size_t n;
+} span;
+
+static bool is_space(char c) { return c == ' ' || c == '\t'; }
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static span trim(span s) {
+  while (s.n && is_space(s.p[0])) s.p++, s.n--;
+  while (s.n && is_space(s.p[s.n - 1])) s.n--;
+  return s;
+}
+
+/* Next space-separated token of *rest; false when none is left. */
+static bool next_token(span *rest, span *tok) {
+  while (rest->n && is_space(rest->p[0])) rest->p++, rest->n--;
+  if (rest->n == 0) return false;
+  size_t i = 0;
+  while (i < rest->n && !is_space(rest->p[i])) i++;
+  tok->p = rest->p;
+  tok->n = i;
+  rest->p += i;
+  rest->n -= i;
+  return true;
+}
+
+/* Split s at the first c: head before, *tail after (empty when c is absent). */
+static span split_at(span s, char c, span *tail) {
+  for (size_t i = 0; i < s.n; i++) {
+    if (s.p[i] == c) {
+      *tail = (span){s.p + i + 1, s.n - i - 1};
+      return (span){s.p, i};
+    }
+  }
+  *tail = (span){s.p + s.n, 0};
+  return s;
+}
+
+static bool span_eq(span s, const char *lit) {
+  size_t n = strlen(lit);
+  return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+static bool span_ieq(span s, const char *lit) {
+  size_t n = strlen(lit);
+  if (s.n != n) return false;
+  for (size_t i = 0; i < n; i++) {
+    char a = s.p[i], b = lit[i];
+    if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = (char)(b - 'A' + 'a');
+    if (a != b) return false;
+  }
+  return true;
+}
+
+static bool parse_u64(span s, uint64_t max, uint64_t *out) {
+  if (s.n == 0 || s.n > 20) return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < s.n; i++) {
+    if (!is_digit(s.p[i])) return false;
+    unsigned d = (unsigned)(s.p[i] - '0');
+    if (v > (max - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+static bool parse_u32(span s, uint32_t max, uint32_t *out) {
+  uint64_t v;
+  if (!parse_u64(s, max, &v)) return false;
+  *out = (uint32_t)v;
+  return true;
+}
+
+static bool parse_port(span s, uint16_t *out) {
+  uint32_t v;
+  if (!parse_u32(s, 65535, &v)) return false;
+  *out = (uint16_t)v;
+  return true;
+}
+
+/* Copy s into dst[cap] as a C string; false when it does not fit or holds a NUL. */
+static bool copy_span(char *dst, size_t cap, span s) {
+  if (s.n >= cap || memchr(s.p, '\0', s.n)) return false;
+  memcpy(dst, s.p, s.n);
+  dst[s.n] = '\0';
+  return true;
+}
+
+/* ---- model helpers ---- */
+
+void parley__sdp_media_init(parley__sdp_media *m) {
+  memset(m, 0, sizeof *m);
+  m->opus_pt = -1;
+  m->opus_useinbandfec = -1;
+  m->opus_usedtx = -1;
+  m->dir = PARLEY__SDP_SENDRECV;
+}
+
+void parley__sdp_init(parley__sdp *s) {
+  memset(s, 0, sizeof *s);
+  strcpy(s->origin_user, "-");
+  strcpy(s->session_name, "-");
+}
+
+static parley__sdp_proto proto_of(span s) {
+  if (span_eq(s, "RTP/AVP")) return PARLEY__SDP_PROTO_RTP_AVP;
+  if (span_eq(s, "RTP/SAVP")) return PARLEY__SDP_PROTO_RTP_SAVP;
+  if (span_eq(s, "RTP/SAVPF")) return PARLEY__SDP_PROTO_RTP_SAVPF;
+  if (span_eq(s, "UDP/TLS/RTP/SAVPF")) return PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF;
+  return PARLEY__SDP_PROTO_OTHER;
+}
+
+static bool proto_is_rtp(span s) {
+  /* Every RTP profile name contains "RTP/" (RTP/AVP, UDP/TLS/RTP/SAVPF, TCP/RTP/AVP, ...). */
+  for (size_t i = 0; i + 4 <= s.n; i++)
+    if (memcmp(s.p + i, "RTP/", 4) == 0) return true;
+  return false;
+}
+
+static const char *dir_name(parley__sdp_dir d) {
+  switch (d) {
+  case PARLEY__SDP_SENDONLY: return "sendonly";
+  case PARLEY__SDP_RECVONLY: return "recvonly";
+  case PARLEY__SDP_INACTIVE: return "inactive";
+  default: return "sendrecv";
+  }
+}
+
+static const char *cand_type_name(parley__sdp_cand_type t) {
+  switch (t) {
+  case PARLEY__SDP_CAND_SRFLX: return "srflx";
+  case PARLEY__SDP_CAND_PRFLX: return "prflx";
+  case PARLEY__SDP_CAND_RELAY: return "relay";
+  default: return "host";
+  }
+}
+
+static parley__sdp_format *find_format(parley__sdp_media *m, span id) {
+  for (size_t i = 0; i < m->format_count; i++)
+    if (span_eq(id, m->formats[i].id)) return &m->formats[i];
+  return NULL;
+}
+
+/* Read useinbandfec / usedtx out of an fmtp parameter list "a=1;b=2". */
+static void read_opus_fmtp(parley__sdp_media *m, const char *fmtp) {
+  span rest = {fmtp, strlen(fmtp)};
+  while (rest.n) {
+    span param = split_at(rest, ';', &rest);
+    span value;
+    span key = trim(split_at(param, '=', &value));
+    value = trim(value);
+    int flag = span_eq(value, "1") ? 1 : span_eq(value, "0") ? 0 : -1;
+    if (flag < 0) continue;
+    if (span_ieq(key, "useinbandfec")) m->opus_useinbandfec = flag;
+    if (span_ieq(key, "usedtx")) m->opus_usedtx = flag;
+  }
+}
+
+/* Derive the opus fields of m from its formats: the first opus/48000/2 in m= order wins. */
+static void resolve_opus(parley__sdp_media *m) {
+  m->opus_pt = -1;
+  m->opus_useinbandfec = -1;
+  m->opus_usedtx = -1;
+  for (size_t i = 0; i < m->format_count; i++) {
+    const parley__sdp_format *f = &m->formats[i];
+    span enc = {f->encoding, strlen(f->encoding)};
+    if (f->pt >= 0 && span_ieq(enc, "opus") && f->clock_hz == 48000 && f->channels == 2) {
+      m->opus_pt = f->pt;
+      read_opus_fmtp(m, f->fmtp);
+      return;
+    }
+  }
+}
+
+/* ---- parser ---- */
+
+typedef struct parser {
+  parley__sdp *out;
+  parley__sdp_error *err;
+  int line;
+  parley__sdp_media *media; /* NULL at session level */
+  /* Session-level values inherited by m-lines lacking their own. */
+  char ice_ufrag[PARLEY__SDP_ICE_MAX];
+  char ice_pwd[PARLEY__SDP_ICE_MAX];
+  bool has_dir;
+  parley__sdp_dir dir;
+  /* Per m-line: which inheritable values it set itself. */
+  bool media_has_dir[PARLEY__SDP_MAX_MEDIA];
+  bool seen_o, seen_s;
+} parser;
+
+static int fail(parser *ps, const char *fmt, ...) {
+  if (ps->err) {
+    ps->err->line = ps->line;
+    int n = snprintf(ps->err->msg, sizeof ps->err->msg, "line %d: ", ps->line);
+    if (n < 0 || (size_t)n >= sizeof ps->err->msg) n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->err->msg + n, sizeof ps->err->msg - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+  return PARLEY_EPARSE;
+}
+
+static int parse_origin(parser *ps, span v) {
+  span user, id, ver, nettype, addrtype, addr;
+  if (!next_token(&v, &user) || !next_token(&v, &id) || !next_token(&v, &ver) ||
+      !next_token(&v, &nettype) || !next_token(&v, &addrtype) || !next_token(&v, &addr))
+    return fail(ps, "o= needs 6 fields");
+  if (!parse_u64(id, UINT64_MAX, &ps->out->sess_id)) return fail(ps, "bad session id in o=");
+  if (!parse_u64(ver, UINT64_MAX, &ps->out->sess_version)) return fail(ps, "bad session version in o=");
+  if (!copy_span(ps->out->origin_user, sizeof ps->out->origin_user, user) ||
+      !copy_span(ps->out->origin_addr, sizeof ps->out->origin_addr, addr))
+    return fail(ps, "o= field too long");
+  ps->seen_o = true;
+  return 0;
+}
+
+static int parse_connection(parser *ps, span v, char *dst, size_t cap) {
+  span nettype, addrtype, addr;
+  if (!next_token(&v, &nettype) || !next_token(&v, &addrtype) || !next_token(&v, &addr))
+    return fail(ps, "c= needs 3 fields");
+  if (!span_eq(nettype, "IN")) return fail(ps, "c= network type is not IN");
+  if (!span_eq(addrtype, "IP4") && !span_eq(addrtype, "IP6")) return fail(ps, "c= address type");
+  span ttl;
+  addr = split_at(addr, '/', &ttl); /* multicast TTL / count: not ours */
+  if (addr.n == 0 || !copy_span(dst, cap, addr)) return fail(ps, "bad c= address");
+  return 0;
+}
+
+static int parse_media_line(parser *ps, span v) {
+  if (!ps->seen_o || !ps->seen_s) return fail(ps, "m= before o= and s=");
+  if (ps->out->media_count >= PARLEY__SDP_MAX_MEDIA) return fail(ps, "too many m= lines");
+  parley__sdp_media *m = &ps->out->media[ps->out->media_count];
+  parley__sdp_media_init(m);
+  span type, port, proto, fmt;
+  if (!next_token(&v, &type) || !next_token(&v, &port) || !next_token(&v, &proto))
+    return fail(ps, "m= needs media, port, proto and formats");
+  if (!copy_span(m->type, sizeof m->type, type)) return fail(ps, "m= media type too long");
+  span count;
+  port = split_at(port, '/', &count);
+  uint32_t n_ports;
+  if (!parse_port(port, &m->port)) return fail(ps, "bad port in m=");
+  if (count.p != port.p + port.n && !parse_u32(count, 65535, &n_ports))
+    return fail(ps, "bad port count in m=");
+  if (!copy_span(m->proto_text, sizeof m->proto_text, proto)) return fail(ps, "m= proto too long");
+  m->proto = proto_of(proto);
+  bool rtp = proto_is_rtp(proto);
+  while (next_token(&v, &fmt)) {
+    if (m->format_count >= PARLEY__SDP_MAX_FORMATS) return fail(ps, "too many formats in m=");
+    parley__sdp_format *f = &m->formats[m->format_count];
+    memset(f, 0, sizeof *f);
+    if (!copy_span(f->id, sizeof f->id, fmt)) return fail(ps, "m= format too long");
+    f->pt = -1;
+    if (rtp) {
+      uint32_t pt;
+      if (!parse_u32(fmt, 127, &pt)) return fail(ps, "bad payload type in m=");
+      f->pt = (int)pt;
+    }
+    m->format_count++;
+  }
+  if (m->format_count == 0) return fail(ps, "m= has no formats");
+  ps->out->media_count++;
+  ps->media = m;
+  return 0;
+}
+
+static int parse_rtpmap(parser *ps, span v) {
+  span pt, desc;
+  if (!next_token(&v, &pt) || !next_token(&v, &desc)) return fail(ps, "rtpmap needs <pt> <encoding>");
+  parley__sdp_format *f = find_format(ps->media, pt);
+  if (!f) return 0; /* not offered on the m= line: ignore */
+  span rate, params;
+  span name = split_at(desc, '/', &rate);
+  rate = split_at(rate, '/', &params);
+  if (name.n == 0 || !copy_span(f->encoding, sizeof f->encoding, name))
+    return fail(ps, "bad rtpmap encoding name");
+  if (!parse_u32(rate, UINT32_MAX, &f->clock_hz) || f->clock_hz == 0)
+    return fail(ps, "bad rtpmap clock rate");
+  f->channels = 0;
+  if (params.p != rate.p + rate.n && !parse_u32(params, 255, &f->channels))
+    return fail(ps, "bad rtpmap channel count");
+  return 0;
+}
+
+static int parse_fmtp(parser *ps, span v) {
+  span fmt;
+  if (!next_token(&v, &fmt)) return fail(ps, "fmtp needs a format");
+  parley__sdp_format *f = find_format(ps->media, fmt);
+  if (!f) return 0;
+  if (!copy_span(f->fmtp, sizeof f->fmtp, trim(v))) return fail(ps, "fmtp parameters too long");
+  return 0;
+}
+
+static bool valid_foundation(span s) {
+  if (s.n == 0 || s.n > 32) return false;
+  for (size_t i = 0; i < s.n; i++) {
+    char c = s.p[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '+' || c == '/';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+static int parse_candidate(parser *ps, span v) {
+  parley__sdp_media *m = ps->media;
+  if (m->candidate_count >= PARLEY__SDP_MAX_CANDIDATES) return fail(ps, "too many candidates");
+  parley__sdp_candidate c;
+  memset(&c, 0, sizeof c);
+  span found, comp, transport, prio, addr, port, typ, type;
+  if (!next_token(&v, &found) || !next_token(&v, &comp) || !next_token(&v, &transport) ||
+      !next_token(&v, &prio) || !next_token(&v, &addr) || !next_token(&v, &port) ||
+      !next_token(&v, &typ) || !next_token(&v, &type))
+    return fail(ps, "candidate needs 8 fields");
+  if (!valid_foundation(found)) return fail(ps, "bad candidate foundation");
+  memcpy(c.foundation, found.p, found.n);
+  uint32_t component;
+  if (!parse_u32(comp, 256, &component) || component == 0) return fail(ps, "bad candidate component");
+  c.component = (uint16_t)component;
+  if (!copy_span(c.transport, sizeof c.transport, transport)) return fail(ps, "bad candidate transport");
+  if (!parse_u32(prio, UINT32_MAX, &c.priority)) return fail(ps, "bad candidate priority");
+  if (!copy_span(c.addr, sizeof c.addr, addr)) return fail(ps, "bad candidate address");
+  if (!parse_port(port, &c.port)) return fail(ps, "bad candidate port");
+  if (!span_eq(typ, "typ")) return fail(ps, "candidate lacks typ");
+  if (span_eq(type, "host"))
+    c.type = PARLEY__SDP_CAND_HOST;
+  else if (span_eq(type, "srflx"))
+    c.type = PARLEY__SDP_CAND_SRFLX;
+  else if (span_eq(type, "prflx"))
+    c.type = PARLEY__SDP_CAND_PRFLX;
+  else if (span_eq(type, "relay"))
+    c.type = PARLEY__SDP_CAND_RELAY;
+  else
+    return fail(ps, "unknown candidate type");
+  /* raddr/rport, then extension name/value pairs (generation, network-id, ufrag, tcptype, ...). */
+  span name, value;
+  bool has_rport = false;
+  while (next_token(&v, &name)) {
+    if (!next_token(&v, &value)) return fail(ps, "candidate extension without value");
+    if (span_eq(name, "raddr")) {
+      if (!copy_span(c.raddr, sizeof c.raddr, value)) return fail(ps, "bad candidate raddr");
+      c.has_raddr = true;
+    } else if (span_eq(name, "rport")) {
+      if (!parse_port(value, &c.rport)) return fail(ps, "bad candidate rport");
+      has_rport = true;
+    }
+  }
+  if (has_rport && !c.has_raddr) return fail(ps, "candidate rport without raddr");
+  m->candidates[m->candidate_count++] = c;
+  return 0;
+}
+
+static int parse_crypto(parser *ps, span v) {
+  parley__sdp_media *m = ps->media;
+  if (m->crypto_count >= PARLEY__SDP_MAX_CRYPTO) return fail(ps, "too many crypto lines");
+  parley__sdp_crypto *c = &m->crypto[m->crypto_count];
+  memset(c, 0, sizeof *c);
+  span tag, suite, key;
+  if (!next_token(&v, &tag) || !next_token(&v, &suite) || !next_token(&v, &key))
+    return fail(ps, "crypto needs tag, suite and key params");
+  if (tag.n > 9 || !parse_u32(tag, 999999999, &c->tag)) return fail(ps, "bad crypto tag");
+  if (!copy_span(c->suite, sizeof c->suite, suite)) return fail(ps, "crypto suite too long");
+  if (!copy_span(c->key_params, sizeof c->key_params, key)) return fail(ps, "crypto key params too long");
+  if (!copy_span(c->session_params, sizeof c->session_params, trim(v)))
+    return fail(ps, "crypto session params too long");
+  m->crypto_count++;
+  return 0;
+}
+
+static int parse_ice_credential(parser *ps, span v, char *dst, size_t cap, const char *what) {
+  v = trim(v);
+  if (v.n == 0 || !copy_span(dst, cap, v)) return fail(ps, "bad %s", what);
+  for (size_t i = 0; i < v.n; i++)
+    if (is_space(v.p[i])) return fail(ps, "bad %s", what);
+  return 0;
+}
+
+static int parse_attribute(parser *ps, span v) {
+  span value;
+  span name = split_at(v, ':', &value);
+  bool has_value = value.p != name.p + name.n;
+  if (name.n == 0) return fail(ps, "empty attribute name");
+  parley__sdp_media *m = ps->media;
+
+  int dir = -1;
+  if (span_eq(name, "sendrecv")) dir = PARLEY__SDP_SENDRECV;
+  if (span_eq(name, "sendonly")) dir = PARLEY__SDP_SENDONLY;
+  if (span_eq(name, "recvonly")) dir = PARLEY__SDP_RECVONLY;
+  if (span_eq(name, "inactive")) dir = PARLEY__SDP_INACTIVE;
+  if (dir >= 0) {
+    if (m) {
+      m->dir = (parley__sdp_dir)dir;
+      ps->media_has_dir[m - ps->out->media] = true;
+    } else {
+      ps->dir = (parley__sdp_dir)dir;
+      ps->has_dir = true;
+    }
+    return 0;
+  }
+  if (span_eq(name, "ice-ufrag"))
+    return parse_ice_credential(ps, value, m ? m->ice_ufrag : ps->ice_ufrag, PARLEY__SDP_ICE_MAX,
+                                "ice-ufrag");
+  if (span_eq(name, "ice-pwd"))
+    return parse_ice_credential(ps, value, m ? m->ice_pwd : ps->ice_pwd, PARLEY__SDP_ICE_MAX, "ice-pwd");
+  if (!m) return 0; /* the rest are media-level only */
+  if (span_eq(name, "rtcp-mux")) {
+    m->rtcp_mux = true;
+    return 0;
+  }
+  if (span_eq(name, "end-of-candidates")) {
+    m->end_of_candidates = true;
+    return 0;
+  }
+  if (!has_value) return 0;
+  if (span_eq(name, "rtpmap")) return parse_rtpmap(ps, value);
+  if (span_eq(name, "fmtp")) return parse_fmtp(ps, value);
+  if (span_eq(name, "candidate")) return parse_candidate(ps, value);
+  if (span_eq(name, "crypto")) return parse_crypto(ps, value);
+  if (span_eq(name, "ptime")) {
+    if (!parse_u32(trim(value), 10000, &m->ptime_ms) || m->ptime_ms == 0) return fail(ps, "bad ptime");
+    return 0;
+  }
+  if (span_eq(name, "mid")) {
+    span mid = trim(value), tok;
+    if (!next_token(&mid, &tok) || mid.n != 0 || !copy_span(m->mid, sizeof m->mid, tok))
+      return fail(ps, "bad mid");
+    return 0;
+  }
+  return 0;
+}
+
+static int parse_line(parser *ps, span line) {
+  if (line.n < 2 || line.p[1] != '=' || !(line.p[0] >= 'a' && line.p[0] <= 'z'))
+    return fail(ps, "expected <letter>=<value>");
+  char type = line.p[0];
+  span v = {line.p + 2, line.n - 2};
+  if (ps->line == 1) {
+    if (type != 'v') return fail(ps, "first line must be v=0");
+    if (!span_eq(trim(v), "0")) return fail(ps, "unsupported version in v=");
+    return 0;
+  }
+  switch (type) {
+  case 'v': return fail(ps, "repeated v=");
+  case 'o': return ps->media ? fail(ps, "o= inside a media section") : parse_origin(ps, v);
+  case 's':
+    if (ps->media) return fail(ps, "s= inside a media section");
+    ps->seen_s = true;
+    if (!copy_span(ps->out->session_name, sizeof ps->out->session_name, trim(v)))
+      strcpy(ps->out->session_name, "-"); /* free text we never use: a long one is not an error */
+    return 0;
+  case 'c':
+    if (ps->media) return parse_connection(ps, v, ps->media->conn_addr, sizeof ps->media->conn_addr);
+    return parse_connection(ps, v, ps->out->conn_addr, sizeof ps->out->conn_addr);
+  case 'm': return parse_media_line(ps, v);
+  case 'a': return parse_attribute(ps, v);
+  default: return 0; /* i u e p b t r z k and anything else: not needed */
+  }
+}
+
+int parley__sdp_parse(const char *text, size_t len, parley__sdp *out, parley__sdp_error *err) {
+  if (!out || (!text && len)) return PARLEY_EINVAL;
+  parley__sdp_init(out);
+  if (err) {
+    err->line = 0;
+    err->msg[0] = '\0';
+  }
+  parser ps;
+  memset(&ps, 0, sizeof ps);
+  ps.out = out;
+  ps.err = err;
+
+  span rest = {text, len};
+  bool any = false;
+  while (rest.n) {
+    span line = split_at(rest, '\n', &rest);
+    ps.line++;
+    if (line.n && line.p[line.n - 1] == '\r') line.n--;
+    if (line.n == 0) {
+      if (ps.line == 1) return fail(&ps, "first line must be v=0");
+      continue; /* blank lines (e.g. a trailing one) are tolerated */
+    }
+    any = true;
+    /* A CR anywhere but the line end would let a value smuggle a line break into what we write. */
+    int rc = memchr(line.p, '\r', line.n) ? fail(&ps, "stray CR inside a line") : parse_line(&ps, line);
+    if (rc < 0) {
+      parley__sdp_init(out);
+      return rc;
+    }
+  }
+  if (!any) {
+    ps.line = 1;
+    return fail(&ps, "empty description: no v=");
+  }
+  if (!ps.seen_o || !ps.seen_s) {
+    ps.line++;
+    int rc = fail(&ps, "missing %s", !ps.seen_o ? "o=" : "s=");
+    parley__sdp_init(out);
+    return rc;
+  }
+  for (size_t i = 0; i < out->media_count; i++) {
+    parley__sdp_media *m = &out->media[i];
+    if (m->ice_ufrag[0] == '\0') strcpy(m->ice_ufrag, ps.ice_ufrag);
+    if (m->ice_pwd[0] == '\0') strcpy(m->ice_pwd, ps.ice_pwd);
+    if (!ps.media_has_dir[i] && ps.has_dir) m->dir = ps.dir;
+    resolve_opus(m);
+  }
+  return 0;
+}
+
+/* ---- writer ---- */
+
+typedef struct writer {
+  char *buf;
+  size_t cap;
+  size_t len;
+  int err;
+} writer;
+
+static void put(writer *w, const char *fmt, ...) {
+  if (w->err) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(w->buf + w->len, w->cap - w->len, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    w->err = PARLEY_EINVAL;
+  } else if ((size_t)n >= w->cap - w->len) {
+    w->err = PARLEY_ENOSPC;
+    w->buf[w->len] = '\0';
+  } else {
+    w->len += (size_t)n;
+  }
+}
+
+/* A token we write must be non-empty and free of spaces and line breaks. */
+static bool is_token(const char *s) {
+  if (!s || !*s) return false;
+  for (; *s; s++)
+    if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') return false;
+  return true;
+}
+
+static bool is_text(const char *s) {
+  for (; *s; s++)
+    if (*s == '\r' || *s == '\n') return false;
+  return true;
+}
+
+static const char *addr_type(const char *addr) { return strchr(addr, ':') ? "IP6" : "IP4"; }
+
+static bool media_writable(const parley__sdp_media *m) {
+  if (!is_token(m->type) || !is_token(m->proto_text) || m->format_count == 0 ||
+      m->format_count > PARLEY__SDP_MAX_FORMATS || m->candidate_count > PARLEY__SDP_MAX_CANDIDATES ||
+      m->crypto_count > PARLEY__SDP_MAX_CRYPTO)
+    return false;
+  if ((m->conn_addr[0] && !is_token(m->conn_addr)) || (m->mid[0] && !is_token(m->mid)) ||
+      (m->ice_ufrag[0] && !is_token(m->ice_ufrag)) || (m->ice_pwd[0] && !is_token(m->ice_pwd)))
+    return false;
+  for (size_t i = 0; i < m->format_count; i++) {
+    const parley__sdp_format *f = &m->formats[i];
+    if (!is_token(f->id) || (f->encoding[0] && !is_token(f->encoding)) || !is_text(f->fmtp))
+      return false;
+  }
+  for (size_t i = 0; i < m->candidate_count; i++) {
+    const parley__sdp_candidate *c = &m->candidates[i];
+    if (!is_token(c->foundation) || !is_token(c->transport) || !is_token(c->addr) ||
+        (c->has_raddr && !is_token(c->raddr)))
+      return false;
+  }
+  for (size_t i = 0; i < m->crypto_count; i++) {
+    const parley__sdp_crypto *c = &m->crypto[i];
+    if (!is_token(c->suite) || !is_token(c->key_params) || !is_text(c->session_params)) return false;
+  }
+  return true;
+}
+
+static void write_media(writer *w, const parley__sdp_media *m) {
+  put(w, "m=%s %u %s", m->type, (unsigned)m->port, m->proto_text);
+  for (size_t i = 0; i < m->format_count; i++) put(w, " %s", m->formats[i].id);
+  put(w, "\r\n");
+  if (m->conn_addr[0]) put(w, "c=IN %s %s\r\n", addr_type(m->conn_addr), m->conn_addr);
+  if (m->mid[0]) put(w, "a=mid:%s\r\n", m->mid);
+  if (m->ice_ufrag[0]) put(w, "a=ice-ufrag:%s\r\n", m->ice_ufrag);
+  if (m->ice_pwd[0]) put(w, "a=ice-pwd:%s\r\n", m->ice_pwd);
+  for (size_t i = 0; i < m->format_count; i++) {
+    const parley__sdp_format *f = &m->formats[i];
+    if (f->encoding[0]) {
+      put(w, "a=rtpmap:%s %s/%u", f->id, f->encoding, (unsigned)f->clock_hz);
+      if (f->channels) put(w, "/%u", (unsigned)f->channels);
+      put(w, "\r\n");
+    }
+    if (f->fmtp[0]) put(w, "a=fmtp:%s %s\r\n", f->id, f->fmtp);
+  }
+  if (m->ptime_ms) put(w, "a=ptime:%u\r\n", (unsigned)m->ptime_ms);
+  for (size_t i = 0; i < m->crypto_count; i++) {
+    const parley__sdp_crypto *c = &m->crypto[i];
+    put(w, "a=crypto:%u %s %s", (unsigned)c->tag, c->suite, c->key_params);
+    if (c->session_params[0]) put(w, " %s", c->session_params);
+    put(w, "\r\n");
+  }
+  for (size_t i = 0; i < m->candidate_count; i++) {
+    const parley__sdp_candidate *c = &m->candidates[i];
+    put(w, "a=candidate:%s %u %s %u %s %u typ %s", c->foundation, (unsigned)c->component, c->transport,
+        (unsigned)c->priority, c->addr, (unsigned)c->port, cand_type_name(c->type));
+    if (c->has_raddr) put(w, " raddr %s rport %u", c->raddr, (unsigned)c->rport);
+    put(w, "\r\n");
+  }
+  if (m->end_of_candidates) put(w, "a=end-of-candidates\r\n");
+  if (m->rtcp_mux) put(w, "a=rtcp-mux\r\n");
+  put(w, "a=%s\r\n", dir_name(m->dir));
+}
+
+int parley__sdp_write(const parley__sdp *s, char *buf, size_t cap) {
+  if (!s || !buf) return PARLEY_EINVAL;
+  if (cap == 0) return PARLEY_ENOSPC;
+  buf[0] = '\0';
+  if (!is_token(s->origin_user) || !is_token(s->origin_addr) || !is_text(s->session_name) ||
+      (s->conn_addr[0] && !is_token(s->conn_addr)) || s->media_count > PARLEY__SDP_MAX_MEDIA)
+    return PARLEY_EINVAL;
+  for (size_t i = 0; i < s->media_count; i++)
+    if (!media_writable(&s->media[i])) return PARLEY_EINVAL;
+  writer w = {buf, cap, 0, 0};
+  put(&w, "v=0\r\n");
+  put(&w, "o=%s %llu %llu IN %s %s\r\n", s->origin_user, (unsigned long long)s->sess_id,
+      (unsigned long long)s->sess_version, addr_type(s->origin_addr), s->origin_addr);
+  put(&w, "s=%s\r\n", s->session_name[0] ? s->session_name : "-");
+  if (s->conn_addr[0]) put(&w, "c=IN %s %s\r\n", addr_type(s->conn_addr), s->conn_addr);
+  put(&w, "t=0 0\r\n");
+  for (size_t i = 0; i < s->media_count; i++) write_media(&w, &s->media[i]);
+  if (w.err) return w.err;
+  if (w.len > INT32_MAX) return PARLEY_ERANGE;
+  return (int)w.len;
+}
+
+/* ---- offer/answer ---- */
+
+parley__sdp_dir parley__sdp_answer_dir(parley__sdp_dir offered, parley__sdp_dir local) {
+  bool local_send = local == PARLEY__SDP_SENDRECV || local == PARLEY__SDP_SENDONLY;
+  bool local_recv = local == PARLEY__SDP_SENDRECV || local == PARLEY__SDP_RECVONLY;
+  bool peer_send = offered == PARLEY__SDP_SENDRECV || offered == PARLEY__SDP_SENDONLY;
+  bool peer_recv = offered == PARLEY__SDP_SENDRECV || offered == PARLEY__SDP_RECVONLY;
+  bool send = local_send && peer_recv, recv = local_recv && peer_send;
+  if (send && recv) return PARLEY__SDP_SENDRECV;
+  if (send) return PARLEY__SDP_SENDONLY;
+  if (recv) return PARLEY__SDP_RECVONLY;
+  return PARLEY__SDP_INACTIVE;
+}
+
+static bool copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(src);
+  if (n >= cap) return false;
+  memcpy(dst, src, n + 1);
+  return true;
+}
+
+static bool acceptable(const parley__sdp_media *m) {
+  return strcmp(m->type, "audio") == 0 && m->port != 0 && m->proto != PARLEY__SDP_PROTO_OTHER &&
+         m->opus_pt >= 0;
+}
+
+static void reject(const parley__sdp_media *offered, parley__sdp_media *a) {
+  parley__sdp_media_init(a);
+  memcpy(a->type, offered->type, sizeof a->type);
+  memcpy(a->proto_text, offered->proto_text, sizeof a->proto_text);
+  a->proto = offered->proto;
+  a->port = 0;
+  a->formats[0] = offered->formats[0];
+  a->formats[0].encoding[0] = '\0';
+  a->formats[0].fmtp[0] = '\0';
+  a->format_count = 1;
+  memcpy(a->mid, offered->mid, sizeof a->mid);
+  a->dir = PARLEY__SDP_INACTIVE;
+}
+
+static int accept_audio(const parley__sdp_media *o, const parley__sdp_answer_params *p,
+                        parley__sdp_media *a) {
+  parley__sdp_media_init(a);
+  memcpy(a->type, o->type, sizeof a->type);
+  memcpy(a->proto_text, o->proto_text, sizeof a->proto_text);
+  a->proto = o->proto;
+  a->port = p->port;
+  memcpy(a->mid, o->mid, sizeof a->mid);
+  a->rtcp_mux = o->rtcp_mux;
+  a->dir = parley__sdp_answer_dir(o->dir, p->dir);
+  a->ptime_ms = p->ptime_ms;
+
+  parley__sdp_format *f = &a->formats[0];
+  snprintf(f->id, sizeof f->id, "%d", o->opus_pt);
+  f->pt = o->opus_pt;
+  strcpy(f->encoding, "opus");
+  f->clock_hz = 48000;
+  f->channels = 2;
+  snprintf(f->fmtp, sizeof f->fmtp, "minptime=10;useinbandfec=%d;usedtx=%d", p->useinbandfec ? 1 : 0,
+           p->usedtx ? 1 : 0);
+  a->format_count = 1;
+
+  if ((p->ice_ufrag && !copy_str(a->ice_ufrag, sizeof a->ice_ufrag, p->ice_ufrag)) ||
+      (p->ice_pwd && !copy_str(a->ice_pwd, sizeof a->ice_pwd, p->ice_pwd)))
+    return PARLEY_ERANGE;
+  if (p->crypto) {
+    a->crypto[0] = *p->crypto;
+    a->crypto_count = 1;
+  }
+  if (p->candidate_count > PARLEY__SDP_MAX_CANDIDATES) return PARLEY_ERANGE;
+  if (p->candidate_count && !p->candidates) return PARLEY_EINVAL;
+  for (size_t i = 0; i < p->candidate_count; i++) a->candidates[i] = p->candidates[i];
+  a->candidate_count = p->candidate_count;
+  a->end_of_candidates = p->end_of_candidates;
+  resolve_opus(a);
+  return 0;
+}
+
+int parley__sdp_answer(const parley__sdp *offer, const parley__sdp_answer_params *params,
+                       parley__sdp *answer) {
+  if (!offer || !params || !answer || !params->addr || params->port == 0 || offer == answer ||
+      offer->media_count > PARLEY__SDP_MAX_MEDIA)
+    return PARLEY_EINVAL;
+  parley__sdp_init(answer);
+  answer->sess_id = params->sess_id;
+  answer->sess_version = params->sess_version;
+  if (!copy_str(answer->origin_addr, sizeof answer->origin_addr, params->addr) ||
+      !copy_str(answer->conn_addr, sizeof answer->conn_addr, params->addr))
+    return PARLEY_ERANGE;
+  answer->media_count = offer->media_count;
+  int accepted = PARLEY_ENOTSUP;
+  for (size_t i = 0; i < offer->media_count; i++) {
+    const parley__sdp_media *o = &offer->media[i];
+    if (accepted < 0 && acceptable(o)) {
+      int rc = accept_audio(o, params, &answer->media[i]);
+      if (rc < 0) return rc;
+      accepted = (int)i;
+    } else {
+      reject(o, &answer->media[i]);
+    }
+  }
+  return accepted;
+}
