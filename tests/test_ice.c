@@ -14,6 +14,7 @@
 #include "transport/ice.h"
 #include "transport/ice_liveness.h"
 #include "transport/ice_msg.h"
+#include "transport/ice_sdp.h"
 #include "transport/simnet.h"
 #include "transport/stun.h"
 #include "transport/udp.h"
@@ -1022,4 +1023,42 @@ Test(ice_sim, srflx_candidates_are_pruned_to_their_base) {
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
   sim_free(&s);
+}
+
+Test(ice_sdp, candidate_conversion_round_trip) {
+  parley__ice_candidate c = {.foundation = "S0", .component = 1, .priority = 1694498815u, .type = PARLEY__ICE_SRFLX,
+                             .addr = ip("203.0.113.77", 15000), .related = ip("10.0.0.1", 5000), .local = 0};
+  parley__sdp_candidate s;
+  cr_assert_eq(parley__ice_candidate_to_sdp(&s, &c), 0);
+  cr_expect_str_eq(s.foundation, "S0");
+  cr_expect_str_eq(s.transport, "udp");
+  cr_expect_str_eq(s.addr, "203.0.113.77");
+  cr_expect_eq(s.port, 15000);
+  cr_expect_eq(s.type, PARLEY__SDP_CAND_SRFLX);
+  cr_expect(s.has_raddr);
+  cr_expect_str_eq(s.raddr, "10.0.0.1");
+  cr_expect_eq(s.rport, 5000);
+  parley__ice_candidate back;
+  cr_assert_eq(parley__ice_candidate_from_sdp(&back, &s), 0);
+  cr_expect(parley__netaddr_equal(&back.addr, &c.addr));
+  cr_expect(parley__netaddr_equal(&back.related, &c.related));
+  cr_expect_eq(back.priority, c.priority);
+  cr_expect_eq(back.type, c.type);
+  cr_expect_str_eq(back.foundation, c.foundation);
+  cr_expect_eq(back.local, -1);
+  parley__ice_candidate v6 = {.foundation = "H1", .component = 1, .priority = 2130706431u, .type = PARLEY__ICE_HOST,
+                              .addr = ip("2001:db8::1", 9)};
+  cr_assert_eq(parley__ice_candidate_to_sdp(&s, &v6), 0);
+  cr_expect_str_eq(s.addr, "2001:db8::1");
+  cr_expect_not(s.has_raddr);
+  /* Names (mDNS) and TCP are not for this agent. */
+  strcpy(s.addr, "1f3c9a.local");
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_ENOTSUP);
+  cr_assert_eq(parley__ice_candidate_to_sdp(&s, &v6), 0);
+  strcpy(s.transport, "tcp");
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_ENOTSUP);
+  strcpy(s.transport, "UDP");
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), 0);
+  s.component = 2;
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_EINVAL);
 }
