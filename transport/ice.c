@@ -337,7 +337,13 @@ static void start_check(parley__ice_agent *a, pair *p, int64_t now_us) {
   p->state = PS_IN_PROGRESS;
   p->sent_controlling = a->role == PARLEY__ICE_CONTROLLING;
   p->sent_use_cand = p->sent_controlling && p->nominate;
-  new_txn(&p->t, now_us, a->cfg.rto_us);
+  /* 14.3: RTO = MAX(500 ms, Ta * (Num-Waiting + Num-In-Progress)), so every pair gets its first
+   * transmission before anyone retransmits. */
+  int64_t busy = 0;
+  for (int i = 0; i < a->npairs; i++)
+    if (!a->pairs[i].cancelled && (a->pairs[i].state == PS_WAITING || a->pairs[i].state == PS_IN_PROGRESS)) busy++;
+  int64_t rto = a->cfg.ta_us * busy > a->cfg.rto_us ? a->cfg.ta_us * busy : a->cfg.rto_us;
+  new_txn(&p->t, now_us, rto);
   a->stats.checks_sent++;
   transmit_check(a, p);
 }
@@ -818,7 +824,8 @@ static void run_txn_timer(parley__ice_agent *a, txn *t, int64_t now_us, void (*r
   if (!t->active || now_us < t->next_us) return;
   if (t->retransmit && t->tx_count < a->cfg.max_check_tx) {
     t->tx_count++;
-    t->rto_us = t->rto_us * 2 > a->cfg.rto_max_us ? a->cfg.rto_max_us : t->rto_us * 2;
+    int64_t cap = a->cfg.rto_max_us > t->rto_us ? a->cfg.rto_max_us : t->rto_us; /* never shrinks */
+    t->rto_us = t->rto_us * 2 > cap ? cap : t->rto_us * 2;
     t->next_us = now_us + t->rto_us;
     resend(a, arg);
   } else {

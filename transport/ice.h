@@ -93,7 +93,8 @@ typedef void (*parley__ice_event_fn)(void *ctx, const parley__ice_event *ev);
 typedef struct parley__ice_config {
   parley__ice_role role;
   int64_t ta_us;            /* check pacing; 0 = 50 ms */
-  int64_t rto_us;           /* first check retransmission timeout; 0 = 500 ms (RFC 8445 14.3) */
+  int64_t rto_us;           /* floor of the first check RTO; 0 = 500 ms. RFC 8445 14.3: the RTO is
+                               MAX(rto_us, Ta * (Waiting + In-Progress pairs)) */
   int64_t rto_max_us;       /* cap on the doubling RTO; 0 = 3 s */
   uint32_t max_check_tx;    /* transmissions per check transaction; 0 = 7 (RFC 8489 Rc) */
   int64_t nominate_after_us; /* controlling: nominate the best valid pair at the latest this long after
