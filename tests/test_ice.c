@@ -1,0 +1,1064 @@
+/* test_ice.c: the ICE agent. Formulas against hand-computed RFC 8445 values; two agents connecting over
+ * an in-test simulated network (seeded loss, simulated time, fully deterministic) and over real UDP on
+ * loopback; role conflicts, media gating, restart, bounded retransmissions, authentication, srflx
+ * gathering, peer-reflexive learning, consent checks. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/clock.h"
+#include "engine/rng.h"
+#include "parley/parley.h"
+#include "transport/ice.h"
+#include "transport/ice_liveness.h"
+#include "transport/ice_msg.h"
+#include "transport/ice_sdp.h"
+#include "transport/simnet.h"
+#include "transport/stun.h"
+#include "transport/udp.h"
+
+/* ---------- formulas ---------- */
+
+Test(ice_formula, candidate_priority_rfc_values) {
+  /* (2^24)*type_pref + (2^8)*local_pref + (256 - component), RFC 8445 5.1.2.1 */
+  cr_expect_eq(parley__ice_candidate_priority(PARLEY__ICE_HOST, 65535, 1), 2130706431u); /* 126<<24|65535<<8|255 */
+  cr_expect_eq(parley__ice_candidate_priority(PARLEY__ICE_HOST, 65535, 2), 2130706430u);
+  cr_expect_eq(parley__ice_candidate_priority(PARLEY__ICE_SRFLX, 65535, 1), 1694498815u);
+  cr_expect_eq(parley__ice_candidate_priority(PARLEY__ICE_PRFLX, 65535, 1), 1862270975u);
+  cr_expect_eq(parley__ice_candidate_priority(PARLEY__ICE_RELAY, 65535, 1), 16777215u);
+  cr_expect_eq(parley__ice_candidate_priority(PARLEY__ICE_HOST, 0, 1), 2113929471u); /* 126*2^24 + 255 */
+  cr_expect_eq(parley__ice_type_preference(PARLEY__ICE_HOST), 126u);
+  cr_expect_eq(parley__ice_type_preference(PARLEY__ICE_PRFLX), 110u);
+  cr_expect_eq(parley__ice_type_preference(PARLEY__ICE_SRFLX), 100u);
+}
+
+Test(ice_formula, pair_priority_rfc_formula) {
+  /* 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0), computed by hand: 2^32*1694498815 = 7277816993535754240. */
+  cr_expect_eq(parley__ice_pair_priority(2130706431u, 1694498815u), 7277816997797167103ull);
+  cr_expect_eq(parley__ice_pair_priority(1694498815u, 2130706431u), 7277816997797167102ull);
+  cr_expect_eq(parley__ice_pair_priority(5, 5), (5ull << 32) + 10);
+  /* The controlling side's preference breaks the tie between mirrored pairs. */
+  cr_expect_gt(parley__ice_pair_priority(7, 3), parley__ice_pair_priority(3, 7));
+}
+
+static void noop_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
+  (void)ctx, (void)local, (void)dst, (void)buf, (void)len;
+}
+
+static parley__netaddr ip(const char *s, uint16_t port) {
+  parley__netaddr a;
+  cr_assert_eq(parley__netaddr_from_ip(&a, s, port), 0, "%s", s);
+  return a;
+}
+
+Test(ice_formula, host_candidates_foundations_and_credentials) {
+  parley__ice_config cfg = {.role = PARLEY__ICE_CONTROLLING, .send = noop_send};
+  int err = 1;
+  parley__ice_agent *a = parley__ice_new(&cfg, &err);
+  cr_assert_not_null(a);
+  cr_expect_eq(err, 0);
+  parley__netaddr l0 = ip("192.0.2.1", 4000), l1 = ip("192.0.2.1", 4002), l2 = ip("198.51.100.9", 4000),
+                  l3 = ip("2001:db8::5", 4000);
+  cr_expect_eq(parley__ice_add_local(a, &l0), 0);
+  cr_expect_eq(parley__ice_add_local(a, &l1), 1);
+  cr_expect_eq(parley__ice_add_local(a, &l2), 2);
+  cr_expect_eq(parley__ice_add_local(a, &l3), 3);
+  parley__netaddr zero_port = ip("192.0.2.1", 0);
+  cr_expect_eq(parley__ice_add_local(a, &zero_port), PARLEY_EINVAL);
+  parley__ice_candidate c[8];
+  cr_assert_eq(parley__ice_local_candidates(a, c, 8), 4);
+  /* Same type and base IP: same foundation (RFC 8445 5.1.1.3); another IP: different. */
+  cr_expect_str_eq(c[0].foundation, c[1].foundation);
+  cr_expect_str_neq(c[0].foundation, c[2].foundation);
+  cr_expect_str_neq(c[0].foundation, c[3].foundation);
+  /* Local preferences: IPv4 from 32767 down by registration order, IPv6 at 65535 - index. */
+  cr_expect_eq(c[0].priority, parley__ice_candidate_priority(PARLEY__ICE_HOST, 32767, 1));
+  cr_expect_eq(c[0].priority, (126u << 24) + (32767u << 8) + 255u);
+  cr_expect_eq(c[2].priority, (126u << 24) + (32765u << 8) + 255u);
+  cr_expect_eq(c[3].priority, (126u << 24) + (65532u << 8) + 255u);
+  cr_expect_gt(c[3].priority, c[0].priority, "IPv6 preferred");
+  for (int i = 0; i < 4; i++) {
+    cr_expect_eq(c[i].type, PARLEY__ICE_HOST);
+    cr_expect_eq(c[i].component, 1);
+  }
+  /* Credentials: lengths, ice-char alphabet, fresh per agent and per restart. */
+  const char *u, *p;
+  parley__ice_local_credentials(a, &u, &p);
+  cr_expect_geq(strlen(u), 4);
+  cr_expect_geq(strlen(p), 22);
+  for (const char *s = p; *s; s++)
+    cr_expect(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", *s) != NULL);
+  char old_u[64], old_p[64];
+  strcpy(old_u, u);
+  strcpy(old_p, p);
+  cr_expect_eq(parley__ice_restart(a, 0), 0);
+  parley__ice_local_credentials(a, &u, &p);
+  cr_expect_str_neq(u, old_u);
+  cr_expect_str_neq(p, old_p);
+  /* Remote credential validation. */
+  cr_expect_eq(parley__ice_set_remote_credentials(a, "abc", "0123456789012345678901"), PARLEY_EINVAL);
+  cr_expect_eq(parley__ice_set_remote_credentials(a, "abcd", "short"), PARLEY_EINVAL);
+  cr_expect_eq(parley__ice_set_remote_credentials(a, "abcd", "0123456789012345678901"), 0);
+  cr_expect_eq(parley__ice_set_remote_credentials(a, "abcd", "0123456789012345678901"), 0, "same again is fine");
+  cr_expect_eq(parley__ice_set_remote_credentials(a, "wxyz", "0123456789012345678901"), PARLEY_ESTATE);
+  parley__ice_free(a);
+  cr_expect_null(parley__ice_new(NULL, &err));
+  cr_expect_eq(err, PARLEY_EINVAL);
+  parley__ice_config nosend = {.role = PARLEY__ICE_CONTROLLED};
+  cr_expect_null(parley__ice_new(&nosend, &err));
+}
+
+/* ---------- simulated network (transport/simnet.h) ---------- */
+
+#define MAXADDR 4
+
+typedef struct sim sim;
+typedef struct peer peer;
+
+typedef struct endpoint {
+  peer *p;
+  int local;
+} endpoint;
+
+struct peer {
+  sim *net;
+  parley__ice_agent *ag;
+  parley__netaddr addr[MAXADDR];
+  endpoint ep[MAXADDR];
+  int ep_id[MAXADDR];
+  int naddr;
+  int selected_events, state_events, role_events, gathering_done;
+  int consent_ok, consent_err;
+  uint32_t last_consent_seq;
+  parley__ice_candidate srflx;
+  bool has_srflx;
+  parley__ice_state last_state;
+  bool running; /* ticked by sim_run */
+  parley__ice_liveness *glue; /* optional liveness monitor wired to the agent */
+};
+
+typedef struct captured {
+  parley__netaddr src, dst;
+  uint8_t buf[1500];
+  size_t len;
+} captured;
+
+struct sim {
+  parley__simnet *net;
+  int64_t now_us;
+  peer *peers[2];
+  uint64_t sent; /* datagrams the agents handed to the network */
+  /* A fake STUN server behind which the peers appear as a NAT's public side. */
+  bool has_server;
+  parley__netaddr server;
+  /* The last datagram any agent sent (for the authentication tests). */
+  int captured;
+  captured last;
+};
+
+static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
+  peer *p = ctx;
+  sim *s = p->net;
+  cr_assert(local >= 0 && local < p->naddr);
+  s->captured++;
+  s->last.src = p->addr[local];
+  s->last.dst = *dst;
+  cr_assert_leq(len, sizeof s->last.buf);
+  memcpy(s->last.buf, buf, len);
+  s->last.len = len;
+  s->sent++;
+  struct sockaddr_storage from, to;
+  cr_assert_gt(parley__netaddr_to_sockaddr(&p->addr[local], &from), 0);
+  cr_assert_gt(parley__netaddr_to_sockaddr(dst, &to), 0);
+  cr_assert_eq(parley__simnet_send(s->net, (struct sockaddr *)&from, (struct sockaddr *)&to, buf, len, s->now_us), 0);
+}
+
+static void on_event(void *ctx, const parley__ice_event *ev) {
+  peer *p = ctx;
+  if (p->glue) cr_assert_geq(parley__ice_liveness_on_ice_event(p->glue, ev), 0);
+  switch (ev->kind) {
+  case PARLEY__ICE_EV_SELECTED_PAIR: p->selected_events++; break;
+  case PARLEY__ICE_EV_STATE:
+    p->state_events++;
+    p->last_state = ev->state;
+    break;
+  case PARLEY__ICE_EV_ROLE_CHANGED: p->role_events++; break;
+  case PARLEY__ICE_EV_GATHERING_DONE: p->gathering_done++; break;
+  case PARLEY__ICE_EV_LOCAL_CANDIDATE:
+    if (ev->candidate->type == PARLEY__ICE_SRFLX) {
+      p->srflx = *ev->candidate;
+      p->has_srflx = true;
+    }
+    break;
+  case PARLEY__ICE_EV_CONSENT:
+    if (ev->ok) p->consent_ok++;
+    else p->consent_err++;
+    p->last_consent_seq = ev->seq;
+    break;
+  }
+}
+
+static void sim_recv(void *ctx, parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                     const uint8_t *data, size_t len, int64_t now_us) {
+  (void)net, (void)to;
+  endpoint *e = ctx;
+  parley__netaddr src;
+  cr_assert_eq(parley__netaddr_from_sockaddr(&src, from), 0);
+  e->p->net->now_us = now_us;
+  cr_assert_geq(parley__ice_receive(e->p->ag, e->local, &src, data, len, now_us), 0);
+}
+
+static void sim_error(void *ctx, parley__simnet *net, const struct sockaddr *dest, int errno_value, int64_t now_us) {
+  (void)net;
+  endpoint *e = ctx;
+  parley__netaddr d;
+  cr_assert_eq(parley__netaddr_from_sockaddr(&d, dest), 0);
+  if (e->p->glue) cr_assert_geq(parley__ice_liveness_on_socket_error(e->p->glue, e->local, &d, errno_value, now_us), 0);
+}
+
+static void peer_init(peer *p, sim *s, parley__ice_role role, uint64_t tb, const char *const *ips, int n) {
+  memset(p, 0, sizeof *p);
+  p->net = s;
+  parley__ice_config cfg = {.role = role, .tie_breaker = tb, .send = sim_send, .on_event = on_event, .ctx = p,
+                            .has_stun_server = s->has_server, .stun_server = s->server};
+  p->ag = parley__ice_new(&cfg, NULL);
+  cr_assert_not_null(p->ag);
+  for (int i = 0; i < n; i++) {
+    p->addr[i] = ip(ips[i], (uint16_t)(5000 + i));
+    cr_assert_eq(parley__ice_add_local(p->ag, &p->addr[i]), i);
+    p->ep[i] = (endpoint){p, i};
+    struct sockaddr_storage sa;
+    cr_assert_gt(parley__netaddr_to_sockaddr(&p->addr[i], &sa), 0);
+    p->ep_id[i] = parley__simnet_add_endpoint(s->net, (struct sockaddr *)&sa, sim_recv, sim_error, &p->ep[i]);
+    cr_assert_geq(p->ep_id[i], 0);
+  }
+  p->naddr = n;
+  p->running = true;
+}
+
+static void fake_stun_server(void *ctx, parley__simnet *net, const struct sockaddr *from, const struct sockaddr *to,
+                             const uint8_t *data, size_t len, int64_t now_us) {
+  (void)ctx;
+  parley__ice_msg m;
+  if (parley__ice_msg_parse(data, len, &m) != 0 || m.cls != PARLEY__ICE_MSG_REQUEST) return;
+  parley__netaddr src;
+  cr_assert_eq(parley__netaddr_from_sockaddr(&src, from), 0);
+  parley__ice_msg r = {.cls = PARLEY__ICE_MSG_SUCCESS, .method = 1, .has_mapped = true};
+  memcpy(r.txid, m.txid, 12);
+  r.mapped = ip("203.0.113.77", (uint16_t)(src.port + 10000)); /* the "NAT" public side */
+  uint8_t out[256];
+  int n = parley__ice_msg_build(&r, NULL, out, sizeof out);
+  cr_assert_gt(n, 0);
+  cr_assert_eq(parley__simnet_send(net, to, from, out, (size_t)n, now_us), 0);
+}
+
+static void sim_init(sim *s, uint64_t seed, double loss) {
+  memset(s, 0, sizeof *s);
+  s->net = parley__simnet_new(16, 4096, 1500, seed, NULL);
+  cr_assert_not_null(s->net);
+  parley__simnet_link link = {.delay_us = 10000, .jitter_us = 2000, .loss_prob = loss};
+  cr_assert_eq(parley__simnet_set_link(s->net, &link), 0);
+  s->now_us = 1000000;
+}
+
+static void sim_add_server(sim *s) {
+  s->has_server = true;
+  s->server = ip("192.0.2.200", 3478);
+  struct sockaddr_storage sa;
+  cr_assert_gt(parley__netaddr_to_sockaddr(&s->server, &sa), 0);
+  cr_assert_geq(parley__simnet_add_endpoint(s->net, (struct sockaddr *)&sa, fake_stun_server, NULL, s), 0);
+}
+
+static void sim_free(sim *s) { parley__simnet_free(s->net); }
+
+/* Signalling: credentials, every local candidate, end-of-candidates, from `from` to `to`. */
+static void signal_to(peer *from, peer *to, bool candidates) {
+  const char *u, *pw;
+  parley__ice_local_credentials(from->ag, &u, &pw);
+  cr_assert_eq(parley__ice_set_remote_credentials(to->ag, u, pw), 0);
+  if (candidates) {
+    parley__ice_candidate c[8];
+    int n = parley__ice_local_candidates(from->ag, c, 8);
+    for (int i = 0; i < n; i++) cr_assert_geq(parley__ice_add_remote_candidate(to->ag, &c[i], to->net->now_us), 0);
+    parley__ice_remote_end_of_candidates(to->ag, to->net->now_us);
+  }
+}
+
+/* Runs network and agents until cond holds or `for_us` of simulated time pass. Bounded in steps. */
+static bool sim_run(sim *s, int64_t for_us, bool (*cond)(sim *)) {
+  int64_t end = s->now_us + for_us;
+  for (int step = 0; step < 200000; step++) {
+    cr_assert_geq(parley__simnet_deliver_until(s->net, s->now_us), 0);
+    for (int k = 0; k < 2; k++)
+      if (s->peers[k] && s->peers[k]->running && parley__ice_next_deadline_us(s->peers[k]->ag) <= s->now_us) {
+        parley__ice_tick(s->peers[k]->ag, s->now_us);
+      }
+    for (int k = 0; k < 2; k++)
+      if (s->peers[k] && s->peers[k]->glue && parley__ice_liveness_next_deadline_us(s->peers[k]->glue) <= s->now_us)
+        cr_assert_geq(parley__ice_liveness_tick(s->peers[k]->glue, s->now_us), 0);
+    if (cond && cond(s)) return true;
+    int64_t next = parley__simnet_next_delivery_us(s->net);
+    for (int k = 0; k < 2; k++) {
+      if (!s->peers[k] || !s->peers[k]->running) continue;
+      int64_t d = s->peers[k]->glue ? parley__ice_liveness_next_deadline_us(s->peers[k]->glue)
+                                    : parley__ice_next_deadline_us(s->peers[k]->ag);
+      if (d < next) next = d;
+    }
+    if (next <= s->now_us) next = s->now_us + 1; /* defensive: always progress */
+    if (next > end) {
+      s->now_us = end;
+      return cond ? cond(s) : true;
+    }
+    s->now_us = next;
+  }
+  cr_assert_fail("simulation did not settle in its step budget");
+  return false;
+}
+
+static bool both_connected(sim *s) {
+  for (int k = 0; k < 2; k++) {
+    parley__ice_state st = parley__ice_get_state(s->peers[k]->ag);
+    if (st != PARLEY__ICE_CONNECTED && st != PARLEY__ICE_COMPLETED) return false;
+  }
+  return true;
+}
+
+/* The two selected pairs are mirror images: A's remote is B's local socket and vice versa. */
+static void expect_mirrored_selection(peer *a, peer *b) {
+  int la, lb;
+  parley__netaddr ra, rb;
+  cr_assert_eq(parley__ice_selected_pair(a->ag, &la, &ra), 0);
+  cr_assert_eq(parley__ice_selected_pair(b->ag, &lb, &rb), 0);
+  cr_expect(parley__netaddr_equal(&ra, &b->addr[lb]), "A's selected remote is B's selected socket");
+  cr_expect(parley__netaddr_equal(&rb, &a->addr[la]), "B's selected remote is A's selected socket");
+  cr_expect(parley__ice_accept_media(a->ag, la, &ra));
+  cr_expect(parley__ice_accept_media(b->ag, lb, &rb));
+}
+
+static void connect_pair(sim *s, peer *a, peer *b) {
+  s->peers[0] = a;
+  s->peers[1] = b;
+  cr_assert_eq(parley__ice_start(a->ag, s->now_us), 0);
+  cr_assert_eq(parley__ice_start(b->ag, s->now_us), 0);
+  signal_to(a, b, true);
+  signal_to(b, a, true);
+}
+
+static const char *const two_v4[] = {"10.0.0.1", "10.0.1.1"};
+static const char *const two_v4_b[] = {"10.0.0.2", "10.0.1.2"};
+
+Test(ice_sim, connects_under_loss_and_gates_media) {
+  for (uint64_t seed = 1; seed <= 8; seed++) {
+    sim s;
+    sim_init(&s, seed, 0.25);
+    peer a, b;
+    peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 2);
+    peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 2);
+    connect_pair(&s, &a, &b);
+    int64_t t0 = s.now_us;
+    cr_assert(sim_run(&s, 30000000, both_connected), "seed %llu: both connected", (unsigned long long)seed);
+    cr_log_info("seed %llu: connected after %lld ms of simulated time with 25%% loss", (unsigned long long)seed,
+                (long long)((s.now_us - t0) / 1000));
+    cr_expect_eq(parley__ice_get_role(a.ag), PARLEY__ICE_CONTROLLING);
+    cr_expect_eq(parley__ice_get_role(b.ag), PARLEY__ICE_CONTROLLED);
+    cr_expect_eq(a.selected_events, 1);
+    cr_expect_eq(b.selected_events, 1);
+    expect_mirrored_selection(&a, &b);
+    /* Media gate: a third address, the right address on the wrong socket, and a spoofed port fail. */
+    int la;
+    parley__netaddr ra;
+    cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+    parley__netaddr intruder = ip("10.0.0.66", ra.port);
+    cr_expect_not(parley__ice_accept_media(a.ag, la, &intruder));
+    cr_expect_not(parley__ice_accept_media(a.ag, 1 - la, &ra));
+    parley__netaddr other_port = ra;
+    other_port.port++;
+    cr_expect_not(parley__ice_accept_media(a.ag, la, &other_port));
+    /* Both sides got end-of-candidates, so once checks drain they are completed. */
+    cr_expect(sim_run(&s, 20000000, NULL));
+    cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_COMPLETED);
+    cr_expect_eq(parley__ice_get_state(b.ag), PARLEY__ICE_COMPLETED);
+    /* Nothing left to do: no timers once completed. */
+    cr_expect_eq(parley__ice_next_deadline_us(a.ag), INT64_MAX);
+    parley__ice_free(a.ag);
+    parley__ice_free(b.ag);
+    sim_free(&s);
+  }
+}
+
+Test(ice_sim, deterministic_in_simulated_time) {
+  int64_t t[2];
+  uint64_t sent[2];
+  for (int run = 0; run < 2; run++) {
+    sim s;
+    sim_init(&s, 42, 0.3);
+    peer a, b;
+    peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 7, two_v4, 2);
+    peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 3, two_v4_b, 2);
+    connect_pair(&s, &a, &b);
+    cr_assert(sim_run(&s, 30000000, both_connected));
+    t[run] = s.now_us;
+    sent[run] = s.sent;
+    parley__ice_free(a.ag);
+    parley__ice_free(b.ag);
+    sim_free(&s);
+  }
+  cr_expect_eq(t[0], t[1]);
+  cr_expect_eq(sent[0], sent[1]);
+}
+
+static void role_conflict(parley__ice_role role, uint64_t tb_a, uint64_t tb_b) {
+  sim s;
+  sim_init(&s, 5, 0.0);
+  peer a, b;
+  peer_init(&a, &s, role, tb_a, two_v4, 1);
+  peer_init(&b, &s, role, tb_b, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  /* RFC 8445 7.3.1.1: the larger tie-breaker ends up controlling. */
+  peer *hi = tb_a > tb_b ? &a : &b, *lo = tb_a > tb_b ? &b : &a;
+  cr_expect_eq(parley__ice_get_role(hi->ag), PARLEY__ICE_CONTROLLING);
+  cr_expect_eq(parley__ice_get_role(lo->ag), PARLEY__ICE_CONTROLLED);
+  cr_expect_eq(hi->role_events + lo->role_events, 1, "exactly one side switched");
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  parley__ice_stats st2;
+  parley__ice_get_stats(b.ag, &st2);
+  cr_expect_geq(st.role_conflicts + st2.role_conflicts, 1);
+  expect_mirrored_selection(&a, &b);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, role_conflict_both_controlling) {
+  role_conflict(PARLEY__ICE_CONTROLLING, 1000, 10);
+  role_conflict(PARLEY__ICE_CONTROLLING, 10, 1000);
+}
+
+Test(ice_sim, role_conflict_both_controlled) {
+  role_conflict(PARLEY__ICE_CONTROLLED, 1000, 10);
+  role_conflict(PARLEY__ICE_CONTROLLED, 10, 1000);
+}
+
+Test(ice_sim, restart_keeps_old_pair_until_new_one) {
+  sim s;
+  sim_init(&s, 9, 0.1);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 2);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 2);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  int la;
+  parley__netaddr ra;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+  const char *u0;
+  parley__ice_local_credentials(a.ag, &u0, NULL);
+  char old_ufrag[64];
+  strcpy(old_ufrag, u0);
+
+  /* A restarts (new offer); B sees new credentials and restarts too (its answer). */
+  cr_assert_eq(parley__ice_restart(a.ag, s.now_us), 0);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING);
+  cr_expect(parley__ice_accept_media(a.ag, la, &ra), "old pair still carries media during the restart");
+  /* Consent on the old pair still works before the new remote credentials arrive (a few tries: the
+   * link loses 10%). */
+  for (int i = 0; i < 10 && a.consent_ok == 0; i++) {
+    cr_expect_gt(parley__ice_send_consent_check(a.ag, s.now_us), 0);
+    cr_expect(sim_run(&s, 100000, NULL));
+  }
+  cr_expect_geq(a.consent_ok, 1);
+  const char *u1;
+  parley__ice_local_credentials(a.ag, &u1, NULL);
+  cr_expect_str_neq(u1, old_ufrag);
+  const char *bu, *bp;
+  parley__ice_local_credentials(a.ag, &bu, &bp);
+  cr_expect_eq(parley__ice_set_remote_credentials(b.ag, bu, bp), PARLEY_ESTATE, "needs a restart first");
+  cr_assert_eq(parley__ice_restart(b.ag, s.now_us), 0);
+  signal_to(&a, &b, true);
+  signal_to(&b, &a, true);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  cr_expect_eq(a.selected_events, 2);
+  cr_expect_eq(b.selected_events, 2);
+  expect_mirrored_selection(&a, &b);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, check_retransmits_are_bounded_and_then_fail) {
+  sim s;
+  sim_init(&s, 3, 0.0);
+  parley__simnet_cut(s.net); /* nothing gets through */
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 2);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 2);
+  connect_pair(&s, &a, &b);
+  b.running = false; /* only A runs */
+  cr_expect(sim_run(&s, 120000000, NULL));
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  cr_expect_eq(a.last_state, PARLEY__ICE_FAILED);
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  /* 2 x 2 sockets, same family: 4 pairs, each 1 check of 7 transmissions (RFC 8489 Rc = 7). */
+  cr_expect_eq(st.checks_sent, 4);
+  cr_expect_eq(st.retransmits, 4 * 6);
+  cr_expect_eq(st.pairs_failed, 4);
+  cr_expect_eq(s.sent, 4 * 7);
+  cr_expect_eq(parley__ice_next_deadline_us(a.ag), INT64_MAX, "nothing left to send");
+  cr_expect_not(parley__ice_accept_media(a.ag, 0, &b.addr[0]));
+  cr_expect_eq(parley__ice_send_consent_check(a.ag, s.now_us), PARLEY_ESTATE);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, bad_integrity_and_wrong_username_are_refused) {
+  sim s;
+  sim_init(&s, 4, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLED, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLING, 0, two_v4_b, 1);
+  s.peers[0] = &a;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  const char *au, *ap;
+  parley__ice_local_credentials(a.ag, &au, &ap);
+  char user[128];
+  parley__ice_msg m = {.cls = PARLEY__ICE_MSG_REQUEST, .method = 1, .has_username = true, .has_priority = true,
+                       .priority = 1862270975u, .has_controlling = true, .tie_breaker = 5};
+  memset(m.txid, 7, 12);
+  uint8_t buf[512];
+  parley__netaddr attacker = ip("10.9.9.9", 6666);
+
+  /* Right username, wrong password: 401 without integrity, nothing learned. */
+  snprintf(m.username, sizeof m.username, "%s:evil", au);
+  int n = parley__ice_msg_build(&m, "not-the-password-at-all", buf, sizeof buf);
+  cr_assert_gt(n, 0);
+  s.captured = 0;
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &attacker, buf, (size_t)n, s.now_us), 1);
+  cr_assert_eq(s.captured, 1);
+  parley__ice_msg r;
+  cr_assert_eq(parley__ice_msg_parse(s.last.buf, s.last.len, &r), 0);
+  cr_expect_eq(r.cls, PARLEY__ICE_MSG_ERROR);
+  cr_expect_eq(r.error_code, 401);
+  cr_expect_not(r.has_integrity);
+  cr_expect(parley__netaddr_equal(&s.last.dst, &attacker));
+
+  /* Wrong username: 401 too. */
+  strcpy(user, "nobody:evil");
+  strcpy(m.username, user);
+  n = parley__ice_msg_build(&m, ap, buf, sizeof buf);
+  s.captured = 0;
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &attacker, buf, (size_t)n, s.now_us), 1);
+  cr_assert_eq(s.captured, 1);
+  cr_assert_eq(parley__ice_msg_parse(s.last.buf, s.last.len, &r), 0);
+  cr_expect_eq(r.error_code, 401);
+
+  /* No MESSAGE-INTEGRITY at all: 400. */
+  snprintf(m.username, sizeof m.username, "%s:evil", au);
+  n = parley__ice_msg_build(&m, NULL, buf, sizeof buf);
+  s.captured = 0;
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &attacker, buf, (size_t)n, s.now_us), 1);
+  cr_assert_eq(parley__ice_msg_parse(s.last.buf, s.last.len, &r), 0);
+  cr_expect_eq(r.error_code, 400);
+
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.auth_failures, 3);
+  cr_expect_eq(st.prflx_learned, 0, "unauthenticated requests teach nothing");
+  cr_expect_eq(st.requests_received, 0);
+
+  /* A correctly authenticated request is answered with a signed success carrying the source. */
+  n = parley__ice_msg_build(&m, ap, buf, sizeof buf);
+  s.captured = 0;
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &attacker, buf, (size_t)n, s.now_us), 1);
+  cr_assert_geq(s.captured, 1);
+  cr_assert_eq(parley__ice_msg_parse(s.last.buf, s.last.len, &r), 0);
+  cr_expect_eq(r.cls, PARLEY__ICE_MSG_SUCCESS);
+  cr_expect(r.has_mapped && parley__netaddr_equal(&r.mapped, &attacker));
+  cr_expect(parley__ice_msg_integrity_ok(s.last.buf, s.last.len, ap));
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.prflx_learned, 1);
+  /* ...but a valid check alone does not open the media gate: only a selected pair does. */
+  cr_expect_not(parley__ice_accept_media(a.ag, 0, &attacker));
+
+  /* Non-STUN bytes are left to the caller (media), and are not accepted as media either. */
+  uint8_t rtp[12] = {0x80, 111};
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &attacker, rtp, sizeof rtp, s.now_us), 0);
+  cr_expect_eq(parley__ice_receive(a.ag, 5, &attacker, rtp, sizeof rtp, s.now_us), PARLEY_EINVAL);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, forged_response_is_dropped_and_connection_still_forms) {
+  sim s;
+  sim_init(&s, 11, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  /* Let A send its first check, then forge a success for it signed with the wrong key. */
+  s.captured = 0;
+  for (int i = 0; i < 100 && s.captured == 0; i++) {
+    s.now_us = parley__ice_next_deadline_us(a.ag);
+    parley__ice_tick(a.ag, s.now_us);
+  }
+  cr_assert_gt(s.captured, 0);
+  parley__ice_msg req;
+  cr_assert_eq(parley__ice_msg_parse(s.last.buf, s.last.len, &req), 0);
+  parley__ice_msg fake = {.cls = PARLEY__ICE_MSG_SUCCESS, .method = 1, .has_mapped = true, .mapped = s.last.src};
+  memcpy(fake.txid, req.txid, 12);
+  uint8_t buf[256];
+  int n = parley__ice_msg_build(&fake, "0123456789012345678901", buf, sizeof buf);
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &s.last.dst, buf, (size_t)n, s.now_us), 1);
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.auth_failures, 1);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING, "the forgery validated nothing");
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  expect_mirrored_selection(&a, &b);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, peer_reflexive_learned_from_requests) {
+  sim s;
+  sim_init(&s, 12, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  s.peers[0] = &a;
+  s.peers[1] = &b;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_assert_eq(parley__ice_start(b.ag, s.now_us), 0);
+  signal_to(&b, &a, true);  /* A knows B's candidates */
+  signal_to(&a, &b, false); /* B only knows A's credentials: A's address must be learned */
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  parley__ice_stats st;
+  parley__ice_get_stats(b.ag, &st);
+  cr_expect_eq(st.prflx_learned, 1);
+  expect_mirrored_selection(&a, &b);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, server_reflexive_candidate_from_stun_server) {
+  sim s;
+  sim_init(&s, 13, 0.0);
+  sim_add_server(&s);
+  peer a;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  s.peers[0] = &a;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_expect_eq(a.gathering_done, 0, "waits for the server");
+  cr_expect(sim_run(&s, 2000000, NULL));
+  cr_expect_eq(a.gathering_done, 1);
+  cr_assert(a.has_srflx);
+  cr_expect(parley__netaddr_equal(&a.srflx.addr, &(parley__netaddr){0}) == false);
+  parley__netaddr want = ip("203.0.113.77", 15000);
+  cr_expect(parley__netaddr_equal(&a.srflx.addr, &want));
+  cr_expect(parley__netaddr_equal(&a.srflx.related, &a.addr[0]), "raddr is the base");
+  cr_expect_eq(a.srflx.priority, (100u << 24) + (32767u << 8) + 255u);
+  parley__ice_candidate c[4];
+  cr_expect_eq(parley__ice_local_candidates(a.ag, c, 4), 2);
+  cr_expect_str_neq(c[0].foundation, c[1].foundation, "host and srflx differ in type");
+  parley__ice_free(a.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, consent_checks_on_the_selected_pair) {
+  sim s;
+  sim_init(&s, 14, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  cr_expect_eq(parley__ice_send_consent_check(a.ag, s.now_us), PARLEY_ESTATE);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  int seq = parley__ice_send_consent_check(a.ag, s.now_us);
+  cr_assert_gt(seq, 0);
+  cr_expect(sim_run(&s, 100000, NULL));
+  cr_expect_eq(a.consent_ok, 1);
+  cr_expect_eq(a.last_consent_seq, (uint32_t)seq);
+  int seq_b = parley__ice_send_consent_check(b.ag, s.now_us);
+  cr_expect(sim_run(&s, 100000, NULL));
+  cr_expect_eq(b.consent_ok, 1);
+  cr_expect_eq(b.last_consent_seq, (uint32_t)seq_b);
+  /* Path cut: the check goes unanswered and no event is made up. */
+  parley__simnet_cut(s.net);
+  cr_assert_gt(parley__ice_send_consent_check(a.ag, s.now_us), 0);
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_expect_eq(a.consent_ok, 1);
+  cr_expect_eq(a.consent_err, 0);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* ---------- real UDP on loopback ---------- */
+
+typedef struct udp_peer {
+  parley__udp sock;
+  parley__ice_agent *ag;
+  uint64_t media_ok, media_rejected;
+} udp_peer;
+
+static void udp_send_cb(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
+  udp_peer *p = ctx;
+  cr_assert_eq(local, 0);
+  (void)parley__udp_send(&p->sock, dst, buf, len, NULL);
+}
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void pump(udp_peer *p, int64_t now) {
+  uint8_t buf[1500];
+  parley__netaddr src;
+  for (int i = 0; i < 64; i++) {
+    int n = parley__udp_recv(&p->sock, buf, sizeof buf, &src, NULL);
+    if (n == PARLEY_EAGAIN) break;
+    if (n < 0) continue;
+    int r = parley__ice_receive(p->ag, 0, &src, buf, (size_t)n, now);
+    cr_assert_geq(r, 0);
+    if (r == 0) {
+      if (parley__ice_accept_media(p->ag, 0, &src)) p->media_ok++;
+      else p->media_rejected++;
+    }
+  }
+  if (parley__ice_next_deadline_us(p->ag) <= now) parley__ice_tick(p->ag, now);
+}
+
+static void udp_connect(const char *loop) {
+  udp_peer a = {0}, b = {0};
+  parley__netaddr bind_addr = ip(loop, 0);
+  if (parley__udp_open(&a.sock, &bind_addr) != 0) {
+    cr_log_warn("no %s loopback: skipped", loop);
+    return;
+  }
+  cr_assert_eq(parley__udp_open(&b.sock, &bind_addr), 0);
+  parley__ice_config ca = {.role = PARLEY__ICE_CONTROLLING, .send = udp_send_cb, .ctx = &a};
+  parley__ice_config cb = {.role = PARLEY__ICE_CONTROLLED, .send = udp_send_cb, .ctx = &b};
+  a.ag = parley__ice_new(&ca, NULL);
+  b.ag = parley__ice_new(&cb, NULL);
+  cr_assert(a.ag && b.ag);
+  cr_assert_eq(parley__ice_add_local(a.ag, &a.sock.local), 0);
+  cr_assert_eq(parley__ice_add_local(b.ag, &b.sock.local), 0);
+  int64_t t0 = mono_us();
+  cr_assert_eq(parley__ice_start(a.ag, t0), 0);
+  cr_assert_eq(parley__ice_start(b.ag, t0), 0);
+  const char *u, *pw;
+  parley__ice_candidate c;
+  parley__ice_local_credentials(a.ag, &u, &pw);
+  cr_assert_eq(parley__ice_set_remote_credentials(b.ag, u, pw), 0);
+  parley__ice_local_credentials(b.ag, &u, &pw);
+  cr_assert_eq(parley__ice_set_remote_credentials(a.ag, u, pw), 0);
+  cr_assert_eq(parley__ice_local_candidates(a.ag, &c, 1), 1);
+  cr_assert_eq(parley__ice_add_remote_candidate(b.ag, &c, t0), 0);
+  cr_assert_eq(parley__ice_local_candidates(b.ag, &c, 1), 1);
+  cr_assert_eq(parley__ice_add_remote_candidate(a.ag, &c, t0), 0);
+
+  parley__udp *socks[2] = {&a.sock, &b.sock};
+  bool up = false;
+  for (int i = 0; i < 1000 && !up && mono_us() - t0 < 5000000; i++) {
+    uint32_t ready;
+    (void)parley__udp_poll(socks, 2, 5, &ready);
+    int64_t now = mono_us();
+    pump(&a, now);
+    pump(&b, now);
+    up = parley__ice_get_state(a.ag) == PARLEY__ICE_CONNECTED && parley__ice_get_state(b.ag) == PARLEY__ICE_CONNECTED;
+  }
+  cr_assert(up, "both agents connected over %s", loop);
+  int la, lb;
+  parley__netaddr ra, rb;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+  cr_assert_eq(parley__ice_selected_pair(b.ag, &lb, &rb), 0);
+  cr_expect(parley__netaddr_equal(&ra, &b.sock.local));
+  cr_expect(parley__netaddr_equal(&rb, &a.sock.local));
+
+  /* Media: B sends on the selected pair, an intruder socket sends from elsewhere. */
+  parley__udp intruder;
+  cr_assert_eq(parley__udp_open(&intruder, &bind_addr), 0);
+  uint8_t rtp[20] = {0x80, 111};
+  cr_assert_eq(parley__udp_send(&b.sock, &a.sock.local, rtp, sizeof rtp, NULL), (int)sizeof rtp);
+  cr_assert_eq(parley__udp_send(&intruder, &a.sock.local, rtp, sizeof rtp, NULL), (int)sizeof rtp);
+  for (int i = 0; i < 100 && a.media_ok + a.media_rejected < 2; i++) {
+    uint32_t ready;
+    (void)parley__udp_poll(socks, 1, 10, &ready);
+    pump(&a, mono_us());
+  }
+  cr_expect_eq(a.media_ok, 1);
+  cr_expect_eq(a.media_rejected, 1);
+  parley__udp_close(&intruder);
+  parley__udp_close(&a.sock);
+  parley__udp_close(&b.sock);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+}
+
+Test(ice_udp, connects_over_ipv4_loopback) { udp_connect("127.0.0.1"); }
+Test(ice_udp, connects_over_ipv6_loopback_if_available) { udp_connect("::1"); }
+
+Test(ice_sim, frozen_pairs_wait_for_their_foundation) {
+  /* A has two sockets on one IP: both host candidates share a foundation, so against B's single
+   * candidate the two pairs share a pair foundation and the second stays Frozen while the first is
+   * being checked (RFC 8445 6.1.2.6, 6.1.4.2). With the path cut, the first check needs its whole
+   * retransmission schedule (0.5+1+2+3+3+3+3 = 15.5 s) to fail before the second pair is tried. */
+  sim s;
+  sim_init(&s, 21, 0.0);
+  parley__simnet_cut(s.net);
+  static const char *const same_ip[] = {"10.0.0.1", "10.0.0.1"};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, same_ip, 2);
+  a.addr[1].port = 5001;
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  b.running = false;
+  cr_expect(sim_run(&s, 15000000, NULL));
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 1, "second pair frozen behind the first");
+  cr_expect(sim_run(&s, 1000000, NULL));
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 2, "unfrozen once the first failed");
+  cr_expect_eq(st.pairs_failed, 1);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* Drains the event queue; counts events of `kind` (with `code`, for interruptions). */
+static int count_events(parley__event_queue *q, parley__event_kind kind, parley__interrupt_code code) {
+  int n = 0;
+  parley__event ev;
+  while (parley__event_queue_pop(q, &ev) == 0)
+    if (ev.kind == kind && (kind != PARLEY__EV_INTERRUPTED || ev.code == code)) n++;
+  return n;
+}
+
+Test(ice_sim, liveness_monitor_driven_by_the_agent) {
+  sim s;
+  sim_init(&s, 31, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  parley__event storage[64];
+  parley__event_queue q;
+  cr_assert_eq(parley__event_queue_init(&q, storage, 64), 0);
+  parley__liveness_config lc;
+  parley__liveness_config_init(&lc);
+  lc.seed = 1;
+  parley__liveness *mon = parley__liveness_new(&lc, &q, NULL);
+  cr_assert_not_null(mon);
+  parley__ice_liveness glue;
+  parley__ice_liveness_init(&glue, a.ag, mon);
+  a.glue = &glue;
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  cr_expect_eq(parley__liveness_ice_state(mon), PARLEY__ICE_CONNECTED, "selected pair => monitor connected");
+
+  /* No media at all, but probes on the selected pair are answered: never declared lost. */
+  cr_expect(sim_run(&s, 3000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), 0);
+  cr_expect_gt(glue.probes_sent, 0);
+  cr_expect_not(parley__liveness_interrupted(mon));
+
+  /* Path cut: probes go unanswered and the monitor declares the outage. */
+  parley__simnet_cut(s.net);
+  cr_expect(sim_run(&s, 2000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), 1);
+  cr_expect(parley__liveness_interrupted(mon));
+
+  /* Restored: the next answered probe resumes the call. */
+  parley__simnet_restore(s.net);
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_RESUMED, PARLEY__INT_NONE), 1);
+  cr_expect_not(parley__liveness_interrupted(mon));
+
+  /* B's process dies: the next probe bounces (ICMP port unreachable) => peer-gone at once. */
+  cr_assert_eq(parley__simnet_remove_endpoint(s.net, b.ep_id[0]), 0);
+  b.running = false;
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE), 1);
+
+  parley__liveness_free(mon);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
+  sim s;
+  sim_init(&s, 41, 0.0);
+  static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
+  static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, a_ips, 2);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, b_ips, 2);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  int la;
+  parley__netaddr ra;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+  cr_expect_eq(la, 1, "the IPv6 socket");
+  cr_expect_eq(ra.family, PARLEY__NETADDR_V6);
+  expect_mirrored_selection(&a, &b);
+  cr_expect(sim_run(&s, 20000000, NULL));
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  /* Only same-family pairs exist: v6-v6 checked then nominated (2 checks); v4-v4 cancelled or checked. */
+  cr_expect_leq(st.checks_sent, 3);
+  cr_expect_eq(st.pairs_failed, 0);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, unknown_required_attribute_gets_420) {
+  sim s;
+  sim_init(&s, 42, 0.0);
+  peer a;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLED, 0, two_v4, 1);
+  s.peers[0] = &a;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  const char *au, *ap;
+  parley__ice_local_credentials(a.ag, &au, &ap);
+  /* Hand-build a request with a comprehension-required attribute 0x0077 nobody knows. */
+  uint8_t txid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  uint8_t buf[512];
+  parley__stun_builder bld;
+  char user[64];
+  snprintf(user, sizeof user, "%s:peer", au);
+  cr_assert_eq(parley__stun_build_begin(&bld, buf, sizeof buf, PARLEY__STUN_METHOD_BINDING, PARLEY__STUN_REQUEST, txid), 0);
+  cr_assert_eq(parley__stun_build_username(&bld, user, strlen(user)), 0);
+  cr_assert_eq(parley__stun_build_u64(&bld, PARLEY__STUN_ATTR_ICE_CONTROLLING, 9), 0);
+  cr_assert_eq(parley__stun_build_u32(&bld, PARLEY__STUN_ATTR_PRIORITY, 1862270975u), 0);
+  cr_assert_eq(parley__stun_build_attr(&bld, 0x0077, "abcd", 4), 0);
+  cr_assert_eq(parley__stun_build_integrity(&bld, (const uint8_t *)ap, strlen(ap)), 0);
+  cr_assert_eq(parley__stun_build_fingerprint(&bld), 0);
+  parley__netaddr from = ip("10.0.0.2", 5000);
+  s.captured = 0;
+  cr_expect_eq(parley__ice_receive(a.ag, 0, &from, buf, bld.len, s.now_us), 1);
+  cr_assert_eq(s.captured, 1);
+  parley__stun_msg r;
+  cr_assert_eq(parley__stun_decode(&r, s.last.buf, s.last.len), 0);
+  cr_expect_eq(r.cls, PARLEY__STUN_ERROR);
+  cr_expect_eq(r.error_code, 420);
+  cr_assert_eq(r.unknown_attr_count, 1);
+  cr_expect_eq(r.unknown_attrs[0], 0x0077);
+  cr_expect_eq(parley__stun_check_integrity(&r, s.last.buf, s.last.len, (const uint8_t *)ap, strlen(ap)), 0);
+  parley__ice_free(a.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, trickled_candidates_and_end_of_candidates) {
+  sim s;
+  sim_init(&s, 51, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  s.peers[0] = &a;
+  s.peers[1] = &b;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_assert_eq(parley__ice_start(b.ag, s.now_us), 0);
+  signal_to(&a, &b, false);
+  signal_to(&b, &a, false);
+  /* No candidates yet and no end-of-candidates: checking, never failed, however long. */
+  cr_expect(sim_run(&s, 5000000, NULL));
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING);
+  cr_expect_eq(parley__ice_get_state(b.ag), PARLEY__ICE_CHECKING);
+  /* B's candidate trickles in late; A connects (B learns A as peer-reflexive). */
+  parley__ice_candidate c;
+  cr_assert_eq(parley__ice_local_candidates(b.ag, &c, 1), 1);
+  cr_assert_eq(parley__ice_add_remote_candidate(a.ag, &c, s.now_us), 0);
+  cr_expect_eq(parley__ice_add_remote_candidate(a.ag, &c, s.now_us), 1, "a duplicate is recognised");
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  expect_mirrored_selection(&a, &b);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+
+  /* End-of-candidates with nothing to pair: failed. */
+  sim_init(&s, 52, 0.0);
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  s.peers[0] = &a;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_assert_eq(parley__ice_set_remote_credentials(a.ag, "abcd", "0123456789012345678901"), 0);
+  parley__ice_remote_end_of_candidates(a.ag, s.now_us);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  parley__ice_free(a.ag);
+  sim_free(&s);
+}
+
+Test(ice_sim, srflx_candidates_are_pruned_to_their_base) {
+  /* RFC 8445 6.1.2.4: a pair whose local candidate is server-reflexive is replaced by its base, making
+   * it redundant with the host pair; so an agent with host + srflx and one remote candidate checks one
+   * pair. */
+  sim s;
+  sim_init(&s, 53, 0.0);
+  sim_add_server(&s);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  s.peers[0] = &a;
+  b.running = false;
+  cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
+  cr_expect(sim_run(&s, 1000000, NULL));
+  cr_assert(a.has_srflx);
+  parley__simnet_cut(s.net);
+  signal_to(&b, &a, true);
+  cr_expect(sim_run(&s, 60000000, NULL));
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 1);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_sdp, candidate_conversion_round_trip) {
+  parley__ice_candidate c = {.foundation = "S0", .component = 1, .priority = 1694498815u, .type = PARLEY__ICE_SRFLX,
+                             .addr = ip("203.0.113.77", 15000), .related = ip("10.0.0.1", 5000), .local = 0};
+  parley__sdp_candidate s;
+  cr_assert_eq(parley__ice_candidate_to_sdp(&s, &c), 0);
+  cr_expect_str_eq(s.foundation, "S0");
+  cr_expect_str_eq(s.transport, "udp");
+  cr_expect_str_eq(s.addr, "203.0.113.77");
+  cr_expect_eq(s.port, 15000);
+  cr_expect_eq(s.type, PARLEY__SDP_CAND_SRFLX);
+  cr_expect(s.has_raddr);
+  cr_expect_str_eq(s.raddr, "10.0.0.1");
+  cr_expect_eq(s.rport, 5000);
+  parley__ice_candidate back;
+  cr_assert_eq(parley__ice_candidate_from_sdp(&back, &s), 0);
+  cr_expect(parley__netaddr_equal(&back.addr, &c.addr));
+  cr_expect(parley__netaddr_equal(&back.related, &c.related));
+  cr_expect_eq(back.priority, c.priority);
+  cr_expect_eq(back.type, c.type);
+  cr_expect_str_eq(back.foundation, c.foundation);
+  cr_expect_eq(back.local, -1);
+  parley__ice_candidate v6 = {.foundation = "H1", .component = 1, .priority = 2130706431u, .type = PARLEY__ICE_HOST,
+                              .addr = ip("2001:db8::1", 9)};
+  cr_assert_eq(parley__ice_candidate_to_sdp(&s, &v6), 0);
+  cr_expect_str_eq(s.addr, "2001:db8::1");
+  cr_expect_not(s.has_raddr);
+  /* Names (mDNS) and TCP are not for this agent. */
+  strcpy(s.addr, "1f3c9a.local");
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_ENOTSUP);
+  cr_assert_eq(parley__ice_candidate_to_sdp(&s, &v6), 0);
+  strcpy(s.transport, "tcp");
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_ENOTSUP);
+  strcpy(s.transport, "UDP");
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), 0);
+  s.component = 2;
+  cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_EINVAL);
+}
