@@ -607,7 +607,8 @@ Test(device_app, threads_keep_order, .timeout = 60) {
   for (long it = 0; it < 20000000 && next_pull <= N && !bad; it++) {
     float buf[256];
     long k = 0;
-    while (k < 64 && pushed + k < N) {
+    /* Keep at most one ring's worth in flight, as a real app's fixed buffers would. */
+    while (k < 64 && pushed + k < N && pushed + k - (next_pull - 1) < 4096) {
       buf[k] = (float)(pushed + k + 1);
       k++;
     }
@@ -727,14 +728,29 @@ Test(device_pa, unknown_names_are_not_found) {
 static pid_t jack_pid = -1;
 static int jack_lock_fd = -1;
 
-/* Kills the server if it still runs, removes the shared-memory files a server (or a client whose
- * server died) leaves in /dev/shm under its name, and releases the lock. */
-static void jack_teardown(void) {
-  if (jack_pid > 0) {
-    kill(jack_pid, SIGKILL);
-    waitpid(jack_pid, NULL, 0);
-    jack_pid = -1;
+/* Sends sig (and SIGCONT, in case the server is frozen) and reaps the server within wait_ms, else
+ * SIGKILLs it. A SIGTERM lets it exit cleanly; a SIGKILL leaves its shared memory behind. */
+static void jack_stop_server(int sig, int wait_ms) {
+  if (jack_pid <= 0) return;
+  kill(jack_pid, sig);
+  kill(jack_pid, SIGCONT);
+  for (int i = 0; i < wait_ms / 10; i++) {
+    if (waitpid(jack_pid, NULL, WNOHANG) == jack_pid) {
+      jack_pid = -1;
+      return;
+    }
+    sleep_ms(10);
   }
+  kill(jack_pid, SIGKILL);
+  waitpid(jack_pid, NULL, 0);
+  jack_pid = -1;
+}
+
+/* Fixture teardown, whatever the test did: no server survives, the shared-memory files a server
+ * (or a client whose server died) leaves in /dev/shm under its name are removed, the lock is
+ * released. */
+static void jack_teardown(void) {
+  jack_stop_server(SIGTERM, 2000);
   DIR *dir = opendir("/dev/shm");
   if (dir) {
     struct dirent *ent;
@@ -816,7 +832,8 @@ static void jack_event(void *user, parley__device_event ev, int err) {
   record_event(u, ev, err);
 }
 
-Test(device_pa, jack_dummy_frames_flow_then_lost, .fini = jack_teardown, .timeout = 60) {
+/* Starts the private server and waits until PortAudio sees it; skips when jackd is missing. */
+static void jack_up(void) {
   if (!in_path("jackd")) cr_skip("jackd is not installed");
   cr_assert(jack_lock(), "another run holds " JACK_LOCK);
   setenv("JACK_DEFAULT_SERVER", JACK_SERVER, 1);
@@ -837,21 +854,41 @@ Test(device_pa, jack_dummy_frames_flow_then_lost, .fini = jack_teardown, .timeou
     if (!up) sleep_ms(100);
   }
   cr_assert(up, "JACK server did not come up");
+}
 
-  jack_count c = {0};
-  memset(&jack_events, 0, sizeof jack_events);
+static parley__device *jack_device(jack_count *c, int rate_hz, int stall_timeout_ms, int *err) {
   parley__device_config cfg;
   parley__device_config_init(&cfg, PARLEY__DEVICE_PORTAUDIO);
-  cfg.host_api = "jack";       /* substring, case-insensitive: "JACK Audio Connection Kit" */
-  cfg.input_name = "SYSTEM";   /* exact name, case-insensitive */
-  cfg.output_name = "sys";     /* substring */
-  cfg.sample_rate_hz = 48000;
+  cfg.host_api = "jack";     /* substring, case-insensitive: "JACK Audio Connection Kit" */
+  cfg.input_name = "SYSTEM"; /* exact name, case-insensitive */
+  cfg.output_name = "sys";   /* substring */
+  cfg.sample_rate_hz = rate_hz;
   cfg.period_frames = 480;
+  cfg.stall_timeout_ms = stall_timeout_ms;
   cfg.process = jack_process;
   cfg.event = jack_event;
-  cfg.user = &c;
+  cfg.user = c;
+  return parley__device_new(&cfg, err);
+}
+
+/* Polls events every 10 ms until ev shows up; at most ~5 s. Returns its index or -1. */
+static int jack_wait_event(parley__device *d, parley__device_event ev) {
+  for (int i = 0; i < 500 && find_event(&jack_events, ev) < 0; i++) {
+    parley__device_poll_events(d, now_us());
+    sleep_ms(10);
+  }
+  return find_event(&jack_events, ev);
+}
+
+Test(device_pa, jack_dummy_frames_flow_then_lost, .fini = jack_teardown, .timeout = 60) {
+  jack_up();
+  jack_count c = {0};
+  memset(&jack_events, 0, sizeof jack_events);
   int err = 0;
-  parley__device *d = parley__device_new(&cfg, &err);
+  /* The server runs at 48 kHz: another rate is refused up front. */
+  cr_expect_null(jack_device(&c, 44100, 0, &err));
+  cr_expect_eq(err, PARLEY_ENOTSUP);
+  parley__device *d = jack_device(&c, 48000, 2000, &err);
   cr_assert_not_null(d, "open JACK device: %s", parley_strerror(err));
   cr_assert_eq(parley__device_start(d), 0);
   /* About one second of running: at least half the nominal 48000 frames must have flowed. */
@@ -867,17 +904,36 @@ Test(device_pa, jack_dummy_frames_flow_then_lost, .fini = jack_teardown, .timeou
   cr_assert_eq(find_event(&jack_events, PARLEY__DEVICE_EV_LOST), -1);
 
   /* The server goes away: the device must say LOST within a few seconds. */
-  kill(jack_pid, SIGTERM);
-  waitpid(jack_pid, NULL, 0);
-  jack_pid = -1;
-  for (int i = 0; i < 500 && find_event(&jack_events, PARLEY__DEVICE_EV_LOST) < 0; i++) {
+  jack_stop_server(SIGTERM, 5000);
+  int lost = jack_wait_event(d, PARLEY__DEVICE_EV_LOST);
+  cr_assert_geq(lost, 0, "no LOST after the JACK server died");
+  cr_expect_eq(jack_events.err[lost], PARLEY_EDEVICE);
+  /* Stopping a lost device does not hang and reports no new error. */
+  cr_expect_eq(parley__device_stop(d), 0);
+  parley__device_free(d);
+}
+
+/* A server that freezes (SIGSTOP) keeps the stream "active" but callbacks stop: the stall watch
+ * reports LOST with PARLEY_ETIMEDOUT. */
+Test(device_pa, jack_stall_is_lost, .fini = jack_teardown, .timeout = 60) {
+  jack_up();
+  jack_count c = {0};
+  memset(&jack_events, 0, sizeof jack_events);
+  int err = 0;
+  parley__device *d = jack_device(&c, 48000, 300, &err);
+  cr_assert_not_null(d, "open JACK device: %s", parley_strerror(err));
+  cr_assert_eq(parley__device_start(d), 0);
+  for (int i = 0; i < 500 && atomic_load(&c.frames) < 4800; i++) {
     parley__device_poll_events(d, now_us());
     sleep_ms(10);
   }
-  int lost = find_event(&jack_events, PARLEY__DEVICE_EV_LOST);
-  cr_assert_geq(lost, 0, "no LOST after the JACK server died");
-  cr_expect_neq(jack_events.err[lost], 0);
-  /* Stopping a lost device does not hang and reports no new error. */
+  cr_assert_geq(atomic_load(&c.frames), 4800, "frames never flowed");
+  cr_assert_eq(find_event(&jack_events, PARLEY__DEVICE_EV_LOST), -1);
+  kill(jack_pid, SIGSTOP);
+  int lost = jack_wait_event(d, PARLEY__DEVICE_EV_LOST);
+  cr_assert_geq(lost, 0, "no LOST while the JACK server was frozen");
+  cr_expect_eq(jack_events.err[lost], PARLEY_ETIMEDOUT);
+  jack_stop_server(SIGTERM, 5000);
   cr_expect_eq(parley__device_stop(d), 0);
   parley__device_free(d);
 }
