@@ -167,8 +167,10 @@ int parley__device_app_pull(parley__device *d, float *out, size_t frames);
 
 /* Lists the PortAudio devices: fills up to cap entries of out (out may be NULL when cap is 0) and
  * returns the total number of devices, or PARLEY_EDEVICE. Initialises PortAudio for the duration when
- * no device holds it (note: PortAudio sees a JACK server only if it runs when PortAudio initialises).
- * Not real-time safe. */
+ * no device holds it. PortAudio sees a JACK server only if it runs when PortAudio initialises, and
+ * PortAudio stays initialised while any PORTAUDIO device exists (or a stream abandoned after a loss is
+ * still being closed in the background, see device_pa.c), so a server started later shows up only
+ * once all of those are gone. Not real-time safe. */
 int parley__device_list(parley__device_info *out, size_t cap);
 
 #endif
