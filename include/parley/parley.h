@@ -67,4 +67,8 @@ PARLEY_API const char *parley_version(void);
 #ifdef __cplusplus
 }
 #endif
+
+/* Engines, calls and events. */
+#include "parley/engine.h"
+
 #endif /* PARLEY_H */

@@ -1,0 +1,303 @@
+/* dispatch.c: the engine's event queue, the listener tables of its calls, and the one place listeners
+ * run: the dispatch thread (PARLEY_DISPATCH_THREAD) or parley_engine_dispatch on the app's thread
+ * (PARLEY_DISPATCH_APP, woken through an eventfd).
+ *
+ * Owns the queued events (malloc'd by the poster, freed after dispatch). Producers are the network
+ * thread and app threads (signaling, hangup); never the audio thread. Everything is guarded by
+ * eng->ev_lock, which is released around every listener call: a listener may call any parley_
+ * function, including parley_off and parley_call_free on its own call. Before each listener runs, the
+ * call is looked up again in the registry (pointer and serial) and the next listener is looked up by
+ * id, so a listener removed or a call freed meanwhile is not called.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine_internal.h"
+
+_Static_assert((int)PARLEY_EVENT_TRACK_STARTED == (int)PARLEY__EV_TRACK_STARTED, "kinds");
+_Static_assert((int)PARLEY_EVENT_RESUMED == (int)PARLEY__EV_RESUMED, "kinds");
+_Static_assert((int)PARLEY_STOP_SSRC_CHANGED == (int)PARLEY__STOP_SSRC_CHANGED, "reasons");
+_Static_assert((int)PARLEY_ICE_CLOSED == (int)PARLEY__ICE_CLOSED, "ice states");
+_Static_assert((int)PARLEY_PEER_CLOSED == (int)PARLEY__PEER_CLOSED, "peer states");
+_Static_assert((int)PARLEY_SIGNALING_CLOSED == (int)PARLEY__SIG_CLOSED, "signaling states");
+_Static_assert((int)PARLEY_INTERRUPT_DEVICE_BUSY == (int)PARLEY__INT_DEVICE_BUSY, "codes");
+
+/* ---- names ---- */
+
+const char *parley_event_kind_name(parley_event_kind k) {
+  if (k == PARLEY_EVENT_CLOSED) return "closed";
+  switch (k) {
+  case PARLEY_EVENT_ICE_STATE_CHANGED: return "ice-connection-state-changed";
+  case PARLEY_EVENT_PEER_STATE_CHANGED: return "peer-connection-state-changed";
+  case PARLEY_EVENT_SIGNALING_STATE_CHANGED: return "signaling-state-changed";
+  default: return parley__event_kind_name((parley__event_kind)k);
+  }
+}
+const char *parley_stop_reason_name(parley_stop_reason r) {
+  return parley__track_stop_reason_name((parley__track_stop_reason)r);
+}
+const char *parley_ice_state_name(parley_ice_state s) { return parley__ice_state_name((parley__ice_state)s); }
+const char *parley_peer_state_name(parley_peer_state s) {
+  return parley__peer_state_name((parley__peer_state)s);
+}
+const char *parley_signaling_state_name(parley_signaling_state s) {
+  return parley__signaling_state_name((parley__signaling_state)s);
+}
+const char *parley_interrupt_code_name(parley_interrupt_code c) {
+  return parley__interrupt_code_name((parley__interrupt_code)c);
+}
+
+/* ---- queue ---- */
+
+static void notify(parley_engine *e) {
+  if (e->cfg.dispatch == PARLEY_DISPATCH_APP) {
+    uint64_t one = 1;
+    ssize_t r = write(e->event_fd, &one, sizeof one);
+    (void)r;
+  } else {
+    pthread_cond_signal(&e->ev_cond);
+  }
+}
+
+static void enqueue(parley_engine *e, parley__queued_event *q) {
+  pthread_mutex_lock(&e->ev_lock);
+  if (e->q_tail) e->q_tail->next = q;
+  else e->q_head = q;
+  e->q_tail = q;
+  notify(e);
+  pthread_mutex_unlock(&e->ev_lock);
+}
+
+static parley__queued_event *make(parley_call *call, parley_event_kind kind, int64_t now_us) {
+  parley__queued_event *q = calloc(1, sizeof *q);
+  if (!q) return NULL;
+  q->call = call;
+  q->call_serial = call->serial;
+  q->ev.kind = kind;
+  q->ev.call = call;
+  q->ev.time_us = now_us;
+  q->ev.message = q->message;
+  return q;
+}
+
+void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev) {
+  parley__queued_event *q = make(call, (parley_event_kind)iev->kind, iev->now_us);
+  if (!q) return; /* out of memory: the event is lost (nothing better to do on the network thread) */
+  q->ev.ssrc = iev->ssrc;
+  q->ev.reason = (parley_stop_reason)iev->stop_reason;
+  q->ev.ice_state = (parley_ice_state)iev->ice_state;
+  q->ev.peer_state = (parley_peer_state)iev->peer_state;
+  q->ev.signaling_state = (parley_signaling_state)iev->signaling_state;
+  q->ev.code = (parley_interrupt_code)iev->code;
+  memcpy(q->message, iev->message, sizeof q->message);
+  q->message[sizeof q->message - 1] = '\0';
+  enqueue(e, q);
+}
+
+void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us) {
+  parley__queued_event *q = make(call, PARLEY_EVENT_CLOSED, now_us);
+  if (q) enqueue(e, q);
+}
+
+static parley__queued_event *pop(parley_engine *e) {
+  parley__queued_event *q = e->q_head;
+  if (q) {
+    e->q_head = q->next;
+    if (!e->q_head) e->q_tail = NULL;
+  }
+  return q;
+}
+
+/* ---- registry ---- */
+
+void parley__dispatch_register(parley_engine *e, parley_call *call) {
+  pthread_mutex_lock(&e->ev_lock);
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+    if (!e->live[i]) {
+      e->live[i] = call;
+      e->live_serial[i] = call->serial;
+      break;
+    }
+  pthread_mutex_unlock(&e->ev_lock);
+}
+
+/* Removes the call and drops its pending events. */
+void parley__dispatch_unregister(parley_engine *e, parley_call *call) {
+  pthread_mutex_lock(&e->ev_lock);
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+    if (e->live[i] == call) e->live[i] = NULL;
+  parley__queued_event **pp = &e->q_head, *last = NULL;
+  while (*pp) {
+    parley__queued_event *q = *pp;
+    if (q->call == call) {
+      *pp = q->next;
+      free(q);
+    } else {
+      last = q;
+      pp = &q->next;
+    }
+  }
+  e->q_tail = last;
+  pthread_mutex_unlock(&e->ev_lock);
+}
+
+static bool alive(parley_engine *e, parley_call *call, uint64_t serial) {
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+    if (e->live[i] == call && e->live_serial[i] == serial) return true;
+  return false;
+}
+
+bool parley__call_has_listeners(parley_call *call) {
+  parley_engine *e = call->eng;
+  pthread_mutex_lock(&e->ev_lock);
+  bool any = false;
+  for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++)
+    if (call->listeners[i].id) any = true;
+  pthread_mutex_unlock(&e->ev_lock);
+  return any;
+}
+
+/* ---- listeners ---- */
+
+int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
+  if (!call || !fn || (int)kind < 0 || kind >= PARLEY_EVENT_KIND_COUNT) return PARLEY_EINVAL;
+  parley_engine *e = call->eng;
+  int r = PARLEY_EFULL;
+  pthread_mutex_lock(&e->ev_lock);
+  if (call->closed_delivered) {
+    r = PARLEY_ESTATE;
+  } else {
+    for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++)
+      if (!call->listeners[i].id) {
+        r = ++call->next_listener_id; /* increasing ids: registration order */
+        call->listeners[i] = (parley__listener){.id = r, .kind = kind, .fn = fn, .user = user};
+        break;
+      }
+  }
+  pthread_mutex_unlock(&e->ev_lock);
+  return r;
+}
+
+int parley_off(parley_call *call, int listener_id) {
+  if (!call || listener_id <= 0) return PARLEY_EINVAL;
+  parley_engine *e = call->eng;
+  int r = PARLEY_ENOTFOUND;
+  pthread_mutex_lock(&e->ev_lock);
+  for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++)
+    if (call->listeners[i].id == listener_id) {
+      call->listeners[i].id = 0;
+      r = 0;
+    }
+  pthread_mutex_unlock(&e->ev_lock);
+  return r;
+}
+
+/* Runs the listeners of one event. ev_lock is NOT held on entry or exit. */
+static void deliver(parley_engine *e, parley__queued_event *q) {
+  int last_id = 0;
+  for (int guard = 0; guard < PARLEY_CALL_MAX_LISTENERS * 4; guard++) {
+    pthread_mutex_lock(&e->ev_lock);
+    if (!alive(e, q->call, q->call_serial)) {
+      pthread_mutex_unlock(&e->ev_lock);
+      return;
+    }
+    parley__listener pick = {0};
+    for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++) {
+      const parley__listener *l = &q->call->listeners[i];
+      if (l->id > last_id && l->kind == q->ev.kind && (!pick.id || l->id < pick.id)) pick = *l;
+    }
+    if (!pick.id) {
+      if (q->ev.kind == PARLEY_EVENT_CLOSED) q->call->closed_delivered = true;
+      pthread_mutex_unlock(&e->ev_lock);
+      return;
+    }
+    last_id = pick.id;
+    pthread_mutex_unlock(&e->ev_lock);
+    pick.fn(&q->ev, pick.user);
+  }
+}
+
+/* ---- dispatch thread ---- */
+
+static void *disp_main(void *arg) {
+  parley_engine *e = arg;
+  pthread_mutex_lock(&e->ev_lock);
+  for (;;) {
+    while (!e->q_head && !e->disp_stop) pthread_cond_wait(&e->ev_cond, &e->ev_lock);
+    if (e->disp_stop) break;
+    parley__queued_event *q = pop(e);
+    pthread_mutex_unlock(&e->ev_lock);
+    deliver(e, q);
+    free(q);
+    pthread_mutex_lock(&e->ev_lock);
+  }
+  pthread_mutex_unlock(&e->ev_lock);
+  return NULL;
+}
+
+int parley__dispatch_start(parley_engine *e) {
+  if (e->cfg.dispatch == PARLEY_DISPATCH_APP) return 0;
+  if (pthread_create(&e->disp, NULL, disp_main, e) != 0) return PARLEY_ENETWORK;
+  e->disp_running = true;
+  return 0;
+}
+
+void parley__dispatch_stop(parley_engine *e) {
+  if (e->disp_running) {
+    pthread_mutex_lock(&e->ev_lock);
+    e->disp_stop = true;
+    pthread_cond_signal(&e->ev_cond);
+    pthread_mutex_unlock(&e->ev_lock);
+    pthread_join(e->disp, NULL);
+    e->disp_running = false;
+  }
+  pthread_mutex_lock(&e->ev_lock);
+  parley__queued_event *q;
+  while ((q = pop(e)) != NULL) free(q);
+  pthread_mutex_unlock(&e->ev_lock);
+}
+
+bool parley__dispatch_on_dispatch_thread(parley_engine *e) {
+  if (e->disp_running && pthread_equal(e->disp, pthread_self())) return true;
+  return atomic_load(&e->app_dispatching) && pthread_equal(e->app_dispatcher, pthread_self());
+}
+
+/* ---- app dispatch ---- */
+
+int parley_engine_event_fd(const parley_engine *eng) {
+  if (!eng) return PARLEY_EINVAL;
+  if (eng->cfg.dispatch != PARLEY_DISPATCH_APP) return PARLEY_ESTATE;
+  return eng->event_fd;
+}
+
+int parley_engine_dispatch(parley_engine *e) {
+  if (!e) return PARLEY_EINVAL;
+  if (e->cfg.dispatch != PARLEY_DISPATCH_APP) return PARLEY_ESTATE;
+  if (parley__dispatch_on_dispatch_thread(e)) return PARLEY_ESTATE;
+  e->app_dispatcher = pthread_self();
+  atomic_store(&e->app_dispatching, true);
+  /* Clear the fd first: an event posted after this read makes it readable again. */
+  uint64_t v;
+  ssize_t r = read(e->event_fd, &v, sizeof v);
+  (void)r;
+  int n = 0;
+  /* Bounded: events posted by the listeners themselves wait for the next call. */
+  pthread_mutex_lock(&e->ev_lock);
+  parley__queued_event *end = e->q_tail;
+  pthread_mutex_unlock(&e->ev_lock);
+  while (end) {
+    pthread_mutex_lock(&e->ev_lock);
+    parley__queued_event *q = pop(e);
+    pthread_mutex_unlock(&e->ev_lock);
+    if (!q) break;
+    deliver(e, q);
+    n++;
+    bool last = q == end;
+    free(q);
+    if (last) break;
+  }
+  atomic_store(&e->app_dispatching, false);
+  return n;
+}

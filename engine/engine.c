@@ -1,0 +1,435 @@
+/* engine.c: the engine object and its threads. Owns the audio device, the audio slot table, the network
+ * thread and (through dispatch.c) the event queue and the dispatch thread.
+ *
+ * Threading model:
+ *  - Audio thread: the device's process callback (PortAudio's callback thread, the FILE/NULL pacing
+ *    thread, or for PARLEY_AUDIO_APP the engine's ticker thread, which calls parley__device_step once
+ *    per period at absolute deadlines). Per period, for every started call published in eng->slots:
+ *    received packets are taken from the call's rx ring (SPSC, network -> audio) into its receive chain,
+ *    one frame of playout is produced and summed into the device output (the sum of all calls' receive
+ *    chains: with several calls this is the mesh mix), and the capture (or silence when muted) goes
+ *    through the call's send chain, whose encoded packets go into the call's tx ring (SPSC, audio ->
+ *    network). The receive chain feeds the same call's echo canceller. Nothing here allocates, locks
+ *    or makes a system call (the monotonic clock is a vDSO read).
+ *  - Network thread (one per engine): poll() over the wake eventfd and every call's UDP sockets, with
+ *    the timeout from the nearest ICE / liveness / RTCP deadline (5 ms while media is flowing, because
+ *    the audio thread cannot wake it: that would be a system call), capped at 100 ms. Under eng->lock
+ *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
+ *    liveness monitor, RTCP (reports, RTT, BYE), tx ring -> RTP -> SRTP -> socket, RTCP reports, ICE
+ *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted).
+ *    Events go to dispatch.c's queue.
+ *  - App threads: parley_call_* functions take eng->lock (never held by the audio thread), change
+ *    the call, and wake the network thread through the eventfd.
+ *  - Dispatch: an internal thread, or the app's own thread through parley_engine_dispatch.
+ * Time: the network thread reads parley__clock (monotonic) once per loop and passes now_us down; the
+ * core objects (ICE, liveness, jitter) take injected time and are tested in simulated time on their own.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine_internal.h"
+
+void parley_engine_config_init(parley_engine_config *cfg) {
+  if (!cfg) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->audio = PARLEY_AUDIO_NONE;
+  cfg->device_rate_hz = 48000;
+  cfg->frame_ms = 20;
+  cfg->echo_cancellation = true;
+  cfg->noise_suppression = true;
+  cfg->agc = false;
+  cfg->opus_bitrate_bps = 32000;
+  cfg->opus_fec = true;
+  cfg->opus_dtx = true;
+  cfg->suspect_after_ms = 200;
+  cfg->lost_after_ms = 800;
+  cfg->media_timeout_ms = 5000;
+  cfg->consent_expiry_ms = 30000;
+  cfg->loopback_candidates = false;
+  cfg->ipv6 = true;
+  cfg->dispatch = PARLEY_DISPATCH_THREAD;
+}
+
+/* ---- audio thread ---- */
+
+static void publish_stats(parley__call_media *m) {
+  parley__recv_stats rs;
+  parley__recv_chain_stats(m->recv, &rs);
+  atomic_store_explicit(&m->jb_delay_us, (int64_t)(rs.jitter.current_delay_ms * 1000.0), memory_order_relaxed);
+  atomic_store_explicit(&m->concealed, rs.jitter.concealed, memory_order_relaxed);
+  atomic_store_explicit(&m->fec, rs.fec_recovered, memory_order_relaxed);
+}
+
+static void audio_call(parley_engine *e, parley__call_media *m, const float *in, float *out, int64_t now) {
+  const parley__rx_item *it;
+  for (int i = 0; i < PARLEY__RX_RING_SLOTS && (it = parley__ring_read_slot(m->rx)) != NULL; i++) {
+    (void)parley__recv_chain_put(m->recv, it->seq, it->timestamp, it->ssrc, it->marker, it->data, it->len,
+                                 it->arrival_us);
+    parley__ring_release(m->rx);
+  }
+  float *play = e->mix + e->frame_samples; /* second half of the scratch */
+  if (parley__recv_chain_process(m->recv, now, play) == 0)
+    for (size_t k = 0; k < e->frame_samples; k++) out[k] += play[k];
+
+  const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
+  parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
+  int n = parley__send_chain_process(m->send, cap, pk, PARLEY__SEND_MAX_PACKETS);
+  for (int j = 0; j < n; j++) {
+    parley__tx_item *slot = parley__ring_write_slot(m->tx);
+    if (!slot) {
+      atomic_fetch_add_explicit(&m->tx_dropped, 1, memory_order_relaxed);
+      continue;
+    }
+    slot->timestamp = pk[j].timestamp;
+    slot->marker = pk[j].marker;
+    slot->len = (uint16_t)pk[j].len;
+    memcpy(slot->data, pk[j].data, pk[j].len);
+    parley__ring_commit(m->tx);
+  }
+  if (++m->frame_count % 10 == 0) publish_stats(m);
+}
+
+static void audio_process(void *user, const float *in, float *out, size_t frames) {
+  parley_engine *e = user;
+  /* seq_cst pairs with parley__engine_detach_media: either it sees us busy, or we see its NULL. */
+  atomic_store(&e->audio_busy, 1);
+  if (frames == e->frame_samples) {
+    int64_t now = parley__clock_now(&e->clock);
+    for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
+      parley__call_media *m = atomic_load(&e->slots[i]);
+      if (m) audio_call(e, m, in, out, now);
+    }
+    for (size_t k = 0; k < frames; k++) out[k] = out[k] > 1.0f ? 1.0f : out[k] < -1.0f ? -1.0f : out[k];
+  }
+  atomic_fetch_add(&e->audio_cycles, 1);
+  atomic_store(&e->audio_busy, 0);
+}
+
+int parley__engine_attach_media(parley_engine *e, parley__call_media *m) {
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
+    parley__call_media *expect = NULL;
+    /* release: the chains and rings are fully built before the audio thread can see them. */
+    if (atomic_compare_exchange_strong(&e->slots[i], &expect, m)) return i;
+  }
+  return PARLEY_EFULL;
+}
+
+void parley__engine_detach_media(parley_engine *e, int slot) {
+  if (slot < 0 || slot >= PARLEY_ENGINE_MAX_CALLS) return;
+  atomic_store(&e->slots[slot], NULL);
+  if (!atomic_load(&e->audio_busy)) return;
+  /* The audio thread is inside a period that may have loaded the old pointer: wait for it to end.
+   * Bounded: a period lasts at most a few ms; a stalled device is given up on after 2 s. */
+  uint64_t c = atomic_load(&e->audio_cycles);
+  for (int i = 0; i < 2000 && atomic_load(&e->audio_busy) && atomic_load(&e->audio_cycles) == c; i++) {
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+/* PARLEY_AUDIO_APP: one device period per period of wall time. */
+static void *ticker_main(void *arg) {
+  parley_engine *e = arg;
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  long period_ns = (long)e->cfg.frame_ms * 1000000L;
+  while (!atomic_load(&e->ticker_stop)) {
+    (void)parley__device_step(e->dev);
+    next.tv_nsec += period_ns;
+    while (next.tv_nsec >= 1000000000L) {
+      next.tv_nsec -= 1000000000L;
+      next.tv_sec++;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
+    }
+  }
+  return NULL;
+}
+
+/* ---- device events (network thread, under lock) ---- */
+
+static void device_event(void *user, parley__device_event ev, int err) {
+  parley_engine *e = user;
+  if (ev != PARLEY__DEVICE_EV_LOST && ev != PARLEY__DEVICE_EV_BUSY) return;
+  parley__event iev;
+  memset(&iev, 0, sizeof iev);
+  iev.kind = PARLEY__EV_INTERRUPTED;
+  iev.now_us = parley__clock_now(&e->clock);
+  iev.code = ev == PARLEY__DEVICE_EV_LOST ? PARLEY__INT_DEVICE_LOST : PARLEY__INT_DEVICE_BUSY;
+  snprintf(iev.message, sizeof iev.message, "audio device %s (%s)",
+           ev == PARLEY__DEVICE_EV_LOST ? "lost" : "busy", parley_strerror(err));
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+    if (e->calls[i] && !e->calls[i]->hungup) parley__engine_post(e, e->calls[i], &iev);
+}
+
+/* ---- network thread ---- */
+
+void parley__engine_wake(parley_engine *e) {
+  uint64_t one = 1;
+  ssize_t r = write(e->wake_fd, &one, sizeof one);
+  (void)r; /* EAGAIN: the counter is already non-zero, the thread will wake */
+}
+
+static void *net_main(void *arg) {
+  parley_engine *e = arg;
+  struct pollfd fds[1 + PARLEY_ENGINE_MAX_CALLS * PARLEY__CALL_MAX_SOCKS];
+  int sock_fds[PARLEY__CALL_MAX_SOCKS];
+  while (!atomic_load(&e->net_stop)) {
+    pthread_mutex_lock(&e->lock);
+    int64_t now = parley__clock_now(&e->clock);
+    int64_t deadline = now + 100000;
+    if (now >= e->next_dev_poll_us) {
+      if (e->dev) (void)parley__device_poll_events(e->dev, now);
+      e->next_dev_poll_us = now + 20000;
+    }
+    if (e->next_dev_poll_us < deadline) deadline = e->next_dev_poll_us;
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){.fd = e->wake_fd, .events = POLLIN};
+    for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
+      parley_call *c = e->calls[i];
+      if (!c) continue;
+      int64_t d = parley__call_net_deadline(c, now);
+      if (d < deadline) deadline = d;
+      int k = parley__call_fds(c, sock_fds, PARLEY__CALL_MAX_SOCKS);
+      for (int j = 0; j < k; j++) fds[n++] = (struct pollfd){.fd = sock_fds[j], .events = POLLIN};
+    }
+    pthread_mutex_unlock(&e->lock);
+
+    int64_t wait_us = deadline - now;
+    int timeout_ms = wait_us <= 0 ? 0 : (int)((wait_us + 999) / 1000);
+    if (timeout_ms > 100) timeout_ms = 100;
+    (void)poll(fds, n, timeout_ms);
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+      ssize_t r = read(e->wake_fd, &v, sizeof v);
+      (void)r;
+    }
+
+    pthread_mutex_lock(&e->lock);
+    now = parley__clock_now(&e->clock);
+    /* Sockets are read by trying every one (non-blocking): cheaper than mapping revents back across a
+     * window in which calls may have come or gone. */
+    for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+      if (e->calls[i]) parley__call_net_service(e->calls[i], now);
+    pthread_mutex_unlock(&e->lock);
+  }
+  return NULL;
+}
+
+/* ---- engine ---- */
+
+static char *dup_or_null(const char *s, bool *oom) {
+  if (!s) return NULL;
+  char *d = strdup(s);
+  if (!d) *oom = true;
+  return d;
+}
+
+static int validate(const parley_engine_config *c) {
+  if (c->audio < PARLEY_AUDIO_NONE || c->audio > PARLEY_AUDIO_APP) return PARLEY_EINVAL;
+  if (c->frame_ms != 10 && c->frame_ms != 20) return PARLEY_EINVAL;
+  int r = c->device_rate_hz;
+  if (r != 8000 && r != 16000 && r != 32000 && r != 44100 && r != 48000) return PARLEY_EINVAL;
+  if (c->opus_bitrate_bps < 6000 || c->opus_bitrate_bps > 510000) return PARLEY_EINVAL;
+  if (c->suspect_after_ms <= 0 || c->lost_after_ms <= c->suspect_after_ms || c->media_timeout_ms < 0 ||
+      c->consent_expiry_ms <= 0)
+    return PARLEY_EINVAL;
+  if (c->dispatch != PARLEY_DISPATCH_THREAD && c->dispatch != PARLEY_DISPATCH_APP) return PARLEY_EINVAL;
+  return 0;
+}
+
+static int parse_stun(const char *s, parley__netaddr *out) {
+  char host[64];
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s) return PARLEY_EINVAL;
+  const char *h = s;
+  size_t hl = (size_t)(colon - s);
+  if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+    h++;
+    hl -= 2;
+  }
+  if (hl == 0 || hl >= sizeof host) return PARLEY_EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port <= 0 || port > 65535) return PARLEY_EINVAL;
+  return parley__netaddr_from_ip(out, host, (uint16_t)port) == 0 ? 0 : PARLEY_EINVAL;
+}
+
+static parley__device *open_device(parley_engine *e, size_t period, int *err) {
+  static const parley__device_backend map[] = {
+      [PARLEY_AUDIO_NONE] = PARLEY__DEVICE_NULL,
+      [PARLEY_AUDIO_DEVICE] = PARLEY__DEVICE_PORTAUDIO,
+      [PARLEY_AUDIO_FILE] = PARLEY__DEVICE_FILE,
+      [PARLEY_AUDIO_APP] = PARLEY__DEVICE_APP,
+  };
+  parley__device_config dc;
+  parley__device_config_init(&dc, map[e->cfg.audio]);
+  dc.sample_rate_hz = e->cfg.device_rate_hz;
+  dc.channels = 1;
+  dc.period_frames = period;
+  dc.input_name = e->str_input_device;
+  dc.output_name = e->str_output_device;
+  dc.input_path = e->str_input_file;
+  dc.output_path = e->str_output_file;
+  dc.pacing = PARLEY__DEVICE_PACE_REALTIME;
+  dc.process = audio_process;
+  dc.event = device_event;
+  dc.user = e;
+  return parley__device_new(&dc, err);
+}
+
+int parley_engine_rate_hz(const parley_engine *eng) { return eng ? eng->rate_hz : PARLEY_EINVAL; }
+
+int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
+  if (out) *out = NULL;
+  if (!cfg || !out) return PARLEY_EINVAL;
+  int err = validate(cfg);
+  if (err) return err;
+  parley__netaddr stun;
+  if (cfg->stun_server && parse_stun(cfg->stun_server, &stun) != 0) return PARLEY_EINVAL;
+
+  parley_engine *e = calloc(1, sizeof *e);
+  if (!e) return PARLEY_ENOMEM;
+  e->cfg = *cfg;
+  e->wake_fd = -1;
+  e->event_fd = -1;
+  bool oom = false;
+  e->str_input_device = dup_or_null(cfg->input_device, &oom);
+  e->str_output_device = dup_or_null(cfg->output_device, &oom);
+  e->str_input_file = dup_or_null(cfg->input_file, &oom);
+  e->str_output_file = dup_or_null(cfg->output_file, &oom);
+  e->cfg.input_device = e->str_input_device;
+  e->cfg.output_device = e->str_output_device;
+  e->cfg.input_file = e->str_input_file;
+  e->cfg.output_file = e->str_output_file;
+  e->cfg.stun_server = NULL; /* parsed; the string is not kept */
+  e->has_stun = cfg->stun_server != NULL;
+  if (e->has_stun) e->stun = stun;
+  e->clock = parley__clock_monotonic();
+  e->next_serial = 1;
+  pthread_mutex_init(&e->lock, NULL);
+  pthread_mutex_init(&e->ev_lock, NULL);
+  pthread_cond_init(&e->ev_cond, NULL);
+  if (oom) {
+    err = PARLEY_ENOMEM;
+    goto fail;
+  }
+
+  /* The device: the period is one chain frame at the device's actual rate (a file's own rate). */
+  size_t period = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
+  e->dev = open_device(e, period, &err);
+  if (!e->dev) goto fail;
+  e->rate_hz = parley__device_rate_hz(e->dev);
+  e->frame_samples = (size_t)e->rate_hz * (size_t)cfg->frame_ms / 1000;
+  if (parley__device_period_frames(e->dev) != e->frame_samples) {
+    parley__device_free(e->dev);
+    e->dev = open_device(e, e->frame_samples, &err);
+    if (!e->dev) goto fail;
+  }
+  e->mix = calloc(2 * e->frame_samples, sizeof(float));
+  e->silence = calloc(e->frame_samples, sizeof(float));
+  if (!e->mix || !e->silence) {
+    err = PARLEY_ENOMEM;
+    goto fail;
+  }
+
+  e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (e->wake_fd < 0) {
+    err = PARLEY_ENETWORK;
+    goto fail;
+  }
+  if (cfg->dispatch == PARLEY_DISPATCH_APP) {
+    e->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->event_fd < 0) {
+      err = PARLEY_ENETWORK;
+      goto fail;
+    }
+  }
+  err = parley__dispatch_start(e);
+  if (err) goto fail;
+  if (pthread_create(&e->net, NULL, net_main, e) != 0) {
+    err = PARLEY_ENETWORK;
+    goto fail;
+  }
+  e->net_running = true;
+
+  err = parley__device_start(e->dev);
+  if (err) goto fail;
+  if (cfg->audio == PARLEY_AUDIO_APP) {
+    if (pthread_create(&e->ticker, NULL, ticker_main, e) != 0) {
+      err = PARLEY_ENETWORK;
+      goto fail;
+    }
+    e->ticker_running = true;
+  }
+  *out = e;
+  return 0;
+fail:
+  parley_engine_free(e);
+  return err;
+}
+
+void parley_engine_free(parley_engine *e) {
+  if (!e) return;
+  if (parley__dispatch_on_dispatch_thread(e)) return; /* documented: not from a listener */
+  /* The dispatch thread first: once joined, no listener can be running on a call freed below. Then the
+   * calls (they send BYE through the network state), then the audio and network threads. */
+  parley__dispatch_stop(e);
+  pthread_mutex_lock(&e->lock);
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
+    parley_call *c = e->calls[i];
+    if (!c) continue;
+    parley__call_teardown(c, true);
+    e->calls[i] = NULL;
+    parley__dispatch_unregister(e, c);
+    free(c);
+  }
+  pthread_mutex_unlock(&e->lock);
+  if (e->ticker_running) {
+    atomic_store(&e->ticker_stop, true);
+    pthread_join(e->ticker, NULL);
+  }
+  if (e->dev) {
+    (void)parley__device_stop(e->dev);
+  }
+  if (e->net_running) {
+    atomic_store(&e->net_stop, true);
+    parley__engine_wake(e);
+    pthread_join(e->net, NULL);
+  }
+  parley__dispatch_stop(e);
+  parley__device_free(e->dev);
+  if (e->wake_fd >= 0) close(e->wake_fd);
+  if (e->event_fd >= 0) close(e->event_fd);
+  free(e->mix);
+  free(e->silence);
+  free(e->str_input_device);
+  free(e->str_output_device);
+  free(e->str_input_file);
+  free(e->str_output_file);
+  pthread_mutex_destroy(&e->lock);
+  pthread_mutex_destroy(&e->ev_lock);
+  pthread_cond_destroy(&e->ev_cond);
+  free(e);
+}
+
+int parley_engine_push_capture(parley_engine *eng, const float *samples, size_t frames) {
+  if (!eng || (!samples && frames)) return PARLEY_EINVAL;
+  if (eng->cfg.audio != PARLEY_AUDIO_APP) return PARLEY_ESTATE;
+  return parley__device_app_push(eng->dev, samples, frames);
+}
+
+int parley_engine_pull_playout(parley_engine *eng, float *samples, size_t frames) {
+  if (!eng || (!samples && frames)) return PARLEY_EINVAL;
+  if (eng->cfg.audio != PARLEY_AUDIO_APP) return PARLEY_ESTATE;
+  return parley__device_app_pull(eng->dev, samples, frames);
+}

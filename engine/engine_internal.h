@@ -1,0 +1,228 @@
+/* engine_internal.h: the structures shared by engine.c (engine, threads, audio callback, device),
+ * call.c (signaling and the network-side media of one call) and dispatch.c (event queue, listeners,
+ * dispatch). Not installed.
+ *
+ * Locks: eng->lock guards the call list and every call's network-side state (ICE agent, sockets, SRTP,
+ * RTP/RTCP, signaling); the network thread holds it while it services calls, app threads while they
+ * run a parley_call_* function. eng->ev_lock guards the event queue, the dispatch registry and every
+ * call's listener table. Order: lock before ev_lock. The audio thread takes neither: it meets the
+ * others only through the atomic slot table (eng->slots) and SPSC rings. No user code runs while
+ * either lock is held.
+ */
+#ifndef PARLEY_ENGINE_ENGINE_INTERNAL_H
+#define PARLEY_ENGINE_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/clock.h"
+#include "engine/device.h"
+#include "engine/pipeline.h"
+#include "engine/ring.h"
+#include "parley/parley.h"
+#include "transport/events.h"
+#include "transport/ice.h"
+#include "transport/ice_liveness.h"
+#include "transport/liveness.h"
+#include "transport/rtp.h"
+#include "transport/sdp.h"
+#include "transport/srtp.h"
+#include "transport/udp.h"
+
+#define PARLEY__CALL_MAX_SOCKS 8
+#define PARLEY__TX_RING_SLOTS 64
+#define PARLEY__RX_RING_SLOTS 128
+#define PARLEY__CALL_EVQ 64
+#define PARLEY__SDP_TEXT_MAX 8192
+
+/* audio thread -> network thread: one encoded frame. */
+typedef struct parley__tx_item {
+  uint32_t timestamp;
+  uint16_t len;
+  bool marker;
+  uint8_t data[PARLEY__OPUS_MAX_PACKET];
+} parley__tx_item;
+
+/* network thread -> audio thread: one authenticated RTP payload. */
+typedef struct parley__rx_item {
+  int64_t arrival_us;
+  uint32_t timestamp;
+  uint32_t ssrc;
+  uint16_t seq;
+  uint16_t len;
+  bool marker;
+  uint8_t data[PARLEY__OPUS_MAX_PACKET];
+} parley__rx_item;
+
+/* What the audio thread uses of one started call; published through eng->slots[]. Allocated by
+ * parley_call_start, freed only after the slot was cleared and the audio thread left its period. */
+typedef struct parley__call_media {
+  parley__send_chain *send;
+  parley__recv_chain *recv;
+  parley__ring *tx; /* producer: audio thread; consumer: network thread */
+  parley__ring *rx; /* producer: network thread; consumer: audio thread */
+  atomic_bool *muted; /* the call's flag (the call outlives its media) */
+  /* Published by the audio thread every few frames for get_stats (relaxed: independent counters). */
+  atomic_int_least64_t jb_delay_us;
+  atomic_uint_least64_t concealed;
+  atomic_uint_least64_t fec;
+  atomic_uint_least64_t tx_dropped; /* tx ring was full */
+  unsigned frame_count;             /* audio thread only */
+} parley__call_media;
+
+typedef struct parley__listener {
+  int id; /* 0 = free slot */
+  parley_event_kind kind;
+  parley_event_fn fn;
+  void *user;
+} parley__listener;
+
+/* A queued public event: a copy, the message lives here. */
+typedef struct parley__queued_event {
+  struct parley__queued_event *next;
+  parley_call *call;
+  uint64_t call_serial;
+  parley_event ev;
+  char message[PARLEY__EVENT_MESSAGE_MAX];
+} parley__queued_event;
+
+struct parley_call {
+  parley_engine *eng;
+  uint64_t serial;
+
+  /* ---- under eng->ev_lock ---- */
+  parley__listener listeners[PARLEY_CALL_MAX_LISTENERS];
+  int next_listener_id;
+  bool closed_delivered;
+
+  atomic_bool muted; /* parley_call_set_mute: any thread */
+
+  /* ---- under eng->lock ---- */
+  parley__signaling_state sig;
+  bool hungup;
+  bool started;
+  bool offer_made;  /* create_offer ran since the last stable state */
+  bool answer_made; /* create_answer ran for the pending remote offer */
+  bool remote_applied;
+  bool local_applied;
+  bool controlling;
+  uint64_t sess_id, sess_version;
+
+  /* ICE over UDP */
+  parley__ice_agent *ice;
+  parley__udp socks[PARLEY__CALL_MAX_SOCKS];
+  int nsocks;
+  parley__liveness *mon;
+  parley__ice_liveness il;
+  parley__event evstore[PARLEY__CALL_EVQ];
+  parley__event_queue evq;
+  bool agent_failed_reported;
+
+  /* SDES-SRTP */
+  parley__sdes_crypto local_key;
+  parley__srtp *tx_srtp;
+  parley__srtp *rx_srtp;
+
+  /* RTP / RTCP */
+  int pt;          /* negotiated Opus payload type */
+  uint32_t ssrc;
+  uint16_t seq;
+  char cname[32];
+  parley__rtp_rx rx;
+  bool rx_valid;
+  uint32_t remote_ssrc;
+  int64_t next_rtcp_us;
+  uint32_t last_sr_mid; /* middle 32 bits of the peer's last SR, 0 = none */
+  int64_t last_sr_arrival_us;
+  uint32_t rtp_packets, rtp_octets; /* SR sender info */
+  uint32_t last_tx_ts;
+  int64_t last_tx_us;
+  parley__sdp *remote_offer;        /* kept from set_remote(offer) to create_answer */
+  parley__sdp_dir remote_dir;
+
+  /* stats */
+  double rtt_ms, fraction_lost;
+  uint64_t pkts_sent, bytes_sent, pkts_recv, bytes_recv;
+
+  /* audio */
+  parley__call_media *media;
+  int slot;
+};
+
+struct parley_engine {
+  parley_engine_config cfg;
+  char *str_input_device, *str_output_device, *str_input_file, *str_output_file;
+  parley__clock clock;
+  bool has_stun;
+  parley__netaddr stun;
+
+  /* audio */
+  parley__device *dev;
+  int rate_hz;
+  size_t frame_samples; /* one device period = one chain frame */
+  _Atomic(parley__call_media *) slots[PARLEY_ENGINE_MAX_CALLS];
+  atomic_int audio_busy;
+  atomic_uint_least64_t audio_cycles;
+  float *mix, *silence; /* audio thread scratch */
+  pthread_t ticker;     /* PARLEY_AUDIO_APP: steps the device */
+  bool ticker_running;
+  atomic_bool ticker_stop;
+
+  /* network */
+  pthread_mutex_t lock;
+  pthread_t net;
+  bool net_running;
+  atomic_bool net_stop;
+  int wake_fd;
+  parley_call *calls[PARLEY_ENGINE_MAX_CALLS];
+  uint64_t next_serial;
+  int64_t next_dev_poll_us;
+
+  /* events */
+  pthread_mutex_t ev_lock;
+  pthread_cond_t ev_cond;
+  parley__queued_event *q_head, *q_tail;
+  parley_call *live[PARLEY_ENGINE_MAX_CALLS]; /* dispatch registry */
+  uint64_t live_serial[PARLEY_ENGINE_MAX_CALLS];
+  int event_fd;
+  pthread_t disp;
+  bool disp_running;
+  bool disp_stop;
+  atomic_bool app_dispatching;
+  pthread_t app_dispatcher;
+};
+
+/* ---- engine.c ---- */
+/* Wakes the network thread (it recomputes its poll set and deadlines). Any thread except audio. */
+void parley__engine_wake(parley_engine *e);
+/* Detaches a call's media from the audio thread and waits until the audio thread no longer uses it.
+ * Not the audio thread. */
+void parley__engine_detach_media(parley_engine *e, int slot);
+/* Publishes media in a free slot; returns the slot or PARLEY_EFULL. */
+int parley__engine_attach_media(parley_engine *e, parley__call_media *m);
+
+/* ---- dispatch.c ---- */
+/* Queues an internal event (from the liveness monitor, signaling, the device) for call. Copies it.
+ * Any thread except audio; takes ev_lock. */
+void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev);
+/* Queues CLOSED for call. */
+void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us);
+/* Dispatch registry and queue housekeeping (ev_lock taken inside). */
+void parley__dispatch_register(parley_engine *e, parley_call *call);
+void parley__dispatch_unregister(parley_engine *e, parley_call *call);
+int parley__dispatch_start(parley_engine *e);
+void parley__dispatch_stop(parley_engine *e);
+bool parley__dispatch_on_dispatch_thread(parley_engine *e);
+bool parley__call_has_listeners(parley_call *call);
+
+/* ---- call.c ---- */
+/* Network thread, under eng->lock. */
+int64_t parley__call_net_deadline(parley_call *c, int64_t now_us);
+void parley__call_net_service(parley_call *c, int64_t now_us);
+int parley__call_fds(parley_call *c, int *fds, int cap);
+/* Tears a call down without events (engine free). Under eng->lock. */
+void parley__call_teardown(parley_call *c, bool send_bye);
+
+#endif

@@ -1,0 +1,314 @@
+/* parley/engine.h: engines, calls and their events. Included by parley/parley.h; do not include it alone.
+ *
+ * A tour:
+ *
+ *   parley_engine_config cfg;
+ *   parley_engine_config_init(&cfg);          // defaults: no audio I/O, 48 kHz, 20 ms, AEC+NS on
+ *   cfg.audio = PARLEY_AUDIO_FILE;            // or PARLEY_AUDIO_DEVICE (PortAudio), _APP, _NONE
+ *   cfg.input_file = "hello.wav";
+ *   parley_engine *eng;
+ *   int err = parley_engine_new(&cfg, &eng);  // starts the audio, network and dispatch threads
+ *
+ *   parley_call *call;
+ *   parley_call_new(eng, &call);
+ *   parley_on(call, PARLEY_EVENT_TRACK_STARTED, on_track, app);   // callbacks on the dispatch thread
+ *   char sdp[8192];
+ *   parley_call_create_offer(call, sdp, sizeof sdp);
+ *   parley_call_set_local_description(call, sdp);
+ *   ... send sdp to the peer, receive its answer ...
+ *   parley_call_set_remote_description(call, answer, &sdp_err);
+ *   parley_call_start(call);                  // audio flows once ICE connects
+ *   ...
+ *   parley_call_hangup(call);                 // RTCP BYE; events end with PARLEY_EVENT_CLOSED
+ *   // after CLOSED was delivered: parley_off() every listener, then
+ *   parley_call_free(call);
+ *   parley_engine_free(eng);
+ *
+ * Threads (details in engine/engine.c): each engine runs
+ *  - an audio thread: the device callback (PortAudio's thread, the FILE/NULL pacing thread, or for
+ *    PARLEY_AUDIO_APP a ticker thread of the engine). It encodes capture and decodes playout for every
+ *    started call and never allocates, locks or makes system calls;
+ *  - a network thread: UDP sockets of all calls, ICE, SRTP, RTP/RTCP, liveness monitoring;
+ *  - a dispatch thread (unless cfg.dispatch == PARLEY_DISPATCH_APP) that runs event listeners.
+ * Every function below may be called from any app thread (they serialise on an engine lock that the
+ * audio thread never takes) unless it says otherwise, including from inside an event listener. None is
+ * real-time safe unless it says so: do not call them from an audio callback of your own except the
+ * PARLEY_AUDIO_APP push/pull pair.
+ *
+ * Errors: each function lists the codes it returns. If a function fails, nothing it was given is kept
+ * and no listener it was given will fire.
+ */
+#ifndef PARLEY_ENGINE_API_H
+#define PARLEY_ENGINE_API_H
+
+#ifndef PARLEY_H
+#error "include <parley/parley.h>, not <parley/engine.h>"
+#endif
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct parley_engine parley_engine;
+typedef struct parley_call parley_call;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Engine */
+
+/* Where the engine's audio comes from and goes to. One backend serves both directions. */
+typedef enum parley_audio_backend {
+  PARLEY_AUDIO_NONE = 0, /* silence in, playout discarded (paced like a sound card) */
+  PARLEY_AUDIO_DEVICE,   /* sound hardware through PortAudio: input_device / output_device */
+  PARLEY_AUDIO_FILE,     /* capture from input_file (WAV/FLAC, mono or stereo; NULL = silence), playout
+                          * written to output_file (16-bit WAV; NULL = discarded); paced in real time */
+  PARLEY_AUDIO_APP,      /* the app pushes capture and pulls playout (parley_engine_push_capture /
+                          * parley_engine_pull_playout); the engine ticks once per frame in real time */
+} parley_audio_backend;
+
+/* Who runs event listeners. */
+typedef enum parley_dispatch_mode {
+  PARLEY_DISPATCH_THREAD = 0, /* an internal dispatch thread (default) */
+  PARLEY_DISPATCH_APP,        /* the app: poll parley_engine_event_fd(), then parley_engine_dispatch() */
+} parley_dispatch_mode;
+
+typedef struct parley_engine_config {
+  parley_audio_backend audio;  /* [PARLEY_AUDIO_NONE] */
+  const char *input_device;    /* DEVICE: name (exact, then substring, case-insensitive); NULL = default */
+  const char *output_device;   /* DEVICE: likewise */
+  const char *input_file;      /* FILE: capture file; NULL = silence */
+  const char *output_file;     /* FILE: playout file; NULL = discard */
+  int device_rate_hz;          /* 8000, 16000, 32000, 44100 or 48000 [48000]. FILE with an input file
+                                * runs at the file's rate. The engine resamples to 48 kHz inside. */
+  int frame_ms;                /* 10 or 20 [20]: the Opus frame and the audio period */
+
+  bool echo_cancellation;      /* [true] */
+  bool noise_suppression;      /* [true] */
+  bool agc;                    /* automatic gain control [false] */
+
+  int opus_bitrate_bps;        /* 6000..510000 [32000] */
+  bool opus_fec;               /* in-band FEC [true] */
+  bool opus_dtx;               /* discontinuous transmission [true] */
+
+  /* Liveness thresholds (how fast a broken call is reported): */
+  int suspect_after_ms;        /* silence before fast probing starts [200] */
+  int lost_after_ms;           /* silence with probes unanswered before "interrupted" [800] */
+  int media_timeout_ms;        /* media silence (path alive) before track-stopped(timeout); 0 = off [5000] */
+  int consent_expiry_ms;       /* RFC 7675 consent lifetime [30000] */
+
+  const char *stun_server;     /* "ip:port" (numeric) for a server-reflexive candidate; NULL = none */
+  bool loopback_candidates;    /* offer 127.0.0.1 / ::1 host candidates (tests, loopback calls) [false] */
+  bool ipv6;                   /* gather IPv6 candidates too [true] */
+
+  parley_dispatch_mode dispatch; /* [PARLEY_DISPATCH_THREAD] */
+} parley_engine_config;
+
+/* Fills cfg with the defaults in brackets above. NULL is ignored. Any thread, real-time safe. */
+PARLEY_API void parley_engine_config_init(parley_engine_config *cfg);
+
+/* Creates an engine and starts its threads and its audio device. cfg and its strings are copied. On
+ * success *out holds the engine and 0 is returned; on failure *out is NULL and one of: PARLEY_EINVAL
+ * (NULL argument, a field out of range, unparsable stun_server), PARLEY_ENOMEM, PARLEY_ENOTFOUND (no such
+ * device or input file), PARLEY_EFORMAT (input file unreadable as audio), PARLEY_EIO (output file cannot
+ * be created), PARLEY_ENOTSUP (the device cannot do the rate), PARLEY_EDEVICE (the device failed to
+ * open or start), PARLEY_ECODEC / PARLEY_EDSP (codec or DSP set-up), PARLEY_ENETWORK (threads or event
+ * fd could not be created). */
+PARLEY_API int parley_engine_new(const parley_engine_config *cfg, parley_engine **out);
+
+/* Stops the threads and the device, frees every call still alive (as parley_call_free would, without
+ * delivering their remaining events; listeners are dropped) and the engine. NULL is ignored. Must not
+ * be called from a listener (the dispatch thread cannot join itself): that returns without freeing.
+ * Any app thread. */
+PARLEY_API void parley_engine_free(parley_engine *eng);
+
+/* PARLEY_DISPATCH_APP: an eventfd that is readable while events are pending (level-triggered until
+ * parley_engine_dispatch runs). Owned by the engine: do not close it. Returns the fd (>= 0), or
+ * PARLEY_EINVAL (NULL) / PARLEY_ESTATE (the engine dispatches on its own thread). Any thread. */
+PARLEY_API int parley_engine_event_fd(const parley_engine *eng);
+
+/* PARLEY_DISPATCH_APP: runs the listeners of every pending event on the calling thread, in order, and
+ * returns how many events were dispatched (>= 0). PARLEY_EINVAL (NULL), PARLEY_ESTATE (thread
+ * dispatch mode, or called from inside a listener). Call it from one thread at a time. */
+PARLEY_API int parley_engine_dispatch(parley_engine *eng);
+
+/* PARLEY_AUDIO_APP capture: copies up to `frames` mono samples at the device rate (borrowed) into the
+ * engine's capture ring. Returns how many fit (the rest is dropped), or PARLEY_EINVAL / PARLEY_ESTATE
+ * (another backend). The app's one capture thread; real-time safe. */
+PARLEY_API int parley_engine_push_capture(parley_engine *eng, const float *samples, size_t frames);
+/* PARLEY_AUDIO_APP playout: copies up to `frames` mono samples out (borrowed buffer); returns how many
+ * were available (the rest of `samples` is zeroed), or PARLEY_EINVAL / PARLEY_ESTATE. The app's one
+ * playout thread; real-time safe. */
+PARLEY_API int parley_engine_pull_playout(parley_engine *eng, float *samples, size_t frames);
+/* The device rate in use (e.g. an input file's own rate), or PARLEY_EINVAL. Any thread. */
+PARLEY_API int parley_engine_rate_hz(const parley_engine *eng);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Calls */
+
+/* Creates a call context in signaling state stable. PARLEY_EINVAL (NULL), PARLEY_ENOMEM, PARLEY_EFULL
+ * (the engine holds PARLEY_ENGINE_MAX_CALLS calls). */
+#define PARLEY_ENGINE_MAX_CALLS 16
+PARLEY_API int parley_call_new(parley_engine *eng, parley_call **out);
+
+/* Frees a call. If it was not hung up, it is torn down first (an RTCP BYE is sent) without events.
+ * Pending events of the call are dropped. Returns 0, PARLEY_EINVAL (NULL) or PARLEY_ESTATE: listeners
+ * are still registered (remove them with parley_off first, so that no listener can run on freed
+ * memory). To free a call from its own listener, do it in the CLOSED listener after parley_off. */
+PARLEY_API int parley_call_free(parley_call *call);
+
+/* Writes an SDP offer (NUL-terminated) into sdp[0..cap) and returns its length. The first offer opens
+ * the call's UDP sockets and starts ICE (this side controlling). The offer carries every host candidate
+ * and a=end-of-candidates, SDES a=crypto (AES_CM_128_HMAC_SHA1_80), Opus, rtcp-mux.
+ * PARLEY_EINVAL (NULL), PARLEY_ENOSPC (cap too small; 4096 is always enough), PARLEY_ESTATE (a remote
+ * offer is pending, or the call is closed), PARLEY_ENETWORK (no usable local address or socket),
+ * PARLEY_ECRYPTO. */
+PARLEY_API int parley_call_create_offer(parley_call *call, char *sdp, size_t cap);
+/* Writes the SDP answer to the pending remote offer into sdp[0..cap). Returns its length, or
+ * PARLEY_EINVAL, PARLEY_ENOSPC, PARLEY_ESTATE (no remote offer pending), PARLEY_ENOTSUP (the offer has
+ * no acceptable Opus audio with SDES-SRTP), PARLEY_ENETWORK, PARLEY_ECRYPTO. */
+PARLEY_API int parley_call_create_answer(parley_call *call, char *sdp, size_t cap);
+
+/* Where set_remote_description failed: 1-based line (0 when not about a line) and a readable message
+ * naming it. Filled by the caller-supplied struct; there is no stored "last error". */
+typedef struct parley_sdp_error {
+  int line;
+  char message[128];
+} parley_sdp_error;
+
+/* Applies an offer or answer made by create_offer/create_answer of this call (sdp borrowed; it must be
+ * the text those produced, unmodified in substance). Offer in stable -> have-local-offer; answer in
+ * have-remote-offer -> stable. Emits SIGNALING_STATE_CHANGED. PARLEY_EINVAL, PARLEY_EPARSE, PARLEY_ESTATE
+ * (no offer/answer was created for this state, or glare). */
+PARLEY_API int parley_call_set_local_description(parley_call *call, const char *sdp);
+/* Applies the peer's offer (in stable) or answer (in have-local-offer); sdp borrowed. Sets the ICE
+ * credentials and candidates, the SRTP key of the inbound direction, the Opus payload type and the
+ * peer's direction. PARLEY_EINVAL (NULL call/sdp), PARLEY_EPARSE (malformed: *err, if non-NULL, names
+ * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, no ICE credentials, or an
+ * a=ptime other than this engine's frame_ms: both ends must use the same frame size),
+ * PARLEY_ESTATE (an answer without our offer, an offer while ours is pending, closed call),
+ * PARLEY_ENETWORK, PARLEY_ECRYPTO. err may be NULL; it is zeroed on success. */
+PARLEY_API int parley_call_set_remote_description(parley_call *call, const char *sdp, parley_sdp_error *err);
+/* A trickled remote ICE candidate: "candidate:..." or "a=candidate:...", or "a=end-of-candidates"
+ * (line borrowed). PARLEY_EINVAL, PARLEY_EPARSE, PARLEY_ENOTSUP (not UDP, or an unresolved name),
+ * PARLEY_ESTATE (no remote description yet), PARLEY_EFULL (too many candidates). 1 if already known. */
+PARLEY_API int parley_call_add_remote_candidate(parley_call *call, const char *candidate_line);
+
+/* Starts media: once both descriptions are applied (signaling stable), creates the call's audio chains
+ * and attaches them to the audio thread. Audio flows when ICE connects; TRACK_STARTED fires when the
+ * peer's first authenticated packet arrives. PARLEY_EINVAL, PARLEY_ESTATE (negotiation incomplete,
+ * already started, closed), PARLEY_ENOMEM, PARLEY_ECODEC, PARLEY_EDSP, PARLEY_EFULL (no audio slot). */
+PARLEY_API int parley_call_start(parley_call *call);
+/* Ends the call: sends an RTCP BYE (the peer sees TRACK_STOPPED with reason bye), detaches the audio,
+ * closes ICE. Emits ICE/peer state closed, signaling state closed, and last CLOSED. PARLEY_EINVAL,
+ * PARLEY_ESTATE (already hung up). */
+PARLEY_API int parley_call_hangup(parley_call *call);
+/* Mute: the call sends silence (Opus DTX then sends almost nothing). 0, PARLEY_EINVAL. Real-time safe. */
+PARLEY_API int parley_call_set_mute(parley_call *call, bool mute);
+
+typedef struct parley_call_stats {
+  double rtt_ms;               /* from RTCP reports; -1 until measured */
+  double fraction_lost;        /* the peer's latest report of our stream, 0..1; -1 until reported */
+  int64_t packets_lost;        /* cumulative loss of the peer's stream as we count it */
+  double jitter_ms;            /* interarrival jitter of the peer's stream (RFC 3550) */
+  double jitter_buffer_ms;     /* current jitter-buffer delay */
+  uint64_t concealed_frames;   /* frames filled by loss concealment */
+  uint64_t fec_frames;         /* frames rebuilt from in-band FEC */
+  uint64_t packets_sent, bytes_sent;         /* RTP, after SRTP */
+  uint64_t packets_received, bytes_received; /* authenticated RTP */
+} parley_call_stats;
+
+/* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
+PARLEY_API int parley_call_get_stats(parley_call *call, parley_call_stats *out);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Events */
+
+typedef enum parley_event_kind {
+  PARLEY_EVENT_TRACK_STARTED = 0,       /* the peer's audio started flowing (.ssrc) */
+  PARLEY_EVENT_TRACK_STOPPED,           /* it stopped: .reason */
+  PARLEY_EVENT_ICE_STATE_CHANGED,       /* .ice_state */
+  PARLEY_EVENT_PEER_STATE_CHANGED,      /* .peer_state */
+  PARLEY_EVENT_SIGNALING_STATE_CHANGED, /* .signaling_state */
+  PARLEY_EVENT_INTERRUPTED,             /* the call broke without a hang-up: .code, .message */
+  PARLEY_EVENT_RESUMED,                 /* the interruption is over: .code repeats its cause */
+  PARLEY_EVENT_CLOSED,                  /* the last event of the call */
+  PARLEY_EVENT_KIND_COUNT
+} parley_event_kind;
+
+typedef enum parley_stop_reason {
+  PARLEY_STOP_NONE = 0,
+  PARLEY_STOP_BYE,          /* the peer hung up (RTCP BYE) */
+  PARLEY_STOP_TIMEOUT,      /* no media and no evidence the peer is reachable */
+  PARLEY_STOP_INACTIVE,     /* the peer's description says it will not send */
+  PARLEY_STOP_SSRC_CHANGED, /* a new stream replaced this one */
+} parley_stop_reason;
+
+typedef enum parley_ice_state {
+  PARLEY_ICE_NEW = 0, PARLEY_ICE_CHECKING, PARLEY_ICE_CONNECTED, PARLEY_ICE_COMPLETED,
+  PARLEY_ICE_DISCONNECTED, PARLEY_ICE_FAILED, PARLEY_ICE_CLOSED
+} parley_ice_state;
+
+typedef enum parley_peer_state {
+  PARLEY_PEER_NEW = 0, PARLEY_PEER_CONNECTING, PARLEY_PEER_CONNECTED, PARLEY_PEER_DISCONNECTED,
+  PARLEY_PEER_FAILED, PARLEY_PEER_CLOSED
+} parley_peer_state;
+
+typedef enum parley_signaling_state {
+  PARLEY_SIGNALING_STABLE = 0, PARLEY_SIGNALING_HAVE_LOCAL_OFFER, PARLEY_SIGNALING_HAVE_REMOTE_OFFER,
+  PARLEY_SIGNALING_CLOSED
+} parley_signaling_state;
+
+typedef enum parley_interrupt_code {
+  PARLEY_INTERRUPT_NONE = 0,
+  PARLEY_INTERRUPT_NETWORK_LOST,    /* nothing from the peer and probes unanswered */
+  PARLEY_INTERRUPT_PEER_GONE,       /* the peer's port is closed (ICMP port unreachable) */
+  PARLEY_INTERRUPT_CONSENT_EXPIRED, /* RFC 7675 consent lapsed */
+  PARLEY_INTERRUPT_DEVICE_LOST,     /* the audio device failed or disappeared */
+  PARLEY_INTERRUPT_DEVICE_BUSY,     /* the audio device is held by someone else */
+} parley_interrupt_code;
+
+/* One event, borrowed by the listener for the duration of the call. Fields that do not concern the
+ * kind are zero. */
+typedef struct parley_event {
+  parley_event_kind kind;
+  parley_call *call;           /* the call it concerns */
+  int64_t time_us;             /* monotonic time at which the engine saw it */
+  uint32_t ssrc;               /* track events: the peer's stream */
+  parley_stop_reason reason;   /* TRACK_STOPPED */
+  parley_ice_state ice_state;  /* ICE_STATE_CHANGED */
+  parley_peer_state peer_state; /* PEER_STATE_CHANGED */
+  parley_signaling_state signaling_state; /* SIGNALING_STATE_CHANGED */
+  parley_interrupt_code code;  /* INTERRUPTED, RESUMED */
+  const char *message;         /* readable, never NULL, may be "" */
+} parley_event;
+
+/* A listener. Runs on the dispatch thread (or in parley_engine_dispatch), never on the audio or network
+ * thread, and never while the engine holds a lock: it may call any parley_ function except
+ * parley_engine_free and parley_engine_dispatch. */
+typedef void (*parley_event_fn)(const parley_event *ev, void *user);
+
+/* Registers fn (user borrowed, passed back) for events of `kind` on call. Returns a listener id > 0, or
+ * PARLEY_EINVAL (NULL call/fn, unknown kind), PARLEY_EFULL (PARLEY_CALL_MAX_LISTENERS per call),
+ * PARLEY_ESTATE (CLOSED was already delivered). Listeners of one kind run in registration order. */
+#define PARLEY_CALL_MAX_LISTENERS 32
+PARLEY_API int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user);
+/* Removes a listener. Once parley_off returns, fn is not called again (except an invocation already
+ * running on another thread). 0, PARLEY_EINVAL, PARLEY_ENOTFOUND. */
+PARLEY_API int parley_off(parley_call *call, int listener_id);
+
+/* Stable lowercase names ("track-started", "bye", "connected", "have-local-offer", "device-lost");
+ * "unknown" out of range; never NULL. Any thread, real-time safe. */
+PARLEY_API const char *parley_event_kind_name(parley_event_kind k);
+PARLEY_API const char *parley_stop_reason_name(parley_stop_reason r);
+PARLEY_API const char *parley_ice_state_name(parley_ice_state s);
+PARLEY_API const char *parley_peer_state_name(parley_peer_state s);
+PARLEY_API const char *parley_signaling_state_name(parley_signaling_state s);
+PARLEY_API const char *parley_interrupt_code_name(parley_interrupt_code c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARLEY_ENGINE_API_H */

@@ -1,0 +1,298 @@
+#define _GNU_SOURCE
+/* test_call.c: two engines in one process calling each other over real UDP on 127.0.0.1 through the
+ * public API only: offer/answer, ICE, SDES-SRTP, audio from a WAV file arriving at the far side,
+ * events (track-started, bye, closed last, parley_off), app dispatch through the event fd, app audio. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "parley/parley.h"
+#include "tests/audio_helpers.h"
+
+#define MAX_EV 512
+
+typedef struct rec {
+  pthread_mutex_t mu;
+  int n;
+  parley_event_kind kinds[MAX_EV];
+  int count[PARLEY_EVENT_KIND_COUNT];
+  parley_stop_reason last_stop;
+  parley_ice_state last_ice;
+  parley_signaling_state last_sig;
+  bool after_closed; /* an event arrived after CLOSED */
+  pthread_t thread;  /* thread the last listener ran on */
+} rec;
+
+static void rec_init(rec *r) {
+  memset(r, 0, sizeof *r);
+  pthread_mutex_init(&r->mu, NULL);
+}
+
+static void on_event(const parley_event *ev, void *user) {
+  rec *r = user;
+  pthread_mutex_lock(&r->mu);
+  if (r->count[PARLEY_EVENT_CLOSED]) r->after_closed = true;
+  if (r->n < MAX_EV) r->kinds[r->n++] = ev->kind;
+  r->count[ev->kind]++;
+  if (ev->kind == PARLEY_EVENT_TRACK_STOPPED) r->last_stop = ev->reason;
+  if (ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED) r->last_ice = ev->ice_state;
+  if (ev->kind == PARLEY_EVENT_SIGNALING_STATE_CHANGED) r->last_sig = ev->signaling_state;
+  cr_expect_not_null(ev->message);
+  r->thread = pthread_self();
+  pthread_mutex_unlock(&r->mu);
+}
+
+static int count(rec *r, parley_event_kind k) {
+  pthread_mutex_lock(&r->mu);
+  int n = r->count[k];
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}
+
+/* Registers on_event for every kind; ids go to ids[] (PARLEY_EVENT_KIND_COUNT entries). */
+static void listen_all(parley_call *c, rec *r, int *ids) {
+  for (int k = 0; k < PARLEY_EVENT_KIND_COUNT; k++) {
+    ids[k] = parley_on(c, (parley_event_kind)k, on_event, r);
+    cr_assert_gt(ids[k], 0);
+  }
+}
+
+static void unlisten_all(parley_call *c, const int *ids) {
+  for (int k = 0; k < PARLEY_EVENT_KIND_COUNT; k++) cr_expect_eq(parley_off(c, ids[k]), 0);
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void loopback_cfg(parley_engine_config *cfg) {
+  parley_engine_config_init(cfg);
+  cfg->loopback_candidates = true;
+  cfg->ipv6 = false;
+}
+
+/* a offers, b answers; both start. */
+static void negotiate(parley_call *a, parley_call *b) {
+  static char offer[8192], answer[8192];
+  parley_sdp_error se;
+  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  cr_assert_eq(parley_call_set_remote_description(b, offer, &se), 0, "%s", se.message);
+  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
+  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
+  cr_assert_eq(parley_call_set_remote_description(a, answer, &se), 0, "%s", se.message);
+  cr_expect(strstr(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") != NULL);
+  cr_expect(strstr(offer, "a=candidate:") != NULL);
+  cr_expect(strstr(offer, "127.0.0.1") != NULL);
+  cr_expect(strstr(answer, "a=rtcp-mux") != NULL);
+  cr_assert_eq(parley_call_start(a), 0);
+  cr_assert_eq(parley_call_start(b), 0);
+}
+
+static float *read_wav(const char *path, size_t *n, int *rate) {
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  SNDFILE *f = sf_open(path, SFM_READ, &info);
+  if (!f) return NULL;
+  float *x = calloc((size_t)info.frames + 1, sizeof *x);
+  *n = (size_t)sf_readf_float(f, x, info.frames);
+  *rate = info.samplerate;
+  sf_close(f);
+  return x;
+}
+
+Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
+  char out_path[] = "/tmp/parley_call_XXXXXX.wav";
+  int fd = mkstemps(out_path, 4);
+  cr_assert_geq(fd, 0);
+  close(fd);
+
+  /* B (the listener) starts first, so that A's speech lands at a small positive lag in B's file. */
+  parley_engine_config cb, ca;
+  loopback_cfg(&cb);
+  cb.audio = PARLEY_AUDIO_FILE;
+  cb.output_file = out_path;
+  loopback_cfg(&ca);
+  ca.audio = PARLEY_AUDIO_FILE;
+  ca.input_file = PARLEY_TEST_DATA "/speech_a_48k.wav";
+  parley_engine *eb, *ea;
+  cr_assert_eq(parley_engine_new(&cb, &eb), 0);
+  cr_assert_eq(parley_engine_new(&ca, &ea), 0);
+  cr_expect_eq(parley_engine_rate_hz(ea), 48000);
+
+  parley_call *a, *b;
+  cr_assert_eq(parley_call_new(ea, &a), 0);
+  cr_assert_eq(parley_call_new(eb, &b), 0);
+  rec ra, rb, removed;
+  rec_init(&ra);
+  rec_init(&rb);
+  rec_init(&removed);
+  int ida[PARLEY_EVENT_KIND_COUNT], idb[PARLEY_EVENT_KIND_COUNT];
+  listen_all(a, &ra, ida);
+  listen_all(b, &rb, idb);
+  /* A listener removed before anything happens must never fire. */
+  int gone = parley_on(a, PARLEY_EVENT_ICE_STATE_CHANGED, on_event, &removed);
+  cr_assert_gt(gone, 0);
+  cr_assert_eq(parley_off(a, gone), 0);
+  cr_expect_eq(parley_off(a, gone), PARLEY_ENOTFOUND);
+
+  negotiate(a, b);
+  cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "double start");
+
+  for (int i = 0; i < 500 && (count(&ra, PARLEY_EVENT_TRACK_STARTED) == 0 || count(&rb, PARLEY_EVENT_TRACK_STARTED) == 0); i++)
+    sleep_ms(10);
+  cr_assert_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED), 1, "track-started on A");
+  cr_assert_eq(count(&rb, PARLEY_EVENT_TRACK_STARTED), 1, "track-started on B");
+  cr_expect_geq(count(&ra, PARLEY_EVENT_ICE_STATE_CHANGED), 1);
+  cr_expect_geq(count(&ra, PARLEY_EVENT_PEER_STATE_CHANGED), 1);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_SIGNALING_STATE_CHANGED), 2, "have-local-offer, stable");
+  cr_expect_eq(count(&rb, PARLEY_EVENT_SIGNALING_STATE_CHANGED), 2, "have-remote-offer, stable");
+  cr_expect_eq(count(&removed, PARLEY_EVENT_ICE_STATE_CHANGED), 0, "removed listener fired");
+  pthread_t self = pthread_self();
+  cr_expect(!pthread_equal(ra.thread, self), "listeners run on the dispatch thread");
+
+  /* Let speech flow for ~4.5 s of B's file. */
+  sleep_ms(4300);
+  parley_call_stats sa, sb;
+  cr_assert_eq(parley_call_get_stats(a, &sa), 0);
+  cr_assert_eq(parley_call_get_stats(b, &sb), 0);
+  cr_expect_gt(sa.packets_sent, 50);
+  cr_expect_gt(sb.packets_received, 50);
+  cr_expect_gt(sb.bytes_received, sb.packets_received * 12);
+  cr_expect_geq(sa.rtt_ms, 0.0, "RTT measured from RTCP");
+  cr_expect_lt(sa.rtt_ms, 200.0);
+  cr_expect_geq(sb.jitter_buffer_ms, 0.0);
+
+  /* A hangs up: B sees track-stopped(bye); A's last event is closed. */
+  cr_assert_eq(parley_call_hangup(a), 0);
+  cr_expect_eq(parley_call_hangup(a), PARLEY_ESTATE);
+  for (int i = 0; i < 300 && (count(&rb, PARLEY_EVENT_TRACK_STOPPED) == 0 || count(&ra, PARLEY_EVENT_CLOSED) == 0); i++)
+    sleep_ms(10);
+  cr_expect_eq(count(&rb, PARLEY_EVENT_TRACK_STOPPED), 1);
+  cr_expect_eq(rb.last_stop, PARLEY_STOP_BYE, "reason %s", parley_stop_reason_name(rb.last_stop));
+  cr_assert_eq(count(&ra, PARLEY_EVENT_CLOSED), 1);
+  cr_expect_eq(ra.kinds[ra.n - 1], PARLEY_EVENT_CLOSED, "closed is the last event");
+  cr_expect_eq(ra.last_sig, PARLEY_SIGNALING_CLOSED);
+  cr_expect_eq(ra.last_ice, PARLEY_ICE_CLOSED);
+  cr_expect_eq(parley_on(a, PARLEY_EVENT_RESUMED, on_event, &ra), PARLEY_ESTATE, "no listeners after closed");
+
+  cr_expect_eq(parley_call_free(a), PARLEY_ESTATE, "free with listeners");
+  unlisten_all(a, ida);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_hangup(b), 0);
+  for (int i = 0; i < 300 && count(&rb, PARLEY_EVENT_CLOSED) == 0; i++) sleep_ms(10);
+  cr_expect_eq(count(&rb, PARLEY_EVENT_CLOSED), 1);
+  sleep_ms(50);
+  cr_expect(!ra.after_closed && !rb.after_closed, "nothing after closed");
+  unlisten_all(b, idb);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb); /* finalises B's WAV */
+
+  size_t nx, ny;
+  int rate;
+  float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
+  float *y = read_wav(out_path, &ny, &rate);
+  cr_assert_not_null(x);
+  cr_assert_not_null(y);
+  cr_assert_eq(rate, 48000);
+  cr_assert_gt(ny, (size_t)48000 * 4, "B played %zu samples", ny);
+  /* Skip the first second (engine start, ICE, jitter-buffer fill), compare 2.5 s. */
+  double peak = 0;
+  size_t off = 48000;
+  long lag = th_best_lag(x + off, y + off, 48000 * 5 / 2, 48000 / 2, &peak);
+  cr_expect_geq(peak, 0.6, "correlation %.3f at lag %ld", peak, lag);
+  cr_log_info("speech correlation %.3f at lag %ld samples", peak, lag);
+  cr_expect_gt(th_rms(y + off, 48000 * 2), 0.005, "B's playout is not silent");
+  free(x);
+  free(y);
+  unlink(out_path);
+}
+
+/* App dispatch: listeners run only inside parley_engine_dispatch, on this thread, woken by the fd.
+ * App audio: the app pushes speech and pulls playout. */
+Test(call, app_dispatch_through_event_fd_and_app_audio, .timeout = 60) {
+  parley_engine_config ca, cb;
+  loopback_cfg(&ca);
+  ca.audio = PARLEY_AUDIO_APP;
+  ca.dispatch = PARLEY_DISPATCH_APP;
+  ca.frame_ms = 10;
+  loopback_cfg(&cb);
+  cb.audio = PARLEY_AUDIO_APP;
+  cb.frame_ms = 10; /* both ends must agree (a=ptime) */
+  parley_engine *ea, *eb;
+  cr_assert_eq(parley_engine_new(&ca, &ea), 0);
+  cr_assert_eq(parley_engine_new(&cb, &eb), 0);
+  int efd = parley_engine_event_fd(ea);
+  cr_assert_geq(efd, 0);
+  cr_expect_eq(parley_engine_event_fd(eb), PARLEY_ESTATE);
+  cr_expect_eq(parley_engine_dispatch(eb), PARLEY_ESTATE);
+
+  parley_call *a, *b;
+  cr_assert_eq(parley_call_new(ea, &a), 0);
+  cr_assert_eq(parley_call_new(eb, &b), 0);
+  rec ra, rb;
+  rec_init(&ra);
+  rec_init(&rb);
+  int ida[PARLEY_EVENT_KIND_COUNT], idb[PARLEY_EVENT_KIND_COUNT];
+  listen_all(a, &ra, ida);
+  listen_all(b, &rb, idb);
+  negotiate(b, a); /* this time the app-dispatch side answers */
+  sleep_ms(100);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_SIGNALING_STATE_CHANGED), 0, "nothing runs before dispatch");
+
+  size_t nx;
+  int rate;
+  float *speech = th_load_wav("speech_a_48k.wav", &nx, &rate);
+  cr_assert_not_null(speech);
+  float play[480];
+  double play_energy = 0;
+  int dispatched = 0;
+  for (int i = 0; i < 400 && (count(&ra, PARLEY_EVENT_TRACK_STARTED) == 0 || count(&rb, PARLEY_EVENT_TRACK_STARTED) == 0 || i < 200); i++) {
+    const float *chunk = speech + ((size_t)i * 480) % (nx - 480);
+    cr_expect_geq(parley_engine_push_capture(ea, chunk, 480), 0);
+    cr_expect_geq(parley_engine_push_capture(eb, chunk, 480), 0);
+    (void)parley_engine_pull_playout(ea, play, 480);
+    int got = parley_engine_pull_playout(eb, play, 480);
+    for (int k = 0; k < got; k++) play_energy += (double)play[k] * play[k];
+    struct pollfd p = {.fd = efd, .events = POLLIN};
+    if (poll(&p, 1, 10) == 1) {
+      int n = parley_engine_dispatch(ea);
+      cr_expect_geq(n, 0);
+      dispatched += n;
+    }
+  }
+  cr_expect_gt(dispatched, 0);
+  parley_call_stats sa, sb;
+  parley_call_get_stats(a, &sa);
+  parley_call_get_stats(b, &sb);
+  cr_log_info("a sent %llu recv %llu; b sent %llu recv %llu", (unsigned long long)sa.packets_sent,
+              (unsigned long long)sa.packets_received, (unsigned long long)sb.packets_sent,
+              (unsigned long long)sb.packets_received);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED), 1);
+  cr_expect_eq(count(&rb, PARLEY_EVENT_TRACK_STARTED), 1);
+  cr_expect(pthread_equal(ra.thread, pthread_self()), "app-dispatch listeners run on the caller's thread");
+  cr_expect_gt(play_energy, 1.0, "B pulled A's speech (energy %.3f)", play_energy);
+  free(speech);
+
+  cr_assert_eq(parley_call_hangup(b), 0);
+  for (int i = 0; i < 300 && count(&ra, PARLEY_EVENT_TRACK_STOPPED) == 0; i++) {
+    struct pollfd p = {.fd = efd, .events = POLLIN};
+    if (poll(&p, 1, 10) == 1) (void)parley_engine_dispatch(ea);
+  }
+  cr_expect_eq(count(&ra, PARLEY_EVENT_TRACK_STOPPED), 1);
+  cr_expect_eq(ra.last_stop, PARLEY_STOP_BYE);
+  unlisten_all(a, ida);
+  unlisten_all(b, idb);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+}
