@@ -204,10 +204,11 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_assert_not_null(y);
   cr_assert_eq(rate, 48000);
   cr_assert_gt(ny, (size_t)48000 * 4, "B played %zu samples", ny);
-  /* Skip the first second (engine start, ICE, jitter-buffer fill), compare 2.5 s. */
+  /* Skip the first second (engine start, ICE, jitter-buffer fill), compare 1.5 s at lags up to 150 ms
+   * (measured ~46 ms: the engines' start offset, the chains' delays and the jitter buffer). */
   double peak = 0;
   size_t off = 48000;
-  long lag = th_best_lag(x + off, y + off, 48000 * 5 / 2, 48000 / 2, &peak);
+  long lag = th_best_lag(x + off, y + off, 48000 * 3 / 2, 48000 * 150 / 1000, &peak);
   cr_expect_geq(peak, 0.6, "correlation %.3f at lag %ld", peak, lag);
   cr_log_info("speech correlation %.3f at lag %ld samples", peak, lag);
   cr_expect_gt(th_rms(y + off, 48000 * 2), 0.005, "B's playout is not silent");

@@ -1,0 +1,237 @@
+/* test_api.c: the public API's contract at its edges: every entry point refuses NULL and bad values
+ * with a clear code, wrong-state calls get PARLEY_ESTATE, malformed SDP gets PARLEY_EPARSE with the line,
+ * every error code has a message and a name. Engines here use no audio I/O and loopback only. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "parley/parley.h"
+
+static parley_engine *null_engine(void) {
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.loopback_candidates = true;
+  cfg.ipv6 = false;
+  parley_engine *e = NULL;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  cr_assert_not_null(e);
+  return e;
+}
+
+static void noop(const parley_event *ev, void *user) {
+  (void)ev;
+  (void)user;
+}
+
+Test(api, strerror_and_names_for_every_code) {
+  int codes[] = {
+#define X(name, value, msg) PARLEY_##name,
+      PARLEY_ERRNO_MAP(X)
+#undef X
+  };
+  const char *msgs[] = {
+#define X(name, value, msg) msg,
+      PARLEY_ERRNO_MAP(X)
+#undef X
+  };
+  size_t n = sizeof codes / sizeof codes[0];
+  cr_assert_geq(n, 20);
+  for (size_t i = 0; i < n; i++) {
+    cr_expect_lt(codes[i], 0);
+    cr_expect_str_eq(parley_strerror(codes[i]), msgs[i]);
+    cr_expect_str_neq(parley_strerror(codes[i]), "unknown error");
+    cr_expect_eq(strncmp(parley_err_name(codes[i]), "PARLEY_E", 8), 0, "%s", parley_err_name(codes[i]));
+    for (size_t j = 0; j < i; j++) cr_expect_neq(codes[i], codes[j], "codes are distinct");
+  }
+  cr_expect_str_eq(parley_err_name(PARLEY_EPARSE), "PARLEY_EPARSE");
+  cr_expect_str_eq(parley_strerror(0), "success");
+  cr_expect_str_eq(parley_strerror(-9999), "unknown error");
+  cr_expect_not_null(parley_version());
+}
+
+Test(api, event_and_state_names) {
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STARTED), "track-started");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STOPPED), "track-stopped");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_ICE_STATE_CHANGED), "ice-connection-state-changed");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_CLOSED), "closed");
+  cr_expect_str_eq(parley_event_kind_name((parley_event_kind)99), "unknown");
+  cr_expect_str_eq(parley_stop_reason_name(PARLEY_STOP_BYE), "bye");
+  cr_expect_str_eq(parley_ice_state_name(PARLEY_ICE_CONNECTED), "connected");
+  cr_expect_str_eq(parley_peer_state_name(PARLEY_PEER_FAILED), "failed");
+  cr_expect_str_eq(parley_signaling_state_name(PARLEY_SIGNALING_HAVE_LOCAL_OFFER), "have-local-offer");
+  cr_expect_str_eq(parley_interrupt_code_name(PARLEY_INTERRUPT_DEVICE_LOST), "device-lost");
+}
+
+Test(api, engine_config_is_validated) {
+  parley_engine *e = (parley_engine *)1;
+  cr_expect_eq(parley_engine_new(NULL, &e), PARLEY_EINVAL);
+  cr_expect_null(e);
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cr_expect_eq(parley_engine_new(&cfg, NULL), PARLEY_EINVAL);
+  cfg.frame_ms = 15;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
+  cfg.device_rate_hz = 22050;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
+  cfg.opus_bitrate_bps = 1000;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
+  cfg.lost_after_ms = cfg.suspect_after_ms;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
+  cfg.stun_server = "stun.example.org:3478"; /* names are not resolved */
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
+  cfg.audio = PARLEY_AUDIO_FILE;
+  cfg.input_file = "/nonexistent/parley.wav";
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_ENOTFOUND);
+  cr_expect_null(e);
+  parley_engine_config_init(&cfg);
+  cfg.dispatch = (parley_dispatch_mode)7;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(NULL); /* ignored */
+  parley_engine_free(NULL);
+}
+
+Test(api, engine_functions_reject_null_and_wrong_mode) {
+  cr_expect_eq(parley_engine_event_fd(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_engine_dispatch(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_engine_rate_hz(NULL), PARLEY_EINVAL);
+  float buf[480] = {0};
+  cr_expect_eq(parley_engine_push_capture(NULL, buf, 480), PARLEY_EINVAL);
+  cr_expect_eq(parley_engine_pull_playout(NULL, buf, 480), PARLEY_EINVAL);
+  parley_engine *e = null_engine();
+  cr_expect_eq(parley_engine_event_fd(e), PARLEY_ESTATE, "thread dispatch has no fd");
+  cr_expect_eq(parley_engine_dispatch(e), PARLEY_ESTATE);
+  cr_expect_eq(parley_engine_push_capture(e, buf, 480), PARLEY_ESTATE, "not an APP engine");
+  cr_expect_eq(parley_engine_pull_playout(e, buf, 480), PARLEY_ESTATE);
+  cr_expect_eq(parley_engine_push_capture(e, NULL, 480), PARLEY_EINVAL);
+  cr_expect_eq(parley_engine_rate_hz(e), 48000);
+  parley_engine_free(e);
+}
+
+Test(api, call_functions_reject_null) {
+  parley_call *c = (parley_call *)1;
+  cr_expect_eq(parley_call_new(NULL, &c), PARLEY_EINVAL);
+  cr_expect_null(c);
+  char sdp[64];
+  parley_sdp_error se;
+  parley_call_stats st;
+  cr_expect_eq(parley_call_free(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_create_offer(NULL, sdp, sizeof sdp), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_create_answer(NULL, sdp, sizeof sdp), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_set_local_description(NULL, "v=0"), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_set_remote_description(NULL, "v=0", &se), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_add_remote_candidate(NULL, "candidate:1 1 udp 1 127.0.0.1 9 typ host"), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_start(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_hangup(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_set_mute(NULL, true), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_get_stats(NULL, &st), PARLEY_EINVAL);
+  cr_expect_eq(parley_on(NULL, PARLEY_EVENT_CLOSED, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_off(NULL, 1), PARLEY_EINVAL);
+
+  parley_engine *e = null_engine();
+  cr_assert_eq(parley_call_new(e, &c), 0);
+  cr_expect_eq(parley_call_new(e, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_create_offer(c, NULL, 100), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_create_offer(c, sdp, 0), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_create_offer(c, sdp, sizeof sdp), PARLEY_ENOSPC, "64 bytes cannot hold an offer");
+  cr_expect_eq(parley_call_set_local_description(c, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_set_remote_description(c, NULL, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_add_remote_candidate(c, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_get_stats(c, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_on(c, PARLEY_EVENT_CLOSED, NULL, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_on(c, PARLEY_EVENT_KIND_COUNT, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_on(c, (parley_event_kind)-1, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_off(c, 0), PARLEY_EINVAL);
+  cr_expect_eq(parley_off(c, 12345), PARLEY_ENOTFOUND);
+  cr_expect_eq(parley_call_get_stats(c, &st), 0);
+  cr_expect_eq(st.rtt_ms, -1.0, "no RTT before any report");
+  cr_expect_eq(st.packets_sent, 0);
+  cr_expect_eq(parley_call_set_mute(c, true), 0);
+  cr_expect_eq(parley_call_free(c), 0);
+  parley_engine_free(e);
+}
+
+Test(api, wrong_states_are_refused) {
+  parley_engine *e = null_engine();
+  parley_call *a, *b;
+  cr_assert_eq(parley_call_new(e, &a), 0);
+  cr_assert_eq(parley_call_new(e, &b), 0);
+  static char offer[8192], answer[8192];
+  cr_expect_eq(parley_call_create_answer(a, answer, sizeof answer), PARLEY_ESTATE, "no remote offer");
+  cr_expect_eq(parley_call_set_local_description(a, "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"),
+               PARLEY_ESTATE, "no offer was created");
+  cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "nothing negotiated");
+  cr_expect_eq(parley_call_add_remote_candidate(a, "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host"),
+               PARLEY_ESTATE, "no remote description");
+
+  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
+  cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "offer only");
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  cr_expect_eq(parley_call_create_answer(a, answer, sizeof answer), PARLEY_ESTATE, "own offer pending");
+  parley_sdp_error se;
+  cr_assert_eq(parley_call_set_remote_description(b, offer, &se), 0, "%s", se.message);
+  cr_expect_eq(se.line, 0);
+  cr_expect_eq(parley_call_create_offer(b, offer, sizeof offer), PARLEY_ESTATE, "remote offer pending");
+  cr_expect_eq(parley_call_set_remote_description(b, offer, &se), PARLEY_ESTATE, "second remote offer");
+  cr_expect_eq(parley_call_start(b), PARLEY_ESTATE, "no answer yet");
+  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
+  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
+  cr_expect_eq(parley_call_set_local_description(b, answer), PARLEY_ESTATE, "answer applied twice");
+  cr_assert_eq(parley_call_set_remote_description(a, answer, &se), 0, "%s", se.message);
+  cr_expect_eq(parley_call_add_remote_candidate(a, "candidate:x"), PARLEY_EPARSE);
+  cr_expect_eq(parley_call_add_remote_candidate(a, "hello"), PARLEY_EPARSE);
+  cr_expect_eq(parley_call_add_remote_candidate(a, "a=candidate:1 1 tcp 2130706431 127.0.0.1 9 typ host"),
+               PARLEY_ENOTSUP, "TCP candidates");
+  cr_expect_eq(parley_call_add_remote_candidate(a, "a=end-of-candidates"), 0);
+
+  cr_assert_eq(parley_call_start(a), 0);
+  cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "double start");
+  int id = parley_on(a, PARLEY_EVENT_CLOSED, noop, NULL);
+  cr_assert_gt(id, 0);
+  cr_assert_eq(parley_call_hangup(a), 0);
+  cr_expect_eq(parley_call_hangup(a), PARLEY_ESTATE, "double hangup");
+  cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "start after hangup");
+  cr_expect_eq(parley_call_create_offer(a, offer, sizeof offer), PARLEY_ESTATE, "offer after hangup");
+  cr_expect_eq(parley_call_free(a), PARLEY_ESTATE, "a listener is still registered");
+  cr_expect_eq(parley_off(a, id), 0);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0, "free without hangup tears down");
+  parley_engine_free(e);
+}
+
+Test(api, malformed_sdp_names_the_line) {
+  parley_engine *e = null_engine();
+  parley_call *c;
+  cr_assert_eq(parley_call_new(e, &c), 0);
+  parley_sdp_error se;
+  const char *bad = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio notaport RTP/SAVPF 111\r\n";
+  cr_expect_eq(parley_call_set_remote_description(c, bad, &se), PARLEY_EPARSE);
+  cr_expect_eq(se.line, 5, "line %d: %s", se.line, se.message);
+  cr_expect(strstr(se.message, "line 5") != NULL, "message names the line: %s", se.message);
+  cr_expect_eq(parley_call_set_remote_description(c, "hello", &se), PARLEY_EPARSE);
+  cr_expect_eq(se.line, 1);
+  cr_expect_eq(parley_call_set_remote_description(c, bad, NULL), PARLEY_EPARSE, "err may be NULL");
+  /* Well-formed but unusable: no SRTP key, no ICE. */
+  const char *plain = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                      "m=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+  cr_expect_eq(parley_call_set_remote_description(c, plain, &se), PARLEY_ENOTSUP);
+  cr_expect_gt(strlen(se.message), 0);
+  const char *nokey = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                      "m=audio 5000 RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+                      "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
+  cr_expect_eq(parley_call_set_remote_description(c, nokey, &se), PARLEY_ENOTSUP);
+  cr_expect(strstr(se.message, "crypto") != NULL, "%s", se.message);
+  const char *ptime = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                      "m=audio 5000 RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=ptime:10\r\n"
+                      "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
+  cr_expect_eq(parley_call_set_remote_description(c, ptime, &se), PARLEY_ENOTSUP, "frame size mismatch");
+  cr_expect(strstr(se.message, "ptime") != NULL, "%s", se.message);
+  /* None of these changed the signaling state: an offer can still be made. */
+  char offer[8192];
+  cr_expect_gt(parley_call_create_offer(c, offer, sizeof offer), 0);
+  parley_call_free(c);
+  parley_engine_free(e);
+}
