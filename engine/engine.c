@@ -362,7 +362,10 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   }
   e->net_running = true;
 
+  /* The network thread polls device events under the lock: start/stop serialise with it there. */
+  pthread_mutex_lock(&e->lock);
   err = parley__device_start(e->dev);
+  pthread_mutex_unlock(&e->lock);
   if (err) goto fail;
   if (cfg->audio == PARLEY_AUDIO_APP) {
     if (pthread_create(&e->ticker, NULL, ticker_main, e) != 0) {
@@ -399,7 +402,9 @@ void parley_engine_free(parley_engine *e) {
     pthread_join(e->ticker, NULL);
   }
   if (e->dev) {
+    pthread_mutex_lock(&e->lock);
     (void)parley__device_stop(e->dev);
+    pthread_mutex_unlock(&e->lock);
   }
   if (e->net_running) {
     atomic_store(&e->net_stop, true);
