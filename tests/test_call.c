@@ -5,7 +5,9 @@
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sndfile.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,8 @@ typedef struct rec {
   parley_event_kind kinds[MAX_EV];
   int count[PARLEY_EVENT_KIND_COUNT];
   parley_stop_reason last_stop;
+  parley_interrupt_code last_code;
+  char last_message[128];
   parley_ice_state last_ice;
   parley_signaling_state last_sig;
   bool after_closed; /* an event arrived after CLOSED */
@@ -42,6 +46,10 @@ static void on_event(const parley_event *ev, void *user) {
   r->count[ev->kind]++;
   if (ev->kind == PARLEY_EVENT_TRACK_STOPPED) r->last_stop = ev->reason;
   if (ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED) r->last_ice = ev->ice_state;
+  if (ev->kind == PARLEY_EVENT_INTERRUPTED) {
+    r->last_code = ev->code;
+    snprintf(r->last_message, sizeof r->last_message, "%s", ev->message);
+  }
   if (ev->kind == PARLEY_EVENT_SIGNALING_STATE_CHANGED) r->last_sig = ev->signaling_state;
   cr_expect_not_null(ev->message);
   r->thread = pthread_self();
@@ -296,4 +304,41 @@ Test(call, app_dispatch_through_event_fd_and_app_audio, .timeout = 60) {
   cr_expect_eq(parley_call_free(b), 0);
   parley_engine_free(ea);
   parley_engine_free(eb);
+}
+
+/* The audio device fails (here: the output WAV hits the process's file-size limit, so the FILE
+ * backend's write fails) -> every call gets interrupted(device-lost) with a message. */
+Test(call, device_failure_interrupts_calls_with_device_lost, .timeout = 30) {
+  char out_path[] = "/tmp/parley_lost_XXXXXX.wav";
+  int fd = mkstemps(out_path, 4);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old, small;
+  cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+  small = old;
+  small.rlim_cur = 48000; /* ~0.5 s of 16-bit mono at 48 kHz */
+  cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+
+  parley_engine_config cfg;
+  loopback_cfg(&cfg);
+  cfg.audio = PARLEY_AUDIO_FILE;
+  cfg.output_file = out_path;
+  parley_engine *e;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  parley_call *c;
+  cr_assert_eq(parley_call_new(e, &c), 0);
+  rec r;
+  rec_init(&r);
+  int ids[PARLEY_EVENT_KIND_COUNT];
+  listen_all(c, &r, ids);
+  for (int i = 0; i < 300 && count(&r, PARLEY_EVENT_INTERRUPTED) == 0; i++) sleep_ms(10);
+  cr_expect_eq(count(&r, PARLEY_EVENT_INTERRUPTED), 1);
+  cr_expect_eq(r.last_code, PARLEY_INTERRUPT_DEVICE_LOST, "%s", parley_interrupt_code_name(r.last_code));
+  cr_expect(strstr(r.last_message, "device") != NULL, "message: %s", r.last_message);
+  unlisten_all(c, ids);
+  cr_expect_eq(parley_call_free(c), 0);
+  parley_engine_free(e);
+  cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+  unlink(out_path);
 }
