@@ -426,6 +426,7 @@ void parley__call_net_service(parley_call *c, int64_t now) {
 void parley__call_teardown(parley_call *c, bool send_bye) {
   if (send_bye && c->started && !c->hungup) send_rtcp(c, now_us(c->eng), true);
   if (c->media) {
+    atomic_store(&c->media->session_id, 0);
     parley__engine_detach_media(c->eng, c->slot);
     media_free(c->media);
     c->media = NULL;
@@ -475,9 +476,9 @@ int parley_call_new(parley_engine *e, parley_call **out) {
     free(c);
     return PARLEY_EFULL;
   }
-  c->serial = e->next_serial++;
+  c->tgt.serial = e->next_serial++;
   e->calls[slot] = c;
-  parley__dispatch_register(e, c);
+  parley__dispatch_register(e, &c->tgt);
   pthread_mutex_unlock(&e->lock);
   *out = c;
   return 0;
@@ -485,16 +486,27 @@ int parley_call_new(parley_engine *e, parley_call **out) {
 
 int parley_call_free(parley_call *c) {
   if (!c) return PARLEY_EINVAL;
-  if (parley__call_has_listeners(c)) return PARLEY_ESTATE;
   parley_engine *e = c->eng;
+  if (parley__target_has_listeners(e, &c->tgt)) return PARLEY_ESTATE;
   pthread_mutex_lock(&e->lock);
+  parley__session_drop_call(c);
   parley__call_teardown(c, true);
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
     if (e->calls[i] == c) e->calls[i] = NULL;
   pthread_mutex_unlock(&e->lock);
-  parley__dispatch_unregister(e, c);
+  parley__dispatch_unregister(e, &c->tgt);
   free(c);
   return 0;
+}
+
+int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
+  if (!call || (int)kind < 0 || kind >= PARLEY_EVENT_CALL_KIND_COUNT) return PARLEY_EINVAL;
+  return parley__target_on(call->eng, &call->tgt, kind, fn, user);
+}
+
+int parley_off(parley_call *call, int listener_id) {
+  if (!call) return PARLEY_EINVAL;
+  return parley__target_off(call->eng, &call->tgt, listener_id);
 }
 
 /* ---- public: SDP ---- */
@@ -898,6 +910,7 @@ int parley_call_start(parley_call *c) {
     r = slot;
     goto out;
   }
+  if (c->session) atomic_store(&m->session_id, (uint32_t)c->tgt.serial);
   c->media = m;
   c->slot = slot;
   c->started = true;

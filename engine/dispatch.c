@@ -3,7 +3,8 @@
  * (PARLEY_DISPATCH_APP, woken through an eventfd).
  *
  * Owns the queued events (malloc'd by the poster, freed after dispatch). Producers are the network
- * thread and app threads (signaling, hangup); never the audio thread. Everything is guarded by
+ * thread and app threads (signaling, hangup, session membership); never the audio thread. Listeners
+ * attach to targets: calls and sessions. Everything is guarded by
  * eng->ev_lock, which is released around every listener call: a listener may call any parley_
  * function, including parley_off and parley_call_free on its own call. Before each listener runs, the
  * call is looked up again in the registry (pointer and serial) and the next listener is looked up by
@@ -27,8 +28,10 @@ _Static_assert((int)PARLEY_INTERRUPT_DEVICE_BUSY == (int)PARLEY__INT_DEVICE_BUSY
 /* ---- names ---- */
 
 const char *parley_event_kind_name(parley_event_kind k) {
-  if (k == PARLEY_EVENT_CLOSED) return "closed";
   switch (k) {
+  case PARLEY_EVENT_CLOSED: return "closed";
+  case PARLEY_EVENT_MEMBERS_CHANGED: return "members-changed";
+  case PARLEY_EVENT_SPEAKERS_CHANGED: return "speakers-changed";
   case PARLEY_EVENT_ICE_STATE_CHANGED: return "ice-connection-state-changed";
   case PARLEY_EVENT_PEER_STATE_CHANGED: return "peer-connection-state-changed";
   case PARLEY_EVENT_SIGNALING_STATE_CHANGED: return "signaling-state-changed";
@@ -70,21 +73,21 @@ static void enqueue(parley_engine *e, parley__queued_event *q) {
   pthread_mutex_unlock(&e->ev_lock);
 }
 
-static parley__queued_event *make(parley_call *call, parley_event_kind kind, int64_t now_us) {
+static parley__queued_event *make(parley__target *t, parley_event_kind kind, int64_t now_us) {
   parley__queued_event *q = calloc(1, sizeof *q);
   if (!q) return NULL;
-  q->call = call;
-  q->call_serial = call->serial;
+  q->target = t;
+  q->serial = t->serial;
   q->ev.kind = kind;
-  q->ev.call = call;
   q->ev.time_us = now_us;
   q->ev.message = q->message;
   return q;
 }
 
 void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev) {
-  parley__queued_event *q = make(call, (parley_event_kind)iev->kind, iev->now_us);
+  parley__queued_event *q = make(&call->tgt, (parley_event_kind)iev->kind, iev->now_us);
   if (!q) return; /* out of memory: the event is lost (nothing better to do on the network thread) */
+  q->ev.call = call;
   q->ev.ssrc = iev->ssrc;
   q->ev.reason = (parley_stop_reason)iev->stop_reason;
   q->ev.ice_state = (parley_ice_state)iev->ice_state;
@@ -97,8 +100,19 @@ void parley__engine_post(parley_engine *e, parley_call *call, const parley__even
 }
 
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us) {
-  parley__queued_event *q = make(call, PARLEY_EVENT_CLOSED, now_us);
-  if (q) enqueue(e, q);
+  parley__queued_event *q = make(&call->tgt, PARLEY_EVENT_CLOSED, now_us);
+  if (!q) return;
+  q->ev.call = call;
+  enqueue(e, q);
+}
+
+void parley__engine_post_session(parley_engine *e, parley_session *s, const parley_event *ev) {
+  parley__queued_event *q = make(&s->tgt, ev->kind, ev->time_us);
+  if (!q) return;
+  q->ev = *ev;
+  q->ev.session = s;
+  q->ev.message = q->message;
+  enqueue(e, q);
 }
 
 static parley__queued_event *pop(parley_engine *e) {
@@ -112,26 +126,28 @@ static parley__queued_event *pop(parley_engine *e) {
 
 /* ---- registry ---- */
 
-void parley__dispatch_register(parley_engine *e, parley_call *call) {
+#define LIVE_MAX (PARLEY_ENGINE_MAX_CALLS + 1)
+
+void parley__dispatch_register(parley_engine *e, parley__target *t) {
   pthread_mutex_lock(&e->ev_lock);
-  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+  for (int i = 0; i < LIVE_MAX; i++)
     if (!e->live[i]) {
-      e->live[i] = call;
-      e->live_serial[i] = call->serial;
+      e->live[i] = t;
+      e->live_serial[i] = t->serial;
       break;
     }
   pthread_mutex_unlock(&e->ev_lock);
 }
 
-/* Removes the call and drops its pending events. */
-void parley__dispatch_unregister(parley_engine *e, parley_call *call) {
+/* Removes the target and drops its pending events. */
+void parley__dispatch_unregister(parley_engine *e, parley__target *t) {
   pthread_mutex_lock(&e->ev_lock);
-  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
-    if (e->live[i] == call) e->live[i] = NULL;
+  for (int i = 0; i < LIVE_MAX; i++)
+    if (e->live[i] == t) e->live[i] = NULL;
   parley__queued_event **pp = &e->q_head, *last = NULL;
   while (*pp) {
     parley__queued_event *q = *pp;
-    if (q->call == call) {
+    if (q->target == t) {
       *pp = q->next;
       free(q);
     } else {
@@ -143,36 +159,35 @@ void parley__dispatch_unregister(parley_engine *e, parley_call *call) {
   pthread_mutex_unlock(&e->ev_lock);
 }
 
-static bool alive(parley_engine *e, parley_call *call, uint64_t serial) {
-  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
-    if (e->live[i] == call && e->live_serial[i] == serial) return true;
+static bool alive(parley_engine *e, parley__target *t, uint64_t serial) {
+  for (int i = 0; i < LIVE_MAX; i++)
+    if (e->live[i] == t && e->live_serial[i] == serial) return true;
   return false;
 }
 
-bool parley__call_has_listeners(parley_call *call) {
-  parley_engine *e = call->eng;
+bool parley__target_has_listeners(parley_engine *e, parley__target *t) {
   pthread_mutex_lock(&e->ev_lock);
   bool any = false;
   for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++)
-    if (call->listeners[i].id) any = true;
+    if (t->listeners[i].id) any = true;
   pthread_mutex_unlock(&e->ev_lock);
   return any;
 }
 
 /* ---- listeners ---- */
 
-int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
-  if (!call || !fn || (int)kind < 0 || kind >= PARLEY_EVENT_KIND_COUNT) return PARLEY_EINVAL;
-  parley_engine *e = call->eng;
+int parley__target_on(parley_engine *e, parley__target *t, parley_event_kind kind, parley_event_fn fn,
+                      void *user) {
+  if (!fn) return PARLEY_EINVAL;
   int r = PARLEY_EFULL;
   pthread_mutex_lock(&e->ev_lock);
-  if (call->closed_delivered) {
+  if (t->closed_delivered) {
     r = PARLEY_ESTATE;
   } else {
     for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++)
-      if (!call->listeners[i].id) {
-        r = ++call->next_listener_id; /* increasing ids: registration order */
-        call->listeners[i] = (parley__listener){.id = r, .kind = kind, .fn = fn, .user = user};
+      if (!t->listeners[i].id) {
+        r = ++t->next_listener_id; /* increasing ids: registration order */
+        t->listeners[i] = (parley__listener){.id = r, .kind = kind, .fn = fn, .user = user};
         break;
       }
   }
@@ -180,14 +195,13 @@ int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, voi
   return r;
 }
 
-int parley_off(parley_call *call, int listener_id) {
-  if (!call || listener_id <= 0) return PARLEY_EINVAL;
-  parley_engine *e = call->eng;
+int parley__target_off(parley_engine *e, parley__target *t, int listener_id) {
+  if (listener_id <= 0) return PARLEY_EINVAL;
   int r = PARLEY_ENOTFOUND;
   pthread_mutex_lock(&e->ev_lock);
   for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++)
-    if (call->listeners[i].id == listener_id) {
-      call->listeners[i].id = 0;
+    if (t->listeners[i].id == listener_id) {
+      t->listeners[i].id = 0;
       r = 0;
     }
   pthread_mutex_unlock(&e->ev_lock);
@@ -199,17 +213,17 @@ static void deliver(parley_engine *e, parley__queued_event *q) {
   int last_id = 0;
   for (int guard = 0; guard < PARLEY_CALL_MAX_LISTENERS * 4; guard++) {
     pthread_mutex_lock(&e->ev_lock);
-    if (!alive(e, q->call, q->call_serial)) {
+    if (!alive(e, q->target, q->serial)) {
       pthread_mutex_unlock(&e->ev_lock);
       return;
     }
     parley__listener pick = {0};
     for (int i = 0; i < PARLEY_CALL_MAX_LISTENERS; i++) {
-      const parley__listener *l = &q->call->listeners[i];
+      const parley__listener *l = &q->target->listeners[i];
       if (l->id > last_id && l->kind == q->ev.kind && (!pick.id || l->id < pick.id)) pick = *l;
     }
     if (!pick.id) {
-      if (q->ev.kind == PARLEY_EVENT_CLOSED) q->call->closed_delivered = true;
+      if (q->ev.kind == PARLEY_EVENT_CLOSED) q->target->closed_delivered = true;
       pthread_mutex_unlock(&e->ev_lock);
       return;
     }

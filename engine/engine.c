@@ -67,7 +67,15 @@ static void publish_stats(parley__call_media *m) {
   atomic_store_explicit(&m->fec, rs.fec_recovered, memory_order_relaxed);
 }
 
-static void audio_call(parley_engine *e, parley__call_media *m, const float *in, float *out, int64_t now) {
+/* Energy voice flag for the speaker ranking of received audio: RMS above -40 dBFS. */
+static bool voiced(const float *x, size_t n) {
+  float acc = 0;
+  for (size_t i = 0; i < n; i++) acc += x[i] * x[i];
+  return acc > 1e-4f * (float)n;
+}
+
+static void audio_call(parley_engine *e, parley__call_media *m, const float *in, float *out, int64_t now,
+                       parley__mixer *mix, uint32_t pid) {
   const parley__rx_item *it;
   for (int i = 0; i < PARLEY__RX_RING_SLOTS && (it = parley__ring_read_slot(m->rx)) != NULL; i++) {
     (void)parley__recv_chain_put(m->recv, it->seq, it->timestamp, it->ssrc, it->marker, it->data, it->len,
@@ -75,8 +83,11 @@ static void audio_call(parley_engine *e, parley__call_media *m, const float *in,
     parley__ring_release(m->rx);
   }
   float *play = e->mix + e->frame_samples; /* second half of the scratch */
-  if (parley__recv_chain_process(m->recv, now, play) == 0)
-    for (size_t k = 0; k < e->frame_samples; k++) out[k] += play[k];
+  if (parley__recv_chain_process(m->recv, now, play) == 0) {
+    if (mix && pid) (void)parley__mixer_put(mix, pid, play, voiced(play, e->frame_samples));
+    else
+      for (size_t k = 0; k < e->frame_samples; k++) out[k] += play[k];
+  }
 
   const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
@@ -102,9 +113,35 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
   atomic_store(&e->audio_busy, 1);
   if (frames == e->frame_samples) {
     int64_t now = parley__clock_now(&e->clock);
+    parley__mixer *mix = atomic_load(&e->mixer);
+    unsigned gen = atomic_load(&e->mixer_gen);
+    if (gen != e->mixer_gen_seen) { /* a new (or no) mixer: it holds none of our participants */
+      memset(e->slot_pid, 0, sizeof e->slot_pid);
+      e->mixer_gen_seen = gen;
+    }
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
       parley__call_media *m = atomic_load(&e->slots[i]);
-      if (m) audio_call(e, m, in, out, now);
+      if (mix) { /* follow session membership: the mixer belongs to this thread */
+        uint32_t want = m ? atomic_load_explicit(&m->session_id, memory_order_relaxed) : 0;
+        if (want != e->slot_pid[i]) {
+          if (e->slot_pid[i]) (void)parley__mixer_remove(mix, e->slot_pid[i]);
+          if (want && parley__mixer_add(mix, want) != 0) want = 0;
+          e->slot_pid[i] = want;
+        }
+      }
+      if (m) audio_call(e, m, in, out, now, mix, e->slot_pid[i]);
+    }
+    if (mix) {
+      if (parley__mixer_run(mix) == 1) {
+        uint32_t ids[PARLEY_SESSION_MAX_SPEAKERS];
+        int n = parley__mixer_speakers(mix, ids, PARLEY_SESSION_MAX_SPEAKERS);
+        if (n < 0) n = 0;
+        for (int k = 0; k < n; k++) atomic_store_explicit(&e->spk_ids[k], ids[k], memory_order_relaxed);
+        atomic_store_explicit(&e->spk_count, (unsigned)n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&e->spk_epoch, 1, memory_order_release); /* publishes ids and count */
+      }
+      const float *full = parley__mixer_full(mix);
+      for (size_t k = 0; k < frames; k++) out[k] += full[k];
     }
     for (size_t k = 0; k < frames; k++) out[k] = out[k] > 1.0f ? 1.0f : out[k] < -1.0f ? -1.0f : out[k];
   }
@@ -122,8 +159,8 @@ int parley__engine_attach_media(parley_engine *e, parley__call_media *m) {
 }
 
 void parley__engine_detach_media(parley_engine *e, int slot) {
-  if (slot < 0 || slot >= PARLEY_ENGINE_MAX_CALLS) return;
-  atomic_store(&e->slots[slot], NULL);
+  if (slot >= PARLEY_ENGINE_MAX_CALLS) return;
+  if (slot >= 0) atomic_store(&e->slots[slot], NULL);
   if (!atomic_load(&e->audio_busy)) return;
   /* The audio thread is inside a period that may have loaded the old pointer: wait for it to end.
    * Bounded: a period lasts at most a few ms; a stalled device is given up on after 2 s. */
@@ -218,6 +255,7 @@ static void *net_main(void *arg) {
      * window in which calls may have come or gone. */
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
       if (e->calls[i]) parley__call_net_service(e->calls[i], now);
+    parley__session_poll(e);
     pthread_mutex_unlock(&e->lock);
   }
   return NULL;
@@ -388,12 +426,13 @@ void parley_engine_free(parley_engine *e) {
    * calls (they send BYE through the network state), then the audio and network threads. */
   parley__dispatch_stop(e);
   pthread_mutex_lock(&e->lock);
+  parley__session_destroy(e);
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
     parley_call *c = e->calls[i];
     if (!c) continue;
     parley__call_teardown(c, true);
     e->calls[i] = NULL;
-    parley__dispatch_unregister(e, c);
+    parley__dispatch_unregister(e, &c->tgt);
     free(c);
   }
   pthread_mutex_unlock(&e->lock);

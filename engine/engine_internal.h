@@ -19,6 +19,7 @@
 
 #include "engine/clock.h"
 #include "engine/device.h"
+#include "engine/mixer.h"
 #include "engine/pipeline.h"
 #include "engine/ring.h"
 #include "parley/parley.h"
@@ -69,6 +70,7 @@ typedef struct parley__call_media {
   atomic_uint_least64_t concealed;
   atomic_uint_least64_t fec;
   atomic_uint_least64_t tx_dropped; /* tx ring was full */
+  atomic_uint_least32_t session_id; /* mixer participant id while in a session, 0 = not a member */
   unsigned frame_count;             /* audio thread only */
 } parley__call_media;
 
@@ -79,23 +81,37 @@ typedef struct parley__listener {
   void *user;
 } parley__listener;
 
+/* Something listeners attach to: a call or a session. Fields under eng->ev_lock except serial. */
+typedef struct parley__target {
+  uint64_t serial; /* unique per engine, never reused */
+  bool is_session;
+  parley__listener listeners[PARLEY_CALL_MAX_LISTENERS];
+  int next_listener_id;
+  bool closed_delivered;
+} parley__target;
+
 /* A queued public event: a copy, the message lives here. */
 typedef struct parley__queued_event {
   struct parley__queued_event *next;
-  parley_call *call;
-  uint64_t call_serial;
+  parley__target *target;
+  uint64_t serial;
   parley_event ev;
   char message[PARLEY__EVENT_MESSAGE_MAX];
 } parley__queued_event;
 
-struct parley_call {
+struct parley_session {
+  parley__target tgt; /* first member */
   parley_engine *eng;
-  uint64_t serial;
+  /* under eng->lock */
+  parley_call *members[PARLEY_ENGINE_MAX_CALLS];
+  size_t count;
+  uint64_t spk_epoch_seen;
+};
 
-  /* ---- under eng->ev_lock ---- */
-  parley__listener listeners[PARLEY_CALL_MAX_LISTENERS];
-  int next_listener_id;
-  bool closed_delivered;
+struct parley_call {
+  parley__target tgt; /* first member */
+  parley_engine *eng;
+  parley_session *session; /* under eng->lock */
 
   atomic_bool muted; /* parley_call_set_mute: any thread */
 
@@ -166,6 +182,17 @@ struct parley_engine {
   atomic_int audio_busy;
   atomic_uint_least64_t audio_cycles;
   float *mix, *silence; /* audio thread scratch */
+  /* Session mixer: published by the session (seq_cst, like slots); owned by the audio thread while
+   * published. mixer_gen changes with every new mixer. */
+  _Atomic(parley__mixer *) mixer;
+  atomic_uint mixer_gen;
+  unsigned mixer_gen_seen;                  /* audio thread */
+  uint32_t slot_pid[PARLEY_ENGINE_MAX_CALLS]; /* audio thread: participant added for each slot */
+  /* Speaker ranking published by the audio thread: ids, then count, then epoch (release). */
+  _Atomic uint32_t spk_ids[PARLEY_SESSION_MAX_SPEAKERS];
+  atomic_uint spk_count;
+  atomic_uint_least64_t spk_epoch;
+  parley_session *session; /* under lock */
   pthread_t ticker;     /* PARLEY_AUDIO_APP: steps the device */
   bool ticker_running;
   atomic_bool ticker_stop;
@@ -184,8 +211,8 @@ struct parley_engine {
   pthread_mutex_t ev_lock;
   pthread_cond_t ev_cond;
   parley__queued_event *q_head, *q_tail;
-  parley_call *live[PARLEY_ENGINE_MAX_CALLS]; /* dispatch registry */
-  uint64_t live_serial[PARLEY_ENGINE_MAX_CALLS];
+  parley__target *live[PARLEY_ENGINE_MAX_CALLS + 1]; /* dispatch registry: calls and the session */
+  uint64_t live_serial[PARLEY_ENGINE_MAX_CALLS + 1];
   int event_fd;
   pthread_t disp;
   bool disp_running;
@@ -197,8 +224,8 @@ struct parley_engine {
 /* ---- engine.c ---- */
 /* Wakes the network thread (it recomputes its poll set and deadlines). Any thread except audio. */
 void parley__engine_wake(parley_engine *e);
-/* Detaches a call's media from the audio thread and waits until the audio thread no longer uses it.
- * Not the audio thread. */
+/* Detaches a call's media from the audio thread (slot -1: nothing to clear) and waits until the audio
+ * thread has left any period that may still use what was unpublished. Not the audio thread. */
 void parley__engine_detach_media(parley_engine *e, int slot);
 /* Publishes media in a free slot; returns the slot or PARLEY_EFULL. */
 int parley__engine_attach_media(parley_engine *e, parley__call_media *m);
@@ -209,13 +236,25 @@ int parley__engine_attach_media(parley_engine *e, parley__call_media *m);
 void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev);
 /* Queues CLOSED for call. */
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us);
+/* Queues a session event (ev copied; message empty). */
+void parley__engine_post_session(parley_engine *e, parley_session *s, const parley_event *ev);
 /* Dispatch registry and queue housekeeping (ev_lock taken inside). */
-void parley__dispatch_register(parley_engine *e, parley_call *call);
-void parley__dispatch_unregister(parley_engine *e, parley_call *call);
+void parley__dispatch_register(parley_engine *e, parley__target *t);
+void parley__dispatch_unregister(parley_engine *e, parley__target *t);
+bool parley__target_has_listeners(parley_engine *e, parley__target *t);
+int parley__target_on(parley_engine *e, parley__target *t, parley_event_kind kind, parley_event_fn fn, void *user);
+int parley__target_off(parley_engine *e, parley__target *t, int listener_id);
 int parley__dispatch_start(parley_engine *e);
 void parley__dispatch_stop(parley_engine *e);
 bool parley__dispatch_on_dispatch_thread(parley_engine *e);
-bool parley__call_has_listeners(parley_call *call);
+
+/* ---- session.c ---- */
+/* Network thread, under lock: posts SPEAKERS_CHANGED when the audio thread published a new ranking. */
+void parley__session_poll(parley_engine *e);
+/* A member call goes away (free / engine free), under lock. */
+void parley__session_drop_call(parley_call *c);
+/* Engine free: frees the session whatever it holds, under lock. */
+void parley__session_destroy(parley_engine *e);
 
 /* ---- call.c ---- */
 /* Network thread, under eng->lock. */

@@ -69,8 +69,8 @@ int main(int argc, char **argv) {
   parley_call *call_a, *call_b;
   if (check(parley_call_new(ea, &call_a), "call A") < 0 || check(parley_call_new(eb, &call_b), "call B") < 0)
     return 1;
-  int ids_a[PARLEY_EVENT_KIND_COUNT], ids_b[PARLEY_EVENT_KIND_COUNT];
-  for (int k = 0; k < PARLEY_EVENT_KIND_COUNT; k++) {
+  int ids_a[PARLEY_EVENT_CALL_KIND_COUNT], ids_b[PARLEY_EVENT_CALL_KIND_COUNT];
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
     ids_a[k] = parley_on(call_a, (parley_event_kind)k, on_event, &a);
     ids_b[k] = parley_on(call_b, (parley_event_kind)k, on_event, &b);
   }
@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 300 && !(atomic_load(&b.bye) && atomic_load(&a.closed)); i++) sleep_ms(10);
   parley_call_hangup(call_b);
   for (int i = 0; i < 300 && !atomic_load(&b.closed); i++) sleep_ms(10);
-  for (int k = 0; k < PARLEY_EVENT_KIND_COUNT; k++) {
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
     parley_off(call_a, ids_a[k]);
     parley_off(call_b, ids_b[k]);
   }

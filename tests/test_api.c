@@ -53,6 +53,8 @@ Test(api, event_and_state_names) {
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STOPPED), "track-stopped");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_ICE_STATE_CHANGED), "ice-connection-state-changed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_CLOSED), "closed");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_MEMBERS_CHANGED), "members-changed");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_SPEAKERS_CHANGED), "speakers-changed");
   cr_expect_str_eq(parley_event_kind_name((parley_event_kind)99), "unknown");
   cr_expect_str_eq(parley_stop_reason_name(PARLEY_STOP_BYE), "bye");
   cr_expect_str_eq(parley_ice_state_name(PARLEY_ICE_CONNECTED), "connected");
@@ -143,6 +145,7 @@ Test(api, call_functions_reject_null) {
   cr_expect_eq(parley_call_get_stats(c, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_on(c, PARLEY_EVENT_CLOSED, NULL, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_on(c, PARLEY_EVENT_KIND_COUNT, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_on(c, PARLEY_EVENT_MEMBERS_CHANGED, noop, NULL), PARLEY_EINVAL, "a session event");
   cr_expect_eq(parley_on(c, (parley_event_kind)-1, noop, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_off(c, 0), PARLEY_EINVAL);
   cr_expect_eq(parley_off(c, 12345), PARLEY_ENOTFOUND);
@@ -233,5 +236,52 @@ Test(api, malformed_sdp_names_the_line) {
   char offer[8192];
   cr_expect_gt(parley_call_create_offer(c, offer, sizeof offer), 0);
   parley_call_free(c);
+  parley_engine_free(e);
+}
+
+Test(api, session_rejects_bad_input_and_states) {
+  parley_session *s = (parley_session *)1;
+  cr_expect_eq(parley_session_new(NULL, &s), PARLEY_EINVAL);
+  cr_expect_null(s);
+  cr_expect_eq(parley_session_free(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_session_join(NULL, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_session_leave(NULL, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_session_count(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_session_on(NULL, PARLEY_EVENT_MEMBERS_CHANGED, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_session_off(NULL, 1), PARLEY_EINVAL);
+
+  parley_engine *e = null_engine(), *e2 = null_engine();
+  cr_assert_eq(parley_session_new(e, &s), 0);
+  parley_session *s2;
+  cr_expect_eq(parley_session_new(e, &s2), PARLEY_EFULL, "one session per engine");
+  cr_expect_eq(parley_session_on(s, PARLEY_EVENT_TRACK_STARTED, noop, NULL), PARLEY_EINVAL, "a call event");
+  cr_expect_eq(parley_session_on(s, PARLEY_EVENT_MEMBERS_CHANGED, NULL, NULL), PARLEY_EINVAL);
+  int id = parley_session_on(s, PARLEY_EVENT_MEMBERS_CHANGED, noop, NULL);
+  cr_assert_gt(id, 0);
+  parley_call *c, *other;
+  cr_assert_eq(parley_call_new(e, &c), 0);
+  cr_assert_eq(parley_call_new(e2, &other), 0);
+  cr_expect_eq(parley_session_join(s, other), PARLEY_EINVAL, "another engine's call");
+  cr_expect_eq(parley_session_join(s, c), 0);
+  cr_expect_eq(parley_session_join(s, c), PARLEY_ESTATE, "already a member");
+  cr_expect_eq(parley_session_count(s), 1);
+  cr_expect_eq(parley_session_free(s), PARLEY_ESTATE, "members and listeners remain");
+  cr_expect_eq(parley_session_leave(s, c), 0);
+  cr_expect_eq(parley_session_leave(s, c), PARLEY_ENOTFOUND);
+  cr_expect_eq(parley_session_free(s), PARLEY_ESTATE, "a listener remains");
+  cr_expect_eq(parley_session_off(s, id), 0);
+  cr_expect_eq(parley_session_join(s, c), 0);
+  cr_expect_eq(parley_call_free(c), 0, "a member call leaves when freed");
+  cr_expect_eq(parley_session_count(s), 0);
+  cr_expect_eq(parley_session_free(s), 0);
+  parley_call_free(other);
+  parley_engine_free(e);
+  parley_engine_free(e2);
+
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.device_rate_hz = 16000;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  cr_expect_eq(parley_session_new(e, &s), PARLEY_ENOTSUP, "mixer runs at 48 kHz");
   parley_engine_free(e);
 }

@@ -63,16 +63,16 @@ static int count(rec *r, parley_event_kind k) {
   return n;
 }
 
-/* Registers on_event for every kind; ids go to ids[] (PARLEY_EVENT_KIND_COUNT entries). */
+/* Registers on_event for every call event kind; ids go to ids[] (PARLEY_EVENT_CALL_KIND_COUNT entries). */
 static void listen_all(parley_call *c, rec *r, int *ids) {
-  for (int k = 0; k < PARLEY_EVENT_KIND_COUNT; k++) {
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
     ids[k] = parley_on(c, (parley_event_kind)k, on_event, r);
     cr_assert_gt(ids[k], 0);
   }
 }
 
 static void unlisten_all(parley_call *c, const int *ids) {
-  for (int k = 0; k < PARLEY_EVENT_KIND_COUNT; k++) cr_expect_eq(parley_off(c, ids[k]), 0);
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) cr_expect_eq(parley_off(c, ids[k]), 0);
 }
 
 static void sleep_ms(int ms) {
@@ -142,7 +142,7 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   rec_init(&ra);
   rec_init(&rb);
   rec_init(&removed);
-  int ida[PARLEY_EVENT_KIND_COUNT], idb[PARLEY_EVENT_KIND_COUNT];
+  int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
   listen_all(a, &ra, ida);
   listen_all(b, &rb, idb);
   /* A listener removed before anything happens must never fire. */
@@ -250,7 +250,7 @@ Test(call, app_dispatch_through_event_fd_and_app_audio, .timeout = 60) {
   rec ra, rb;
   rec_init(&ra);
   rec_init(&rb);
-  int ida[PARLEY_EVENT_KIND_COUNT], idb[PARLEY_EVENT_KIND_COUNT];
+  int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
   listen_all(a, &ra, ida);
   listen_all(b, &rb, idb);
   negotiate(b, a); /* this time the app-dispatch side answers */
@@ -330,7 +330,7 @@ Test(call, device_failure_interrupts_calls_with_device_lost, .timeout = 30) {
   cr_assert_eq(parley_call_new(e, &c), 0);
   rec r;
   rec_init(&r);
-  int ids[PARLEY_EVENT_KIND_COUNT];
+  int ids[PARLEY_EVENT_CALL_KIND_COUNT];
   listen_all(c, &r, ids);
   for (int i = 0; i < 300 && count(&r, PARLEY_EVENT_INTERRUPTED) == 0; i++) sleep_ms(10);
   cr_expect_eq(count(&r, PARLEY_EVENT_INTERRUPTED), 1);

@@ -235,8 +235,16 @@ typedef enum parley_event_kind {
   PARLEY_EVENT_INTERRUPTED,             /* the call broke without a hang-up: .code, .message */
   PARLEY_EVENT_RESUMED,                 /* the interruption is over: .code repeats its cause */
   PARLEY_EVENT_CLOSED,                  /* the last event of the call */
+  PARLEY_EVENT_MEMBERS_CHANGED,         /* session: .call joined or left; .count members now */
+  PARLEY_EVENT_SPEAKERS_CHANGED,        /* session: .speakers[0..count) loudest first */
   PARLEY_EVENT_KIND_COUNT
 } parley_event_kind;
+
+/* Kinds below this are call events (parley_on); the others are session events (parley_session_on). */
+#define PARLEY_EVENT_CALL_KIND_COUNT (PARLEY_EVENT_CLOSED + 1)
+#define PARLEY_SESSION_MAX_SPEAKERS 4
+
+typedef struct parley_session parley_session;
 
 typedef enum parley_stop_reason {
   PARLEY_STOP_NONE = 0,
@@ -274,7 +282,8 @@ typedef enum parley_interrupt_code {
  * kind are zero. */
 typedef struct parley_event {
   parley_event_kind kind;
-  parley_call *call;           /* the call it concerns */
+  parley_call *call;           /* the call it concerns (MEMBERS_CHANGED: the call that joined/left) */
+  parley_session *session;     /* session events: the session; else NULL */
   int64_t time_us;             /* monotonic time at which the engine saw it */
   uint32_t ssrc;               /* track events: the peer's stream */
   parley_stop_reason reason;   /* TRACK_STOPPED */
@@ -283,6 +292,8 @@ typedef struct parley_event {
   parley_signaling_state signaling_state; /* SIGNALING_STATE_CHANGED */
   parley_interrupt_code code;  /* INTERRUPTED, RESUMED */
   const char *message;         /* readable, never NULL, may be "" */
+  size_t count;                /* MEMBERS_CHANGED: members; SPEAKERS_CHANGED: entries in speakers */
+  parley_call *speakers[PARLEY_SESSION_MAX_SPEAKERS]; /* SPEAKERS_CHANGED: loudest first */
 } parley_event;
 
 /* A listener. Runs on the dispatch thread (or in parley_engine_dispatch), never on the audio or network
@@ -291,7 +302,7 @@ typedef struct parley_event {
 typedef void (*parley_event_fn)(const parley_event *ev, void *user);
 
 /* Registers fn (user borrowed, passed back) for events of `kind` on call. Returns a listener id > 0, or
- * PARLEY_EINVAL (NULL call/fn, unknown kind), PARLEY_EFULL (PARLEY_CALL_MAX_LISTENERS per call),
+ * PARLEY_EINVAL (NULL call/fn, a kind that is not a call event), PARLEY_EFULL (PARLEY_CALL_MAX_LISTENERS per call),
  * PARLEY_ESTATE (CLOSED was already delivered). Listeners of one kind run in registration order. */
 #define PARLEY_CALL_MAX_LISTENERS 32
 PARLEY_API int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user);
@@ -299,8 +310,41 @@ PARLEY_API int parley_on(parley_call *call, parley_event_kind kind, parley_event
  * running on another thread). 0, PARLEY_EINVAL, PARLEY_ENOTFOUND. */
 PARLEY_API int parley_off(parley_call *call, int listener_id);
 
-/* Stable lowercase names ("track-started", "bye", "connected", "have-local-offer", "device-lost");
- * "unknown" out of range; never NULL. Any thread, real-time safe. */
+/* ------------------------------------------------------------------------------------------------ */
+/* Sessions: a mesh of calls (one per remote participant) sharing the engine's capture (encoded once per
+ * call) and one N-way playout mix. The playout of member calls goes through the engine's mixer (sum,
+ * soft limiter, active-speaker ranking); calls that are not members are still summed into the playout
+ * directly. One session per engine; the engine's device rate must be 48000 Hz.
+ *
+ *   parley_session *s;  parley_session_new(eng, &s);
+ *   parley_session_on(s, PARLEY_EVENT_SPEAKERS_CHANGED, on_speakers, app);
+ *   parley_session_join(s, call_with_bob);  parley_session_join(s, call_with_carol);
+ *   ...  parley_session_leave(s, call_with_bob);  ...  parley_session_free(s);
+ *
+ * Speaker ranking uses each member's received audio with an energy voice flag (RMS above -40 dBFS)
+ * and the mixer's rules (engine/mixer.h: top PARLEY_SESSION_MAX_SPEAKERS, hysteresis). */
+
+/* PARLEY_EINVAL (NULL), PARLEY_ENOMEM, PARLEY_EFULL (the engine already has a session), PARLEY_ENOTSUP
+ * (device rate is not 48000 Hz). */
+PARLEY_API int parley_session_new(parley_engine *eng, parley_session **out);
+/* Frees an empty session. PARLEY_EINVAL, PARLEY_ESTATE (members or listeners remain: leave / off
+ * first). Pending session events are dropped. */
+PARLEY_API int parley_session_free(parley_session *s);
+/* Adds a call of the same engine (started or not; its playout joins the mix once it runs). Emits
+ * MEMBERS_CHANGED. PARLEY_EINVAL (NULL, another engine's call), PARLEY_ESTATE (already a member of a
+ * session, or hung up). A member call that is freed leaves by itself. */
+PARLEY_API int parley_session_join(parley_session *s, parley_call *call);
+/* Removes a member. Emits MEMBERS_CHANGED. PARLEY_EINVAL, PARLEY_ENOTFOUND (not a member). */
+PARLEY_API int parley_session_leave(parley_session *s, parley_call *call);
+/* Members now (>= 0) or PARLEY_EINVAL. */
+PARLEY_API int parley_session_count(parley_session *s);
+/* Listeners for MEMBERS_CHANGED and SPEAKERS_CHANGED; same rules as parley_on / parley_off.
+ * PARLEY_EINVAL for a call event kind. */
+PARLEY_API int parley_session_on(parley_session *s, parley_event_kind kind, parley_event_fn fn, void *user);
+PARLEY_API int parley_session_off(parley_session *s, int listener_id);
+
+/* Stable lowercase names ("track-started", "members-changed", "bye", "connected", "have-local-offer",
+ * "device-lost"); "unknown" out of range; never NULL. Any thread, real-time safe. */
 PARLEY_API const char *parley_event_kind_name(parley_event_kind k);
 PARLEY_API const char *parley_stop_reason_name(parley_stop_reason r);
 PARLEY_API const char *parley_ice_state_name(parley_ice_state s);
