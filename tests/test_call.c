@@ -342,3 +342,117 @@ Test(call, device_failure_interrupts_calls_with_device_lost, .timeout = 30) {
   cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
   unlink(out_path);
 }
+
+/* A mesh client M in a session with two peers: P1 talks (speech file), P2 is silent. M hears P1 through
+ * the session mixer, gets members-changed for each join/leave, and speakers-changed naming P1's call. */
+typedef struct session_rec {
+  pthread_mutex_t mu;
+  int members_events;
+  size_t last_members;
+  int speaker_events;
+  parley_call *first_speaker;
+  bool silent_ranked;
+  parley_call *silent;
+} session_rec;
+
+static void on_session(const parley_event *ev, void *user) {
+  session_rec *r = user;
+  pthread_mutex_lock(&r->mu);
+  cr_expect_not_null(ev->session);
+  if (ev->kind == PARLEY_EVENT_MEMBERS_CHANGED) {
+    r->members_events++;
+    r->last_members = ev->count;
+  } else if (ev->kind == PARLEY_EVENT_SPEAKERS_CHANGED) {
+    r->speaker_events++;
+    if (ev->count > 0 && !r->first_speaker) r->first_speaker = ev->speakers[0];
+    for (size_t i = 0; i < ev->count; i++)
+      if (ev->speakers[i] == r->silent) r->silent_ranked = true;
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+Test(call, session_mesh_mixes_and_ranks_speakers, .timeout = 60) {
+  char out_path[] = "/tmp/parley_mesh_XXXXXX.wav";
+  int fd = mkstemps(out_path, 4);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  parley_engine_config cm, c1, c2;
+  loopback_cfg(&cm);
+  cm.audio = PARLEY_AUDIO_FILE;
+  cm.output_file = out_path;
+  /* M must start first so that P1's speech lands at a positive lag in M's file. */
+  loopback_cfg(&c1);
+  c1.audio = PARLEY_AUDIO_FILE;
+  c1.input_file = PARLEY_TEST_DATA "/speech_a_48k.wav";
+  loopback_cfg(&c2);
+  parley_engine *em, *e1, *e2;
+  cr_assert_eq(parley_engine_new(&cm, &em), 0);
+  cr_assert_eq(parley_engine_new(&c1, &e1), 0);
+  cr_assert_eq(parley_engine_new(&c2, &e2), 0);
+  parley_session *s;
+  cr_assert_eq(parley_session_new(em, &s), 0);
+  parley_call *m1, *m2, *p1, *p2;
+  cr_assert_eq(parley_call_new(em, &m1), 0);
+  cr_assert_eq(parley_call_new(em, &m2), 0);
+  cr_assert_eq(parley_call_new(e1, &p1), 0);
+  cr_assert_eq(parley_call_new(e2, &p2), 0);
+  session_rec sr;
+  memset(&sr, 0, sizeof sr);
+  pthread_mutex_init(&sr.mu, NULL);
+  sr.silent = m2;
+  int id_mem = parley_session_on(s, PARLEY_EVENT_MEMBERS_CHANGED, on_session, &sr);
+  int id_spk = parley_session_on(s, PARLEY_EVENT_SPEAKERS_CHANGED, on_session, &sr);
+  cr_assert_gt(id_mem, 0);
+  cr_assert_gt(id_spk, 0);
+  cr_assert_eq(parley_session_join(s, m1), 0); /* before start: joins the mix once media runs */
+  negotiate(m1, p1);
+  negotiate(p2, m2);
+  cr_assert_eq(parley_session_join(s, m2), 0); /* after start */
+  cr_expect_eq(parley_session_count(s), 2);
+
+  for (int i = 0; i < 400; i++) {
+    pthread_mutex_lock(&sr.mu);
+    bool done = sr.first_speaker != NULL && sr.members_events == 2;
+    pthread_mutex_unlock(&sr.mu);
+    if (done) break;
+    sleep_ms(10);
+  }
+  sleep_ms(2200);
+  pthread_mutex_lock(&sr.mu);
+  cr_expect_eq(sr.members_events, 2);
+  cr_expect_eq(sr.last_members, 2);
+  cr_expect_geq(sr.speaker_events, 1);
+  cr_expect_eq(sr.first_speaker, m1, "the talking peer's call ranks first");
+  cr_expect(!sr.silent_ranked, "the silent peer is never ranked");
+  pthread_mutex_unlock(&sr.mu);
+
+  cr_assert_eq(parley_session_leave(s, m2), 0);
+  for (int i = 0; i < 100 && sr.members_events < 3; i++) sleep_ms(10);
+  cr_expect_eq(sr.members_events, 3);
+  cr_expect_eq(sr.last_members, 1);
+  cr_expect_eq(parley_session_off(s, id_mem), 0);
+  cr_expect_eq(parley_session_off(s, id_spk), 0);
+  cr_expect_eq(parley_call_free(m1), 0); /* leaves the session by itself */
+  cr_expect_eq(parley_session_count(s), 0);
+  cr_expect_eq(parley_session_free(s), 0);
+  parley_call_free(m2);
+  parley_call_free(p1);
+  parley_call_free(p2);
+  parley_engine_free(em);
+  parley_engine_free(e1);
+  parley_engine_free(e2);
+
+  /* What M played is P1's speech (through the mixer and its limiter). */
+  size_t nx, ny;
+  int rate;
+  float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
+  float *y = read_wav(out_path, &ny, &rate);
+  cr_assert(x && y);
+  cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 150 / 1000, "M played %zu samples", ny);
+  double peak = 0;
+  long lag = th_best_lag(x + 48000, y + 48000, 48000, 48000 * 150 / 1000, &peak);
+  cr_expect_geq(peak, 0.6, "correlation %.3f at lag %ld", peak, lag);
+  free(x);
+  free(y);
+  unlink(out_path);
+}
