@@ -1,0 +1,202 @@
+/* device_file.c: the FILE backend (libsndfile). Captures from an audio file, plays out into a 16-bit
+ * PCM WAV file. Owns both SNDFILE handles (opened at new, closed at free) and two conversion buffers
+ * of one period each (allocated at new).
+ *
+ * Input: any mono or stereo file libsndfile reads, at its own rate: the device takes that rate
+ * (parley__device_rate_hz) and the caller resamples; nothing is resampled here. Channels are
+ * converted to the configured count (stereo->mono averages L and R, mono->stereo duplicates).
+ * When the file ends, the rest of that period and every later one is silence, and FINISHED is
+ * flagged once.
+ * Output: floats are scaled by 32768 and rounded, clipped to [-32768, 32767], so a 16-bit input
+ * copied straight through (libsndfile reads 16-bit as s / 32768) comes out sample-exact. A failed
+ * write flags LOST with PARLEY_EIO and stops output; stop rewrites the WAV header and syncs, free
+ * closes the file, so whatever was written stays a valid WAV.
+ *
+ * Threads: the period runs on the pacing thread (REALTIME/FREERUN) or the step caller. It reads and
+ * writes the files between process calls, so it is a stand-in for a sound card, not real-time safe
+ * itself; the process callback it drives still gets the full real-time contract.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sndfile.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/device_backend.h"
+#include "parley/parley.h"
+
+typedef struct file_state {
+  SNDFILE *in;
+  int in_channels;
+  sf_count_t in_total; /* frames in the input file, as libsndfile reports them */
+  sf_count_t in_read;
+  bool in_done;
+  SNDFILE *out;
+  bool write_failed;
+  float *read_buf;   /* period * in_channels */
+  int16_t *write_buf; /* period * channels */
+} file_state;
+
+static int open_input(parley__device *d, file_state *s) {
+  int fd = open(d->cfg.input_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT || errno == ENOTDIR ? PARLEY_ENOTFOUND : PARLEY_EIO;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    close(fd);
+    return PARLEY_EFORMAT;
+  }
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  s->in = sf_open_fd(fd, SFM_READ, &info, SF_TRUE); /* closes fd on failure too */
+  if (!s->in) return sf_error(NULL) == SF_ERR_SYSTEM ? PARLEY_EIO : PARLEY_EFORMAT;
+  if (info.channels < 1 || info.channels > 2 || info.samplerate < 1000 || info.samplerate > 384000)
+    return PARLEY_EFORMAT;
+  s->in_channels = info.channels;
+  s->in_total = info.frames;
+  d->rate_hz = info.samplerate;
+  return 0;
+}
+
+static int open_output(parley__device *d, file_state *s) {
+  /* Refuse to truncate the file being read. */
+  struct stat in_st, out_st;
+  if (d->cfg.input_path && stat(d->cfg.input_path, &in_st) == 0 &&
+      stat(d->cfg.output_path, &out_st) == 0 && in_st.st_dev == out_st.st_dev &&
+      in_st.st_ino == out_st.st_ino)
+    return PARLEY_EINVAL;
+  int fd = open(d->cfg.output_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return PARLEY_EIO;
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  info.samplerate = d->rate_hz;
+  info.channels = d->channels;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  s->out = sf_open_fd(fd, SFM_WRITE, &info, SF_TRUE);
+  return s->out ? 0 : PARLEY_EIO;
+}
+
+static int file_open(parley__device *d) {
+  file_state *s = calloc(1, sizeof *s);
+  if (!s) return PARLEY_ENOMEM;
+  d->impl = s;
+  if (d->cfg.input_path) {
+    int e = open_input(d, s);
+    if (e < 0) return e;
+  }
+  if (d->cfg.output_path) {
+    int e = open_output(d, s);
+    if (e < 0) return e;
+  }
+  return 0;
+}
+
+static int file_prepare(parley__device *d) {
+  file_state *s = d->impl;
+  if (s->in) {
+    s->read_buf = calloc(d->period_frames * (size_t)s->in_channels, sizeof(float));
+    if (!s->read_buf) return PARLEY_ENOMEM;
+  }
+  if (s->out) {
+    s->write_buf = calloc(d->period_frames * (size_t)d->channels, sizeof(int16_t));
+    if (!s->write_buf) return PARLEY_ENOMEM;
+  }
+  return 0;
+}
+
+static void file_close(parley__device *d) {
+  file_state *s = d->impl;
+  if (!s) return;
+  if (s->in) sf_close(s->in);
+  if (s->out) sf_close(s->out); /* writes the final header */
+  free(s->read_buf);
+  free(s->write_buf);
+  free(s);
+  d->impl = NULL;
+}
+
+static int16_t to_s16(float x) {
+  float y = x * 32768.0f;
+  if (y != y) return 0; /* NaN */
+  if (y >= 32767.0f) return 32767;
+  if (y <= -32768.0f) return -32768;
+  return (int16_t)lrintf(y);
+}
+
+/* read_buf (in_channels) -> d->in_buf (channels), `frames` frames. */
+static void convert_in(const parley__device *d, const file_state *s, size_t frames) {
+  const float *src = s->read_buf;
+  float *dst = d->in_buf;
+  if (s->in_channels == d->channels) {
+    memcpy(dst, src, frames * (size_t)d->channels * sizeof(float));
+  } else if (s->in_channels == 2) {
+    for (size_t i = 0; i < frames; i++) dst[i] = (src[2 * i] + src[2 * i + 1]) * 0.5f;
+  } else {
+    for (size_t i = 0; i < frames; i++) dst[2 * i] = dst[2 * i + 1] = src[i];
+  }
+}
+
+/* Fills d->in_buf with the next period of input; flags FINISHED (or LOST on a read error) once. */
+static void read_period(parley__device *d, file_state *s) {
+  size_t n = d->period_frames, ch = (size_t)d->channels, got = 0;
+  if (s->in && !s->in_done) {
+    sf_count_t want = (sf_count_t)n;
+    if (s->in_total - s->in_read < want) want = s->in_total - s->in_read;
+    sf_count_t r = want > 0 ? sf_readf_float(s->in, s->read_buf, want) : 0;
+    if (r > 0) {
+      got = (size_t)r;
+      s->in_read += r;
+      convert_in(d, s, got);
+    }
+    if (r < want && sf_error(s->in) != SF_ERR_NO_ERROR) {
+      s->in_done = true;
+      parley__device_flag(d, PARLEY__DEVICE_RT_LOST, PARLEY_EIO);
+    } else if (r < (sf_count_t)n || s->in_read >= s->in_total) {
+      s->in_done = true;
+      parley__device_flag(d, PARLEY__DEVICE_RT_FINISHED, 0);
+    }
+  }
+  if (got < n) memset(d->in_buf + got * ch, 0, (n - got) * ch * sizeof(float));
+}
+
+static int file_period(parley__device *d) {
+  file_state *s = d->impl;
+  if (s->write_failed) return PARLEY_EIO;
+  size_t n = d->period_frames, samples = n * (size_t)d->channels;
+  read_period(d, s);
+  memset(d->out_buf, 0, samples * sizeof(float));
+  d->cfg.process(d->cfg.user, d->in_buf, d->out_buf, n);
+  parley__device_count_frames(d, n);
+  if (s->out) {
+    for (size_t i = 0; i < samples; i++) s->write_buf[i] = to_s16(d->out_buf[i]);
+    if (sf_writef_short(s->out, s->write_buf, (sf_count_t)n) != (sf_count_t)n) {
+      s->write_failed = true;
+      parley__device_flag(d, PARLEY__DEVICE_RT_LOST, PARLEY_EIO);
+      return PARLEY_EIO;
+    }
+  }
+  return s->in_done ? PARLEY__DEVICE_PERIOD_DONE : PARLEY__DEVICE_PERIOD_MORE;
+}
+
+/* At stop: bring the WAV header up to date and push it to disk, so the file is valid now. */
+static int file_flush(parley__device *d) {
+  file_state *s = d->impl;
+  if (s->out) {
+    sf_command(s->out, SFC_UPDATE_HEADER_NOW, NULL, 0);
+    sf_write_sync(s->out);
+  }
+  return s->write_failed ? PARLEY_EIO : 0;
+}
+
+const parley__device_ops parley__device_file_ops = {
+    .open = file_open,
+    .prepare = file_prepare,
+    .period = file_period,
+    .flush = file_flush,
+    .close = file_close,
+};
