@@ -53,7 +53,7 @@ parley__relay_udp *parley__relay_udp_new(const parley__relay_udp_config *cfg, co
                                          int *err);
 void parley__relay_udp_free(parley__relay_udp *u); /* closes the sockets; NULL ignored */
 
-/* One bounded iteration: waits in poll at most max_wait_us (less if a forward falls due sooner; 0 =
+/* One bounded iteration: waits (ppoll) at most max_wait_us (less if a forward falls due sooner; 0 =
  * no wait), reads what is pending (at most 256 datagrams per socket), then sends every copy that is
  * due. Returns the datagrams read plus sent (>= 0), 0 when interrupted by a signal (EINTR), or
  * PARLEY_EINVAL / PARLEY_ENETWORK (poll failed). */
