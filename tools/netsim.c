@@ -102,6 +102,13 @@ static void pair(const char *opt, const char *s, double lo1, double hi1, double 
   *y = num(opt, colon + 1, lo2, hi2);
 }
 
+/* A whole number in [lo, hi]. */
+static size_t count(const char *opt, const char *s, double lo, double hi) {
+  double v = num(opt, s, lo, hi);
+  if (v != floor(v)) die_usage("%s: '%s' is not a whole number", opt, s);
+  return (size_t)v;
+}
+
 static int64_t ms_to_us(double ms) { return (int64_t)llround(ms * 1000.0); }
 static int64_t s_to_us(double s) { return (int64_t)llround(s * 1e6); }
 
@@ -213,9 +220,9 @@ static void parse_args(int argc, char **argv, options *o) {
     } else if (strcmp(name, "stats-interval") == 0) {
       o->stats_interval_s = num(opt, val, 0.001, 1e7);
     } else if (strcmp(name, "queue") == 0) {
-      o->cfg.relay.max_queued = (size_t)num(opt, val, 1, 1 << 20);
+      o->cfg.relay.max_queued = count(opt, val, 1, 1 << 20);
     } else if (strcmp(name, "max-datagram") == 0) {
-      o->cfg.relay.max_datagram = (size_t)num(opt, val, 1, PARLEY__RELAY_MAX_DATAGRAM);
+      o->cfg.relay.max_datagram = count(opt, val, 1, PARLEY__RELAY_MAX_DATAGRAM);
     } else {
       die_usage("unknown option '%s'%s", opt, "");
     }

@@ -36,7 +36,7 @@ typedef struct parley__relay_config {
 typedef struct parley__relay_dir_stats {
   uint64_t received;      /* datagrams given to receive() */
   uint64_t forwarded;     /* copies popped for sending (duplicates included) */
-  uint64_t dropped;       /* dropped by the impairment model (loss, blackout, trace) */
+  uint64_t dropped;       /* dropped by the impairment model (loss, blackout, trace) or oversized */
   uint64_t dropped_full;  /* copies dropped because the delivery queue was full */
   uint64_t duplicated;    /* extra copies scheduled by the model */
   uint64_t reordered;     /* forwarded after a datagram received later in the same direction */
