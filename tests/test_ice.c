@@ -700,6 +700,38 @@ Test(ice_sim, consent_checks_on_the_selected_pair) {
   sim_free(&s);
 }
 
+/* The liveness monitor probes every 20 ms while the path is suspect and counts answers for up to
+ * 800 ms: on a 300 ms round trip 15 probes are in flight at once and every answer must still count.
+ * (With 8 remembered transactions only answers faster than 8 x 20 ms survived.) */
+Test(ice_sim, consent_answers_survive_many_checks_in_flight) {
+  sim s;
+  sim_init(&s, 15, 0.0);
+  parley__simnet_link slow = {.delay_us = 150000, .jitter_us = 0, .loss_prob = 0.0};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  cr_assert_eq(parley__simnet_set_link(s.net, &slow), 0);
+  cr_assert(sim_run(&s, 1000000, NULL)); /* settle: nothing of the fast link left in flight */
+  int ok0 = a.consent_ok;
+  uint32_t first = 0, last = 0;
+  for (int i = 0; i < 30; i++) { /* 30 checks 20 ms apart: 600 ms of fast probing */
+    int seq = parley__ice_send_consent_check(a.ag, s.now_us);
+    cr_assert_gt(seq, 0);
+    if (i == 0) first = (uint32_t)seq;
+    last = (uint32_t)seq;
+    cr_assert(sim_run(&s, 20000, NULL));
+  }
+  cr_assert(sim_run(&s, 400000, NULL));
+  cr_expect_eq(a.consent_ok - ok0, 30, "every answer counts: %d of 30", a.consent_ok - ok0);
+  cr_expect_eq(a.last_consent_seq, last);
+  cr_expect_eq(last - first, 29u);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
 /* ---------- real UDP on loopback ---------- */
 
 typedef struct udp_peer {

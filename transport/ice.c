@@ -28,7 +28,7 @@
 #include "transport/ice_msg.h"
 
 #define STUN_BINDING 0x001
-#define MAX_CONSENT 8
+#define MAX_CONSENT PARLEY__ICE_MAX_CONSENT
 
 enum pair_state { PS_FROZEN, PS_WAITING, PS_IN_PROGRESS, PS_SUCCEEDED, PS_FAILED };
 
