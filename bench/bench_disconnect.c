@@ -189,7 +189,7 @@ static int usage(void) {
 }
 
 static int run_disconnect(bench_report *rep, int argc, char **argv) {
-  int trials = 200, hours = 4;
+  int trials = 200, hours = 2;
   uint64_t seed = 1;
   long long harsh_sd_ms = 50;
   parley__liveness_config_init(&g_live);
@@ -216,7 +216,8 @@ static int run_disconnect(bench_report *rep, int argc, char **argv) {
 
   netdef mild = {"mild", {.base_delay_us = 30 * MS, .jitter_sd_us = 5 * MS, .loss_pct = 1}};
   netdef harsh = {"harsh", {.base_delay_us = 40 * MS, .jitter_sd_us = harsh_sd_ms * MS, .loss_pct = 20}};
-  bench_note(rep, "real ICE agents + liveness monitors over simnet/impair; monitor: suspect after %lld ms, "
+  bench_note(rep, "real ICE agents + liveness monitors over simnet/impair; cut rows measured on the receiving "
+             "side B; monitor: suspect after %lld ms, "
              "probe every %lld ms, lost after %lld ms",
              (long long)(g_live.suspect_after_us / MS), (long long)(g_live.probe_interval_us / MS),
              (long long)(g_live.lost_after_us / MS));
