@@ -30,8 +30,16 @@ struct parley__echo {
   spx_int16_t *near16, *far16, *out16; /* one frame each */
   double in_energy, out_energy;    /* smoothed per-frame energies for the ERLE estimate */
   double smooth;                   /* smoothing weight of the newest frame */
+  bool was_speech;                 /* VAD hysteresis state */
   parley__echo_stats stats;
 };
+
+/* Speech-probability thresholds (percent) for the VAD: start above the first, stay above the second.
+ * They are speexdsp's own defaults for its VAD; we apply them ourselves to the probability the
+ * preprocessor computes anyway, because turning speexdsp's VAD on prints a warning to stderr inside
+ * the host application. */
+#define VAD_START_PCT 35
+#define VAD_CONTINUE_PCT 20
 
 void parley__echo_config_init(parley__echo_config *cfg) {
   if (!cfg) return;
@@ -76,7 +84,7 @@ static int setup_preprocessor(parley__echo *e) {
   bad |= speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DENOISE, c->noise_suppression ? &on : &off);
   v = c->noise_suppress_db;
   bad |= speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, &v);
-  bad |= speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_VAD, c->vad ? &on : &off);
+  /* No SPEEX_PREPROCESS_SET_VAD: it is off by default, and any call to it prints (see VAD_START_PCT). */
   bad |= speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC, c->agc ? &on : &off);
   bad |= speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DEREVERB, &off);
   if (c->aec && c->residual_echo_suppression) {
@@ -194,8 +202,13 @@ int parley__echo_capture(parley__echo *e, const float *near, float *out, bool *v
   }
   bool vad = true;
   if (e->pp) {
-    int p = speex_preprocess_run(e->pp, res);
-    if (e->cfg.vad) vad = p != 0;
+    speex_preprocess_run(e->pp, res);
+    if (e->cfg.vad) {
+      spx_int32_t prob = 0;
+      speex_preprocess_ctl(e->pp, SPEEX_PREPROCESS_GET_PROB, &prob);
+      vad = prob > VAD_START_PCT || (e->was_speech && prob > VAD_CONTINUE_PCT);
+      e->was_speech = vad;
+    }
   }
   for (size_t i = 0; i < frame; i++) {
     out[i] = (float)res[i] * (1.0f / 32768.0f);
@@ -227,6 +240,7 @@ void parley__echo_reset(parley__echo *e) {
   e->far_written = 0;
   e->near_pos = 0;
   e->in_energy = e->out_energy = 0;
+  e->was_speech = false;
   memset(&e->stats, 0, sizeof e->stats);
 }
 

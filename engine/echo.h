@@ -34,8 +34,8 @@ typedef struct parley__echo_config {
   int echo_suppress_active_db;  /* the same while the near end talks, -90..-1; default -15 */
   bool noise_suppression;       /* default true */
   int noise_suppress_db;        /* maximum noise attenuation, -90..-1; default -15 */
-  bool vad;             /* voice activity detection; default true (if false, capture reports voice=true).
-                         * speexdsp prints a one-time warning about its VAD to stderr at create. */
+  bool vad;             /* voice activity detection from the preprocessor's speech probability; default
+                         * true (if false, capture reports voice=true) */
   bool agc;             /* automatic gain control; default false */
 } parley__echo_config;
 

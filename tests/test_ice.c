@@ -700,6 +700,68 @@ Test(ice_sim, consent_checks_on_the_selected_pair) {
   sim_free(&s);
 }
 
+/* The liveness monitor probes every 20 ms while the path is suspect and counts answers for up to
+ * 800 ms: on a 300 ms round trip 15 probes are in flight at once and every answer must still count.
+ * (With 8 remembered transactions only answers faster than 8 x 20 ms survived.) */
+Test(ice_sim, consent_answers_survive_many_checks_in_flight) {
+  sim s;
+  sim_init(&s, 15, 0.0);
+  parley__simnet_link slow = {.delay_us = 150000, .jitter_us = 0, .loss_prob = 0.0};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 30000000, both_connected));
+  cr_assert_eq(parley__simnet_set_link(s.net, &slow), 0);
+  cr_assert(sim_run(&s, 1000000, NULL)); /* settle: nothing of the fast link left in flight */
+  int ok0 = a.consent_ok;
+  uint32_t first = 0, last = 0;
+  for (int i = 0; i < 30; i++) { /* 30 checks 20 ms apart: 600 ms of fast probing */
+    int seq = parley__ice_send_consent_check(a.ag, s.now_us);
+    cr_assert_gt(seq, 0);
+    if (i == 0) first = (uint32_t)seq;
+    last = (uint32_t)seq;
+    cr_assert(sim_run(&s, 20000, NULL));
+  }
+  cr_assert(sim_run(&s, 400000, NULL));
+  cr_expect_eq(a.consent_ok - ok0, 30, "every answer counts: %d of 30", a.consent_ok - ok0);
+  cr_expect_eq(a.last_consent_seq, last);
+  cr_expect_eq(last - first, 29u);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+static bool a_nominating(sim *s) {
+  parley__ice_stats st;
+  parley__ice_get_stats(s->peers[0]->ag, &st);
+  return st.checks_sent >= 2; /* one pair: the ordinary check, then the nomination */
+}
+
+/* The controlling side's nomination check is never answered (the return path dies just as it is
+ * sent): the pair fails, and the agent must not keep reporting the spent nomination timer as a
+ * deadline in the past (its owner's event loop would spin; sim_run's step budget catches that). */
+Test(ice_sim, failed_nomination_leaves_no_stale_deadline) {
+  sim s;
+  sim_init(&s, 16, 0.0);
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, two_v4, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, two_v4_b, 1);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 5000000, a_nominating));
+  struct sockaddr_storage sa, sb;
+  cr_assert_gt(parley__netaddr_to_sockaddr(&a.addr[0], &sa), 0);
+  cr_assert_gt(parley__netaddr_to_sockaddr(&b.addr[0], &sb), 0);
+  cr_assert_eq(parley__simnet_block(s.net, (struct sockaddr *)&sb, (struct sockaddr *)&sa, 1), 0);
+  cr_assert(sim_run(&s, 30000000, NULL)); /* > 7 transmissions with RTO doubling to 3 s */
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  cr_expect_neq(parley__ice_selected_pair(a.ag, NULL, NULL), 0);
+  cr_expect_gt(parley__ice_next_deadline_us(a.ag), s.now_us, "no deadline in the past after failing");
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
 /* ---------- real UDP on loopback ---------- */
 
 typedef struct udp_peer {

@@ -1,10 +1,10 @@
 /* test_ring.c: the SPSC ring, single-threaded semantics and a two-thread stress test. */
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <stdint.h>
 
 #include "engine/ring.h"
 #include "parley/parley.h"
+#include "tests/ring_stress.h"
 
 Test(ring, rejects_bad_arguments) {
   cr_expect_null(parley__ring_new(0, 8));
@@ -56,41 +56,8 @@ Test(ring, wraps_many_times_with_zero_copy_api) {
   parley__ring_free(r);
 }
 
-/* Stress: items carry a sequence number and a checksum of it spread over the slot; the consumer checks
- * order and integrity of every one. Bounded: exactly STRESS_ITEMS items move. */
-#define STRESS_ITEMS 10000000u
-typedef struct {
-  uint64_t seq;
-  uint64_t check[3];
-} stress_item;
-
-static uint64_t mix(uint64_t x) { return (x ^ (x >> 31)) * 0x9e3779b97f4a7c15ull; }
-
-static void *producer(void *arg) {
-  parley__ring *r = arg;
-  for (uint64_t i = 0; i < STRESS_ITEMS;) {
-    stress_item it = {i, {mix(i), mix(i + 1), ~i}};
-    if (parley__ring_push(r, &it) == 0) i++;
-  }
-  return NULL;
-}
-
 Test(ring, two_thread_stress_order_and_integrity, .timeout = 240) {
-  parley__ring *r = parley__ring_new(sizeof(stress_item), 1024);
-  cr_assert_not_null(r);
-  pthread_t t;
-  cr_assert_eq(pthread_create(&t, NULL, producer, r), 0);
-  uint64_t expect = 0, bad = 0;
-  while (expect < STRESS_ITEMS) {
-    stress_item it;
-    if (parley__ring_pop(r, &it) != 0) continue;
-    if (it.seq != expect || it.check[0] != mix(expect) || it.check[1] != mix(expect + 1) ||
-        it.check[2] != ~expect)
-      bad++;
-    expect++;
-  }
-  pthread_join(t, NULL);
+  uint64_t bad = 0, moved = ring_stress_run(RING_STRESS_ITEMS, &bad);
+  cr_expect_eq(moved, RING_STRESS_ITEMS);
   cr_expect_eq(bad, 0, "%llu items out of order or corrupted", (unsigned long long)bad);
-  cr_expect_eq(parley__ring_count(r), 0);
-  parley__ring_free(r);
 }

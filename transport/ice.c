@@ -28,7 +28,7 @@
 #include "transport/ice_msg.h"
 
 #define STUN_BINDING 0x001
-#define MAX_CONSENT 8
+#define MAX_CONSENT PARLEY__ICE_MAX_CONSENT
 
 enum pair_state { PS_FROZEN, PS_WAITING, PS_IN_PROGRESS, PS_SUCCEEDED, PS_FAILED };
 
@@ -874,6 +874,12 @@ void parley__ice_tick(parley__ice_agent *a, int64_t now_us) {
   update_state(a);
 }
 
+static bool has_valid_pair(const parley__ice_agent *a) {
+  for (int i = 0; i < a->npairs; i++)
+    if (a->pairs[i].valid && a->pairs[i].state == PS_SUCCEEDED) return true;
+  return false;
+}
+
 int64_t parley__ice_next_deadline_us(const parley__ice_agent *a) {
   if (!a || !a->started) return INT64_MAX;
   int64_t d = INT64_MAX;
@@ -882,7 +888,11 @@ int64_t parley__ice_next_deadline_us(const parley__ice_agent *a) {
   for (int i = 0; i < a->nlocal; i++)
     if (a->locals[i].stun.active && a->locals[i].stun.next_us < d) d = a->locals[i].stun.next_us;
   if (pick_paced(a) != INT32_MIN && a->next_ta_us < d) d = a->next_ta_us;
-  if (a->role == PARLEY__ICE_CONTROLLING && a->have_first_valid && !a->selected_now && !a->nominating) {
+  /* The nomination timer runs only while a valid pair waits for it: after that pair failed (say its
+   * nomination check was never answered) a stale first_valid_us would be a deadline in the past that
+   * no tick can clear, and the owner's loop would spin. */
+  if (a->role == PARLEY__ICE_CONTROLLING && a->have_first_valid && !a->selected_now && !a->nominating &&
+      has_valid_pair(a)) {
     int64_t n = a->first_valid_us + a->cfg.nominate_after_us;
     if (n < d) d = n;
   }

@@ -40,6 +40,11 @@
 #define PARLEY__ICE_PWD_LEN 24    /* we generate 24 ice-chars (>= 22) */
 #define PARLEY__ICE_CRED_MAX 256  /* longest remote ufrag/pwd accepted (RFC 8839: 256) */
 #define PARLEY__ICE_FOUNDATION_MAX 32
+/* Consent checks and liveness probes awaiting an answer. It must cover the liveness monitor's fast
+ * probing (liveness.h: one probe per 20 ms for up to 600 ms, answers counted up to 800 ms after the
+ * last arrival) at the longest round trip we tolerate: with only 8, any answer slower than 8 probe
+ * periods (160 ms) was forgotten and a 300 ms round trip looked like a dead path. */
+#define PARLEY__ICE_MAX_CONSENT 64
 
 typedef enum parley__ice_role { PARLEY__ICE_CONTROLLED = 0, PARLEY__ICE_CONTROLLING = 1 } parley__ice_role;
 
@@ -171,7 +176,8 @@ void parley__ice_get_stats(const parley__ice_agent *a, parley__ice_stats *out);
 /* Consent freshness (RFC 7675) and liveness probes: sends one authenticated Binding request on the
  * selected pair now (no retransmission: the caller's monitor owns timing). Returns a positive
  * sequence number echoed in the CONSENT event when the answer comes, or PARLEY_ESTATE (no selected
- * pair or no credentials). At most 8 outstanding; older ones are forgotten. */
+ * pair or no credentials). At most PARLEY__ICE_MAX_CONSENT outstanding; older ones are forgotten (their
+ * late answers are dropped). */
 int parley__ice_send_consent_check(parley__ice_agent *a, int64_t now_us);
 
 /* ICE restart: new local credentials, remote candidates, credentials and checks cleared (set the new

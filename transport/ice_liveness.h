@@ -13,7 +13,7 @@
 #include "transport/ice.h"
 #include "transport/liveness.h"
 
-#define PARLEY__ICE_LIVENESS_TRACKED 16
+#define PARLEY__ICE_LIVENESS_TRACKED PARLEY__ICE_MAX_CONSENT
 
 typedef struct parley__ice_liveness {
   parley__ice_agent *ice; /* borrowed */

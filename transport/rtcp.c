@@ -14,25 +14,12 @@
 #include <string.h>
 
 #include "parley/parley.h"
+#include "transport/wire.h"
 
 #define HEADER_LEN 4
 #define BLOCK_LEN 24
 #define SENDER_INFO_LEN 20
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t rd32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static void wr16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-static void wr32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
 /* strlen that stops looking after max bytes (strnlen is POSIX, not C11). */
 static size_t bounded_strlen(const char *s, size_t max) {
   size_t n = 0;
@@ -45,28 +32,28 @@ static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
 static void write_header(uint8_t *p, unsigned count, uint8_t type, size_t total_len) {
   p[0] = (uint8_t)(0x80 | (count & 0x1f));
   p[1] = type;
-  wr16(p + 2, (uint16_t)(total_len / 4 - 1));
+  parley__put_be16(p + 2, (uint16_t)(total_len / 4 - 1));
 }
 
 static void write_block(uint8_t *p, const parley__rtcp_report_block *b) {
-  wr32(p, b->ssrc);
+  parley__put_be32(p, b->ssrc);
   /* 24-bit two's complement of cumulative_lost under the fraction octet. */
-  wr32(p + 4, ((uint32_t)b->fraction_lost << 24) | ((uint32_t)b->cumulative_lost & 0xffffffu));
-  wr32(p + 8, b->ext_highest_seq);
-  wr32(p + 12, b->jitter);
-  wr32(p + 16, b->lsr);
-  wr32(p + 20, b->dlsr);
+  parley__put_be32(p + 4, ((uint32_t)b->fraction_lost << 24) | ((uint32_t)b->cumulative_lost & 0xffffffu));
+  parley__put_be32(p + 8, b->ext_highest_seq);
+  parley__put_be32(p + 12, b->jitter);
+  parley__put_be32(p + 16, b->lsr);
+  parley__put_be32(p + 20, b->dlsr);
 }
 
 static void read_block(const uint8_t *p, parley__rtcp_report_block *b) {
-  b->ssrc = rd32(p);
+  b->ssrc = parley__get_be32(p);
   b->fraction_lost = p[4];
-  uint32_t lost = rd32(p + 4) & 0xffffffu;
+  uint32_t lost = parley__get_be32(p + 4) & 0xffffffu;
   b->cumulative_lost = (lost & 0x800000u) ? (int32_t)lost - 0x1000000 : (int32_t)lost;
-  b->ext_highest_seq = rd32(p + 8);
-  b->jitter = rd32(p + 12);
-  b->lsr = rd32(p + 16);
-  b->dlsr = rd32(p + 20);
+  b->ext_highest_seq = parley__get_be32(p + 8);
+  b->jitter = parley__get_be32(p + 12);
+  b->lsr = parley__get_be32(p + 16);
+  b->dlsr = parley__get_be32(p + 20);
 }
 
 int parley__rtcp_build_compound(const parley__rtcp_compound_desc *d, uint8_t *out, size_t cap) {
@@ -90,14 +77,14 @@ int parley__rtcp_build_compound(const parley__rtcp_compound_desc *d, uint8_t *ou
 
   uint8_t *p = out;
   write_header(p, (unsigned)d->n_blocks, d->is_sender ? PARLEY__RTCP_SR : PARLEY__RTCP_RR, report_len);
-  wr32(p + 4, d->ssrc);
+  parley__put_be32(p + 4, d->ssrc);
   size_t off = 8;
   if (d->is_sender) {
-    wr32(p + off, (uint32_t)(d->sender.ntp >> 32));
-    wr32(p + off + 4, (uint32_t)d->sender.ntp);
-    wr32(p + off + 8, d->sender.rtp_ts);
-    wr32(p + off + 12, d->sender.packet_count);
-    wr32(p + off + 16, d->sender.octet_count);
+    parley__put_be32(p + off, (uint32_t)(d->sender.ntp >> 32));
+    parley__put_be32(p + off + 4, (uint32_t)d->sender.ntp);
+    parley__put_be32(p + off + 8, d->sender.rtp_ts);
+    parley__put_be32(p + off + 12, d->sender.packet_count);
+    parley__put_be32(p + off + 16, d->sender.octet_count);
     off += SENDER_INFO_LEN;
   }
   for (size_t i = 0; i < d->n_blocks; i++, off += BLOCK_LEN) write_block(p + off, &d->blocks[i]);
@@ -105,7 +92,7 @@ int parley__rtcp_build_compound(const parley__rtcp_compound_desc *d, uint8_t *ou
 
   memset(p, 0, sdes_len);
   write_header(p, 1, PARLEY__RTCP_SDES, sdes_len);
-  wr32(p + 4, d->ssrc);
+  parley__put_be32(p + 4, d->ssrc);
   p[8] = PARLEY__RTCP_SDES_CNAME;
   p[9] = (uint8_t)cname_len;
   memcpy(p + 10, d->cname, cname_len);
@@ -114,7 +101,7 @@ int parley__rtcp_build_compound(const parley__rtcp_compound_desc *d, uint8_t *ou
   if (d->bye) {
     memset(p, 0, bye_len);
     write_header(p, 1, PARLEY__RTCP_BYE, bye_len);
-    wr32(p + 4, d->ssrc);
+    parley__put_be32(p + 4, d->ssrc);
     if (reason_len) {
       p[8] = (uint8_t)reason_len;
       memcpy(p + 9, d->bye_reason, reason_len);
@@ -140,14 +127,14 @@ static void add_blocks(parley__rtcp_info *info, const uint8_t *p, size_t count, 
 /* body: the packet after its 4-byte header, padding removed. */
 static int parse_sr(parley__rtcp_info *info, const uint8_t *body, size_t len, size_t count) {
   if (len < 4 + SENDER_INFO_LEN + BLOCK_LEN * count) return PARLEY_EPARSE;
-  uint32_t ssrc = rd32(body);
+  uint32_t ssrc = parley__get_be32(body);
   if (!info->has_sr) {
     info->has_sr = true;
     info->sr_ssrc = ssrc;
-    info->sender.ntp = ((uint64_t)rd32(body + 4) << 32) | rd32(body + 8);
-    info->sender.rtp_ts = rd32(body + 12);
-    info->sender.packet_count = rd32(body + 16);
-    info->sender.octet_count = rd32(body + 20);
+    info->sender.ntp = ((uint64_t)parley__get_be32(body + 4) << 32) | parley__get_be32(body + 8);
+    info->sender.rtp_ts = parley__get_be32(body + 12);
+    info->sender.packet_count = parley__get_be32(body + 16);
+    info->sender.octet_count = parley__get_be32(body + 20);
   }
   /* Anything after the blocks is a profile-specific extension: skipped. */
   add_blocks(info, body + 4 + SENDER_INFO_LEN, count, ssrc);
@@ -156,7 +143,7 @@ static int parse_sr(parley__rtcp_info *info, const uint8_t *body, size_t len, si
 
 static int parse_rr(parley__rtcp_info *info, const uint8_t *body, size_t len, size_t count) {
   if (len < 4 + BLOCK_LEN * count) return PARLEY_EPARSE;
-  add_blocks(info, body + 4, count, rd32(body));
+  add_blocks(info, body + 4, count, parley__get_be32(body));
   return 0;
 }
 
@@ -164,7 +151,7 @@ static int parse_sdes(parley__rtcp_info *info, const uint8_t *body, size_t len, 
   size_t off = 0;
   for (size_t c = 0; c < count; c++) {
     if (len - off < 4) return PARLEY_EPARSE;
-    uint32_t ssrc = rd32(body + off);
+    uint32_t ssrc = parley__get_be32(body + off);
     off += 4;
     for (;;) {
       if (off >= len) return PARLEY_EPARSE; /* no terminating null item */
@@ -194,7 +181,7 @@ static int parse_sdes(parley__rtcp_info *info, const uint8_t *body, size_t len, 
 static int parse_bye(parley__rtcp_info *info, const uint8_t *body, size_t len, size_t count) {
   if (len < 4 * count) return PARLEY_EPARSE;
   for (size_t i = 0; i < count; i++) {
-    if (info->n_bye < PARLEY__RTCP_MAX_BYE) info->bye_ssrc[info->n_bye++] = rd32(body + 4 * i);
+    if (info->n_bye < PARLEY__RTCP_MAX_BYE) info->bye_ssrc[info->n_bye++] = parley__get_be32(body + 4 * i);
   }
   info->has_bye = true;
   size_t off = 4 * count;
@@ -221,7 +208,7 @@ int parley__rtcp_parse_compound(const uint8_t *buf, size_t len, parley__rtcp_inf
     if ((p[0] >> 6) != 2) return PARLEY_EPARSE;
     size_t count = p[0] & 0x1f;
     uint8_t type = p[1];
-    size_t plen = ((size_t)rd16(p + 2) + 1) * 4;
+    size_t plen = ((size_t)parley__get_be16(p + 2) + 1) * 4;
     if (plen > len - off) return PARLEY_EPARSE;
     bool last = plen == len - off;
     size_t body_len = plen - HEADER_LEN;
@@ -236,7 +223,7 @@ int parley__rtcp_parse_compound(const uint8_t *buf, size_t len, parley__rtcp_inf
       if (type != PARLEY__RTCP_SR && type != PARLEY__RTCP_RR) return PARLEY_EPARSE;
       out->first_type = type;
       if (body_len < 4) return PARLEY_EPARSE;
-      out->ssrc = rd32(p + HEADER_LEN);
+      out->ssrc = parley__get_be32(p + HEADER_LEN);
     }
     const uint8_t *body = p + HEADER_LEN;
     int rc = 0;

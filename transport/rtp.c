@@ -12,25 +12,11 @@
 #include <string.h>
 
 #include "parley/parley.h"
+#include "transport/wire.h"
 
 #define RTP_SEQ_MOD 65536u
 #define MAX_DROPOUT 3000u
 #define MAX_MISORDER 100u
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t rd32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static void wr16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-static void wr32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
 
 int parley__rtp_header_len(const uint8_t *buf, size_t len) {
   if (!buf) return PARLEY_EINVAL;
@@ -41,7 +27,7 @@ int parley__rtp_header_len(const uint8_t *buf, size_t len) {
   if (off > len) return PARLEY_EPARSE;
   if (buf[0] & 0x10) {
     if (len - off < 4) return PARLEY_EPARSE;
-    size_t ext_len = (size_t)rd16(buf + off + 2) * 4;
+    size_t ext_len = (size_t)parley__get_be16(buf + off + 2) * 4;
     off += 4;
     if (ext_len > len - off) return PARLEY_EPARSE;
     off += ext_len;
@@ -59,19 +45,19 @@ int parley__rtp_parse(const uint8_t *buf, size_t len, parley__rtp_view *out) {
   parley__rtp_header *h = &out->hdr;
   h->marker = (buf[1] & 0x80) != 0;
   h->payload_type = buf[1] & 0x7f;
-  h->seq = rd16(buf + 2);
-  h->timestamp = rd32(buf + 4);
-  h->ssrc = rd32(buf + 8);
+  h->seq = parley__get_be16(buf + 2);
+  h->timestamp = parley__get_be32(buf + 4);
+  h->ssrc = parley__get_be32(buf + 8);
   h->csrc_count = buf[0] & 0x0f;
-  for (size_t i = 0; i < h->csrc_count; i++) h->csrc[i] = rd32(buf + 12 + 4 * i);
+  for (size_t i = 0; i < h->csrc_count; i++) h->csrc[i] = parley__get_be32(buf + 12 + 4 * i);
   h->has_ext = (buf[0] & 0x10) != 0;
   h->ext_profile = 0;
   h->ext_data = NULL;
   h->ext_len = 0;
   if (h->has_ext) {
     size_t x = PARLEY__RTP_FIXED_HEADER_LEN + 4 * (size_t)h->csrc_count;
-    h->ext_profile = rd16(buf + x);
-    h->ext_len = (size_t)rd16(buf + x + 2) * 4;
+    h->ext_profile = parley__get_be16(buf + x);
+    h->ext_len = (size_t)parley__get_be16(buf + x + 2) * 4;
     h->ext_data = h->ext_len ? buf + x + 4 : NULL;
   }
 
@@ -108,14 +94,14 @@ int parley__rtp_build(const parley__rtp_header *hdr, const uint8_t *payload, siz
   out[0] = (uint8_t)((PARLEY__RTP_VERSION << 6) | (padding_len ? 0x20 : 0) | (hdr->has_ext ? 0x10 : 0) |
                      hdr->csrc_count);
   out[1] = (uint8_t)((hdr->marker ? 0x80 : 0) | hdr->payload_type);
-  wr16(out + 2, hdr->seq);
-  wr32(out + 4, hdr->timestamp);
-  wr32(out + 8, hdr->ssrc);
+  parley__put_be16(out + 2, hdr->seq);
+  parley__put_be32(out + 4, hdr->timestamp);
+  parley__put_be32(out + 8, hdr->ssrc);
   size_t off = PARLEY__RTP_FIXED_HEADER_LEN;
-  for (size_t i = 0; i < hdr->csrc_count; i++, off += 4) wr32(out + off, hdr->csrc[i]);
+  for (size_t i = 0; i < hdr->csrc_count; i++, off += 4) parley__put_be32(out + off, hdr->csrc[i]);
   if (hdr->has_ext) {
-    wr16(out + off, hdr->ext_profile);
-    wr16(out + off + 2, (uint16_t)(ext_len / 4));
+    parley__put_be16(out + off, hdr->ext_profile);
+    parley__put_be16(out + off + 2, (uint16_t)(ext_len / 4));
     off += 4;
     if (ext_len) memcpy(out + off, hdr->ext_data, ext_len);
     off += ext_len;

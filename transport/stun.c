@@ -17,24 +17,12 @@
 #include <zlib.h>
 
 #include "parley/parley.h"
+#include "transport/wire.h"
 
 #define ATTR_HEADER_BYTES 4
 #define FINGERPRINT_ATTR_BYTES 8
 #define INTEGRITY_ATTR_BYTES (ATTR_HEADER_BYTES + PARLEY__STUN_HMAC_BYTES)
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t get32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static uint64_t get64(const uint8_t *p) { return ((uint64_t)get32(p) << 32) | get32(p + 4); }
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v) {
-  put16(p, (uint16_t)(v >> 16));
-  put16(p + 2, (uint16_t)v);
-}
 static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
 
 /* The message type interleaves the 12 method bits M11..M0 with the class bits C1 C0:
@@ -52,8 +40,8 @@ static void split_type(uint16_t type, uint16_t *method, parley__stun_class *cls)
 bool parley__stun_is_message(const uint8_t *pkt, size_t len) {
   if (!pkt || len < PARLEY__STUN_HEADER_BYTES) return false;
   if ((pkt[0] & 0xC0) != 0) return false;
-  if (get32(pkt + 4) != PARLEY__STUN_MAGIC_COOKIE) return false;
-  size_t body = get16(pkt + 2);
+  if (parley__get_be32(pkt + 4) != PARLEY__STUN_MAGIC_COOKIE) return false;
+  size_t body = parley__get_be16(pkt + 2);
   return (body & 3) == 0 && body + PARLEY__STUN_HEADER_BYTES == len;
 }
 
@@ -67,7 +55,7 @@ static int decode_address(const uint8_t *v, size_t len, const uint8_t *header, b
   if (len < 4) return PARLEY_EPARSE;
   uint8_t pad[16] = {0};
   if (xored) xor_pad(header, pad);
-  uint16_t port = (uint16_t)(get16(v + 2) ^ get16(pad));
+  uint16_t port = (uint16_t)(parley__get_be16(v + 2) ^ parley__get_be16(pad));
   memset(out, 0, sizeof *out);
   if (v[1] == 0x01) {
     if (len != 8) return PARLEY_EPARSE;
@@ -150,7 +138,7 @@ static int decode_attr(parley__stun_msg *m, uint16_t type, const uint8_t *v, siz
   case PARLEY__STUN_ATTR_PRIORITY:
     if (len != 4) return PARLEY_EPARSE;
     if (m->present & PARLEY__STUN_HAS_PRIORITY) return 0;
-    m->priority = get32(v);
+    m->priority = parley__get_be32(v);
     m->present |= PARLEY__STUN_HAS_PRIORITY;
     return 0;
   case PARLEY__STUN_ATTR_USE_CANDIDATE:
@@ -160,13 +148,13 @@ static int decode_attr(parley__stun_msg *m, uint16_t type, const uint8_t *v, siz
   case PARLEY__STUN_ATTR_ICE_CONTROLLING:
     if (len != 8) return PARLEY_EPARSE;
     if (m->present & PARLEY__STUN_HAS_ICE_CONTROLLING) return 0;
-    m->ice_controlling = get64(v);
+    m->ice_controlling = parley__get_be64(v);
     m->present |= PARLEY__STUN_HAS_ICE_CONTROLLING;
     return 0;
   case PARLEY__STUN_ATTR_ICE_CONTROLLED:
     if (len != 8) return PARLEY_EPARSE;
     if (m->present & PARLEY__STUN_HAS_ICE_CONTROLLED) return 0;
-    m->ice_controlled = get64(v);
+    m->ice_controlled = parley__get_be64(v);
     m->present |= PARLEY__STUN_HAS_ICE_CONTROLLED;
     return 0;
   case PARLEY__STUN_ATTR_ERROR_CODE: {
@@ -185,7 +173,7 @@ static int decode_attr(parley__stun_msg *m, uint16_t type, const uint8_t *v, siz
     if (m->present & PARLEY__STUN_HAS_UNKNOWN_ATTRIBUTES) return 0;
     m->present |= PARLEY__STUN_HAS_UNKNOWN_ATTRIBUTES;
     for (size_t i = 0; i + 1 < len && m->unknown_attr_count < PARLEY__STUN_MAX_UNKNOWN; i += 2)
-      m->unknown_attrs[m->unknown_attr_count++] = get16(v + i);
+      m->unknown_attrs[m->unknown_attr_count++] = parley__get_be16(v + i);
     return 0;
   default:
     if (type < 0x8000) record_unknown(m, type);
@@ -204,15 +192,15 @@ int parley__stun_decode(parley__stun_msg *msg, const uint8_t *pkt, size_t len) {
   memset(msg, 0, sizeof *msg);
   if (len > PARLEY__STUN_MAX_MSG_BYTES) return PARLEY_ENOTSUP;
   if (!parley__stun_is_message(pkt, len)) return PARLEY_EPARSE;
-  split_type(get16(pkt), &msg->method, &msg->cls);
+  split_type(parley__get_be16(pkt), &msg->method, &msg->cls);
   memcpy(msg->txid, pkt + 8, PARLEY__STUN_TXID_BYTES);
 
   size_t off = PARLEY__STUN_HEADER_BYTES;
   bool after_integrity = false;
   while (off < len) {
     if (len - off < ATTR_HEADER_BYTES) return PARLEY_EPARSE;
-    uint16_t type = get16(pkt + off);
-    size_t vlen = get16(pkt + off + 2);
+    uint16_t type = parley__get_be16(pkt + off);
+    size_t vlen = parley__get_be16(pkt + off + 2);
     size_t room = len - off - ATTR_HEADER_BYTES;
     if (vlen > room || pad4(vlen) > room) return PARLEY_EPARSE;
     const uint8_t *v = pkt + off + ATTR_HEADER_BYTES;
@@ -220,7 +208,7 @@ int parley__stun_decode(parley__stun_msg *msg, const uint8_t *pkt, size_t len) {
     if (type == PARLEY__STUN_ATTR_FINGERPRINT) {
       if (vlen != 4) return PARLEY_EPARSE;
       if (off + FINGERPRINT_ATTR_BYTES != len) return PARLEY_EPARSE; /* must be last */
-      if (get32(v) != fingerprint_of(pkt, off)) return PARLEY_EPARSE;
+      if (parley__get_be32(v) != fingerprint_of(pkt, off)) return PARLEY_EPARSE;
       msg->present |= PARLEY__STUN_HAS_FINGERPRINT;
       msg->fingerprint_offset = off;
     } else if (after_integrity) {
@@ -246,7 +234,7 @@ static int hmac_with_length(const uint8_t *pkt, size_t covered, uint16_t length_
   uint8_t scratch[PARLEY__STUN_MAX_MSG_BYTES];
   if (covered > sizeof scratch || key_len > INT32_MAX) return PARLEY_EINVAL;
   memcpy(scratch, pkt, covered);
-  put16(scratch + 2, length_field);
+  parley__put_be16(scratch + 2, length_field);
   unsigned int out_len = 0;
   static const uint8_t empty_key = 0;
   const uint8_t *k = key_len ? key : &empty_key;
@@ -306,9 +294,9 @@ int parley__stun_build_begin(parley__stun_builder *b, uint8_t *buf, size_t cap, 
   b->cap = cap;
   if (!buf || !txid || method > 0x0FFF || (unsigned)cls > 3) return fail(b, PARLEY_EINVAL);
   if (cap < PARLEY__STUN_HEADER_BYTES) return fail(b, PARLEY_ENOSPC);
-  put16(buf, make_type(method, cls));
-  put16(buf + 2, 0);
-  put32(buf + 4, PARLEY__STUN_MAGIC_COOKIE);
+  parley__put_be16(buf, make_type(method, cls));
+  parley__put_be16(buf + 2, 0);
+  parley__put_be32(buf + 4, PARLEY__STUN_MAGIC_COOKIE);
   memcpy(buf + 8, txid, PARLEY__STUN_TXID_BYTES);
   b->len = PARLEY__STUN_HEADER_BYTES;
   return 0;
@@ -331,11 +319,11 @@ static uint8_t *reserve(parley__stun_builder *b, uint16_t type, size_t len) {
     return NULL;
   }
   uint8_t *p = b->buf + b->len;
-  put16(p, type);
-  put16(p + 2, (uint16_t)len);
+  parley__put_be16(p, type);
+  parley__put_be16(p + 2, (uint16_t)len);
   memset(p + ATTR_HEADER_BYTES + len, 0, pad4(len) - len);
   b->len += total;
-  put16(b->buf + 2, (uint16_t)(b->len - PARLEY__STUN_HEADER_BYTES));
+  parley__put_be16(b->buf + 2, (uint16_t)(b->len - PARLEY__STUN_HEADER_BYTES));
   return p + ATTR_HEADER_BYTES;
 }
 
@@ -388,21 +376,21 @@ int parley__stun_build_xor_address(parley__stun_builder *b, const struct sockadd
   if (!v) return b->err;
   v[0] = 0;
   v[1] = family;
-  put16(v + 2, (uint16_t)(port ^ get16(pad)));
+  parley__put_be16(v + 2, (uint16_t)(port ^ parley__get_be16(pad)));
   for (size_t i = 0; i < ip_len; i++) v[4 + i] = (uint8_t)(ip[i] ^ pad[i]);
   return 0;
 }
 
 int parley__stun_build_u32(parley__stun_builder *b, uint16_t type, uint32_t value) {
   uint8_t v[4];
-  put32(v, value);
+  parley__put_be32(v, value);
   return parley__stun_build_attr(b, type, v, sizeof v);
 }
 
 int parley__stun_build_u64(parley__stun_builder *b, uint16_t type, uint64_t value) {
   uint8_t v[8];
-  put32(v, (uint32_t)(value >> 32));
-  put32(v + 4, (uint32_t)value);
+  parley__put_be32(v, (uint32_t)(value >> 32));
+  parley__put_be32(v + 4, (uint32_t)value);
   return parley__stun_build_attr(b, type, v, sizeof v);
 }
 
@@ -431,7 +419,7 @@ int parley__stun_build_unknown(parley__stun_builder *b, const uint16_t *types, s
   if ((!types && count) || count > PARLEY__STUN_MAX_UNKNOWN) return fail(b, PARLEY_EINVAL);
   uint8_t *v = reserve(b, PARLEY__STUN_ATTR_UNKNOWN_ATTRIBUTES, 2 * count);
   if (!v) return b->err;
-  for (size_t i = 0; i < count; i++) put16(v + 2 * i, types[i]);
+  for (size_t i = 0; i < count; i++) parley__put_be16(v + 2 * i, types[i]);
   return 0;
 }
 
@@ -443,7 +431,7 @@ int parley__stun_build_integrity(parley__stun_builder *b, const uint8_t *key, si
   uint8_t *v = reserve(b, PARLEY__STUN_ATTR_MESSAGE_INTEGRITY, PARLEY__STUN_HMAC_BYTES);
   if (!v) return b->err;
   /* The header length already counts this attribute, as the HMAC requires. */
-  int rc = hmac_with_length(b->buf, off, get16(b->buf + 2), key, key_len, v);
+  int rc = hmac_with_length(b->buf, off, parley__get_be16(b->buf + 2), key, key_len, v);
   if (rc < 0) return fail(b, rc);
   b->sealed_integrity = true;
   return 0;
@@ -455,7 +443,7 @@ int parley__stun_build_fingerprint(parley__stun_builder *b) {
   size_t off = b->len;
   uint8_t *v = reserve(b, PARLEY__STUN_ATTR_FINGERPRINT, 4);
   if (!v) return b->err;
-  put32(v, fingerprint_of(b->buf, off));
+  parley__put_be32(v, fingerprint_of(b->buf, off));
   b->sealed_fingerprint = true;
   return 0;
 }
