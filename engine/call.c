@@ -61,9 +61,36 @@ static void ice_send(void *ctx, int local, const parley__netaddr *dst, const uin
     (void)parley__ice_liveness_on_socket_error(&c->il, local, &uerr.peer, uerr.sys_errno, now_us(c->eng));
 }
 
+static const char *cand_type(parley__sdp_cand_type t) {
+  switch (t) {
+  case PARLEY__SDP_CAND_SRFLX: return "srflx";
+  case PARLEY__SDP_CAND_PRFLX: return "prflx";
+  case PARLEY__SDP_CAND_RELAY: return "relay";
+  default: return "host";
+  }
+}
+
+/* "candidate:..." (RFC 8839 syntax, without "a=") into buf. 0 or PARLEY_EINVAL. */
+static int candidate_line(const parley__ice_candidate *ic, char *buf, size_t cap) {
+  parley__sdp_candidate sc;
+  if (parley__ice_candidate_to_sdp(&sc, ic) != 0) return PARLEY_EINVAL;
+  int n = snprintf(buf, cap, "candidate:%s %u %s %u %s %u typ %s", sc.foundation, (unsigned)sc.component,
+                   sc.transport, (unsigned)sc.priority, sc.addr, (unsigned)sc.port, cand_type(sc.type));
+  if (n > 0 && (size_t)n < cap && sc.has_raddr)
+    snprintf(buf + n, cap - (size_t)n, " raddr %s rport %u", sc.raddr, (unsigned)sc.rport);
+  return 0;
+}
+
 static void ice_event(void *ctx, const parley__ice_event *ev) {
   parley_call *c = ctx;
   if (!c->mon) return;
+  if (ev->kind == PARLEY__ICE_EV_LOCAL_CANDIDATE && ev->candidate) {
+    char line[256];
+    if (candidate_line(ev->candidate, line, sizeof line) == 0)
+      parley__engine_post_candidate(c->eng, c, line, ev->now_us);
+  } else if (ev->kind == PARLEY__ICE_EV_GATHERING_DONE) {
+    parley__engine_post_candidate(c->eng, c, "end-of-candidates", ev->now_us);
+  }
   (void)parley__ice_liveness_on_ice_event(&c->il, ev);
   /* The monitor owns connected/disconnected; an agent that failed outright is reported here. */
   if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY__ICE_FAILED && !c->agent_failed_reported) {

@@ -11,6 +11,7 @@
  * id, so a listener removed or a call freed meanwhile is not called.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ _Static_assert((int)PARLEY_INTERRUPT_DEVICE_BUSY == (int)PARLEY__INT_DEVICE_BUSY
 const char *parley_event_kind_name(parley_event_kind k) {
   switch (k) {
   case PARLEY_EVENT_CLOSED: return "closed";
+  case PARLEY_EVENT_LOCAL_CANDIDATE: return "local-candidate";
   case PARLEY_EVENT_MEMBERS_CHANGED: return "members-changed";
   case PARLEY_EVENT_SPEAKERS_CHANGED: return "speakers-changed";
   case PARLEY_EVENT_ICE_STATE_CHANGED: return "ice-connection-state-changed";
@@ -81,6 +83,7 @@ static parley__queued_event *make(parley__target *t, parley_event_kind kind, int
   q->ev.kind = kind;
   q->ev.time_us = now_us;
   q->ev.message = q->message;
+  q->ev.candidate = q->candidate;
   return q;
 }
 
@@ -99,6 +102,14 @@ void parley__engine_post(parley_engine *e, parley_call *call, const parley__even
   enqueue(e, q);
 }
 
+void parley__engine_post_candidate(parley_engine *e, parley_call *call, const char *line, int64_t now_us) {
+  parley__queued_event *q = make(&call->tgt, PARLEY_EVENT_LOCAL_CANDIDATE, now_us);
+  if (!q) return;
+  q->ev.call = call;
+  snprintf(q->candidate, sizeof q->candidate, "%s", line);
+  enqueue(e, q);
+}
+
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us) {
   parley__queued_event *q = make(&call->tgt, PARLEY_EVENT_CLOSED, now_us);
   if (!q) return;
@@ -112,6 +123,7 @@ void parley__engine_post_session(parley_engine *e, parley_session *s, const parl
   q->ev = *ev;
   q->ev.session = s;
   q->ev.message = q->message;
+  q->ev.candidate = q->candidate;
   enqueue(e, q);
 }
 

@@ -97,6 +97,7 @@ typedef struct parley__queued_event {
   uint64_t serial;
   parley_event ev;
   char message[PARLEY__EVENT_MESSAGE_MAX];
+  char candidate[256];
 } parley__queued_event;
 
 struct parley_session {
@@ -234,6 +235,8 @@ int parley__engine_attach_media(parley_engine *e, parley__call_media *m);
 /* Queues an internal event (from the liveness monitor, signaling, the device) for call. Copies it.
  * Any thread except audio; takes ev_lock. */
 void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev);
+/* Queues LOCAL_CANDIDATE for call (line copied). */
+void parley__engine_post_candidate(parley_engine *e, parley_call *call, const char *line, int64_t now_us);
 /* Queues CLOSED for call. */
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us);
 /* Queues a session event (ev copied; message empty). */

@@ -456,3 +456,97 @@ Test(call, session_mesh_mixes_and_ranks_speakers, .timeout = 60) {
   free(y);
   unlink(out_path);
 }
+
+/* Trickle ICE: A's candidates reach B only through LOCAL_CANDIDATE events and
+ * parley_call_add_remote_candidate (they are stripped from the offer, and B's from the answer, so
+ * nothing connects without the trickled ones); the call connects. */
+typedef struct trickle_rec {
+  pthread_mutex_t mu;
+  char lines[16][256];
+  int n;
+  bool done;
+} trickle_rec;
+
+static void on_candidate(const parley_event *ev, void *user) {
+  trickle_rec *t = user;
+  pthread_mutex_lock(&t->mu);
+  cr_expect_eq(ev->kind, PARLEY_EVENT_LOCAL_CANDIDATE);
+  if (strcmp(ev->candidate, "end-of-candidates") == 0) t->done = true;
+  else if (t->n < 16) snprintf(t->lines[t->n++], sizeof t->lines[0], "%s", ev->candidate);
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void strip_candidates(const char *in, char *out, size_t cap) {
+  size_t o = 0;
+  for (const char *p = in; *p && o + 1 < cap;) {
+    const char *eol = strstr(p, "\r\n");
+    size_t len = eol ? (size_t)(eol - p) + 2 : strlen(p);
+    if (strncmp(p, "a=candidate:", 12) != 0 && strncmp(p, "a=end-of-candidates", 19) != 0 && o + len < cap) {
+      memcpy(out + o, p, len);
+      o += len;
+    }
+    p += len;
+  }
+  out[o] = '\0';
+}
+
+Test(call, trickled_candidates_connect, .timeout = 60) {
+  parley_engine_config cfg;
+  loopback_cfg(&cfg);
+  parley_engine *ea, *eb;
+  cr_assert_eq(parley_engine_new(&cfg, &ea), 0);
+  cr_assert_eq(parley_engine_new(&cfg, &eb), 0);
+  parley_call *a, *b;
+  cr_assert_eq(parley_call_new(ea, &a), 0);
+  cr_assert_eq(parley_call_new(eb, &b), 0);
+  trickle_rec t;
+  memset(&t, 0, sizeof t);
+  pthread_mutex_init(&t.mu, NULL);
+  int idc = parley_on(a, PARLEY_EVENT_LOCAL_CANDIDATE, on_candidate, &t);
+  cr_assert_gt(idc, 0);
+  rec ra, rb;
+  rec_init(&ra);
+  rec_init(&rb);
+  int ida = parley_on(a, PARLEY_EVENT_TRACK_STARTED, on_event, &ra);
+  int idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_event, &rb);
+
+  static char offer[8192], bare[8192], answer[8192];
+  parley_sdp_error se;
+  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  strip_candidates(offer, bare, sizeof bare);
+  cr_assert(strstr(bare, "a=candidate") == NULL);
+  cr_assert_eq(parley_call_set_remote_description(b, bare, &se), 0, "%s", se.message);
+  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
+  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
+  /* B's candidates are withheld too: A learns B's address only from B's checks (peer-reflexive). */
+  strip_candidates(answer, bare, sizeof bare);
+  cr_assert_eq(parley_call_set_remote_description(a, bare, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_start(a), 0);
+  cr_assert_eq(parley_call_start(b), 0);
+
+  for (int i = 0; i < 200 && !t.done; i++) sleep_ms(10);
+  pthread_mutex_lock(&t.mu);
+  cr_assert(t.done, "end-of-candidates trickled");
+  cr_assert_geq(t.n, 1);
+  for (int i = 0; i < t.n; i++) {
+    cr_expect_eq(strncmp(t.lines[i], "candidate:", 10), 0, "%s", t.lines[i]);
+    cr_expect(strstr(t.lines[i], "127.0.0.1") != NULL, "%s", t.lines[i]);
+    cr_expect_eq(parley_call_add_remote_candidate(b, t.lines[i]), 0, "%s", t.lines[i]);
+    cr_expect_eq(parley_call_add_remote_candidate(b, t.lines[i]), 1, "already known");
+  }
+  pthread_mutex_unlock(&t.mu);
+  cr_expect_eq(parley_call_add_remote_candidate(b, "a=end-of-candidates"), 0);
+
+  for (int i = 0; i < 500 && (count(&ra, PARLEY_EVENT_TRACK_STARTED) == 0 || count(&rb, PARLEY_EVENT_TRACK_STARTED) == 0); i++)
+    sleep_ms(10);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED), 1);
+  cr_expect_eq(count(&rb, PARLEY_EVENT_TRACK_STARTED), 1);
+  parley_off(a, idc);
+  parley_off(a, ida);
+  parley_off(b, idb);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+}

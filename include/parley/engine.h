@@ -234,6 +234,7 @@ typedef enum parley_event_kind {
   PARLEY_EVENT_SIGNALING_STATE_CHANGED, /* .signaling_state */
   PARLEY_EVENT_INTERRUPTED,             /* the call broke without a hang-up: .code, .message */
   PARLEY_EVENT_RESUMED,                 /* the interruption is over: .code repeats its cause */
+  PARLEY_EVENT_LOCAL_CANDIDATE,         /* a local ICE candidate to trickle: .candidate */
   PARLEY_EVENT_CLOSED,                  /* the last event of the call */
   PARLEY_EVENT_MEMBERS_CHANGED,         /* session: .call joined or left; .count members now */
   PARLEY_EVENT_SPEAKERS_CHANGED,        /* session: .speakers[0..count) loudest first */
@@ -292,6 +293,10 @@ typedef struct parley_event {
   parley_signaling_state signaling_state; /* SIGNALING_STATE_CHANGED */
   parley_interrupt_code code;  /* INTERRUPTED, RESUMED */
   const char *message;         /* readable, never NULL, may be "" */
+  /* LOCAL_CANDIDATE: "candidate:..." for parley_call_add_remote_candidate on the peer, or
+   * "end-of-candidates" once gathering is done. Host candidates are in the SDP already (trickling them
+   * again is harmless); server-reflexive ones (cfg.stun_server) come only this way. Else "". */
+  const char *candidate;
   size_t count;                /* MEMBERS_CHANGED: members; SPEAKERS_CHANGED: entries in speakers */
   parley_call *speakers[PARLEY_SESSION_MAX_SPEAKERS]; /* SPEAKERS_CHANGED: loudest first */
 } parley_event;
