@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sndfile.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,4 +550,87 @@ Test(call, trickled_candidates_connect, .timeout = 60) {
   cr_expect_eq(parley_call_free(b), 0);
   parley_engine_free(ea);
   parley_engine_free(eb);
+}
+
+/* The peer's process dies (SIGKILL: no BYE). Its sockets close, the kernel answers our next packet with
+ * ICMP port unreachable, and the call reports interrupted(peer-gone) and track-stopped. The peer runs in
+ * a forked child (created before any engine thread exists in this process); SDP travels over pipes. */
+static bool read_all(int fd, char *buf, size_t cap) {
+  size_t n = 0;
+  for (int i = 0; i < 1000 && n + 1 < cap; i++) {
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r <= 0) break;
+    n += (size_t)r;
+    if (buf[n - 1] == '\0') return true; /* messages end with their NUL */
+  }
+  return false;
+}
+
+static void peer_child(int in_fd, int out_fd) {
+  static char offer[8192], answer[8192];
+  parley_engine_config cfg;
+  loopback_cfg(&cfg);
+  parley_engine *e;
+  parley_call *c;
+  if (parley_engine_new(&cfg, &e) != 0 || parley_call_new(e, &c) != 0) _exit(2);
+  if (!read_all(in_fd, offer, sizeof offer)) _exit(3);
+  if (parley_call_set_remote_description(c, offer, NULL) != 0) _exit(4);
+  int n = parley_call_create_answer(c, answer, sizeof answer);
+  if (n <= 0 || parley_call_set_local_description(c, answer) != 0 || parley_call_start(c) != 0) _exit(5);
+  if (write(out_fd, answer, (size_t)n + 1) != n + 1) _exit(6);
+  for (int i = 0; i < 3000; i++) sleep_ms(10); /* until killed (bounded: 30 s) */
+  _exit(0);
+}
+
+Test(call, peer_process_death_is_reported_as_peer_gone, .timeout = 60) {
+  int to_child[2], from_child[2];
+  cr_assert_eq(pipe(to_child), 0);
+  cr_assert_eq(pipe(from_child), 0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    close(to_child[1]);
+    close(from_child[0]);
+    peer_child(to_child[0], from_child[1]);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+
+  parley_engine_config cfg;
+  loopback_cfg(&cfg);
+  parley_engine *e;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  parley_call *a;
+  cr_assert_eq(parley_call_new(e, &a), 0);
+  rec ra;
+  rec_init(&ra);
+  int ids[PARLEY_EVENT_CALL_KIND_COUNT];
+  listen_all(a, &ra, ids);
+  static char offer[8192], answer[8192];
+  int n = parley_call_create_offer(a, offer, sizeof offer);
+  cr_assert_gt(n, 0);
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  cr_assert_eq(write(to_child[1], offer, (size_t)n + 1), n + 1);
+  cr_assert(read_all(from_child[0], answer, sizeof answer), "answer from the child");
+  parley_sdp_error se;
+  cr_assert_eq(parley_call_set_remote_description(a, answer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_start(a), 0);
+  for (int i = 0; i < 500 && count(&ra, PARLEY_EVENT_TRACK_STARTED) == 0; i++) sleep_ms(10);
+  cr_assert_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED), 1);
+
+  kill(pid, SIGKILL);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  for (int i = 0; i < 300 && count(&ra, PARLEY_EVENT_INTERRUPTED) == 0; i++) sleep_ms(10);
+  cr_assert_eq(count(&ra, PARLEY_EVENT_INTERRUPTED), 1);
+  cr_expect_eq(ra.last_code, PARLEY_INTERRUPT_PEER_GONE, "%s: %s", parley_interrupt_code_name(ra.last_code),
+               ra.last_message);
+  cr_expect_gt(strlen(ra.last_message), 0);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_TRACK_STOPPED), 1);
+  cr_expect_eq(ra.last_stop, PARLEY_STOP_TIMEOUT);
+  unlisten_all(a, ids);
+  cr_expect_eq(parley_call_free(a), 0);
+  parley_engine_free(e);
+  close(to_child[1]);
+  close(from_child[0]);
 }
