@@ -100,7 +100,8 @@ typedef struct parley_engine_config {
   int consent_expiry_ms;       /* RFC 7675 consent lifetime [30000] */
 
   const char *stun_server;     /* "ip:port" (numeric) for a server-reflexive candidate; NULL = none */
-  bool loopback_candidates;    /* offer 127.0.0.1 / ::1 host candidates (tests, loopback calls) [false] */
+  bool loopback_candidates;    /* use ONLY loopback addresses (127.0.0.1, and ::1 with ipv6) as host
+                                * candidates: tests and calls within one host [false] */
   bool ipv6;                   /* gather IPv6 candidates too [true] */
 
   parley_dispatch_mode dispatch; /* [PARLEY_DISPATCH_THREAD] */
@@ -159,14 +160,17 @@ PARLEY_API int parley_call_new(parley_engine *eng, parley_call **out);
  * memory). To free a call from its own listener, do it in the CLOSED listener after parley_off. */
 PARLEY_API int parley_call_free(parley_call *call);
 
-/* Writes an SDP offer (NUL-terminated) into sdp[0..cap) and returns its length. The first offer opens
- * the call's UDP sockets and starts ICE (this side controlling). The offer carries every host candidate
- * and a=end-of-candidates, SDES a=crypto (AES_CM_128_HMAC_SHA1_80), Opus, rtcp-mux.
- * PARLEY_EINVAL (NULL), PARLEY_ENOSPC (cap too small; 4096 is always enough), PARLEY_ESTATE (a remote
+/* Writes an SDP offer (NUL-terminated) into the caller's buffer sdp[0..cap) and returns its length. The
+ * first offer opens the call's UDP sockets and starts ICE (this side controlling). The offer carries
+ * every host candidate, SDES a=crypto (AES_CM_128_HMAC_SHA1_80), Opus, rtcp-mux, and
+ * a=end-of-candidates unless a STUN server is configured (server-reflexive candidates then follow as
+ * LOCAL_CANDIDATE events). Calling it again re-offers (same ICE credentials and key).
+ * PARLEY_EINVAL (NULL), PARLEY_ENOSPC (cap too small; 8192 is always enough), PARLEY_ESTATE (a remote
  * offer is pending, or the call is closed), PARLEY_ENETWORK (no usable local address or socket),
  * PARLEY_ECRYPTO. */
 PARLEY_API int parley_call_create_offer(parley_call *call, char *sdp, size_t cap);
-/* Writes the SDP answer to the pending remote offer into sdp[0..cap). Returns its length, or
+/* Writes the SDP answer to the pending remote offer into the caller's buffer sdp[0..cap). Returns its
+ * length, or
  * PARLEY_EINVAL, PARLEY_ENOSPC, PARLEY_ESTATE (no remote offer pending), PARLEY_ENOTSUP (the offer has
  * no acceptable Opus audio with SDES-SRTP), PARLEY_ENETWORK, PARLEY_ECRYPTO. */
 PARLEY_API int parley_call_create_answer(parley_call *call, char *sdp, size_t cap);
