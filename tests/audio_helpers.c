@@ -90,3 +90,39 @@ long th_best_lag(const float *a, const float *b, size_t n, long max_lag, double 
   if (peak) *peak = best_v;
   return best;
 }
+
+long th_best_lag_speech(const float *a, const float *b, size_t n, long max_lag, double *peak) {
+  enum { D = 8, REFINE = 16 };
+  size_t nd = n / D, bd_len = (n + (size_t)max_lag) / D;
+  float *ad = malloc(nd * sizeof *ad), *bd = malloc(bd_len * sizeof *bd);
+  if (!ad || !bd) {
+    free(ad);
+    free(bd);
+    return th_best_lag(a, b, n, max_lag, peak);
+  }
+  for (size_t i = 0; i < nd; i++) {
+    float s = 0;
+    for (size_t k = 0; k < D; k++) s += a[i * D + k];
+    ad[i] = s;
+  }
+  for (size_t i = 0; i < bd_len; i++) {
+    float s = 0;
+    for (size_t k = 0; k < D; k++) s += b[i * D + k];
+    bd[i] = s;
+  }
+  long coarse = th_best_lag(ad, bd, nd, max_lag / D, NULL) * D;
+  free(ad);
+  free(bd);
+  long best = coarse;
+  double best_v = -2;
+  for (long lag = coarse - REFINE; lag <= coarse + REFINE; lag++) {
+    if (lag < 0 || lag > max_lag) continue;
+    double v = th_xcorr_at(a, b, n, lag);
+    if (v > best_v) {
+      best_v = v;
+      best = lag;
+    }
+  }
+  if (peak) *peak = best_v;
+  return best;
+}

@@ -24,5 +24,9 @@ double th_snr_db(const float *ref, const float *test, size_t n);
 double th_xcorr_at(const float *a, const float *b, size_t n, long lag);
 /* The lag in [0, max_lag] that maximises th_xcorr_at; *peak gets its value when non-NULL. */
 long th_best_lag(const float *a, const float *b, size_t n, long max_lag, double *peak);
+/* The same search for broadband signals such as speech, coarse to fine: every lag of 8-sample block
+ * means first, then each lag within 16 samples of the best, at full rate. About 60 times cheaper for
+ * long lags; not for pure tones, whose coarse peaks repeat every period. */
+long th_best_lag_speech(const float *a, const float *b, size_t n, long max_lag, double *peak);
 
 #endif

@@ -160,7 +160,7 @@ Test(liveness, config_defaults_and_validation) {
   cr_expect_eq(parley__liveness_config_validate(&c), 0);
   cr_expect_eq(c.suspect_after_us, 200 * MS);
   cr_expect_eq(c.probe_interval_us, 20 * MS);
-  cr_expect_eq(c.lost_after_us, 800 * MS);
+  cr_expect_eq(c.lost_after_us, 760 * MS);
   cr_expect_eq(c.consent_expiry_us, 30 * S);
   cr_expect_eq(parley__liveness_config_validate(NULL), PARLEY_EINVAL);
   parley__liveness_config bad;
@@ -253,7 +253,7 @@ Test(liveness, cut_then_restore_event_sequence) {
   cut(h);
   int64_t cut_at = h->now;
   run_until(h, 15 * S);
-  /* Declared lost 800 ms after the last arrival (media at 10.0 s; probes answered until the cut). */
+  /* Declared lost lost_after after the last arrival (media at 10.0 s; probes answered until the cut). */
   int i_ice = find(h, mark, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
   cr_assert_geq(i_ice, 0);
   cr_expect_eq(h->log[i_ice].now_us, 10 * S + h->cfg.lost_after_us);
@@ -296,7 +296,10 @@ Test(liveness, cut_then_restore_event_sequence) {
 }
 
 Test(liveness, probes_at_configured_pace) {
-  harness *h = setup(NULL);
+  parley__liveness_config cfg;
+  parley__liveness_config_init(&cfg);
+  cfg.lost_after_us = 800 * MS; /* a round figure, so the schedule below reads plainly */
+  harness *h = setup(&cfg);
   start_call(h, 20 * MS);
   run_until(h, 5 * S); /* media every 20 ms: no probing at all */
   cr_expect_eq(h->n_probes, 0);

@@ -201,7 +201,7 @@ static double best_corr(const float *x, const float *y, size_t n, int rate, long
   size_t win = (size_t)rate * 4;
   if (win + (size_t)rate / 2 > n) win = n - (size_t)rate / 2;
   double peak = 0;
-  *lag = th_best_lag(x, y, win, rate / 2, &peak);
+  *lag = th_best_lag_speech(x, y, win, rate / 2, &peak);
   return peak;
 }
 

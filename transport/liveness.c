@@ -6,7 +6,7 @@
  * response, a consent response) is evidence that the path and the peer are alive. After
  * suspect_after (200 ms) of total silence the monitor asks for STUN binding probes on the selected pair
  * every probe_interval (20 ms); any evidence clears the suspicion. If silence reaches lost_after
- * (800 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
+ * (760 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
  * interrupted network-lost. Then probes go every lost_probe_interval (200 ms) and the first evidence
  * brings back ICE connected, peer connected, resumed (and track-started when media flows). Consent
  * (RFC 7675) keeps its own timers: a randomized check every ~5 s (every ~1 s once a response is 7.5 s
@@ -25,6 +25,10 @@
  * disconnect with p = 9.2e-9. Episodes start at least suspect_after apart, so at most 18000 per hour:
  * expected false disconnects <= 1.7e-4 per hour (one per ~6000 hours). For comparison 250/50/1000
  * gives 2.1e-5 per episode, ~0.3 per hour: too many; 200/25/800 gives ~3e-3 per hour.
+ * The default is 760, not 800, to keep the harsh-network detection p95 under 1 s with margin (below).
+ * Same method at 760: the 10 probes sent by t0 + 380 always return in time unless lost (0.36^10 =
+ * 3.7e-5), the 18 later ones fail together with ~1.9e-3: ~7e-8 per episode, <= ~1.3e-3 per hour
+ * (one per ~800 hours). The bench saw none in 40 simulated hours.
  * Limits of the model: losses are independent; a loss burst longer than ~600 ms in both directions
  * is indistinguishable from a cut and will (correctly, by this definition) be reported as one.
  * Cost: in DTX (1 packet / 400 ms) suspicion starts after most packets, so the monitor asks for
@@ -37,8 +41,8 @@
  *
  * Measured through two real ICE agents (bench_disconnect.c, which reads "150 ms of jitter" more harshly
  * as Gaussian sd 50 ms, one-way delay up to ~290 ms): no false disconnect in simulated hours; cut ->
- * disconnected p95 ~840 ms on the mild network and ~1000 ms on the harsh one (lost_after plus the
- * latest datagram still in flight at the cut); --lost-ms 760 brings the harsh p95 to ~960 ms.
+ * disconnected p95 ~800 ms on the mild network and ~960 ms on the harsh one (lost_after plus the
+ * latest datagram still in flight at the cut); at 800 ms the harsh p95 was ~1000 ms, too close.
  *
  * Consent under the same loss: checks every ~5 s, then every ~1 s once 7.5 s pass without a response,
  * give >= 20 checks before the 30 s expiry: 0.36^20 ~ 1e-9. Probe responses also refresh consent
@@ -94,7 +98,7 @@ void parley__liveness_config_init(parley__liveness_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->suspect_after_us = 200000;
   cfg->probe_interval_us = 20000;
-  cfg->lost_after_us = 800000;
+  cfg->lost_after_us = 760000;
   cfg->lost_probe_interval_us = 200000;
   cfg->media_timeout_us = 5000000;
   cfg->consent_interval_us = 5000000;

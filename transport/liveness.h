@@ -31,7 +31,7 @@ typedef struct parley__liveness_config {
   int64_t suspect_after_us;        /* default 200 ms */
   int64_t probe_interval_us;       /* fast probe period while suspect; default 20 ms */
   /* Total silence, with probes unanswered, after which the path is declared lost. */
-  int64_t lost_after_us;           /* default 800 ms */
+  int64_t lost_after_us;           /* default 760 ms */
   int64_t lost_probe_interval_us;  /* probe period once lost, to notice recovery; default 200 ms */
   /* Media silence (path alive) after which the track is stopped with reason timeout; 0 disables.
    * Only while the remote direction says it sends. A live Opus DTX sender sends >= 1 packet / 400 ms. */
