@@ -48,10 +48,13 @@ void parley_engine_config_init(parley_engine_config *cfg) {
   cfg->opus_bitrate_bps = 32000;
   cfg->opus_fec = true;
   cfg->opus_dtx = true;
-  cfg->suspect_after_ms = 200;
-  cfg->lost_after_ms = 800;
-  cfg->media_timeout_ms = 5000;
-  cfg->consent_expiry_ms = 30000;
+  /* Liveness defaults are the monitor's own (transport/liveness.h), in ms. */
+  parley__liveness_config lc;
+  parley__liveness_config_init(&lc);
+  cfg->suspect_after_ms = (int)(lc.suspect_after_us / 1000);
+  cfg->lost_after_ms = (int)(lc.lost_after_us / 1000);
+  cfg->media_timeout_ms = (int)(lc.media_timeout_us / 1000);
+  cfg->consent_expiry_ms = (int)(lc.consent_expiry_us / 1000);
   cfg->loopback_candidates = false;
   cfg->ipv6 = true;
   cfg->dispatch = PARLEY_DISPATCH_THREAD;
