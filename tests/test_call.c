@@ -178,6 +178,10 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_expect_geq(sa.rtt_ms, 0.0, "RTT measured from RTCP");
   cr_expect_lt(sa.rtt_ms, 200.0);
   cr_expect_geq(sb.jitter_buffer_ms, 0.0);
+  cr_expect_geq(sa.fraction_lost, 0.0, "B reported on A's stream");
+  cr_expect_leq(sa.fraction_lost, 0.05, "loopback loses nothing: %.3f", sa.fraction_lost);
+  cr_expect_leq(sb.packets_lost, 2);
+  cr_expect_lt(sb.jitter_ms, 20.0);
 
   /* A hangs up: B sees track-stopped(bye); A's last event is closed. */
   cr_assert_eq(parley_call_hangup(a), 0);
@@ -633,4 +637,47 @@ Test(call, peer_process_death_is_reported_as_peer_gone, .timeout = 60) {
   parley_engine_free(e);
   close(to_child[1]);
   close(from_child[0]);
+}
+
+/* Mute: A's speech stops reaching B while muted and comes back after. */
+static double pull_energy(parley_engine *e, int ms) {
+  float buf[480];
+  double acc = 0;
+  for (int i = 0; i < ms / 10; i++) {
+    sleep_ms(10);
+    int got = parley_engine_pull_playout(e, buf, 480);
+    for (int k = 0; k < got; k++) acc += (double)buf[k] * buf[k];
+  }
+  return acc;
+}
+
+Test(call, mute_silences_the_sender, .timeout = 60) {
+  parley_engine_config ca, cb;
+  loopback_cfg(&ca);
+  ca.audio = PARLEY_AUDIO_FILE;
+  ca.input_file = PARLEY_TEST_DATA "/speech_a_48k.wav";
+  loopback_cfg(&cb);
+  cb.audio = PARLEY_AUDIO_APP;
+  parley_engine *ea, *eb;
+  cr_assert_eq(parley_engine_new(&ca, &ea), 0);
+  cr_assert_eq(parley_engine_new(&cb, &eb), 0);
+  parley_call *a, *b;
+  cr_assert_eq(parley_call_new(ea, &a), 0);
+  cr_assert_eq(parley_call_new(eb, &b), 0);
+  negotiate(a, b);
+  (void)pull_energy(eb, 500); /* connect, fill the jitter buffer */
+  double on = pull_energy(eb, 1000);
+  cr_assert_eq(parley_call_set_mute(a, true), 0);
+  (void)pull_energy(eb, 300); /* what was in flight */
+  double off = pull_energy(eb, 1000);
+  cr_assert_eq(parley_call_set_mute(a, false), 0);
+  (void)pull_energy(eb, 300);
+  double again = pull_energy(eb, 1000);
+  cr_expect_gt(on, 1.0, "speech before mute (energy %.3f)", on);
+  cr_expect_lt(off, on / 100, "muted: %.4f vs %.3f", off, on);
+  cr_expect_gt(again, 1.0, "speech after unmute (energy %.3f)", again);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
 }
