@@ -857,7 +857,6 @@ int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_s
   c->rx_srtp = rx;
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
-  c->remote_dir = m->dir;
   (void)parley__liveness_on_remote_direction(c->mon, now, live_dir(m->dir));
   c->remote_applied = true;
   post_signaling(c, offer ? PARLEY__SDP_SET_REMOTE_OFFER : PARLEY__SDP_SET_REMOTE_ANSWER);

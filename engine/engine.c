@@ -9,8 +9,11 @@
  *    one frame of playout is produced and summed into the device output (the sum of all calls' receive
  *    chains: with several calls this is the mesh mix), and the capture (or silence when muted) goes
  *    through the call's send chain, whose encoded packets go into the call's tx ring (SPSC, audio ->
- *    network). The receive chain feeds the same call's echo canceller. Nothing here allocates, locks
- *    or makes a system call (the monotonic clock is a vDSO read).
+ *    network). The receive chain feeds the same call's echo canceller. Calls that are members of the
+ *    session (session.c) are not summed directly: their frames go through the session's mixer, which
+ *    this thread owns while it is published (membership is followed from media->session_id), and its
+ *    speaker ranking is published for the network thread. Nothing here allocates, locks or makes a
+ *    system call (the monotonic clock is a vDSO read).
  *  - Network thread (one per engine): poll() over the wake eventfd and every call's UDP sockets, with
  *    the timeout from the nearest ICE / liveness / RTCP deadline (5 ms while media is flowing, because
  *    the audio thread cannot wake it: that would be a system call), capped at 100 ms. Under eng->lock

@@ -36,7 +36,6 @@
 #define PARLEY__TX_RING_SLOTS 64
 #define PARLEY__RX_RING_SLOTS 128
 #define PARLEY__CALL_EVQ 64
-#define PARLEY__SDP_TEXT_MAX 8192
 
 /* audio thread -> network thread: one encoded frame. */
 typedef struct parley__tx_item {
@@ -157,7 +156,6 @@ struct parley_call {
   uint32_t last_tx_ts;
   int64_t last_tx_us;
   parley__sdp *remote_offer;        /* kept from set_remote(offer) to create_answer */
-  parley__sdp_dir remote_dir;
 
   /* stats */
   double rtt_ms, fraction_lost;

@@ -93,6 +93,12 @@ Test(api, engine_config_is_validated) {
   cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_ENOTFOUND);
   cr_expect_null(e);
   parley_engine_config_init(&cfg);
+  cfg.audio = (parley_audio_backend)9;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
+  cfg.media_timeout_ms = -1;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
   cfg.dispatch = (parley_dispatch_mode)7;
   cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
   parley_engine_config_init(NULL); /* ignored */
@@ -319,5 +325,17 @@ Test(api, call_freed_from_its_closed_listener) {
   }
   cr_expect(atomic_load(&sf.freed));
   cr_expect_eq(sf.free_result, 0);
+  parley_engine_free(e);
+}
+
+Test(api, call_table_is_bounded) {
+  parley_engine *e = null_engine();
+  parley_call *c[PARLEY_ENGINE_MAX_CALLS + 1];
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) cr_assert_eq(parley_call_new(e, &c[i]), 0);
+  cr_expect_eq(parley_call_new(e, &c[PARLEY_ENGINE_MAX_CALLS]), PARLEY_EFULL);
+  cr_expect_null(c[PARLEY_ENGINE_MAX_CALLS]);
+  cr_expect_eq(parley_call_free(c[3]), 0);
+  cr_expect_eq(parley_call_new(e, &c[3]), 0, "a freed place is reused");
+  /* The rest are freed by the engine. */
   parley_engine_free(e);
 }
