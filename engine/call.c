@@ -236,7 +236,10 @@ static int media_new(parley_call *c, parley__call_media **out) {
   rc.frame_ms = ec->frame_ms;
   m->recv = parley__recv_chain_new(&rc, &err);
   if (!m->recv) goto fail;
-  if (ec->echo_cancellation) parley__recv_chain_link_echo(m->recv, parley__send_chain_echo(m->send));
+  /* At 48 kHz the audio thread feeds the canceller the whole device output (every call's playout);
+   * otherwise the receive chain feeds its own call's canceller before resampling. */
+  if (ec->echo_cancellation && !c->eng->echo_from_output)
+    parley__recv_chain_link_echo(m->recv, parley__send_chain_echo(m->send));
   m->tx = parley__ring_new(sizeof(parley__tx_item), PARLEY__TX_RING_SLOTS);
   m->rx = parley__ring_new(sizeof(parley__rx_item), PARLEY__RX_RING_SLOTS);
   if (!m->tx || !m->rx) {
