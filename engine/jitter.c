@@ -66,6 +66,7 @@ struct parley__jitter {
   uint32_t shrink_ticks;
   int64_t cur_us, target_us; /* for stats, relative to the window's fastest packet */
   bool expanded;             /* timescaled: the frame at play_ts was waited for with EXPAND */
+  int64_t expand_run;        /* timescaled: samples expanded since the last frame played or given up */
   bool have_transit;
   int64_t prev_transit_us;
   double jitter_us;
@@ -87,14 +88,16 @@ parley__jitter *parley__jitter_new(const parley__jitter_config *cfg_in, int *err
   if (!c.max_delay_ms) c.max_delay_ms = 1000;
   if (!c.resync_ms) c.resync_ms = 3000;
   if (!c.talk_shrink_interval_ms) c.talk_shrink_interval_ms = 500;
-  if (c.accel_target_pct == 0.0) c.accel_target_pct = c.late_target_pct > 10.0 ? c.late_target_pct : 10.0;
+  if (c.wait_late_pct == 0.0) c.wait_late_pct = 1.0;
+  if (c.accel_target_pct == 0.0) c.accel_target_pct = c.wait_late_pct > 10.0 ? c.wait_late_pct : 10.0;
   if (!c.tick_samples) c.tick_samples = c.frame_samples / 2 ? c.frame_samples / 2 : 1;
   int e = 0;
   if (c.clock_hz > 384000 || c.frame_samples > c.clock_hz || c.max_payload_bytes > 65536 ||
       c.capacity_packets < 4 || c.capacity_packets > 4096 || c.window_packets > 4096 ||
       !(c.late_target_pct > 0.0 && c.late_target_pct < 50.0) || c.max_delay_ms > 10000 ||
       c.min_delay_ms > c.max_delay_ms || c.resync_ms > 600000 ||
-      !(c.accel_target_pct >= c.late_target_pct && c.accel_target_pct < 50.0) || c.tick_samples > c.frame_samples) {
+      !(c.wait_late_pct > 0.0 && c.wait_late_pct < 50.0) ||
+      !(c.accel_target_pct >= c.wait_late_pct && c.accel_target_pct < 50.0) || c.tick_samples > c.frame_samples) {
     e = PARLEY_EINVAL;
   }
   parley__jitter *j = NULL;
@@ -165,6 +168,7 @@ void parley__jitter_reset(parley__jitter *j) {
   j->jitter_us = 0.0;
   j->cur_us = j->target_us = 0;
   j->expanded = false;
+  j->expand_run = 0;
   j->pending_reset = true;
 }
 
@@ -253,6 +257,7 @@ static void start_stream(parley__jitter *j, uint32_t ssrc, uint16_t seq, uint32_
   j->have_transit = false;
   j->late_run = 0;
   j->expanded = false;
+  j->expand_run = 0;
   j->pending_reset = true;
 }
 
@@ -493,7 +498,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
   out->out_samples = fill;
   if (!j->have_stream) return 0;
   out->ssrc = j->ssrc;
-  const int64_t T_wait = target_offset(j);
+  const int64_t T_wait = quantile_offset(j, j->cfg.wait_late_pct);
   int64_t T_low = quantile_offset(j, j->cfg.accel_target_pct);
   if (T_low > T_wait) T_low = T_wait;
   const int64_t fastest = j->n_win ? j->win_sorted[0] : 0;
@@ -540,6 +545,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       }
       if (j->expanded) j->st.played_after_expand++;
       j->expanded = false;
+      j->expand_run = 0;
       j->have_last = true;
       j->last_seq = h->seq;
       j->last_ts = h->ts;
@@ -562,16 +568,26 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       j->play_ts += F;
       return 0;
     }
-    if (d < T_wait) {
-      /* The frame may still come: stretch the past up to the next tick and look again then. */
+    /* Wait while the frame may still come: below the wait limit, or while nothing later is here
+     * either (all late: a delay spike, not a loss), within the delay ceiling. */
+    bool all_late = !h && d - fastest < j->max_delay_us;
+    if (d < T_wait || all_late) {
       out->kind = PARLEY__JITTER_EXPAND;
       j->expanded = true;
+      j->expand_run += fill;
       j->st.expands++;
       j->st.expand_samples += fill;
       return 0;
     }
-    /* Given up on this frame. */
+    /* Given up on this frame: the expansion so far stands in for (part of) it. */
     j->expanded = false;
+    if (j->expand_run >= F) {
+      j->expand_run -= F;
+      j->play_ts += F;
+      d -= j->frame_us;
+      pass = -1; /* the next frame is a fresh decision */
+      continue;
+    }
     if (h && h->ts == j->play_ts + F) {
       emit_packet(j, h, out, PARLEY__JITTER_FEC);
       out->marker = false;
@@ -580,6 +596,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       j->last_seq = h->seq - 1;
       j->last_ts = j->play_ts;
       j->play_ts += F;
+      j->expand_run = 0;
       j->st.fec_recoveries++;
       return 0;
     }
@@ -589,7 +606,8 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       continue;
     }
     out->kind = PARLEY__JITTER_CONCEAL;
-    out->out_samples = (uint32_t)F;
+    out->out_samples = (uint32_t)(F - j->expand_run);
+    j->expand_run = 0;
     j->st.concealed++;
     if (!h) j->gap_conceals++;
     j->play_ts += F;

@@ -25,9 +25,11 @@
  * frame's first sample to the sample. A frame's decision offset d = now - media time (the packet is
  * there iff its transit r <= d) and its play offset is d + queued. Two targets from the transit window:
  * the low target (the accel_target_pct quantile) where the delay is steered, and the wait limit (the
- * late_target_pct quantile, as above). A missing frame below the wait limit is waited for by EXPAND
- * (stretch the previous audio up to the next tick: concealment, but the packet is played when it comes,
- * not lost); at the limit it is given up (FEC or CONCEAL, one frame). Above the low target a frame is
+ * wait_late_pct quantile). A missing frame is waited for by EXPAND (stretch the previous audio up to
+ * the next tick: concealment, but the packet is played when it comes, not lost) while d is below the
+ * wait limit, or while no later packet has arrived either (then everything is late, as in a delay
+ * spike, up to max_delay_ms), and then given up: the expansion already played stands in for it (a
+ * whole frame of it: skipped; less: CONCEAL the rest, or FEC). Above the low target a frame is
  * played accelerated (shortened by a pitch lag: the delay shrinks during talk without dropping audio),
  * below it, when the next packet is not here yet, stretched. In DTX silence is shortened or lengthened
  * directly. */
@@ -53,7 +55,8 @@ typedef struct parley__jitter_config {
   uint32_t resync_ms;                /* transit jump that means a timestamp jump [3000] */
   uint32_t talk_shrink_interval_ms;  /* min spacing of frame drops during talk [500] */
   /* Timescaled playout only: */
-  double accel_target_pct;           /* share of the window above the low target [10; >= late_target_pct] */
+  double wait_late_pct;              /* late share of the window the wait limit leaves out [1.0] */
+  double accel_target_pct;           /* share of the window above the low target [10; >= wait_late_pct] */
   uint32_t tick_samples;             /* device tick at clock_hz [frame_samples / 2] */
 } parley__jitter_config;
 

@@ -64,9 +64,10 @@ static size_t best_lag(const float *x, size_t lo, size_t hi) {
   if (e0 < SILENT_ENERGY) return lo;
   size_t best = 0;
   double best_c = MIN_CORR;
+  double el = dot(x + lo, x + lo, W); /* energy of x[lag, lag + W), slid along */
   for (size_t lag = lo; lag <= hi; lag++) {
-    double el = dot(x + lag, x + lag, W);
-    double c = dot(x, x + lag, W) / sqrt(e0 * el + 1e-30);
+    if (lag > lo) el += (double)x[lag + W - 1] * x[lag + W - 1] - (double)x[lag - 1] * x[lag - 1];
+    double c = dot(x, x + lag, W) / sqrt(e0 * (el > 0 ? el : 0) + 1e-30);
     if (c > best_c) {
       best_c = c;
       best = lag;
