@@ -314,14 +314,24 @@ static int run_jitter(bench_report *rep, int argc, char **argv) {
     bool ok = r[0].mean_ms <= 0.8 * r[1].mean_ms && r[0].late_pct <= r[1].late_pct;
     double fixed_ms = 0, floor_ms = 0, floor10_ms = 0;
     oracle(arr, n_arr, r[1].late_pct, &fixed_ms, &floor_ms, &floor10_ms);
+    bool ok_odd = r[0].mean_ms <= 0.8 * r[2].mean_ms && r[0].late_pct <= r[2].late_pct;
     bench_note(rep,
-               "%s: goal %s (parley mean %.1f ms vs 0.8 x speexdsp %.1f ms; late %.2f %% vs %.2f %%);"
-               " tick floor 20 ms %.1f / 10 ms %.1f ms; oracle fixed offset at speexdsp's late: %.1f ms;"
-               " speexdsp on odd ticks: mean %.1f ms, late %.2f %%",
+               "%s: goal %s (parley mean %.1f ms vs 0.8 x speexdsp %.1f ms; late %.2f %% vs %.2f %%; concealed"
+               " %.2f %% vs %.2f %%); tick floor 20 ms %.1f / 10 ms %.1f ms; oracle fixed offset at speexdsp's"
+               " late: %.1f ms; speexdsp on odd ticks: mean %.1f ms, late %.2f %%, goal vs that %s",
                names[s], ok ? "HOLDS" : "FAILS", r[0].mean_ms, 0.8 * r[1].mean_ms, r[0].late_pct, r[1].late_pct,
-               floor_ms, floor10_ms, fixed_ms, r[2].mean_ms, r[2].late_pct);
+               r[0].concealed_pct, r[1].concealed_pct, floor_ms, floor10_ms, fixed_ms, r[2].mean_ms,
+               r[2].late_pct, ok_odd ? "HOLDS" : "FAILS");
     free(arr);
   }
+  bench_note(rep, "why: on clean, GE and spike the gain is the device phase: speexdsp plays whole 20 ms packets on"
+                  " the 20 ms phase the app started with; at this stream's 7.3 ms offset the even phase waits"
+                  " 12.7 ms and the odd one 2.7 ms, which parley reaches by starting frames on any 10 ms tick,"
+                  " so against the odd phase the goal fails there (over random phases the 20 / 10 ms tick floors"
+                  " average 10 / 5 ms). With jitter, reorder and the Wi-Fi mix the gain is time-scaling: late"
+                  " packets are waited for by expansion instead of lost, and the delay that adds is shed by"
+                  " accelerating talk, so the delay can sit at a lower transit quantile; the price is"
+                  " concealment (expansion), up to ~6 %% of the audio here against speexdsp's 0.4..2.3 %%");
   bench_note(rep, "delay = play time - arrival time of each played packet (buffering delay only); late loss ="
                   " arrived but never played, %% of sent; concealed includes parley's EXPAND; 3 min continuous talk,"
                   " 20 ms packets, 10 ms device ticks, 48 kHz");
