@@ -49,11 +49,11 @@ typedef struct parley__jitter_config {
   size_t max_payload_bytes;          /* larger payloads are rejected [1500] */
   uint32_t capacity_packets;         /* pool size; also bounds the delay [128] */
   uint32_t window_packets;           /* relative-transit history [500, max 4096] */
-  double late_target_pct;            /* late share of the window the target may leave out [2.0] */
+  double late_target_pct;            /* get(): late share of the window the target may leave out [2.0] */
   uint32_t min_delay_ms;             /* target floor above the fastest recent packet [0] */
   uint32_t max_delay_ms;             /* target ceiling above the fastest recent packet [1000] */
   uint32_t resync_ms;                /* transit jump that means a timestamp jump [3000] */
-  uint32_t talk_shrink_interval_ms;  /* min spacing of frame drops during talk [500] */
+  uint32_t talk_shrink_interval_ms;  /* get(): min spacing of frame drops during talk [500] */
   /* Timescaled playout only: */
   double wait_late_pct;              /* late share of the window the wait limit leaves out [1.0] */
   double accel_target_pct;           /* share of the window above the low target [10; >= wait_late_pct] */
@@ -90,7 +90,8 @@ typedef struct parley__jitter_frame {
 
 typedef struct parley__jitter_stats {
   /* Delays are playout offsets above the fastest packet in the window (the buffering that packet
-   * would see): current is where the play position is, target where the quantile says it should be. */
+   * would see): current is where the play position is, target where the quantile says it should be
+   * (timescaled: the play offset including the queued samples, and the low target). */
   double current_delay_ms;
   double target_delay_ms;
   double jitter_ms;        /* RFC 3550 interarrival jitter estimate */
