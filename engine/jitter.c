@@ -492,7 +492,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
   out->reset = j->pending_reset;
   j->pending_reset = false;
   const int64_t F = j->cfg.frame_samples, tick = j->cfg.tick_samples;
-  const int64_t max_scale = F / 2, min_scale = F / 8 ? F / 8 : 1;
+  const int64_t max_scale = F / 2, min_scale = F / 8 ? F / 8 : 1, max_silence_cut = 3 * F / 4;
   /* What completes the tick being filled: the unit of waiting (NOTHING, EXPAND, held silence). */
   const uint32_t fill = queued_samples < tick ? (uint32_t)(tick - queued_samples) : 1;
   out->out_samples = fill;
@@ -557,13 +557,27 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       return 0;
     }
     if ((h && consecutive) || (!h && j->in_dtx)) {
-      /* DTX: silence is stretched or cut directly. */
+      /* DTX: silence is stretched or cut directly. A packet that shows the gap was DTX ends any
+       * waiting (what was expanded was the start of the pause), and the silent frames before it go
+       * down to the low target at once: nothing is lost by skipping silence. */
+      if (h) {
+        j->expanded = false;
+        j->expand_run = 0;
+        while (j->play_ts + F <= h->ts && d - j->frame_us >= T_low) {
+          j->play_ts += F;
+          d -= j->frame_us;
+        }
+        if (h->ts == j->play_ts) {
+          pass = -1;
+          continue;
+        }
+      }
       out->kind = PARLEY__JITTER_SILENCE;
       j->in_dtx = true;
       j->st.silence++;
       if (d < T_low) return 0; /* hold (fill): grow */
       int64_t room = shrink_room(j, d, T_low, queued_samples);
-      if (room > max_scale) room = max_scale;
+      if (room > max_silence_cut) room = max_silence_cut;
       out->out_samples = (uint32_t)(F - room);
       j->play_ts += F;
       return 0;

@@ -20,6 +20,7 @@ typedef struct harness {
   int last_played;  /* frame index of the last PACKET, -1 before */
   int n_kind[6];
   bool saw_reset;
+  const int *seq_of; /* when set: frame k was sent with sequence number seq0 + seq_of[k] (DTX) */
   parley__jitter_frame f;
 } harness;
 
@@ -56,7 +57,7 @@ static parley__jitter_kind h_check(harness *h) {
     cr_assert_eq(h->f.payload_bytes, 8u);
     memcpy(&k, h->f.payload, sizeof k);
     cr_assert(k >= 0 && k < MAXF);
-    cr_assert_eq(h->f.seq, (uint16_t)(h->seq0 + k));
+    cr_assert_eq(h->f.seq, (uint16_t)(h->seq0 + (h->seq_of ? h->seq_of[k] : k)));
     if (h->f.kind == PARLEY__JITTER_PACKET) {
       cr_assert_eq(h->f.timestamp, h->ts0 + (uint32_t)k * F);
       cr_assert_eq(h->played[k], 0, "frame %d played twice", k);
@@ -714,4 +715,89 @@ Test(jitter, timescaled_bad_arguments_rejected) {
   cr_expect_eq(f.kind, PARLEY__JITTER_NOTHING);
   cr_expect_eq(f.out_samples, 380u, "nothing yet: fill the tick");
   parley__jitter_free(j);
+}
+
+Test(jitter, timescaled_dtx_silence_is_cut_not_talk) {
+  /* A 200 ms stall builds delay right before the talker stops. The sender then goes into DTX for 1 s:
+   * an update packet every 400 ms (frames 120 and 140, consecutive sequence numbers, timestamp gaps),
+   * then talk again at frame 150. The excess goes from the silence, not the talk: only the stalled
+   * frames themselves are accelerated, the pause is played shorter than sent, and the first packet
+   * after it plays at the floor. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int seq_of[MAXF];
+  static ev evs[MAXF];
+  int n = 0;
+  for (int k = 0; k < 250; k++) {
+    seq_of[k] = k < 100 ? k : k == 120 ? 100 : k == 140 ? 101 : k - 48;
+    if (k >= 100 && k < 150 && k != 120 && k != 140) continue;
+    int64_t extra = k >= 90 && k < 100 ? 200000 - (int64_t)(k - 90) * TICK : 0;
+    evs[n++] = (ev){(int64_t)k * TICK + 47300 + extra, k};
+  }
+  h->seq_of = seq_of;
+  qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+  int e = 0;
+  for (int64_t now = 0; now <= 260 * TICK; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) {
+      int k = evs[e].k;
+      uint8_t pl[8] = {0};
+      memcpy(pl, &k, sizeof k);
+      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 150, pl,
+                         sizeof pl, evs[e].t);
+    }
+    ts_tick(h, p, now);
+  }
+  parley__jitter_stats st = h_stats(h);
+  for (int k = 0; k < 250; k++) {
+    if (k < 100 || k >= 150 || k == 120 || k == 140) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  }
+  cr_expect_eq(st.late, 0u);
+  cr_expect_leq(st.accelerated, 10u, "talk after the stall was not accelerated: %llu", (unsigned long long)st.accelerated);
+  cr_expect_gt(st.silence, 10u);
+  /* Frame 99 still plays ~90 ms late (the stall minus what accelerating the backlog took), frame 150 at
+   * the floor: the pause between them played that much shorter than the 1.02 s it spans. */
+  int64_t late99 = p->play_us[99] - (99 * TICK + 47300);
+  cr_expect_gt(late99, 50000, "frame 99 plays %lld us after its nominal arrival", (long long)late99);
+  cr_expect_leq(p->play_us[150] - p->play_us[99], 51 * TICK - late99 + 2700, "pause played for %lld us",
+                (long long)(p->play_us[150] - p->play_us[99]));
+  cr_expect_eq(p->play_us[150] - (150 * TICK + 47300), 2700, "after the pause: %lld us",
+               (long long)(p->play_us[150] - (150 * TICK + 47300)));
+  free(p);
+  h_free(h);
+}
+
+Test(jitter, timescaled_pause_without_updates_resumes_at_the_floor) {
+  /* The sender stops for 1 s with no DTX updates at all: until a packet shows the gap was a pause,
+   * the buffer waits (expands, as for a stall); the first packet after it must not inherit that wait. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int seq_of[MAXF];
+  static ev evs[MAXF];
+  int n = 0;
+  for (int k = 0; k < 250; k++) {
+    seq_of[k] = k < 100 ? k : k - 50;
+    if (k < 100 || k >= 150) evs[n++] = (ev){(int64_t)k * TICK + 47300, k};
+  }
+  h->seq_of = seq_of;
+  int e = 0;
+  for (int64_t now = 0; now <= 260 * TICK; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) {
+      int k = evs[e].k;
+      uint8_t pl[8] = {0};
+      memcpy(pl, &k, sizeof k);
+      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 150, pl,
+                         sizeof pl, evs[e].t);
+    }
+    ts_tick(h, p, now);
+  }
+  for (int k = 0; k < 250; k++) {
+    if (k < 100 || k >= 150) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  }
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.late, 0u);
+  cr_expect_eq(st.accelerated, 0u);
+  cr_expect_eq(p->play_us[150] - (150 * TICK + 47300), 2700, "after the pause: %lld us",
+               (long long)(p->play_us[150] - (150 * TICK + 47300)));
+  free(p);
+  h_free(h);
 }
