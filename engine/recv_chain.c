@@ -229,18 +229,19 @@ static size_t run_action(parley__recv_chain *r, const parley__jitter_frame *jf) 
 
 /* Fills r->frame (one device frame at 48 kHz) from the queue, asking the jitter buffer as needed. */
 static int timescaled_frame(parley__recv_chain *r, int64_t now_us) {
-  bool buffering = true;
+  bool asked = false, buffering = true;
   for (int guard = 0; r->queue.len < r->engine_frame; guard++) {
     if (guard == 16) return PARLEY_ESTATE; /* every action adds samples: unreachable */
     parley__jitter_frame jf;
     int rc = parley__jitter_get_timescaled(r->jitter, now_us, (uint32_t)r->queue.len, &jf);
     if (rc < 0) return rc;
+    asked = true;
     buffering &= jf.kind == PARLEY__JITTER_NOTHING;
     size_t n = run_action(r, &jf);
     parley__timescale_played(r->ts, r->work, n);
     parley__sample_fifo_push(&r->queue, r->work, n);
   }
-  if (buffering && r->queue.len == r->engine_frame) r->stats.buffering++;
+  if (asked && buffering) r->stats.buffering++; /* this frame is all pre-stream silence */
   return parley__sample_fifo_pop(&r->queue, r->frame, r->engine_frame) == 0 ? 0 : PARLEY_ESTATE;
 }
 
