@@ -16,8 +16,8 @@ libdir=$(dirname "$(dirname "$pc")")
 echo "check-install: pkg-config build"
 PKG_CONFIG_PATH="$(dirname "$pc")"
 export PKG_CONFIG_PATH
-# parley.pc carries the configure-time prefix; point it at where we installed.
-pkgconf() { pkg-config --define-variable=prefix="$tmp/prefix" "$@" parley; }
+# parley.pc is relocatable (prefix from its own location), so nothing needs overriding here.
+pkgconf() { pkg-config "$@" parley; }
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror "$root/examples/minimal_call.c" -o "$tmp/minimal_call_pc" \
   $(pkgconf --cflags) $(pkgconf --libs)
 
