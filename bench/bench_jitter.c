@@ -136,8 +136,9 @@ static arrival *make_arrivals(const parley__impair_config *cfg, uint64_t seed, i
   return a;
 }
 
-/* The shared playout loop on the 10 ms device clock; adds the run's figures to *pl. impl 0 = parley,
- * 1 = speexdsp asked on even ticks, 2 = speexdsp asked on odd ticks. */
+/* The shared playout loop on the 10 ms device clock; adds the run's figures to *pl. impl 0 = parley
+ * (time-scaling), 1 = speexdsp asked on even ticks, 2 = speexdsp asked on odd ticks, 3 and 4 = parley's
+ * whole-frame mode (the receive chain's default) asked on even / odd ticks, exactly like speexdsp. */
 static int play(int impl, const arrival *arr, int n_arr, pool *pl) {
   int64_t *first_arrival = malloc(N_PACKETS * sizeof *first_arrival);
   int64_t *played_at = malloc(N_PACKETS * sizeof *played_at);
@@ -148,10 +149,11 @@ static int play(int impl, const arrival *arr, int n_arr, pool *pl) {
   parley__jitter *pj = NULL;
   parley__timescale *ts = NULL;
   JitterBuffer *sj = NULL;
-  if (impl == 0) {
+  bool frames_mode = impl >= 3;
+  if (impl == 0 || frames_mode) {
     pj = parley__jitter_new(NULL, NULL);
-    ts = parley__timescale_new(FRAME_TS, NULL);
-    if (!pj || !ts) return -1;
+    ts = frames_mode ? NULL : parley__timescale_new(FRAME_TS, NULL);
+    if (!pj || (!frames_mode && !ts)) return -1;
   } else {
     sj = jitter_buffer_init(FRAME_TS);
     if (!sj) return -1;
@@ -181,7 +183,22 @@ static int play(int impl, const arrival *arr, int n_arr, pool *pl) {
         jitter_buffer_put(sj, &p);
       }
     }
-    if (pj) {
+    if (frames_mode) {
+      if (tick % 2 == impl - 3) {
+        parley__jitter_frame f;
+        if (parley__jitter_get(pj, now, &f) != 0) return -1;
+        int got = -1;
+        if (f.kind == PARLEY__JITTER_PACKET) memcpy(&got, f.payload, sizeof got);
+        else if ((f.kind == PARLEY__JITTER_CONCEAL || f.kind == PARLEY__JITTER_FEC) && any_played)
+          conceal_samples += FRAME_TS;
+        if (got >= 0 && got < N_PACKETS && played_at[got] < 0) {
+          played_at[got] = now;
+          delays[n_played++] = (double)(now - first_arrival[got]) / 1000.0;
+          any_played = true;
+          conceal_at_last_play = conceal_samples;
+        }
+      }
+    } else if (pj) {
       while (queued < TICK_SAMPLES) {
         parley__jitter_frame f;
         if (parley__jitter_get_timescaled(pj, now, (uint32_t)queued, &f) != 0) return -1;
@@ -329,39 +346,42 @@ static int run_jitter(bench_report *rep, int argc, char **argv) {
   parley__impair_ge_from_mean(2.0, 2.5, &cfgs[5].ge);
   add_spikes(&cfgs[5], 10000000, 20000000, 200000, 9); /* 200 ms stalls every 20 s */
 
-  /* Runs per scenario: parley once per phase, speexdsp twice (even and odd ticks). */
-  pool pools[2];
-  for (int impl = 0; impl < 2; impl++) {
+  /* Runs per scenario: parley (time-scaling) once per phase; speexdsp and parley's whole-frame mode
+   * twice (even and odd ticks). Pools: 0 parley, 1 speexdsp, 2 parley-frames. */
+  enum { N_POOLS = 3 };
+  static const char *pool_names[N_POOLS] = {"parley", "speexdsp", "parley-frames"};
+  pool pools[N_POOLS];
+  for (int impl = 0; impl < N_POOLS; impl++) {
     size_t runs = impl == 0 ? N_PHASES : 2 * N_PHASES;
     pools[impl].delays = malloc(runs * N_PACKETS * sizeof *pools[impl].delays);
     if (!pools[impl].delays) return 1;
   }
   for (int s = 0; s < N_SCEN; s++) {
-    double run_min[2] = {1e9, 1e9}, run_max[2] = {0, 0};
-    for (int impl = 0; impl < 2; impl++) pools[impl] = (pool){.delays = pools[impl].delays};
+    double run_min[N_POOLS] = {1e9, 1e9, 1e9}, run_max[N_POOLS] = {0, 0, 0};
+    for (int impl = 0; impl < N_POOLS; impl++) pools[impl] = (pool){.delays = pools[impl].delays};
     for (int ph = 0; ph < N_PHASES; ph++) {
       int n_arr = 0;
       arrival *arr = make_arrivals(&cfgs[s], 1000 + (uint64_t)s, PHASE_FIRST_US + ph * PHASE_STEP_US, &n_arr);
       if (!arr) return 1;
-      for (int impl = 0; impl < 3; impl++) {
-        pool *pl = &pools[impl == 0 ? 0 : 1];
+      for (int impl = 0; impl < 5; impl++) {
+        int j = impl == 0 ? 0 : impl <= 2 ? 1 : 2;
+        pool *pl = &pools[j];
         size_t before = pl->n_delays;
         if (play(impl, arr, n_arr, pl) != 0) return 1;
         double sum = 0;
         for (size_t k = before; k < pl->n_delays; k++) sum += pl->delays[k];
         double run_mean = pl->n_delays > before ? sum / (double)(pl->n_delays - before) : 0;
-        int j = impl == 0 ? 0 : 1;
         if (run_mean < run_min[j]) run_min[j] = run_mean;
         if (run_mean > run_max[j]) run_max[j] = run_mean;
       }
       free(arr);
     }
-    result r[2];
-    for (int impl = 0; impl < 2; impl++) {
+    result r[N_POOLS];
+    for (int impl = 0; impl < N_POOLS; impl++) {
       pool_result(&pools[impl], &r[impl]);
       bench_row_begin(rep);
       bench_field_str(rep, "scenario", names[s]);
-      bench_field_str(rep, "impl", impl == 0 ? "parley" : "speexdsp");
+      bench_field_str(rep, "impl", pool_names[impl]);
       bench_field_num(rep, "mean_delay_ms", r[impl].mean_ms, 1);
       bench_field_num(rep, "p95_delay_ms", r[impl].p95_ms, 1);
       bench_field_num(rep, "late_loss_pct", r[impl].late_pct, 2);
@@ -385,13 +405,13 @@ static int run_jitter(bench_report *rep, int argc, char **argv) {
     bench_note(rep,
                "%s: goal %s (parley mean %.1f ms vs 0.8 x speexdsp %.1f ms; late %.2f %% vs %.2f %%; concealed"
                " %.2f %% vs %.2f %%); tick floor 20 ms %.1f / 10 ms %.1f ms; oracle fixed offset at speexdsp's"
-               " late: %.1f ms; per-run means: parley %.1f..%.1f ms, speexdsp %.1f..%.1f ms",
+               " late: %.1f ms; per-run means: parley %.1f..%.1f ms, speexdsp %.1f..%.1f ms; the default"
+               " whole-frame mode (parley-frames): mean %.1f ms, late %.2f %%",
                names[s], ok ? "HOLDS" : "FAILS", r[0].mean_ms, 0.8 * r[1].mean_ms, r[0].late_pct, r[1].late_pct,
                r[0].concealed_pct, r[1].concealed_pct, floor20_ms, floor10_ms, fixed_ms, run_min[0], run_max[0],
-               run_min[1], run_max[1]);
+               run_min[1], run_max[1], r[2].mean_ms, r[2].late_pct);
   }
-  free(pools[0].delays);
-  free(pools[1].delays);
+  for (int impl = 0; impl < N_POOLS; impl++) free(pools[impl].delays);
   bench_note(rep, "why: every figure pools %d sender-clock phases (%.1f..%.1f ms in %.1f ms steps against the"
                   " 10 ms device ticks) and, for speexdsp, both tick parities: with regular arrivals a single"
                   " phase decides the outcome (speexdsp waits 2.2..19.7 ms for its 20 ms tick, parley 2.2..9.7 ms"
