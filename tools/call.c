@@ -112,11 +112,6 @@ static int parse_args(int argc, char **argv, opts *o) {
     else if (strcmp(m, "answer") == 0) o->mode = MODE_ANSWER;
     else return usage_error("unknown command '%s'", m);
     i = 2;
-    if (o->mode == MODE_LISTEN || o->mode == MODE_DIAL) {
-      if (argc < 3 || argv[2][0] == '-') return usage_error("%s needs an address (HOST:PORT)", m);
-      o->addr = argv[2];
-      i = 3;
-    }
   }
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -165,11 +160,15 @@ static int parse_args(int argc, char **argv, opts *o) {
       NEED_VALUE();
       double *dst = a[2] == 'd' ? &o->duration_s : a[2] == 't' ? &o->timeout_s : a[2] == 'c' ? &o->cut_s : &o->restore_s;
       if (!parse_seconds(v, dst)) return usage_error("bad number of seconds '%s'", v);
+    } else if (a[0] != '-' && !o->addr && (o->mode == MODE_LISTEN || o->mode == MODE_DIAL)) {
+      o->addr = a;
     } else {
-      return usage_error("unknown option '%s'", a);
+      return usage_error(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
     }
 #undef NEED_VALUE
   }
+  if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL) && !o->addr)
+    return usage_error("%s", "listen/dial need an address (HOST:PORT)");
   if (o->mode == MODE_NONE) return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer");
   if (o->mode == MODE_LIST) return 0;
   if ((o->cut_s >= 0) != (o->restore_s >= 0)) return usage_error("%s", "--cut-at and --restore-at go together");
@@ -306,9 +305,9 @@ static int fail(const char *what, int err) {
   return err;
 }
 
-static const char *engine_error_hint(int err) {
+static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   switch (err) {
-  case PARLEY_ENOTFOUND: return "no such input file or device";
+  case PARLEY_ENOTFOUND: return cfg->audio == PARLEY_AUDIO_DEVICE ? "no such audio device" : "no such input file";
   case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
   case PARLEY_EIO: return "the output file cannot be created";
   case PARLEY_ENOTSUP: return "the device cannot do this rate";
@@ -320,7 +319,12 @@ static const char *engine_error_hint(int err) {
 static int side_open(side *s, const parley_engine_config *cfg) {
   int err = parley_engine_new(cfg, &s->eng);
   if (err < 0) {
-    fprintf(stderr, "parley-call: engine %s: %s (%s)\n", s->name, engine_error_hint(err), parley_err_name(err));
+    const char *what = cfg->audio == PARLEY_AUDIO_DEVICE ? (cfg->input_device ? cfg->input_device : "default")
+                       : cfg->input_file                 ? cfg->input_file
+                                                         : (cfg->output_file ? cfg->output_file : "");
+    if (err == PARLEY_EIO && cfg->output_file) what = cfg->output_file;
+    fprintf(stderr, "parley-call: engine %s: %s%s%s (%s)\n", s->name, engine_error_hint(err, cfg), *what ? ": " : "",
+            what, parley_err_name(err));
     return err;
   }
   if ((err = parley_call_new(s->eng, &s->call)) < 0) return fail("call", err);
@@ -644,8 +648,7 @@ static void *echo_main(void *p) {
 }
 
 static bool is_loopback_addr(const char *addr) {
-  return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strncmp(addr, "localhost", 9) == 0 ||
-         strchr(addr, ':') == NULL;
+  return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strchr(addr, ':') == NULL;
 }
 
 static bool peer_gone(void *ctx) {
@@ -714,7 +717,8 @@ static int run_peer(const opts *o) {
   /* Signaling. */
   if (o->mode == MODE_LISTEN) {
     if ((err = parley__calltool_rv_listen(o->addr, NULL, &lfd)) < 0) {
-      fprintf(stderr, "parley-call: cannot listen at %s: %s\n", o->addr, parley_strerror(err));
+      fprintf(stderr, "parley-call: cannot listen at %s: %s\n", o->addr,
+              err == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(err));
       goto out;
     }
     printf("listening at %s\n", o->addr);
@@ -729,7 +733,8 @@ static int run_peer(const opts *o) {
     }
   } else if (o->mode == MODE_DIAL) {
     if ((fd = parley__calltool_rv_dial(o->addr, timeout_ms)) < 0) {
-      fprintf(stderr, "parley-call: cannot reach %s: %s\n", o->addr, parley_strerror(fd));
+      fprintf(stderr, "parley-call: cannot reach %s: %s\n", o->addr,
+              fd == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(fd));
       goto out;
     }
   } else if (o->mode == MODE_ANSWER) {
