@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -766,10 +767,11 @@ static parley__liveness_direction live_dir(parley__sdp_dir d) {
   }
 }
 
-int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_sdp_error *err) {
+int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, const char *sdp,
+                                       parley_sdp_error *err) {
   if (err) memset(err, 0, sizeof *err);
-  if (!c || !sdp) {
-    fill_err(err, 0, "NULL call or SDP");
+  if (!c || !sdp || (type != PARLEY_SDP_OFFER && type != PARLEY_SDP_ANSWER)) {
+    fill_err(err, 0, "NULL call or SDP, or unknown type");
     return PARLEY_EINVAL;
   }
   parley__sdp *s = malloc(sizeof *s);
@@ -813,36 +815,41 @@ int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_s
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
   int64_t now = now_us(e);
-  bool offer;
+  bool offer = type == PARLEY_SDP_OFFER;
   if (c->hungup) {
     r = PARLEY_ESTATE;
     fill_err(err, 0, "the call is closed");
     goto out;
   }
-  if (c->sig == PARLEY__SIG_STABLE) {
-    offer = true;
-  } else if (c->sig == PARLEY__SIG_HAVE_LOCAL_OFFER) {
-    offer = false;
-  } else {
+  if (offer && c->sig != PARLEY__SIG_STABLE) {
     r = PARLEY_ESTATE;
-    fill_err(err, 0, "a remote offer is already pending");
+    fill_err(err, 0, c->sig == PARLEY__SIG_HAVE_LOCAL_OFFER ? "glare: our own offer is pending"
+                                                            : "the peer's previous offer is unanswered");
     goto out;
   }
-  if (!offer && !c->ice) {
+  if (!offer && (c->sig != PARLEY__SIG_HAVE_LOCAL_OFFER || !c->ice)) {
     r = PARLEY_ESTATE;
+    fill_err(err, 0, "an answer, but no local offer is pending");
     goto out;
   }
   r = ensure_transport(c, offer ? false : true);
-  if (r) goto out;
+  if (r) {
+    fill_err(err, 0, "cannot open the call's sockets / ICE agent");
+    goto out;
+  }
   if (offer && (!c->tx_srtp || c->local_key.suite != remote_key.suite || c->local_key.tag != remote_key.tag)) {
     r = make_local_key(c, remote_key.suite, remote_key.tag);
-    if (r) goto out;
+    if (r) {
+      fill_err(err, 0, "cannot make the local SRTP key");
+      goto out;
+    }
   }
   int serr;
   parley__srtp *rx = parley__srtp_new(remote_key.suite, PARLEY__SRTP_INBOUND, remote_key.key_salt,
                                       remote_key.key_salt_len, &serr);
   if (!rx) {
     r = serr;
+    fill_err(err, 0, "libsrtp refused the remote key");
     goto out;
   }
   r = parley__ice_set_remote_credentials(c->ice, m->ice_ufrag, m->ice_pwd);

@@ -93,10 +93,10 @@ static void negotiate(parley_call *a, parley_call *b) {
   parley_sdp_error se;
   cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
   cr_assert_eq(parley_call_set_local_description(a, offer), 0);
-  cr_assert_eq(parley_call_set_remote_description(b, offer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
   cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
   cr_assert_eq(parley_call_set_local_description(b, answer), 0);
-  cr_assert_eq(parley_call_set_remote_description(a, answer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
   cr_expect(strstr(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") != NULL);
   cr_expect(strstr(offer, "a=candidate:") != NULL);
   cr_expect(strstr(offer, "127.0.0.1") != NULL);
@@ -521,12 +521,12 @@ Test(call, trickled_candidates_connect, .timeout = 60) {
   cr_assert_eq(parley_call_set_local_description(a, offer), 0);
   strip_candidates(offer, bare, sizeof bare);
   cr_assert(strstr(bare, "a=candidate") == NULL);
-  cr_assert_eq(parley_call_set_remote_description(b, bare, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, bare, &se), 0, "%s", se.message);
   cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
   cr_assert_eq(parley_call_set_local_description(b, answer), 0);
   /* B's candidates are withheld too: A learns B's address only from B's checks (peer-reflexive). */
   strip_candidates(answer, bare, sizeof bare);
-  cr_assert_eq(parley_call_set_remote_description(a, bare, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, bare, &se), 0, "%s", se.message);
   cr_assert_eq(parley_call_start(a), 0);
   cr_assert_eq(parley_call_start(b), 0);
 
@@ -578,7 +578,7 @@ static void peer_child(int in_fd, int out_fd) {
   parley_call *c;
   if (parley_engine_new(&cfg, &e) != 0 || parley_call_new(e, &c) != 0) _exit(2);
   if (!read_all(in_fd, offer, sizeof offer)) _exit(3);
-  if (parley_call_set_remote_description(c, offer, NULL) != 0) _exit(4);
+  if (parley_call_set_remote_description(c, PARLEY_SDP_OFFER, offer, NULL) != 0) _exit(4);
   int n = parley_call_create_answer(c, answer, sizeof answer);
   if (n <= 0 || parley_call_set_local_description(c, answer) != 0 || parley_call_start(c) != 0) _exit(5);
   if (write(out_fd, answer, (size_t)n + 1) != n + 1) _exit(6);
@@ -617,7 +617,7 @@ Test(call, peer_process_death_is_reported_as_peer_gone, .timeout = 60) {
   cr_assert_eq(write(to_child[1], offer, (size_t)n + 1), n + 1);
   cr_assert(read_all(from_child[0], answer, sizeof answer), "answer from the child");
   parley_sdp_error se;
-  cr_assert_eq(parley_call_set_remote_description(a, answer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
   cr_assert_eq(parley_call_start(a), 0);
   for (int i = 0; i < 500 && count(&ra, PARLEY_EVENT_TRACK_STARTED) == 0; i++) sleep_ms(10);
   cr_assert_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED), 1);
