@@ -197,6 +197,7 @@ static int parse_args(int argc, char **argv, opts *o) {
 
 static int64_t g_t0_us;
 static volatile sig_atomic_t g_stop;
+static bool g_ending; /* hanging up: waits no longer end on a signal, they are short anyway */
 
 static int64_t now_us(void) {
   struct timespec ts;
@@ -340,7 +341,7 @@ static int side_open(side *s, const parley_engine_config *cfg) {
 static bool run_until(side **sides, int n, int64_t until_us, bool (*done)(void *), void *ctx) {
   for (;;) {
     if (done && done(ctx)) return true;
-    if (g_stop) return false;
+    if (g_stop && !g_ending) return false;
     int64_t left_ms = until_us < 0 ? 200 : (until_us - now_us() + 999) / 1000;
     if (left_ms <= 0) return false;
     struct pollfd pfd[4];
@@ -361,6 +362,7 @@ static bool all_closed(void *ctx) {
 }
 
 static void side_hangup(side *s) {
+  g_ending = true;
   if (s->call && !s->closed) (void)parley_call_hangup(s->call);
 }
 
@@ -493,9 +495,10 @@ static bool bye_seen(void *ctx) {
   return s[0]->closed && s[1]->bye;
 }
 
-static int apply_remote(side *s, const char *sdp) {
+static int apply_remote(side *s, parley_sdp_type type, const char *sdp) {
   parley_sdp_error se;
-  int err = parley_call_set_remote_description(s->call, sdp, &se);
+  memset(&se, 0, sizeof se);
+  int err = parley_call_set_remote_description(s->call, type, sdp, &se);
   if (err < 0) {
     fprintf(stderr, "parley-call: %s: remote description rejected: %s (%s)", s->name, parley_strerror(err),
             parley_err_name(err));
@@ -567,7 +570,7 @@ static int run_loopback(const opts *o) {
     printf("relay: B -> %s:%d -> A, blackout %.3f s .. %.3f s\n", ip, port, o->cut_s, o->restore_s);
     offer_for_b = rewritten;
   }
-  if (apply_remote(&b, offer_for_b) < 0) goto out;
+  if (apply_remote(&b, PARLEY_SDP_OFFER, offer_for_b) < 0) goto out;
   if ((err = parley_call_create_answer(b.call, answer, sizeof answer)) < 0) {
     fail("answer", err);
     goto out;
@@ -587,7 +590,7 @@ static int run_loopback(const opts *o) {
     }
     answer_for_a = rewritten;
   }
-  if (apply_remote(&a, answer_for_a) < 0) goto out;
+  if (apply_remote(&a, PARLEY_SDP_ANSWER, answer_for_a) < 0) goto out;
   if ((err = parley_call_start(a.call)) < 0 || (err = parley_call_start(b.call)) < 0) {
     fail("start", err);
     goto out;
@@ -758,9 +761,9 @@ static int run_peer(const opts *o) {
     } else {
       if (write_local(o, local) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
     }
-    if (apply_remote(&s, remote) < 0) goto out;
+    if (apply_remote(&s, PARLEY_SDP_ANSWER, remote) < 0) goto out;
   } else {
-    if (apply_remote(&s, remote) < 0) goto out;
+    if (apply_remote(&s, PARLEY_SDP_OFFER, remote) < 0) goto out;
     if ((err = parley_call_create_answer(s.call, local, sizeof local)) < 0) {
       fail("answer", err);
       goto out;
