@@ -502,7 +502,7 @@ static int apply_remote(side *s, parley_sdp_type type, const char *sdp) {
   if (err < 0) {
     fprintf(stderr, "parley-call: %s: remote description rejected: %s (%s)", s->name, parley_strerror(err),
             parley_err_name(err));
-    if (se.message[0]) fprintf(stderr, ": line %d: %s", se.line, se.message);
+    if (se.message[0]) fprintf(stderr, ": %s", se.message);
     fprintf(stderr, "\n");
   }
   return err;
