@@ -143,6 +143,7 @@ struct parley_call {
 
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
+  int remote_ptime_ms; /* the peer's packet duration (a=ptime, else our frame_ms) */
   uint32_t ssrc;
   uint16_t seq;
   char cname[32];
