@@ -65,6 +65,8 @@ static const char USAGE[] =
     "  --timeout S                give up if signaling or connecting takes longer [20]\n"
     "  --loopback-only            offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
     "                             when ADDR is a loopback address)\n"
+    "  --no-aec, --no-ns          turn off echo cancellation / noise suppression (e.g. for a device\n"
+    "                             wired back to itself, which the canceller would remove)\n"
     "  --quiet                    timeline only for the main events (no signaling/ice/candidates)\n";
 
 /* ---- options ------------------------------------------------------------------------------------ */
@@ -75,7 +77,7 @@ typedef struct opts {
   mode mode;
   const char *addr;
   const char *in, *out, *device, *sdp_in, *sdp_out;
-  bool echo, loopback_only, quiet;
+  bool echo, loopback_only, quiet, no_aec, no_ns;
   int frame_ms;
   double duration_s, timeout_s, cut_s, restore_s;
 } opts;
@@ -150,6 +152,10 @@ static int parse_args(int argc, char **argv, opts *o) {
       o->loopback_only = true;
     } else if (strcmp(a, "--quiet") == 0) {
       o->quiet = true;
+    } else if (strcmp(a, "--no-aec") == 0) {
+      o->no_aec = true;
+    } else if (strcmp(a, "--no-ns") == 0) {
+      o->no_ns = true;
     } else if (strcmp(a, "--frame-ms") == 0) {
       NEED_VALUE();
       if (strcmp(v, "10") == 0) o->frame_ms = 10;
@@ -526,6 +532,8 @@ static int run_loopback(const opts *o) {
   ca.ipv6 = false;
   ca.frame_ms = o->frame_ms;
   ca.dispatch = PARLEY_DISPATCH_APP;
+  ca.echo_cancellation = !o->no_aec;
+  ca.noise_suppression = !o->no_ns;
   cb = ca;
   if (o->in) {
     ca.audio = PARLEY_AUDIO_FILE;
@@ -694,6 +702,8 @@ static int run_peer(const opts *o) {
   parley_engine_config_init(&cfg);
   cfg.frame_ms = o->frame_ms;
   cfg.dispatch = PARLEY_DISPATCH_APP;
+  cfg.echo_cancellation = !o->no_aec;
+  cfg.noise_suppression = !o->no_ns;
   if (o->loopback_only || (o->addr && is_loopback_addr(o->addr))) {
     cfg.loopback_candidates = true;
     cfg.ipv6 = o->addr && strncmp(o->addr, "[::1]", 5) == 0;
