@@ -167,8 +167,8 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   pthread_t self = pthread_self();
   cr_expect(!pthread_equal(ra.thread, self), "listeners run on the dispatch thread");
 
-  /* Let speech flow for ~4.5 s of B's file. */
-  sleep_ms(4300);
+  /* Let speech flow for ~3 s of B's file. */
+  sleep_ms(3000);
   parley_call_stats sa, sb;
   cr_assert_eq(parley_call_get_stats(a, &sa), 0);
   cr_assert_eq(parley_call_get_stats(b, &sb), 0);
@@ -216,12 +216,12 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_assert_not_null(x);
   cr_assert_not_null(y);
   cr_assert_eq(rate, 48000);
-  cr_assert_gt(ny, (size_t)48000 * 4, "B played %zu samples", ny);
-  /* Skip the first second (engine start, ICE, jitter-buffer fill), compare 1.5 s at lags up to 150 ms
+  cr_assert_gt(ny, (size_t)48000 * 5 / 2 + 48000 * 100 / 1000, "B played %zu samples", ny);
+  /* Skip the first second (engine start, ICE, jitter-buffer fill), compare 1.5 s at lags up to 100 ms
    * (measured ~46 ms: the engines' start offset, the chains' delays and the jitter buffer). */
   double peak = 0;
   size_t off = 48000;
-  long lag = th_best_lag(x + off, y + off, 48000 * 3 / 2, 48000 * 150 / 1000, &peak);
+  long lag = th_best_lag(x + off, y + off, 48000 * 3 / 2, 48000 * 100 / 1000, &peak);
   cr_expect_geq(peak, 0.6, "correlation %.3f at lag %ld", peak, lag);
   cr_log_info("speech correlation %.3f at lag %ld samples", peak, lag);
   cr_expect_gt(th_rms(y + off, 48000 * 2), 0.005, "B's playout is not silent");
@@ -453,9 +453,9 @@ Test(call, session_mesh_mixes_and_ranks_speakers, .timeout = 60) {
   float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
   float *y = read_wav(out_path, &ny, &rate);
   cr_assert(x && y);
-  cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 150 / 1000, "M played %zu samples", ny);
+  cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 100 / 1000, "M played %zu samples", ny);
   double peak = 0;
-  long lag = th_best_lag(x + 48000, y + 48000, 48000, 48000 * 150 / 1000, &peak);
+  long lag = th_best_lag(x + 48000, y + 48000, 48000, 48000 * 100 / 1000, &peak);
   cr_expect_geq(peak, 0.6, "correlation %.3f at lag %ld", peak, lag);
   free(x);
   free(y);
@@ -666,13 +666,13 @@ Test(call, mute_silences_the_sender, .timeout = 60) {
   cr_assert_eq(parley_call_new(eb, &b), 0);
   negotiate(a, b);
   (void)pull_energy(eb, 500); /* connect, fill the jitter buffer */
-  double on = pull_energy(eb, 1000);
+  double on = pull_energy(eb, 700);
   cr_assert_eq(parley_call_set_mute(a, true), 0);
   (void)pull_energy(eb, 300); /* what was in flight */
-  double off = pull_energy(eb, 1000);
+  double off = pull_energy(eb, 700);
   cr_assert_eq(parley_call_set_mute(a, false), 0);
   (void)pull_energy(eb, 300);
-  double again = pull_energy(eb, 1000);
+  double again = pull_energy(eb, 700);
   cr_expect_gt(on, 1.0, "speech before mute (energy %.3f)", on);
   cr_expect_lt(off, on / 100, "muted: %.4f vs %.3f", off, on);
   cr_expect_gt(again, 1.0, "speech after unmute (energy %.3f)", again);
@@ -746,16 +746,16 @@ Test(call, twenty_ms_packets_on_a_ten_ms_engine, .timeout = 60) {
   float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
   float *y = read_wav(out_path, &ny, &rate);
   cr_assert(x && y);
-  cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 150 / 1000, "A played %zu samples", ny);
+  cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 100 / 1000, "A played %zu samples", ny);
   double peak = 0;
-  long lag = th_best_lag(x + 48000, y + 48000, 48000, 48000 * 150 / 1000, &peak);
+  long lag = th_best_lag(x + 48000, y + 48000, 48000, 48000 * 100 / 1000, &peak);
   /* Time-scaling (accelerate/stretch) moves the alignment within the window, so the single-lag peak is
    * can be lower than on a fixed-frame path (measured 0.55 to 0.85); a different clip is the control. */
   size_t nz;
   float *z = th_load_wav("speech_b_48k.wav", &nz, &rate);
   cr_assert_not_null(z);
   double control = 0;
-  (void)th_best_lag(z + 48000, y + 48000, 48000, 48000 * 150 / 1000, &control);
+  (void)th_best_lag(z + 48000, y + 48000, 48000, 48000 * 100 / 1000, &control);
   cr_log_info("timescaled playout: correlation %.3f at lag %ld (other clip: %.3f)", peak, lag, control);
   cr_expect_geq(peak, 0.4, "correlation %.3f at lag %ld", peak, lag);
   cr_expect_lt(control, peak / 2, "control %.3f vs %.3f", control, peak);
