@@ -26,11 +26,10 @@ int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char
 int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port);
 
 /* TCP rendezvous. addr is "HOST:PORT" (numeric IPv4 or IPv6 in brackets, or "PORT" for 127.0.0.1).
- * listen: binds addr and waits (bounded by timeout_ms) for one connection; returns the connected fd.
- * With bound_port non-NULL, the actual port is stored there as soon as the socket listens (useful
- * with port 0 in tests; the caller must then run accept on another thread or know the port in
- * advance, so tests use the split pair below). dial: connects to addr, retrying until timeout_ms
- * (the listener may start later); returns the fd. Errors: PARLEY_EINVAL (bad addr), PARLEY_ENETWORK
+ * listen: binds addr and listens; *listen_fd gets the socket (the caller closes it) and *bound_port,
+ * if non-NULL, the actual port (port 0 picks one). accept: waits at most timeout_ms for one
+ * connection and returns its fd. dial: connects to addr, retrying every 50 ms until timeout_ms (the
+ * listener may start later); returns the fd. Errors: PARLEY_EINVAL (bad addr), PARLEY_ENETWORK
  * (socket/bind/connect error other than "not yet listening"), PARLEY_ETIMEDOUT. */
 int parley__calltool_rv_listen(const char *addr, int *bound_port, int *listen_fd);
 int parley__calltool_rv_accept(int listen_fd, int timeout_ms);
@@ -55,7 +54,8 @@ int parley__calltool_read_file_wait(const char *path, char *buf, size_t cap, int
  * (an SDP never contains a blank line). Returns the length, PARLEY_ENOSPC or PARLEY_EIO (nothing read). */
 int parley__calltool_read_stream(FILE *in, char *buf, size_t cap);
 
-/* One timeline line for ev, without a newline: "  1234 ms  A  track-stopped (timeout)". ms is the time
+/* One timeline line for ev, without a newline: "   1234 ms  A  track-stopped (timeout)"; peer states read
+ * "peer connected", ICE states "ice checking". ms is the time
  * since the tool started, side a short label. Returns the length (truncated to cap - 1). */
 int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char *side, const parley_event *ev);
 
