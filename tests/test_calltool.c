@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,26 +206,34 @@ Test(calltool, sdp_files) {
   snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
   /* Round trip; the writer adds the missing final newline. */
   cr_assert_eq(parley__calltool_write_file(path, "v=0\r\ns=-"), 0);
-  int n = parley__calltool_read_file_wait(path, buf, sizeof buf, 2000);
+  int n = parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 2000);
   cr_assert_eq(n, 9);
   cr_assert_str_eq(buf, "v=0\r\ns=-\n");
   char tmp[300];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   cr_assert_neq(access(tmp, F_OK), 0, "no temporary left behind");
   /* Too large for the buffer. */
-  cr_assert_eq(parley__calltool_read_file_wait(path, buf, 4, 500), PARLEY_ENOSPC);
+  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, 4, 500), PARLEY_ENOSPC);
   /* Missing: bounded wait. */
   snprintf(path, sizeof path, "%s/none.sdp", g_dir);
-  cr_assert_eq(parley__calltool_read_file_wait(path, buf, sizeof buf, 100), PARLEY_ETIMEDOUT);
+  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 100), PARLEY_ETIMEDOUT);
   /* Appears while we wait, first incomplete: only the complete text is returned. */
   late_writer w;
   snprintf(w.path, sizeof w.path, "%s/late.sdp", g_dir);
   pthread_t th;
   cr_assert_eq(pthread_create(&th, NULL, late_main, &w), 0);
-  n = parley__calltool_read_file_wait(w.path, buf, sizeof buf, 5000);
+  n = parley__calltool_read_file_wait(w.path, NULL, buf, sizeof buf, 5000);
   pthread_join(th, NULL);
   cr_assert_str_eq(buf, "v=0\ns=-\nm=audio 9 RTP/SAVP 111\n");
   cr_assert_eq(n, (int)strlen(buf));
+  /* A stale file is waited past; a replacement (new inode through the atomic rename) is taken. */
+  snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
+  struct stat old;
+  cr_assert_eq(stat(path, &old), 0);
+  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 150), PARLEY_ETIMEDOUT);
+  cr_assert_eq(parley__calltool_write_file(path, "v=0\ns=new\n"), 0);
+  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 2000), 10);
+  cr_assert_str_eq(buf, "v=0\ns=new\n");
   /* Unwritable. */
   cr_assert_eq(parley__calltool_write_file("/nonexistent-dir/x.sdp", "v=0\n"), PARLEY_EIO);
   unlink(w.path);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -680,10 +681,15 @@ static int write_local(const opts *o, const char *sdp) {
   return 0;
 }
 
+/* offer mode: an --sdp-in file that exists before our offer is an old answer, never ours. */
+static struct stat g_stale_sdp_in;
+static bool g_have_stale;
+
 static int read_remote(const opts *o, char *buf, size_t cap) {
   int n;
   if (o->sdp_in) {
-    n = parley__calltool_read_file_wait(o->sdp_in, buf, cap, (int)(o->timeout_s * 1000));
+    n = parley__calltool_read_file_wait(o->sdp_in, g_have_stale ? &g_stale_sdp_in : NULL, buf, cap,
+                                        (int)(o->timeout_s * 1000));
     if (n < 0) fprintf(stderr, "parley-call: reading %s: %s\n", o->sdp_in, parley_strerror(n));
   } else {
     fprintf(stderr, "parley-call: paste the remote description, then a blank line or EOF\n");
@@ -754,6 +760,10 @@ static int run_peer(const opts *o) {
     if (read_remote(o, remote, sizeof remote) < 0) goto out;
   }
   if (offerer) {
+    if (o->mode == MODE_OFFER && o->sdp_in && stat(o->sdp_in, &g_stale_sdp_in) == 0) {
+      g_have_stale = true;
+      fprintf(stderr, "parley-call: %s exists already; waiting for a new answer there\n", o->sdp_in);
+    }
     if ((err = parley_call_create_offer(s.call, local, sizeof local)) < 0) {
       fail("offer", err);
       goto out;

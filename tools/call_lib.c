@@ -305,13 +305,19 @@ int parley__calltool_write_file(const char *path, const char *text) {
   return 0;
 }
 
-int parley__calltool_read_file_wait(const char *path, char *buf, size_t cap, int timeout_ms) {
+static bool same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_size == b->st_size;
+}
+
+int parley__calltool_read_file_wait(const char *path, const struct stat *stale, char *buf, size_t cap,
+                                    int timeout_ms) {
   if (!path || !buf || cap < 2) return PARLEY_EINVAL;
   int64_t deadline = mono_ms() + timeout_ms;
   long long last_size = -1;
   for (;;) {
     struct stat st;
-    if (stat(path, &st) == 0 && st.st_size > 0) {
+    if (stat(path, &st) == 0 && st.st_size > 0 && !(stale && same_file(&st, stale))) {
       if ((unsigned long long)st.st_size >= cap) return PARLEY_ENOSPC;
       if (st.st_size == last_size) {
         FILE *f = fopen(path, "r");

@@ -48,8 +48,12 @@ int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms);
 int parley__calltool_write_file(const char *path, const char *text);
 /* Waits (bounded by timeout_ms, polling every 50 ms) until path exists and is complete: non-empty,
  * ends with a newline and unchanged in size between two polls. Reads it into buf (NUL-terminated).
+ * stale (may be NULL) is a stat of a file that was at path before and must not be taken (the answer
+ * file of an earlier run): a file with the same inode and modification time is waited past.
  * Returns the length, PARLEY_ETIMEDOUT, PARLEY_ENOSPC (larger than cap - 1) or PARLEY_EIO. */
-int parley__calltool_read_file_wait(const char *path, char *buf, size_t cap, int timeout_ms);
+struct stat;
+int parley__calltool_read_file_wait(const char *path, const struct stat *stale, char *buf, size_t cap,
+                                    int timeout_ms);
 /* Reads one description from a stream: lines up to EOF or the first blank line after some text
  * (an SDP never contains a blank line). Returns the length, PARLEY_ENOSPC or PARLEY_EIO (nothing read). */
 int parley__calltool_read_stream(FILE *in, char *buf, size_t cap);
