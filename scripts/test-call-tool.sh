@@ -1,0 +1,152 @@
+#!/bin/sh
+# test-call-tool.sh BUILD: end-to-end checks of build/bin/parley-call on 127.0.0.1 (about 30 s):
+#  1. loopback call through the relay with a blackout: the timeline has the expected events in order,
+#     the tool reports the recovery, the output WAV exists and is not silent;
+#  2. listen/dial in two processes with an --echo peer: the dialer hears itself back;
+#  3. offer/answer through files, and through stdin/stdout over FIFOs;
+#  4. bad arguments, missing or wrong-format input, unknown device: non-zero exit, a message, and
+#     the output WAV that was already open is kept valid; SIGINT ends a call cleanly.
+# Every step runs under `timeout`. Exits non-zero on the first failure.
+set -eu
+build=${1:-build}
+tool="$build/bin/parley-call"
+speech=tests/data/speech_a_48k.wav
+[ -x "$tool" ] || { echo "test-call-tool: $tool not built" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/parley-calltool.XXXXXX)
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# Peak absolute 16-bit sample of a canonical PCM WAV (header 44 bytes), with coreutils and awk only.
+wav_peak() {
+  od -An -v -td2 -j44 "$1" | awk '{for (i = 1; i <= NF; i++) {v = $i < 0 ? -$i : $i; if (v > m) m = v}} END {print m + 0}'
+}
+# 0 if the RIFF size field matches the file size (the header was finalised).
+wav_final() {
+  size=$(wc -c < "$1")
+  riff=$(od -An -v -tu4 -j4 -N4 "$1" | tr -d ' ')
+  [ "$size" -ge 44 ] && [ "$riff" -eq $((size - 8)) ]
+}
+# Line number of the first line matching $2 in file $1 after line $3 (0 if none).
+line_after() {
+  awk -v pat="$2" -v after="$3" 'NR > after && index($0, pat) {print NR; found = 1; exit} END {if (!found) print 0}' "$1"
+}
+in_order() { # file pattern...: each pattern occurs after the previous one
+  f=$1; shift
+  at=0
+  for pat in "$@"; do
+    n=$(line_after "$f" "$pat" "$at")
+    [ "$n" -gt 0 ] || { cat "$f" >&2; fail "'$pat' missing after line $at of $f"; }
+    at=$n
+  done
+}
+
+# 1. Loopback with a blackout.
+timeout 30 "$tool" --loopback --in "$speech" --out "$tmp/lb.wav" --cut-at 2 --restore-at 3.5 --duration 5 \
+  --quiet > "$tmp/lb.txt" 2>&1 || { cat "$tmp/lb.txt" >&2; fail "loopback call exited non-zero"; }
+for s in A B; do
+  in_order "$tmp/lb.txt" "$s  peer connected" "$s  track-started" "$s  interrupted(network-lost)" \
+    "$s  peer connected" "$s  resumed(network-lost)" "stats at" "$s  closed" "detection"
+  in_order "$tmp/lb.txt" "$s  track-started" "$s  track-stopped (timeout)" "$s  track-started"
+  in_order "$tmp/lb.txt" "$s  track-started" "$s  peer disconnected" "$s  peer connected"
+done
+in_order "$tmp/lb.txt" "B  track-stopped (bye)"
+in_order "$tmp/lb.txt" "cut -> track-stopped" "cut -> disconnected" "restore -> connected"
+[ "$(tail -n 1 "$tmp/lb.txt")" = ok ] || fail "loopback did not end with ok"
+grep -q "not seen" "$tmp/lb.txt" && { cat "$tmp/lb.txt" >&2; fail "a detection was not seen"; }
+wav_final "$tmp/lb.wav" || fail "loopback output WAV not finalised"
+[ "$(wav_peak "$tmp/lb.wav")" -gt 1000 ] || fail "loopback output WAV is silent"
+pass "loopback call with blackout and recovery ($(grep -c ' ms  ' "$tmp/lb.txt") timeline lines)"
+
+# 10 ms frames, no relay.
+timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/lb10.wav" --frame-ms 10 --duration 2 --quiet \
+  > "$tmp/lb10.txt" 2>&1 || { cat "$tmp/lb10.txt" >&2; fail "10 ms loopback"; }
+[ "$(wav_peak "$tmp/lb10.wav")" -gt 1000 ] || fail "10 ms loopback output is silent"
+pass "loopback call with 10 ms frames"
+
+# 2. listen / dial, the listener echoes.
+port=$((20000 + $$ % 20000))
+timeout 20 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen.txt" 2>&1 &
+lpid=$!
+pids="$pids $lpid"
+timeout 20 "$tool" dial "127.0.0.1:$port" --in "$speech" --out "$tmp/dial.wav" --duration 3 --quiet --timeout 10 \
+  > "$tmp/dial.txt" 2>&1 || { cat "$tmp/dial.txt" "$tmp/listen.txt" >&2; fail "dial exited non-zero"; }
+wait "$lpid" || { cat "$tmp/listen.txt" >&2; fail "listen exited non-zero"; }
+in_order "$tmp/listen.txt" "B  track-started" "B  track-stopped (bye)" "B  closed"
+in_order "$tmp/dial.txt" "A  track-started" "A  closed"
+[ "$(wav_peak "$tmp/dial.wav")" -gt 1000 ] || fail "the dialer did not hear its echo"
+pass "listen/dial with an echo peer"
+
+# 3a. offer / answer through files (the answerer starts first and waits for the offer file).
+timeout 20 "$tool" answer --sdp-in "$tmp/offer.sdp" --sdp-out "$tmp/answer.sdp" --loopback-only \
+  --out "$tmp/answer.wav" --quiet --timeout 10 > "$tmp/answer.txt" 2>&1 &
+apid=$!
+pids="$pids $apid"
+timeout 20 "$tool" offer --sdp-out "$tmp/offer.sdp" --sdp-in "$tmp/answer.sdp" --loopback-only --in "$speech" \
+  --duration 2 --quiet --timeout 10 > "$tmp/offer.txt" 2>&1 || { cat "$tmp/offer.txt" >&2; fail "offer exited non-zero"; }
+wait "$apid" || { cat "$tmp/answer.txt" >&2; fail "answer exited non-zero"; }
+grep -q "^a=candidate:" "$tmp/offer.sdp" || fail "offer file has no candidate"
+grep -q "^a=crypto:" "$tmp/answer.sdp" || fail "answer file has no crypto"
+[ "$(wav_peak "$tmp/answer.wav")" -gt 1000 ] || fail "the answerer heard nothing"
+pass "offer/answer through files"
+
+# 3b. offer / answer through stdin/stdout, cross-connected with FIFOs (opened in an order that cannot
+# deadlock: each FIFO's writer and reader open it as their first redirection).
+mkfifo "$tmp/to_answer" "$tmp/to_offer"
+timeout 20 "$tool" answer --loopback-only --out "$tmp/answer2.wav" --quiet --timeout 10 \
+  > "$tmp/to_offer" < "$tmp/to_answer" 2> "$tmp/answer2.err" &
+apid=$!
+pids="$pids $apid"
+timeout 20 "$tool" offer --loopback-only --in "$speech" --duration 2 --quiet --timeout 10 \
+  < "$tmp/to_offer" > "$tmp/to_answer" 2> "$tmp/offer2.err" || { cat "$tmp/offer2.err" >&2; fail "stdio offer"; }
+wait "$apid" || { cat "$tmp/answer2.err" >&2; fail "stdio answer"; }
+[ "$(wav_peak "$tmp/answer2.wav")" -gt 1000 ] || fail "stdio: the answerer heard nothing"
+pass "offer/answer through stdin/stdout"
+
+# 4. Errors.
+expect_fail() { # description, then the command
+  what=$1; shift
+  if timeout 10 "$@" > "$tmp/err.out" 2> "$tmp/err.txt"; then fail "$what: exited 0"; fi
+  grep -q "parley-call: " "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "$what: no message"; }
+}
+expect_fail "no mode" "$tool"
+expect_fail "unknown option" "$tool" --loopback --bogus
+expect_fail "bad frame size" "$tool" --loopback --frame-ms 30
+expect_fail "cut without restore" "$tool" --loopback --cut-at 2
+expect_fail "restore before cut" "$tool" --loopback --cut-at 3 --restore-at 2
+expect_fail "bad seconds" "$tool" --loopback --duration abc
+expect_fail "dial without address" "$tool" dial
+expect_fail "bad address" "$tool" listen 127.0.0.1:99999 --timeout 1
+expect_fail "device with files" "$tool" dial 127.0.0.1:1 --device x --in "$speech"
+expect_fail "unknown device" "$tool" dial 127.0.0.1:1 --device "no-such-device-$$" --timeout 1
+expect_fail "nobody listening" "$tool" dial "127.0.0.1:$((port + 1))" --timeout 0.5
+expect_fail "no sdp file" "$tool" answer --sdp-in "$tmp/none.sdp" --timeout 0.3
+printf 'v=0\nthis is not sdp\n' > "$tmp/junk.sdp"
+expect_fail "junk sdp" "$tool" answer --sdp-in "$tmp/junk.sdp" --timeout 1
+expect_fail "missing input" "$tool" --loopback --in "$tmp/none.wav" --out "$tmp/e1.wav"
+wav_final "$tmp/e1.wav" || fail "missing input: the output WAV was not kept valid"
+expect_fail "wrong format" "$tool" --loopback --in README.md --out "$tmp/e2.wav"
+wav_final "$tmp/e2.wav" || fail "wrong format: the output WAV was not kept valid"
+expect_fail "unwritable output" "$tool" --loopback --in "$speech" --out /nonexistent-dir/x.wav
+pass "bad arguments and files exit non-zero with a message"
+
+# SIGINT in the middle of a call: clean hang-up, finalised WAV.
+timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/int.wav" --duration 30 --quiet > "$tmp/int.txt" 2>&1 &
+ipid=$!
+pids="$pids $ipid"
+n=0
+until grep -q "B  track-started" "$tmp/int.txt" || [ $n -ge 100 ]; do sleep 0.1; n=$((n + 1)); done
+sleep 1
+kill -INT "$ipid"
+wait "$ipid" || true
+in_order "$tmp/int.txt" "B  track-started" "B  track-stopped (bye)" "B  closed"
+wav_final "$tmp/int.wav" || fail "SIGINT: output WAV not finalised"
+[ "$(wav_peak "$tmp/int.wav")" -gt 1000 ] || fail "SIGINT: output WAV is silent"
+pass "SIGINT ends the call cleanly"
+echo "test-call-tool: all passed"

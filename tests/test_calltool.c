@@ -1,0 +1,286 @@
+/* test_calltool.c: the reusable logic of parley-call (tools/call_lib.c): SDP candidate rewriting
+ * checked by the real SDP parser, the TCP rendezvous over 127.0.0.1, the SDP file and stream exchange,
+ * and the timeline formatting. The tool binary itself is exercised by scripts/test-call-tool.sh. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/call_lib.c" /* the helpers are linked into the tools, not the tests: compile them here */
+#include "transport/sdp.h"
+
+/* An SDP in the shape the engine writes (LF here; CRLF variants are made from it). */
+static const char OFFER[] =
+    "v=0\n"
+    "o=- 1654050801 1 IN IP4 127.0.0.1\n"
+    "s=-\n"
+    "t=0 0\n"
+    "m=audio 46957 RTP/SAVPF 111\n"
+    "c=IN IP4 127.0.0.1\n"
+    "a=mid:0\n"
+    "a=ice-ufrag:2s/22+Uu\n"
+    "a=ice-pwd:Yn7yxZFdBept/I4L3k096kqm\n"
+    "a=rtpmap:111 opus/48000/2\n"
+    "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1\n"
+    "a=ptime:20\n"
+    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:ZZB3vhqiZQMnP6YkAJrGDIy9ckw1I8nD1n/8fd3q\n"
+    "a=candidate:H1 1 tcp 1518280447 127.0.0.1 9 typ host tcptype active\n"
+    "a=candidate:H6 1 udp 2122317822 ::1 40000 typ host\n"
+    "a=candidate:H0 1 udp 2122317823 127.0.0.1 46957 typ host generation 0 network-id 1\n"
+    "a=end-of-candidates\n"
+    "a=rtcp-mux\n"
+    "a=sendrecv\n";
+
+static void to_crlf(const char *in, char *out, size_t cap) {
+  size_t k = 0;
+  for (const char *p = in; *p && k + 3 < cap; p++) {
+    if (*p == '\n') out[k++] = '\r';
+    out[k++] = *p;
+  }
+  out[k] = '\0';
+}
+
+static int count_char(const char *s, char c) {
+  int n = 0;
+  for (; *s; s++) n += *s == c;
+  return n;
+}
+
+Test(calltool, rewrite_moves_every_candidate_and_keeps_the_rest) {
+  static char crlf[4096], out[4096];
+  static parley__sdp before, after;
+  to_crlf(OFFER, crlf, sizeof crlf);
+  const char *variants[2] = {OFFER, crlf};
+  for (int v = 0; v < 2; v++) {
+    int n = parley__calltool_sdp_rewrite(variants[v], "10.1.2.3", 4000, out, sizeof out);
+    cr_assert_gt(n, 0);
+    cr_assert_eq((size_t)n, strlen(out));
+    cr_assert_eq(count_char(out, '\n'), count_char(variants[v], '\n'), "one line out per line in");
+    cr_assert_eq(count_char(out, '\r'), count_char(variants[v], '\r'), "line ends kept");
+    cr_assert_eq(parley__sdp_parse(variants[v], strlen(variants[v]), &before, NULL), 0);
+    cr_assert_eq(parley__sdp_parse(out, (size_t)n, &after, NULL), 0, "the rewritten SDP still parses");
+    const parley__sdp_media *m0 = &before.media[0], *m1 = &after.media[0];
+    cr_assert_eq(m1->port, 4000);
+    cr_assert_str_eq(m1->conn_addr, "10.1.2.3");
+    cr_assert_eq(m1->candidate_count, m0->candidate_count);
+    for (size_t i = 0; i < m1->candidate_count; i++) {
+      cr_assert_str_eq(m1->candidates[i].addr, "10.1.2.3");
+      cr_assert_eq(m1->candidates[i].port, 4000);
+      cr_assert_str_eq(m1->candidates[i].foundation, m0->candidates[i].foundation);
+      cr_assert_eq(m1->candidates[i].priority, m0->candidates[i].priority);
+    }
+    cr_assert_str_eq(m1->ice_ufrag, m0->ice_ufrag);
+    cr_assert_str_eq(m1->ice_pwd, m0->ice_pwd);
+    cr_assert_str_eq(m1->crypto[0].key_params, m0->crypto[0].key_params);
+    cr_assert(strstr(out, "typ host generation 0 network-id 1") != NULL, "candidate extensions kept");
+  }
+}
+
+Test(calltool, rewrite_rejects_bad_input) {
+  char out[4096], small[64];
+  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "not-an-ip", 4000, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "10.0.0.1", 0, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "10.0.0.1", 70000, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_sdp_rewrite(NULL, "10.0.0.1", 4000, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "10.0.0.1", 4000, small, sizeof small), PARLEY_ENOSPC);
+  cr_assert_eq(parley__calltool_sdp_rewrite("v=0\ns=-\n", "10.0.0.1", 4000, out, sizeof out), PARLEY_EPARSE);
+}
+
+Test(calltool, first_candidate_is_the_first_udp_ipv4_one) {
+  char ip[64];
+  int port = 0;
+  cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, sizeof ip, &port), 0);
+  cr_assert_str_eq(ip, "127.0.0.1");
+  cr_assert_eq(port, 46957, "tcp and IPv6 candidates are skipped");
+  cr_assert_eq(parley__calltool_sdp_first_candidate("v=0\n", ip, sizeof ip, &port), PARLEY_ENOTFOUND);
+  cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, 8, &port), PARLEY_EINVAL);
+}
+
+typedef struct dialer {
+  char addr[64];
+  char got[256];
+  int rc;
+} dialer;
+
+static void *dial_main(void *p) {
+  dialer *d = p;
+  int fd = parley__calltool_rv_dial(d->addr, 5000);
+  if (fd < 0) {
+    d->rc = fd;
+    return NULL;
+  }
+  d->rc = parley__calltool_msg_send(fd, "offer from the dialer\r\n");
+  if (d->rc == 0) d->rc = parley__calltool_msg_recv(fd, d->got, sizeof d->got, 5000);
+  close(fd);
+  return NULL;
+}
+
+Test(calltool, rendezvous_exchanges_one_message_each_way) {
+  int lfd = -1, port = 0;
+  cr_assert_eq(parley__calltool_rv_listen("127.0.0.1:0", &port, &lfd), 0);
+  cr_assert_gt(port, 0);
+  dialer d = {.rc = 1};
+  snprintf(d.addr, sizeof d.addr, "127.0.0.1:%d", port);
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, dial_main, &d), 0);
+  int fd = parley__calltool_rv_accept(lfd, 5000);
+  cr_assert_geq(fd, 0);
+  char buf[256];
+  int n = parley__calltool_msg_recv(fd, buf, sizeof buf, 5000);
+  cr_assert_eq(n, (int)strlen("offer from the dialer\r\n"));
+  cr_assert_str_eq(buf, "offer from the dialer\r\n");
+  cr_assert_eq(parley__calltool_msg_send(fd, "answer"), 0);
+  pthread_join(th, NULL);
+  cr_assert_eq(d.rc, 6);
+  cr_assert_str_eq(d.got, "answer");
+  close(fd);
+  close(lfd);
+}
+
+Test(calltool, rendezvous_errors) {
+  int lfd = -1, port = 0;
+  cr_assert_eq(parley__calltool_rv_listen("127.0.0.1:99999", NULL, &lfd), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_rv_listen("nohost:1", NULL, &lfd), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_rv_dial("[::1", 10), PARLEY_EINVAL);
+  /* Nobody dials: accept gives up. */
+  cr_assert_eq(parley__calltool_rv_listen("127.0.0.1:0", &port, &lfd), 0);
+  cr_assert_eq(parley__calltool_rv_accept(lfd, 100), PARLEY_ETIMEDOUT);
+  close(lfd);
+  /* The port is closed now: the dialer retries until its deadline. */
+  char addr[32];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+  cr_assert_eq(parley__calltool_rv_dial(addr, 150), PARLEY_ETIMEDOUT);
+}
+
+Test(calltool, message_framing_errors) {
+  int sv[2];
+  char buf[16];
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  /* Length larger than the buffer. */
+  cr_assert_eq(parley__calltool_msg_send(sv[0], "0123456789abcdefXYZ"), 0);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000), PARLEY_ENOSPC);
+  close(sv[0]);
+  close(sv[1]);
+  /* A zero length is not a description; a truncated message is a network error; silence times out. */
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 50), PARLEY_ETIMEDOUT);
+  const unsigned char zero[4] = {0, 0, 0, 0};
+  cr_assert_eq(write(sv[0], zero, 4), 4);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000), PARLEY_EPARSE);
+  const unsigned char partial[6] = {0, 0, 0, 9, 'a', 'b'};
+  cr_assert_eq(write(sv[0], partial, 6), 6);
+  close(sv[0]);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000), PARLEY_ENETWORK);
+  close(sv[1]);
+}
+
+static char g_dir[] = "/tmp/parley_calltool_XXXXXX";
+
+typedef struct late_writer {
+  char path[256];
+} late_writer;
+
+static void *late_main(void *p) {
+  late_writer *w = p;
+  /* First half a description without its final newline (a writer caught mid-way), then the rest. */
+  FILE *f = fopen(w->path, "w");
+  if (!f) return NULL;
+  fputs("v=0\ns=-", f);
+  fflush(f);
+  struct timespec ts = {0, 200 * 1000000L};
+  nanosleep(&ts, NULL);
+  fputs("\nm=audio 9 RTP/SAVP 111\n", f);
+  fclose(f);
+  return NULL;
+}
+
+Test(calltool, sdp_files) {
+  cr_assert_not_null(mkdtemp(g_dir));
+  char path[256], buf[4096];
+  snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
+  /* Round trip; the writer adds the missing final newline. */
+  cr_assert_eq(parley__calltool_write_file(path, "v=0\r\ns=-"), 0);
+  int n = parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 2000);
+  cr_assert_eq(n, 9);
+  cr_assert_str_eq(buf, "v=0\r\ns=-\n");
+  char tmp[300];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  cr_assert_neq(access(tmp, F_OK), 0, "no temporary left behind");
+  /* Too large for the buffer. */
+  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, 4, 500), PARLEY_ENOSPC);
+  /* Missing: bounded wait. */
+  snprintf(path, sizeof path, "%s/none.sdp", g_dir);
+  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 100), PARLEY_ETIMEDOUT);
+  /* Appears while we wait, first incomplete: only the complete text is returned. */
+  late_writer w;
+  snprintf(w.path, sizeof w.path, "%s/late.sdp", g_dir);
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, late_main, &w), 0);
+  n = parley__calltool_read_file_wait(w.path, NULL, buf, sizeof buf, 5000);
+  pthread_join(th, NULL);
+  cr_assert_str_eq(buf, "v=0\ns=-\nm=audio 9 RTP/SAVP 111\n");
+  cr_assert_eq(n, (int)strlen(buf));
+  /* A stale file is waited past; a replacement (new inode through the atomic rename) is taken. */
+  snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
+  struct stat old;
+  cr_assert_eq(stat(path, &old), 0);
+  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 150), PARLEY_ETIMEDOUT);
+  cr_assert_eq(parley__calltool_write_file(path, "v=0\ns=new\n"), 0);
+  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 2000), 10);
+  cr_assert_str_eq(buf, "v=0\ns=new\n");
+  /* Unwritable. */
+  cr_assert_eq(parley__calltool_write_file("/nonexistent-dir/x.sdp", "v=0\n"), PARLEY_EIO);
+  unlink(w.path);
+  snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
+  unlink(path);
+  rmdir(g_dir);
+}
+
+Test(calltool, stream_reads_up_to_a_blank_line) {
+  char text[] = "\r\nv=0\r\ns=-\r\n\r\nafter the blank line\n";
+  FILE *f = fmemopen(text, strlen(text), "r");
+  cr_assert_not_null(f);
+  char buf[256];
+  int n = parley__calltool_read_stream(f, buf, sizeof buf);
+  cr_assert_str_eq(buf, "v=0\r\ns=-\r\n", "leading blank lines skipped, CRLF kept");
+  cr_assert_eq(n, 10);
+  n = parley__calltool_read_stream(f, buf, sizeof buf);
+  cr_assert_str_eq(buf, "after the blank line\n", "EOF also ends a description");
+  cr_assert_eq(parley__calltool_read_stream(f, buf, sizeof buf), PARLEY_EIO, "nothing left");
+  fclose(f);
+  char big[] = "v=0\ns=a long session name\n";
+  f = fmemopen(big, strlen(big), "r");
+  cr_assert_eq(parley__calltool_read_stream(f, buf, 8), PARLEY_ENOSPC);
+  fclose(f);
+}
+
+Test(calltool, timeline_lines) {
+  char line[256];
+  parley_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = PARLEY_EVENT_TRACK_STOPPED;
+  ev.reason = PARLEY_STOP_TIMEOUT;
+  ev.message = "";
+  int n = parley__calltool_format_event(line, sizeof line, 3757, "B", &ev);
+  cr_assert_eq(n, (int)strlen(line));
+  cr_assert_str_eq(line, "   3757 ms  B  track-stopped (timeout)");
+  ev.kind = PARLEY_EVENT_INTERRUPTED;
+  ev.code = PARLEY_INTERRUPT_NETWORK_LOST;
+  ev.message = "no probe answered";
+  parley__calltool_format_event(line, sizeof line, 12, "A", &ev);
+  cr_assert_str_eq(line, "     12 ms  A  interrupted(network-lost): no probe answered");
+  ev.kind = PARLEY_EVENT_PEER_STATE_CHANGED;
+  ev.peer_state = PARLEY_PEER_DISCONNECTED;
+  parley__calltool_format_event(line, sizeof line, 0, "A", &ev);
+  cr_assert_str_eq(line, "      0 ms  A  peer disconnected");
+  /* Truncation keeps the NUL and reports what fits. */
+  n = parley__calltool_format_event(line, 10, 0, "A", &ev);
+  cr_assert_eq(n, 9);
+  cr_assert_eq(strlen(line), 9);
+}

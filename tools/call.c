@@ -1,0 +1,868 @@
+/* call.c: parley-call, real calls through the public API (parley/parley.h), with a printed event
+ * timeline and the call statistics.
+ *
+ *   --loopback  two engines in this process call each other over 127.0.0.1 (ICE + SDES-SRTP); with
+ *               --cut-at/--restore-at the media path runs through an in-process UDP relay
+ *               (transport/relay_udp.h, the one parley-netsim uses) whose impairment timeline blacks
+ *               the path out, to show the passive disconnect and the recovery.
+ *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
+ *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
+ *
+ * Threads: the main thread owns everything. Engines dispatch events on the app's thread
+ * (PARLEY_DISPATCH_APP): the main loop polls their event fds, so listeners run here and need no locks.
+ * Helper threads: the relay loop (owns the relay; stopped and joined before the relay is freed) and,
+ * with --echo, the pump that pulls playout and pushes it back as capture (the PARLEY_AUDIO_APP pair).
+ * Every wait is bounded by --duration / --timeout; SIGINT/SIGTERM end the call cleanly (hang-up,
+ * output WAV finalised). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/clock.h"
+#include "engine/device.h"
+#include "parley/parley.h"
+#include "tools/call_lib.h"
+#include "transport/relay_udp.h"
+
+#define SDP_CAP 8192
+#define MAX_SECONDS 3600.0
+
+static const char USAGE[] =
+    "Usage:\n"
+    "  parley-call --loopback --in IN.wav --out OUT.wav [--frame-ms 10|20] [--duration S]\n"
+    "              [--cut-at S --restore-at S]\n"
+    "  parley-call listen ADDR  [audio] [common]     accept one TCP rendezvous at ADDR, answer\n"
+    "  parley-call dial ADDR    [audio] [common]     connect to ADDR, offer\n"
+    "  parley-call offer  [--sdp-out FILE] [--sdp-in FILE] [audio] [common]\n"
+    "  parley-call answer [--sdp-in FILE] [--sdp-out FILE] [audio] [common]\n"
+    "  parley-call --list-devices\n"
+    "\n"
+    "Loopback: A plays IN (mono/stereo WAV or FLAC, 8..48 kHz) into the call, B writes what it hears\n"
+    "to OUT. --cut-at/--restore-at route the call through an in-process relay that drops everything\n"
+    "between the two times (seconds from start), then print the detection times.\n"
+    "ADDR: HOST:PORT (numeric; IPv6 as [::1]:PORT) or PORT (127.0.0.1).\n"
+    "offer/answer: the local SDP goes to --sdp-out (written atomically) or stdout; the remote SDP is\n"
+    "read from --sdp-in (waiting until the file is complete) or stdin (until EOF or a blank line).\n"
+    "\n"
+    "Audio (one backend for both directions):\n"
+    "  --in FILE / --out FILE     capture from / play out into files\n"
+    "  --device NAME              a sound device for both (see --list-devices; 'default')\n"
+    "  --echo                     echo-test peer: send back what is received\n"
+    "  (none: send silence, discard what is received)\n"
+    "Common:\n"
+    "  --frame-ms 10|20           frame size (both ends must agree) [20]\n"
+    "  --duration S               end the call after S seconds (0: when the peer hangs up) [loopback: 5,\n"
+    "                             or restore + 3; else 0]\n"
+    "  --timeout S                give up if signaling or connecting takes longer [20]\n"
+    "  --loopback-only            offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
+    "                             when ADDR is a loopback address)\n"
+    "  --no-aec, --no-ns          turn off echo cancellation / noise suppression (e.g. for a device\n"
+    "                             wired back to itself, which the canceller would remove)\n"
+    "  --quiet                    timeline only for the main events (no signaling/ice/candidates)\n";
+
+/* ---- options ------------------------------------------------------------------------------------ */
+
+typedef enum mode { MODE_NONE, MODE_LOOPBACK, MODE_LISTEN, MODE_DIAL, MODE_OFFER, MODE_ANSWER, MODE_LIST } mode;
+
+typedef struct opts {
+  mode mode;
+  const char *addr;
+  const char *in, *out, *device, *sdp_in, *sdp_out;
+  bool echo, loopback_only, quiet, no_aec, no_ns;
+  int frame_ms;
+  double duration_s, timeout_s, cut_s, restore_s;
+} opts;
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "parley-call: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(parley-call --help for usage)\n");
+  return 2;
+}
+
+static bool parse_seconds(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end != '\0' || !(v >= 0.0) || v > MAX_SECONDS) return false;
+  *out = v;
+  return true;
+}
+
+/* Returns 0, or an exit code (2 for usage errors, or -1 for --help). */
+static int parse_args(int argc, char **argv, opts *o) {
+  memset(o, 0, sizeof *o);
+  o->frame_ms = 20;
+  o->duration_s = -1;
+  o->timeout_s = 20;
+  o->cut_s = o->restore_s = -1;
+  int i = 1;
+  if (argc > 1 && argv[1][0] != '-') {
+    const char *m = argv[1];
+    if (strcmp(m, "listen") == 0) o->mode = MODE_LISTEN;
+    else if (strcmp(m, "dial") == 0) o->mode = MODE_DIAL;
+    else if (strcmp(m, "offer") == 0) o->mode = MODE_OFFER;
+    else if (strcmp(m, "answer") == 0) o->mode = MODE_ANSWER;
+    else return usage_error("unknown command '%s'", m);
+    i = 2;
+  }
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE() \
+  do { \
+    if (!v) return usage_error("%s needs a value", a); \
+    i++; \
+  } while (0)
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(USAGE, stdout);
+      return -1;
+    } else if (strcmp(a, "--loopback") == 0) {
+      if (o->mode != MODE_NONE && o->mode != MODE_LOOPBACK) return usage_error("%s is its own mode", a);
+      o->mode = MODE_LOOPBACK;
+    } else if (strcmp(a, "--list-devices") == 0) {
+      o->mode = MODE_LIST;
+    } else if (strcmp(a, "--in") == 0) {
+      NEED_VALUE();
+      o->in = v;
+    } else if (strcmp(a, "--out") == 0) {
+      NEED_VALUE();
+      o->out = v;
+    } else if (strcmp(a, "--device") == 0) {
+      NEED_VALUE();
+      o->device = v;
+    } else if (strcmp(a, "--sdp-in") == 0) {
+      NEED_VALUE();
+      o->sdp_in = v;
+    } else if (strcmp(a, "--sdp-out") == 0) {
+      NEED_VALUE();
+      o->sdp_out = v;
+    } else if (strcmp(a, "--echo") == 0) {
+      o->echo = true;
+    } else if (strcmp(a, "--loopback-only") == 0) {
+      o->loopback_only = true;
+    } else if (strcmp(a, "--quiet") == 0) {
+      o->quiet = true;
+    } else if (strcmp(a, "--no-aec") == 0) {
+      o->no_aec = true;
+    } else if (strcmp(a, "--no-ns") == 0) {
+      o->no_ns = true;
+    } else if (strcmp(a, "--frame-ms") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "10") == 0) o->frame_ms = 10;
+      else if (strcmp(v, "20") == 0) o->frame_ms = 20;
+      else return usage_error("--frame-ms must be 10 or 20, not '%s'", v);
+    } else if (strcmp(a, "--duration") == 0 || strcmp(a, "--timeout") == 0 || strcmp(a, "--cut-at") == 0 ||
+               strcmp(a, "--restore-at") == 0) {
+      NEED_VALUE();
+      double *dst = a[2] == 'd' ? &o->duration_s : a[2] == 't' ? &o->timeout_s : a[2] == 'c' ? &o->cut_s : &o->restore_s;
+      if (!parse_seconds(v, dst)) return usage_error("bad number of seconds '%s'", v);
+    } else if (a[0] != '-' && !o->addr && (o->mode == MODE_LISTEN || o->mode == MODE_DIAL)) {
+      o->addr = a;
+    } else {
+      return usage_error(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+    }
+#undef NEED_VALUE
+  }
+  if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL) && !o->addr)
+    return usage_error("%s", "listen/dial need an address (HOST:PORT)");
+  if (o->mode == MODE_NONE) return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer");
+  if (o->mode == MODE_LIST) return 0;
+  if ((o->cut_s >= 0) != (o->restore_s >= 0)) return usage_error("%s", "--cut-at and --restore-at go together");
+  if (o->cut_s >= 0 && o->mode != MODE_LOOPBACK) return usage_error("%s", "--cut-at needs --loopback");
+  if (o->cut_s >= 0 && !(o->cut_s > 0 && o->restore_s > o->cut_s))
+    return usage_error("%s", "need 0 < --cut-at < --restore-at");
+  if (o->timeout_s <= 0) return usage_error("%s", "--timeout must be positive");
+  if (o->mode == MODE_LOOPBACK) {
+    if (o->device || o->echo || o->sdp_in || o->sdp_out)
+      return usage_error("%s", "--loopback takes --in/--out files only");
+    if (o->duration_s < 0) o->duration_s = o->cut_s >= 0 ? o->restore_s + 3.0 : 5.0;
+    if (o->duration_s <= 0) return usage_error("%s", "--duration must be positive for --loopback");
+    if (o->cut_s >= 0 && o->duration_s <= o->restore_s)
+      return usage_error("%s", "--duration must end after --restore-at");
+  } else {
+    if (o->duration_s < 0) o->duration_s = 0;
+    if (o->device && (o->in || o->out)) return usage_error("%s", "--device replaces --in/--out");
+    if (o->echo && (o->device || o->in || o->out)) return usage_error("%s", "--echo is its own audio source");
+    if ((o->sdp_in || o->sdp_out) && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
+      return usage_error("%s", "--sdp-in/--sdp-out are for offer/answer");
+  }
+  return 0;
+}
+
+/* ---- time and signals ----------------------------------------------------------------------------- */
+
+static int64_t g_t0_us;
+static volatile sig_atomic_t g_stop;
+static bool g_ending; /* hanging up: waits no longer end on a signal, they are short anyway */
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts); /* the engine stamps events on this clock too */
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+static int64_t since_ms(int64_t t_us) { return (t_us - g_t0_us) / 1000; }
+
+static void on_signal(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+/* ---- one side of a call -------------------------------------------------------------------------- */
+
+#define NOT_SEEN INT64_MIN
+
+typedef struct side {
+  const char *name;
+  parley_engine *eng;
+  parley_call *call;
+  int ids[PARLEY_EVENT_CALL_KIND_COUNT];
+  bool quiet;
+  bool connected, track_started, bye, closed, interrupted;
+  /* detection marks (ms since start), set by the listener relative to the cut/restore times */
+  int64_t cut_ms, restore_ms;
+  int64_t t_stopped, t_disconnected, t_interrupted, t_reconnected, t_resumed, t_restarted;
+} side;
+
+/* Timeline lines of one dispatch round, printed sorted by time: the engines are dispatched one after
+ * the other, so without this B's earlier events could print after A's later ones. */
+#define MAX_PENDING 64
+typedef struct timeline_line {
+  int64_t ms;
+  char text[256];
+} timeline_line;
+static timeline_line g_lines[MAX_PENDING];
+static int g_pending;
+
+static void flush_timeline(void) {
+  for (int i = 1; i < g_pending; i++) /* insertion sort: stable, and rounds are short */
+    for (int j = i; j > 0 && g_lines[j - 1].ms > g_lines[j].ms; j--) {
+      timeline_line t = g_lines[j];
+      g_lines[j] = g_lines[j - 1];
+      g_lines[j - 1] = t;
+    }
+  for (int i = 0; i < g_pending; i++) printf("%s\n", g_lines[i].text);
+  g_pending = 0;
+  fflush(stdout);
+}
+
+static void on_event(const parley_event *ev, void *user) {
+  side *s = user;
+  int64_t ms = since_ms(ev->time_us);
+  bool minor = ev->kind == PARLEY_EVENT_SIGNALING_STATE_CHANGED || ev->kind == PARLEY_EVENT_LOCAL_CANDIDATE ||
+               ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED;
+  if (!(s->quiet && minor)) {
+    if (g_pending == MAX_PENDING) flush_timeline();
+    g_lines[g_pending].ms = ms;
+    parley__calltool_format_event(g_lines[g_pending].text, sizeof g_lines[g_pending].text, ms, s->name, ev);
+    g_pending++;
+  }
+  bool after_cut = s->cut_ms >= 0 && ms >= s->cut_ms;
+  bool after_restore = s->restore_ms >= 0 && ms >= s->restore_ms;
+  switch (ev->kind) {
+  case PARLEY_EVENT_TRACK_STARTED:
+    s->track_started = true;
+    if (after_restore && s->t_restarted == NOT_SEEN) s->t_restarted = ms;
+    break;
+  case PARLEY_EVENT_TRACK_STOPPED:
+    if (ev->reason == PARLEY_STOP_BYE) s->bye = true;
+    if (after_cut && s->t_stopped == NOT_SEEN) s->t_stopped = ms;
+    break;
+  case PARLEY_EVENT_PEER_STATE_CHANGED:
+    if (ev->peer_state == PARLEY_PEER_CONNECTED) {
+      s->connected = true;
+      if (after_restore && s->t_reconnected == NOT_SEEN) s->t_reconnected = ms;
+    } else if (ev->peer_state == PARLEY_PEER_DISCONNECTED || ev->peer_state == PARLEY_PEER_FAILED) {
+      if (after_cut && s->t_disconnected == NOT_SEEN) s->t_disconnected = ms;
+    }
+    break;
+  case PARLEY_EVENT_INTERRUPTED:
+    s->interrupted = true;
+    if (after_cut && s->t_interrupted == NOT_SEEN) s->t_interrupted = ms;
+    break;
+  case PARLEY_EVENT_RESUMED:
+    s->interrupted = false;
+    if (after_restore && s->t_resumed == NOT_SEEN) s->t_resumed = ms;
+    break;
+  case PARLEY_EVENT_CLOSED: s->closed = true; break;
+  default: break;
+  }
+}
+
+static void side_init(side *s, const char *name, bool quiet) {
+  memset(s, 0, sizeof *s);
+  s->name = name;
+  s->quiet = quiet;
+  s->cut_ms = s->restore_ms = -1;
+  s->t_stopped = s->t_disconnected = s->t_interrupted = s->t_reconnected = s->t_resumed = s->t_restarted =
+      NOT_SEEN;
+}
+
+static int fail(const char *what, int err) {
+  fprintf(stderr, "parley-call: %s: %s (%s)\n", what, parley_strerror(err), parley_err_name(err));
+  return err;
+}
+
+static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
+  switch (err) {
+  case PARLEY_ENOTFOUND: return cfg->audio == PARLEY_AUDIO_DEVICE ? "no such audio device" : "no such input file";
+  case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
+  case PARLEY_EIO: return "the output file cannot be created";
+  case PARLEY_ENOTSUP: return "the device cannot do this rate";
+  case PARLEY_EDEVICE: return "the device failed to open or start";
+  default: return parley_strerror(err);
+  }
+}
+
+static int side_open(side *s, const parley_engine_config *cfg) {
+  int err = parley_engine_new(cfg, &s->eng);
+  if (err < 0) {
+    const char *what = cfg->audio == PARLEY_AUDIO_DEVICE ? (cfg->input_device ? cfg->input_device : "default")
+                       : cfg->input_file                 ? cfg->input_file
+                                                         : (cfg->output_file ? cfg->output_file : "");
+    if (err == PARLEY_EIO && cfg->output_file) what = cfg->output_file;
+    fprintf(stderr, "parley-call: engine %s: %s%s%s (%s)\n", s->name, engine_error_hint(err, cfg), *what ? ": " : "",
+            what, parley_err_name(err));
+    return err;
+  }
+  if ((err = parley_call_new(s->eng, &s->call)) < 0) return fail("call", err);
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
+    s->ids[k] = parley_on(s->call, (parley_event_kind)k, on_event, s);
+    if (s->ids[k] < 0) return fail("listener", s->ids[k]);
+  }
+  return 0;
+}
+
+/* Polls the engines' event fds and dispatches until done(ctx) or until_us (absolute; <0 = no limit)
+ * or a signal. Returns true if done() became true. */
+static bool run_until(side **sides, int n, int64_t until_us, bool (*done)(void *), void *ctx) {
+  for (;;) {
+    if (done && done(ctx)) return true;
+    if (g_stop && !g_ending) return false;
+    int64_t left_ms = until_us < 0 ? 200 : (until_us - now_us() + 999) / 1000;
+    if (left_ms <= 0) return false;
+    struct pollfd pfd[4];
+    for (int i = 0; i < n; i++) pfd[i] = (struct pollfd){.fd = parley_engine_event_fd(sides[i]->eng), .events = POLLIN};
+    int r = poll(pfd, (nfds_t)n, (int)(left_ms < 200 ? left_ms : 200));
+    if (r < 0 && errno != EINTR) return false;
+    for (int i = 0; i < n; i++)
+      if (r > 0 && (pfd[i].revents & POLLIN)) parley_engine_dispatch(sides[i]->eng);
+    flush_timeline();
+  }
+}
+
+static bool all_closed(void *ctx) {
+  side **s = ctx;
+  for (int i = 0; s[i]; i++)
+    if (!s[i]->closed) return false;
+  return true;
+}
+
+static void side_hangup(side *s) {
+  g_ending = true;
+  if (s->call && !s->closed) (void)parley_call_hangup(s->call);
+}
+
+static void side_close(side *s) {
+  if (s->call) {
+    for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++)
+      if (s->ids[k] > 0) parley_off(s->call, s->ids[k]);
+    parley_call_free(s->call);
+    s->call = NULL;
+  }
+  parley_engine_free(s->eng); /* stops the device: the output WAV header is finalised here */
+  s->eng = NULL;
+}
+
+static void print_stats(const side *s) {
+  parley_call_stats st;
+  if (!s->call || parley_call_get_stats(s->call, &st) != 0) return;
+  printf("  %s: rtt ", s->name);
+  if (st.rtt_ms >= 0) printf("%.1f ms", st.rtt_ms);
+  else printf("n/a");
+  printf(", peer-reported loss ");
+  if (st.fraction_lost >= 0) printf("%.1f %%", st.fraction_lost * 100.0);
+  else printf("n/a");
+  printf(", lost %lld, jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames, fec %llu\n",
+         (long long)st.packets_lost, st.jitter_ms, st.jitter_buffer_ms, (unsigned long long)st.concealed_frames,
+         (unsigned long long)st.fec_frames);
+  printf("     sent %llu packets / %llu bytes, received %llu packets / %llu bytes\n",
+         (unsigned long long)st.packets_sent, (unsigned long long)st.bytes_sent,
+         (unsigned long long)st.packets_received, (unsigned long long)st.bytes_received);
+}
+
+static void print_delta(const char *label, int64_t from_ms, int64_t at_ms) {
+  if (at_ms == NOT_SEEN) printf("    %-26s not seen\n", label);
+  else printf("    %-26s %lld ms\n", label, (long long)(at_ms - from_ms));
+}
+
+static void print_detection(const side *s) {
+  printf("  %s:\n", s->name);
+  print_delta("cut -> track-stopped", s->cut_ms, s->t_stopped);
+  print_delta("cut -> disconnected", s->cut_ms, s->t_disconnected);
+  print_delta("cut -> interrupted", s->cut_ms, s->t_interrupted);
+  print_delta("restore -> connected", s->restore_ms, s->t_reconnected);
+  print_delta("restore -> resumed", s->restore_ms, s->t_resumed);
+  print_delta("restore -> track-started", s->restore_ms, s->t_restarted);
+}
+
+/* ---- the relay (loopback with a blackout) ------------------------------------------------------- */
+
+typedef struct relay_run {
+  parley__clock clock;
+  parley__relay_udp *u;
+  atomic_bool stop;
+  pthread_t thread;
+  bool running;
+} relay_run;
+
+static void *relay_main(void *p) {
+  relay_run *r = p;
+  while (!atomic_load(&r->stop))
+    if (parley__relay_udp_step(r->u, 20000) < 0) break;
+  return NULL;
+}
+
+/* Starts a relay forwarding to peer ip:port (side "forward"), blacked out both ways over
+ * [cut, restore) seconds since g_t0_us. */
+static int relay_start(relay_run *r, const char *ip, int port, double cut_s, double restore_s) {
+  parley__relay_udp_config rc;
+  memset(&rc, 0, sizeof rc);
+  char fwd[96];
+  snprintf(fwd, sizeof fwd, "%s:%d", ip, port);
+  if (parley__relay_udp_parse_addr("127.0.0.1:0", &rc.listen) != 0 ||
+      parley__relay_udp_parse_addr(fwd, &rc.forward) != 0)
+    return PARLEY_EINVAL;
+  rc.relay.seed = 1;
+  rc.relay.max_queued = 4096;
+  rc.relay.max_datagram = 2048;
+  r->clock = parley__clock_monotonic();
+  int64_t start_offset_us = now_us() - g_t0_us; /* the relay's timeline starts now, not at g_t0 */
+  for (int d = 0; d < 2; d++) {
+    rc.relay.impair[d].n_blackouts = 1;
+    rc.relay.impair[d].blackouts[0].start_us = (int64_t)(cut_s * 1e6) - start_offset_us;
+    rc.relay.impair[d].blackouts[0].length_us = (int64_t)((restore_s - cut_s) * 1e6);
+  }
+  int err = 0;
+  r->u = parley__relay_udp_new(&rc, &r->clock, &err);
+  if (!r->u) return err ? err : PARLEY_ENETWORK;
+  atomic_store(&r->stop, false);
+  if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+    parley__relay_udp_free(r->u);
+    r->u = NULL;
+    return PARLEY_ENOMEM;
+  }
+  r->running = true;
+  return 0;
+}
+
+static void relay_stop(relay_run *r) {
+  if (r->running) {
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    r->running = false;
+  }
+  parley__relay_udp_free(r->u);
+  r->u = NULL;
+}
+
+static int relay_addr(const relay_run *r, bool listen_side, char *ip, int *port) {
+  struct sockaddr_storage ss;
+  int err = listen_side ? parley__relay_udp_listen_addr(r->u, &ss) : parley__relay_udp_forward_local_addr(r->u, &ss);
+  if (err) return err;
+  char text[64];
+  if ((err = parley__relay_udp_format_addr((struct sockaddr *)&ss, text, sizeof text)) != 0) return err;
+  char *colon = strrchr(text, ':');
+  if (!colon) return PARLEY_EINVAL;
+  *colon = '\0';
+  snprintf(ip, 64, "%s", text);
+  *port = atoi(colon + 1);
+  return 0;
+}
+
+/* ---- modes ------------------------------------------------------------------------------------------ */
+
+static bool both_started(void *ctx) {
+  side **s = ctx;
+  return s[0]->track_started && s[1]->track_started;
+}
+
+static bool bye_seen(void *ctx) {
+  side **s = ctx;
+  return s[0]->closed && s[1]->bye;
+}
+
+static int apply_remote(side *s, parley_sdp_type type, const char *sdp) {
+  parley_sdp_error se;
+  memset(&se, 0, sizeof se);
+  int err = parley_call_set_remote_description(s->call, type, sdp, &se);
+  if (err < 0) {
+    fprintf(stderr, "parley-call: %s: remote description rejected: %s (%s)", s->name, parley_strerror(err),
+            parley_err_name(err));
+    if (se.message[0]) fprintf(stderr, ": %s", se.message);
+    fprintf(stderr, "\n");
+  }
+  return err;
+}
+
+static int run_loopback(const opts *o) {
+  static char offer[SDP_CAP], answer[SDP_CAP], rewritten[SDP_CAP];
+  side a, b;
+  side_init(&a, "A", o->quiet);
+  side_init(&b, "B", o->quiet);
+  relay_run relay;
+  memset(&relay, 0, sizeof relay);
+  bool cut = o->cut_s >= 0;
+  if (cut) {
+    a.cut_ms = b.cut_ms = (int64_t)(o->cut_s * 1000);
+    a.restore_ms = b.restore_ms = (int64_t)(o->restore_s * 1000);
+  }
+  parley_engine_config ca, cb;
+  parley_engine_config_init(&ca);
+  ca.loopback_candidates = true;
+  ca.ipv6 = false;
+  ca.frame_ms = o->frame_ms;
+  ca.dispatch = PARLEY_DISPATCH_APP;
+  ca.echo_cancellation = !o->no_aec;
+  ca.noise_suppression = !o->no_ns;
+  cb = ca;
+  if (o->in) {
+    ca.audio = PARLEY_AUDIO_FILE;
+    ca.input_file = o->in;
+  }
+  if (o->out) {
+    cb.audio = PARLEY_AUDIO_FILE;
+    cb.output_file = o->out;
+  }
+  int rc = 1, err;
+  /* B first: it owns the output file, which then exists (and is a valid WAV) whatever fails later. */
+  if (side_open(&b, &cb) < 0 || side_open(&a, &ca) < 0) goto out;
+  printf("loopback call: A %s -> B %s, %d ms frames%s\n", o->in ? o->in : "(silence)", o->out ? o->out : "(discarded)",
+         o->frame_ms, cut ? ", through a relay" : "");
+  if ((err = parley_call_create_offer(a.call, offer, sizeof offer)) < 0) {
+    fail("offer", err);
+    goto out;
+  }
+  if ((err = parley_call_set_local_description(a.call, offer)) < 0) {
+    fail("A local description", err);
+    goto out;
+  }
+  const char *offer_for_b = offer;
+  if (cut) {
+    /* A stays where it is; the relay forwards to it, B is told the relay's listen address is A, and
+     * A is told the relay's forward socket is B. */
+    char ip[64];
+    int port;
+    if ((err = parley__calltool_sdp_first_candidate(offer, ip, sizeof ip, &port)) < 0) {
+      fail("A's candidate", err);
+      goto out;
+    }
+    if ((err = relay_start(&relay, ip, port, o->cut_s, o->restore_s)) < 0) {
+      fail("relay", err);
+      goto out;
+    }
+    if ((err = relay_addr(&relay, true, ip, &port)) < 0 ||
+        (err = parley__calltool_sdp_rewrite(offer, ip, port, rewritten, sizeof rewritten)) < 0) {
+      fail("routing the offer through the relay", err);
+      goto out;
+    }
+    printf("relay: B -> %s:%d -> A, blackout %.3f s .. %.3f s\n", ip, port, o->cut_s, o->restore_s);
+    offer_for_b = rewritten;
+  }
+  if (apply_remote(&b, PARLEY_SDP_OFFER, offer_for_b) < 0) goto out;
+  if ((err = parley_call_create_answer(b.call, answer, sizeof answer)) < 0) {
+    fail("answer", err);
+    goto out;
+  }
+  if ((err = parley_call_set_local_description(b.call, answer)) < 0) {
+    fail("B local description", err);
+    goto out;
+  }
+  const char *answer_for_a = answer;
+  if (cut) {
+    char ip[64];
+    int port;
+    if ((err = relay_addr(&relay, false, ip, &port)) < 0 ||
+        (err = parley__calltool_sdp_rewrite(answer, ip, port, rewritten, sizeof rewritten)) < 0) {
+      fail("routing the answer through the relay", err);
+      goto out;
+    }
+    answer_for_a = rewritten;
+  }
+  if (apply_remote(&a, PARLEY_SDP_ANSWER, answer_for_a) < 0) goto out;
+  if ((err = parley_call_start(a.call)) < 0 || (err = parley_call_start(b.call)) < 0) {
+    fail("start", err);
+    goto out;
+  }
+  side *both[3] = {&a, &b, NULL};
+  int64_t end_us = g_t0_us + (int64_t)(o->duration_s * 1e6);
+  int64_t connect_by = now_us() + (int64_t)(o->timeout_s * 1e6);
+  if (!run_until(both, 2, connect_by < end_us ? connect_by : end_us, both_started, both))
+    fprintf(stderr, "parley-call: the call did not start (A track %s, B track %s)\n",
+            a.track_started ? "started" : "not started", b.track_started ? "started" : "not started");
+  else
+    run_until(both, 2, end_us, NULL, NULL);
+
+  printf("stats at %lld ms:\n", (long long)since_ms(now_us()));
+  print_stats(&a);
+  print_stats(&b);
+  /* A hangs up; B sees the BYE; both calls end with closed. */
+  side_hangup(&a);
+  run_until(both, 2, now_us() + 2000000, bye_seen, both);
+  side_hangup(&b);
+  run_until(both, 2, now_us() + 2000000, all_closed, both);
+  if (cut) {
+    printf("detection (cut at %.3f s, restore at %.3f s):\n", o->cut_s, o->restore_s);
+    print_detection(&a);
+    print_detection(&b);
+  }
+  bool ok = a.track_started && b.track_started;
+  if (cut) ok = ok && a.t_reconnected != NOT_SEEN && b.t_reconnected != NOT_SEEN;
+  printf("%s\n", ok ? "ok" : "FAILED");
+  rc = ok ? 0 : 1;
+out:
+  side_close(&a);
+  side_close(&b);
+  relay_stop(&relay);
+  return rc;
+}
+
+/* --echo: pull what the call plays out and push it back as capture. */
+typedef struct echo_pump {
+  parley_engine *eng;
+  size_t period;
+  int frame_ms;
+  atomic_bool stop;
+  pthread_t thread;
+} echo_pump;
+
+static void *echo_main(void *p) {
+  echo_pump *e = p;
+  float buf[4800];
+  size_t n = e->period < 4800 ? e->period : 4800;
+  struct timespec nap = {0, (long)e->frame_ms * 250000L}; /* a quarter frame between empty pulls */
+  while (!atomic_load(&e->stop)) {
+    int got = parley_engine_pull_playout(e->eng, buf, n);
+    if (got > 0) (void)parley_engine_push_capture(e->eng, buf, (size_t)got);
+    if (got < (int)n) nanosleep(&nap, NULL);
+  }
+  return NULL;
+}
+
+static bool is_loopback_addr(const char *addr) {
+  return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strchr(addr, ':') == NULL;
+}
+
+static bool peer_gone(void *ctx) {
+  side *s = ctx;
+  return s->bye || s->closed;
+}
+
+static bool started(void *ctx) { return ((side *)ctx)->track_started; }
+
+static int write_local(const opts *o, const char *sdp) {
+  if (o->sdp_out) {
+    int err = parley__calltool_write_file(o->sdp_out, sdp);
+    if (err < 0) fprintf(stderr, "parley-call: cannot write %s\n", o->sdp_out);
+    return err;
+  }
+  printf("%s\n", sdp); /* a blank line ends it for a reader of our stdout */
+  fflush(stdout);
+  return 0;
+}
+
+/* offer mode: an --sdp-in file that exists before our offer is an old answer, never ours. */
+static struct stat g_stale_sdp_in;
+static bool g_have_stale;
+
+static int read_remote(const opts *o, char *buf, size_t cap) {
+  int n;
+  if (o->sdp_in) {
+    n = parley__calltool_read_file_wait(o->sdp_in, g_have_stale ? &g_stale_sdp_in : NULL, buf, cap,
+                                        (int)(o->timeout_s * 1000));
+    if (n < 0) fprintf(stderr, "parley-call: reading %s: %s\n", o->sdp_in, parley_strerror(n));
+  } else {
+    fprintf(stderr, "parley-call: paste the remote description, then a blank line or EOF\n");
+    n = parley__calltool_read_stream(stdin, buf, cap);
+    if (n < 0) fprintf(stderr, "parley-call: no description on stdin\n");
+  }
+  return n;
+}
+
+static int run_peer(const opts *o) {
+  static char local[SDP_CAP], remote[SDP_CAP];
+  side s;
+  side_init(&s, o->mode == MODE_LISTEN || o->mode == MODE_ANSWER ? "B" : "A", o->quiet);
+  bool offerer = o->mode == MODE_DIAL || o->mode == MODE_OFFER;
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.frame_ms = o->frame_ms;
+  cfg.dispatch = PARLEY_DISPATCH_APP;
+  cfg.echo_cancellation = !o->no_aec;
+  cfg.noise_suppression = !o->no_ns;
+  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr))) {
+    cfg.loopback_candidates = true;
+    cfg.ipv6 = o->addr && strncmp(o->addr, "[::1]", 5) == 0;
+  }
+  if (o->in || o->out) {
+    cfg.audio = PARLEY_AUDIO_FILE;
+    cfg.input_file = o->in;
+    cfg.output_file = o->out;
+  } else if (o->device) {
+    cfg.audio = PARLEY_AUDIO_DEVICE;
+    bool dflt = strcmp(o->device, "default") == 0;
+    cfg.input_device = dflt ? NULL : o->device;
+    cfg.output_device = dflt ? NULL : o->device;
+  } else if (o->echo) {
+    cfg.audio = PARLEY_AUDIO_APP;
+  }
+  int rc = 1, err, fd = -1, lfd = -1;
+  echo_pump pump;
+  memset(&pump, 0, sizeof pump);
+  bool pumping = false;
+  int timeout_ms = (int)(o->timeout_s * 1000);
+  if (side_open(&s, &cfg) < 0) goto out;
+
+  /* Signaling. */
+  if (o->mode == MODE_LISTEN) {
+    if ((err = parley__calltool_rv_listen(o->addr, NULL, &lfd)) < 0) {
+      fprintf(stderr, "parley-call: cannot listen at %s: %s\n", o->addr,
+              err == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(err));
+      goto out;
+    }
+    printf("listening at %s\n", o->addr);
+    fflush(stdout);
+    if ((fd = parley__calltool_rv_accept(lfd, timeout_ms)) < 0) {
+      fprintf(stderr, "parley-call: nobody dialled %s: %s\n", o->addr, parley_strerror(fd));
+      goto out;
+    }
+    if ((err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms)) < 0) {
+      fprintf(stderr, "parley-call: receiving the offer: %s\n", parley_strerror(err));
+      goto out;
+    }
+  } else if (o->mode == MODE_DIAL) {
+    if ((fd = parley__calltool_rv_dial(o->addr, timeout_ms)) < 0) {
+      fprintf(stderr, "parley-call: cannot reach %s: %s\n", o->addr,
+              fd == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(fd));
+      goto out;
+    }
+  } else if (o->mode == MODE_ANSWER) {
+    if (read_remote(o, remote, sizeof remote) < 0) goto out;
+  }
+  if (offerer) {
+    if (o->mode == MODE_OFFER && o->sdp_in && stat(o->sdp_in, &g_stale_sdp_in) == 0) {
+      g_have_stale = true;
+      fprintf(stderr, "parley-call: %s exists already; waiting for a new answer there\n", o->sdp_in);
+    }
+    if ((err = parley_call_create_offer(s.call, local, sizeof local)) < 0) {
+      fail("offer", err);
+      goto out;
+    }
+    if ((err = parley_call_set_local_description(s.call, local)) < 0) {
+      fail("local description", err);
+      goto out;
+    }
+    if (o->mode == MODE_DIAL) {
+      if ((err = parley__calltool_msg_send(fd, local)) < 0 ||
+          (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms)) < 0) {
+        fprintf(stderr, "parley-call: exchanging descriptions: %s\n", parley_strerror(err));
+        goto out;
+      }
+    } else {
+      if (write_local(o, local) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
+    }
+    if (apply_remote(&s, PARLEY_SDP_ANSWER, remote) < 0) goto out;
+  } else {
+    if (apply_remote(&s, PARLEY_SDP_OFFER, remote) < 0) goto out;
+    if ((err = parley_call_create_answer(s.call, local, sizeof local)) < 0) {
+      fail("answer", err);
+      goto out;
+    }
+    if ((err = parley_call_set_local_description(s.call, local)) < 0) {
+      fail("local description", err);
+      goto out;
+    }
+    if (o->mode == MODE_LISTEN) {
+      if ((err = parley__calltool_msg_send(fd, local)) < 0) {
+        fprintf(stderr, "parley-call: sending the answer: %s\n", parley_strerror(err));
+        goto out;
+      }
+    } else if (write_local(o, local) < 0) {
+      goto out;
+    }
+  }
+  if ((err = parley_call_start(s.call)) < 0) {
+    fail("start", err);
+    goto out;
+  }
+  if (o->echo) {
+    pump.eng = s.eng;
+    pump.frame_ms = o->frame_ms;
+    int rate = parley_engine_rate_hz(s.eng);
+    pump.period = (size_t)(rate > 0 ? rate : 48000) * (size_t)o->frame_ms / 1000;
+    pumping = pthread_create(&pump.thread, NULL, echo_main, &pump) == 0;
+  }
+  side *one[2] = {&s, NULL};
+  if (!run_until(one, 1, now_us() + (int64_t)(o->timeout_s * 1e6), started, &s)) {
+    fprintf(stderr, "parley-call: the peer's audio did not start within %.0f s\n", o->timeout_s);
+  } else {
+    int64_t end_us = o->duration_s > 0 ? now_us() + (int64_t)(o->duration_s * 1e6) : -1;
+    run_until(one, 1, end_us, peer_gone, &s);
+    rc = 0;
+  }
+  printf("stats at %lld ms:\n", (long long)since_ms(now_us()));
+  print_stats(&s);
+  side_hangup(&s);
+  run_until(one, 1, now_us() + 2000000, all_closed, one);
+out:
+  if (pumping) {
+    atomic_store(&pump.stop, true);
+    pthread_join(pump.thread, NULL);
+  }
+  if (fd >= 0) close(fd);
+  if (lfd >= 0) close(lfd);
+  side_close(&s);
+  return rc;
+}
+
+static int list_devices(void) {
+  parley__device_info info[64];
+  int n = parley__device_list(info, 64);
+  if (n < 0) return fail("listing devices", n);
+  printf("%d device(s):\n", n);
+  for (int i = 0; i < n && i < 64; i++)
+    printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].max_input_channels,
+           info[i].max_output_channels, info[i].default_rate_hz, info[i].default_input ? " [default in]" : "",
+           info[i].default_output ? " [default out]" : "");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  g_t0_us = now_us();
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc == -1) return 0;
+  if (rc != 0) return rc;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR and the loop sees g_stop */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  switch (o.mode) {
+  case MODE_LIST: return list_devices() < 0 ? 1 : 0;
+  case MODE_LOOPBACK: return run_loopback(&o);
+  default: return run_peer(&o);
+  }
+}

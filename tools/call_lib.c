@@ -1,0 +1,399 @@
+/* call_lib.c: helpers of parley-call (see call_lib.h): SDP candidate rewriting, the TCP rendezvous,
+ * SDP file/stream exchange and timeline formatting. Owns nothing between calls; all of it runs on the
+ * tool's control thread and may block (bounded by the caller's timeouts). Not real-time code. */
+#define _POSIX_C_SOURCE 200809L
+#include "tools/call_lib.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* ---- SDP rewriting ---------------------------------------------------------------------------- */
+
+/* Appends n bytes to out at *len; false when it would not fit (with the NUL). */
+static bool put(char *out, size_t cap, size_t *len, const char *s, size_t n) {
+  if (*len + n + 1 > cap) return false;
+  memcpy(out + *len, s, n);
+  *len += n;
+  out[*len] = '\0';
+  return true;
+}
+
+/* Splits a line (without its end) into space-separated fields; returns how many (at most max). */
+static int fields(const char *line, size_t n, const char **f, size_t *fl, int max) {
+  int k = 0;
+  size_t i = 0;
+  while (i < n && k < max) {
+    while (i < n && line[i] == ' ') i++;
+    if (i >= n) break;
+    f[k] = line + i;
+    while (i < n && line[i] != ' ') i++;
+    fl[k] = (size_t)(line + i - f[k]);
+    k++;
+  }
+  return k;
+}
+
+static bool starts(const char *s, size_t n, const char *prefix) {
+  size_t p = strlen(prefix);
+  return n >= p && memcmp(s, prefix, p) == 0;
+}
+
+int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap) {
+  struct in_addr a4;
+  if (!sdp || !ip || !out || cap == 0 || port <= 0 || port > 65535 || inet_pton(AF_INET, ip, &a4) != 1)
+    return PARLEY_EINVAL;
+  char ports[16];
+  snprintf(ports, sizeof ports, "%d", port);
+  size_t len = 0;
+  int rewritten = 0;
+  out[0] = '\0';
+  const char *p = sdp;
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    size_t full = nl ? (size_t)(nl - p) + 1 : strlen(p);
+    size_t n = full;
+    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r')) n--;
+    const char *end = p + n; /* the line end (CRLF/LF) is copied as it was */
+    const char *f[12];
+    size_t fl[12];
+    bool ok = true;
+    if (starts(p, n, "a=candidate:")) {
+      /* a=candidate:FOUNDATION COMPONENT TRANSPORT PRIORITY ADDRESS PORT typ ... */
+      int k = fields(p, n, f, fl, 12);
+      if (k >= 6) {
+        ok = put(out, cap, &len, p, (size_t)(f[4] - p)) && put(out, cap, &len, ip, strlen(ip)) &&
+             put(out, cap, &len, " ", 1) && put(out, cap, &len, ports, strlen(ports)) &&
+             put(out, cap, &len, f[5] + fl[5], (size_t)(p + full - (f[5] + fl[5])));
+        rewritten++;
+      } else {
+        ok = put(out, cap, &len, p, full);
+      }
+    } else if (starts(p, n, "c=IN IP")) {
+      ok = put(out, cap, &len, "c=IN IP4 ", 9) && put(out, cap, &len, ip, strlen(ip)) &&
+           put(out, cap, &len, end, full - n);
+    } else if (starts(p, n, "m=audio ")) {
+      int k = fields(p, n, f, fl, 3);
+      ok = k >= 3 && put(out, cap, &len, "m=audio ", 8) && put(out, cap, &len, ports, strlen(ports)) &&
+           put(out, cap, &len, f[1] + fl[1], (size_t)(p + full - (f[1] + fl[1])));
+    } else {
+      ok = put(out, cap, &len, p, full);
+    }
+    if (!ok) return PARLEY_ENOSPC;
+    p += full;
+  }
+  return rewritten > 0 ? (int)len : PARLEY_EPARSE;
+}
+
+int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port) {
+  if (!sdp || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
+  for (const char *p = sdp; *p;) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    while (n > 0 && p[n - 1] == '\r') n--;
+    const char *f[8];
+    size_t fl[8];
+    if (starts(p, n, "a=candidate:") && fields(p, n, f, fl, 8) >= 6 && fl[2] == 3 &&
+        strncasecmp(f[2], "udp", 3) == 0 && fl[4] < 16) {
+      char addr[16];
+      memcpy(addr, f[4], fl[4]);
+      addr[fl[4]] = '\0';
+      struct in_addr a4;
+      long pt = strtol(f[5], NULL, 10);
+      if (inet_pton(AF_INET, addr, &a4) == 1 && pt > 0 && pt <= 65535) {
+        snprintf(ip, ip_cap, "%s", addr);
+        *port = (int)pt;
+        return 0;
+      }
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+  return PARLEY_ENOTFOUND;
+}
+
+/* ---- TCP rendezvous --------------------------------------------------------------------------- */
+
+static int parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *sl) {
+  if (!text || !*text) return PARLEY_EINVAL;
+  char host[64] = "127.0.0.1";
+  const char *ports = text;
+  if (text[0] == '[') {
+    const char *rb = strchr(text, ']');
+    if (!rb || rb[1] != ':' || (size_t)(rb - text - 1) >= sizeof host) return PARLEY_EINVAL;
+    memcpy(host, text + 1, (size_t)(rb - text - 1));
+    host[rb - text - 1] = '\0';
+    ports = rb + 2;
+  } else {
+    const char *colon = strrchr(text, ':');
+    if (colon) {
+      if ((size_t)(colon - text) >= sizeof host || colon == text) return PARLEY_EINVAL;
+      memcpy(host, text, (size_t)(colon - text));
+      host[colon - text] = '\0';
+      ports = colon + 1;
+    }
+  }
+  char *endp;
+  errno = 0;
+  long port = strtol(ports, &endp, 10);
+  if (*ports == '\0' || *endp != '\0' || errno || port < 0 || port > 65535) return PARLEY_EINVAL;
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    *sl = sizeof *s4;
+  } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)port);
+    *sl = sizeof *s6;
+  } else {
+    return PARLEY_EINVAL;
+  }
+  return 0;
+}
+
+int parley__calltool_rv_listen(const char *addr, int *bound_port, int *listen_fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (!listen_fd || parse_addr(addr, &ss, &sl) != 0) return PARLEY_EINVAL;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return PARLEY_ENETWORK;
+  int one = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1) != 0) {
+    close(fd);
+    return PARLEY_ENETWORK;
+  }
+  if (bound_port) {
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof got;
+    getsockname(fd, (struct sockaddr *)&got, &gl);
+    *bound_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                                 : ((struct sockaddr_in6 *)&got)->sin6_port);
+  }
+  *listen_fd = fd;
+  return 0;
+}
+
+int parley__calltool_rv_accept(int listen_fd, int timeout_ms) {
+  if (listen_fd < 0) return PARLEY_EINVAL;
+  int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    int64_t left = deadline - mono_ms();
+    if (left <= 0) return PARLEY_ETIMEDOUT;
+    struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+    int r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno != EINTR) return PARLEY_ENETWORK;
+    if (r <= 0) continue;
+    int fd = accept(listen_fd, NULL, NULL);
+    if (fd >= 0) return fd;
+    if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) return PARLEY_ENETWORK;
+  }
+}
+
+int parley__calltool_rv_dial(const char *addr, int timeout_ms) {
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (parse_addr(addr, &ss, &sl) != 0) return PARLEY_EINVAL;
+  int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return PARLEY_ENETWORK;
+    if (connect(fd, (struct sockaddr *)&ss, sl) == 0) return fd;
+    int e = errno;
+    close(fd);
+    if (e != ECONNREFUSED && e != EINTR && e != ETIMEDOUT) return PARLEY_ENETWORK;
+    if (mono_ms() >= deadline) return PARLEY_ETIMEDOUT;
+    nap_ms(50); /* the listener is not up yet: retry at a modest pace until the deadline */
+  }
+}
+
+int parley__calltool_msg_send(int fd, const char *text) {
+  if (fd < 0 || !text) return PARLEY_EINVAL;
+  size_t n = strlen(text);
+  if (n > PARLEY__CALLTOOL_MAX_MSG) return PARLEY_EINVAL;
+  unsigned char hdr[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                          (unsigned char)n};
+  const char *parts[2] = {(const char *)hdr, text};
+  size_t lens[2] = {4, n};
+  for (int i = 0; i < 2; i++) {
+    size_t off = 0;
+    while (off < lens[i]) {
+      ssize_t w = send(fd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return PARLEY_ENETWORK;
+      off += (size_t)w;
+    }
+  }
+  return 0;
+}
+
+/* Reads exactly n bytes before the deadline. */
+static int read_full(int fd, unsigned char *buf, size_t n, int64_t deadline) {
+  size_t off = 0;
+  while (off < n) {
+    int64_t left = deadline - mono_ms();
+    if (left <= 0) return PARLEY_ETIMEDOUT;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno != EINTR) return PARLEY_ENETWORK;
+    if (r <= 0) continue;
+    ssize_t got = recv(fd, buf + off, n - off, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return PARLEY_ENETWORK;
+    off += (size_t)got;
+  }
+  return 0;
+}
+
+int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms) {
+  if (fd < 0 || !buf || cap == 0) return PARLEY_EINVAL;
+  int64_t deadline = mono_ms() + timeout_ms;
+  unsigned char hdr[4];
+  int r = read_full(fd, hdr, 4, deadline);
+  if (r < 0) return r;
+  uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+  if (n == 0 || n > PARLEY__CALLTOOL_MAX_MSG) return PARLEY_EPARSE;
+  if ((size_t)n >= cap) return PARLEY_ENOSPC;
+  r = read_full(fd, (unsigned char *)buf, n, deadline);
+  if (r < 0) return r;
+  buf[n] = '\0';
+  if (memchr(buf, '\0', n)) return PARLEY_EPARSE;
+  return (int)n;
+}
+
+/* ---- SDP files and streams -------------------------------------------------------------------- */
+
+int parley__calltool_write_file(const char *path, const char *text) {
+  if (!path || !text) return PARLEY_EINVAL;
+  char tmp[4096];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) return PARLEY_EINVAL;
+  FILE *f = fopen(tmp, "w");
+  if (!f) return PARLEY_EIO;
+  size_t n = strlen(text);
+  bool ok = fwrite(text, 1, n, f) == n;
+  if (ok && (n == 0 || text[n - 1] != '\n')) ok = fputc('\n', f) != EOF;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return PARLEY_EIO;
+  }
+  return 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_size == b->st_size;
+}
+
+int parley__calltool_read_file_wait(const char *path, const struct stat *stale, char *buf, size_t cap,
+                                    int timeout_ms) {
+  if (!path || !buf || cap < 2) return PARLEY_EINVAL;
+  int64_t deadline = mono_ms() + timeout_ms;
+  long long last_size = -1;
+  for (;;) {
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > 0 && !(stale && same_file(&st, stale))) {
+      if ((unsigned long long)st.st_size >= cap) return PARLEY_ENOSPC;
+      if (st.st_size == last_size) {
+        FILE *f = fopen(path, "r");
+        if (!f) return PARLEY_EIO;
+        size_t n = fread(buf, 1, cap - 1, f);
+        bool err = ferror(f);
+        fclose(f);
+        if (err) return PARLEY_EIO;
+        buf[n] = '\0';
+        if (n == (size_t)last_size && buf[n - 1] == '\n') return (int)n;
+      }
+      last_size = st.st_size;
+    }
+    if (mono_ms() >= deadline) return PARLEY_ETIMEDOUT;
+    nap_ms(50); /* polling a file: the writer may be another process with no way to notify us */
+  }
+}
+
+int parley__calltool_read_stream(FILE *in, char *buf, size_t cap) {
+  if (!in || !buf || cap < 2) return PARLEY_EINVAL;
+  size_t len = 0;
+  char line[2048];
+  buf[0] = '\0';
+  while (fgets(line, sizeof line, in)) {
+    bool blank = line[0] == '\n' || (line[0] == '\r' && line[1] == '\n');
+    if (blank) {
+      if (len > 0) break;
+      continue;
+    }
+    size_t n = strlen(line);
+    if (len + n + 1 > cap) return PARLEY_ENOSPC;
+    memcpy(buf + len, line, n + 1);
+    len += n;
+  }
+  return len > 0 ? (int)len : PARLEY_EIO;
+}
+
+/* ---- Timeline ---------------------------------------------------------------------------------- */
+
+int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char *side, const parley_event *ev) {
+  if (!buf || cap == 0) return PARLEY_EINVAL;
+  if (!ev) {
+    buf[0] = '\0';
+    return 0;
+  }
+  char what[192];
+  const char *kind = parley_event_kind_name(ev->kind);
+  switch (ev->kind) {
+  case PARLEY_EVENT_ICE_STATE_CHANGED:
+    snprintf(what, sizeof what, "ice %s", parley_ice_state_name(ev->ice_state));
+    break;
+  case PARLEY_EVENT_PEER_STATE_CHANGED:
+    snprintf(what, sizeof what, "peer %s", parley_peer_state_name(ev->peer_state));
+    break;
+  case PARLEY_EVENT_SIGNALING_STATE_CHANGED:
+    snprintf(what, sizeof what, "signaling %s", parley_signaling_state_name(ev->signaling_state));
+    break;
+  case PARLEY_EVENT_TRACK_STARTED:
+    snprintf(what, sizeof what, "%s (ssrc %08x)", kind, (unsigned)ev->ssrc);
+    break;
+  case PARLEY_EVENT_TRACK_STOPPED:
+    snprintf(what, sizeof what, "%s (%s)", kind, parley_stop_reason_name(ev->reason));
+    break;
+  case PARLEY_EVENT_INTERRUPTED:
+  case PARLEY_EVENT_RESUMED:
+    snprintf(what, sizeof what, "%s(%s)%s%s", kind, parley_interrupt_code_name(ev->code),
+             ev->message && *ev->message ? ": " : "", ev->message ? ev->message : "");
+    break;
+  case PARLEY_EVENT_LOCAL_CANDIDATE:
+    snprintf(what, sizeof what, "%s %s", kind, ev->candidate ? ev->candidate : "");
+    break;
+  default:
+    snprintf(what, sizeof what, "%s", kind);
+    break;
+  }
+  int n = snprintf(buf, cap, "%7lld ms  %-2s %s", (long long)ms, side ? side : "", what);
+  if (n < 0) return PARLEY_EINVAL;
+  return (size_t)n >= cap ? (int)cap - 1 : n;
+}

@@ -1,0 +1,66 @@
+/* call_lib.h: the reusable parts of parley-call (tools/call.c), kept apart so tests/test_calltool.c can
+ * exercise them without running the binary: SDP candidate rewriting (to route a call through a relay),
+ * the TCP rendezvous used by `listen` / `dial`, the SDP file and stream exchange used by `offer` /
+ * `answer`, and the event timeline formatting.
+ *
+ * Threads: every function is plain blocking code for the tool's control thread (no shared state); none
+ * is real-time safe. Buffers are the caller's (borrowed); nothing is allocated across calls. Errors are
+ * negative PARLEY_E* codes. */
+#ifndef PARLEY_TOOLS_CALL_LIB_H
+#define PARLEY_TOOLS_CALL_LIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "parley/parley.h"
+
+/* Copies sdp into out[0..cap) with the connection address and port of every a=candidate line, the
+ * c= line and the m=audio port replaced by ip / port (an IPv4 literal), so the peer sends to that
+ * address (a relay) instead. Returns the length written, PARLEY_EINVAL (NULL, bad ip or port),
+ * PARLEY_ENOSPC, or PARLEY_EPARSE (no candidate line to rewrite). CRLF or LF line ends are kept. */
+int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap);
+
+/* The address and port of the first UDP IPv4 a=candidate line of sdp: ip (cap >= 16) and *port.
+ * 0, PARLEY_EINVAL or PARLEY_ENOTFOUND. */
+int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port);
+
+/* TCP rendezvous. addr is "HOST:PORT" (numeric IPv4 or IPv6 in brackets, or "PORT" for 127.0.0.1).
+ * listen: binds addr and listens; *listen_fd gets the socket (the caller closes it) and *bound_port,
+ * if non-NULL, the actual port (port 0 picks one). accept: waits at most timeout_ms for one
+ * connection and returns its fd. dial: connects to addr, retrying every 50 ms until timeout_ms (the
+ * listener may start later); returns the fd. Errors: PARLEY_EINVAL (bad addr), PARLEY_ENETWORK
+ * (socket/bind/connect error other than "not yet listening"), PARLEY_ETIMEDOUT. */
+int parley__calltool_rv_listen(const char *addr, int *bound_port, int *listen_fd);
+int parley__calltool_rv_accept(int listen_fd, int timeout_ms);
+int parley__calltool_rv_dial(const char *addr, int timeout_ms);
+
+/* One message on a rendezvous stream: a 4-byte big-endian length, then that many bytes (an SDP; at
+ * most PARLEY__CALLTOOL_MAX_MSG). send: 0 or PARLEY_EINVAL / PARLEY_ENETWORK. recv: reads it into
+ * buf (NUL-terminated; cap must exceed its length) within timeout_ms; returns its length, or
+ * PARLEY_ETIMEDOUT, PARLEY_ENOSPC, PARLEY_EPARSE (length out of range), PARLEY_ENETWORK (closed early). */
+#define PARLEY__CALLTOOL_MAX_MSG 65536
+int parley__calltool_msg_send(int fd, const char *text);
+int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms);
+
+/* Writes text to path atomically (path.tmp, then rename), so a reader polling for path sees either
+ * nothing or the whole description. 0 or PARLEY_EIO. */
+int parley__calltool_write_file(const char *path, const char *text);
+/* Waits (bounded by timeout_ms, polling every 50 ms) until path exists and is complete: non-empty,
+ * ends with a newline and unchanged in size between two polls. Reads it into buf (NUL-terminated).
+ * stale (may be NULL) is a stat of a file that was at path before and must not be taken (the answer
+ * file of an earlier run): a file with the same inode and modification time is waited past.
+ * Returns the length, PARLEY_ETIMEDOUT, PARLEY_ENOSPC (larger than cap - 1) or PARLEY_EIO. */
+struct stat;
+int parley__calltool_read_file_wait(const char *path, const struct stat *stale, char *buf, size_t cap,
+                                    int timeout_ms);
+/* Reads one description from a stream: lines up to EOF or the first blank line after some text
+ * (an SDP never contains a blank line). Returns the length, PARLEY_ENOSPC or PARLEY_EIO (nothing read). */
+int parley__calltool_read_stream(FILE *in, char *buf, size_t cap);
+
+/* One timeline line for ev, without a newline: "   1234 ms  A  track-stopped (timeout)"; peer states read
+ * "peer connected", ICE states "ice checking". ms is the time
+ * since the tool started, side a short label. Returns the length (truncated to cap - 1). */
+int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char *side, const parley_event *ev);
+
+#endif
