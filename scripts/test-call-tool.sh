@@ -8,7 +8,8 @@
 #     the output WAV that was already open is kept valid; SIGINT ends a call cleanly.
 # Every step runs under `timeout`. Exits non-zero on the first failure.
 set -eu
-build=${1:-build}
+build=$(cd "${1:-build}" && pwd) # absolute, before moving to the repo root
+cd "$(dirname "$0")/.."
 tool="$build/bin/parley-call"
 speech=tests/data/speech_a_48k.wav
 [ -x "$tool" ] || { echo "test-call-tool: $tool not built" >&2; exit 1; }

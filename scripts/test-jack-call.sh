@@ -12,7 +12,8 @@
 # only a few server entries and a killed server's entry is reclaimed only by a server of the same name
 # (see tests/test_device.c).
 set -eu
-build=${1:-build}
+build=$(cd "${1:-build}" && pwd) # absolute, before moving to the repo root
+cd "$(dirname "$0")/.."
 tool="$build/bin/parley-call"
 speech=tests/data/speech_a_48k.wav
 server=parley-calltest
