@@ -71,6 +71,13 @@ timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/lb10.wav" --frame-ms 10
 [ "$(wav_peak "$tmp/lb10.wav")" -gt 1000 ] || fail "10 ms loopback output is silent"
 pass "loopback call with 10 ms frames"
 
+# Any mono or stereo WAV the user gives: a 44.1 kHz stereo clip goes through the same call.
+timeout 20 "$tool" --loopback --in tests/data/speech_b_44k_stereo.wav --out "$tmp/lbst.wav" --duration 3 --quiet \
+  > "$tmp/lbst.txt" 2>&1 || { cat "$tmp/lbst.txt" >&2; fail "stereo 44.1 kHz loopback"; }
+wav_final "$tmp/lbst.wav" || fail "stereo loopback output WAV not finalised"
+[ "$(wav_peak "$tmp/lbst.wav")" -gt 1000 ] || fail "stereo 44.1 kHz loopback output is silent"
+pass "loopback call with a 44.1 kHz stereo file"
+
 # 2. listen / dial, the listener echoes.
 port=$((20000 + $$ % 20000))
 timeout 20 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen.txt" 2>&1 &
