@@ -59,6 +59,7 @@ struct parley__jitter {
   uint64_t played_mask; /* bit i: seq played_hi - i was played */
   bool in_dtx;
   uint32_t gap_conceals;
+  uint64_t gap_expands, gap_expand_samples; /* timescaled: EXPAND with nothing later buffered */
   bool pending_reset;
   uint32_t late_run;
   int64_t late_run_start_us;
@@ -254,6 +255,7 @@ static void start_stream(parley__jitter *j, uint32_t ssrc, uint16_t seq, uint32_
   j->played_mask = 0;
   j->in_dtx = false;
   j->gap_conceals = 0;
+  j->gap_expands = j->gap_expand_samples = 0;
   j->have_transit = false;
   j->late_run = 0;
   j->expanded = false;
@@ -329,11 +331,16 @@ int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint
   }
 
   /* A consecutive packet after a timestamp gap means the gap was DTX: the conceal frames we gave while
-   * waiting were silence after all. */
+   * waiting were silence after all, and so was the expansion that waited for a frame the sender never
+   * sent (counted as the silent frames it stood in for, a started frame as a whole one). */
   if (j->have_last && eseq == j->last_seq + 1 && ets > j->last_ts + j->cfg.frame_samples) {
     j->st.concealed -= j->gap_conceals;
     j->st.silence += j->gap_conceals;
     j->gap_conceals = 0;
+    j->st.expands -= j->gap_expands;
+    j->st.expand_samples -= j->gap_expand_samples;
+    j->st.silence += (j->gap_expand_samples + j->cfg.frame_samples - 1) / j->cfg.frame_samples;
+    j->gap_expands = j->gap_expand_samples = 0;
     j->in_dtx = true;
   }
 
@@ -553,6 +560,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       pop_head(j);
       j->play_ts += F;
       j->gap_conceals = 0;
+      j->gap_expands = j->gap_expand_samples = 0;
       j->st.packets_out++;
       return 0;
     }
@@ -591,6 +599,10 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       j->expand_run += fill;
       j->st.expands++;
       j->st.expand_samples += fill;
+      if (!h) { /* maybe a DTX pause: put() recounts it as silence if the next packet says so */
+        j->gap_expands++;
+        j->gap_expand_samples += fill;
+      }
       return 0;
     }
     /* Given up on this frame: the expansion so far stands in for (part of) it. */

@@ -101,14 +101,15 @@ typedef struct parley__jitter_stats {
   uint64_t duplicates;     /* dropped */
   uint64_t concealed;      /* CONCEAL frames (loss or lateness) */
   uint64_t fec_recoveries; /* FEC frames */
-  uint64_t silence;        /* SILENCE frames */
+  uint64_t silence;        /* SILENCE frames, and frames given out as CONCEAL or EXPAND while waiting
+                            * in a gap that the next packet showed was DTX (recounted then) */
   uint64_t shrink_drops;   /* frames dropped to shrink the delay during talk */
   uint64_t overflow;       /* dropped because the pool was full or the packet was too far ahead */
   uint64_t resyncs;        /* timestamp jumps */
   uint64_t ssrc_changes;
   /* Timescaled playout. */
-  uint64_t expands;            /* EXPAND actions */
-  uint64_t expand_samples;     /* samples of EXPAND asked for */
+  uint64_t expands;            /* EXPAND actions (less those recounted as DTX silence) */
+  uint64_t expand_samples;     /* samples of EXPAND asked for (likewise) */
   uint64_t played_after_expand; /* packets played after their frame was expanded (saved from lateness) */
   uint64_t accelerated;        /* packets played with an accelerate request */
   uint64_t stretched;          /* packets played with a stretch request */

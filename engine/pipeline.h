@@ -97,7 +97,8 @@ typedef struct parley__recv_stats {
   uint64_t underrun_samples; /* samples of silence inserted because the resampler fell short */
   int delay_samples;      /* resampler delay at 48 kHz (the jitter delay is in jitter stats) */
   /* Timescaled playout (48 kHz samples). */
-  uint64_t expand_samples;    /* played by expansion while waiting for a packet (concealment) */
+  uint64_t expand_samples;    /* played by expansion while waiting for a packet (concealment); a
+                               * wait the next packet shows was a DTX pause counts as silence instead */
   uint64_t removed_samples;   /* taken out of decoded frames by accelerate */
   uint64_t inserted_samples;  /* added to decoded frames by stretch */
   size_t queued_samples;      /* decoded samples waiting to be played now */

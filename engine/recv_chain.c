@@ -208,7 +208,6 @@ static size_t run_action(parley__recv_chain *r, const parley__jitter_frame *jf) 
   case PARLEY__JITTER_EXPAND:
     if (n > F) n = F;
     parley__timescale_expand(r->ts, r->work, n);
-    r->stats.expand_samples += n;
     r->after_gap = true;
     return n;
   case PARLEY__JITTER_CONCEAL:
@@ -285,4 +284,7 @@ void parley__recv_chain_stats(const parley__recv_chain *r, parley__recv_stats *o
   *out = r->stats;
   out->queued_samples = r->queue.len;
   parley__jitter_get_stats(r->jitter, &out->jitter);
+  /* The buffer's count, not ours: it takes back a wait that the next packet showed was DTX silence
+   * (out_samples of an EXPAND never exceed a tick, so the two agree otherwise). */
+  out->expand_samples = out->jitter.expand_samples;
 }

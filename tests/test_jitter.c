@@ -801,3 +801,50 @@ Test(jitter, timescaled_pause_without_updates_resumes_at_the_floor) {
   free(p);
   h_free(h);
 }
+
+Test(jitter, timescaled_dtx_pause_counts_as_silence_not_expand) {
+  /* Talk 0..99, then a 140 ms DTX pause: the next sequence number carries frame 107's timestamp and
+   * the marker (talk resumes), as Opus DTX does between words. Every packet arrives 47.3 ms after it is
+   * sent: nothing is late or lost. Until frame 107 arrives the buffer cannot tell the pause from a
+   * stall and waits by expansion; once it arrives, the consecutive sequence number proves the gap was
+   * DTX, so the wait is counted as the silence it was, as whole-frame playout recounts its PLC. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int seq_of[MAXF];
+  static ev evs[MAXF];
+  int n = 0;
+  for (int k = 0; k < 200; k++) {
+    seq_of[k] = k < 100 ? k : k - 7;
+    if (k < 100 || k >= 107) evs[n++] = (ev){(int64_t)k * TICK + 47300, k};
+  }
+  h->seq_of = seq_of;
+  int e = 0, handed_out_expand = 0;
+  /* Up to the last frame: after it the stream has ended and the waiting is for good. */
+  for (int64_t now = 0; now <= 210 * TICK && h->last_played < 199; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) {
+      int k = evs[e].k;
+      uint8_t pl[8] = {0};
+      memcpy(pl, &k, sizeof k);
+      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 107, pl,
+                         sizeof pl, evs[e].t);
+    }
+    int before = h->n_kind[PARLEY__JITTER_EXPAND];
+    ts_tick(h, p, now);
+    handed_out_expand += h->n_kind[PARLEY__JITTER_EXPAND] - before;
+  }
+  for (int k = 0; k < 200; k++) {
+    if (k < 100 || k >= 107) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  }
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_gt(handed_out_expand, 0, "the pause was waited for before it was known to be one");
+  cr_expect_eq(st.expands, 0u, "expands %llu", (unsigned long long)st.expands);
+  cr_expect_eq(st.expand_samples, 0u, "expand_samples %llu", (unsigned long long)st.expand_samples);
+  cr_expect_eq(st.concealed, 0u);
+  cr_expect_eq(st.late, 0u);
+  /* The 7 frames the sender left out are silence, and nothing else is (talk throughout). */
+  cr_expect_eq(st.silence, 7u, "silence %llu", (unsigned long long)st.silence);
+  cr_expect_eq(p->play_us[107] - (107 * TICK + 47300), 2700, "after the pause: %lld us",
+               (long long)(p->play_us[107] - (107 * TICK + 47300)));
+  free(p);
+  h_free(h);
+}
