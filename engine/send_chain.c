@@ -120,11 +120,14 @@ static int encode_frame(parley__send_chain *s, parley__send_packet *out) {
     s->in_dtx = true;
     return 0;
   }
+  /* A comfort-noise update sent during DTX is not a talkspurt: it keeps the pause going and carries no
+   * marker (RFC 7587: the marker starts a talkspurt, and receivers read it as "talk resumes"). */
+  bool comfort_noise = parley__encoder_in_dtx(s->encoder);
   out->len = (size_t)n;
   out->timestamp = ts;
-  out->marker = s->in_dtx;
+  out->marker = s->in_dtx && !comfort_noise;
   out->voice = voice;
-  s->in_dtx = false;
+  s->in_dtx = comfort_noise;
   s->stats.packets++;
   s->stats.bytes += (uint64_t)n;
   return 1;

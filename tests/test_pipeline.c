@@ -117,7 +117,7 @@ typedef struct path {
   flight *air;         /* packets in flight (preallocated) */
   int n_air;
   uint16_t seq;
-  uint64_t sent, lost;
+  uint64_t sent, lost, markers;
 } path;
 
 /* recv_frame_ms > 0: the receive chain runs timescaled on its own device clock of recv_frame_ms
@@ -170,6 +170,7 @@ static void path_send(path *p, int64_t now_us, const float *capture) {
   cr_assert_geq(n, 0);
   for (int i = 0; i < n; i++) {
     p->sent++;
+    p->markers += pkts[i].marker;
     uint16_t seq = p->seq++;
     parley__impair_verdict v = {1, {now_us + 30000, 0}};
     if (p->net) parley__impair_packet(p->net, now_us, pkts[i].len, &v);
@@ -327,12 +328,22 @@ Test(pipeline, silence_is_dtx_not_concealment) {
   memcpy(x, speech, 48000 * sizeof *x); /* 1 s of speech, then 2 s of digital silence */
   path p;
   path_init(&p, 48000, 20, NULL);
-  run_path(&p, x, y, n, 20);
+  /* Tick by hand to count the markers sent during the silence alone. */
+  uint64_t markers_in_speech = 0;
+  for (size_t k = 0; (k + 1) * 960 <= n; k++) {
+    if (k == 60) markers_in_speech = p.markers; /* 1.2 s: speech and its DTX hangover are over */
+    path_tick(&p, (int64_t)k * 20000, x + k * 960, y + k * 960);
+  }
   parley__send_stats ss;
   parley__recv_stats rs;
   parley__send_chain_stats(p.send, &ss);
   parley__recv_chain_stats(p.recv, &rs);
   cr_expect_gt(ss.dtx_frames, 60, "2 s of silence: %llu DTX frames", (unsigned long long)ss.dtx_frames);
+  /* Comfort-noise updates keep a pause going; only a talkspurt start carries the marker (RFC 7587),
+   * so the silence, which still sends an update every 400 ms, adds none. */
+  cr_expect_geq(markers_in_speech, 1, "the first packet starts a talkspurt");
+  cr_expect_eq(p.markers, markers_in_speech, "%llu markers during silence",
+               (unsigned long long)(p.markers - markers_in_speech));
   cr_expect_gt(rs.jitter.silence, 50, "the receiver plays DTX gaps as silence");
   /* A receiver cannot tell a DTX gap from a loss until the next packet shows consecutive sequence
    * numbers; the gap still open at the end stays counted as concealment, at most one DTX interval. */
