@@ -23,7 +23,7 @@
 
 #define OPUS_PT_DEFAULT 111
 #define RTCP_INTERVAL_US 1000000 /* reports every 0.5..1.5 s: a voice call's RTT should stay fresh */
-#define MEDIA_POLL_US 5000       /* tx ring drain period while media flows */
+#define MEDIA_POLL_US 1000       /* tx ring drain period while media flows */
 
 static uint32_t rand32(void) {
   uint32_t v = 0;

@@ -325,6 +325,7 @@ static parley__device *open_device(parley_engine *e, size_t period, int *err) {
   dc.input_path = e->str_input_file;
   dc.output_path = e->str_output_file;
   dc.pacing = PARLEY__DEVICE_PACE_REALTIME;
+  dc.app_trim_backlog = true; /* APP: a backlog the app starts with would be latency for the whole call */
   dc.process = audio_process;
   dc.event = device_event;
   dc.user = e;

@@ -22,6 +22,7 @@ struct parley__send_chain {
   size_t resampled_cap;
   float *frame;         /* one engine frame, processed in place */
   parley__send_stats stats;
+  parley__send_delays delays; /* fixed at create */
 };
 
 static bool rate_ok(int hz) {
@@ -74,9 +75,10 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   s->frame = malloc(s->engine_frame * sizeof(float));
   if (!s->resampled || !s->fifo.buf || !s->frame) goto fail;
 
-  s->stats.delay_samples = parley__echo_delay_samples(s->echo) +
-                           parley__encoder_lookahead_samples(s->encoder) +
-                           (s->resampler ? parley__resampler_delay_samples(s->resampler) : 0);
+  s->delays.echo_samples = parley__echo_delay_samples(s->echo);
+  s->delays.lookahead_samples = parley__encoder_lookahead_samples(s->encoder);
+  s->delays.resampler_samples = s->resampler ? parley__resampler_delay_samples(s->resampler) : 0;
+  s->stats.delay_samples = s->delays.echo_samples + s->delays.lookahead_samples + s->delays.resampler_samples;
   if (err) *err = 0;
   return s;
 fail:
@@ -156,4 +158,10 @@ int parley__send_chain_process(parley__send_chain *s, const float *capture, parl
 
 void parley__send_chain_stats(const parley__send_chain *s, parley__send_stats *out) {
   if (s && out) *out = s->stats;
+}
+
+void parley__send_chain_delays(const parley__send_chain *s, parley__send_delays *out) {
+  if (!out) return;
+  if (s) *out = s->delays;
+  else memset(out, 0, sizeof *out);
 }
