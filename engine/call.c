@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,9 +235,16 @@ static int media_new(parley_call *c, parley__call_media **out) {
   parley__recv_config_init(&rc);
   rc.device_rate_hz = c->eng->rate_hz;
   rc.frame_ms = ec->frame_ms;
+  if (c->remote_ptime_ms > ec->frame_ms) { /* the peer sends 20 ms packets, we tick every 10 ms */
+    rc.timescale = true;
+    rc.packet_ms = c->remote_ptime_ms;
+  }
   m->recv = parley__recv_chain_new(&rc, &err);
   if (!m->recv) goto fail;
-  if (ec->echo_cancellation) parley__recv_chain_link_echo(m->recv, parley__send_chain_echo(m->send));
+  /* At 48 kHz the audio thread feeds the canceller the whole device output (every call's playout);
+   * otherwise the receive chain feeds its own call's canceller before resampling. */
+  if (ec->echo_cancellation && !c->eng->echo_from_output)
+    parley__recv_chain_link_echo(m->recv, parley__send_chain_echo(m->send));
   m->tx = parley__ring_new(sizeof(parley__tx_item), PARLEY__TX_RING_SLOTS);
   m->rx = parley__ring_new(sizeof(parley__rx_item), PARLEY__RX_RING_SLOTS);
   if (!m->tx || !m->rx) {
@@ -763,10 +771,11 @@ static parley__liveness_direction live_dir(parley__sdp_dir d) {
   }
 }
 
-int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_sdp_error *err) {
+int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, const char *sdp,
+                                       parley_sdp_error *err) {
   if (err) memset(err, 0, sizeof *err);
-  if (!c || !sdp) {
-    fill_err(err, 0, "NULL call or SDP");
+  if (!c || !sdp || (type != PARLEY_SDP_OFFER && type != PARLEY_SDP_ANSWER)) {
+    fill_err(err, 0, "NULL call or SDP, or unknown type");
     return PARLEY_EINVAL;
   }
   parley__sdp *s = malloc(sizeof *s);
@@ -791,10 +800,11 @@ int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_s
     free(s);
     return PARLEY_ENOTSUP;
   }
-  if (m->ptime_ms && m->ptime_ms != (uint32_t)c->eng->cfg.frame_ms) {
-    /* The receive chain decodes one packet per device frame: both ends must use the same frame. */
+  uint32_t ptime = m->ptime_ms ? m->ptime_ms : (uint32_t)c->eng->cfg.frame_ms;
+  if ((ptime != 10 && ptime != 20) || ptime < (uint32_t)c->eng->cfg.frame_ms) {
+    /* Longer packets than our frame play through the timescaled receive chain; shorter ones cannot. */
     char msg[96];
-    snprintf(msg, sizeof msg, "a=ptime:%u differs from this engine's frame_ms %d", (unsigned)m->ptime_ms,
+    snprintf(msg, sizeof msg, "a=ptime:%u: need 10 or 20 and >= this engine's frame_ms %d", (unsigned)ptime,
              c->eng->cfg.frame_ms);
     fill_err(err, 0, msg);
     free(s);
@@ -810,36 +820,41 @@ int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_s
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
   int64_t now = now_us(e);
-  bool offer;
+  bool offer = type == PARLEY_SDP_OFFER;
   if (c->hungup) {
     r = PARLEY_ESTATE;
     fill_err(err, 0, "the call is closed");
     goto out;
   }
-  if (c->sig == PARLEY__SIG_STABLE) {
-    offer = true;
-  } else if (c->sig == PARLEY__SIG_HAVE_LOCAL_OFFER) {
-    offer = false;
-  } else {
+  if (offer && c->sig != PARLEY__SIG_STABLE) {
     r = PARLEY_ESTATE;
-    fill_err(err, 0, "a remote offer is already pending");
+    fill_err(err, 0, c->sig == PARLEY__SIG_HAVE_LOCAL_OFFER ? "glare: our own offer is pending"
+                                                            : "the peer's previous offer is unanswered");
     goto out;
   }
-  if (!offer && !c->ice) {
+  if (!offer && (c->sig != PARLEY__SIG_HAVE_LOCAL_OFFER || !c->ice)) {
     r = PARLEY_ESTATE;
+    fill_err(err, 0, "an answer, but no local offer is pending");
     goto out;
   }
   r = ensure_transport(c, offer ? false : true);
-  if (r) goto out;
+  if (r) {
+    fill_err(err, 0, "cannot open the call's sockets / ICE agent");
+    goto out;
+  }
   if (offer && (!c->tx_srtp || c->local_key.suite != remote_key.suite || c->local_key.tag != remote_key.tag)) {
     r = make_local_key(c, remote_key.suite, remote_key.tag);
-    if (r) goto out;
+    if (r) {
+      fill_err(err, 0, "cannot make the local SRTP key");
+      goto out;
+    }
   }
   int serr;
   parley__srtp *rx = parley__srtp_new(remote_key.suite, PARLEY__SRTP_INBOUND, remote_key.key_salt,
                                       remote_key.key_salt_len, &serr);
   if (!rx) {
     r = serr;
+    fill_err(err, 0, "libsrtp refused the remote key");
     goto out;
   }
   r = parley__ice_set_remote_credentials(c->ice, m->ice_ufrag, m->ice_pwd);
@@ -857,6 +872,7 @@ int parley_call_set_remote_description(parley_call *c, const char *sdp, parley_s
   c->rx_srtp = rx;
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
+  c->remote_ptime_ms = (int)ptime;
   (void)parley__liveness_on_remote_direction(c->mon, now, live_dir(m->dir));
   c->remote_applied = true;
   post_signaling(c, offer ? PARLEY__SDP_SET_REMOTE_OFFER : PARLEY__SDP_SET_REMOTE_ANSWER);

@@ -9,7 +9,9 @@
  *    one frame of playout is produced and summed into the device output (the sum of all calls' receive
  *    chains: with several calls this is the mesh mix), and the capture (or silence when muted) goes
  *    through the call's send chain, whose encoded packets go into the call's tx ring (SPSC, audio ->
- *    network). The receive chain feeds the same call's echo canceller. Calls that are members of the
+ *    network). Every call's echo canceller is fed the whole device output (all calls' playout) at
+ *    48 kHz; at other device rates each call's receive chain feeds its own canceller (linked at start,
+ *    before the output resampler), so there the reference misses the other calls' audio. Calls that are members of the
  *    session (session.c) are not summed directly: their frames go through the session's mixer, which
  *    this thread owns while it is published (membership is followed from media->session_id), and its
  *    speaker ranking is published for the network thread. Nothing here allocates, locks or makes a
@@ -80,8 +82,10 @@ static bool voiced(const float *x, size_t n) {
   return acc > 1e-4f * (float)n;
 }
 
-static void audio_call(parley_engine *e, parley__call_media *m, const float *in, float *out, int64_t now,
-                       parley__mixer *mix, uint32_t pid) {
+/* Phase 1 for one call: received packets into the receive chain, one frame of playout into the sum or
+ * the session mixer. */
+static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int64_t now, parley__mixer *mix,
+                       uint32_t pid) {
   const parley__rx_item *it;
   for (int i = 0; i < PARLEY__RX_RING_SLOTS && (it = parley__ring_read_slot(m->rx)) != NULL; i++) {
     (void)parley__recv_chain_put(m->recv, it->seq, it->timestamp, it->ssrc, it->marker, it->data, it->len,
@@ -94,7 +98,12 @@ static void audio_call(parley_engine *e, parley__call_media *m, const float *in,
     else
       for (size_t k = 0; k < e->frame_samples; k++) out[k] += play[k];
   }
+}
 
+/* Phase 2 for one call: the echo canceller hears the whole playout (at 48 kHz the device output itself;
+ * otherwise the call's own receive chain feeds it, linked at start), then capture -> send chain -> tx. */
+static void audio_send(parley_engine *e, parley__call_media *m, const float *in, const float *out) {
+  if (e->echo_from_output) (void)parley__echo_playback(parley__send_chain_echo(m->send), out, e->frame_samples);
   const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
   int n = parley__send_chain_process(m->send, cap, pk, PARLEY__SEND_MAX_PACKETS);
@@ -119,6 +128,7 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
   atomic_store(&e->audio_busy, 1);
   if (frames == e->frame_samples) {
     int64_t now = parley__clock_now(&e->clock);
+    parley__call_media *media[PARLEY_ENGINE_MAX_CALLS]; /* this period's view of the slots */
     parley__mixer *mix = atomic_load(&e->mixer);
     unsigned gen = atomic_load(&e->mixer_gen);
     if (gen != e->mixer_gen_seen) { /* a new (or no) mixer: it holds none of our participants */
@@ -135,7 +145,8 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
           e->slot_pid[i] = want;
         }
       }
-      if (m) audio_call(e, m, in, out, now, mix, e->slot_pid[i]);
+      media[i] = m;
+      if (m) audio_recv(e, m, out, now, mix, e->slot_pid[i]);
     }
     if (mix) {
       if (parley__mixer_run(mix) == 1) {
@@ -150,6 +161,8 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
       for (size_t k = 0; k < frames; k++) out[k] += full[k];
     }
     for (size_t k = 0; k < frames; k++) out[k] = out[k] > 1.0f ? 1.0f : out[k] < -1.0f ? -1.0f : out[k];
+    for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+      if (media[i]) audio_send(e, media[i], in, out);
   }
   atomic_fetch_add(&e->audio_cycles, 1);
   atomic_store(&e->audio_busy, 0);
@@ -375,6 +388,7 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   if (!e->dev) goto fail;
   e->rate_hz = parley__device_rate_hz(e->dev);
   e->frame_samples = (size_t)e->rate_hz * (size_t)cfg->frame_ms / 1000;
+  e->echo_from_output = cfg->echo_cancellation && e->rate_hz == PARLEY__ENGINE_RATE_HZ;
   if (parley__device_period_frames(e->dev) != e->frame_samples) {
     parley__device_free(e->dev);
     e->dev = open_device(e, e->frame_samples, &err);

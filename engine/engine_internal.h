@@ -143,6 +143,7 @@ struct parley_call {
 
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
+  int remote_ptime_ms; /* the peer's packet duration (a=ptime, else our frame_ms) */
   uint32_t ssrc;
   uint16_t seq;
   char cname[32];
@@ -177,6 +178,7 @@ struct parley_engine {
   parley__device *dev;
   int rate_hz;
   size_t frame_samples; /* one device period = one chain frame */
+  bool echo_from_output; /* AEC reference = the device output (48 kHz devices) */
   _Atomic(parley__call_media *) slots[PARLEY_ENGINE_MAX_CALLS];
   atomic_int audio_busy;
   atomic_uint_least64_t audio_cycles;

@@ -65,6 +65,8 @@ struct parley__jitter {
   int64_t last_shrink_us;
   uint32_t shrink_ticks;
   int64_t cur_us, target_us; /* for stats, relative to the window's fastest packet */
+  bool expanded;             /* timescaled: the frame at play_ts was waited for with EXPAND */
+  int64_t expand_run;        /* timescaled: samples expanded since the last frame played or given up */
   bool have_transit;
   int64_t prev_transit_us;
   double jitter_us;
@@ -86,12 +88,16 @@ parley__jitter *parley__jitter_new(const parley__jitter_config *cfg_in, int *err
   if (!c.max_delay_ms) c.max_delay_ms = 1000;
   if (!c.resync_ms) c.resync_ms = 3000;
   if (!c.talk_shrink_interval_ms) c.talk_shrink_interval_ms = 500;
+  if (c.wait_late_pct == 0.0) c.wait_late_pct = 1.0;
+  if (c.accel_target_pct == 0.0) c.accel_target_pct = c.wait_late_pct > 10.0 ? c.wait_late_pct : 10.0;
+  if (!c.tick_samples) c.tick_samples = c.frame_samples / 2 ? c.frame_samples / 2 : 1;
   int e = 0;
   if (c.clock_hz > 384000 || c.frame_samples > c.clock_hz || c.max_payload_bytes > 65536 ||
       c.capacity_packets < 4 || c.capacity_packets > 4096 || c.window_packets > 4096 ||
       !(c.late_target_pct > 0.0 && c.late_target_pct < 50.0) || c.max_delay_ms > 10000 ||
-      c.min_delay_ms > c.max_delay_ms ||
-      c.resync_ms > 600000) {
+      c.min_delay_ms > c.max_delay_ms || c.resync_ms > 600000 ||
+      !(c.wait_late_pct > 0.0 && c.wait_late_pct < 50.0) ||
+      !(c.accel_target_pct >= c.wait_late_pct && c.accel_target_pct < 50.0) || c.tick_samples > c.frame_samples) {
     e = PARLEY_EINVAL;
   }
   parley__jitter *j = NULL;
@@ -161,6 +167,8 @@ void parley__jitter_reset(parley__jitter *j) {
   j->have_transit = false;
   j->jitter_us = 0.0;
   j->cur_us = j->target_us = 0;
+  j->expanded = false;
+  j->expand_run = 0;
   j->pending_reset = true;
 }
 
@@ -192,16 +200,18 @@ static void window_add(parley__jitter *j, int64_t r) {
   j->win_pos = (j->win_pos + 1) % cap;
 }
 
-/* Smallest offset that keeps the late share of the window at most late_target_pct. */
-static int64_t target_offset(const parley__jitter *j) {
+/* Smallest offset that keeps the late share of the window at most pct. */
+static int64_t quantile_offset(const parley__jitter *j, double pct) {
   if (j->n_win == 0) return 0;
-  uint32_t allowed = (uint32_t)((double)j->n_win * j->cfg.late_target_pct / 100.0);
+  uint32_t allowed = (uint32_t)((double)j->n_win * pct / 100.0);
   int64_t t = j->win_sorted[j->n_win - 1 - allowed];
   int64_t lo = j->win_sorted[0];
   if (t - lo > j->max_delay_us) t = lo + j->max_delay_us;
   if (t - lo < j->min_delay_us) t = lo + j->min_delay_us;
   return t;
 }
+
+static int64_t target_offset(const parley__jitter *j) { return quantile_offset(j, j->cfg.late_target_pct); }
 
 /* ---- packet index ---- */
 
@@ -246,6 +256,8 @@ static void start_stream(parley__jitter *j, uint32_t ssrc, uint16_t seq, uint32_
   j->gap_conceals = 0;
   j->have_transit = false;
   j->late_run = 0;
+  j->expanded = false;
+  j->expand_run = 0;
   j->pending_reset = true;
 }
 
@@ -452,6 +464,167 @@ int parley__jitter_get(parley__jitter *j, int64_t now_us, parley__jitter_frame *
     j->st.concealed++;
     if (!h) j->gap_conceals++;
     if (cur >= T) j->play_ts += F; /* else hold: the packet may still come, the delay grows */
+    return 0;
+  }
+  return 0;
+}
+
+/* ---- timescaled playout ---- */
+
+static int64_t samples_of(const parley__jitter *j, int64_t us) {
+  return us * (int64_t)j->cfg.clock_hz / 1000000;
+}
+
+/* Samples the play position may move earlier while the frame decided now stays on time at the low
+ * target: what is queued (the decision tick does not move), plus one tick per whole tick the decision
+ * offset d exceeds the target by (the next decision may come that much earlier). */
+static int64_t shrink_room(const parley__jitter *j, int64_t d, int64_t T_low, uint32_t queued) {
+  if (d < T_low) return 0;
+  int64_t tick_us = media_us(j, j->cfg.tick_samples);
+  return (int64_t)queued + (tick_us > 0 ? (d - T_low) / tick_us : 0) * (int64_t)j->cfg.tick_samples;
+}
+
+int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t queued_samples,
+                                  parley__jitter_frame *out) {
+  if (!j || !out) return PARLEY_EINVAL;
+  memset(out, 0, sizeof *out);
+  out->kind = PARLEY__JITTER_NOTHING;
+  out->reset = j->pending_reset;
+  j->pending_reset = false;
+  const int64_t F = j->cfg.frame_samples, tick = j->cfg.tick_samples;
+  const int64_t max_scale = F / 2, min_scale = F / 8 ? F / 8 : 1, max_silence_cut = 3 * F / 4;
+  /* What completes the tick being filled: the unit of waiting (NOTHING, EXPAND, held silence). */
+  const uint32_t fill = queued_samples < tick ? (uint32_t)(tick - queued_samples) : 1;
+  out->out_samples = fill;
+  if (!j->have_stream) return 0;
+  out->ssrc = j->ssrc;
+  const int64_t T_wait = quantile_offset(j, j->cfg.wait_late_pct);
+  int64_t T_low = quantile_offset(j, j->cfg.accel_target_pct);
+  if (T_low > T_wait) T_low = T_wait;
+  const int64_t fastest = j->n_win ? j->win_sorted[0] : 0;
+  const int64_t queued_us = media_us(j, queued_samples);
+  j->target_us = T_low - fastest;
+
+  if (!j->started) {
+    slot *h = head(j);
+    if (!h) return 0;
+    if (now_us - j->ref_us - media_us(j, h->ts - j->ref_ts) < T_low) return 0;
+    j->started = true;
+    j->play_ts = h->ts;
+    j->expanded = false;
+  }
+  while (head(j) && head(j)->ts < j->play_ts) {
+    pop_head(j);
+    j->st.late++;
+  }
+  /* Decision offset: the frame at play_ts is here iff its transit is at most d. */
+  int64_t d = now_us - j->ref_us - media_us(j, j->play_ts - j->ref_ts);
+
+  for (int pass = 0; pass < 2; pass++) {
+    slot *h = head(j);
+    bool consecutive = h && (!j->have_last || h->seq == j->last_seq + 1);
+    out->timestamp = (uint32_t)j->play_ts;
+    j->cur_us = d + queued_us - fastest;
+    if (h && h->ts == j->play_ts) {
+      emit_packet(j, h, out, PARLEY__JITTER_PACKET);
+      out->out_samples = (uint32_t)F;
+      j->in_dtx = j->have_last && h->seq == j->last_seq + 1 && h->ts > j->last_ts + F && !h->marker;
+      bool next_here = j->n_buf >= 2 && j->slots[j->order[1]].ts == j->play_ts + F;
+      if (!j->in_dtx) {
+        int64_t room = shrink_room(j, d, T_low, queued_samples);
+        if (room > max_scale) room = max_scale;
+        int64_t lack = d < T_low ? samples_of(j, T_low - d) : 0;
+        if (lack > max_scale) lack = max_scale;
+        if (room >= min_scale) {
+          out->timescale_samples = -(int32_t)room;
+          j->st.accelerated++;
+        } else if (lack >= min_scale && !next_here) {
+          out->timescale_samples = (int32_t)lack;
+          j->st.stretched++;
+        }
+      }
+      if (j->expanded) j->st.played_after_expand++;
+      j->expanded = false;
+      j->expand_run = 0;
+      j->have_last = true;
+      j->last_seq = h->seq;
+      j->last_ts = h->ts;
+      mark_played(j, h->seq);
+      pop_head(j);
+      j->play_ts += F;
+      j->gap_conceals = 0;
+      j->st.packets_out++;
+      return 0;
+    }
+    if ((h && consecutive) || (!h && j->in_dtx)) {
+      /* DTX: silence is stretched or cut directly. A packet that shows the gap was DTX ends any
+       * waiting (what was expanded was the start of the pause), and the silent frames before it go
+       * down to the low target at once: nothing is lost by skipping silence. */
+      if (h) {
+        j->expanded = false;
+        j->expand_run = 0;
+        while (j->play_ts + F <= h->ts && d - j->frame_us >= T_low) {
+          j->play_ts += F;
+          d -= j->frame_us;
+        }
+        if (h->ts == j->play_ts) {
+          pass = -1;
+          continue;
+        }
+      }
+      out->kind = PARLEY__JITTER_SILENCE;
+      j->in_dtx = true;
+      j->st.silence++;
+      if (d < T_low) return 0; /* hold (fill): grow */
+      int64_t room = shrink_room(j, d, T_low, queued_samples);
+      if (room > max_silence_cut) room = max_silence_cut;
+      out->out_samples = (uint32_t)(F - room);
+      j->play_ts += F;
+      return 0;
+    }
+    /* Wait while the frame may still come: below the wait limit, or while nothing later is here
+     * either (all late: a delay spike, not a loss), within the delay ceiling. */
+    bool all_late = !h && d - fastest < j->max_delay_us;
+    if (d < T_wait || all_late) {
+      out->kind = PARLEY__JITTER_EXPAND;
+      j->expanded = true;
+      j->expand_run += fill;
+      j->st.expands++;
+      j->st.expand_samples += fill;
+      return 0;
+    }
+    /* Given up on this frame: the expansion so far stands in for (part of) it. */
+    j->expanded = false;
+    if (j->expand_run >= F) {
+      j->expand_run -= F;
+      j->play_ts += F;
+      d -= j->frame_us;
+      pass = -1; /* the next frame is a fresh decision */
+      continue;
+    }
+    if (h && h->ts == j->play_ts + F) {
+      emit_packet(j, h, out, PARLEY__JITTER_FEC);
+      out->marker = false;
+      out->out_samples = (uint32_t)F;
+      j->have_last = true;
+      j->last_seq = h->seq - 1;
+      j->last_ts = j->play_ts;
+      j->play_ts += F;
+      j->expand_run = 0;
+      j->st.fec_recoveries++;
+      return 0;
+    }
+    if (pass == 0 && h && d - j->frame_us >= T_low) { /* far enough above target: skip it outright */
+      j->play_ts += F;
+      d -= j->frame_us;
+      continue;
+    }
+    out->kind = PARLEY__JITTER_CONCEAL;
+    out->out_samples = (uint32_t)(F - j->expand_run);
+    j->expand_run = 0;
+    j->st.concealed++;
+    if (!h) j->gap_conceals++;
+    j->play_ts += F;
     return 0;
   }
   return 0;

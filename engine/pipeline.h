@@ -4,6 +4,10 @@
  *                -> packets (payload, RTP timestamp at 48 kHz, marker).
  * Receive chain: packets -> jitter buffer -> Opus decode / FEC / PLC / DTX silence -> far-end reference
  *                for the echo canceller -> resample to device rate -> playout.
+ *                With timescale set, the chain keeps a queue of decoded 48 kHz samples and asks the
+ *                jitter buffer (parley__jitter_get_timescaled) whenever the queue holds less than one
+ *                device frame; decoded packets may be accelerated or stretched and gaps waited out by
+ *                expansion (engine/timescale), so packets of packet_ms play on frame_ms ticks.
  *
  * Threads: both chains belong to the audio thread. Packets reach the receive chain from the network
  * thread through an SPSC ring owned by the caller, which calls put() on the audio thread.
@@ -84,7 +88,9 @@ typedef struct parley__recv_config {
   int device_rate_hz;           /* playout rate [48000] */
   int frame_ms;                 /* 10 or 20 [20]: one jitter tick per device frame */
   int resampler_quality;        /* [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
-  parley__jitter_config jitter; /* clock_hz and frame_samples are set by the chain */
+  parley__jitter_config jitter; /* clock_hz, frame_samples and tick_samples are set by the chain */
+  bool timescale;               /* timescaled playout (see above) [false: one whole packet per frame] */
+  int packet_ms;                /* timescale only: 10 or 20 and >= frame_ms, the sender's frame [frame_ms] */
 } parley__recv_config;
 
 typedef struct parley__recv_stats {
@@ -96,6 +102,11 @@ typedef struct parley__recv_stats {
   uint64_t decode_errors; /* undecodable packets (concealed instead) */
   uint64_t underrun_samples; /* samples of silence inserted because the resampler fell short */
   int delay_samples;      /* resampler delay at 48 kHz (the jitter delay is in jitter stats) */
+  /* Timescaled playout (48 kHz samples). */
+  uint64_t expand_samples;    /* played by expansion while waiting for a packet (concealment) */
+  uint64_t removed_samples;   /* taken out of decoded frames by accelerate */
+  uint64_t inserted_samples;  /* added to decoded frames by stretch */
+  size_t queued_samples;      /* decoded samples waiting to be played now */
 } parley__recv_stats;
 
 typedef struct parley__recv_chain parley__recv_chain;

@@ -1,12 +1,14 @@
 /* recv_chain.c: the playout half of a call (see pipeline.h). Owns its jitter buffer, Opus decoder and
- * output resampler and every buffer they need, allocated at create. put() and process() run on the
- * audio thread and are real-time safe. */
+ * output resampler, and in timescaled mode the time-scaling stage and the queue of decoded samples,
+ * with every buffer they need, allocated at create. put() and process() run on the audio thread and
+ * are real-time safe. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/pipeline.h"
 #include "engine/resampler.h"
 #include "engine/sample_fifo.h"
+#include "engine/timescale.h"
 #include "parley/parley.h"
 
 struct parley__recv_chain {
@@ -20,6 +22,13 @@ struct parley__recv_chain {
   float *frame;                 /* one decoded 48 kHz frame */
   float *resampled;
   size_t resampled_cap;
+  /* Timescaled playout (NULL / 0 otherwise). */
+  parley__timescale *ts;
+  size_t packet_frame;       /* samples per packet at 48 kHz */
+  parley__sample_fifo queue; /* decoded 48 kHz samples not yet played */
+  float *pcm;                /* one decoded packet */
+  float *work;               /* one action's output (a stretched packet at most) */
+  bool after_gap;            /* the last action was expansion or concealment: merge the next packet */
   parley__recv_stats stats;
   parley__recv_delays delays; /* fixed at create */
 };
@@ -45,11 +54,28 @@ parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *
   r->device_frame = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
   r->engine_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)cfg->frame_ms / 1000;
 
+  int packet_ms = cfg->timescale && cfg->packet_ms ? cfg->packet_ms : cfg->frame_ms;
+  if ((packet_ms != 10 && packet_ms != 20) || packet_ms < cfg->frame_ms) {
+    e = PARLEY_EINVAL;
+    goto fail;
+  }
+  r->packet_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)packet_ms / 1000;
   parley__jitter_config jc = cfg->jitter;
   jc.clock_hz = PARLEY__ENGINE_RATE_HZ;
-  jc.frame_samples = (uint32_t)r->engine_frame;
+  jc.frame_samples = (uint32_t)r->packet_frame;
+  jc.tick_samples = (uint32_t)r->engine_frame;
   if (!(r->jitter = parley__jitter_new(&jc, &e))) goto fail;
-  if (!(r->decoder = parley__decoder_new(PARLEY__ENGINE_RATE_HZ, 1, (int)r->engine_frame, &e))) goto fail;
+  if (!(r->decoder = parley__decoder_new(PARLEY__ENGINE_RATE_HZ, 1, (int)r->packet_frame, &e))) goto fail;
+  if (cfg->timescale) {
+    if (!(r->ts = parley__timescale_new(r->packet_frame, &e))) goto fail;
+    e = PARLEY_ENOMEM;
+    size_t work_cap = r->packet_frame + r->packet_frame / 2;
+    r->queue.cap = work_cap + r->engine_frame;
+    r->queue.buf = malloc(r->queue.cap * sizeof(float));
+    r->pcm = malloc(r->packet_frame * sizeof(float));
+    r->work = malloc(work_cap * sizeof(float));
+    if (!r->queue.buf || !r->pcm || !r->work) goto fail;
+  }
   if (cfg->device_rate_hz != PARLEY__ENGINE_RATE_HZ) {
     r->resampler = parley__resampler_new(PARLEY__ENGINE_RATE_HZ, cfg->device_rate_hz,
                                          cfg->resampler_quality, &e);
@@ -81,6 +107,10 @@ void parley__recv_chain_free(parley__recv_chain *r) {
   parley__jitter_free(r->jitter);
   parley__decoder_free(r->decoder);
   parley__resampler_free(r->resampler);
+  parley__timescale_free(r->ts);
+  free(r->queue.buf);
+  free(r->pcm);
+  free(r->work);
   free(r->fifo.buf);
   free(r->frame);
   free(r->resampled);
@@ -134,12 +164,101 @@ static void make_frame(parley__recv_chain *r, const parley__jitter_frame *jf) {
   if (parley__decoder_conceal(r->decoder, r->frame) < 0) memset(r->frame, 0, r->engine_frame * sizeof(float));
 }
 
+/* Decodes (or conceals) one packet's frame into r->pcm; false if it had to be concealed. */
+static bool decode_packet(parley__recv_chain *r, const parley__jitter_frame *jf) {
+  if (jf->kind == PARLEY__JITTER_PACKET &&
+      parley__decoder_decode(r->decoder, jf->payload, jf->payload_bytes, r->pcm) >= 0) {
+    r->stats.decoded++;
+    return true;
+  }
+  if (jf->kind == PARLEY__JITTER_FEC &&
+      parley__decoder_recover_fec(r->decoder, jf->payload, jf->payload_bytes, r->pcm) >= 0) {
+    r->stats.fec_recovered++;
+    return true;
+  }
+  r->stats.decode_errors++;
+  if (parley__decoder_conceal(r->decoder, r->pcm) < 0) memset(r->pcm, 0, r->packet_frame * sizeof(float));
+  return false;
+}
+
+/* Carries out one timescaled action into r->work; returns the samples made. */
+static size_t run_action(parley__recv_chain *r, const parley__jitter_frame *jf) {
+  size_t n = jf->out_samples;
+  size_t F = r->packet_frame;
+  if (jf->reset) parley__decoder_reset(r->decoder);
+  switch (jf->kind) {
+  case PARLEY__JITTER_PACKET:
+  case PARLEY__JITTER_FEC: {
+    bool ok = decode_packet(r, jf);
+    if (ok && r->after_gap) parley__timescale_merge(r->ts, r->pcm, F);
+    r->after_gap = !ok;
+    int m = (int)F;
+    if (jf->kind == PARLEY__JITTER_PACKET && jf->timescale_samples < 0) {
+      m = parley__timescale_accelerate(r->ts, r->pcm, F, (size_t)-jf->timescale_samples, r->work);
+      if (m > 0) r->stats.removed_samples += F - (size_t)m;
+    } else if (jf->kind == PARLEY__JITTER_PACKET && jf->timescale_samples > 0) {
+      m = parley__timescale_stretch(r->ts, r->pcm, F, (size_t)jf->timescale_samples, r->work);
+      if (m > 0) r->stats.inserted_samples += (size_t)m - F;
+    } else {
+      memcpy(r->work, r->pcm, F * sizeof(float));
+    }
+    if (m <= 0) { /* cannot happen with the sizes fixed at create; play the frame as decoded */
+      memcpy(r->work, r->pcm, F * sizeof(float));
+      m = (int)F;
+    }
+    return (size_t)m;
+  }
+  case PARLEY__JITTER_EXPAND:
+    if (n > F) n = F;
+    parley__timescale_expand(r->ts, r->work, n);
+    r->stats.expand_samples += n;
+    r->after_gap = true;
+    return n;
+  case PARLEY__JITTER_CONCEAL:
+  case PARLEY__JITTER_SILENCE:
+    /* PLC for a lost frame; in DTX, Opus's concealment of the gap is its comfort noise. */
+    if (n > F) n = F;
+    if (parley__decoder_conceal(r->decoder, r->pcm) < 0) memset(r->pcm, 0, F * sizeof(float));
+    memcpy(r->work, r->pcm, n * sizeof(float));
+    r->after_gap = true;
+    return n;
+  case PARLEY__JITTER_NOTHING:
+  default:
+    if (n > F) n = F;
+    memset(r->work, 0, n * sizeof(float));
+    return n;
+  }
+}
+
+/* Fills r->frame (one device frame at 48 kHz) from the queue, asking the jitter buffer as needed. */
+static int timescaled_frame(parley__recv_chain *r, int64_t now_us) {
+  bool asked = false, buffering = true;
+  for (int guard = 0; r->queue.len < r->engine_frame; guard++) {
+    if (guard == 16) return PARLEY_ESTATE; /* every action adds samples: unreachable */
+    parley__jitter_frame jf;
+    int rc = parley__jitter_get_timescaled(r->jitter, now_us, (uint32_t)r->queue.len, &jf);
+    if (rc < 0) return rc;
+    asked = true;
+    buffering &= jf.kind == PARLEY__JITTER_NOTHING;
+    size_t n = run_action(r, &jf);
+    parley__timescale_played(r->ts, r->work, n);
+    parley__sample_fifo_push(&r->queue, r->work, n);
+  }
+  if (asked && buffering) r->stats.buffering++; /* this frame is all pre-stream silence */
+  return parley__sample_fifo_pop(&r->queue, r->frame, r->engine_frame) == 0 ? 0 : PARLEY_ESTATE;
+}
+
 int parley__recv_chain_process(parley__recv_chain *r, int64_t now_us, float *out) {
   if (!r || !out) return PARLEY_EINVAL;
-  parley__jitter_frame jf;
-  int rc = parley__jitter_get(r->jitter, now_us, &jf);
-  if (rc < 0) return rc;
-  make_frame(r, &jf);
+  if (r->ts) {
+    int rc = timescaled_frame(r, now_us);
+    if (rc < 0) return rc;
+  } else {
+    parley__jitter_frame jf;
+    int rc = parley__jitter_get(r->jitter, now_us, &jf);
+    if (rc < 0) return rc;
+    make_frame(r, &jf);
+  }
   if (r->echo) parley__echo_playback(r->echo, r->frame, r->engine_frame);
 
   const float *dev = r->frame;
@@ -167,6 +286,7 @@ int parley__recv_chain_process(parley__recv_chain *r, int64_t now_us, float *out
 void parley__recv_chain_stats(const parley__recv_chain *r, parley__recv_stats *out) {
   if (!r || !out) return;
   *out = r->stats;
+  out->queued_samples = r->queue.len;
   parley__jitter_get_stats(r->jitter, &out->jitter);
 }
 

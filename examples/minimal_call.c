@@ -81,13 +81,13 @@ int main(int argc, char **argv) {
   if (check(parley_call_create_offer(call_a, offer, sizeof offer), "offer") < 0 ||
       check(parley_call_set_local_description(call_a, offer), "A local") < 0)
     return 1;
-  if (check(parley_call_set_remote_description(call_b, offer, &se), "B remote") < 0) {
+  if (check(parley_call_set_remote_description(call_b, PARLEY_SDP_OFFER, offer, &se), "B remote") < 0) {
     fprintf(stderr, "line %d: %s\n", se.line, se.message);
     return 1;
   }
   if (check(parley_call_create_answer(call_b, answer, sizeof answer), "answer") < 0 ||
       check(parley_call_set_local_description(call_b, answer), "B local") < 0 ||
-      check(parley_call_set_remote_description(call_a, answer, &se), "A remote") < 0)
+      check(parley_call_set_remote_description(call_a, PARLEY_SDP_ANSWER, answer, &se), "A remote") < 0)
     return 1;
   if (check(parley_call_start(call_a), "start A") < 0 || check(parley_call_start(call_b), "start B") < 0) return 1;
 

@@ -133,7 +133,7 @@ Test(api, call_functions_reject_null) {
   cr_expect_eq(parley_call_create_offer(NULL, sdp, sizeof sdp), PARLEY_EINVAL);
   cr_expect_eq(parley_call_create_answer(NULL, sdp, sizeof sdp), PARLEY_EINVAL);
   cr_expect_eq(parley_call_set_local_description(NULL, "v=0"), PARLEY_EINVAL);
-  cr_expect_eq(parley_call_set_remote_description(NULL, "v=0", &se), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_set_remote_description(NULL, PARLEY_SDP_OFFER, "v=0", &se), PARLEY_EINVAL);
   cr_expect_eq(parley_call_add_remote_candidate(NULL, "candidate:1 1 udp 1 127.0.0.1 9 typ host"), PARLEY_EINVAL);
   cr_expect_eq(parley_call_start(NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_hangup(NULL), PARLEY_EINVAL);
@@ -149,7 +149,7 @@ Test(api, call_functions_reject_null) {
   cr_expect_eq(parley_call_create_offer(c, sdp, 0), PARLEY_EINVAL);
   cr_expect_eq(parley_call_create_offer(c, sdp, sizeof sdp), PARLEY_ENOSPC, "64 bytes cannot hold an offer");
   cr_expect_eq(parley_call_set_local_description(c, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley_call_set_remote_description(c, NULL, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, NULL, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_add_remote_candidate(c, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_get_stats(c, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_on(c, PARLEY_EVENT_CLOSED, NULL, NULL), PARLEY_EINVAL);
@@ -181,18 +181,25 @@ Test(api, wrong_states_are_refused) {
 
   cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
   cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "offer only");
-  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
-  cr_expect_eq(parley_call_create_answer(a, answer, sizeof answer), PARLEY_ESTATE, "own offer pending");
   parley_sdp_error se;
-  cr_assert_eq(parley_call_set_remote_description(b, offer, &se), 0, "%s", se.message);
+  cr_expect_eq(parley_call_set_remote_description(b, PARLEY_SDP_ANSWER, offer, &se), PARLEY_ESTATE,
+               "an answer before any local offer");
+  cr_expect_gt(strlen(se.message), 0);
+  cr_expect_eq(parley_call_set_remote_description(b, (parley_sdp_type)5, offer, &se), PARLEY_EINVAL);
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  cr_expect_eq(parley_call_set_remote_description(a, PARLEY_SDP_OFFER, offer, &se), PARLEY_ESTATE,
+               "glare: an offer while ours is pending");
+  cr_expect(strstr(se.message, "glare") != NULL, "%s", se.message);
+  cr_expect_eq(parley_call_create_answer(a, answer, sizeof answer), PARLEY_ESTATE, "own offer pending");
+  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
   cr_expect_eq(se.line, 0);
   cr_expect_eq(parley_call_create_offer(b, offer, sizeof offer), PARLEY_ESTATE, "remote offer pending");
-  cr_expect_eq(parley_call_set_remote_description(b, offer, &se), PARLEY_ESTATE, "second remote offer");
+  cr_expect_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), PARLEY_ESTATE, "second remote offer");
   cr_expect_eq(parley_call_start(b), PARLEY_ESTATE, "no answer yet");
   cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
   cr_assert_eq(parley_call_set_local_description(b, answer), 0);
   cr_expect_eq(parley_call_set_local_description(b, answer), PARLEY_ESTATE, "answer applied twice");
-  cr_assert_eq(parley_call_set_remote_description(a, answer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
   cr_expect_eq(parley_call_add_remote_candidate(a, "candidate:x"), PARLEY_EPARSE);
   cr_expect_eq(parley_call_add_remote_candidate(a, "hello"), PARLEY_EPARSE);
   cr_expect_eq(parley_call_add_remote_candidate(a, "a=candidate:1 1 tcp 2130706431 127.0.0.1 9 typ host"),
@@ -220,26 +227,26 @@ Test(api, malformed_sdp_names_the_line) {
   cr_assert_eq(parley_call_new(e, &c), 0);
   parley_sdp_error se;
   const char *bad = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio notaport RTP/SAVPF 111\r\n";
-  cr_expect_eq(parley_call_set_remote_description(c, bad, &se), PARLEY_EPARSE);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, bad, &se), PARLEY_EPARSE);
   cr_expect_eq(se.line, 5, "line %d: %s", se.line, se.message);
   cr_expect(strstr(se.message, "line 5") != NULL, "message names the line: %s", se.message);
-  cr_expect_eq(parley_call_set_remote_description(c, "hello", &se), PARLEY_EPARSE);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, "hello", &se), PARLEY_EPARSE);
   cr_expect_eq(se.line, 1);
-  cr_expect_eq(parley_call_set_remote_description(c, bad, NULL), PARLEY_EPARSE, "err may be NULL");
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, bad, NULL), PARLEY_EPARSE, "err may be NULL");
   /* Well-formed but unusable: no SRTP key, no ICE. */
   const char *plain = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                       "m=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
-  cr_expect_eq(parley_call_set_remote_description(c, plain, &se), PARLEY_ENOTSUP);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, plain, &se), PARLEY_ENOTSUP);
   cr_expect_gt(strlen(se.message), 0);
   const char *nokey = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                       "m=audio 5000 RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
                       "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
-  cr_expect_eq(parley_call_set_remote_description(c, nokey, &se), PARLEY_ENOTSUP);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, nokey, &se), PARLEY_ENOTSUP);
   cr_expect(strstr(se.message, "crypto") != NULL, "%s", se.message);
   const char *ptime = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                       "m=audio 5000 RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=ptime:10\r\n"
                       "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
-  cr_expect_eq(parley_call_set_remote_description(c, ptime, &se), PARLEY_ENOTSUP, "frame size mismatch");
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, ptime, &se), PARLEY_ENOTSUP, "frame size mismatch");
   cr_expect(strstr(se.message, "ptime") != NULL, "%s", se.message);
   /* None of these changed the signaling state: an offer can still be made. */
   char offer[8192];

@@ -18,8 +18,9 @@ typedef struct harness {
   uint32_t ts0, ssrc;
   int played[MAXF]; /* times frame k was handed out as PACKET */
   int last_played;  /* frame index of the last PACKET, -1 before */
-  int n_kind[5];
+  int n_kind[6];
   bool saw_reset;
+  const int *seq_of; /* when set: frame k was sent with sequence number seq0 + seq_of[k] (DTX) */
   parley__jitter_frame f;
 } harness;
 
@@ -47,9 +48,8 @@ static int h_put(harness *h, int k, int64_t now_us) {
   return parley__jitter_put(h->j, (uint16_t)(h->seq0 + k), h->ts0 + (uint32_t)k * F, h->ssrc, false, p, sizeof p, now_us);
 }
 
-/* One tick; checks that packets come out once each and in order. Returns the kind. */
-static parley__jitter_kind h_get(harness *h, int64_t now_us) {
-  cr_assert_eq(parley__jitter_get(h->j, now_us, &h->f), 0);
+/* Checks the frame just handed out: packets come out once each and in order. Returns the kind. */
+static parley__jitter_kind h_check(harness *h) {
   h->n_kind[h->f.kind]++;
   h->saw_reset |= h->f.reset;
   if (h->f.kind == PARLEY__JITTER_PACKET || h->f.kind == PARLEY__JITTER_FEC) {
@@ -57,7 +57,7 @@ static parley__jitter_kind h_get(harness *h, int64_t now_us) {
     cr_assert_eq(h->f.payload_bytes, 8u);
     memcpy(&k, h->f.payload, sizeof k);
     cr_assert(k >= 0 && k < MAXF);
-    cr_assert_eq(h->f.seq, (uint16_t)(h->seq0 + k));
+    cr_assert_eq(h->f.seq, (uint16_t)(h->seq0 + (h->seq_of ? h->seq_of[k] : k)));
     if (h->f.kind == PARLEY__JITTER_PACKET) {
       cr_assert_eq(h->f.timestamp, h->ts0 + (uint32_t)k * F);
       cr_assert_eq(h->played[k], 0, "frame %d played twice", k);
@@ -71,6 +71,12 @@ static parley__jitter_kind h_get(harness *h, int64_t now_us) {
     }
   }
   return h->f.kind;
+}
+
+/* One tick; checks that packets come out once each and in order. Returns the kind. */
+static parley__jitter_kind h_get(harness *h, int64_t now_us) {
+  cr_assert_eq(parley__jitter_get(h->j, now_us, &h->f), 0);
+  return h_check(h);
 }
 
 static parley__jitter_stats h_stats(harness *h) {
@@ -507,4 +513,291 @@ Test(jitter, garbage_input_is_survived) {
   cr_assert(st.packets_out <= st.packets_in);
   parley__jitter_reset(j);
   parley__jitter_free(j);
+}
+
+/* ---- timescaled playout on a 10 ms device clock ---- */
+
+#define DTICK 10000 /* us */
+#define DTICK_S 480u
+
+typedef struct ts_play {
+  int64_t queued;          /* samples decoded and not yet played */
+  int64_t removed, added;  /* samples the time-scaling took out / put in */
+  int64_t play_us[MAXF];   /* first-sample play time of each frame, -1 if never played */
+} ts_play;
+
+static ts_play *tp_new(void) {
+  ts_play *p = calloc(1, sizeof *p);
+  cr_assert_not_null(p);
+  for (int k = 0; k < MAXF; k++) p->play_us[k] = -1;
+  return p;
+}
+
+/* One device tick as the receive chain does it: ask until a tick's worth is queued, then play one
+ * tick. Time-scaling is modelled as carried out in full (a pitch lag as long as the request). */
+static void ts_tick(harness *h, ts_play *p, int64_t now_us) {
+  for (int guard = 0; p->queued < DTICK_S; guard++) {
+    cr_assert(guard < 64, "get_timescaled made no progress");
+    cr_assert_eq(parley__jitter_get_timescaled(h->j, now_us, (uint32_t)p->queued, &h->f), 0);
+    cr_assert(h->f.out_samples >= 1 && h->f.out_samples <= F, "out_samples %u", h->f.out_samples);
+    parley__jitter_kind kind = h_check(h);
+    int64_t len = h->f.out_samples;
+    if (kind == PARLEY__JITTER_PACKET) {
+      int k;
+      memcpy(&k, h->f.payload, sizeof k);
+      cr_assert(h->f.timescale_samples >= -(int32_t)F / 2 && h->f.timescale_samples <= (int32_t)F / 2);
+      p->play_us[k] = now_us + p->queued * 1000000 / 48000;
+      len += h->f.timescale_samples;
+      if (h->f.timescale_samples < 0) p->removed -= h->f.timescale_samples;
+      else p->added += h->f.timescale_samples;
+    } else {
+      cr_assert_eq(h->f.timescale_samples, 0);
+    }
+    p->queued += len;
+  }
+  p->queued -= DTICK_S;
+}
+
+/* Frames [0, n) sent every 20 ms, frame k arriving at k * TICK + offset + extra[k]; device ticks every
+ * 10 ms until extra_ms after the last send. Returns the arrival times in arr. */
+static void ts_stream(harness *h, ts_play *p, int n, int64_t offset_us, const int64_t *extra_us, int64_t *arr) {
+  static ev evs[MAXF];
+  for (int k = 0; k < n; k++) {
+    arr[k] = (int64_t)k * TICK + offset_us + (extra_us ? extra_us[k] : 0);
+    evs[k] = (ev){arr[k], k};
+  }
+  qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+  int e = 0;
+  for (int64_t now = 0; now <= (int64_t)n * TICK + 1000000; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) h_put(h, evs[e].k, evs[e].t);
+    ts_tick(h, p, now);
+  }
+}
+
+Test(jitter, timescaled_plays_on_the_first_10ms_tick_after_arrival) {
+  /* Arrivals 7.3 ms past each 20 ms boundary: whole frames on 20 ms ticks wait 12.7 ms; on a 10 ms
+   * device clock the frame can start 2.7 ms after it arrives. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int64_t arr[MAXF];
+  ts_stream(h, p, 500, 47300, NULL, arr);
+  for (int k = 0; k < 500; k++) {
+    cr_assert_eq(h->played[k], 1, "frame %d", k);
+    int64_t delay = p->play_us[k] - arr[k];
+    cr_assert(delay >= 0 && delay < DTICK, "frame %d delay %lld us", k, (long long)delay);
+    if (k >= 5) cr_assert_eq(delay, 2700, "frame %d delay %lld us", k, (long long)delay);
+  }
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.concealed, 0u);
+  cr_expect_eq(st.late, 0u);
+  cr_expect_eq(st.accelerated + st.stretched, 0u, "a steady stream needs no time-scaling");
+  free(p);
+  h_free(h);
+}
+
+Test(jitter, timescaled_late_packet_is_played_after_expand_not_lost) {
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int64_t arr[MAXF], extra[MAXF];
+  /* Frame 200 is 30 ms late, 201 10 ms (they land together); nothing later is here meanwhile. */
+  extra[200] = 30000;
+  extra[201] = 10000;
+  ts_stream(h, p, 400, 47300, extra, arr);
+  for (int k = 0; k < 400; k++) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.late, 0u);
+  cr_expect_eq(st.concealed, 0u);
+  cr_expect_geq(st.expands, 3u, "30 ms of waiting on a 10 ms clock");
+  cr_expect_eq(st.played_after_expand, 1u);
+  cr_expect_leq(p->play_us[200] - arr[200], DTICK, "played at the first tick after it came");
+  /* The 30 ms gained are shed again by accelerate within a second. */
+  cr_expect_gt(st.accelerated, 0u);
+  cr_expect_eq(p->play_us[300] - arr[300], 2700, "back at the floor: %lld us", (long long)(p->play_us[300] - arr[300]));
+  free(p);
+  h_free(h);
+}
+
+Test(jitter, timescaled_waits_for_reordered_packets_the_window_has_seen) {
+  /* Every 10th frame is held 25 ms (behind its successor): the wait limit covers that, so each held
+   * frame is waited for with EXPAND and played, none lost. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int64_t arr[MAXF], extra[MAXF];
+  for (int k = 5; k < 1000; k += 10) extra[k] = 25000;
+  ts_stream(h, p, 1000, 47300, extra, arr);
+  int lost = 0;
+  for (int k = 0; k < 1000; k++) lost += h->played[k] != 1;
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_leq(lost, 2, "%d frames never played (late %llu)", lost, (unsigned long long)st.late);
+  cr_expect_geq(st.played_after_expand, 90u);
+  free(p);
+  h_free(h);
+}
+
+Test(jitter, timescaled_accelerate_sheds_a_spike_during_talk) {
+  /* A 300 ms stall: frames 100..114 all arrive together at the end. Everything is waited for and
+   * played; the delay the stall built is then removed by accelerating talk, no frame dropped. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int64_t arr[MAXF], extra[MAXF];
+  for (int k = 100; k < 115; k++) extra[k] = 300000 - (int64_t)(k - 100) * TICK;
+  ts_stream(h, p, 400, 47300, extra, arr);
+  for (int k = 0; k < 400; k++) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.late, 0u);
+  cr_expect_eq(st.shrink_drops, 0u);
+  cr_expect_eq(st.silence, 0u, "talk throughout");
+  cr_expect_gt(p->play_us[115] - arr[115], 100000, "the backlog plays late at first");
+  /* About 300 ms was expanded; at most half a frame comes out per frame. */
+  cr_expect_geq(p->removed, 48 * 250, "removed %lld samples", (long long)p->removed);
+  cr_expect_eq(p->play_us[250] - arr[250], 2700, "back at the floor 2.7 s later: %lld us",
+               (long long)(p->play_us[250] - arr[250]));
+  free(p);
+  h_free(h);
+}
+
+Test(jitter, timescaled_random_networks_never_play_twice_or_out_of_order) {
+  enum { N = 1500, SEEDS = 60 };
+  static ev evs[2 * N];
+  for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+    parley__impair_config c = {.base_delay_us = 20000,
+                               .jitter_sd_us = (int64_t)(seed % 5) * 10000,
+                               .loss_pct = (double)(seed % 4),
+                               .reorder_pct = (double)(seed % 3) * 3,
+                               .reorder_hold_us = 45000,
+                               .dup_pct = (double)(seed % 2) * 5,
+                               .dup_gap_us = 7000,
+                               .ge_enabled = seed % 7 == 0,
+                               .n_spikes = 1,
+                               .spikes = {{.start_us = 10000000, .peak_us = (int64_t)(seed % 4) * 100000}}};
+    if (c.ge_enabled) parley__impair_ge_from_mean(3.0, 3.0, &c.ge);
+    parley__impair *im = parley__impair_new(&c, seed, NULL);
+    cr_assert_not_null(im);
+    int n = 0;
+    for (int k = 0; k < N; k++) {
+      parley__impair_verdict v;
+      int d = parley__impair_packet(im, (int64_t)k * TICK + (int64_t)(seed * 1237 % TICK), 80, &v);
+      for (int i = 0; i < d; i++) evs[n++] = (ev){v.deliver_us[i], k};
+    }
+    parley__impair_free(im);
+    qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+    harness *h = h_new(NULL);
+    h->seq0 = (uint16_t)(seed * 4099);
+    h->ts0 = (uint32_t)(seed * 2654435761u);
+    ts_play *p = tp_new();
+    int e = 0;
+    for (int64_t now = 0; now < (int64_t)(N + 100) * TICK; now += DTICK) {
+      for (; e < n && evs[e].t <= now; e++) h_put(h, evs[e].k, evs[e].t);
+      ts_tick(h, p, now); /* h_check asserts once-only and in order */
+      cr_assert(p->queued >= 0 && p->queued < (int64_t)(F + F / 2), "queue %lld", (long long)p->queued);
+    }
+    parley__jitter_stats st = h_stats(h);
+    cr_assert_eq(st.resyncs, 0u);
+    cr_assert(st.packets_out > N / 2, "seed %llu played %llu", (unsigned long long)seed, (unsigned long long)st.packets_out);
+    free(p);
+    h_free(h);
+  }
+}
+
+Test(jitter, timescaled_bad_arguments_rejected) {
+  parley__jitter_config bad[] = {{.accel_target_pct = 0.5, .wait_late_pct = 1.0}, {.wait_late_pct = 60},
+                                 {.tick_samples = 2000}, {.accel_target_pct = 70}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int err = 0;
+    cr_expect_null(parley__jitter_new(&bad[i], &err), "config %zu", i);
+    cr_expect_eq(err, PARLEY_EINVAL);
+  }
+  parley__jitter *j = parley__jitter_new(NULL, NULL);
+  parley__jitter_frame f;
+  cr_expect_eq(parley__jitter_get_timescaled(NULL, 0, 0, &f), PARLEY_EINVAL);
+  cr_expect_eq(parley__jitter_get_timescaled(j, 0, 0, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley__jitter_get_timescaled(j, 0, 100, &f), 0);
+  cr_expect_eq(f.kind, PARLEY__JITTER_NOTHING);
+  cr_expect_eq(f.out_samples, 380u, "nothing yet: fill the tick");
+  parley__jitter_free(j);
+}
+
+Test(jitter, timescaled_dtx_silence_is_cut_not_talk) {
+  /* A 200 ms stall builds delay right before the talker stops. The sender then goes into DTX for 1 s:
+   * an update packet every 400 ms (frames 120 and 140, consecutive sequence numbers, timestamp gaps),
+   * then talk again at frame 150. The excess goes from the silence, not the talk: only the stalled
+   * frames themselves are accelerated, the pause is played shorter than sent, and the first packet
+   * after it plays at the floor. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int seq_of[MAXF];
+  static ev evs[MAXF];
+  int n = 0;
+  for (int k = 0; k < 250; k++) {
+    seq_of[k] = k < 100 ? k : k == 120 ? 100 : k == 140 ? 101 : k - 48;
+    if (k >= 100 && k < 150 && k != 120 && k != 140) continue;
+    int64_t extra = k >= 90 && k < 100 ? 200000 - (int64_t)(k - 90) * TICK : 0;
+    evs[n++] = (ev){(int64_t)k * TICK + 47300 + extra, k};
+  }
+  h->seq_of = seq_of;
+  qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+  int e = 0;
+  for (int64_t now = 0; now <= 260 * TICK; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) {
+      int k = evs[e].k;
+      uint8_t pl[8] = {0};
+      memcpy(pl, &k, sizeof k);
+      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 150, pl,
+                         sizeof pl, evs[e].t);
+    }
+    ts_tick(h, p, now);
+  }
+  parley__jitter_stats st = h_stats(h);
+  for (int k = 0; k < 250; k++) {
+    if (k < 100 || k >= 150 || k == 120 || k == 140) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  }
+  cr_expect_eq(st.late, 0u);
+  cr_expect_leq(st.accelerated, 10u, "talk after the stall was not accelerated: %llu", (unsigned long long)st.accelerated);
+  cr_expect_gt(st.silence, 10u);
+  /* Frame 99 still plays ~90 ms late (the stall minus what accelerating the backlog took), frame 150 at
+   * the floor: the pause between them played that much shorter than the 1.02 s it spans. */
+  int64_t late99 = p->play_us[99] - (99 * TICK + 47300);
+  cr_expect_gt(late99, 50000, "frame 99 plays %lld us after its nominal arrival", (long long)late99);
+  cr_expect_leq(p->play_us[150] - p->play_us[99], 51 * TICK - late99 + 2700, "pause played for %lld us",
+                (long long)(p->play_us[150] - p->play_us[99]));
+  cr_expect_eq(p->play_us[150] - (150 * TICK + 47300), 2700, "after the pause: %lld us",
+               (long long)(p->play_us[150] - (150 * TICK + 47300)));
+  free(p);
+  h_free(h);
+}
+
+Test(jitter, timescaled_pause_without_updates_resumes_at_the_floor) {
+  /* The sender stops for 1 s with no DTX updates at all: until a packet shows the gap was a pause,
+   * the buffer waits (expands, as for a stall); the first packet after it must not inherit that wait. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int seq_of[MAXF];
+  static ev evs[MAXF];
+  int n = 0;
+  for (int k = 0; k < 250; k++) {
+    seq_of[k] = k < 100 ? k : k - 50;
+    if (k < 100 || k >= 150) evs[n++] = (ev){(int64_t)k * TICK + 47300, k};
+  }
+  h->seq_of = seq_of;
+  int e = 0;
+  for (int64_t now = 0; now <= 260 * TICK; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) {
+      int k = evs[e].k;
+      uint8_t pl[8] = {0};
+      memcpy(pl, &k, sizeof k);
+      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 150, pl,
+                         sizeof pl, evs[e].t);
+    }
+    ts_tick(h, p, now);
+  }
+  for (int k = 0; k < 250; k++) {
+    if (k < 100 || k >= 150) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  }
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.late, 0u);
+  cr_expect_eq(st.accelerated, 0u);
+  cr_expect_eq(p->play_us[150] - (150 * TICK + 47300), 2700, "after the pause: %lld us",
+               (long long)(p->play_us[150] - (150 * TICK + 47300)));
+  free(p);
+  h_free(h);
 }

@@ -120,7 +120,10 @@ typedef struct path {
   uint64_t sent, lost;
 } path;
 
-static void path_init(path *p, int device_rate_hz, int frame_ms, const parley__impair_config *ic) {
+/* recv_frame_ms > 0: the receive chain runs timescaled on its own device clock of recv_frame_ms
+ * (packets stay frame_ms long). */
+static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame_ms,
+                       const parley__impair_config *ic) {
   memset(p, 0, sizeof *p);
   parley__send_config sc;
   parley__send_config_init(&sc);
@@ -134,6 +137,11 @@ static void path_init(path *p, int device_rate_hz, int frame_ms, const parley__i
   parley__recv_config_init(&rc);
   rc.device_rate_hz = device_rate_hz;
   rc.frame_ms = frame_ms;
+  if (recv_frame_ms > 0) {
+    rc.timescale = true;
+    rc.frame_ms = recv_frame_ms;
+    rc.packet_ms = frame_ms;
+  }
   p->recv = parley__recv_chain_new(&rc, &err);
   cr_assert_not_null(p->recv, "recv chain: %s", parley_strerror(err));
   if (ic) {
@@ -144,6 +152,10 @@ static void path_init(path *p, int device_rate_hz, int frame_ms, const parley__i
   cr_assert_not_null(p->air);
 }
 
+static void path_init(path *p, int device_rate_hz, int frame_ms, const parley__impair_config *ic) {
+  path_init2(p, device_rate_hz, frame_ms, 0, ic);
+}
+
 static void path_free(path *p) {
   parley__send_chain_free(p->send);
   parley__recv_chain_free(p->recv);
@@ -151,8 +163,8 @@ static void path_free(path *p) {
   free(p->air);
 }
 
-/* One frame tick at now_us: capture in, playout out. No allocation here (the test checks). */
-static void path_tick(path *p, int64_t now_us, const float *capture, float *playout) {
+/* Capture side of a tick: encode one capture frame and put its packets in flight. */
+static void path_send(path *p, int64_t now_us, const float *capture) {
   parley__send_packet pkts[PARLEY__SEND_MAX_PACKETS];
   int n = parley__send_chain_process(p->send, capture, pkts, PARLEY__SEND_MAX_PACKETS);
   cr_assert_geq(n, 0);
@@ -165,6 +177,10 @@ static void path_tick(path *p, int64_t now_us, const float *capture, float *play
     for (int d = 0; d < v.n_deliveries && p->n_air < MAX_FLIGHT; d++)
       p->air[p->n_air++] = (flight){v.deliver_us[d], pkts[i], seq};
   }
+}
+
+/* Playout side of a tick: deliver what is due, then play one device frame. */
+static void path_recv(path *p, int64_t now_us, float *playout) {
   /* Deliver everything due by now, earliest first. */
   for (;;) {
     int best = -1;
@@ -178,6 +194,23 @@ static void path_tick(path *p, int64_t now_us, const float *capture, float *play
                            f.deliver_us);
   }
   cr_assert_eq(parley__recv_chain_process(p->recv, now_us, playout), 0);
+}
+
+/* One frame tick at now_us: capture in, playout out. No allocation here (the test checks). */
+static void path_tick(path *p, int64_t now_us, const float *capture, float *playout) {
+  path_send(p, now_us, capture);
+  path_recv(p, now_us, playout);
+}
+
+/* As run_path with 20 ms capture frames and a timescaled receiver on 10 ms device frames. */
+static void run_path_ts(path *p, const float *x, float *y, size_t n) {
+  size_t cap = parley__send_chain_device_frame(p->send), play = parley__recv_chain_device_frame(p->recv);
+  memset(y, 0, n * sizeof *y);
+  for (size_t k = 0; (k + 1) * play <= n; k++) {
+    int64_t now = (int64_t)k * 10000;
+    if (k % 2 == 0 && (k / 2 + 1) * cap <= n) path_send(p, now, x + k / 2 * cap);
+    path_recv(p, now, y + k * play);
+  }
 }
 
 /* Plays x (n samples) through the path one frame_ms tick at a time; y gets n samples of playout. */
@@ -354,6 +387,105 @@ Test(pipeline, per_frame_processing_never_allocates) {
 #endif
 }
 
+Test(pipeline, timescaled_clean_path_carries_speech_with_less_delay) {
+  size_t n;
+  float *x = load_speech(&n);
+  float *y = malloc(n * sizeof *y);
+  path p;
+  path_init2(&p, 48000, 20, 10, NULL);
+  run_path_ts(&p, x, y, n);
+  long lag;
+  double c = best_corr(x, y, n, 48000, &lag);
+  parley__send_stats ss;
+  parley__recv_stats rs;
+  parley__send_chain_stats(p.send, &ss);
+  parley__recv_chain_stats(p.recv, &rs);
+  cr_expect_geq(c, 0.75, "correlation %.3f at lag %ld", c, lag);
+  /* Packets land on the 20 ms capture ticks + 30 ms, i.e. on a device tick: played at once. */
+  long floor_lag = 30 * 48 + ss.delay_samples + rs.delay_samples;
+  cr_expect_geq(lag, floor_lag - 48, "lag %ld below the floor %ld", lag, floor_lag);
+  cr_expect_leq(lag, floor_lag + 48 * 10, "lag %ld more than a tick above the floor %ld", lag, floor_lag);
+  cr_expect_eq(rs.jitter.concealed, 0);
+  cr_expect_eq(rs.jitter.late, 0);
+  cr_expect_eq(rs.decoded, rs.jitter.packets_out, "every packet played is decoded");
+  cr_expect_geq(rs.decoded + 5, ss.packets);
+  path_free(&p);
+  free(x);
+  free(y);
+}
+
+Test(pipeline, timescaled_jittery_path_expands_and_accelerates) {
+  size_t n;
+  float *x = load_speech(&n);
+  float *y = malloc(n * sizeof *y);
+  parley__impair_config ic = {.base_delay_us = 40000, .jitter_sd_us = 20000, .loss_pct = 3};
+  path p;
+  path_init2(&p, 48000, 20, 10, &ic);
+  run_path_ts(&p, x, y, n);
+  parley__recv_stats rs;
+  parley__recv_chain_stats(p.recv, &rs);
+  cr_expect_gt(rs.expand_samples, 0, "late packets were waited for");
+  cr_expect_gt(rs.jitter.played_after_expand, 0);
+  cr_expect_gt(rs.removed_samples, 0, "the delay was shed by accelerating");
+  cr_expect_leq(rs.jitter.late * 100, rs.jitter.packets_in * 2, "late %llu of %llu",
+                (unsigned long long)rs.jitter.late, (unsigned long long)rs.jitter.packets_in);
+  /* Time-scaling moves the output against the input, so one lag fits only part of the clip: compare
+   * 200 ms pieces of speech, each at its own best lag (measured 0.73). */
+  double sum = 0;
+  int pieces = 0;
+  for (size_t off = 0; off + 48000 < n; off += 9600) {
+    if (th_rms(x + off, 9600) < 0.03) continue;
+    double peak = 0;
+    th_best_lag(x + off, y + off, 9600, 48000 * 3 / 10, &peak);
+    sum += peak;
+    pieces++;
+  }
+  double mean = pieces ? sum / pieces : 0;
+  cr_expect_gt(pieces, 10);
+  cr_expect_geq(mean, 0.6, "mean piecewise correlation %.3f over %d pieces", mean, pieces);
+  path_free(&p);
+  free(x);
+  free(y);
+}
+
+Test(pipeline, timescaled_processing_never_allocates) {
+#ifdef SANITIZED
+  cr_skip_test("the sanitizer owns the allocator; the plain build runs this test");
+#else
+  size_t n;
+  float *x = load_speech(&n);
+  parley__impair_config ic = {.base_delay_us = 40000, .jitter_sd_us = 15000, .loss_pct = 5,
+                              .reorder_pct = 2, .reorder_hold_us = 30000, .dup_pct = 1, .dup_gap_us = 5000};
+  path p;
+  path_init2(&p, 44100, 20, 10, &ic);
+  size_t cap = parley__send_chain_device_frame(p.send), play = parley__recv_chain_device_frame(p.recv);
+  size_t n441 = n * 44100 / 48000;
+  float *x441 = malloc(n441 * sizeof *x);
+  float *y = malloc(n441 * sizeof *y);
+  for (size_t i = 0; i < n441; i++) x441[i] = x[i * 48000 / 44100];
+  parley__recv_chain_link_echo(p.recv, parley__send_chain_echo(p.send));
+  size_t ticks = n441 / play;
+  for (size_t k = 0; k < ticks; k++) {
+    if (k == 20) {
+      atomic_store(&alloc_calls, 0);
+      atomic_store(&counting, true);
+    }
+    if (k % 2 == 0 && (k / 2 + 1) * cap <= n441) path_send(&p, (int64_t)k * 10000, x441 + k / 2 * cap);
+    path_recv(&p, (int64_t)k * 10000, y + k * play);
+  }
+  atomic_store(&counting, false);
+  long calls = atomic_load(&alloc_calls);
+  cr_expect_eq(calls, 0, "%ld allocator calls in %zu timescaled ticks", calls, ticks - 20);
+  parley__recv_stats rs;
+  parley__recv_chain_stats(p.recv, &rs);
+  cr_expect_gt(rs.expand_samples + rs.removed_samples + rs.inserted_samples, 0, "time-scaling ran");
+  path_free(&p);
+  free(x);
+  free(x441);
+  free(y);
+#endif
+}
+
 Test(pipeline, bad_config_is_rejected) {
   int err = 0;
   parley__send_config sc;
@@ -369,6 +501,12 @@ Test(pipeline, bad_config_is_rejected) {
   parley__recv_config rc;
   parley__recv_config_init(&rc);
   rc.device_rate_hz = 0;
+  cr_expect_null(parley__recv_chain_new(&rc, &err));
+  cr_expect_eq(err, PARLEY_EINVAL);
+  parley__recv_config_init(&rc);
+  rc.timescale = true;
+  rc.frame_ms = 20;
+  rc.packet_ms = 10; /* packets shorter than the device frame */
   cr_expect_null(parley__recv_chain_new(&rc, &err));
   cr_expect_eq(err, PARLEY_EINVAL);
   cr_expect_eq(parley__send_chain_process(NULL, NULL, NULL, 0), PARLEY_EINVAL);

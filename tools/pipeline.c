@@ -133,7 +133,7 @@ static parley__device *open_device(const char *in, const char *out, size_t perio
 int main(int argc, char **argv) {
   const char *in = NULL, *out = NULL;
   double frame_ms = 20, delay = 40, jitter = 15, loss = 3, burst = 1.5, seed = 1;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* every option takes one value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -153,7 +153,6 @@ int main(int argc, char **argv) {
       return 2;
     }
     if (bad) return 2;
-    i++;
   }
   if (!in || !out) {
     usage(stderr);

@@ -16,7 +16,7 @@
  *   parley_call_create_offer(call, sdp, sizeof sdp);
  *   parley_call_set_local_description(call, sdp);
  *   ... send sdp to the peer, receive its answer ...
- *   parley_call_set_remote_description(call, answer, &sdp_err);
+ *   parley_call_set_remote_description(call, PARLEY_SDP_ANSWER, answer, &sdp_err);
  *   parley_call_start(call);                  // audio flows once ICE connects
  *   ...
  *   parley_call_hangup(call);                 // RTCP BYE; events end with PARLEY_EVENT_CLOSED
@@ -187,14 +187,24 @@ typedef struct parley_sdp_error {
  * have-remote-offer -> stable. Emits SIGNALING_STATE_CHANGED. PARLEY_EINVAL, PARLEY_EPARSE, PARLEY_ESTATE
  * (no offer/answer was created for this state, or glare). */
 PARLEY_API int parley_call_set_local_description(parley_call *call, const char *sdp);
+/* What a remote description is (W3C RTCSdpType, without pranswer/rollback). */
+typedef enum parley_sdp_type {
+  PARLEY_SDP_OFFER = 0,
+  PARLEY_SDP_ANSWER,
+} parley_sdp_type;
+
 /* Applies the peer's offer (in stable) or answer (in have-local-offer); sdp borrowed. Sets the ICE
  * credentials and candidates, the SRTP key of the inbound direction, the Opus payload type and the
- * peer's direction. PARLEY_EINVAL (NULL call/sdp), PARLEY_EPARSE (malformed: *err, if non-NULL, names
+ * peer's direction. PARLEY_EINVAL (NULL call/sdp, unknown type), PARLEY_EPARSE (malformed: *err, if
+ * non-NULL, names
  * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, no ICE credentials, or an
- * a=ptime other than this engine's frame_ms: both ends must use the same frame size),
- * PARLEY_ESTATE (an answer without our offer, an offer while ours is pending, closed call),
- * PARLEY_ENETWORK, PARLEY_ECRYPTO. err may be NULL; it is zeroed on success. */
-PARLEY_API int parley_call_set_remote_description(parley_call *call, const char *sdp, parley_sdp_error *err);
+ * a=ptime that is not 10 or 20 or shorter than this engine's frame_ms; 20 ms packets on a 10 ms engine
+ * play through time-scaled playout),
+ * PARLEY_ESTATE (an answer without our offer, an offer while ours is pending (glare), an offer while
+ * the peer's previous offer is unanswered, closed call), PARLEY_ENETWORK, PARLEY_ECRYPTO. err may be
+ * NULL; it is zeroed on success and filled on every failure. */
+PARLEY_API int parley_call_set_remote_description(parley_call *call, parley_sdp_type type, const char *sdp,
+                                                  parley_sdp_error *err);
 /* A trickled remote ICE candidate: "candidate:..." or "a=candidate:...", or "a=end-of-candidates"
  * (line borrowed). PARLEY_EINVAL, PARLEY_EPARSE, PARLEY_ENOTSUP (not UDP, or an unresolved name),
  * PARLEY_ESTATE (no remote description yet), PARLEY_EFULL (too many candidates). 1 if already known. */
