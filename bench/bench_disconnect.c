@@ -21,8 +21,17 @@
  * ICE connected. False alarms: whole simulated hours on the harsh network, DTX only both ways (fewest
  * arrivals: the hardest case), counting ICE disconnected/failed events on either side.
  *
- * --real (run over real sockets through the parley-netsim relay) is not available yet.
- * Not real-time code; single-threaded; deterministic for a given --seed. */
+ * --real [--seconds S] (default 60): the same cut rows over real sockets, in wall-clock time: two
+ * engines' calls through the public API (AUDIO_NONE, Opus DTX off) on 127.0.0.1, every datagram through
+ * the parley-netsim relay core (transport/relay_udp.h) stepped by a thread of its own. Each side's only
+ * candidate for the other is a relay socket: A gets B's answer with its candidates readdressed to the
+ * relay's listen port; B gets A's offer without candidates, then the relay's forward socket trickled
+ * (parley_call_add_remote_candidate). Cuts are blackouts of the relay's impairment model, both ways,
+ * scheduled on its timeline (2..3.5 s long, 3 s apart, as many as fit in S seconds, at most
+ * PARLEY__IMPAIR_MAX_BLACKOUTS); side B's events (time_us, CLOCK_MONOTONIC like the relay's clock) give
+ * the delays. Rows carry network "real" and n.
+ * The simulated suite is single-threaded and deterministic for a given --seed; --real runs the engines'
+ * threads and the relay thread and is not deterministic. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -328,7 +337,7 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed) {
   }
   if (parley_call_create_offer(a, offer, sizeof offer) < 0 || parley_call_set_local_description(a, offer) < 0) goto out;
   strip_candidates(offer, offer_b, sizeof offer_b);
-  if (parley_call_set_remote_description(b, offer_b, &se) < 0) {
+  if (parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer_b, &se) < 0) {
     fprintf(stderr, "disconnect --real: B rejected the offer: %s\n", se.message);
     goto out;
   }
@@ -401,7 +410,7 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed) {
   }
   if (pthread_create(&relay_tid, NULL, relay_main, &rt) != 0) goto out;
   relay_running = true;
-  if (parley_call_set_remote_description(a, answer_a, &se) < 0) {
+  if (parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer_a, &se) < 0) {
     fprintf(stderr, "disconnect --real: A rejected the redirected answer: %s\n", se.message);
     goto out;
   }

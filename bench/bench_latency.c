@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "engine/engine_internal.h"
@@ -99,8 +100,8 @@ static int negotiate(parley_call *a, parley_call *b) {
   static char offer[8192], answer[8192];
   parley_sdp_error se;
   if (parley_call_create_offer(a, offer, sizeof offer) < 0 || parley_call_set_local_description(a, offer) < 0 ||
-      parley_call_set_remote_description(b, offer, &se) < 0 || parley_call_create_answer(b, answer, sizeof answer) < 0 ||
-      parley_call_set_local_description(b, answer) < 0 || parley_call_set_remote_description(a, answer, &se) < 0)
+      parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se) < 0 || parley_call_create_answer(b, answer, sizeof answer) < 0 ||
+      parley_call_set_local_description(b, answer) < 0 || parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se) < 0)
     return -1;
   if (parley_call_start(a) < 0 || parley_call_start(b) < 0) return -1;
   return 0;
@@ -149,12 +150,13 @@ static long best_lag(const float *tpl, size_t n, const float *y, long max_lag, d
 typedef struct result {
   bool ok;
   char why[160];
-  double measured_ms, spread_ms, peak;
+  double measured_ms, peak;
   int bursts_found;
   parley__pipeline_delays d;
   double phase_b_ms; /* B's ticks after A's */
   double jb_ms;
-  uint64_t underruns_a, overruns_b;
+  uint64_t underruns_a, overruns_b, trimmed_a, trimmed_b, concealed_b;
+  char lags_text[96]; /* per burst, ms */
 } result;
 
 static int cmp_d(const void *a, const void *b) {
@@ -240,8 +242,11 @@ static void run_app(int frame_ms, result *r) {
   parley__device_stats ds;
   parley__device_get_stats(ea->dev, &ds);
   r->underruns_a = ds.underrun_frames;
+  r->trimmed_a = ds.trimmed_frames;
   parley__device_get_stats(eb->dev, &ds);
   r->overruns_b = ds.overrun_frames;
+  r->trimmed_b = ds.trimmed_frames;
+  r->concealed_b = st.concealed_frames;
   if (!atomic_load(&sb.track_started)) {
     snprintf(r->why, sizeof r->why, "B never saw A's track");
     goto out;
@@ -257,6 +262,12 @@ static void run_app(int frame_ms, result *r) {
       lags[nl++] = (double)lag * 1000.0 / RATE;
       peak_sum += pk;
     }
+    size_t used = strlen(r->lags_text);
+    if (pk >= 0.5)
+      snprintf(r->lags_text + used, sizeof r->lags_text - used, "%s%.1f", k ? " " : "",
+               (double)lag * 1000.0 / RATE + r->d.frame_ms);
+    else
+      snprintf(r->lags_text + used, sizeof r->lags_text - used, "%s-", k ? " " : "");
   }
   r->bursts_found = nl;
   if (nl == 0) {
@@ -265,7 +276,6 @@ static void run_app(int frame_ms, result *r) {
   }
   qsort(lags, (size_t)nl, sizeof *lags, cmp_d);
   r->measured_ms = lags[nl / 2] + r->d.frame_ms;
-  r->spread_ms = lags[nl - 1] - lags[0];
   r->peak = peak_sum / nl;
   r->ok = true;
 out:
@@ -303,28 +313,39 @@ static int run_latency(bench_report *rep, int argc, char **argv) {
   for (int i = 0; i < 2; i++) {
     result r;
     run_app(frames[i], &r);
-    char note[64];
+    char note[96];
     if (!r.ok) {
       row(rep, "app", frames[i], -1, r.d.floor_ms, "FAILED");
       bench_note(rep, "app %d ms: %s", frames[i], r.why);
       continue;
     }
     double excess = r.measured_ms - r.d.floor_ms;
-    snprintf(note, sizeof note, "%s (+%.1f ms)", excess <= 5.0 ? "HOLDS <= floor+5" : "FAILS > floor+5",
-             excess);
+    const char *why = "";
+    if (excess > 5.0)
+      why = r.concealed_b ? ": late packets grew the jitter buffer" : r.trimmed_a || r.trimmed_b ? ": ring backlog" : "";
+    snprintf(note, sizeof note, "%s (+%.1f ms)%s", excess <= 5.0 ? "HOLDS <= floor+5" : "FAILS > floor+5", excess,
+             why);
     row(rep, "app", frames[i], r.measured_ms, r.d.floor_ms, note);
     bench_note(rep,
                "app %d ms: floor = frame %.1f + period %.1f + resamplers %.1f/%.1f + preprocessor %.1f + "
-               "Opus lookahead %.2f + jitter min %.1f; %d/%d bursts (mean correlation %.2f), lag spread "
-               "%.2f ms; B ticks %.1f ms after A; jitter buffer %.1f ms; A capture underrun %llu, B playout "
-               "overrun %llu samples",
+               "Opus lookahead %.2f + jitter min %.1f; %d/%d bursts (mean correlation %.2f), per burst [%s] ms; "
+               "B ticks %.1f ms after A; B's jitter buffer %.1f ms at the end, %llu frames concealed; A capture "
+               "underrun %llu, B playout overrun %llu; backlog trimmed A %llu, B %llu samples",
                frames[i], r.d.frame_ms, r.d.period_ms, r.d.send_resampler_ms, r.d.recv_resampler_ms, r.d.echo_ms,
-               r.d.lookahead_ms, r.d.jitter_min_ms, r.bursts_found, BURSTS, r.peak, r.spread_ms, r.phase_b_ms,
-               r.jb_ms, (unsigned long long)r.underruns_a, (unsigned long long)r.overruns_b);
+               r.d.lookahead_ms, r.d.jitter_min_ms, r.bursts_found, BURSTS, r.peak, r.lags_text, r.phase_b_ms,
+               r.jb_ms, (unsigned long long)r.concealed_b, (unsigned long long)r.underruns_a,
+               (unsigned long long)r.overruns_b, (unsigned long long)r.trimmed_a, (unsigned long long)r.trimmed_b);
   }
   row(rep, "jack", 10, -1, -1, "skipped");
   row(rep, "jack", 20, -1, -1, "skipped");
-  bench_note(rep, "jack: skipped: not implemented in this bench yet");
+  bench_note(rep, "jack: skipped: a one-way figure needs B's JACK playout recorded on this bench's clock, i.e. a "
+             "JACK client of the bench's own (libjack is not linked into parley-bench) or a PortAudio capture "
+             "stream timed against CLOCK_MONOTONIC; not built in this round");
+  double load[3];
+  if (getloadavg(load, 3) == 3)
+    bench_note(rep, "host load average %.2f %.2f %.2f on %ld CPUs: late wake-ups of the tickers or of this thread "
+               "show as concealed frames (jitter buffer grows one frame) or trimmed backlog (rings)",
+               load[0], load[1], load[2], sysconf(_SC_NPROCESSORS_ONLN));
   bench_note(rep, "measured = correlation lag of B's playout against A's capture + one frame of capture fill");
   return 0;
 }
