@@ -418,6 +418,9 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed) {
 
   int64_t end_us = start_us + restore_rel[trials - 1] + 3 * SEC;
   while (parley__clock_now(&mono) < end_us && !rt.err) sleep_us(50 * MS);
+  atomic_store(&rt.stop, true); /* the relay's stats are read below: its thread must be done */
+  pthread_join(relay_tid, NULL);
+  relay_running = false;
 
   /* Side B's events against the relay's cut windows. */
   double stopped[REAL_MAX_TRIALS], disc[REAL_MAX_TRIALS], conn[REAL_MAX_TRIALS];
