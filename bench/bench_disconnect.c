@@ -29,7 +29,8 @@
  * (parley_call_add_remote_candidate). Cuts are blackouts of the relay's impairment model, both ways,
  * scheduled on its timeline (2..3.5 s long, 3 s apart, as many as fit in S seconds, at most
  * PARLEY__IMPAIR_MAX_BLACKOUTS); side B's events (time_us, CLOCK_MONOTONIC like the relay's clock) give
- * the delays. Rows carry network "real" and n.
+ * the delays. Rows carry network "real" and n. --real-net mild|harsh makes the relay also impair both
+ * directions like the simulated networks below (default clean: loopback and the cuts only).
  * The simulated suite is single-threaded and deterministic for a given --seed; --real runs the engines'
  * threads and the relay thread and is not deterministic. */
 #define _POSIX_C_SOURCE 200809L
@@ -304,7 +305,7 @@ static int redirect_candidates(const char *in, char *out, size_t cap, int relay_
   return port;
 }
 
-static int run_real(bench_report *rep, int seconds, uint64_t seed) {
+static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef *net) {
   int rc = 1;
   parley_engine_config cfg;
   parley_engine_config_init(&cfg);
@@ -372,6 +373,7 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed) {
       parley__relay_udp_parse_addr(bport_text, &rcfg.forward) < 0)
     goto out;
   for (int d = 0; d < 2; d++) {
+    if (net) rcfg.relay.impair[d] = net->im; /* the path's impairment, then the cuts on top */
     rcfg.relay.impair[d].n_blackouts = trials;
     for (int i = 0; i < trials; i++)
       rcfg.relay.impair[d].blackouts[i] = (parley__impair_blackout){cut_rel[i], restore_rel[i] - cut_rel[i]};
@@ -472,6 +474,10 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed) {
              "127.0.0.1 through the parley-netsim relay core in a thread (transport/relay_udp.h); each side's "
              "only candidate for the other is a relay socket (rewritten answer for A, trickled candidate for B), "
              "so every datagram crosses the relay");
+  if (net)
+    bench_note(rep, "real: the relay also impairs both directions as the simulated %s network (see below)", net->name);
+  else
+    bench_note(rep, "real: no impairment besides the cuts (loopback delay only)");
   bench_note(rep, "real: %d trials in %d s of wall time (n per row; %d with an event missing): cuts are relay "
              "blackouts both ways of 2..3.5 s, 3 s apart, the first 5 s after start; ICE up on B %.0f ms after "
              "start; measured on B from the events' time_us against the relay's clock",
@@ -512,13 +518,14 @@ out:
 
 static int usage(void) {
   fprintf(stderr, "usage: disconnect [--trials N] [--hours H] [--seed S] [--harsh-sd-ms MS] "
-                  "[--suspect-ms MS] [--probe-ms MS] [--lost-ms MS] [--real [--seconds S]]\n");
+                  "[--suspect-ms MS] [--probe-ms MS] [--lost-ms MS] [--real [--seconds S] [--real-net clean|mild|harsh]]\n");
   return 2;
 }
 
 static int run_disconnect(bench_report *rep, int argc, char **argv) {
   int trials = 200, hours = 2, seconds = 60;
   bool real = false;
+  const char *real_net = NULL;
   uint64_t seed = 1;
   long long harsh_sd_ms = 50;
   parley__liveness_config_init(&g_live);
@@ -533,6 +540,7 @@ static int run_disconnect(bench_report *rep, int argc, char **argv) {
     else if (!strcmp(argv[i - 1], "--hours")) hours = atoi(v);
     else if (!strcmp(argv[i - 1], "--seed")) seed = strtoull(v, NULL, 10);
     else if (!strcmp(argv[i - 1], "--seconds")) seconds = atoi(v);
+    else if (!strcmp(argv[i - 1], "--real-net")) real_net = v;
     else if (!strcmp(argv[i - 1], "--harsh-sd-ms")) harsh_sd_ms = atoll(v);
     else if (!strcmp(argv[i - 1], "--suspect-ms")) g_live.suspect_after_us = atoll(v) * MS;
     else if (!strcmp(argv[i - 1], "--probe-ms")) g_live.probe_interval_us = atoll(v) * MS;
@@ -542,13 +550,20 @@ static int run_disconnect(bench_report *rep, int argc, char **argv) {
   if (trials < 1 || trials > 100000 || hours < 1 || hours > 1000 || harsh_sd_ms < 0 ||
       harsh_sd_ms > 1000 || parley__liveness_config_validate(&g_live) != 0)
     return usage();
-  if (real) {
-    if (seconds < 15 || seconds > 3600) return usage();
-    return run_real(rep, seconds, seed);
-  }
-
   netdef mild = {"mild", {.base_delay_us = 30 * MS, .jitter_sd_us = 5 * MS, .loss_pct = 1}};
   netdef harsh = {"harsh", {.base_delay_us = 40 * MS, .jitter_sd_us = harsh_sd_ms * MS, .loss_pct = 20}};
+  if (real) {
+    if (seconds < 15 || seconds > 3600) return usage();
+    const netdef *nd = NULL;
+    if (real_net && !strcmp(real_net, "mild")) nd = &mild;
+    else if (real_net && !strcmp(real_net, "harsh")) nd = &harsh;
+    else if (real_net && strcmp(real_net, "clean") != 0) return usage();
+    int rc = run_real(rep, seconds, seed, nd);
+    if (nd)
+      bench_note(rep, "mild: 30 ms + N(10, 5) ms, 1%% loss; harsh: 40 ms + N(%lld, %lld) ms, 20%% loss; per direction",
+                 2 * harsh_sd_ms, harsh_sd_ms);
+    return rc;
+  }
   bench_note(rep, "real ICE agents + liveness monitors over simnet/impair; cut rows measured on the receiving "
              "side B; monitor: suspect after %lld ms, "
              "probe every %lld ms, lost after %lld ms",
