@@ -33,7 +33,7 @@ typedef struct parley__send_config {
   int device_rate_hz;          /* capture rate [48000] */
   int frame_ms;                /* 10 or 20 [20]; also the Opus frame */
   int resampler_quality;       /* speexdsp quality 0..10 [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
-  parley__echo_config echo;    /* rate_hz and frame_samples are set by the chain */
+  parley__echo_config echo;    /* rate_hz and frame_samples (10 ms blocks) are set by the chain */
   parley__encoder_config opus; /* rate_hz and frame_ms are set by the chain */
   uint32_t first_timestamp;    /* RTP timestamp of the first frame (random in a call) [0] */
 } parley__send_config;

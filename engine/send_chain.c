@@ -9,6 +9,8 @@
 #include "engine/sample_fifo.h"
 #include "parley/parley.h"
 
+#define ECHO_BLOCK_SAMPLES (PARLEY__ENGINE_RATE_HZ / 100) /* 10 ms; every engine frame is a multiple */
+
 struct parley__send_chain {
   parley__resampler *resampler; /* NULL when the device runs at 48 kHz */
   parley__echo *echo;
@@ -58,7 +60,9 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   }
   parley__echo_config ec = cfg->echo;
   ec.rate_hz = PARLEY__ENGINE_RATE_HZ;
-  ec.frame_samples = (int)s->engine_frame;
+  /* The canceller and preprocessor run on 10 ms blocks whatever the Opus frame: the preprocessor
+   * outputs each block one block late, so 20 ms frames pay 10 ms there instead of 20. */
+  ec.frame_samples = ECHO_BLOCK_SAMPLES;
   if (!(s->echo = parley__echo_new(&ec, &e))) goto fail;
   parley__encoder_config oc = cfg->opus;
   oc.rate_hz = PARLEY__ENGINE_RATE_HZ;
@@ -108,9 +112,13 @@ int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct) {
 /* Echo-cancels and encodes the frame in s->frame; writes a packet to out unless DTX. Returns 1 if a
  * packet was written, 0 if not, or a negative error. */
 static int encode_frame(parley__send_chain *s, parley__send_packet *out) {
-  bool voice = false;
-  int rc = parley__echo_capture(s->echo, s->frame, s->frame, &voice);
-  if (rc < 0) return rc;
+  bool voice = false; /* any block voiced */
+  for (size_t off = 0; off < s->engine_frame; off += ECHO_BLOCK_SAMPLES) {
+    bool v = false;
+    int rc = parley__echo_capture(s->echo, s->frame + off, s->frame + off, &v);
+    if (rc < 0) return rc;
+    voice = voice || v;
+  }
   int n = parley__encoder_encode(s->encoder, s->frame, out->data, sizeof out->data);
   if (n < 0) return n;
   uint32_t ts = s->timestamp;

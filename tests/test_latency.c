@@ -1,6 +1,6 @@
 /* test_latency.c: parley__call_pipeline_delays (engine/latency.h) reports a started call's algorithmic
  * floor from its live chains: Opus's lookahead at 48 kHz (2.5 ms + 4 ms of delay compensation = 312
- * samples), the preprocessor's one frame (it runs for the VAD even with AEC, NS and AGC off),
+ * samples), the preprocessor's one 10 ms block (it runs for the VAD even with AEC, NS and AGC off),
  * resampler delays only off 48 kHz, and the sum. Two engines on loopback with no audio I/O; media need not flow. */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -71,12 +71,12 @@ Test(latency, floor_at_48k_with_preprocessor) {
     cr_expect_float_eq(d.frame_ms, f, 1e-9);
     cr_expect_float_eq(d.period_ms, f, 1e-9);
     cr_expect_float_eq(d.lookahead_ms, 312 * 1000.0 / 48000, 1e-9, "Opus lookahead %.3f ms", d.lookahead_ms);
-    cr_expect_float_eq(d.echo_ms, f, 1e-9, "the preprocessor holds one frame");
+    cr_expect_float_eq(d.echo_ms, 10, 1e-9, "the preprocessor holds one 10 ms block: %.3f ms", d.echo_ms);
     cr_expect_float_eq(d.send_resampler_ms, 0, 1e-9);
     cr_expect_float_eq(d.recv_resampler_ms, 0, 1e-9);
     cr_expect_float_eq(d.jitter_min_ms, 0, 1e-9);
     cr_expect_float_eq(d.floor_ms, sum(&d), 1e-9);
-    cr_expect_float_eq(d.floor_ms, 3.0 * f + 6.5, 1e-9);
+    cr_expect_float_eq(d.floor_ms, 2.0 * f + 10 + 6.5, 1e-9);
     cr_assert_eq(parley_call_hangup(p.a), 0);
     cr_expect_eq(parley_call_hangup(p.b), 0);
     cr_expect_eq(parley__call_pipeline_delays(p.a, &d), PARLEY_ESTATE, "hung up");
@@ -91,8 +91,8 @@ Test(latency, no_preprocessor_and_resamplers_at_16k) {
   parley__pipeline_delays d;
   cr_assert_eq(parley__call_pipeline_delays(p.b, &d), 0);
   cr_expect_eq(d.device_rate_hz, 16000);
-  /* No AEC, NS or AGC, but the send chain's VAD still runs the preprocessor: one frame. */
-  cr_expect_float_eq(d.echo_ms, 20, 1e-9, "preprocessor (VAD) %.3f ms", d.echo_ms);
+  /* No AEC, NS or AGC, but the send chain's VAD still runs the preprocessor: one 10 ms block. */
+  cr_expect_float_eq(d.echo_ms, 10, 1e-9, "preprocessor (VAD) %.3f ms", d.echo_ms);
   cr_expect_gt(d.send_resampler_ms, 0.0, "16 -> 48 kHz filter delay");
   cr_expect_gt(d.recv_resampler_ms, 0.0, "48 -> 16 kHz filter delay");
   cr_expect_lt(d.send_resampler_ms, 5.0);
