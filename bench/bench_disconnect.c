@@ -21,15 +21,33 @@
  * ICE connected. False alarms: whole simulated hours on the harsh network, DTX only both ways (fewest
  * arrivals: the hardest case), counting ICE disconnected/failed events on either side.
  *
- * --real (run over real sockets through the parley-netsim relay) is not available yet.
- * Not real-time code; single-threaded; deterministic for a given --seed. */
+ * --real [--seconds S] (default 60): the same cut rows over real sockets, in wall-clock time: two
+ * engines' calls through the public API (AUDIO_NONE, Opus DTX off) on 127.0.0.1, every datagram through
+ * the parley-netsim relay core (transport/relay_udp.h) stepped by a thread of its own. Each side's only
+ * candidate for the other is a relay socket: A gets B's answer with its candidates readdressed to the
+ * relay's listen port; B gets A's offer without candidates, then the relay's forward socket trickled
+ * (parley_call_add_remote_candidate). Cuts are blackouts of the relay's impairment model, both ways,
+ * scheduled on its timeline (2..3.5 s long, 3 s apart, as many as fit in S seconds, at most
+ * PARLEY__IMPAIR_MAX_BLACKOUTS); side B's events (time_us, CLOCK_MONOTONIC like the relay's clock) give
+ * the delays. Rows carry network "real" and n. --real-net mild|harsh makes the relay also impair both
+ * directions like the simulated networks below (default clean: loopback and the cuts only).
+ * The simulated suite is single-threaded and deterministic for a given --seed; --real runs the engines'
+ * threads and the relay thread and is not deterministic. */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench/bench.h"
+#include "engine/clock.h"
 #include "engine/rng.h"
+#include "parley/parley.h"
+#include "transport/relay_udp.h"
 #include "transport/events.h"
 #include "transport/liveness.h"
 #include "transport/simcall.h"
@@ -182,28 +200,347 @@ static void row(bench_report *rep, const char *metric, const char *net, double *
   bench_row_end(rep);
 }
 
+/* ---- --real: two engines' calls over real UDP on loopback through the in-process relay ---- */
+
+#define REAL_MAX_EV 4096
+#define REAL_MAX_TRIALS PARLEY__IMPAIR_MAX_BLACKOUTS
+
+typedef struct real_ev {
+  parley_event_kind kind;
+  int64_t t_us;
+  int state; /* ice state, or stop reason */
+} real_ev;
+
+typedef struct real_log {
+  pthread_mutex_t mu;
+  int n;
+  real_ev ev[REAL_MAX_EV];
+} real_log;
+
+static void real_on_event(const parley_event *ev, void *user) {
+  real_log *l = user;
+  pthread_mutex_lock(&l->mu);
+  if (l->n < REAL_MAX_EV) {
+    real_ev *e = &l->ev[l->n++];
+    e->kind = ev->kind;
+    e->t_us = ev->time_us;
+    e->state = ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED ? (int)ev->ice_state : (int)ev->reason;
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+typedef struct relay_thread {
+  parley__relay_udp *u;
+  atomic_bool stop;
+  int err;
+} relay_thread;
+
+static void *relay_main(void *arg) {
+  relay_thread *rt = arg;
+  while (!atomic_load(&rt->stop)) {
+    int rc = parley__relay_udp_step(rt->u, 2000);
+    if (rc < 0) {
+      rt->err = rc;
+      break;
+    }
+  }
+  return NULL;
+}
+
+static void sleep_us(int64_t us) {
+  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* Copies sdp without its a=candidate and a=end-of-candidates lines (B's candidate for A, the relay, is
+ * trickled once the relay exists). */
+static void strip_candidates(const char *in, char *out, size_t cap) {
+  size_t o = 0;
+  for (const char *p = in; *p;) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p + 1) : strlen(p);
+    if (strncmp(p, "a=candidate:", 12) != 0 && strncmp(p, "a=end-of-candidates", 19) != 0 && o + len < cap) {
+      memcpy(out + o, p, len);
+      o += len;
+    }
+    p += len;
+  }
+  out[o] = '\0';
+}
+
+/* Finds the first IPv4 host candidate's port in sdp, and rewrites every a=candidate line to point at
+ * 127.0.0.1:relay_port. Returns the original port, or -1. */
+static int redirect_candidates(const char *in, char *out, size_t cap, int relay_port) {
+  size_t o = 0;
+  int port = -1;
+  for (const char *p = in; *p;) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p + 1) : strlen(p);
+    char line[512];
+    if (strncmp(p, "a=candidate:", 12) == 0 && len < sizeof line) {
+      memcpy(line, p, len);
+      line[len] = '\0';
+      char found[64], proto[16], addr[64], rest[256];
+      unsigned comp, prio;
+      int cport;
+      rest[0] = '\0';
+      if (sscanf(line, "a=candidate:%63s %u %15s %u %63s %d %255[^\r\n]", found, &comp, proto, &prio, addr, &cport,
+                 rest) >= 6 &&
+          strcmp(addr, "127.0.0.1") == 0) {
+        if (port < 0) port = cport;
+        int n = snprintf(out + o, cap - o, "a=candidate:%s %u %s %u 127.0.0.1 %d %s\r\n", found, comp, proto, prio,
+                         relay_port, rest);
+        if (n < 0 || (size_t)n >= cap - o) return -1;
+        o += (size_t)n;
+      }
+      p += len;
+      continue;
+    }
+    if (o + len >= cap) return -1;
+    memcpy(out + o, p, len);
+    o += len;
+    p += len;
+  }
+  out[o] = '\0';
+  return port;
+}
+
+static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef *net) {
+  int rc = 1;
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.loopback_candidates = true;
+  cfg.ipv6 = false;
+  cfg.opus_dtx = false; /* a talking call: 50 packets/s both ways */
+  parley_engine *ea = NULL, *eb = NULL;
+  parley_call *a = NULL, *b = NULL;
+  relay_thread rt = {0};
+  atomic_init(&rt.stop, false);
+  bool relay_running = false;
+  pthread_t relay_tid;
+  static real_log la, lb;
+  memset(&la, 0, sizeof la);
+  memset(&lb, 0, sizeof lb);
+  pthread_mutex_init(&la.mu, NULL);
+  pthread_mutex_init(&lb.mu, NULL);
+  int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) ida[k] = idb[k] = -1;
+  static char offer[8192], offer_b[8192], answer[8192], answer_a[8192];
+  parley_sdp_error se;
+  if (parley_engine_new(&cfg, &ea) < 0 || parley_engine_new(&cfg, &eb) < 0 || parley_call_new(ea, &a) < 0 ||
+      parley_call_new(eb, &b) < 0) {
+    fprintf(stderr, "disconnect --real: engine/call set-up failed\n");
+    goto out;
+  }
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
+    ida[k] = parley_on(a, (parley_event_kind)k, real_on_event, &la);
+    idb[k] = parley_on(b, (parley_event_kind)k, real_on_event, &lb);
+  }
+  if (parley_call_create_offer(a, offer, sizeof offer) < 0 || parley_call_set_local_description(a, offer) < 0) goto out;
+  strip_candidates(offer, offer_b, sizeof offer_b);
+  if (parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer_b, &se) < 0) {
+    fprintf(stderr, "disconnect --real: B rejected the offer: %s\n", se.message);
+    goto out;
+  }
+  if (parley_call_create_answer(b, answer, sizeof answer) < 0 || parley_call_set_local_description(b, answer) < 0)
+    goto out;
+
+  /* The relay: A talks to its listen port, it forwards to B's host candidate. Cuts are blackouts in
+   * both directions, scheduled on the relay's timeline (it starts at create). */
+  parley__rng rng;
+  parley__rng_seed(&rng, seed ^ 0x5eed);
+  int64_t cut_rel[REAL_MAX_TRIALS], restore_rel[REAL_MAX_TRIALS];
+  int trials = 0;
+  int64_t t = 5 * SEC; /* ICE and media are up well before */
+  while (trials < REAL_MAX_TRIALS) {
+    int64_t len = uniform_us(&rng, 2 * SEC, 7 * SEC / 2);
+    if (t + len + 3 * SEC > (int64_t)seconds * SEC) break;
+    cut_rel[trials] = t;
+    restore_rel[trials] = t + len;
+    trials++;
+    t += len + 3 * SEC; /* reconnect and settle before the next cut */
+  }
+  parley__relay_udp_config rcfg;
+  memset(&rcfg, 0, sizeof rcfg);
+  char bport_text[32];
+  int bport = redirect_candidates(answer, answer_a, sizeof answer_a, 1); /* port learned here; text redone below */
+  if (bport <= 0) {
+    fprintf(stderr, "disconnect --real: no 127.0.0.1 candidate in B's answer\n");
+    goto out;
+  }
+  snprintf(bport_text, sizeof bport_text, "127.0.0.1:%d", bport);
+  if (parley__relay_udp_parse_addr("127.0.0.1:0", &rcfg.listen) < 0 ||
+      parley__relay_udp_parse_addr(bport_text, &rcfg.forward) < 0)
+    goto out;
+  for (int d = 0; d < 2; d++) {
+    if (net) rcfg.relay.impair[d] = net->im; /* the path's impairment, then the cuts on top */
+    rcfg.relay.impair[d].n_blackouts = trials;
+    for (int i = 0; i < trials; i++)
+      rcfg.relay.impair[d].blackouts[i] = (parley__impair_blackout){cut_rel[i], restore_rel[i] - cut_rel[i]};
+  }
+  rcfg.relay.seed = seed;
+  rcfg.relay.max_queued = 4096;
+  rcfg.relay.max_datagram = 2048;
+  static parley__clock mono;
+  mono = parley__clock_monotonic();
+  int err = 0;
+  int64_t start_us = parley__clock_now(&mono);
+  rt.u = parley__relay_udp_new(&rcfg, &mono, &err);
+  if (!rt.u) {
+    fprintf(stderr, "disconnect --real: relay failed (%d)\n", err);
+    goto out;
+  }
+  struct sockaddr_storage ls;
+  if (parley__relay_udp_listen_addr(rt.u, &ls) < 0) goto out;
+  int lport = ls.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ls)->sin_port) : -1;
+  if (redirect_candidates(answer, answer_a, sizeof answer_a, lport) != bport) goto out;
+  /* B's one candidate for A: the relay's forward socket (A's first candidate line, readdressed). */
+  struct sockaddr_storage fs;
+  if (parley__relay_udp_forward_local_addr(rt.u, &fs) < 0 || fs.ss_family != AF_INET) goto out;
+  static char offer_redir[8192];
+  if (redirect_candidates(offer, offer_redir, sizeof offer_redir, ntohs(((struct sockaddr_in *)&fs)->sin_port)) < 0)
+    goto out;
+  const char *cl = strstr(offer_redir, "a=candidate:");
+  char cand[512];
+  size_t cl_len = cl ? strcspn(cl, "\r\n") : 0;
+  if (!cl || cl_len >= sizeof cand) goto out;
+  memcpy(cand, cl, cl_len);
+  cand[cl_len] = '\0';
+  if (parley_call_add_remote_candidate(b, cand) < 0 || parley_call_add_remote_candidate(b, "a=end-of-candidates") < 0) {
+    fprintf(stderr, "disconnect --real: B refused the relay candidate %s\n", cand);
+    goto out;
+  }
+  if (pthread_create(&relay_tid, NULL, relay_main, &rt) != 0) goto out;
+  relay_running = true;
+  if (parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer_a, &se) < 0) {
+    fprintf(stderr, "disconnect --real: A rejected the redirected answer: %s\n", se.message);
+    goto out;
+  }
+  if (parley_call_start(a) < 0 || parley_call_start(b) < 0) goto out;
+
+  int64_t end_us = start_us + restore_rel[trials - 1] + 3 * SEC;
+  while (parley__clock_now(&mono) < end_us && !rt.err) sleep_us(50 * MS);
+  atomic_store(&rt.stop, true); /* the relay's stats are read below: its thread must be done */
+  pthread_join(relay_tid, NULL);
+  relay_running = false;
+
+  /* Side B's events against the relay's cut windows. */
+  double stopped[REAL_MAX_TRIALS], disc[REAL_MAX_TRIALS], conn[REAL_MAX_TRIALS];
+  int ns = 0, nd = 0, nc = 0, false_disc = 0, false_stops = 0, missing = 0;
+  int64_t up_us = -1;
+  pthread_mutex_lock(&lb.mu);
+  for (int i = 0; i < trials; i++) {
+    int64_t c0 = start_us + cut_rel[i], r0 = start_us + restore_rel[i];
+    int64_t next = i + 1 < trials ? start_us + cut_rel[i + 1] : INT64_MAX;
+    int64_t ts = -1, td = -1, tc = -1;
+    for (int k = 0; k < lb.n; k++) {
+      const real_ev *e = &lb.ev[k];
+      if (e->t_us < c0 || e->t_us >= next) continue;
+      if (e->kind == PARLEY_EVENT_TRACK_STOPPED && e->state == PARLEY_STOP_TIMEOUT && ts < 0) ts = e->t_us;
+      if (e->kind == PARLEY_EVENT_ICE_STATE_CHANGED && e->state == PARLEY_ICE_DISCONNECTED && td < 0) td = e->t_us;
+      if (e->kind == PARLEY_EVENT_ICE_STATE_CHANGED && e->t_us >= r0 && tc < 0 &&
+          (e->state == PARLEY_ICE_CONNECTED || e->state == PARLEY_ICE_COMPLETED))
+        tc = e->t_us;
+    }
+    if (ts >= 0) stopped[ns++] = (double)(ts - c0) / 1000.0;
+    if (td >= 0) disc[nd++] = (double)(td - c0) / 1000.0;
+    if (tc >= 0) conn[nc++] = (double)(tc - r0) / 1000.0;
+    if (ts < 0 || td < 0 || tc < 0) missing++;
+  }
+  for (int k = 0; k < lb.n; k++) {
+    const real_ev *e = &lb.ev[k];
+    bool in_cut = false;
+    for (int i = 0; i < trials; i++)
+      if (e->t_us >= start_us + cut_rel[i] && e->t_us < start_us + restore_rel[i] + 2 * SEC) in_cut = true;
+    if (e->kind == PARLEY_EVENT_ICE_STATE_CHANGED && e->state == PARLEY_ICE_CONNECTED && up_us < 0)
+      up_us = e->t_us - start_us;
+    if (in_cut || e->t_us >= end_us) continue; /* end_us: the hang-up follows */
+    if (e->kind == PARLEY_EVENT_ICE_STATE_CHANGED &&
+        (e->state == PARLEY_ICE_DISCONNECTED || e->state == PARLEY_ICE_FAILED))
+      false_disc++;
+    if (e->kind == PARLEY_EVENT_TRACK_STOPPED) false_stops++;
+  }
+  pthread_mutex_unlock(&lb.mu);
+  row(rep, "cut_to_track_stopped_ms", "real", stopped, ns);
+  row(rep, "cut_to_disconnected_ms", "real", disc, nd);
+  row(rep, "restore_to_connected_ms", "real", conn, nc);
+  parley__relay_udp_stats us;
+  parley__relay_udp_get_stats(rt.u, &us);
+  const parley__relay *core = parley__relay_udp_core(rt.u);
+  parley__relay_dir_stats a2b, b2a;
+  parley__relay_get_stats(core, PARLEY__RELAY_A2B, &a2b);
+  parley__relay_get_stats(core, PARLEY__RELAY_B2A, &b2a);
+  bench_note(rep, "real: two engines (public API, AUDIO_NONE, Opus DTX off: 50 packets/s each way) over UDP on "
+             "127.0.0.1 through the parley-netsim relay core in a thread (transport/relay_udp.h); each side's "
+             "only candidate for the other is a relay socket (rewritten answer for A, trickled candidate for B), "
+             "so every datagram crosses the relay");
+  if (net)
+    bench_note(rep, "real: the relay also impairs both directions as the simulated %s network (see below)", net->name);
+  else
+    bench_note(rep, "real: no impairment besides the cuts (loopback delay only)");
+  bench_note(rep, "real: %d trials in %d s of wall time (n per row; %d with an event missing): cuts are relay "
+             "blackouts both ways of 2..3.5 s, 3 s apart, the first 5 s after start; ICE up on B %.0f ms after "
+             "start; measured on B from the events' time_us against the relay's clock",
+             trials, seconds, missing, up_us >= 0 ? (double)up_us / 1000.0 : -1.0);
+  bench_note(rep, "real: relay a2b %llu in / %llu fwd / %llu dropped, b2a %llu / %llu / %llu; foreign %llu; "
+             "%d false disconnects and %d track-stops outside the cut windows (+2 s)",
+             (unsigned long long)a2b.received, (unsigned long long)a2b.forwarded, (unsigned long long)a2b.dropped,
+             (unsigned long long)b2a.received, (unsigned long long)b2a.forwarded, (unsigned long long)b2a.dropped,
+             (unsigned long long)us.foreign, false_disc, false_stops);
+  static const char *const goal[3] = {"cut->track-stopped", "cut->disconnected", "restore->connected"};
+  double *v[3] = {stopped, disc, conn};
+  int nv[3] = {ns, nd, nc};
+  for (int g = 0; g < 3; g++) {
+    double p95 = nv[g] ? bench_quantile(v[g], (size_t)nv[g], 0.95) : 1e9;
+    bench_note(rep, "goal %s p95 <= 1000 ms: real %s (%.1f ms)", goal[g],
+               p95 <= 1000 && !missing ? "HOLDS" : "FAILS", p95);
+  }
+  rc = rt.err ? 1 : 0;
+out:
+  if (a) (void)parley_call_hangup(a);
+  if (b) (void)parley_call_hangup(b);
+  sleep_us(100 * MS);
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
+    if (a && ida[k] > 0) parley_off(a, ida[k]);
+    if (b && idb[k] > 0) parley_off(b, idb[k]);
+  }
+  parley_call_free(a);
+  parley_call_free(b);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+  if (relay_running) {
+    atomic_store(&rt.stop, true);
+    pthread_join(relay_tid, NULL);
+  }
+  parley__relay_udp_free(rt.u);
+  return rc;
+}
+
 static int usage(void) {
   fprintf(stderr, "usage: disconnect [--trials N] [--hours H] [--seed S] [--harsh-sd-ms MS] "
-                  "[--suspect-ms MS] [--probe-ms MS] [--lost-ms MS] [--real]\n");
+                  "[--suspect-ms MS] [--probe-ms MS] [--lost-ms MS] [--real [--seconds S] [--real-net clean|mild|harsh]]\n");
   return 2;
 }
 
 static int run_disconnect(bench_report *rep, int argc, char **argv) {
-  int trials = 200, hours = 2;
+  int trials = 200, hours = 2, seconds = 60;
+  bool real = false;
+  const char *real_net = NULL;
   uint64_t seed = 1;
   long long harsh_sd_ms = 50;
   parley__liveness_config_init(&g_live);
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--real")) {
-      fprintf(stderr, "parley-bench disconnect --real: not yet: needs parley-netsim (issue 4); "
-                      "only the simulated network runs today\n");
-      return 1;
+      real = true;
+      continue;
     }
     if (i + 1 >= argc) return usage();
     const char *v = argv[++i];
     if (!strcmp(argv[i - 1], "--trials")) trials = atoi(v);
     else if (!strcmp(argv[i - 1], "--hours")) hours = atoi(v);
     else if (!strcmp(argv[i - 1], "--seed")) seed = strtoull(v, NULL, 10);
+    else if (!strcmp(argv[i - 1], "--seconds")) seconds = atoi(v);
+    else if (!strcmp(argv[i - 1], "--real-net")) real_net = v;
     else if (!strcmp(argv[i - 1], "--harsh-sd-ms")) harsh_sd_ms = atoll(v);
     else if (!strcmp(argv[i - 1], "--suspect-ms")) g_live.suspect_after_us = atoll(v) * MS;
     else if (!strcmp(argv[i - 1], "--probe-ms")) g_live.probe_interval_us = atoll(v) * MS;
@@ -213,9 +550,20 @@ static int run_disconnect(bench_report *rep, int argc, char **argv) {
   if (trials < 1 || trials > 100000 || hours < 1 || hours > 1000 || harsh_sd_ms < 0 ||
       harsh_sd_ms > 1000 || parley__liveness_config_validate(&g_live) != 0)
     return usage();
-
   netdef mild = {"mild", {.base_delay_us = 30 * MS, .jitter_sd_us = 5 * MS, .loss_pct = 1}};
   netdef harsh = {"harsh", {.base_delay_us = 40 * MS, .jitter_sd_us = harsh_sd_ms * MS, .loss_pct = 20}};
+  if (real) {
+    if (seconds < 15 || seconds > 3600) return usage();
+    const netdef *nd = NULL;
+    if (real_net && !strcmp(real_net, "mild")) nd = &mild;
+    else if (real_net && !strcmp(real_net, "harsh")) nd = &harsh;
+    else if (real_net && strcmp(real_net, "clean") != 0) return usage();
+    int rc = run_real(rep, seconds, seed, nd);
+    if (nd)
+      bench_note(rep, "mild: 30 ms + N(10, 5) ms, 1%% loss; harsh: 40 ms + N(%lld, %lld) ms, 20%% loss; per direction",
+                 2 * harsh_sd_ms, harsh_sd_ms);
+    return rc;
+  }
   bench_note(rep, "real ICE agents + liveness monitors over simnet/impair; cut rows measured on the receiving "
              "side B; monitor: suspect after %lld ms, "
              "probe every %lld ms, lost after %lld ms",

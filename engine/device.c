@@ -107,6 +107,7 @@ parley__device *parley__device_new(const parley__device_config *cfg, int *err) {
   atomic_init(&d->xruns, 0);
   atomic_init(&d->underrun_frames, 0);
   atomic_init(&d->overrun_frames, 0);
+  atomic_init(&d->trimmed_frames, 0);
   atomic_init(&d->pacer_run, false);
 
   /* open may change the rate (FILE takes the input file's), so the period is settled after it. */
@@ -314,6 +315,7 @@ void parley__device_get_stats(const parley__device *d, parley__device_stats *out
   out->xruns = atomic_load_explicit(&m->xruns, memory_order_relaxed);
   out->underrun_frames = atomic_load_explicit(&m->underrun_frames, memory_order_relaxed);
   out->overrun_frames = atomic_load_explicit(&m->overrun_frames, memory_order_relaxed);
+  out->trimmed_frames = atomic_load_explicit(&m->trimmed_frames, memory_order_relaxed);
 }
 
 int parley__device_list(parley__device_info *out, size_t cap) {

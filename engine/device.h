@@ -89,17 +89,27 @@ typedef struct parley__device_config {
   /* APP: capacity of each sample ring in frames, rounded up to a power of two; 0 (default) = 8
    * periods. */
   size_t app_ring_frames;
+  /* APP: drop a standing backlog. Rate-matched ends keep whatever backlog they start with (an app that
+   * starts pulling late, or pre-fills capture), and every frame of it is latency. With this set, the
+   * consumer side of each ring tracks the fewest frames left over after each read (tick or pull);
+   * when even that minimum stayed above zero for PARLEY__DEVICE_APP_TRIM_WINDOW reads in a row, that
+   * many oldest frames are skipped (counted in trimmed_frames). Transient surges are left alone.
+   * [false: keep every frame] */
+  bool app_trim_backlog;
 
   parley__device_process_fn process; /* required */
   parley__device_event_fn event;     /* optional */
   void *user;                        /* passed to both, borrowed */
 } parley__device_config;
 
+#define PARLEY__DEVICE_APP_TRIM_WINDOW 50
+
 typedef struct parley__device_stats {
   uint64_t frames;           /* frames passed through process since new */
   uint64_t xruns;            /* PORTAUDIO over/underflow flags; REALTIME pacer: late periods */
   uint64_t underrun_frames;  /* APP: capture frames missing at a tick (filled with silence) */
   uint64_t overrun_frames;   /* APP: playout frames dropped because the app did not pull them */
+  uint64_t trimmed_frames;   /* APP with app_trim_backlog: standing backlog skipped (both rings) */
 } parley__device_stats;
 
 typedef struct parley__device_info {

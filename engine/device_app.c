@@ -6,8 +6,12 @@
  * allocated at new; push, pull and the tick are real-time safe (ring slot copies only).
  * A tick with too few captured frames fills the gap with silence (underrun_frames); playout frames
  * that do not fit because the app is not pulling are dropped (overrun_frames).
+ * With cfg.app_trim_backlog, each ring's consumer (the tick for capture, pull for playout) skips a
+ * standing backlog: the minimum left over after its reads, once it stayed above zero for a whole
+ * window of reads (device.h). Only the consumer pops, so the rings stay single-producer/consumer.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +19,36 @@
 #include "engine/ring.h"
 #include "parley/parley.h"
 
+/* Standing-backlog tracker of one ring, owned by its consumer thread. */
+typedef struct backlog {
+  size_t min_left;
+  unsigned reads;
+} backlog;
+
 typedef struct app_state {
   parley__ring *capture;
   parley__ring *playout;
+  backlog cap_bl; /* tick thread */
+  backlog play_bl; /* app's playout thread */
 } app_state;
+
+/* After a read that left `left` frames: how many to skip now (0 until a window ends). */
+static size_t backlog_excess(backlog *b, size_t left) {
+  if (left < b->min_left) b->min_left = left;
+  if (++b->reads < PARLEY__DEVICE_APP_TRIM_WINDOW) return 0;
+  size_t x = b->min_left;
+  b->reads = 0;
+  b->min_left = SIZE_MAX;
+  return x;
+}
+
+static void trim(parley__device *d, parley__ring *r, backlog *b) {
+  if (!d->cfg.app_trim_backlog) return;
+  size_t x = backlog_excess(b, parley__ring_count(r));
+  size_t k = 0;
+  for (; k < x && parley__ring_read_slot(r); k++) parley__ring_release(r);
+  if (k) atomic_fetch_add_explicit(&d->trimmed_frames, k, memory_order_relaxed);
+}
 
 static size_t pow2_at_least(size_t n) {
   size_t p = 2;
@@ -27,8 +57,11 @@ static size_t pow2_at_least(size_t n) {
 }
 
 static int app_open(parley__device *d) {
-  d->impl = calloc(1, sizeof(app_state));
-  return d->impl ? 0 : PARLEY_ENOMEM;
+  app_state *s = calloc(1, sizeof(app_state));
+  if (!s) return PARLEY_ENOMEM;
+  s->cap_bl.min_left = s->play_bl.min_left = SIZE_MAX;
+  d->impl = s;
+  return 0;
 }
 
 static int app_prepare(parley__device *d) {
@@ -59,6 +92,7 @@ static int app_period(parley__device *d) {
     memset(d->in_buf + got * ch, 0, (n - got) * ch * sizeof(float));
     atomic_fetch_add_explicit(&d->underrun_frames, n - got, memory_order_relaxed);
   }
+  trim(d, s->capture, &s->cap_bl);
   memset(d->out_buf, 0, n * ch * sizeof(float));
   d->cfg.process(d->cfg.user, d->in_buf, d->out_buf, n);
   parley__device_count_frames(d, n);
@@ -91,6 +125,7 @@ int parley__device_app_pull(parley__device *d, float *out, size_t frames) {
   for (; i < frames; i++)
     if (parley__ring_pop(s->playout, out + i * ch) != 0) break;
   memset(out + i * ch, 0, (frames - i) * ch * sizeof(float));
+  trim(d, s->playout, &s->play_bl);
   return (int)i;
 }
 

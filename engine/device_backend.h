@@ -67,6 +67,7 @@ struct parley__device {
   atomic_uint_least64_t xruns;
   atomic_uint_least64_t underrun_frames;
   atomic_uint_least64_t overrun_frames;
+  atomic_uint_least64_t trimmed_frames;
 
   /* Pacing thread (FILE, NULL in REALTIME/FREERUN). */
   pthread_t pacer;

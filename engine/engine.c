@@ -16,9 +16,12 @@
  *    this thread owns while it is published (membership is followed from media->session_id), and its
  *    speaker ranking is published for the network thread. Nothing here allocates, locks or makes a
  *    system call (the monotonic clock is a vDSO read).
- *  - Network thread (one per engine): poll() over the wake eventfd and every call's UDP sockets, with
- *    the timeout from the nearest ICE / liveness / RTCP deadline (5 ms while media is flowing, because
- *    the audio thread cannot wake it: that would be a system call), capped at 100 ms. Under eng->lock
+ *  - Network thread (one per engine): ppoll() over the wake eventfd and every call's UDP sockets, with
+ *    the timeout from the nearest ICE / liveness / RTCP deadline, capped at 100 ms. While media flows
+ *    it also drains the tx rings just after each audio period (the audio thread publishes when its
+ *    last period ended, audio_tick_us; it cannot wake us: that would be a system call), falling back
+ *    to every millisecond while a period is overdue: a packet waits a fraction of a millisecond, not
+ *    up to a poll interval (which would be latency, and transit jitter the far jitter buffer absorbs). Under eng->lock
  *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
  *    liveness monitor, RTCP (reports, RTT, BYE), tx ring -> RTP -> SRTP -> socket, RTCP reports, ICE
  *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted).
@@ -164,6 +167,8 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
       if (media[i]) audio_send(e, media[i], in, out);
   }
+  /* After the tx rings were filled: the network thread drains them right after this. */
+  atomic_store_explicit(&e->audio_tick_us, parley__clock_now(&e->clock), memory_order_relaxed);
   atomic_fetch_add(&e->audio_cycles, 1);
   atomic_store(&e->audio_busy, 0);
 }
@@ -259,9 +264,10 @@ static void *net_main(void *arg) {
     pthread_mutex_unlock(&e->lock);
 
     int64_t wait_us = deadline - now;
-    int timeout_ms = wait_us <= 0 ? 0 : (int)((wait_us + 999) / 1000);
-    if (timeout_ms > 100) timeout_ms = 100;
-    (void)poll(fds, n, timeout_ms);
+    if (wait_us < 0) wait_us = 0;
+    if (wait_us > 100000) wait_us = 100000;
+    struct timespec tmo = {(time_t)(wait_us / 1000000), (long)(wait_us % 1000000) * 1000};
+    (void)ppoll(fds, n, &tmo, NULL);
     if (fds[0].revents & POLLIN) {
       uint64_t v;
       ssize_t r = read(e->wake_fd, &v, sizeof v);
@@ -338,6 +344,7 @@ static parley__device *open_device(parley_engine *e, size_t period, int *err) {
   dc.input_path = e->str_input_file;
   dc.output_path = e->str_output_file;
   dc.pacing = PARLEY__DEVICE_PACE_REALTIME;
+  dc.app_trim_backlog = true; /* APP: a backlog the app starts with would be latency for the whole call */
   dc.process = audio_process;
   dc.event = device_event;
   dc.user = e;

@@ -182,6 +182,7 @@ struct parley_engine {
   _Atomic(parley__call_media *) slots[PARLEY_ENGINE_MAX_CALLS];
   atomic_int audio_busy;
   atomic_uint_least64_t audio_cycles;
+  atomic_int_least64_t audio_tick_us; /* end of the last audio period (clock time), for the tx drain */
   float *mix, *silence; /* audio thread scratch */
   /* Session mixer: published by the session (seq_cst, like slots); owned by the audio thread while
    * published. mixer_gen changes with every new mixer. */

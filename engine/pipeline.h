@@ -33,7 +33,7 @@ typedef struct parley__send_config {
   int device_rate_hz;          /* capture rate [48000] */
   int frame_ms;                /* 10 or 20 [20]; also the Opus frame */
   int resampler_quality;       /* speexdsp quality 0..10 [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
-  parley__echo_config echo;    /* rate_hz and frame_samples are set by the chain */
+  parley__echo_config echo;    /* rate_hz and frame_samples (10 ms blocks) are set by the chain */
   parley__encoder_config opus; /* rate_hz and frame_ms are set by the chain */
   uint32_t first_timestamp;    /* RTP timestamp of the first frame (random in a call) [0] */
 } parley__send_config;
@@ -73,6 +73,16 @@ parley__echo *parley__send_chain_echo(parley__send_chain *s);
 /* Sets the encoder's loss hint (from RTCP). Any thread. */
 int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct);
 void parley__send_chain_stats(const parley__send_chain *s, parley__send_stats *out);
+
+/* The send chain's fixed algorithmic delays, in 48 kHz samples, fixed at create: any thread may read
+ * them while the audio thread runs the chain. */
+typedef struct parley__send_delays {
+  int resampler_samples; /* capture resampler (0 at 48 kHz) */
+  int echo_samples;      /* echo canceller / preprocessor (parley__echo_delay_samples) */
+  int lookahead_samples; /* Opus encoder lookahead (parley__encoder_lookahead_samples) */
+} parley__send_delays;
+/* Copies them into *out (zeroed for NULL s). Any thread, real-time safe. */
+void parley__send_chain_delays(const parley__send_chain *s, parley__send_delays *out);
 
 typedef struct parley__recv_config {
   int device_rate_hz;           /* playout rate [48000] */
@@ -121,5 +131,15 @@ int parley__recv_chain_put(parley__recv_chain *r, uint16_t seq, uint32_t timesta
  * frame_ms. Returns 0 or PARLEY_EINVAL. Audio thread, real-time safe. */
 int parley__recv_chain_process(parley__recv_chain *r, int64_t now_us, float *out);
 void parley__recv_chain_stats(const parley__recv_chain *r, parley__recv_stats *out);
+
+/* The receive chain's fixed delays, in 48 kHz samples, fixed at create (any thread may read them). The
+ * jitter buffer's floor is its configured min_delay above the fastest packet; on top of it the packet
+ * waits for the next frame tick (up to one device period, counted with the device). */
+typedef struct parley__recv_delays {
+  int jitter_min_samples; /* jitter buffer min_delay_ms */
+  int resampler_samples;  /* playout resampler (0 at 48 kHz) */
+} parley__recv_delays;
+/* Copies them into *out (zeroed for NULL r). Any thread, real-time safe. */
+void parley__recv_chain_delays(const parley__recv_chain *r, parley__recv_delays *out);
 
 #endif

@@ -30,6 +30,7 @@ struct parley__recv_chain {
   float *work;               /* one action's output (a stretched packet at most) */
   bool after_gap;            /* the last action was expansion or concealment: merge the next packet */
   parley__recv_stats stats;
+  parley__recv_delays delays; /* fixed at create */
 };
 
 static bool rate_ok(int hz) {
@@ -91,6 +92,8 @@ parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *
   r->stats.delay_samples = r->resampler ? (int)((int64_t)parley__resampler_delay_samples(r->resampler) *
                                                 PARLEY__ENGINE_RATE_HZ / cfg->device_rate_hz)
                                         : 0;
+  r->delays.resampler_samples = r->stats.delay_samples;
+  r->delays.jitter_min_samples = (int)((int64_t)jc.min_delay_ms * PARLEY__ENGINE_RATE_HZ / 1000);
   if (err) *err = 0;
   return r;
 fail:
@@ -287,4 +290,10 @@ void parley__recv_chain_stats(const parley__recv_chain *r, parley__recv_stats *o
   /* The buffer's count, not ours: it takes back a wait that the next packet showed was DTX silence
    * (out_samples of an EXPAND never exceed a tick, so the two agree otherwise). */
   out->expand_samples = out->jitter.expand_samples;
+}
+
+void parley__recv_chain_delays(const parley__recv_chain *r, parley__recv_delays *out) {
+  if (!out) return;
+  if (r) *out = r->delays;
+  else memset(out, 0, sizeof *out);
 }

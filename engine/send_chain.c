@@ -9,6 +9,8 @@
 #include "engine/sample_fifo.h"
 #include "parley/parley.h"
 
+#define ECHO_BLOCK_SAMPLES (PARLEY__ENGINE_RATE_HZ / 100) /* 10 ms; every engine frame is a multiple */
+
 struct parley__send_chain {
   parley__resampler *resampler; /* NULL when the device runs at 48 kHz */
   parley__echo *echo;
@@ -22,6 +24,7 @@ struct parley__send_chain {
   size_t resampled_cap;
   float *frame;         /* one engine frame, processed in place */
   parley__send_stats stats;
+  parley__send_delays delays; /* fixed at create */
 };
 
 static bool rate_ok(int hz) {
@@ -57,7 +60,9 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   }
   parley__echo_config ec = cfg->echo;
   ec.rate_hz = PARLEY__ENGINE_RATE_HZ;
-  ec.frame_samples = (int)s->engine_frame;
+  /* The canceller and preprocessor run on 10 ms blocks whatever the Opus frame: the preprocessor
+   * outputs each block one block late, so 20 ms frames pay 10 ms there instead of 20. */
+  ec.frame_samples = ECHO_BLOCK_SAMPLES;
   if (!(s->echo = parley__echo_new(&ec, &e))) goto fail;
   parley__encoder_config oc = cfg->opus;
   oc.rate_hz = PARLEY__ENGINE_RATE_HZ;
@@ -74,9 +79,10 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   s->frame = malloc(s->engine_frame * sizeof(float));
   if (!s->resampled || !s->fifo.buf || !s->frame) goto fail;
 
-  s->stats.delay_samples = parley__echo_delay_samples(s->echo) +
-                           parley__encoder_lookahead_samples(s->encoder) +
-                           (s->resampler ? parley__resampler_delay_samples(s->resampler) : 0);
+  s->delays.echo_samples = parley__echo_delay_samples(s->echo);
+  s->delays.lookahead_samples = parley__encoder_lookahead_samples(s->encoder);
+  s->delays.resampler_samples = s->resampler ? parley__resampler_delay_samples(s->resampler) : 0;
+  s->stats.delay_samples = s->delays.echo_samples + s->delays.lookahead_samples + s->delays.resampler_samples;
   if (err) *err = 0;
   return s;
 fail:
@@ -106,9 +112,13 @@ int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct) {
 /* Echo-cancels and encodes the frame in s->frame; writes a packet to out unless DTX. Returns 1 if a
  * packet was written, 0 if not, or a negative error. */
 static int encode_frame(parley__send_chain *s, parley__send_packet *out) {
-  bool voice = false;
-  int rc = parley__echo_capture(s->echo, s->frame, s->frame, &voice);
-  if (rc < 0) return rc;
+  bool voice = false; /* any block voiced */
+  for (size_t off = 0; off < s->engine_frame; off += ECHO_BLOCK_SAMPLES) {
+    bool v = false;
+    int rc = parley__echo_capture(s->echo, s->frame + off, s->frame + off, &v);
+    if (rc < 0) return rc;
+    voice = voice || v;
+  }
   int n = parley__encoder_encode(s->encoder, s->frame, out->data, sizeof out->data);
   if (n < 0) return n;
   uint32_t ts = s->timestamp;
@@ -159,4 +169,10 @@ int parley__send_chain_process(parley__send_chain *s, const float *capture, parl
 
 void parley__send_chain_stats(const parley__send_chain *s, parley__send_stats *out) {
   if (s && out) *out = s->stats;
+}
+
+void parley__send_chain_delays(const parley__send_chain *s, parley__send_delays *out) {
+  if (!out) return;
+  if (s) *out = s->delays;
+  else memset(out, 0, sizeof *out);
 }

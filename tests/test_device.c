@@ -636,6 +636,95 @@ Test(device_app, threads_keep_order, .timeout = 60) {
   parley__device_free(d);
 }
 
+/* app_trim_backlog: a backlog both ends keep forever (rate-matched) is skipped once it has stood for a
+ * whole window of reads; a backlog that comes and goes (a surge) is kept. Playout frames carry their
+ * tick's sequence number, capture frames the app's, so "latest" is checkable. */
+typedef struct seq_state {
+  float next_out; /* playout: sequence written by the next tick */
+  float last_in;  /* capture: first sample of the last tick's input */
+} seq_state;
+
+static void seq_process(void *user, const float *in, float *out, size_t frames) {
+  seq_state *s = user;
+  s->last_in = in[0];
+  for (size_t i = 0; i < frames; i++) out[i] = s->next_out;
+  s->next_out += 1.0f;
+}
+
+static parley__device *trim_device(seq_state *st, bool trim) {
+  parley__device_config cfg;
+  parley__device_config_init(&cfg, PARLEY__DEVICE_APP);
+  cfg.period_frames = 480;
+  cfg.app_trim_backlog = trim;
+  cfg.process = seq_process;
+  cfg.user = st;
+  parley__device *d = parley__device_new(&cfg, NULL);
+  cr_assert_not_null(d);
+  cr_assert_eq(parley__device_start(d), 0);
+  return d;
+}
+
+Test(device_app, standing_backlog_is_trimmed) {
+  for (int trim = 0; trim < 2; trim++) {
+    seq_state st = {0};
+    parley__device *d = trim_device(&st, trim);
+    /* The app starts late: 7 playout periods wait; and it pre-fills 5 capture periods. */
+    float buf[480];
+    for (int t = 0; t < 7; t++) cr_assert_eq(parley__device_step(d), 0);
+    for (int k = 0; k < 5; k++) {
+      for (int i = 0; i < 480; i++) buf[i] = (float)(-1 - k);
+      cr_assert_eq(parley__device_app_push(d, buf, 480), 480);
+    }
+    float seq_in = 1;
+    float pulled = -1;
+    for (int t = 0; t < 2 * PARLEY__DEVICE_APP_TRIM_WINDOW + 5; t++) {
+      for (int i = 0; i < 480; i++) buf[i] = seq_in;
+      cr_assert_eq(parley__device_app_push(d, buf, 480), 480);
+      cr_assert_eq(parley__device_step(d), 0);
+      cr_assert_eq(parley__device_app_pull(d, buf, 480), 480);
+      pulled = buf[0];
+      seq_in += 1;
+    }
+    parley__device_stats ds;
+    parley__device_get_stats(d, &ds);
+    if (trim) {
+      cr_expect_eq(ds.trimmed_frames, (5 + 7) * 480, "trimmed %llu", (unsigned long long)ds.trimmed_frames);
+      cr_expect_eq(pulled, st.next_out - 1, "playout lags the tick by %g periods", st.next_out - 1 - pulled);
+      cr_expect_eq(st.last_in, seq_in - 1, "capture lags the app by %g periods", seq_in - 1 - st.last_in);
+    } else {
+      cr_expect_eq(ds.trimmed_frames, 0);
+      cr_expect_eq(pulled, st.next_out - 8, "untrimmed playout keeps its 7-period backlog");
+      cr_expect_eq(st.last_in, seq_in - 6, "untrimmed capture keeps its 5-period backlog");
+    }
+    parley__device_free(d);
+  }
+}
+
+Test(device_app, surges_are_not_trimmed) {
+  seq_state st = {0};
+  parley__device *d = trim_device(&st, true);
+  float buf[960];
+  /* The app pulls half periods, twice per tick, and every tenth tick two periods at once after
+   * skipping one: after its reads the ring holds 0, half or one period, never a standing backlog. */
+  for (int t = 0; t < 4 * PARLEY__DEVICE_APP_TRIM_WINDOW; t++) {
+    memset(buf, 0, sizeof buf);
+    cr_assert_eq(parley__device_app_push(d, buf, 480), 480);
+    cr_assert_eq(parley__device_step(d), 0);
+    if (t % 10 == 8) continue;
+    if (t % 10 == 9) {
+      cr_assert_eq(parley__device_app_pull(d, buf, 960), 960);
+      continue;
+    }
+    cr_assert_eq(parley__device_app_pull(d, buf, 240), 240);
+    cr_assert_eq(parley__device_app_pull(d, buf, 240), 240);
+  }
+  parley__device_stats ds;
+  parley__device_get_stats(d, &ds);
+  cr_expect_eq(ds.trimmed_frames, 0);
+  cr_expect_eq(ds.underrun_frames, 0);
+  parley__device_free(d);
+}
+
 /* ---- NULL ---- */
 
 typedef struct null_check {
