@@ -117,7 +117,8 @@ static void bench_echo(bench_report *rep) {
   parley__echo_free(e);
 
   /* The same speexdsp work on int16 buffers: echo cancellation, then the preprocessor with the stage's
-   * default settings (denoise -15 dB, VAD, residual echo suppression -40/-15 dB, AGC off). */
+   * default settings (denoise -15 dB, residual echo suppression -40/-15 dB, AGC off) and its VAD input:
+   * the speech probability (the stage derives VAD from it rather than switching speexdsp's VAD on). */
   SpeexEchoState *aec = speex_echo_state_init(FRAME, cfg.tail_ms * RATE / 1000);
   int rate = RATE, on = 1, off = 0, v;
   speex_echo_ctl(aec, SPEEX_ECHO_SET_SAMPLING_RATE, &rate);
@@ -125,7 +126,6 @@ static void bench_echo(bench_report *rep) {
   speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_DENOISE, &on);
   v = cfg.noise_suppress_db;
   speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, &v);
-  speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_VAD, &on);
   speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_AGC, &off);
   speex_preprocess_ctl(pp, SPEEX_PREPROCESS_SET_ECHO_STATE, aec);
   v = cfg.echo_suppress_db;
@@ -138,6 +138,9 @@ static void bench_echo(bench_report *rep) {
     speex_echo_cancellation(aec, near16 + (size_t)(k % SIGNAL_FRAMES) * FRAME,
                             near16 + (size_t)((k + 37) % SIGNAL_FRAMES) * FRAME, out16);
     speex_preprocess_run(pp, out16);
+    spx_int32_t prob;
+    speex_preprocess_ctl(pp, SPEEX_PREPROCESS_GET_PROB, &prob);
+    bench_use(&prob);
   });
   speex_preprocess_state_destroy(pp);
   speex_echo_state_destroy(aec);
