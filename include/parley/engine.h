@@ -143,6 +143,9 @@ PARLEY_API int parley_engine_push_capture(parley_engine *eng, const float *sampl
  * were available (the rest of `samples` is zeroed), or PARLEY_EINVAL / PARLEY_ESTATE. The app's one
  * playout thread; real-time safe. */
 PARLEY_API int parley_engine_pull_playout(parley_engine *eng, float *samples, size_t frames);
+/* Both rings drop a standing backlog: when frames are left over after every read for 50 reads in a
+ * row, the surplus is skipped, so an app that starts pushing or pulling late does not add that delay
+ * to the whole call. Short surges (a late period followed by a double one) are kept. */
 /* The device rate in use (e.g. an input file's own rate), or PARLEY_EINVAL. Any thread. */
 PARLEY_API int parley_engine_rate_hz(const parley_engine *eng);
 
