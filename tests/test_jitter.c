@@ -404,31 +404,39 @@ Test(jitter, delay_grows_on_jitter_and_shrinks_gradually) {
   h_free(h);
 }
 
+/* The property tests' network: n_packets packets through a seeded mix of jitter, loss, reordering,
+ * duplication, bursts and a spike chosen by the seed; fills evs (room for 2 * n_packets) with their
+ * deliveries sorted by time and returns how many there are. */
+static int random_arrivals(uint64_t seed, int n_packets, ev *evs) {
+  parley__impair_config c = {.base_delay_us = 20000,
+                             .jitter_sd_us = (int64_t)(seed % 5) * 10000,
+                             .loss_pct = (double)(seed % 4),
+                             .reorder_pct = (double)(seed % 3) * 3,
+                             .reorder_hold_us = 45000,
+                             .dup_pct = (double)(seed % 2) * 5,
+                             .dup_gap_us = 7000,
+                             .ge_enabled = seed % 7 == 0,
+                             .n_spikes = 1,
+                             .spikes = {{.start_us = 10000000, .peak_us = (int64_t)(seed % 4) * 100000}}};
+  if (c.ge_enabled) parley__impair_ge_from_mean(3.0, 3.0, &c.ge);
+  parley__impair *im = parley__impair_new(&c, seed, NULL);
+  cr_assert_not_null(im);
+  int n = 0;
+  for (int k = 0; k < n_packets; k++) {
+    parley__impair_verdict v;
+    int d = parley__impair_packet(im, (int64_t)k * TICK + (int64_t)(seed * 1237 % TICK), 80, &v);
+    for (int i = 0; i < d; i++) evs[n++] = (ev){v.deliver_us[i], k};
+  }
+  parley__impair_free(im);
+  qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+  return n;
+}
+
 Test(jitter, random_networks_never_play_twice_or_out_of_order) {
   enum { N = 1500, SEEDS = 150 };
   static ev evs[2 * N];
   for (uint64_t seed = 1; seed <= SEEDS; seed++) {
-    parley__impair_config c = {.base_delay_us = 20000,
-                               .jitter_sd_us = (int64_t)(seed % 5) * 10000,
-                               .loss_pct = (double)(seed % 4),
-                               .reorder_pct = (double)(seed % 3) * 3,
-                               .reorder_hold_us = 45000,
-                               .dup_pct = (double)(seed % 2) * 5,
-                               .dup_gap_us = 7000,
-                               .ge_enabled = seed % 7 == 0,
-                               .n_spikes = 1,
-                               .spikes = {{.start_us = 10000000, .peak_us = (int64_t)(seed % 4) * 100000}}};
-    if (c.ge_enabled) parley__impair_ge_from_mean(3.0, 3.0, &c.ge);
-    parley__impair *im = parley__impair_new(&c, seed, NULL);
-    cr_assert_not_null(im);
-    int n = 0;
-    for (int k = 0; k < N; k++) {
-      parley__impair_verdict v;
-      int d = parley__impair_packet(im, (int64_t)k * TICK + (int64_t)(seed * 1237 % TICK), 80, &v);
-      for (int i = 0; i < d; i++) evs[n++] = (ev){v.deliver_us[i], k};
-    }
-    parley__impair_free(im);
-    qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+    int n = random_arrivals(seed, N, evs);
     harness *h = h_new(NULL);
     h->seq0 = (uint16_t)(seed * 4099);
     h->ts0 = (uint32_t)(seed * 2654435761u);
@@ -660,27 +668,7 @@ Test(jitter, timescaled_random_networks_never_play_twice_or_out_of_order) {
   enum { N = 1500, SEEDS = 60 };
   static ev evs[2 * N];
   for (uint64_t seed = 1; seed <= SEEDS; seed++) {
-    parley__impair_config c = {.base_delay_us = 20000,
-                               .jitter_sd_us = (int64_t)(seed % 5) * 10000,
-                               .loss_pct = (double)(seed % 4),
-                               .reorder_pct = (double)(seed % 3) * 3,
-                               .reorder_hold_us = 45000,
-                               .dup_pct = (double)(seed % 2) * 5,
-                               .dup_gap_us = 7000,
-                               .ge_enabled = seed % 7 == 0,
-                               .n_spikes = 1,
-                               .spikes = {{.start_us = 10000000, .peak_us = (int64_t)(seed % 4) * 100000}}};
-    if (c.ge_enabled) parley__impair_ge_from_mean(3.0, 3.0, &c.ge);
-    parley__impair *im = parley__impair_new(&c, seed, NULL);
-    cr_assert_not_null(im);
-    int n = 0;
-    for (int k = 0; k < N; k++) {
-      parley__impair_verdict v;
-      int d = parley__impair_packet(im, (int64_t)k * TICK + (int64_t)(seed * 1237 % TICK), 80, &v);
-      for (int i = 0; i < d; i++) evs[n++] = (ev){v.deliver_us[i], k};
-    }
-    parley__impair_free(im);
-    qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+    int n = random_arrivals(seed, N, evs);
     harness *h = h_new(NULL);
     h->seq0 = (uint16_t)(seed * 4099);
     h->ts0 = (uint32_t)(seed * 2654435761u);
