@@ -67,7 +67,8 @@ typedef void (*parley__device_event_fn)(void *user, parley__device_event ev, int
 typedef struct parley__device_config {
   parley__device_backend backend;
   int sample_rate_hz;   /* 8000, 16000, 32000, 44100 or 48000; default 48000. FILE with an input
-                         * file: ignored, the device runs at the file's own rate (see rate_hz) */
+                         * file at one of these rates: ignored, the device runs at the file's own
+                         * rate (see rate_hz); at any other rate the file is converted to this one */
   int channels;         /* 1 or 2; default 1 */
   size_t period_frames; /* frames per process call; 0 (default) = 10 ms at the device rate */
 

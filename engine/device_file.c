@@ -1,12 +1,13 @@
 /* device_file.c: the FILE backend (libsndfile). Captures from an audio file, plays out into a 16-bit
  * PCM WAV file. Owns both SNDFILE handles (opened at new, closed at free) and two conversion buffers
- * of one period each (allocated at new).
+ * of one period each, and for an odd-rate input its resamplers and their buffers (allocated at new).
  *
- * Input: any mono or stereo file libsndfile reads, at its own rate: the device takes that rate
- * (parley__device_rate_hz) and the caller resamples; nothing is resampled here. Channels are
- * converted to the configured count (stereo->mono averages L and R, mono->stereo duplicates).
- * When the file ends, the rest of that period and every later one is silence, and FINISHED is
- * flagged once.
+ * Input: any mono or stereo file libsndfile reads. At a rate a device can run at (8, 16, 32, 44.1 or
+ * 48 kHz) the device takes the file's rate (parley__device_rate_hz) and the caller resamples. Any
+ * other rate (11.025, 22.05, 96 kHz, ...) is converted here to the configured device rate with one
+ * engine/resampler per channel, so every file plays. Channels are converted to the configured count
+ * (stereo->mono averages L and R, mono->stereo duplicates). When the file (and the resampler's tail)
+ * ends, the rest of that period and every later one is silence, and FINISHED is flagged once.
  * Output: floats are scaled by 32768 and rounded, clipped to [-32768, 32767], so a 16-bit input
  * copied straight through (libsndfile reads 16-bit as s / 32768) comes out sample-exact. A failed
  * write flags LOST with PARLEY_EIO and stops output; stop rewrites the WAV header and syncs, free
@@ -29,7 +30,10 @@
 #include <unistd.h>
 
 #include "engine/device_backend.h"
+#include "engine/resampler.h"
 #include "parley/parley.h"
+
+#define MAX_CHANNELS 2
 
 typedef struct file_state {
   SNDFILE *in;
@@ -39,9 +43,23 @@ typedef struct file_state {
   bool in_done;
   SNDFILE *out;
   bool write_failed;
-  float *read_buf;   /* period * in_channels */
+  float *read_buf;   /* read_frames * in_channels */
   int16_t *write_buf; /* period * channels */
+
+  /* Odd-rate input only (rs[0] != NULL): file rate -> device rate, one resampler per device channel. */
+  int file_rate_hz;
+  parley__resampler *rs[MAX_CHANNELS];
+  size_t read_frames;        /* file frames read per refill: about one period's worth */
+  float *conv_buf;           /* read_frames * channels: read_buf converted to the device channels */
+  float *plane_in;           /* read_frames: one channel of conv_buf */
+  float *pend[MAX_CHANNELS]; /* resampled frames not yet handed out, per channel */
+  size_t pend_len, pend_cap;
+  bool tail_flushed; /* the file ended and the resamplers' delay was pushed out */
 } file_state;
+
+static bool device_rate(int hz) {
+  return hz == 8000 || hz == 16000 || hz == 32000 || hz == 44100 || hz == 48000;
+}
 
 static int open_input(parley__device *d, file_state *s) {
   int fd = open(d->cfg.input_path, O_RDONLY | O_CLOEXEC);
@@ -59,7 +77,16 @@ static int open_input(parley__device *d, file_state *s) {
     return PARLEY_EFORMAT;
   s->in_channels = info.channels;
   s->in_total = info.frames;
-  d->rate_hz = info.samplerate;
+  if (device_rate(info.samplerate)) {
+    d->rate_hz = info.samplerate;
+    return 0;
+  }
+  s->file_rate_hz = info.samplerate; /* d->rate_hz stays the configured rate */
+  for (int c = 0; c < d->channels; c++) {
+    int e = 0;
+    s->rs[c] = parley__resampler_new(info.samplerate, d->rate_hz, PARLEY__RESAMPLER_QUALITY_DEFAULT, &e);
+    if (!s->rs[c]) return e;
+  }
   return 0;
 }
 
@@ -98,8 +125,22 @@ static int file_open(parley__device *d) {
 
 static int file_prepare(parley__device *d) {
   file_state *s = d->impl;
+  size_t ch = (size_t)d->channels;
+  s->read_frames = d->period_frames;
+  if (s->in && s->rs[0]) {
+    s->read_frames = (size_t)((double)d->period_frames * s->file_rate_hz / d->rate_hz) + 1;
+    size_t per_refill = parley__resampler_max_output(s->rs[0], s->read_frames);
+    s->pend_cap = d->period_frames + 2 * per_refill;
+    s->conv_buf = calloc(s->read_frames * ch, sizeof(float));
+    s->plane_in = calloc(s->read_frames, sizeof(float));
+    if (!s->conv_buf || !s->plane_in) return PARLEY_ENOMEM;
+    for (size_t c = 0; c < ch; c++) {
+      s->pend[c] = calloc(s->pend_cap, sizeof(float));
+      if (!s->pend[c]) return PARLEY_ENOMEM;
+    }
+  }
   if (s->in) {
-    s->read_buf = calloc(d->period_frames * (size_t)s->in_channels, sizeof(float));
+    s->read_buf = calloc(s->read_frames * (size_t)s->in_channels, sizeof(float));
     if (!s->read_buf) return PARLEY_ENOMEM;
   }
   if (s->out) {
@@ -116,6 +157,12 @@ static void file_close(parley__device *d) {
   if (s->out) sf_close(s->out); /* writes the final header */
   free(s->read_buf);
   free(s->write_buf);
+  free(s->conv_buf);
+  free(s->plane_in);
+  for (int c = 0; c < MAX_CHANNELS; c++) {
+    parley__resampler_free(s->rs[c]);
+    free(s->pend[c]);
+  }
   free(s);
   d->impl = NULL;
 }
@@ -128,10 +175,9 @@ static int16_t to_s16(float x) {
   return (int16_t)lrintf(y);
 }
 
-/* read_buf (in_channels) -> d->in_buf (channels), `frames` frames. */
-static void convert_in(const parley__device *d, const file_state *s, size_t frames) {
+/* read_buf (in_channels) -> dst (the device's channels), `frames` frames. */
+static void convert_in(const parley__device *d, const file_state *s, float *dst, size_t frames) {
   const float *src = s->read_buf;
-  float *dst = d->in_buf;
   if (s->in_channels == d->channels) {
     memcpy(dst, src, frames * (size_t)d->channels * sizeof(float));
   } else if (s->in_channels == 2) {
@@ -141,8 +187,78 @@ static void convert_in(const parley__device *d, const file_state *s, size_t fram
   }
 }
 
+/* Resamples the first `frames` frames of conv (the device's channels; NULL: that many zeros, to push
+ * the filter delay out) onto the end of pend. Returns 0 or the resampler's error. */
+static int resample_append(parley__device *d, file_state *s, const float *conv, size_t frames) {
+  size_t ch = (size_t)d->channels;
+  size_t got = 0;
+  for (size_t c = 0; c < ch; c++) {
+    for (size_t i = 0; i < frames; i++) s->plane_in[i] = conv ? conv[i * ch + c] : 0.0f;
+    int r = parley__resampler_process(s->rs[c], s->plane_in, frames, s->pend[c] + s->pend_len,
+                                      s->pend_cap - s->pend_len);
+    if (r < 0) return r;
+    got = (size_t)r; /* the same for every channel: same rates, same input lengths */
+  }
+  s->pend_len += got;
+  return 0;
+}
+
+/* Odd-rate input: refills pend from the file until a period is there or the input (and then the
+ * resamplers' tail) is exhausted, and hands out up to one period into d->in_buf. Returns the frames
+ * handed out, or a negative code when the file could not be read or converted. */
+static int read_resampled(parley__device *d, file_state *s) {
+  size_t n = d->period_frames, ch = (size_t)d->channels;
+  /* Each refill adds about a period; the guard only bounds the loop. */
+  for (int guard = 0; s->pend_len < n && !s->tail_flushed && guard < 16; guard++) {
+    sf_count_t want = (sf_count_t)s->read_frames;
+    if (s->in_total - s->in_read < want) want = s->in_total - s->in_read;
+    sf_count_t r = want > 0 ? sf_readf_float(s->in, s->read_buf, want) : 0;
+    if (r < want && sf_error(s->in) != SF_ERR_NO_ERROR) return PARLEY_EIO;
+    if (r > 0) {
+      s->in_read += r;
+      convert_in(d, s, s->conv_buf, (size_t)r);
+      int e = resample_append(d, s, s->conv_buf, (size_t)r);
+      if (e < 0) return e;
+    }
+    if (r < want || s->in_read >= s->in_total) {
+      /* The last input sample leaves the filter delay_samples later: push zeros for it (a refill's
+       * worth at most, which is longer than any quality's delay). */
+      double delay_in = (double)parley__resampler_delay_samples(s->rs[0]) * s->file_rate_hz / d->rate_hz;
+      size_t k = (size_t)delay_in + 2;
+      if (k > s->read_frames) k = s->read_frames;
+      int e = resample_append(d, s, NULL, k);
+      if (e < 0) return e;
+      s->tail_flushed = true;
+    }
+  }
+  size_t out = s->pend_len < n ? s->pend_len : n;
+  for (size_t i = 0; i < out; i++)
+    for (size_t c = 0; c < ch; c++) d->in_buf[i * ch + c] = s->pend[c][i];
+  for (size_t c = 0; c < ch; c++) memmove(s->pend[c], s->pend[c] + out, (s->pend_len - out) * sizeof(float));
+  s->pend_len -= out;
+  return (int)out;
+}
+
 /* Fills d->in_buf with the next period of input; flags FINISHED (or LOST on a read error) once. */
 static void read_period(parley__device *d, file_state *s) {
+  if (s->in && s->rs[0]) {
+    size_t n = d->period_frames, ch = (size_t)d->channels, got = 0;
+    if (!s->in_done) {
+      int r = read_resampled(d, s);
+      if (r < 0) {
+        s->in_done = true;
+        parley__device_flag(d, PARLEY__DEVICE_RT_LOST, PARLEY_EIO);
+      } else {
+        got = (size_t)r;
+        if (s->tail_flushed && s->pend_len == 0) {
+          s->in_done = true;
+          parley__device_flag(d, PARLEY__DEVICE_RT_FINISHED, 0);
+        }
+      }
+    }
+    if (got < n) memset(d->in_buf + got * ch, 0, (n - got) * ch * sizeof(float));
+    return;
+  }
   size_t n = d->period_frames, ch = (size_t)d->channels, got = 0;
   if (s->in && !s->in_done) {
     sf_count_t want = (sf_count_t)n;
@@ -151,7 +267,7 @@ static void read_period(parley__device *d, file_state *s) {
     if (r > 0) {
       got = (size_t)r;
       s->in_read += r;
-      convert_in(d, s, got);
+      convert_in(d, s, d->in_buf, got);
     }
     if (r < want && sf_error(s->in) != SF_ERR_NO_ERROR) {
       s->in_done = true;

@@ -22,7 +22,7 @@ struct parley__resampler {
 };
 
 static int rate_supported(int hz) {
-  return hz == 8000 || hz == 16000 || hz == 32000 || hz == 44100 || hz == 48000;
+  return hz >= PARLEY__RESAMPLER_MIN_RATE_HZ && hz <= PARLEY__RESAMPLER_MAX_RATE_HZ;
 }
 
 parley__resampler *parley__resampler_new(int in_rate_hz, int out_rate_hz, int quality, int *err) {

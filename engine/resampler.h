@@ -1,7 +1,9 @@
 /* resampler.h: streaming sample-rate conversion between a device rate and the engine rate, on top of
  * speexdsp's resampler (float API).
  *
- * Supported rates: 8000, 16000, 32000, 44100 and 48000 Hz, in any pair (typically device <-> 48 kHz).
+ * Rates: any from 1 kHz to 384 kHz, in any pair. The engine's devices run at 8000, 16000, 32000, 44100
+ * or 48000 Hz (device <-> 48 kHz); other rates come from audio files (engine/device_file.c converts
+ * those to the device rate).
  * Equal rates are a plain copy with no delay. The stage keeps its own filter history, so input may come
  * in chunks of any size (1 sample or 10000): the output stream is the same as if everything had been
  * passed in one call.
@@ -22,6 +24,9 @@ typedef struct parley__resampler parley__resampler;
 #define PARLEY__RESAMPLER_QUALITY_MIN 0
 #define PARLEY__RESAMPLER_QUALITY_MAX 10
 #define PARLEY__RESAMPLER_QUALITY_DEFAULT 5
+
+#define PARLEY__RESAMPLER_MIN_RATE_HZ 1000
+#define PARLEY__RESAMPLER_MAX_RATE_HZ 384000
 
 /* Largest in_len one process call accepts (keeps all size arithmetic far from overflow). */
 #define PARLEY__RESAMPLER_MAX_IN_SAMPLES ((size_t)1 << 24)

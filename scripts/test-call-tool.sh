@@ -77,6 +77,12 @@ timeout 20 "$tool" --loopback --in tests/data/speech_b_44k_stereo.wav --out "$tm
 wav_final "$tmp/lbst.wav" || fail "stereo loopback output WAV not finalised"
 [ "$(wav_peak "$tmp/lbst.wav")" -gt 1000 ] || fail "stereo 44.1 kHz loopback output is silent"
 pass "loopback call with a 44.1 kHz stereo file"
+# A rate no sound card runs at (22.05 kHz): the file device converts it to 48 kHz.
+timeout 20 "$tool" --loopback --in tests/data/speech_a_22k_stereo.wav --out "$tmp/lb22.wav" --duration 3 --quiet \
+  > "$tmp/lb22.txt" 2>&1 || { cat "$tmp/lb22.txt" >&2; fail "stereo 22.05 kHz loopback"; }
+wav_final "$tmp/lb22.wav" || fail "22.05 kHz loopback output WAV not finalised"
+[ "$(wav_peak "$tmp/lb22.wav")" -gt 1000 ] || fail "stereo 22.05 kHz loopback output is silent"
+pass "loopback call with a 22.05 kHz stereo file"
 
 # 2. listen / dial, the listener echoes.
 port=$((20000 + $$ % 20000))

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "engine/device.h"
+#include "engine/resampler.h"
 #include "parley/parley.h"
 
 /* ---- helpers ---- */
@@ -294,6 +296,63 @@ Test(device_file, mono_to_stereo_duplicates) {
   copy_stepped(SPEECH_A, tmp_path(out, sizeof out, "dup.wav"), 2, &ev);
   assert_output(out, expect, ii.frames, 2, ii.samplerate);
   free(x), free(expect);
+}
+
+/* A 22.05 kHz stereo file (a rate no device runs at): the device stays at 48 kHz and converts the
+ * file. Each channel must come out as its own tone at 48 kHz, delayed by the resampler's filter delay,
+ * for the file's whole length (nothing lost at the end), then silence. */
+Test(device_file, odd_rate_file_is_converted_to_the_device_rate) {
+  char in[128], out[128];
+  events ev = {0};
+  const int file_rate = 22050;
+  const double f[2] = {440.0, 1000.0};
+  sf_count_t n = 33333; /* about 1.5 s, not a whole number of periods */
+  short *st = malloc((size_t)n * 2 * sizeof *st);
+  cr_assert_not_null(st);
+  for (sf_count_t i = 0; i < n; i++)
+    for (int c = 0; c < 2; c++) st[2 * i + c] = (short)lrint(16000.0 * sin(2 * M_PI * f[c] * (double)i / file_rate));
+  cr_assert_eq(write_s16(tmp_path(in, sizeof in, "odd.wav"), st, n, 2, file_rate), 0);
+  int rate = copy_stepped(in, tmp_path(out, sizeof out, "odd_out.wav"), 2, &ev);
+  cr_expect_eq(rate, 48000);
+
+  SF_INFO oi;
+  short *o = read_s16(out, &oi);
+  cr_assert_not_null(o);
+  cr_assert_eq(oi.samplerate, 48000);
+  cr_assert_eq(oi.channels, 2);
+  parley__resampler *r = parley__resampler_new(file_rate, 48000, PARLEY__RESAMPLER_QUALITY_DEFAULT, NULL);
+  cr_assert_not_null(r);
+  double delay = parley__resampler_delay_samples_exact(r);
+  parley__resampler_free(r);
+  double span = (double)n * 48000 / file_rate; /* the file's length at 48 kHz */
+  cr_assert_geq((double)oi.frames, span + delay, "output %ld frames, the file needs %.0f", (long)oi.frames, span + delay);
+  /* The tones, away from the filter's start-up and the file's cut-off end. */
+  size_t from = (size_t)(delay + 960), to = (size_t)(span + delay - 960);
+  for (int c = 0; c < 2; c++) {
+    double sig = 0, err = 0;
+    for (size_t i = from; i < to; i++) {
+      double ideal = 16000.0 * sin(2 * M_PI * f[c] * ((double)i - delay) / 48000);
+      double e = o[2 * i + c] - ideal;
+      sig += ideal * ideal;
+      err += e * e;
+    }
+    double snr = 10 * log10(sig / err);
+    cr_expect_geq(snr, 50.0, "channel %d: SNR %.1f dB", c, snr);
+  }
+  /* The file's last samples leave the filter only after its delay: they must be there too. */
+  cr_assert_gt(delay, 40.0);
+  for (int c = 0; c < 2; c++) {
+    double sum = 0;
+    size_t a = (size_t)span + 10, b = (size_t)(span + delay) - 25;
+    for (size_t i = a; i < b; i++) sum += (double)o[2 * i + c] * o[2 * i + c];
+    double rms = sqrt(sum / (double)(b - a));
+    cr_expect_gt(rms, 3000.0, "channel %d: the last %.0f samples of the file are missing (rms %.0f)", c, delay, rms);
+  }
+  /* Then silence: nothing after the converted file but the filter's ringing (a few ms). */
+  for (size_t i = (size_t)(span + delay + 480); i < (size_t)oi.frames; i++)
+    cr_assert_leq(abs(o[2 * i]) + abs(o[2 * i + 1]), 2, "frame %zu after the end is not silent", i);
+  free(o);
+  free(st);
 }
 
 /* FLAC input goes through the same path (libsndfile decodes it). */

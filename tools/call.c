@@ -47,7 +47,7 @@ static const char USAGE[] =
     "  parley-call answer [--sdp-in FILE] [--sdp-out FILE] [audio] [common]\n"
     "  parley-call --list-devices\n"
     "\n"
-    "Loopback: A plays IN (mono/stereo WAV or FLAC, 8..48 kHz) into the call, B writes what it hears\n"
+    "Loopback: A plays IN (mono/stereo WAV or FLAC, any rate) into the call, B writes what it hears\n"
     "to OUT. --cut-at/--restore-at route the call through an in-process relay that drops everything\n"
     "between the two times (seconds from start), then print the detection times.\n"
     "ADDR: HOST:PORT (numeric; IPv6 as [::1]:PORT) or PORT (127.0.0.1).\n"

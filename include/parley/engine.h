@@ -82,7 +82,9 @@ typedef struct parley_engine_config {
   const char *input_file;      /* FILE: capture file; NULL = silence */
   const char *output_file;     /* FILE: playout file; NULL = discard */
   int device_rate_hz;          /* 8000, 16000, 32000, 44100 or 48000 [48000]. FILE with an input file
-                                * runs at the file's rate. The engine resamples to 48 kHz inside. */
+                                * at one of these rates runs at the file's rate; a file at any
+                                * other rate (11025, 22050, 96000 ...) is converted to this one. The
+                                * engine resamples to 48 kHz inside. */
   int frame_ms;                /* 10 or 20 [20]: the Opus frame and the audio period */
 
   bool echo_cancellation;      /* [true] */
