@@ -4,7 +4,8 @@
  * Threading model:
  *  - Audio thread: the device's process callback (PortAudio's callback thread, the FILE/NULL pacing
  *    thread, or for PARLEY_AUDIO_APP the engine's ticker thread, which calls parley__device_step once
- *    per period at absolute deadlines). Per period, for every started call published in eng->slots:
+ *    per period at absolute deadlines, or for PARLEY_AUDIO_APP_CALLBACK the app's own audio thread
+ *    inside parley_engine_process, with no device in between). Per period, for every started call published in eng->slots:
  *    received packets are taken from the call's rx ring (SPSC, network -> audio) into its receive chain,
  *    one frame of playout is produced and summed into the device output (the sum of all calls' receive
  *    chains: with several calls this is the mesh mix), and the capture (or silence when muted) goes
@@ -296,7 +297,7 @@ static char *dup_or_null(const char *s, bool *oom) {
 }
 
 static int validate(const parley_engine_config *c) {
-  if (c->audio < PARLEY_AUDIO_NONE || c->audio > PARLEY_AUDIO_APP) return PARLEY_EINVAL;
+  if (c->audio < PARLEY_AUDIO_NONE || c->audio > PARLEY_AUDIO_APP_CALLBACK) return PARLEY_EINVAL;
   if (c->frame_ms != 10 && c->frame_ms != 20) return PARLEY_EINVAL;
   int r = c->device_rate_hz;
   if (r != 8000 && r != 16000 && r != 32000 && r != 44100 && r != 48000) return PARLEY_EINVAL;
@@ -333,6 +334,7 @@ static parley__device *open_device(parley_engine *e, size_t period, int *err) {
       [PARLEY_AUDIO_DEVICE] = PARLEY__DEVICE_PORTAUDIO,
       [PARLEY_AUDIO_FILE] = PARLEY__DEVICE_FILE,
       [PARLEY_AUDIO_APP] = PARLEY__DEVICE_APP,
+      [PARLEY_AUDIO_APP_CALLBACK] = PARLEY__DEVICE_NULL, /* stepped by nobody: parley_engine_process */
   };
   parley__device_config dc;
   parley__device_config_init(&dc, map[e->cfg.audio]);
@@ -343,7 +345,7 @@ static parley__device *open_device(parley_engine *e, size_t period, int *err) {
   dc.output_name = e->str_output_device;
   dc.input_path = e->str_input_file;
   dc.output_path = e->str_output_file;
-  dc.pacing = PARLEY__DEVICE_PACE_REALTIME;
+  dc.pacing = e->cfg.audio == PARLEY_AUDIO_APP_CALLBACK ? PARLEY__DEVICE_PACE_STEPPED : PARLEY__DEVICE_PACE_REALTIME;
   dc.app_trim_backlog = true; /* APP: a backlog the app starts with would be latency for the whole call */
   dc.process = audio_process;
   dc.event = device_event;
@@ -503,4 +505,13 @@ int parley_engine_pull_playout(parley_engine *eng, float *samples, size_t frames
   if (!eng || (!samples && frames)) return PARLEY_EINVAL;
   if (eng->cfg.audio != PARLEY_AUDIO_APP) return PARLEY_ESTATE;
   return parley__device_app_pull(eng->dev, samples, frames);
+}
+
+int parley_engine_process(parley_engine *eng, const float *capture, float *playout, size_t frames) {
+  if (!eng || !playout) return PARLEY_EINVAL;
+  if (eng->cfg.audio != PARLEY_AUDIO_APP_CALLBACK) return PARLEY_ESTATE;
+  if (frames != eng->frame_samples) return PARLEY_EINVAL;
+  memset(playout, 0, frames * sizeof *playout); /* audio_process sums the calls into it */
+  audio_process(eng, capture ? capture : eng->silence, playout, frames);
+  return 0;
 }

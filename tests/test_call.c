@@ -17,6 +17,7 @@
 
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
+#include "tests/call_helpers.h"
 
 #define MAX_EV 512
 
@@ -90,19 +91,11 @@ static void loopback_cfg(parley_engine_config *cfg) {
 /* a offers, b answers; both start. */
 static void negotiate(parley_call *a, parley_call *b) {
   static char offer[8192], answer[8192];
-  parley_sdp_error se;
-  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
-  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
-  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
-  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
-  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
-  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
+  th_negotiate(a, b, offer, answer, sizeof offer);
   cr_expect(strstr(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") != NULL);
   cr_expect(strstr(offer, "a=candidate:") != NULL);
   cr_expect(strstr(offer, "127.0.0.1") != NULL);
   cr_expect(strstr(answer, "a=rtcp-mux") != NULL);
-  cr_assert_eq(parley_call_start(a), 0);
-  cr_assert_eq(parley_call_start(b), 0);
 }
 
 static float *read_wav(const char *path, size_t *n, int *rate) {

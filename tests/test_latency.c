@@ -7,6 +7,7 @@
 
 #include "engine/latency.h"
 #include "parley/parley.h"
+#include "tests/call_helpers.h"
 
 static void cfg_init(parley_engine_config *c, int frame_ms, int rate_hz, bool dsp) {
   parley_engine_config_init(c);
@@ -22,15 +23,7 @@ static void cfg_init(parley_engine_config *c, int frame_ms, int rate_hz, bool ds
 /* Negotiates a (offerer) with b and starts both. */
 static void start_pair(parley_call *a, parley_call *b) {
   static char offer[8192], answer[8192];
-  parley_sdp_error se;
-  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
-  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
-  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
-  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
-  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
-  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
-  cr_assert_eq(parley_call_start(a), 0);
-  cr_assert_eq(parley_call_start(b), 0);
+  th_negotiate(a, b, offer, answer, sizeof offer);
 }
 
 typedef struct pair {

@@ -67,6 +67,10 @@ typedef enum parley_audio_backend {
                           * written to output_file (16-bit WAV; NULL = discarded); paced in real time */
   PARLEY_AUDIO_APP,      /* the app pushes capture and pulls playout (parley_engine_push_capture /
                           * parley_engine_pull_playout); the engine ticks once per frame in real time */
+  PARLEY_AUDIO_APP_CALLBACK, /* the app's own audio callback runs the engine, one period per call of
+                              * parley_engine_process: capture and playout stay sample-locked, as on
+                              * a sound card (the echo canceller's path never moves), and nothing waits
+                              * in rings between the app and the engine */
 } parley_audio_backend;
 
 /* Who runs event listeners. */
@@ -147,7 +151,20 @@ PARLEY_API int parley_engine_push_capture(parley_engine *eng, const float *sampl
 PARLEY_API int parley_engine_pull_playout(parley_engine *eng, float *samples, size_t frames);
 /* Both rings drop a standing backlog: when frames are left over after every read for 50 reads in a
  * row, the surplus is skipped, so an app that starts pushing or pulling late does not add that delay
- * to the whole call. Short surges (a late period followed by a double one) are kept. */
+ * to the whole call. Short surges (a late period followed by a double one) are kept.
+ * The rings sit in the echo path (playout -> loudspeaker -> microphone -> capture): a late push or
+ * pull, or a trimmed backlog, moves it by whole periods, and the echo canceller then re-converges
+ * (about a second, echo audible meanwhile). Apps that play through a loudspeaker should prefer
+ * PARLEY_AUDIO_APP_CALLBACK, which keeps the path fixed. */
+/* PARLEY_AUDIO_APP_CALLBACK: one audio period. capture: `frames` mono samples at the device rate
+ * (borrowed; NULL = silence); playout: receives `frames` samples to play (the mix of every call).
+ * frames must be exactly the period, frame_ms at the device rate (480 or 960 at 48 kHz). Returns 0,
+ * PARLEY_EINVAL (NULL playout, wrong frames) or PARLEY_ESTATE (another backend). Call it from the
+ * app's audio thread, one thread at a time, once per period of the app's audio clock: real-time safe
+ * (no allocation, lock or system call). The engine's own timers (ICE, liveness, RTCP) run on its
+ * network thread, so an app that stops calling stops only the audio: the far end then sees silence,
+ * and after lost_after a passive disconnect. */
+PARLEY_API int parley_engine_process(parley_engine *eng, const float *capture, float *playout, size_t frames);
 /* The device rate in use (e.g. an input file's own rate), or PARLEY_EINVAL. Any thread. */
 PARLEY_API int parley_engine_rate_hz(const parley_engine *eng);
 
