@@ -93,6 +93,7 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
   } else if (ev->kind == PARLEY__ICE_EV_GATHERING_DONE) {
     parley__engine_post_candidate(c->eng, c, "end-of-candidates", ev->now_us);
   }
+  if (ev->kind == PARLEY__ICE_EV_SELECTED_PAIR) c->ice_pairs_selected++;
   (void)parley__ice_liveness_on_ice_event(&c->il, ev);
   /* The monitor owns connected/disconnected; an agent that failed outright is reported here. */
   if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY__ICE_FAILED && !c->agent_failed_reported) {
@@ -968,6 +969,19 @@ out:
   return r;
 }
 
+int parley_call_restart_ice(parley_call *c) {
+  if (!c) return PARLEY_EINVAL;
+  parley_engine *e = c->eng;
+  pthread_mutex_lock(&e->lock);
+  int r = PARLEY_ESTATE;
+  if (!c->hungup && c->ice && c->remote_applied && c->sig == PARLEY__SIG_STABLE) {
+    r = parley__ice_restart(c->ice, now_us(e));
+    if (r == 0) parley__engine_wake(e);
+  }
+  pthread_mutex_unlock(&e->lock);
+  return r;
+}
+
 int parley_call_hangup(parley_call *c) {
   if (!c) return PARLEY_EINVAL;
   parley_engine *e = c->eng;
@@ -1011,6 +1025,7 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   out->bytes_sent = c->bytes_sent;
   out->packets_received = c->pkts_recv;
   out->bytes_received = c->bytes_recv;
+  out->ice_pairs_selected = c->ice_pairs_selected;
   if (c->media) {
     out->jitter_buffer_ms = (double)atomic_load_explicit(&c->media->jb_delay_us, memory_order_relaxed) / 1000.0;
     out->concealed_frames = atomic_load_explicit(&c->media->concealed, memory_order_relaxed);

@@ -161,6 +161,7 @@ struct parley_call {
   /* stats */
   double rtt_ms, fraction_lost;
   uint64_t pkts_sent, bytes_sent, pkts_recv, bytes_recv;
+  uint32_t ice_pairs_selected;
 
   /* audio */
   parley__call_media *media;

@@ -644,19 +644,24 @@ static double pull_energy(parley_engine *e, int ms) {
   return acc;
 }
 
-Test(call, mute_silences_the_sender, .timeout = 60) {
+/* A talks the speech clip from a file; B's app pulls what it hears (pull_energy). Calls not negotiated. */
+static void talker_listener(parley_engine **ea, parley_engine **eb, parley_call **a, parley_call **b) {
   parley_engine_config ca, cb;
   loopback_cfg(&ca);
   ca.audio = PARLEY_AUDIO_FILE;
   ca.input_file = PARLEY_TEST_DATA "/speech_a_48k.wav";
   loopback_cfg(&cb);
   cb.audio = PARLEY_AUDIO_APP;
+  cr_assert_eq(parley_engine_new(&ca, ea), 0);
+  cr_assert_eq(parley_engine_new(&cb, eb), 0);
+  cr_assert_eq(parley_call_new(*ea, a), 0);
+  cr_assert_eq(parley_call_new(*eb, b), 0);
+}
+
+Test(call, mute_silences_the_sender, .timeout = 60) {
   parley_engine *ea, *eb;
-  cr_assert_eq(parley_engine_new(&ca, &ea), 0);
-  cr_assert_eq(parley_engine_new(&cb, &eb), 0);
   parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
+  talker_listener(&ea, &eb, &a, &b);
   negotiate(a, b);
   (void)pull_energy(eb, 500); /* connect, fill the jitter buffer */
   double on = pull_energy(eb, 700);
@@ -669,6 +674,86 @@ Test(call, mute_silences_the_sender, .timeout = 60) {
   cr_expect_gt(on, 1.0, "speech before mute (energy %.3f)", on);
   cr_expect_lt(off, on / 100, "muted: %.4f vs %.3f", off, on);
   cr_expect_gt(again, 1.0, "speech after unmute (energy %.3f)", again);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+}
+
+/* The ICE ufrag of an SDP (the a=ice-ufrag line's value), into out. */
+static void sdp_ufrag(const char *sdp, char *out, size_t cap) {
+  const char *p = strstr(sdp, "a=ice-ufrag:");
+  cr_assert_not_null(p, "no a=ice-ufrag");
+  p += strlen("a=ice-ufrag:");
+  size_t n = strcspn(p, "\r\n");
+  cr_assert_lt(n, cap);
+  memcpy(out, p, n);
+  out[n] = '\0';
+}
+
+/* ICE restart in the middle of a call: A restarts and re-offers; both sides take new credentials, run
+ * fresh checks and reconnect, while A's speech keeps reaching B without a track or connection loss. */
+Test(call, ice_restart_keeps_the_call, .timeout = 60) {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  talker_listener(&ea, &eb, &a, &b);
+  cr_expect_eq(parley_call_restart_ice(a), PARLEY_ESTATE, "nothing negotiated yet");
+  cr_expect_eq(parley_call_restart_ice(NULL), PARLEY_EINVAL);
+  static char offer1[8192], answer1[8192], offer2[8192], answer2[8192];
+  th_negotiate(a, b, offer1, answer1, sizeof offer1);
+  rec ra, rb;
+  rec_init(&ra);
+  rec_init(&rb);
+  int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
+  listen_all(a, &ra, ida);
+  listen_all(b, &rb, idb);
+  (void)pull_energy(eb, 500); /* connect, fill the jitter buffer */
+  cr_assert_eq(count(&rb, PARLEY_EVENT_TRACK_STARTED), 1, "B hears A");
+  parley_call_stats before;
+  cr_assert_eq(parley_call_get_stats(b, &before), 0);
+
+  cr_assert_eq(parley_call_restart_ice(a), 0);
+  int ice_events = count(&ra, PARLEY_EVENT_ICE_STATE_CHANGED);
+  parley_sdp_error se;
+  cr_assert_gt(parley_call_create_offer(a, offer2, sizeof offer2), 0);
+  cr_assert_eq(parley_call_set_local_description(a, offer2), 0);
+  cr_expect_eq(parley_call_restart_ice(a), PARLEY_ESTATE, "an offer is pending");
+  double during = pull_energy(eb, 300); /* signaling takes a while: media stays on the old pair */
+  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer2, &se), 0, "%s", se.message);
+  cr_assert_gt(parley_call_create_answer(b, answer2, sizeof answer2), 0);
+  cr_assert_eq(parley_call_set_local_description(b, answer2), 0);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer2, &se), 0, "%s", se.message);
+  char u1[64], u2[64];
+  sdp_ufrag(offer1, u1, sizeof u1);
+  sdp_ufrag(offer2, u2, sizeof u2);
+  cr_expect_str_neq(u1, u2, "A's re-offer after the restart has new credentials");
+  sdp_ufrag(answer1, u1, sizeof u1);
+  sdp_ufrag(answer2, u2, sizeof u2);
+  cr_expect_str_neq(u1, u2, "B answered the restart with new credentials");
+
+  /* Fresh checks run and select a new pair on both sides; the connection state stays connected (W3C:
+   * a restart while connected does not go back to checking). */
+  cr_expect_eq(before.ice_pairs_selected, 1);
+  parley_call_stats sa, sb;
+  for (int i = 0; i < 300; i++) {
+    cr_assert_eq(parley_call_get_stats(a, &sa), 0);
+    cr_assert_eq(parley_call_get_stats(b, &sb), 0);
+    if (sa.ice_pairs_selected >= 2 && sb.ice_pairs_selected >= 2) break;
+    (void)pull_energy(eb, 10);
+  }
+  cr_expect_eq(sa.ice_pairs_selected, 2, "A selected a pair after the restart");
+  cr_expect_eq(sb.ice_pairs_selected, 2, "B selected a pair after the restart");
+  cr_expect_eq(count(&ra, PARLEY_EVENT_ICE_STATE_CHANGED), ice_events, "no ICE state change through the restart");
+  double after = pull_energy(eb, 700);
+  parley_call_stats later;
+  cr_assert_eq(parley_call_get_stats(b, &later), 0);
+  cr_expect_gt(during, 0.1, "speech during the restart (energy %.3f)", during);
+  cr_expect_gt(after, 1.0, "speech after the restart (energy %.3f)", after);
+  cr_expect_gt(later.packets_received, before.packets_received + 40, "packets kept arriving");
+  cr_expect_eq(count(&rb, PARLEY_EVENT_TRACK_STOPPED), 0, "no track loss");
+  cr_expect_eq(count(&ra, PARLEY_EVENT_INTERRUPTED) + count(&rb, PARLEY_EVENT_INTERRUPTED), 0, "no interruption");
+  unlisten_all(a, ida);
+  unlisten_all(b, idb);
   cr_expect_eq(parley_call_free(a), 0);
   cr_expect_eq(parley_call_free(b), 0);
   parley_engine_free(ea);

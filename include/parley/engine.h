@@ -186,7 +186,8 @@ PARLEY_API int parley_call_free(parley_call *call);
  * first offer opens the call's UDP sockets and starts ICE (this side controlling). The offer carries
  * every host candidate, SDES a=crypto (AES_CM_128_HMAC_SHA1_80), Opus, rtcp-mux, and
  * a=end-of-candidates unless a STUN server is configured (server-reflexive candidates then follow as
- * LOCAL_CANDIDATE events). Calling it again re-offers (same ICE credentials and key).
+ * LOCAL_CANDIDATE events). Calling it again re-offers (same ICE credentials and key, new
+ * credentials after parley_call_restart_ice).
  * PARLEY_EINVAL (NULL), PARLEY_ENOSPC (cap too small; 8192 is always enough), PARLEY_ESTATE (a remote
  * offer is pending, or the call is closed), PARLEY_ENETWORK (no usable local address or socket),
  * PARLEY_ECRYPTO. */
@@ -237,6 +238,14 @@ PARLEY_API int parley_call_add_remote_candidate(parley_call *call, const char *c
  * peer's first authenticated packet arrives. PARLEY_EINVAL, PARLEY_ESTATE (negotiation incomplete,
  * already started, closed), PARLEY_ENOMEM, PARLEY_ECODEC, PARLEY_EDSP, PARLEY_EFULL (no audio slot). */
 PARLEY_API int parley_call_start(parley_call *call);
+/* ICE restart (RFC 8445 9; W3C restartIce), e.g. after the network changed or a passive disconnect that
+ * does not heal: new local ICE credentials, the peer's candidates forgotten. Follow it with a new offer
+ * (create_offer, set_local_description, send it; the peer answers with new credentials of its own) to
+ * run fresh connectivity checks. Media and consent checks stay on the old pair until a new one is
+ * selected, so a working call keeps playing through the restart. Local candidates are reused (no new
+ * gathering). Returns 0, PARLEY_EINVAL, PARLEY_ESTATE (not negotiated yet, an offer/answer exchange
+ * in progress, or closed), PARLEY_ECRYPTO. */
+PARLEY_API int parley_call_restart_ice(parley_call *call);
 /* Ends the call: sends an RTCP BYE (the peer sees TRACK_STOPPED with reason bye), detaches the audio,
  * closes ICE. Emits ICE/peer state closed, signaling state closed, and last CLOSED. PARLEY_EINVAL,
  * PARLEY_ESTATE (already hung up). */
@@ -254,6 +263,8 @@ typedef struct parley_call_stats {
   uint64_t fec_frames;         /* frames rebuilt from in-band FEC */
   uint64_t packets_sent, bytes_sent;         /* RTP, after SRTP */
   uint64_t packets_received, bytes_received; /* authenticated RTP */
+  uint32_t ice_pairs_selected; /* candidate pairs ICE selected: 1 once connected, one more for every
+                                * ICE restart (or path switch) that completes */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
