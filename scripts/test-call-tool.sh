@@ -63,6 +63,10 @@ in_order "$tmp/lb.txt" "cut -> track-stopped" "cut -> disconnected" "restore -> 
 grep -q "not seen" "$tmp/lb.txt" && { cat "$tmp/lb.txt" >&2; fail "a detection was not seen"; }
 wav_final "$tmp/lb.wav" || fail "loopback output WAV not finalised"
 [ "$(wav_peak "$tmp/lb.wav")" -gt 1000 ] || fail "loopback output WAV is silent"
+# The latency line means A's speech was found in B's file (a measurement, not a goal: parley-bench
+# latency holds the goal); only its presence and sign are checked.
+grep -Eq '^latency: [0-9]+\.[0-9] ms mouth-to-ear' "$tmp/lb.txt" ||
+  { grep '^latency' "$tmp/lb.txt" >&2; fail "loopback printed no measured latency"; }
 pass "loopback call with blackout and recovery ($(grep -c ' ms  ' "$tmp/lb.txt") timeline lines)"
 
 # 10 ms frames, no relay.

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sndfile.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -232,6 +233,7 @@ typedef struct side {
   /* detection marks (ms since start), set by the listener relative to the cut/restore times */
   int64_t cut_ms, restore_ms;
   int64_t t_stopped, t_disconnected, t_interrupted, t_reconnected, t_resumed, t_restarted;
+  int64_t opened_us; /* when parley_engine_new returned: its audio device had just started */
 } side;
 
 /* Timeline lines of one dispatch round, printed sorted by time: the engines are dispatched one after
@@ -326,6 +328,7 @@ static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
 
 static int side_open(side *s, const parley_engine_config *cfg) {
   int err = parley_engine_new(cfg, &s->eng);
+  s->opened_us = now_us();
   if (err < 0) {
     const char *what = cfg->audio == PARLEY_AUDIO_DEVICE ? (cfg->input_device ? cfg->input_device : "default")
                        : cfg->input_file                 ? cfg->input_file
@@ -515,6 +518,63 @@ static int apply_remote(side *s, parley_sdp_type type, const char *sdp) {
   return err;
 }
 
+/* A whole file as mono floats (channels averaged); NULL if unreadable. */
+static float *read_mono(const char *path, size_t *n, int *rate) {
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  SNDFILE *f = sf_open(path, SFM_READ, &info);
+  if (!f) return NULL;
+  size_t frames = (size_t)info.frames, ch = (size_t)info.channels;
+  float *raw = malloc((frames ? frames : 1) * ch * sizeof *raw), *x = malloc((frames ? frames : 1) * sizeof *x);
+  sf_count_t got = raw && x ? sf_readf_float(f, raw, info.frames) : 0;
+  sf_close(f);
+  if (!raw || !x || got <= 0) {
+    free(raw);
+    free(x);
+    return NULL;
+  }
+  for (size_t i = 0; i < (size_t)got; i++) {
+    double v = 0;
+    for (size_t c = 0; c < ch; c++) v += raw[i * ch + c];
+    x[i] = (float)(v / (double)ch);
+  }
+  free(raw);
+  *n = (size_t)got;
+  *rate = info.samplerate;
+  return x;
+}
+
+/* Mouth-to-ear latency of the loopback call, measured on the files: where a stretch of A's input
+ * (from 0.5 s, before any blackout) turns up in B's output. Both file devices run in real time from
+ * when their engine started, B's a_later_us before A's; a file device hands a period to the engine
+ * once it is "recorded", so a sample was spoken one frame before A sees it. */
+static void print_latency(const opts *o, int64_t a_later_us) {
+  size_t nx = 0, ny = 0;
+  int rx = 0, ry = 0;
+  float *x = read_mono(o->in, &nx, &rx), *y = read_mono(o->out, &ny, &ry);
+  const double until_s = o->cut_s >= 0 ? o->cut_s : o->duration_s;
+  const long offset = (long)(a_later_us * 48 / 1000); /* samples B's file is ahead of A's */
+  const size_t from = 24000, len = (size_t)(48000 * (until_s - 1.0 < 1.5 ? until_s - 1.0 : 1.5));
+  const long max_lag = offset + 24000; /* 500 ms beyond the start offset */
+  if (!x || !y || rx != 48000 || ry != 48000 || until_s < 1.5 || offset < 0 || nx < from + len ||
+      ny < from + len + (size_t)max_lag) {
+    printf("latency: not measured (needs a 48 kHz input with at least %.1f s of sound before any blackout)\n",
+           1.5);
+  } else {
+    double peak = 0;
+    long lag = parley__calltool_best_lag(x + from, len, y + from, ny - from, max_lag, &peak);
+    if (lag < 0 || peak < 0.5)
+      printf("latency: not measured (A's speech not found in B's output, correlation %.2f)\n", peak);
+    else
+      printf("latency: %.1f ms mouth-to-ear (A's input -> B's output: correlation %.2f at %.1f ms, engines "
+             "started %.1f ms apart, + one %d ms frame of capture)\n",
+             (double)(lag - offset) / 48.0 + o->frame_ms, peak, (double)lag / 48.0, (double)a_later_us / 1000.0,
+             o->frame_ms);
+  }
+  free(x);
+  free(y);
+}
+
 static int run_loopback(const opts *o) {
   static char offer[SDP_CAP], answer[SDP_CAP], rewritten[SDP_CAP];
   side a, b;
@@ -628,6 +688,10 @@ static int run_loopback(const opts *o) {
   }
   bool ok = a.track_started && b.track_started;
   if (cut) ok = ok && a.t_reconnected != NOT_SEEN && b.t_reconnected != NOT_SEEN;
+  int64_t a_later_us = a.opened_us - b.opened_us;
+  side_close(&a);
+  side_close(&b); /* B's WAV is complete now */
+  if (ok && o->in && o->out) print_latency(o, a_later_us);
   printf("%s\n", ok ? "ok" : "FAILED");
   rc = ok ? 0 : 1;
 out:
