@@ -43,6 +43,7 @@ void parley__recv_config_init(parley__recv_config *cfg) {
   cfg->device_rate_hz = PARLEY__ENGINE_RATE_HZ;
   cfg->frame_ms = 20;
   cfg->resampler_quality = PARLEY__RESAMPLER_QUALITY_DEFAULT;
+  cfg->timescale = true;
 }
 
 parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *err) {
