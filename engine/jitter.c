@@ -532,6 +532,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
   }
   /* Decision offset: the frame at play_ts is here iff its transit is at most d. */
   int64_t d = now_us - j->ref_us - media_us(j, j->play_ts - j->ref_ts);
+  const int64_t prev_cur_us = j->cur_us; /* a wait (EXPAND) leaves the reported delay alone */
 
   for (int pass = 0; pass < 2; pass++) {
     slot *h = head(j);
@@ -606,6 +607,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
     bool fec_next = h && h->ts == j->play_ts + F && h->fec && d >= T_low;
     if ((d < T_wait && !fec_next) || all_late) {
       out->kind = PARLEY__JITTER_EXPAND;
+      j->cur_us = prev_cur_us;
       j->expanded = true;
       j->expand_run += fill;
       j->st.expands++;

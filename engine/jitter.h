@@ -100,7 +100,8 @@ typedef struct parley__jitter_frame {
 typedef struct parley__jitter_stats {
   /* Delays are playout offsets above the fastest packet in the window (the buffering that packet
    * would see): current is where the play position is, target where the quantile says it should be
-   * (timescaled: the play offset including the queued samples, and the low target). */
+   * (timescaled: the play offset including the queued samples of the last frame played, not of a
+   * wait for a missing one, and the low target). */
   double current_delay_ms;
   double target_delay_ms;
   double jitter_ms;        /* RFC 3550 interarrival jitter estimate */

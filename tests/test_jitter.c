@@ -609,6 +609,10 @@ Test(jitter, timescaled_plays_on_the_first_10ms_tick_after_arrival) {
   cr_expect_eq(st.concealed, 0u);
   cr_expect_eq(st.late, 0u);
   cr_expect_eq(st.accelerated + st.stretched, 0u, "a steady stream needs no time-scaling");
+  /* The run ends with a second of waiting (EXPAND) past the last frame: the reported delay is still
+   * the last played frame's (2.7 ms and a tick queued at most), not the growing wait. */
+  cr_expect_gt(st.expands, 50u);
+  cr_expect_lt(st.current_delay_ms, 15.0, "current delay %.1f ms", st.current_delay_ms);
   free(p);
   h_free(h);
 }
