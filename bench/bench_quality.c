@@ -3,9 +3,10 @@
  * chains: a speech clip -> send chain (preprocess, Opus 20 ms) -> transport/impair -> receive chain
  * (jitter buffer, decode, PLC/FEC) -> playout, in simulated time.
  *
- * Modes (engine/pipeline.h): `frames` plays one whole packet per device frame (the chain's default so
- * far); `timescale` runs the time-scaling playout (expand for late packets, accelerate / stretch to move
- * the delay). Everything else is parley__recv_config_init's defaults: 48 kHz, 20 ms device frames, so
+ * Modes (engine/pipeline.h): `timescale` is the receive chain's default, the time-scaling playout
+ * (expand for late packets, accelerate / stretch to move the delay, FEC instead of waiting when the
+ * next packet carries it); `frames` plays one whole packet per device frame (recv config timescale =
+ * false, kept as the reference). Everything else is parley__recv_config_init's defaults: 48 kHz, 20 ms device frames, so
  * the only difference between the rows of a path is the timescale flag. Each note adds timescale on
  * 10 ms device frames (packets still 20 ms), where it can start a packet on any 10 ms tick; whole-frame
  * playout cannot play 20 ms packets on 10 ms frames, so that has no frames row.
@@ -350,7 +351,8 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
                       " (80 ms: %.3f), concealed %.2f %%", names[p], corr[1] - corr[0], short_corr[1], short_corr[0],
                  short_corr[1] - short_corr[0], delay[1] - delay[0], delay[2], corr[2], short_corr[2], concealed[2]);
   }
-  bench_note(rep, "%s x %d, 20 ms packets on 20 ms device frames at 48 kHz, %d sender-clock phases pooled;"
+  bench_note(rep, "mode timescale is the receive chain's default, frames the whole-frame mode (timescale = false);"
+                  " %s x %d, 20 ms packets on 20 ms device frames at 48 kHz, %d sender-clock phases pooled;"
                   " piecewise_corr: 200 ms pieces at their own best lag; mean_delay_ms: piece lag less phase,"
                   " algorithmic delays and mean network transit (buffering only)", clip, repeat, N_PHASES);
   free(enc.pkts);

@@ -237,7 +237,8 @@ static int media_new(parley_call *c, parley__call_media **out) {
   parley__recv_config_init(&rc);
   rc.device_rate_hz = c->eng->rate_hz;
   rc.frame_ms = ec->frame_ms;
-  if (c->remote_ptime_ms > ec->frame_ms) { /* the peer sends 20 ms packets, we tick every 10 ms */
+  /* Timescaled playout (the chain's default) also plays the peer's 20 ms packets on our 10 ms ticks. */
+  if (c->remote_ptime_ms > ec->frame_ms) {
     rc.timescale = true;
     rc.packet_ms = c->remote_ptime_ms;
   }

@@ -26,11 +26,14 @@
  * once and never lasts this long. */
 #define LATE_RUN_US 1000000
 #define LATE_RUN_PACKETS 10
+/* Timescaled: this many frames above the low target, accelerate may cut more than half a frame. */
+#define FAST_ACCEL_FRAMES 3
 
 typedef struct slot {
   int64_t seq, ts, arrival_us;
   uint32_t len;
   bool marker;
+  bool fec; /* carries in-band FEC for the frame before it */
 } slot;
 
 struct parley__jitter {
@@ -90,7 +93,7 @@ parley__jitter *parley__jitter_new(const parley__jitter_config *cfg_in, int *err
   if (!c.resync_ms) c.resync_ms = 3000;
   if (!c.talk_shrink_interval_ms) c.talk_shrink_interval_ms = 500;
   if (c.wait_late_pct == 0.0) c.wait_late_pct = 1.0;
-  if (c.accel_target_pct == 0.0) c.accel_target_pct = c.wait_late_pct > 10.0 ? c.wait_late_pct : 10.0;
+  if (c.accel_target_pct == 0.0) c.accel_target_pct = c.wait_late_pct > 5.0 ? c.wait_late_pct : 5.0;
   if (!c.tick_samples) c.tick_samples = c.frame_samples / 2 ? c.frame_samples / 2 : 1;
   int e = 0;
   if (c.clock_hz > 384000 || c.frame_samples > c.clock_hz || c.max_payload_bytes > 65536 ||
@@ -351,6 +354,7 @@ int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint
   s->arrival_us = now_us;
   s->len = (uint32_t)payload_bytes;
   s->marker = marker;
+  s->fec = j->cfg.has_fec ? j->cfg.has_fec(payload, payload_bytes) : false;
   memcpy(j->pool + (size_t)idx * j->cfg.max_payload_bytes, payload, payload_bytes);
   uint32_t k = j->n_buf;
   while (k > 0 && j->slots[j->order[k - 1]].ts > ets) k--;
@@ -500,6 +504,8 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
   j->pending_reset = false;
   const int64_t F = j->cfg.frame_samples, tick = j->cfg.tick_samples;
   const int64_t max_scale = F / 2, min_scale = F / 8 ? F / 8 : 1, max_silence_cut = 3 * F / 4;
+  /* Far above the low target (after a delay spike's burst) a frame may lose up to 3/4 of itself. */
+  const int64_t fast_scale = 3 * F / 4, fast_excess_us = FAST_ACCEL_FRAMES * j->frame_us;
   /* What completes the tick being filled: the unit of waiting (NOTHING, EXPAND, held silence). */
   const uint32_t fill = queued_samples < tick ? (uint32_t)(tick - queued_samples) : 1;
   out->out_samples = fill;
@@ -526,6 +532,7 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
   }
   /* Decision offset: the frame at play_ts is here iff its transit is at most d. */
   int64_t d = now_us - j->ref_us - media_us(j, j->play_ts - j->ref_ts);
+  const int64_t prev_cur_us = j->cur_us; /* a wait (EXPAND) leaves the reported delay alone */
 
   for (int pass = 0; pass < 2; pass++) {
     slot *h = head(j);
@@ -539,7 +546,8 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
       bool next_here = j->n_buf >= 2 && j->slots[j->order[1]].ts == j->play_ts + F;
       if (!j->in_dtx) {
         int64_t room = shrink_room(j, d, T_low, queued_samples);
-        if (room > max_scale) room = max_scale;
+        int64_t cap = d - T_low >= fast_excess_us ? fast_scale : max_scale;
+        if (room > cap) room = cap;
         int64_t lack = d < T_low ? samples_of(j, T_low - d) : 0;
         if (lack > max_scale) lack = max_scale;
         if (room >= min_scale) {
@@ -593,8 +601,13 @@ int parley__jitter_get_timescaled(parley__jitter *j, int64_t now_us, uint32_t qu
     /* Wait while the frame may still come: below the wait limit, or while nothing later is here
      * either (all late: a delay spike, not a loss), within the delay ceiling. */
     bool all_late = !h && d - fastest < j->max_delay_us;
-    if (d < T_wait || all_late) {
+    /* Except at or above the low target when the next packet carries this frame's FEC: recovering it
+     * now costs one frame of near-original audio and no delay, where waiting costs an expansion, and
+     * the delay it adds must then be shed by accelerating talk. */
+    bool fec_next = h && h->ts == j->play_ts + F && h->fec && d >= T_low;
+    if ((d < T_wait && !fec_next) || all_late) {
       out->kind = PARLEY__JITTER_EXPAND;
+      j->cur_us = prev_cur_us;
       j->expanded = true;
       j->expand_run += fill;
       j->st.expands++;

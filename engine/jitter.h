@@ -29,10 +29,14 @@
  * the next tick: concealment, but the packet is played when it comes, not lost) while d is below the
  * wait limit, or while no later packet has arrived either (then everything is late, as in a delay
  * spike, up to max_delay_ms), and then given up: the expansion already played stands in for it (a
- * whole frame of it: skipped; less: CONCEAL the rest, or FEC). Above the low target a frame is
- * played accelerated (shortened by a pitch lag: the delay shrinks during talk without dropping audio),
- * below it, when the next packet is not here yet, stretched. In DTX silence is shortened or lengthened
- * directly. */
+ * whole frame of it: skipped; less: CONCEAL the rest, or FEC). At or above the low target a missing
+ * frame whose FEC the next packet carries (config has_fec) is not waited for: FEC at once. Above the
+ * low target a frame is played accelerated (shortened by pitch periods, up to half a frame, 3/4 when
+ * three frames above it: the delay shrinks during talk without dropping audio), below it, when the
+ * next packet is not here yet, stretched. In DTX silence is shortened or lengthened directly.
+ * The low target's quantile trades delay against waiting: every frame that misses it is waited for
+ * with at least one tick of expansion, so its default (5 %) keeps the concealment on jittery paths
+ * within about a point of whole-frame playout (`parley-bench quality`). */
 #ifndef PARLEY_ENGINE_JITTER_H
 #define PARLEY_ENGINE_JITTER_H
 
@@ -56,8 +60,13 @@ typedef struct parley__jitter_config {
   uint32_t talk_shrink_interval_ms;  /* get(): min spacing of frame drops during talk [500] */
   /* Timescaled playout only: */
   double wait_late_pct;              /* late share of the window the wait limit leaves out [1.0] */
-  double accel_target_pct;           /* share of the window above the low target [10; >= wait_late_pct] */
+  double accel_target_pct;           /* share of the window above the low target [5; >= wait_late_pct] */
   uint32_t tick_samples;             /* device tick at clock_hz [frame_samples / 2] */
+  /* Whether a payload carries in-band FEC for the frame before it (e.g. parley__packet_has_fec), or
+   * NULL [no FEC is assumed]. Called by put() on the audio thread: must be real-time safe. When the
+   * packet after a missing frame is here and has FEC, a timescaled buffer at or above its low target
+   * recovers the frame from it at once instead of waiting (expanding) for a packet that may be lost. */
+  bool (*has_fec)(const uint8_t *payload, size_t payload_bytes);
 } parley__jitter_config;
 
 typedef enum parley__jitter_kind {
@@ -91,7 +100,8 @@ typedef struct parley__jitter_frame {
 typedef struct parley__jitter_stats {
   /* Delays are playout offsets above the fastest packet in the window (the buffering that packet
    * would see): current is where the play position is, target where the quantile says it should be
-   * (timescaled: the play offset including the queued samples, and the low target). */
+   * (timescaled: the play offset including the queued samples of the last frame played, not of a
+   * wait for a missing one, and the low target). */
   double current_delay_ms;
   double target_delay_ms;
   double jitter_ms;        /* RFC 3550 interarrival jitter estimate */

@@ -43,6 +43,7 @@ void parley__recv_config_init(parley__recv_config *cfg) {
   cfg->device_rate_hz = PARLEY__ENGINE_RATE_HZ;
   cfg->frame_ms = 20;
   cfg->resampler_quality = PARLEY__RESAMPLER_QUALITY_DEFAULT;
+  cfg->timescale = true;
 }
 
 parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *err) {
@@ -64,6 +65,7 @@ parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *
   jc.clock_hz = PARLEY__ENGINE_RATE_HZ;
   jc.frame_samples = (uint32_t)r->packet_frame;
   jc.tick_samples = (uint32_t)r->engine_frame;
+  jc.has_fec = parley__packet_has_fec;
   if (!(r->jitter = parley__jitter_new(&jc, &e))) goto fail;
   if (!(r->decoder = parley__decoder_new(PARLEY__ENGINE_RATE_HZ, 1, (int)r->packet_frame, &e))) goto fail;
   if (cfg->timescale) {

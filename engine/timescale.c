@@ -17,6 +17,14 @@
 /* A splice needs this much waveform similarity; below it the seam would be heard (noise-like or
  * changing audio), so accelerate/stretch leave the frame alone. */
 #define MIN_CORR 0.5
+/* Of the correlation peaks, the longest within this share of the best: in voiced speech a multiple
+ * of the period, so one splice moves the delay further and fewer splices are needed. */
+#define LONG_LAG_SHARE 0.8
+/* A frame this far below the speech level (-20 dB) is near-silent: accelerate cuts the most it may
+ * there with a plain crossfade, which is not heard, and need not match a period. */
+#define QUIET_SHARE 0.1
+#define QUIET_FLOOR 1e-4 /* rms under which a frame is silent whatever the level */
+#define LEVEL_DECAY_S 3.0 /* the tracked speech level falls 20 dB in this long without louder audio */
 #define FADE_START 960 /* 20 ms of expansion before the level starts to fall */
 #define FADE_PER_SAMPLE 0.9995f /* about -20 dB per 100 ms */
 #define SILENT_ENERGY 1e-9
@@ -30,6 +38,8 @@ struct parley__timescale {
   float gain;
   float scratch[W];
   float fade[W]; /* raised-cosine fade-in, fade[k] from ~0 to ~1 */
+  double level;  /* speech level: the rms of the loudest recent played frames, slowly decaying */
+  double *corr;  /* lag search scratch, indexed by lag, max_frame entries */
 };
 
 parley__timescale *parley__timescale_new(size_t max_frame_samples, int *err) {
@@ -44,12 +54,22 @@ parley__timescale *parley__timescale_new(size_t max_frame_samples, int *err) {
   }
   ts->max_frame = max_frame_samples;
   ts->gain = 1.0f;
+  ts->corr = calloc(max_frame_samples, sizeof *ts->corr);
+  if (!ts->corr) {
+    free(ts);
+    if (err) *err = PARLEY_ENOMEM;
+    return NULL;
+  }
   for (size_t k = 0; k < W; k++) ts->fade[k] = (float)(0.5 - 0.5 * cos(PI * ((double)k + 0.5) / W));
   if (err) *err = 0;
   return ts;
 }
 
-void parley__timescale_free(parley__timescale *ts) { free(ts); }
+void parley__timescale_free(parley__timescale *ts) {
+  if (!ts) return;
+  free(ts->corr);
+  free(ts);
+}
 
 static double dot(const float *a, const float *b, size_t n) {
   double s = 0;
@@ -57,9 +77,10 @@ static double dot(const float *a, const float *b, size_t n) {
   return s;
 }
 
-/* The lag in [lo, hi] maximising the normalised correlation of x[0, W) with x[lag, lag + W); x must
- * hold hi + W samples. Returns 0 if nothing reaches MIN_CORR (silence counts as a perfect match). */
-static size_t best_lag(const float *x, size_t lo, size_t hi) {
+/* The splice lag in [lo, hi] (hi < max_frame): of the peaks of the normalised correlation of x[0, W)
+ * with x[lag, lag + W) that reach LONG_LAG_SHARE of the best one, the longest; x must hold hi + W
+ * samples. Returns 0 if nothing reaches MIN_CORR (silence counts as a perfect match at lo). */
+static size_t best_lag(parley__timescale *ts, const float *x, size_t lo, size_t hi) {
   double e0 = dot(x, x, W);
   if (e0 < SILENT_ENERGY) return lo;
   size_t best = 0;
@@ -68,12 +89,27 @@ static size_t best_lag(const float *x, size_t lo, size_t hi) {
   for (size_t lag = lo; lag <= hi; lag++) {
     if (lag > lo) el += (double)x[lag + W - 1] * x[lag + W - 1] - (double)x[lag - 1] * x[lag - 1];
     double c = dot(x, x + lag, W) / sqrt(e0 * (el > 0 ? el : 0) + 1e-30);
+    ts->corr[lag] = c;
     if (c > best_c) {
       best_c = c;
       best = lag;
     }
   }
+  /* Only peaks of the correlation: a lag beside a period matches well in a smooth waveform but
+   * would splice it out of phase. */
+  for (size_t lag = hi - 1; best && lag > best; lag--) {
+    const double *c = ts->corr;
+    if (c[lag] >= LONG_LAG_SHARE * best_c && c[lag] >= c[lag - 1] && c[lag] >= c[lag + 1]) return lag;
+  }
   return best;
+}
+
+static double rms_of(const float *x, size_t n) { return n ? sqrt(dot(x, x, n) / (double)n) : 0; }
+
+bool parley__timescale_is_quiet(const parley__timescale *ts, const float *x, size_t n) {
+  if (!ts || !x || n == 0) return false;
+  double rms = rms_of(x, n);
+  return rms < QUIET_SHARE * ts->level || rms < QUIET_FLOOR;
 }
 
 static int lag_range(const parley__timescale *ts, size_t n, size_t max_lag, size_t *hi) {
@@ -87,7 +123,8 @@ int parley__timescale_accelerate(parley__timescale *ts, const float *in, size_t 
                                  float *out) {
   size_t hi;
   if (!ts || !in || !out || in == out || lag_range(ts, n, max_remove_samples, &hi) < 0) return PARLEY_EINVAL;
-  size_t lag = hi >= MIN_LAG ? best_lag(in, MIN_LAG, hi) : 0;
+  size_t lag = 0;
+  if (hi >= MIN_LAG) lag = parley__timescale_is_quiet(ts, in, n) ? hi : best_lag(ts, in, MIN_LAG, hi);
   if (lag == 0) {
     memcpy(out, in, n * sizeof *out);
     return (int)n;
@@ -102,7 +139,7 @@ int parley__timescale_stretch(parley__timescale *ts, const float *in, size_t n, 
                               float *out) {
   size_t hi;
   if (!ts || !in || !out || in == out || lag_range(ts, n, max_insert_samples, &hi) < 0) return PARLEY_EINVAL;
-  size_t lag = hi >= MIN_LAG ? best_lag(in, MIN_LAG, hi) : 0;
+  size_t lag = hi >= MIN_LAG ? best_lag(ts, in, MIN_LAG, hi) : 0;
   if (lag == 0) {
     memcpy(out, in, n * sizeof *out);
     return (int)n;
@@ -117,6 +154,11 @@ int parley__timescale_stretch(parley__timescale *ts, const float *in, size_t n, 
 
 void parley__timescale_played(parley__timescale *ts, const float *x, size_t n) {
   if (!ts || !x) return;
+  if (n > 0) {
+    ts->level *= pow(0.1, (double)n / (LEVEL_DECAY_S * 48000.0));
+    double rms = rms_of(x, n);
+    if (rms > ts->level) ts->level = rms;
+  }
   if (n >= HIST) {
     memcpy(ts->hist, x + n - HIST, HIST * sizeof *x);
     ts->hist_len = HIST;

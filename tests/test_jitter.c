@@ -532,6 +532,8 @@ typedef struct ts_play {
   int64_t queued;          /* samples decoded and not yet played */
   int64_t removed, added;  /* samples the time-scaling took out / put in */
   int64_t play_us[MAXF];   /* first-sample play time of each frame, -1 if never played */
+  int fec[MAXF];           /* times frame k was recovered from the next packet's FEC */
+  int64_t max_cut;         /* largest accelerate request, samples */
 } ts_play;
 
 static ts_play *tp_new(void) {
@@ -553,11 +555,19 @@ static void ts_tick(harness *h, ts_play *p, int64_t now_us) {
     if (kind == PARLEY__JITTER_PACKET) {
       int k;
       memcpy(&k, h->f.payload, sizeof k);
-      cr_assert(h->f.timescale_samples >= -(int32_t)F / 2 && h->f.timescale_samples <= (int32_t)F / 2);
+      /* Accelerate up to 3/4 of a frame (far above target), stretch up to half. */
+      cr_assert(h->f.timescale_samples >= -(int32_t)(3 * F / 4) && h->f.timescale_samples <= (int32_t)F / 2,
+                "timescale_samples %d", h->f.timescale_samples);
       p->play_us[k] = now_us + p->queued * 1000000 / 48000;
       len += h->f.timescale_samples;
       if (h->f.timescale_samples < 0) p->removed -= h->f.timescale_samples;
       else p->added += h->f.timescale_samples;
+      if (-h->f.timescale_samples > p->max_cut) p->max_cut = -h->f.timescale_samples;
+    } else if (kind == PARLEY__JITTER_FEC) {
+      int k;
+      memcpy(&k, h->f.payload, sizeof k);
+      p->fec[k - 1]++;
+      cr_assert_eq(h->f.timescale_samples, 0);
     } else {
       cr_assert_eq(h->f.timescale_samples, 0);
     }
@@ -599,6 +609,10 @@ Test(jitter, timescaled_plays_on_the_first_10ms_tick_after_arrival) {
   cr_expect_eq(st.concealed, 0u);
   cr_expect_eq(st.late, 0u);
   cr_expect_eq(st.accelerated + st.stretched, 0u, "a steady stream needs no time-scaling");
+  /* The run ends with a second of waiting (EXPAND) past the last frame: the reported delay is still
+   * the last played frame's (2.7 ms and a tick queued at most), not the growing wait. */
+  cr_expect_gt(st.expands, 50u);
+  cr_expect_lt(st.current_delay_ms, 15.0, "current delay %.1f ms", st.current_delay_ms);
   free(p);
   h_free(h);
 }
@@ -626,42 +640,108 @@ Test(jitter, timescaled_late_packet_is_played_after_expand_not_lost) {
 }
 
 Test(jitter, timescaled_waits_for_reordered_packets_the_window_has_seen) {
-  /* Every 10th frame is held 25 ms (behind its successor): the wait limit covers that, so each held
-   * frame is waited for with EXPAND and played, none lost. */
+  /* Every 25th frame is held 25 ms (behind its successor): 4 % of the window, above the low target's
+   * 5 % quantile but within the wait limit's 1 %, so each held frame is waited for with EXPAND and
+   * played, none lost. */
   harness *h = h_new(NULL);
   ts_play *p = tp_new();
   static int64_t arr[MAXF], extra[MAXF];
-  for (int k = 5; k < 1000; k += 10) extra[k] = 25000;
+  for (int k = 5; k < 1000; k += 25) extra[k] = 25000;
   ts_stream(h, p, 1000, 47300, extra, arr);
   int lost = 0;
   for (int k = 0; k < 1000; k++) lost += h->played[k] != 1;
   parley__jitter_stats st = h_stats(h);
   cr_expect_leq(lost, 2, "%d frames never played (late %llu)", lost, (unsigned long long)st.late);
-  cr_expect_geq(st.played_after_expand, 90u);
+  cr_expect_geq(st.played_after_expand, 36u);
   free(p);
   h_free(h);
 }
 
 Test(jitter, timescaled_accelerate_sheds_a_spike_during_talk) {
-  /* A 300 ms stall: frames 100..114 all arrive together at the end. Everything is waited for and
-   * played; the delay the stall built is then removed by accelerating talk, no frame dropped. */
+  /* A 300 ms stall: frames 400..414 all arrive together at the end. Everything is waited for and
+   * played; the delay the stall built is then removed by accelerating talk, no frame dropped. The
+   * stall comes after 8 s of steady talk, so its 15 packets are 3 % of the transit window: under the
+   * low target's 5 %, which it must not move. */
   harness *h = h_new(NULL);
   ts_play *p = tp_new();
   static int64_t arr[MAXF], extra[MAXF];
-  for (int k = 100; k < 115; k++) extra[k] = 300000 - (int64_t)(k - 100) * TICK;
-  ts_stream(h, p, 400, 47300, extra, arr);
-  for (int k = 0; k < 400; k++) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  for (int k = 400; k < 415; k++) extra[k] = 300000 - (int64_t)(k - 400) * TICK;
+  ts_stream(h, p, 700, 47300, extra, arr);
+  for (int k = 0; k < 700; k++) cr_assert_eq(h->played[k], 1, "frame %d", k);
   parley__jitter_stats st = h_stats(h);
   cr_expect_eq(st.late, 0u);
   cr_expect_eq(st.shrink_drops, 0u);
   cr_expect_eq(st.silence, 0u, "talk throughout");
-  cr_expect_gt(p->play_us[115] - arr[115], 100000, "the backlog plays late at first");
-  /* About 300 ms was expanded; at most half a frame comes out per frame. */
+  /* The backlog lands at once and plays one frame after another, each cut to no less than a quarter
+   * (5 ms): its last frame waits for the 14 before it. */
+  cr_expect_geq(p->play_us[414] - arr[414], 14 * 5000 - DTICK, "the backlog's last frame waited %lld us",
+                (long long)(p->play_us[414] - arr[414]));
+  /* About 300 ms was expanded, and all of it is taken out again, faster than half a frame per frame
+   * while far above target. */
   cr_expect_geq(p->removed, 48 * 250, "removed %lld samples", (long long)p->removed);
-  cr_expect_eq(p->play_us[250] - arr[250], 2700, "back at the floor 2.7 s later: %lld us",
-               (long long)(p->play_us[250] - arr[250]));
+  cr_expect_gt(p->max_cut, (int64_t)F / 2, "largest cut %lld samples", (long long)p->max_cut);
+  cr_expect_eq(p->play_us[550] - arr[550], 2700, "back at the floor 2.7 s later: %lld us",
+               (long long)(p->play_us[550] - arr[550]));
   free(p);
   h_free(h);
+}
+
+static bool always_fec(const uint8_t *payload, size_t bytes) {
+  (void)payload;
+  return bytes > 0;
+}
+
+/* Frames arrive in pairs (frame 2i with 2i + 1), so the low target sits at the pairs' arrival and the
+ * next frame is always here when a frame is decided; every 100th pair comes 30 ms later still (2 % of the
+ * window: the wait limit covers them). Frames 200, 400, 600 and 800 are lost. */
+static void fec_stream(harness *h, ts_play *p, int64_t *arr) {
+  enum { N = 1000 };
+  static int64_t extra[MAXF];
+  memset(extra, 0, sizeof extra);
+  for (int k = 50; k < N; k += 100) extra[k] = extra[k + 1] = 30000;
+  static ev evs[MAXF];
+  int n = 0;
+  for (int k = 0; k < N; k++) {
+    arr[k] = (int64_t)(k | 1) * TICK + 47300 + extra[k];
+    if (k % 200 != 0 || k == 0) evs[n++] = (ev){arr[k], k};
+  }
+  qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
+  int e = 0;
+  for (int64_t now = 0; now <= (int64_t)N * TICK + 500000; now += DTICK) {
+    for (; e < n && evs[e].t <= now; e++) h_put(h, evs[e].k, evs[e].t);
+    ts_tick(h, p, now);
+  }
+}
+
+Test(jitter, timescaled_lost_frame_with_fec_next_is_recovered_without_waiting) {
+  static int64_t arr[MAXF];
+  parley__jitter_config with = {.has_fec = always_fec};
+  harness *hf = h_new(&with), *hn = h_new(NULL);
+  ts_play *pf = tp_new(), *pn = tp_new();
+  fec_stream(hf, pf, arr);
+  fec_stream(hn, pn, arr);
+  parley__jitter_stats sf = h_stats(hf), sn = h_stats(hn);
+  for (int k = 200; k < 1000; k += 200) {
+    /* With FEC in the next packet the lost frame is rebuilt from it at once, and the next frame plays
+     * right after it: one frame and a tick's wait after it came, at most. */
+    cr_expect_eq(pf->fec[k], 1, "frame %d recovered %d times", k, pf->fec[k]);
+    int64_t df = pf->play_us[k + 1] - arr[k + 1];
+    cr_expect_leq(df, TICK + DTICK, "frame %d plays %lld us after it came", k + 1, (long long)df);
+    /* Without, the buffer waits up to the wait limit (30 ms above) before giving the frame up. */
+    int64_t dn = pn->play_us[k + 1] - arr[k + 1];
+    cr_expect_gt(dn, df, "frame %d: %lld us without FEC vs %lld with", k + 1, (long long)dn, (long long)df);
+  }
+  cr_expect_lt(sf.expand_samples, sn.expand_samples, "expanded %llu with FEC vs %llu without",
+               (unsigned long long)sf.expand_samples, (unsigned long long)sn.expand_samples);
+  /* The held pairs are still waited for and played in both. */
+  for (int k = 50; k < 1000; k += 100) {
+    cr_expect_eq(hf->played[k], 1, "held frame %d", k);
+    cr_expect_eq(hn->played[k], 1, "held frame %d", k);
+  }
+  free(pf);
+  free(pn);
+  h_free(hf);
+  h_free(hn);
 }
 
 Test(jitter, timescaled_random_networks_never_play_twice_or_out_of_order) {
@@ -706,9 +786,10 @@ Test(jitter, timescaled_bad_arguments_rejected) {
 }
 
 Test(jitter, timescaled_dtx_silence_is_cut_not_talk) {
-  /* A 200 ms stall builds delay right before the talker stops. The sender then goes into DTX for 1 s:
-   * an update packet every 400 ms (frames 120 and 140, consecutive sequence numbers, timestamp gaps),
-   * then talk again at frame 150. The excess goes from the silence, not the talk: only the stalled
+  /* After 8 s of talk (so the stall's packets stay under the low target's share of the window), a
+   * 200 ms stall builds delay right before the talker stops. The sender then goes into DTX for 1 s:
+   * an update packet every 400 ms (frames 420 and 440, consecutive sequence numbers, timestamp gaps),
+   * then talk again at frame 450. The excess goes from the silence, not the talk: only the stalled
    * frames themselves are accelerated, the pause is played shorter than sent, and the first packet
    * after it plays at the floor. */
   harness *h = h_new(NULL);
@@ -716,40 +797,40 @@ Test(jitter, timescaled_dtx_silence_is_cut_not_talk) {
   static int seq_of[MAXF];
   static ev evs[MAXF];
   int n = 0;
-  for (int k = 0; k < 250; k++) {
-    seq_of[k] = k < 100 ? k : k == 120 ? 100 : k == 140 ? 101 : k - 48;
-    if (k >= 100 && k < 150 && k != 120 && k != 140) continue;
-    int64_t extra = k >= 90 && k < 100 ? 200000 - (int64_t)(k - 90) * TICK : 0;
+  for (int k = 0; k < 550; k++) {
+    seq_of[k] = k < 400 ? k : k == 420 ? 400 : k == 440 ? 401 : k - 48;
+    if (k >= 400 && k < 450 && k != 420 && k != 440) continue;
+    int64_t extra = k >= 390 && k < 400 ? 200000 - (int64_t)(k - 390) * TICK : 0;
     evs[n++] = (ev){(int64_t)k * TICK + 47300 + extra, k};
   }
   h->seq_of = seq_of;
   qsort(evs, (size_t)n, sizeof *evs, cmp_ev);
   int e = 0;
-  for (int64_t now = 0; now <= 260 * TICK; now += DTICK) {
+  for (int64_t now = 0; now <= 560 * TICK; now += DTICK) {
     for (; e < n && evs[e].t <= now; e++) {
       int k = evs[e].k;
       uint8_t pl[8] = {0};
       memcpy(pl, &k, sizeof k);
-      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 150, pl,
+      parley__jitter_put(h->j, (uint16_t)(h->seq0 + seq_of[k]), h->ts0 + (uint32_t)k * F, h->ssrc, k == 450, pl,
                          sizeof pl, evs[e].t);
     }
     ts_tick(h, p, now);
   }
   parley__jitter_stats st = h_stats(h);
-  for (int k = 0; k < 250; k++) {
-    if (k < 100 || k >= 150 || k == 120 || k == 140) cr_assert_eq(h->played[k], 1, "frame %d", k);
+  for (int k = 0; k < 550; k++) {
+    if (k < 400 || k >= 450 || k == 420 || k == 440) cr_assert_eq(h->played[k], 1, "frame %d", k);
   }
   cr_expect_eq(st.late, 0u);
   cr_expect_leq(st.accelerated, 10u, "talk after the stall was not accelerated: %llu", (unsigned long long)st.accelerated);
   cr_expect_gt(st.silence, 10u);
-  /* Frame 99 still plays ~90 ms late (the stall minus what accelerating the backlog took), frame 150 at
-   * the floor: the pause between them played that much shorter than the 1.02 s it spans. */
-  int64_t late99 = p->play_us[99] - (99 * TICK + 47300);
-  cr_expect_gt(late99, 50000, "frame 99 plays %lld us after its nominal arrival", (long long)late99);
-  cr_expect_leq(p->play_us[150] - p->play_us[99], 51 * TICK - late99 + 2700, "pause played for %lld us",
-                (long long)(p->play_us[150] - p->play_us[99]));
-  cr_expect_eq(p->play_us[150] - (150 * TICK + 47300), 2700, "after the pause: %lld us",
-               (long long)(p->play_us[150] - (150 * TICK + 47300)));
+  /* Frame 399 still plays late (the stall minus what accelerating the backlog took), frame 450 at the
+   * floor: the pause between them played that much shorter than the 1.02 s it spans. */
+  int64_t late399 = p->play_us[399] - (399 * TICK + 47300);
+  cr_expect_gt(late399, 50000, "frame 399 plays %lld us after its nominal arrival", (long long)late399);
+  cr_expect_leq(p->play_us[450] - p->play_us[399], 51 * TICK - late399 + 2700, "pause played for %lld us",
+                (long long)(p->play_us[450] - p->play_us[399]));
+  cr_expect_eq(p->play_us[450] - (450 * TICK + 47300), 2700, "after the pause: %lld us",
+               (long long)(p->play_us[450] - (450 * TICK + 47300)));
   free(p);
   h_free(h);
 }

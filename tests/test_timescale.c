@@ -1,6 +1,7 @@
 /* test_timescale.c: the WSOLA time-scaling stage on signals with known answers: a sine keeps its
  * frequency when shortened or lengthened and the cut equals its period; speech stretched then
- * accelerated comes back; splices make no clicks; expansion continues a periodic signal. */
+ * accelerated comes back; splices make no clicks; expansion continues a periodic signal; a cut takes
+ * as many whole periods as allowed; near-silence is cut by the most allowed without a step. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -67,6 +68,52 @@ static void sine_scaled(int dir) {
 
 Test(timescale, accelerated_sine_keeps_frequency_and_loses_whole_periods) { sine_scaled(-1); }
 Test(timescale, stretched_sine_keeps_frequency_and_gains_whole_periods) { sine_scaled(1); }
+
+Test(timescale, accelerate_cuts_as_many_whole_periods_as_allowed) {
+  /* 200 Hz: period 240 samples. Allowed 600, the cut is two whole periods (480), not one, and not a
+   * lag beside a period that a smooth sine would also match fairly well. */
+  float x[FRAME], y[FRAME];
+  th_sine(x, FRAME, 200.0, RATE, 0.5);
+  parley__timescale *ts = new_ts();
+  int m = parley__timescale_accelerate(ts, x, FRAME, 600, y);
+  cr_expect_eq(m, FRAME - 480, "cut %d samples", FRAME - m);
+  /* Whole periods out: the output is the sine itself, continuous through the splice. */
+  float ref[FRAME];
+  th_sine(ref, FRAME, 200.0, RATE, 0.5);
+  cr_expect_geq(th_xcorr_at(ref, y, (size_t)m, 0), 0.999);
+  cr_expect_leq(max_step(y, (size_t)m), 1.01f * max_step(x, FRAME));
+  parley__timescale_free(ts);
+}
+
+Test(timescale, near_silent_frame_is_cut_by_the_most_allowed_without_a_step) {
+  /* After a second of loud audio, a frame of faint noise (-40 dB under it) is near-silent: it has no
+   * period to match, but a crossfade there is not heard, so the whole allowance goes. The same noise
+   * at the speech level is left alone (no match, no cut). */
+  enum { LOUD = RATE };
+  float *loud = malloc(LOUD * sizeof *loud);
+  cr_assert_not_null(loud);
+  th_noise(loud, LOUD, 3, 0.3);
+  parley__timescale *ts = new_ts();
+  parley__timescale_played(ts, loud, LOUD);
+  float faint[FRAME], y[FRAME];
+  th_noise(faint, FRAME, 11, 0.003);
+  cr_expect(parley__timescale_is_quiet(ts, faint, FRAME));
+  cr_expect_not(parley__timescale_is_quiet(ts, loud, FRAME));
+  int m = parley__timescale_accelerate(ts, faint, FRAME, 480, y);
+  cr_expect_eq(m, FRAME - 480, "cut %d samples of near-silence", FRAME - m);
+  /* The crossfade joins two pieces of the same faint noise: no step beyond the noise's own, and the
+   * level stays that of the noise. */
+  cr_expect_leq(max_step(y, (size_t)m), max_step(faint, FRAME) + 0.001f, "step %.5f vs %.5f", max_step(y, (size_t)m),
+                max_step(faint, FRAME));
+  cr_expect_leq(th_rms(y, (size_t)m), 1.2 * th_rms(faint, FRAME));
+  cr_expect_eq(memcmp(y + 240, faint + 480 + 240, (size_t)(m - 240) * sizeof *y), 0, "after the fade: the frame's end");
+  cr_expect_eq(parley__timescale_accelerate(ts, loud, FRAME, 480, y), FRAME, "loud noise: no cut");
+  /* The level tracked decays: after 10 s of near-silence the faint frame is the level, not quiet. */
+  for (int k = 0; k < 500; k++) parley__timescale_played(ts, faint, FRAME);
+  cr_expect_not(parley__timescale_is_quiet(ts, faint, FRAME));
+  parley__timescale_free(ts);
+  free(loud);
+}
 
 Test(timescale, noise_is_left_alone) {
   float x[FRAME], y[2 * FRAME];
