@@ -244,6 +244,7 @@ static int media_new(parley_call *c, parley__call_media **out) {
   }
   m->recv = parley__recv_chain_new(&rc, &err);
   if (!m->recv) goto fail;
+  m->packet_ms = c->remote_ptime_ms > ec->frame_ms ? c->remote_ptime_ms : ec->frame_ms;
   /* At 48 kHz the audio thread feeds the canceller the whole device output (every call's playout);
    * otherwise the receive chain feeds its own call's canceller before resampling. */
   if (ec->echo_cancellation && !c->eng->echo_from_output)
@@ -1030,6 +1031,7 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   if (c->media) {
     out->jitter_buffer_ms = (double)atomic_load_explicit(&c->media->jb_delay_us, memory_order_relaxed) / 1000.0;
     out->concealed_frames = atomic_load_explicit(&c->media->concealed, memory_order_relaxed);
+    out->concealed_ms = atomic_load_explicit(&c->media->concealed_ms, memory_order_relaxed);
     out->fec_frames = atomic_load_explicit(&c->media->fec, memory_order_relaxed);
   }
   pthread_mutex_unlock(&e->lock);

@@ -186,6 +186,7 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_expect_geq(sa.rtt_ms, 0.0, "RTT measured from RTCP");
   cr_expect_lt(sa.rtt_ms, 200.0);
   cr_expect_geq(sb.jitter_buffer_ms, 0.0);
+  cr_expect_geq(sb.concealed_ms, sb.concealed_frames * 20, "concealed time covers the concealed 20 ms frames");
   cr_expect_geq(sa.fraction_lost, 0.0, "B reported on A's stream");
   cr_expect_leq(sa.fraction_lost, 0.05, "loopback loses nothing: %.3f", sa.fraction_lost);
   cr_expect_leq(sb.packets_lost, 2);
@@ -847,17 +848,15 @@ Test(call, twenty_ms_packets_on_a_ten_ms_engine, .timeout = 60) {
   float *y = read_wav(out_path, &ny, &rate);
   cr_assert(x && y);
   cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 100 / 1000, "A played %zu samples", ny);
-  double peak = 0;
-  long lag = th_best_lag(x + 48000, y + 48000, 48000, 48000 * 100 / 1000, &peak);
-  /* Time-scaling (accelerate/stretch) moves the alignment within the window, so the single-lag peak is
-   * can be lower than on a fixed-frame path (measured 0.55 to 0.85); a different clip is the control. */
+  /* Per 200 ms piece: time-scaling moves the alignment as it goes, and a loaded host (sanitizers) can
+   * push the delay past 100 ms, so lags up to 250 ms are searched; a different clip is the control. */
+  double peak = piecewise_peak(x, y, 48000, 48000, 48000 / 4);
   size_t nz;
   float *z = th_load_wav("speech_b_48k.wav", &nz, &rate);
   cr_assert_not_null(z);
-  double control = 0;
-  (void)th_best_lag(z + 48000, y + 48000, 48000, 48000 * 100 / 1000, &control);
-  cr_log_info("timescaled playout: correlation %.3f at lag %ld (other clip: %.3f)", peak, lag, control);
-  cr_expect_geq(peak, 0.4, "correlation %.3f at lag %ld", peak, lag);
+  double control = piecewise_peak(z, y, 48000, 48000, 48000 / 4);
+  cr_log_info("timescaled playout: piecewise correlation %.3f (other clip: %.3f)", peak, control);
+  cr_expect_geq(peak, 0.5, "piecewise correlation %.3f", peak);
   cr_expect_lt(control, peak / 2, "control %.3f vs %.3f", control, peak);
   free(z);
   free(x);

@@ -396,9 +396,9 @@ static void print_stats(const side *s) {
   printf(", peer-reported loss ");
   if (st.fraction_lost >= 0) printf("%.1f %%", st.fraction_lost * 100.0);
   else printf("n/a");
-  printf(", lost %lld, jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames, fec %llu\n",
+  printf(", lost %lld, jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n",
          (long long)st.packets_lost, st.jitter_ms, st.jitter_buffer_ms, (unsigned long long)st.concealed_frames,
-         (unsigned long long)st.fec_frames);
+         (unsigned long long)st.concealed_ms, (unsigned long long)st.fec_frames);
   printf("     sent %llu packets / %llu bytes, received %llu packets / %llu bytes\n",
          (unsigned long long)st.packets_sent, (unsigned long long)st.bytes_sent,
          (unsigned long long)st.packets_received, (unsigned long long)st.bytes_received);

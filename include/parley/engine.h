@@ -259,7 +259,10 @@ typedef struct parley_call_stats {
   int64_t packets_lost;        /* cumulative loss of the peer's stream as we count it */
   double jitter_ms;            /* interarrival jitter of the peer's stream (RFC 3550) */
   double jitter_buffer_ms;     /* current jitter-buffer delay */
-  uint64_t concealed_frames;   /* frames filled by loss concealment */
+  uint64_t concealed_frames;   /* packets lost or too late, filled by loss concealment (Opus PLC) */
+  uint64_t concealed_ms;       /* all audio not decoded from its own packet: those frames plus the time
+                                * the time-scaled playout spent stretching audio while waiting for a late
+                                * packet (the receive chain's default playout) */
   uint64_t fec_frames;         /* frames rebuilt from in-band FEC */
   uint64_t packets_sent, bytes_sent;         /* RTP, after SRTP */
   uint64_t packets_received, bytes_received; /* authenticated RTP */
