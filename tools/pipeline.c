@@ -259,6 +259,9 @@ int main(int argc, char **argv) {
          (unsigned long long)rs.decode_errors);
   printf("%-26s %llu frames, %llu samples of underrun\n", "playout", (unsigned long long)rs.frames,
          (unsigned long long)rs.underrun_samples);
+  printf("%-26s %.0f ms stretched while waiting for late packets, %.0f ms cut and %.0f ms added to steer the delay\n",
+         "time-scaling", (double)rs.expand_samples / 48.0, (double)rs.removed_samples / 48.0,
+         (double)rs.inserted_samples / 48.0);
   printf("%-26s send chain %.1f us/frame, receive chain %.1f us/frame (budget %.0f us)\n", "cost (this machine)",
          d.frames ? (double)d.send_ns / (double)d.frames / 1000 : 0.0,
          d.frames ? (double)d.recv_ns / (double)d.frames / 1000 : 0.0, frame_ms * 1000);
