@@ -754,6 +754,13 @@ Test(device_null, stepped_silence) {
   cr_assert_not_null(d);
   cr_assert_eq(parley__device_start(d), 0);
   for (int i = 0; i < 100; i++) cr_assert_eq(parley__device_step(d), 0);
+  /* No buffering beyond the period: the capture fill in, nothing out. */
+  parley__device_latency lat;
+  cr_assert_eq(parley__device_get_latency(d, &lat), 0);
+  cr_expect_eq(lat.input_frames, parley__device_period_frames(d));
+  cr_expect_eq(lat.output_frames, 0);
+  cr_expect_eq(parley__device_get_latency(NULL, &lat), PARLEY_EINVAL);
+  cr_expect_eq(parley__device_get_latency(d, NULL), PARLEY_EINVAL);
   cr_expect_eq(atomic_load(&c.frames), 48000);
   cr_expect_eq(atomic_load(&c.nonzero_in), 0);
   cr_expect_eq(atomic_load(&c.nonzero_out_seen), 0);
@@ -979,7 +986,14 @@ Test(device_pa, jack_dummy_frames_flow_then_lost, .fini = jack_teardown, .timeou
   cr_expect_eq(err, PARLEY_ENOTSUP);
   parley__device *d = jack_device(&c, 48000, 2000, &err);
   cr_assert_not_null(d, "open JACK device: %s", parley_strerror(err));
+  parley__device_latency lat;
+  cr_expect_eq(parley__device_get_latency(d, &lat), PARLEY_ESTATE, "no stream, nothing reported yet");
   cr_assert_eq(parley__device_start(d), 0);
+  /* A JACK card hands a period over a period after it began (capture) and plays what a cycle wrote
+   * one cycle later at the earliest (playback). */
+  cr_assert_eq(parley__device_get_latency(d, &lat), 0);
+  cr_expect_geq(lat.input_frames, 480, "input %zu frames", lat.input_frames);
+  cr_expect_geq(lat.output_frames, 480, "output %zu frames", lat.output_frames);
   /* About one second of running: at least half the nominal 48000 frames must have flowed. */
   int64_t t0 = now_us();
   for (int i = 0; i < 100 && now_us() - t0 < 1000000; i++) {
