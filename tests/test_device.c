@@ -888,6 +888,8 @@ static bool in_path(const char *prog) {
   return false;
 }
 
+static const char *jack_period = "480"; /* the server's period, frames */
+
 static pid_t jack_spawn(void) {
   pid_t pid = fork();
   if (pid != 0) return pid;
@@ -898,7 +900,7 @@ static pid_t jack_spawn(void) {
     dup2(devnull, 2);
   }
   execlp("jackd", "jackd", "-n", JACK_SERVER, "--no-realtime", "-d", "dummy", "-r", "48000", "-p",
-         "480", (char *)NULL);
+         jack_period, (char *)NULL);
   _exit(127);
 }
 
@@ -1038,5 +1040,72 @@ Test(device_pa, jack_stall_is_lost, .fini = jack_teardown, .timeout = 60) {
   cr_expect_eq(jack_events.err[lost], PARLEY_ETIMEDOUT);
   jack_stop_server(SIGTERM, 5000);
   cr_expect_eq(parley__device_stop(d), 0);
+  parley__device_free(d);
+}
+
+/* JACK's period (256) is not the device's (480): device_pa adapts. Every process call gets exactly one
+ * period, and with the device's output wired back to its input in the JACK graph, a counter written to
+ * the output comes back in order: no sample lost, repeated or reordered by the adapter. The reported
+ * output latency includes the adapter's one period of priming on top of JACK's own playback latency
+ * (at least one JACK period). */
+typedef struct ramp {
+  atomic_ulong calls, odd_calls, frames;
+  float next_out;
+  float expect; /* next input value once the ramp came round; -1 before */
+  atomic_ulong in_order, breaks;
+} ramp;
+
+static void ramp_process(void *user, const float *in, float *out, size_t frames) {
+  ramp *r = user;
+  atomic_fetch_add(&r->calls, 1);
+  if (frames != 480) atomic_fetch_add(&r->odd_calls, 1);
+  for (size_t i = 0; i < frames; i++) {
+    r->next_out = r->next_out >= 4095 ? 1 : r->next_out + 1; /* 1..4095: never 0, exact in float */
+    out[i] = r->next_out;
+    if (in[i] == 0) continue; /* the loop not closed yet, or the priming's silence */
+    if (r->expect > 0) {
+      if (in[i] == r->expect) atomic_fetch_add(&r->in_order, 1);
+      else atomic_fetch_add(&r->breaks, 1);
+    }
+    r->expect = in[i] >= 4095 ? 1 : in[i] + 1;
+  }
+  atomic_fetch_add(&r->frames, frames);
+}
+
+Test(device_pa, jack_other_period_is_adapted, .fini = jack_teardown, .timeout = 60) {
+  if (!in_path("jack_connect") || !in_path("jack_disconnect")) cr_skip("jack_connect is not installed");
+  jack_period = "256";
+  jack_up();
+  ramp r = {.next_out = 0, .expect = -1};
+  parley__device_config cfg;
+  parley__device_config_init(&cfg, PARLEY__DEVICE_PORTAUDIO);
+  cfg.host_api = "jack";
+  cfg.input_name = "system";
+  cfg.output_name = "system";
+  cfg.period_frames = 480;
+  cfg.process = ramp_process;
+  cfg.user = &r;
+  int err = 0;
+  parley__device *d = parley__device_new(&cfg, &err);
+  cr_assert_not_null(d, "open JACK device: %s", parley_strerror(err));
+  cr_assert_eq(parley__device_start(d), 0);
+  /* Close the loop out_0 -> in_0 (PortAudio connected in_0 to the card's capture at start). */
+  cr_assert_eq(system("jack_disconnect system:capture_1 PortAudio:in_0 >/dev/null 2>&1; "
+                      "jack_connect PortAudio:out_0 PortAudio:in_0"),
+               0);
+  int64_t t0 = now_us();
+  while (atomic_load(&r.in_order) < 48000 && now_us() - t0 < 10000000) {
+    parley__device_poll_events(d, now_us());
+    sleep_ms(10);
+  }
+  parley__device_latency lat;
+  cr_assert_eq(parley__device_get_latency(d, &lat), 0);
+  cr_expect_eq(parley__device_stop(d), 0);
+  cr_expect_gt(atomic_load(&r.calls), 0);
+  cr_expect_eq(atomic_load(&r.odd_calls), 0, "process always gets one whole period");
+  cr_expect_geq(atomic_load(&r.in_order), 48000, "a second of the ramp came back in order (%lu samples)",
+                atomic_load(&r.in_order));
+  cr_expect_eq(atomic_load(&r.breaks), 0, "the ramp came back with %lu breaks", atomic_load(&r.breaks));
+  cr_expect_geq(lat.output_frames, 480 + 256, "output latency %zu frames", lat.output_frames);
   parley__device_free(d);
 }
