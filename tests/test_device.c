@@ -700,6 +700,34 @@ Test(device_app, standing_backlog_is_trimmed) {
   }
 }
 
+/* A stall: the app misses a tick's push and then pushes two periods, once it has run in step for a
+ * while (reads emptied the ring), in the middle of a trim window. The tick underruns, and the late
+ * period becomes a one-period backlog: kept for exactly a window of reads in a row (a surge may still
+ * drain by itself), then trimmed, not a window or more later. */
+Test(device_app, stall_backlog_is_trimmed_one_window_after) {
+  seq_state st = {0};
+  parley__device *d = trim_device(&st, true);
+  float buf[960];
+  const int stall = 17; /* not a multiple of the window */
+  int trimmed_at = -1;
+  for (int t = 0; t < 3 * PARLEY__DEVICE_APP_TRIM_WINDOW && trimmed_at < 0; t++) {
+    memset(buf, 0, sizeof buf);
+    int push = t == stall ? 0 : t == stall + 1 ? 960 : 480;
+    cr_assert_eq(parley__device_app_push(d, buf, (size_t)push), push);
+    cr_assert_eq(parley__device_step(d), 0);
+    cr_assert_eq(parley__device_app_pull(d, buf, 480), 480);
+    parley__device_stats ds;
+    parley__device_get_stats(d, &ds);
+    if (ds.trimmed_frames) {
+      cr_expect_eq(ds.trimmed_frames, 480, "the backlog was one period");
+      trimmed_at = t;
+    }
+  }
+  /* The tick after the double push is the first to leave a period over. */
+  cr_expect_eq(trimmed_at, stall + PARLEY__DEVICE_APP_TRIM_WINDOW, "trimmed at tick %d", trimmed_at);
+  parley__device_free(d);
+}
+
 Test(device_app, surges_are_not_trimmed) {
   seq_state st = {0};
   parley__device *d = trim_device(&st, true);
