@@ -245,7 +245,7 @@ static void fifo_pop(pa_link *l, float *out, size_t n, size_t ch) {
 static void adapt_frames(pa_link *l, const float *input, float *output, size_t frames) {
   parley__device *d = l->d;
   size_t ch = (size_t)d->channels, p = d->period_frames;
-  if (!l->primed && (frames != p || l->acc != 0)) {
+  if (output && !l->primed && (frames != p || l->acc != 0)) {
     size_t room = l->fifo_cap - l->fifo_len;
     size_t n = p < room ? p : room;
     for (size_t k = 0; k < n; k++, l->fifo_len++)
@@ -263,11 +263,10 @@ static void adapt_frames(pa_link *l, const float *input, float *output, size_t f
     if (l->acc == p) {
       memset(d->out_buf, 0, p * ch * sizeof(float));
       d->cfg.process(d->cfg.user, d->in_buf, d->out_buf, p);
-      fifo_push(l, d->out_buf, p, ch);
+      if (output) fifo_push(l, d->out_buf, p, ch); /* no output device: the playout goes nowhere */
       l->acc = 0;
     }
     if (output) fifo_pop(l, (float *)output + done * ch, c, ch);
-    else l->fifo_len = l->fifo_len > c ? l->fifo_len - c : 0;
     done += c;
   }
 }
