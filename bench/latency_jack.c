@@ -58,6 +58,7 @@ void bench_jack_close(bench_jack *j) { (void)j; }
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <sched.h>
 #include <jack/jack.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -186,9 +187,12 @@ static pid_t spawn_jackd(int period_frames) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
-  /* child: dies with the bench; quiet */
+  /* child: dies with the bench; quiet; at normal priority like --no-realtime says (the bench's thread
+   * may run at SCHED_FIFO, which a fork inherits) */
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);
+  struct sched_param sp = {.sched_priority = 0};
+  (void)sched_setscheduler(0, SCHED_OTHER, &sp);
   int fd = open("/dev/null", O_RDWR);
   if (fd >= 0) {
     dup2(fd, 0);
