@@ -14,10 +14,10 @@
  * measured_ms = stream lag + one frame of capture fill: a card hands over a period only once it is
  * full, so the first sample of a period was spoken one frame before the engine sees it; the stream
  * lag cannot show that, a microphone would.
- * floor_ms (engine/latency.h, read from the live call): capture fill (frame) + device buffering (one
- * period: the frame crosses from capture tick to A's tick to B's tick to the playout tick within one
- * period when the ticks are ordered so) + capture resampler + preprocessor + Opus lookahead + jitter
- * min delay + playout resampler.
+ * floor_ms (engine/latency.h, read from the live call): device input (capture fill: one frame) +
+ * device buffering (one period: the frame crosses from capture tick to A's tick to B's tick to the
+ * playout tick within one period when the ticks are ordered so) + capture resampler + preprocessor +
+ * Opus lookahead + jitter min delay + playout resampler + device output (0 for APP).
  * The tick phases are set, not left to chance: A's ticker is measured (its audio cycle counter,
  * engine/engine_internal.h), B is re-created until its ticker runs a quarter to three quarters of a
  * period after A's (so a packet is on B's side before B's next tick), and this thread's ticks come a
@@ -28,10 +28,29 @@
  * permitted, as an audio app's threads would run: the clean-conditions figure on a shared host. Rows
  * "app-no-rt" run at default scheduling (--no-rt: only those), exposed to the host's other load.
  *
- * Path "jack": PortAudio's JACK host API against a dummy jackd is not measured (see the row's note).
+ * Path "jack": both engines use PARLEY_AUDIO_DEVICE on PortAudio's JACK host API ("system" device)
+ * against a private `jackd --no-realtime -d dummy -r 48000 -p <frame>` that the bench starts and
+ * always stops (bench/latency_jack.c; skipped only when jackd is not installed). Both engines' streams
+ * live in one PortAudio JACK client ("PortAudio", ports in_0/out_0 for the first stream, in_1/out_1 for
+ * the second: its port numbering runs on across streams); the bench tells them apart by the ports each
+ * engine's creation added. The bench's own two JACK clients replace the card: an injector wired to A's
+ * input port and a recorder wired from B's output port (PortAudio's connections to the system ports
+ * removed). Both index samples by the graph cycle's frame time, so the lag is exact in samples, with
+ * no clock-domain crossing: A and B run in the same cycle, and a frame A encodes in cycle k is played
+ * by B in cycle k+1 (the crossing period).
+ * measured_ms = graph lag + the card's latencies as the server reports them for its ports
+ * (system:capture_1 capture latency: sound at the microphone to its cycle, one period; and
+ * system:playback_1 playback latency: a cycle's output to the speaker, two periods for the dummy
+ * driver); floor_ms = the engine's own figure, whose device input/output come from PortAudio's
+ * callback time stamps (engine/device_pa.c), an independent report of the same card. Any buffering
+ * between the JACK ports and the engine (PortAudio's buffer processor, device_pa's period adapter)
+ * shows up in the graph lag and not in the floor, unless the engine reports it. (That is how the
+ * extra period of PortAudio's JACK buffer processor with a fixed framesPerBuffer was found: measured
+ * was floor + one period at both frame sizes until device_pa.c took JACK's buffers as they come.)
  * Not real-time code; bounded: each configuration runs ~8 s. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,6 +62,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/latency_jack.h"
 #include "engine/engine_internal.h"
 #include "engine/latency.h"
 #include "parley/parley.h"
@@ -163,11 +183,48 @@ typedef struct result {
   double jb_ms;
   uint64_t underruns_a, overruns_b, trimmed_a, trimmed_b, concealed_b;
   char lags_text[96]; /* per burst, ms */
+  bool skipped;       /* jack: jackd (or libjack) not available */
+  unsigned jack_capture, jack_playback; /* jack: the server's system port latencies, frames */
+  unsigned long jack_cycles, jack_xruns;
+  char ports[320];    /* jack: the engines' ports as wired */
 } result;
 
 static int cmp_d(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
+}
+
+/* Finds each burst of tpl in y (A's capture burst k starts at WARMUP_S + k s) and sets r's measured
+ * figure: the median stream lag + extra_ms (what the stream lag cannot show: capture fill, device
+ * output). -1 (r->why set) if no burst was found. */
+static int analyse(const float *tpl, const float *y, double extra_ms, result *r) {
+  double lags[BURSTS];
+  int nl = 0;
+  double peak_sum = 0;
+  for (int k = 0; k < BURSTS; k++) {
+    size_t s = (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY;
+    double pk;
+    long lag = best_lag(tpl, BURST_SAMPLES, y + s, MAX_LAG, &pk);
+    if (pk >= 0.5) {
+      lags[nl++] = (double)lag * 1000.0 / RATE;
+      peak_sum += pk;
+    }
+    size_t used = strlen(r->lags_text);
+    if (pk >= 0.5)
+      snprintf(r->lags_text + used, sizeof r->lags_text - used, "%s%.1f", k ? " " : "",
+               (double)lag * 1000.0 / RATE + extra_ms);
+    else
+      snprintf(r->lags_text + used, sizeof r->lags_text - used, "%s-", k ? " " : "");
+  }
+  r->bursts_found = nl;
+  if (nl == 0) {
+    snprintf(r->why, sizeof r->why, "no burst found in B's playout (correlation < 0.5)");
+    return -1;
+  }
+  qsort(lags, (size_t)nl, sizeof *lags, cmp_d);
+  r->measured_ms = lags[nl / 2] + extra_ms;
+  r->peak = peak_sum / nl;
+  return 0;
 }
 
 static void app_cfg(parley_engine_config *c, int frame_ms) {
@@ -257,32 +314,7 @@ static void run_app(int frame_ms, result *r) {
     snprintf(r->why, sizeof r->why, "B never saw A's track");
     goto out;
   }
-  double lags[BURSTS];
-  int nl = 0;
-  double peak_sum = 0;
-  for (int k = 0; k < BURSTS; k++) {
-    size_t s = (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY;
-    double pk;
-    long lag = best_lag(tpl, BURST_SAMPLES, y + s, MAX_LAG, &pk);
-    if (pk >= 0.5) {
-      lags[nl++] = (double)lag * 1000.0 / RATE;
-      peak_sum += pk;
-    }
-    size_t used = strlen(r->lags_text);
-    if (pk >= 0.5)
-      snprintf(r->lags_text + used, sizeof r->lags_text - used, "%s%.1f", k ? " " : "",
-               (double)lag * 1000.0 / RATE + r->d.frame_ms);
-    else
-      snprintf(r->lags_text + used, sizeof r->lags_text - used, "%s-", k ? " " : "");
-  }
-  r->bursts_found = nl;
-  if (nl == 0) {
-    snprintf(r->why, sizeof r->why, "no burst found in B's playout (correlation < 0.5)");
-    goto out;
-  }
-  qsort(lags, (size_t)nl, sizeof *lags, cmp_d);
-  r->measured_ms = lags[nl / 2] + r->d.frame_ms;
-  r->peak = peak_sum / nl;
+  if (analyse(tpl, y, r->d.frame_ms, r) < 0) goto out;
   r->ok = true;
 out:
   if (a && ida > 0) parley_off(a, ida);
@@ -298,6 +330,140 @@ out:
   free(tpl);
 }
 
+/* ---- path "jack" ---- */
+
+/* Stderr off while PortAudio initialises (its ALSA host API probes every card and complains). */
+static int quiet_stderr(void) {
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (saved >= 0 && devnull >= 0) dup2(devnull, STDERR_FILENO);
+  if (devnull >= 0) close(devnull);
+  return saved;
+}
+
+static void restore_stderr(int saved) {
+  if (saved < 0) return;
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+}
+
+/* The ports that appeared since `before` (n of them) among the other clients' ports with `flags`. */
+static int new_port(bench_jack *j, bool inputs, char before[][BENCH_JACK_PORT_NAME], int n, char *out) {
+  static char now[BENCH_JACK_MAX_PORTS][BENCH_JACK_PORT_NAME];
+  int m = bench_jack_other_ports(j, inputs, now, BENCH_JACK_MAX_PORTS), found = 0;
+  for (int i = 0; i < m; i++) {
+    bool old = false;
+    for (int k = 0; k < n && !old; k++) old = !strcmp(now[i], before[k]);
+    if (!old) {
+      if (found++ == 0) memcpy(out, now[i], BENCH_JACK_PORT_NAME); /* NUL-terminated within */
+    }
+  }
+  return found == 1 ? 0 : -1;
+}
+
+/* Creates an engine on the server's "system" device and names the ports its stream added. */
+static int jack_engine(bench_jack *j, int frame_ms, parley_engine **e, char *in, char *out, char *why, size_t cap) {
+  static char ins[BENCH_JACK_MAX_PORTS][BENCH_JACK_PORT_NAME], outs[BENCH_JACK_MAX_PORTS][BENCH_JACK_PORT_NAME];
+  int ni = bench_jack_other_ports(j, true, ins, BENCH_JACK_MAX_PORTS);
+  int no = bench_jack_other_ports(j, false, outs, BENCH_JACK_MAX_PORTS);
+  parley_engine_config c;
+  parley_engine_config_init(&c);
+  c.audio = PARLEY_AUDIO_DEVICE;
+  c.input_device = "system";
+  c.output_device = "system";
+  c.frame_ms = frame_ms;
+  c.loopback_candidates = true;
+  c.ipv6 = false;
+  int saved = quiet_stderr();
+  int err = parley_engine_new(&c, e);
+  restore_stderr(saved);
+  if (err < 0) {
+    snprintf(why, cap, "engine on PortAudio/JACK: %s", parley_strerror(err));
+    return -1;
+  }
+  if (new_port(j, true, ins, ni, in) < 0 || new_port(j, false, outs, no, out) < 0) {
+    snprintf(why, cap, "could not tell which JACK ports the engine's stream opened");
+    return -1;
+  }
+  return 0;
+}
+
+static void run_jack(int frame_ms, result *r) {
+  memset(r, 0, sizeof *r);
+  const size_t N = (size_t)RATE * (size_t)frame_ms / 1000;
+  bench_jack *j = NULL;
+  parley_engine *ea = NULL, *eb = NULL;
+  parley_call *a = NULL, *b = NULL;
+  float *x = NULL, *y = NULL, *tpl = NULL;
+  side sa = {0}, sb = {0};
+  int ida = -1, idb = -1;
+  int rc = bench_jack_open((int)N, &j, r->why, sizeof r->why);
+  if (rc != 0) {
+    r->skipped = rc > 0;
+    return;
+  }
+  char a_in[BENCH_JACK_PORT_NAME], a_out[BENCH_JACK_PORT_NAME], b_in[BENCH_JACK_PORT_NAME],
+      b_out[BENCH_JACK_PORT_NAME];
+  if (jack_engine(j, frame_ms, &ea, a_in, a_out, r->why, sizeof r->why) < 0 ||
+      jack_engine(j, frame_ms, &eb, b_in, b_out, r->why, sizeof r->why) < 0 ||
+      bench_jack_wire(j, a_in, a_out, b_in, b_out, r->why, sizeof r->why) < 0)
+    goto out;
+  snprintf(r->ports, sizeof r->ports, "inject -> %s (A), %s (B) -> record", a_in, b_out);
+  if (parley_call_new(ea, &a) < 0 || parley_call_new(eb, &b) < 0) goto out;
+  ida = parley_on(a, PARLEY_EVENT_TRACK_STARTED, on_track, &sa);
+  idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_track, &sb);
+  if (negotiate(a, b) < 0) {
+    snprintf(r->why, sizeof r->why, "negotiation failed");
+    goto out;
+  }
+  for (int i = 0; i < 500 && !atomic_load(&sb.track_started); i++) sleep_until_us(mono_us() + 10000);
+  if (!atomic_load(&sb.track_started)) {
+    snprintf(r->why, sizeof r->why, "B never saw A's track");
+    goto out;
+  }
+  if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
+
+  size_t total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
+  x = calloc(total, sizeof *x);
+  y = calloc(total, sizeof *y);
+  tpl = calloc(BURST_SAMPLES, sizeof *tpl);
+  if (!x || !y || !tpl) goto out;
+  make_chirp(tpl, BURST_SAMPLES);
+  for (int k = 0; k < BURSTS; k++)
+    memcpy(x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, tpl, BURST_SAMPLES * sizeof *x);
+  bench_jack_arm(j, x, y, total);
+  int64_t end = mono_us() + (int64_t)(total / RATE + 5) * 1000000;
+  while (!bench_jack_done(j) && mono_us() < end) sleep_until_us(mono_us() + 50000);
+  if (!bench_jack_done(j)) {
+    snprintf(r->why, sizeof r->why, "the JACK graph stopped running");
+    goto out;
+  }
+  parley_call_stats st;
+  if (parley_call_get_stats(b, &st) == 0) {
+    r->jb_ms = st.jitter_buffer_ms;
+    r->concealed_b = st.concealed_frames;
+  }
+  bench_jack_system_latency(j, &r->jack_capture, &r->jack_playback);
+  bench_jack_counts(j, &r->jack_cycles, &r->jack_xruns);
+  /* The injector stands in for the card's capture port and the recorder for its playback port: a
+   * sound reached the microphone `capture` frames before the cycle that hands it over, and what a
+   * cycle writes reaches the speaker `playback` frames after the cycle began. */
+  if (analyse(tpl, y, (double)(r->jack_capture + r->jack_playback) * 1000.0 / RATE, r) < 0) goto out;
+  r->ok = true;
+out:
+  if (a && ida > 0) parley_off(a, ida);
+  if (b && idb > 0) parley_off(b, idb);
+  parley_call_free(a);
+  parley_call_free(b);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+  bench_jack_close(j); /* after the engines: PortAudio's client leaves before the server stops */
+  free(x);
+  free(y);
+  free(tpl);
+}
+
 static void row(bench_report *rep, const char *path, int frame_ms, double measured, double floor_ms,
                 const char *note) {
   bench_row_begin(rep);
@@ -309,7 +475,12 @@ static void row(bench_report *rep, const char *path, int frame_ms, double measur
   bench_row_end(rep);
 }
 
-static void report_app(bench_report *rep, const char *path, int frame_ms, const result *r) {
+static void report(bench_report *rep, const char *path, int frame_ms, const result *r) {
+  if (r->skipped) {
+    row(rep, path, frame_ms, -1, -1, "skipped");
+    bench_note(rep, "%s %d ms: skipped: %s", path, frame_ms, r->why);
+    return;
+  }
   if (!r->ok) {
     row(rep, path, frame_ms, -1, r->d.floor_ms, "FAILED");
     bench_note(rep, "%s %d ms: %s", path, frame_ms, r->why);
@@ -320,31 +491,45 @@ static void report_app(bench_report *rep, const char *path, int frame_ms, const 
   snprintf(note, sizeof note, "%s (+%.1f ms)", excess <= 5.0 ? "HOLDS <= floor+5" : "FAILS > floor+5", excess);
   row(rep, path, frame_ms, r->measured_ms, r->d.floor_ms, note);
   bench_note(rep,
-             "%s %d ms: floor = frame %.1f + period %.1f + resamplers %.1f/%.1f + preprocessor %.1f + "
-             "Opus lookahead %.2f + jitter min %.1f; %d/%d bursts (mean correlation %.2f), per burst [%s] ms; "
-             "B ticks %.1f ms after A; B's jitter buffer %.1f ms at the end, %llu frames concealed; A capture "
-             "underrun %llu, B playout overrun %llu; backlog trimmed A %llu, B %llu samples",
-             path, frame_ms, r->d.frame_ms, r->d.period_ms, r->d.send_resampler_ms, r->d.recv_resampler_ms,
-             r->d.echo_ms, r->d.lookahead_ms, r->d.jitter_min_ms, r->bursts_found, BURSTS, r->peak, r->lags_text,
-             r->phase_b_ms, r->jb_ms, (unsigned long long)r->concealed_b, (unsigned long long)r->underruns_a,
-             (unsigned long long)r->overruns_b, (unsigned long long)r->trimmed_a, (unsigned long long)r->trimmed_b);
+             "%s %d ms: floor = device in %.1f + period %.1f + resamplers %.1f/%.1f + preprocessor %.1f + "
+             "Opus lookahead %.2f + jitter min %.1f + device out %.1f; %d/%d bursts (mean correlation %.2f), "
+             "per burst [%s] ms; B's jitter buffer %.1f ms at the end, %llu frames concealed",
+             path, frame_ms, r->d.input_ms, r->d.period_ms, r->d.send_resampler_ms, r->d.recv_resampler_ms,
+             r->d.echo_ms, r->d.lookahead_ms, r->d.jitter_min_ms, r->d.output_ms, r->bursts_found, BURSTS, r->peak,
+             r->lags_text, r->jb_ms, (unsigned long long)r->concealed_b);
+  if (!strcmp(path, "jack"))
+    bench_note(rep,
+               "jack %d ms: %s; the server reports capture %u + playback %u frames for its card (measured = "
+               "graph lag + both; the floor's device in/out come from PortAudio's callback time stamps); %lu cycles, "
+               "%lu xruns",
+               frame_ms, r->ports, r->jack_capture, r->jack_playback, r->jack_cycles, r->jack_xruns);
+  else
+    bench_note(rep,
+               "%s %d ms: B ticks %.1f ms after A; A capture underrun %llu, B playout overrun %llu; backlog "
+               "trimmed A %llu, B %llu samples",
+               path, frame_ms, r->phase_b_ms, (unsigned long long)r->underruns_a, (unsigned long long)r->overruns_b,
+               (unsigned long long)r->trimmed_a, (unsigned long long)r->trimmed_b);
 }
 
 static int run_latency(bench_report *rep, int argc, char **argv) {
-  bool rt_rows = true;
+  bool rt_rows = true, app_rows = true;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--no-rt")) {
       rt_rows = false;
       continue;
     }
-    fprintf(stderr, "usage: latency [--no-rt]\n");
+    if (!strcmp(argv[i], "--jack-only")) {
+      app_rows = false;
+      continue;
+    }
+    fprintf(stderr, "usage: latency [--no-rt | --jack-only]\n");
     return 2;
   }
   static const int frames[2] = {10, 20};
   /* "app": this thread and every engine thread it creates (they inherit the policy) at SCHED_FIFO, as
    * an audio app's threads would be: clean conditions on a shared host. "app-no-rt": default
    * scheduling, exposed to whatever else the host runs. */
-  for (int pass = rt_rows ? 0 : 1; pass < 2; pass++) {
+  for (int pass = rt_rows ? 0 : 1; app_rows && pass < 2; pass++) {
     const char *path = pass == 0 ? "app" : "app-no-rt";
     if (pass == 0) {
       struct sched_param sp = {.sched_priority = 10};
@@ -358,18 +543,26 @@ static int run_latency(bench_report *rep, int argc, char **argv) {
     for (int i = 0; i < 2; i++) {
       result r;
       run_app(frames[i], &r);
-      report_app(rep, path, frames[i], &r);
+      report(rep, path, frames[i], &r);
     }
     if (pass == 0) {
       struct sched_param sp = {.sched_priority = 0};
       (void)pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
     }
   }
-  row(rep, "jack", 10, -1, -1, "skipped");
-  row(rep, "jack", 20, -1, -1, "skipped");
-  bench_note(rep, "jack: skipped: a one-way figure needs B's JACK playout recorded on this bench's clock, i.e. a "
-             "JACK client of the bench's own (libjack is not linked into parley-bench) or a PortAudio capture "
-             "stream timed against CLOCK_MONOTONIC; not built in this round");
+  /* "jack": PortAudio's JACK host API on a private dummy server, engine threads as for "app" when
+   * permitted (JACK's own process thread runs at normal priority: the server is --no-realtime). */
+  if (rt_rows) {
+    struct sched_param sp = {.sched_priority = 10};
+    bool rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    for (int i = 0; i < 2; i++) {
+      result r;
+      run_jack(frames[i], &r);
+      report(rep, "jack", frames[i], &r);
+    }
+    sp.sched_priority = 0;
+    if (rt) (void)pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+  }
   double load[3];
   if (getloadavg(load, 3) == 3)
     bench_note(rep, "host load average %.2f %.2f %.2f on %ld CPUs. Without real-time priority, late wake-ups add "
@@ -377,7 +570,8 @@ static int run_latency(bench_report *rep, int argc, char **argv) {
                "thread slipping past the next one's phase (the frame waits a period; a standing ring backlog is "
                "trimmed after %d reads)",
                load[0], load[1], load[2], sysconf(_SC_NPROCESSORS_ONLN), PARLEY__DEVICE_APP_TRIM_WINDOW);
-  bench_note(rep, "measured = correlation lag of B's playout against A's capture + one frame of capture fill");
+  bench_note(rep, "measured = correlation lag of B's playout against A's capture + one frame of capture fill (app) "
+             "or + the JACK card's capture and playback port latencies (jack)");
   return 0;
 }
 

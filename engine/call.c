@@ -24,7 +24,7 @@
 
 #define OPUS_PT_DEFAULT 111
 #define RTCP_INTERVAL_US 1000000 /* reports every 0.5..1.5 s: a voice call's RTT should stay fresh */
-#define MEDIA_POLL_US 1000       /* tx ring drain retry while an audio period is overdue */
+#define MEDIA_POLL_US 500        /* tx ring drain retry while an audio period is overdue */
 #define TX_AFTER_TICK_US 200     /* drain this long after a period is due to have ended */
 
 static uint32_t rand32(void) {
@@ -415,10 +415,10 @@ int64_t parley__call_net_deadline(parley_call *c, int64_t now) {
   if (!c->ice) return INT64_MAX;
   int64_t d = parley__ice_liveness_next_deadline_us(&c->il);
   if (c->media) {
-    /* The next audio period ends about one period after the last one did; drain just after it. */
-    int64_t last = atomic_load_explicit(&c->eng->audio_tick_us, memory_order_relaxed);
-    int64_t tx = last + (int64_t)c->eng->cfg.frame_ms * 1000 + TX_AFTER_TICK_US;
-    if (tx <= now) tx = now + MEDIA_POLL_US; /* overdue (or still in the ring): retry shortly */
+    /* Drain just after the next audio period's predicted end (engine.c). */
+    int64_t next = atomic_load_explicit(&c->eng->audio_next_end_us, memory_order_relaxed);
+    int64_t tx = next + TX_AFTER_TICK_US;
+    if (next == 0 || tx <= now) tx = now + MEDIA_POLL_US; /* overdue (or no period yet): retry shortly */
     if (tx < d) d = tx;
     if (c->next_rtcp_us < d) d = c->next_rtcp_us;
   }

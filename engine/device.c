@@ -306,6 +306,21 @@ int parley__device_rate_hz(const parley__device *d) { return d ? d->rate_hz : PA
 int parley__device_channels(const parley__device *d) { return d ? d->channels : PARLEY_EINVAL; }
 size_t parley__device_period_frames(const parley__device *d) { return d ? d->period_frames : 0; }
 
+int parley__device_get_latency(const parley__device *d, parley__device_latency *out) {
+  if (!d || !out) return PARLEY_EINVAL;
+  out->input_frames = d->period_frames;
+  out->output_frames = 0;
+  if (!d->ops->latency) return 0;
+  double in_s = 0, out_s = 0;
+  if (!d->running) return PARLEY_ESTATE;
+  int e = d->ops->latency(d, &in_s, &out_s);
+  if (e < 0) return e;
+  size_t in = in_s > 0 ? (size_t)(in_s * d->rate_hz + 0.5) : 0;
+  if (in > out->input_frames) out->input_frames = in; /* never less than the capture fill */
+  out->output_frames = out_s > 0 ? (size_t)(out_s * d->rate_hz + 0.5) : 0;
+  return 0;
+}
+
 void parley__device_get_stats(const parley__device *d, parley__device_stats *out) {
   if (!out) return;
   memset(out, 0, sizeof *out);

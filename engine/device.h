@@ -165,6 +165,25 @@ int parley__device_poll_events(parley__device *d, int64_t now_us);
 int parley__device_rate_hz(const parley__device *d);
 int parley__device_channels(const parley__device *d);
 size_t parley__device_period_frames(const parley__device *d);
+/* What the device adds to mouth-to-ear latency around the process call, in frames at the device rate.
+ *   input_frames: from a sound reaching the input to the process call that hands over the period it
+ *     starts (timed for the period's first sample). At least one period: a device hands a period over
+ *     only once it is full (APP, FILE, NULL: exactly one period, the capture fill). PORTAUDIO: the
+ *     host's own figure from the last callback's time stamps (currentTime - inputBufferAdcTime; JACK:
+ *     the capture port's latency), before the first callback the stream info's inputLatency.
+ *   output_frames: from the process call that writes a sample (at the period's start) to the sample
+ *     leaving the output. APP, FILE, NULL: 0 (the period is handed over as the call returns).
+ *     PORTAUDIO: outputBufferDacTime - currentTime of the last callback (JACK: the playback port's
+ *     latency; before the first callback the stream info's outputLatency), plus the period adapter's
+ *     priming on JACK when its buffers are not our period (device_pa.c).
+ * Returns 0; PARLEY_EINVAL (NULL); PARLEY_ESTATE (PORTAUDIO not running: nothing reported yet).
+ * Control thread (serialised with start/stop). */
+typedef struct parley__device_latency {
+  size_t input_frames;
+  size_t output_frames;
+} parley__device_latency;
+int parley__device_get_latency(const parley__device *d, parley__device_latency *out);
+
 /* Snapshot of the counters. Any thread; counters are read individually (not one atomic snapshot). */
 void parley__device_get_stats(const parley__device *d, parley__device_stats *out);
 

@@ -32,8 +32,16 @@ typedef struct app_state {
   backlog play_bl; /* app's playout thread */
 } app_state;
 
-/* After a read that left `left` frames: how many to skip now (0 until a window ends). */
+/* After a read that left `left` frames: how many to skip now. A read that empties the ring ends the
+ * run; once PARLEY__DEVICE_APP_TRIM_WINDOW reads in a row left frames over, the fewest of them is
+ * standing backlog. Counting runs (not fixed windows of reads) trims a backlog that a stall left
+ * behind exactly a window after it formed, not up to two windows later. */
 static size_t backlog_excess(backlog *b, size_t left) {
+  if (left == 0) {
+    b->reads = 0;
+    b->min_left = SIZE_MAX;
+    return 0;
+  }
   if (left < b->min_left) b->min_left = left;
   if (++b->reads < PARLEY__DEVICE_APP_TRIM_WINDOW) return 0;
   size_t x = b->min_left;

@@ -40,6 +40,12 @@ typedef struct parley__device_ops {
   int (*flush)(parley__device *d);
   /* At free: release everything `open` took. May be NULL. */
   void (*close)(parley__device *d);
+  /* The running stream's latencies in seconds as the host reports them: input_s from the sound at the
+   * input to the callback that hands over the period it starts (capture fill included), output_s from
+   * the callback to its first output sample at the output (see parley__device_get_latency). May be
+   * NULL (no buffering beyond the period). Returns 0, or PARLEY_ESTATE when there is no stream.
+   * Control thread. */
+  int (*latency)(const parley__device *d, double *input_s, double *output_s);
 } parley__device_ops;
 
 #define PARLEY__DEVICE_QUEUE 32

@@ -5,6 +5,19 @@
  * the last release calls Pa_Terminate), the resolved device indices, and while running one callback
  * stream plus the small `link` its callbacks reach the device through.
  *
+ * Periods on JACK: PortAudio's JACK host runs its buffer processor in "unknown host buffer size" mode,
+ * which with a fixed framesPerBuffer delays the output by one whole buffer even when JACK's period is
+ * exactly ours (measured: one extra period mouth-to-ear, `parley-bench latency`). So on JACK the
+ * stream is opened with paFramesPerBufferUnspecified (PortAudio hands over JACK's own buffers) and the
+ * callback adapts them to our period itself: when JACK's period equals ours, each callback is exactly
+ * one process call with no added delay; otherwise (or after a buffer-size change) the output is
+ * primed once with one period of silence, which is what any period adapter needs (output produced
+ * then always covers output consumed) and is reported as latency. Other host APIs keep PortAudio's
+ * fixed framesPerBuffer.
+ * Latency report: the callback records the host's own time stamps (capture time of the first input
+ * sample, play time of the first output sample, PaStreamCallbackTimeInfo) as frame counts in atomics;
+ * parley__device_get_latency reads them (the stream info's figures until the first callback).
+ *
  * Threads: open/start/stop/poll/close run on the control thread. pa_callback runs on PortAudio's
  * real-time thread: it only calls process, touches atomics and memsets; stream trouble is reported
  * by flagging LOST (finished callback, or Pa_IsStreamActive going false seen by poll).
@@ -62,11 +75,27 @@ typedef struct pa_link {
   atomic_bool gone;   /* set by stop before abandoning: callbacks must not touch d */
   atomic_int inside;  /* callbacks in flight */
   atomic_bool stopping;
+  /* Period adapter (adapt == true: JACK). Callback thread only, except the atomics. */
+  bool adapt;
+  size_t acc;         /* input frames gathered in d->in_buf */
+  float *fifo;        /* output frames waiting: 2 periods, interleaved */
+  size_t fifo_head, fifo_len, fifo_cap; /* frames */
+  bool primed;        /* the fifo was primed with a period of silence */
+  /* Host time stamps of the last callback, frames (-1: none yet), and the adapter's priming. */
+  atomic_long in_frames, out_frames;
+  atomic_long adapter_frames;
 } pa_link;
+
+static void link_free(pa_link *l) {
+  if (!l) return;
+  free(l->fifo);
+  free(l);
+}
 
 typedef struct pa_state {
   PaDeviceIndex in_dev, out_dev; /* paNoDevice: that direction is absent */
   PaTime in_latency, out_latency;
+  PaTime stream_in_s, stream_out_s; /* the open stream's reported latencies (until a callback ran) */
   PaStream *stream;
   pa_link *link;
   bool have_ref;
@@ -183,10 +212,68 @@ static void pa_close(parley__device *d) {
 
 /* ---- real-time side ---- */
 
+/* The host's latencies as this callback's time stamps tell them, in frames (0 when it gives none). */
+static void note_times(pa_link *l, const PaStreamCallbackTimeInfo *t, bool in, bool out) {
+  if (!t) return;
+  double rate = l->d->rate_hz;
+  if (in && t->inputBufferAdcTime > 0 && t->currentTime >= t->inputBufferAdcTime)
+    atomic_store_explicit(&l->in_frames, (long)((t->currentTime - t->inputBufferAdcTime) * rate + 0.5),
+                          memory_order_relaxed);
+  if (out && t->outputBufferDacTime > 0 && t->outputBufferDacTime >= t->currentTime)
+    atomic_store_explicit(&l->out_frames, (long)((t->outputBufferDacTime - t->currentTime) * rate + 0.5),
+                          memory_order_relaxed);
+}
+
+static void fifo_push(pa_link *l, const float *x, size_t n, size_t ch) {
+  for (size_t i = 0; i < n && l->fifo_len < l->fifo_cap; i++, l->fifo_len++) {
+    size_t at = (l->fifo_head + l->fifo_len) % l->fifo_cap;
+    memcpy(l->fifo + at * ch, x + i * ch, ch * sizeof(float));
+  }
+}
+
+/* n frames out of the fifo into out (zeros for what is missing, never expected once primed). */
+static void fifo_pop(pa_link *l, float *out, size_t n, size_t ch) {
+  size_t i = 0;
+  for (; i < n && l->fifo_len > 0; i++, l->fifo_len--) {
+    memcpy(out + i * ch, l->fifo + l->fifo_head * ch, ch * sizeof(float));
+    l->fifo_head = (l->fifo_head + 1) % l->fifo_cap;
+  }
+  if (i < n) memset(out + i * ch, 0, (n - i) * ch * sizeof(float));
+}
+
+/* JACK: host buffers of any size in, periods to process, host buffers out (see the top comment). */
+static void adapt_frames(pa_link *l, const float *input, float *output, size_t frames) {
+  parley__device *d = l->d;
+  size_t ch = (size_t)d->channels, p = d->period_frames;
+  if (output && !l->primed && (frames != p || l->acc != 0)) {
+    size_t room = l->fifo_cap - l->fifo_len;
+    size_t n = p < room ? p : room;
+    for (size_t k = 0; k < n; k++, l->fifo_len++)
+      memset(l->fifo + ((l->fifo_head + l->fifo_len) % l->fifo_cap) * ch, 0, ch * sizeof(float));
+    l->primed = true;
+    atomic_store_explicit(&l->adapter_frames, (long)p, memory_order_relaxed);
+  }
+  size_t done = 0;
+  while (done < frames) {
+    size_t c = p - l->acc;
+    if (c > frames - done) c = frames - done;
+    if (input) memcpy(d->in_buf + l->acc * ch, (const float *)input + done * ch, c * ch * sizeof(float));
+    else memset(d->in_buf + l->acc * ch, 0, c * ch * sizeof(float));
+    l->acc += c;
+    if (l->acc == p) {
+      memset(d->out_buf, 0, p * ch * sizeof(float));
+      d->cfg.process(d->cfg.user, d->in_buf, d->out_buf, p);
+      if (output) fifo_push(l, d->out_buf, p, ch); /* no output device: the playout goes nowhere */
+      l->acc = 0;
+    }
+    if (output) fifo_pop(l, (float *)output + done * ch, c, ch);
+    done += c;
+  }
+}
+
 static int pa_callback(const void *input, void *output, unsigned long frames,
                        const PaStreamCallbackTimeInfo *time_info, PaStreamCallbackFlags flags,
                        void *user) {
-  (void)time_info;
   pa_link *l = user;
   atomic_fetch_add(&l->inside, 1);
   if (atomic_load(&l->gone)) {
@@ -196,15 +283,20 @@ static int pa_callback(const void *input, void *output, unsigned long frames,
   parley__device *d = l->d;
   if (flags & (paInputUnderflow | paInputOverflow | paOutputUnderflow | paOutputOverflow))
     atomic_fetch_add_explicit(&d->xruns, 1, memory_order_relaxed);
+  note_times(l, time_info, input != NULL, output != NULL);
   size_t ch = (size_t)d->channels, done = 0;
-  /* Fixed framesPerBuffer makes frames == period; chunk anyway so in_buf/out_buf always suffice. */
-  while (done < frames) {
-    size_t n = frames - done < d->period_frames ? frames - done : d->period_frames;
-    const float *in = input ? (const float *)input + done * ch : d->in_buf; /* in_buf stays zero */
-    float *out = output ? (float *)output + done * ch : d->out_buf;
-    memset(out, 0, n * ch * sizeof(float));
-    d->cfg.process(d->cfg.user, in, out, n);
-    done += n;
+  if (l->adapt) {
+    adapt_frames(l, input, output, frames);
+  } else {
+    /* Fixed framesPerBuffer makes frames == period; chunk anyway so in_buf/out_buf always suffice. */
+    while (done < frames) {
+      size_t n = frames - done < d->period_frames ? frames - done : d->period_frames;
+      const float *in = input ? (const float *)input + done * ch : d->in_buf; /* in_buf stays zero */
+      float *out = output ? (float *)output + done * ch : d->out_buf;
+      memset(out, 0, n * ch * sizeof(float));
+      d->cfg.process(d->cfg.user, in, out, n);
+      done += n;
+    }
   }
   parley__device_count_frames(d, frames);
   atomic_fetch_sub(&l->inside, 1);
@@ -235,6 +327,14 @@ static int open_failed(parley__device *d, PaError pe) {
   return PARLEY_EDEVICE;
 }
 
+/* Whether the stream's devices belong to PortAudio's JACK host API. */
+static bool on_jack(const pa_state *s) {
+  PaDeviceIndex dev = s->in_dev != paNoDevice ? s->in_dev : s->out_dev;
+  const PaDeviceInfo *info = dev != paNoDevice ? Pa_GetDeviceInfo(dev) : NULL;
+  const PaHostApiInfo *h = info ? Pa_GetHostApiInfo(info->hostApi) : NULL;
+  return h && h->type == paJACK;
+}
+
 static int pa_start(parley__device *d) {
   pa_state *s = d->impl;
   pa_link *l = calloc(1, sizeof *l);
@@ -243,23 +343,39 @@ static int pa_start(parley__device *d) {
   atomic_init(&l->gone, false);
   atomic_init(&l->inside, 0);
   atomic_init(&l->stopping, false);
+  atomic_init(&l->in_frames, -1);
+  atomic_init(&l->out_frames, -1);
+  atomic_init(&l->adapter_frames, 0);
+  l->adapt = on_jack(s);
+  if (l->adapt) {
+    l->fifo_cap = 2 * d->period_frames;
+    l->fifo = calloc(l->fifo_cap * (size_t)d->channels, sizeof(float));
+    if (!l->fifo) {
+      link_free(l);
+      return PARLEY_ENOMEM;
+    }
+  }
   PaStreamParameters ip, op;
   params(d, s, true, &ip);
   params(d, s, false, &op);
   PaStream *stream = NULL;
+  unsigned long fpb = l->adapt ? paFramesPerBufferUnspecified : (unsigned long)d->period_frames;
   PaError pe = Pa_OpenStream(&stream, s->in_dev != paNoDevice ? &ip : NULL,
-                             s->out_dev != paNoDevice ? &op : NULL, d->rate_hz,
-                             (unsigned long)d->period_frames, paNoFlag, pa_callback, l);
+                             s->out_dev != paNoDevice ? &op : NULL, d->rate_hz, fpb, paNoFlag,
+                             pa_callback, l);
   if (pe != paNoError) {
-    free(l);
+    link_free(l);
     return open_failed(d, pe);
   }
   Pa_SetStreamFinishedCallback(stream, pa_finished);
+  const PaStreamInfo *si = Pa_GetStreamInfo(stream);
+  s->stream_in_s = si && s->in_dev != paNoDevice ? si->inputLatency : 0;
+  s->stream_out_s = si && s->out_dev != paNoDevice ? si->outputLatency : 0;
   pe = Pa_StartStream(stream);
   if (pe != paNoError) {
     int e = open_failed(d, pe);
     Pa_CloseStream(stream);
-    free(l);
+    link_free(l);
     return e;
   }
   s->stream = stream;
@@ -278,7 +394,7 @@ typedef struct pa_reaper {
 static void reaper_free(pa_reaper *r) {
   pthread_cond_destroy(&r->cv);
   pthread_mutex_destroy(&r->mu);
-  free(r->link);
+  link_free(r->link);
   free(r);
 }
 
@@ -318,7 +434,7 @@ static int reap(PaStream *stream, pa_link *link, int wait_ms) {
     free(r);
     Pa_AbortStream(stream);
     Pa_CloseStream(stream);
-    free(link);
+    link_free(link);
     return 0;
   }
   pthread_mutex_init(&r->mu, NULL);
@@ -382,6 +498,17 @@ static void pa_poll(parley__device *d) {
     parley__device_flag(d, PARLEY__DEVICE_RT_LOST, PARLEY_EDEVICE);
 }
 
+static int pa_latency(const parley__device *d, double *input_s, double *output_s) {
+  const pa_state *s = d->impl;
+  if (!s || !s->stream) return PARLEY_ESTATE;
+  long in = atomic_load_explicit(&s->link->in_frames, memory_order_relaxed);
+  long out = atomic_load_explicit(&s->link->out_frames, memory_order_relaxed);
+  long adapter = atomic_load_explicit(&s->link->adapter_frames, memory_order_relaxed);
+  *input_s = in >= 0 ? (double)in / d->rate_hz : s->stream_in_s;
+  *output_s = (out >= 0 ? (double)out / d->rate_hz : s->stream_out_s) + (double)adapter / d->rate_hz;
+  return 0;
+}
+
 /* ---- listing ---- */
 
 int parley__device_pa_list(parley__device_info *out, size_t cap) {
@@ -416,4 +543,5 @@ const parley__device_ops parley__device_pa_ops = {
     .stop = pa_stop,
     .poll = pa_poll,
     .close = pa_close,
+    .latency = pa_latency,
 };

@@ -19,10 +19,18 @@
  *    system call (the monotonic clock is a vDSO read).
  *  - Network thread (one per engine): ppoll() over the wake eventfd and every call's UDP sockets, with
  *    the timeout from the nearest ICE / liveness / RTCP deadline, capped at 100 ms. While media flows
- *    it also drains the tx rings just after each audio period (the audio thread publishes when its
- *    last period ended, audio_tick_us; it cannot wake us: that would be a system call), falling back
- *    to every millisecond while a period is overdue: a packet waits a fraction of a millisecond, not
- *    up to a poll interval (which would be latency, and transit jitter the far jitter buffer absorbs). Under eng->lock
+ *    it also drains the tx rings just after each audio period (the audio thread cannot wake us: that
+ *    would be a system call), polling every half millisecond while a period is overdue: a packet waits
+ *    a fraction of a millisecond, not up to a poll interval (which would be latency, and transit
+ *    jitter the far jitter buffer absorbs). When the next period ends is predicted on the period grid,
+ *    not from the last period's end: each period's end is taken relative to cycles * period, and the
+ *    smallest such offset over the last 64..128 periods (a period that ran on time, with the least
+ *    processing) + the next cycle's grid time is published as audio_next_end_us. A late period (the
+ *    audio thread preempted, a callback delayed) therefore does not push the next drain a whole
+ *    period past the catch-up period that follows it, which is what "last end + one period" did
+ *    (measured: packets held 5-8 ms, the far jitter buffer growing by a frame for the rest of the
+ *    call). A predicted time that passes without a new period is overdue: poll. Drift of a device
+ *    clock against the monotonic clock over a block of 64 periods is negligible. Under eng->lock
  *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
  *    liveness monitor, RTCP (reports, RTT, BYE), tx ring -> RTP -> SRTP -> socket, RTCP reports, ICE
  *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted).
@@ -129,6 +137,23 @@ static void audio_send(parley_engine *e, parley__call_media *m, const float *in,
   if (++m->frame_count % 10 == 0) publish_stats(m);
 }
 
+#define PHASE_BLOCK 64
+
+/* Audio thread: this period ended at end_us; predicts the next one's end (arithmetic only). */
+static void publish_next_end(parley_engine *e, int64_t end_us) {
+  const int64_t p = (int64_t)e->cfg.frame_ms * 1000;
+  int64_t k = (int64_t)atomic_load_explicit(&e->audio_cycles, memory_order_relaxed);
+  int64_t off = end_us - k * p;
+  if (e->phase_block_n == 0 || off < e->phase_min_cur_us) e->phase_min_cur_us = off;
+  if (++e->phase_block_n == PHASE_BLOCK) {
+    e->phase_min_prev_us = e->phase_min_cur_us;
+    e->phase_block_n = 0;
+  }
+  int64_t best = e->phase_min_cur_us;
+  if (k >= PHASE_BLOCK && e->phase_min_prev_us < best) best = e->phase_min_prev_us;
+  atomic_store_explicit(&e->audio_next_end_us, best + (k + 1) * p, memory_order_relaxed);
+}
+
 static void audio_process(void *user, const float *in, float *out, size_t frames) {
   parley_engine *e = user;
   /* seq_cst pairs with parley__engine_detach_media: either it sees us busy, or we see its NULL. */
@@ -171,8 +196,9 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
       if (media[i]) audio_send(e, media[i], in, out);
   }
-  /* After the tx rings were filled: the network thread drains them right after this. */
-  atomic_store_explicit(&e->audio_tick_us, parley__clock_now(&e->clock), memory_order_relaxed);
+  /* After the tx rings were filled: the network thread drains them right after this, and after the
+   * next period's predicted end (see the top comment). */
+  publish_next_end(e, parley__clock_now(&e->clock));
   atomic_fetch_add(&e->audio_cycles, 1);
   atomic_store(&e->audio_busy, 0);
 }

@@ -185,7 +185,11 @@ struct parley_engine {
   _Atomic(parley__call_media *) slots[PARLEY_ENGINE_MAX_CALLS];
   atomic_int audio_busy;
   atomic_uint_least64_t audio_cycles;
-  atomic_int_least64_t audio_tick_us; /* end of the last audio period (clock time), for the tx drain */
+  /* When the next audio period should end (clock time), for the tx drain: the earliest recent end
+   * phase on the period grid + one period (engine.c, audio_process). 0 until the first period. */
+  atomic_int_least64_t audio_next_end_us;
+  int64_t phase_min_cur_us, phase_min_prev_us; /* audio thread: end offsets' minimum, this and last block */
+  unsigned phase_block_n;                      /* audio thread: periods in the current block */
   float *mix, *silence; /* audio thread scratch */
   /* Session mixer: published by the session (seq_cst, like slots); owned by the audio thread while
    * published. mixer_gen changes with every new mixer. */

@@ -1,6 +1,6 @@
 /* latency.c: a started call's algorithmic latency floor (see latency.h), read from its live chains'
- * fixed delays under the engine lock (the chains cannot be freed meanwhile). App threads only; not
- * real-time. */
+ * fixed delays and its device's reported latencies under the engine lock (the chains cannot be freed
+ * nor the device stopped meanwhile). App threads only; not real-time. */
 #include "engine/latency.h"
 
 #include <string.h>
@@ -26,13 +26,18 @@ int parley__call_pipeline_delays(parley_call *call, parley__pipeline_delays *out
   out->device_rate_hz = e->rate_hz;
   out->frame_ms = e->cfg.frame_ms;
   out->period_ms = (double)e->frame_samples * 1000.0 / e->rate_hz;
+  parley__device_latency dl;
+  out->device_reported = parley__device_get_latency(e->dev, &dl) == 0;
+  if (!out->device_reported) dl = (parley__device_latency){.input_frames = e->frame_samples, .output_frames = 0};
+  out->input_ms = (double)dl.input_frames * 1000.0 / e->rate_hz;
+  out->output_ms = (double)dl.output_frames * 1000.0 / e->rate_hz;
   pthread_mutex_unlock(&e->lock);
   out->send_resampler_ms = ms48(sd.resampler_samples);
   out->echo_ms = ms48(sd.echo_samples);
   out->lookahead_ms = ms48(sd.lookahead_samples);
   out->jitter_min_ms = ms48(rd.jitter_min_samples);
   out->recv_resampler_ms = ms48(rd.resampler_samples);
-  out->floor_ms = out->frame_ms + out->period_ms + out->send_resampler_ms + out->echo_ms + out->lookahead_ms +
-                  out->jitter_min_ms + out->recv_resampler_ms;
+  out->floor_ms = out->input_ms + out->period_ms + out->send_resampler_ms + out->echo_ms + out->lookahead_ms +
+                  out->jitter_min_ms + out->recv_resampler_ms + out->output_ms;
   return 0;
 }

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages parley needs to build, test and run, only those not yet installed.
 set -eu
 pkgs="build-essential cmake pkg-config git libopus-dev libspeexdsp-dev portaudio19-dev libsrtp2-dev
-libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2"
+libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2
+libjack-jackd2-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -759,6 +759,34 @@ Test(device_app, standing_backlog_is_trimmed) {
   }
 }
 
+/* A stall: the app misses a tick's push and then pushes two periods, once it has run in step for a
+ * while (reads emptied the ring), in the middle of a trim window. The tick underruns, and the late
+ * period becomes a one-period backlog: kept for exactly a window of reads in a row (a surge may still
+ * drain by itself), then trimmed, not a window or more later. */
+Test(device_app, stall_backlog_is_trimmed_one_window_after) {
+  seq_state st = {0};
+  parley__device *d = trim_device(&st, true);
+  float buf[960];
+  const int stall = 17; /* not a multiple of the window */
+  int trimmed_at = -1;
+  for (int t = 0; t < 3 * PARLEY__DEVICE_APP_TRIM_WINDOW && trimmed_at < 0; t++) {
+    memset(buf, 0, sizeof buf);
+    int push = t == stall ? 0 : t == stall + 1 ? 960 : 480;
+    cr_assert_eq(parley__device_app_push(d, buf, (size_t)push), push);
+    cr_assert_eq(parley__device_step(d), 0);
+    cr_assert_eq(parley__device_app_pull(d, buf, 480), 480);
+    parley__device_stats ds;
+    parley__device_get_stats(d, &ds);
+    if (ds.trimmed_frames) {
+      cr_expect_eq(ds.trimmed_frames, 480, "the backlog was one period");
+      trimmed_at = t;
+    }
+  }
+  /* The tick after the double push is the first to leave a period over. */
+  cr_expect_eq(trimmed_at, stall + PARLEY__DEVICE_APP_TRIM_WINDOW, "trimmed at tick %d", trimmed_at);
+  parley__device_free(d);
+}
+
 Test(device_app, surges_are_not_trimmed) {
   seq_state st = {0};
   parley__device *d = trim_device(&st, true);
@@ -813,6 +841,13 @@ Test(device_null, stepped_silence) {
   cr_assert_not_null(d);
   cr_assert_eq(parley__device_start(d), 0);
   for (int i = 0; i < 100; i++) cr_assert_eq(parley__device_step(d), 0);
+  /* No buffering beyond the period: the capture fill in, nothing out. */
+  parley__device_latency lat;
+  cr_assert_eq(parley__device_get_latency(d, &lat), 0);
+  cr_expect_eq(lat.input_frames, parley__device_period_frames(d));
+  cr_expect_eq(lat.output_frames, 0);
+  cr_expect_eq(parley__device_get_latency(NULL, &lat), PARLEY_EINVAL);
+  cr_expect_eq(parley__device_get_latency(d, NULL), PARLEY_EINVAL);
   cr_expect_eq(atomic_load(&c.frames), 48000);
   cr_expect_eq(atomic_load(&c.nonzero_in), 0);
   cr_expect_eq(atomic_load(&c.nonzero_out_seen), 0);
@@ -940,6 +975,8 @@ static bool in_path(const char *prog) {
   return false;
 }
 
+static const char *jack_period = "480"; /* the server's period, frames */
+
 static pid_t jack_spawn(void) {
   pid_t pid = fork();
   if (pid != 0) return pid;
@@ -950,7 +987,7 @@ static pid_t jack_spawn(void) {
     dup2(devnull, 2);
   }
   execlp("jackd", "jackd", "-n", JACK_SERVER, "--no-realtime", "-d", "dummy", "-r", "48000", "-p",
-         "480", (char *)NULL);
+         jack_period, (char *)NULL);
   _exit(127);
 }
 
@@ -1038,7 +1075,14 @@ Test(device_pa, jack_dummy_frames_flow_then_lost, .fini = jack_teardown, .timeou
   cr_expect_eq(err, PARLEY_ENOTSUP);
   parley__device *d = jack_device(&c, 48000, 2000, &err);
   cr_assert_not_null(d, "open JACK device: %s", parley_strerror(err));
+  parley__device_latency lat;
+  cr_expect_eq(parley__device_get_latency(d, &lat), PARLEY_ESTATE, "no stream, nothing reported yet");
   cr_assert_eq(parley__device_start(d), 0);
+  /* A JACK card hands a period over a period after it began (capture) and plays what a cycle wrote
+   * one cycle later at the earliest (playback). */
+  cr_assert_eq(parley__device_get_latency(d, &lat), 0);
+  cr_expect_geq(lat.input_frames, 480, "input %zu frames", lat.input_frames);
+  cr_expect_geq(lat.output_frames, 480, "output %zu frames", lat.output_frames);
   /* About one second of running: at least half the nominal 48000 frames must have flowed. */
   int64_t t0 = now_us();
   for (int i = 0; i < 100 && now_us() - t0 < 1000000; i++) {
@@ -1083,5 +1127,72 @@ Test(device_pa, jack_stall_is_lost, .fini = jack_teardown, .timeout = 60) {
   cr_expect_eq(jack_events.err[lost], PARLEY_ETIMEDOUT);
   jack_stop_server(SIGTERM, 5000);
   cr_expect_eq(parley__device_stop(d), 0);
+  parley__device_free(d);
+}
+
+/* JACK's period (256) is not the device's (480): device_pa adapts. Every process call gets exactly one
+ * period, and with the device's output wired back to its input in the JACK graph, a counter written to
+ * the output comes back in order: no sample lost, repeated or reordered by the adapter. The reported
+ * output latency includes the adapter's one period of priming on top of JACK's own playback latency
+ * (at least one JACK period). */
+typedef struct ramp {
+  atomic_ulong calls, odd_calls, frames;
+  float next_out;
+  float expect; /* next input value once the ramp came round; -1 before */
+  atomic_ulong in_order, breaks;
+} ramp;
+
+static void ramp_process(void *user, const float *in, float *out, size_t frames) {
+  ramp *r = user;
+  atomic_fetch_add(&r->calls, 1);
+  if (frames != 480) atomic_fetch_add(&r->odd_calls, 1);
+  for (size_t i = 0; i < frames; i++) {
+    r->next_out = r->next_out >= 4095 ? 1 : r->next_out + 1; /* 1..4095: never 0, exact in float */
+    out[i] = r->next_out;
+    if (in[i] == 0) continue; /* the loop not closed yet, or the priming's silence */
+    if (r->expect > 0) {
+      if (in[i] == r->expect) atomic_fetch_add(&r->in_order, 1);
+      else atomic_fetch_add(&r->breaks, 1);
+    }
+    r->expect = in[i] >= 4095 ? 1 : in[i] + 1;
+  }
+  atomic_fetch_add(&r->frames, frames);
+}
+
+Test(device_pa, jack_other_period_is_adapted, .fini = jack_teardown, .timeout = 60) {
+  if (!in_path("jack_connect") || !in_path("jack_disconnect")) cr_skip("jack_connect is not installed");
+  jack_period = "256";
+  jack_up();
+  ramp r = {.next_out = 0, .expect = -1};
+  parley__device_config cfg;
+  parley__device_config_init(&cfg, PARLEY__DEVICE_PORTAUDIO);
+  cfg.host_api = "jack";
+  cfg.input_name = "system";
+  cfg.output_name = "system";
+  cfg.period_frames = 480;
+  cfg.process = ramp_process;
+  cfg.user = &r;
+  int err = 0;
+  parley__device *d = parley__device_new(&cfg, &err);
+  cr_assert_not_null(d, "open JACK device: %s", parley_strerror(err));
+  cr_assert_eq(parley__device_start(d), 0);
+  /* Close the loop out_0 -> in_0 (PortAudio connected in_0 to the card's capture at start). */
+  cr_assert_eq(system("jack_disconnect system:capture_1 PortAudio:in_0 >/dev/null 2>&1; "
+                      "jack_connect PortAudio:out_0 PortAudio:in_0"),
+               0);
+  int64_t t0 = now_us();
+  while (atomic_load(&r.in_order) < 48000 && now_us() - t0 < 10000000) {
+    parley__device_poll_events(d, now_us());
+    sleep_ms(10);
+  }
+  parley__device_latency lat;
+  cr_assert_eq(parley__device_get_latency(d, &lat), 0);
+  cr_expect_eq(parley__device_stop(d), 0);
+  cr_expect_gt(atomic_load(&r.calls), 0);
+  cr_expect_eq(atomic_load(&r.odd_calls), 0, "process always gets one whole period");
+  cr_expect_geq(atomic_load(&r.in_order), 48000, "a second of the ramp came back in order (%lu samples)",
+                atomic_load(&r.in_order));
+  cr_expect_eq(atomic_load(&r.breaks), 0, "the ramp came back with %lu breaks", atomic_load(&r.breaks));
+  cr_expect_geq(lat.output_frames, 480 + 256, "output latency %zu frames", lat.output_frames);
   parley__device_free(d);
 }

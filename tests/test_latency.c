@@ -1,7 +1,8 @@
 /* test_latency.c: parley__call_pipeline_delays (engine/latency.h) reports a started call's algorithmic
  * floor from its live chains: Opus's lookahead at 48 kHz (2.5 ms + 4 ms of delay compensation = 312
  * samples), the preprocessor's one 10 ms block (it runs for the VAD even with AEC, NS and AGC off),
- * resampler delays only off 48 kHz, and the sum. Two engines on loopback with no audio I/O; media need not flow. */
+ * resampler delays only off 48 kHz, the device's capture fill (no output buffering without audio I/O),
+ * and the sum. Two engines on loopback with no audio I/O; media need not flow. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -48,8 +49,8 @@ static void pair_free(pair *p) {
 }
 
 static double sum(const parley__pipeline_delays *d) {
-  return d->frame_ms + d->period_ms + d->send_resampler_ms + d->echo_ms + d->lookahead_ms + d->jitter_min_ms +
-         d->recv_resampler_ms;
+  return d->input_ms + d->period_ms + d->send_resampler_ms + d->echo_ms + d->lookahead_ms + d->jitter_min_ms +
+         d->recv_resampler_ms + d->output_ms;
 }
 
 Test(latency, floor_at_48k_with_preprocessor) {
@@ -63,6 +64,10 @@ Test(latency, floor_at_48k_with_preprocessor) {
     cr_expect_eq(d.device_rate_hz, 48000);
     cr_expect_float_eq(d.frame_ms, f, 1e-9);
     cr_expect_float_eq(d.period_ms, f, 1e-9);
+    /* No audio I/O: the device buffers nothing beyond its period: capture fill in, nothing out. */
+    cr_expect(d.device_reported);
+    cr_expect_float_eq(d.input_ms, f, 1e-9);
+    cr_expect_float_eq(d.output_ms, 0, 1e-9);
     cr_expect_float_eq(d.lookahead_ms, 312 * 1000.0 / 48000, 1e-9, "Opus lookahead %.3f ms", d.lookahead_ms);
     cr_expect_float_eq(d.echo_ms, 10, 1e-9, "the preprocessor holds one 10 ms block: %.3f ms", d.echo_ms);
     cr_expect_float_eq(d.send_resampler_ms, 0, 1e-9);
