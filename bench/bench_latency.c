@@ -28,6 +28,10 @@
  * permitted, as an audio app's threads would run: the clean-conditions figure on a shared host. Rows
  * "app-no-rt" run at default scheduling (--no-rt: only those), exposed to the host's other load.
  *
+ * Path "app-callback": both engines use PARLEY_AUDIO_APP_CALLBACK; this thread is one card that runs A's
+ * period and then B's (parley_engine_process) at each deadline, at SCHED_FIFO when permitted: no rings
+ * and no ticker between the card and the engines, so no tick phases to place.
+ *
  * Path "jack": both engines use PARLEY_AUDIO_DEVICE on PortAudio's JACK host API ("system" device)
  * against a private `jackd --no-realtime -d dummy -r 48000 -p <frame>` that the bench starts and
  * always stops (bench/latency_jack.c; skipped only when jackd is not installed). Both engines' streams
@@ -330,6 +334,74 @@ out:
   free(tpl);
 }
 
+/* ---- path "app-callback" ---- */
+
+/* Both engines in PARLEY_AUDIO_APP_CALLBACK: this thread is one sound card that runs A's period, then
+ * B's, at each deadline (parley_engine_process), so capture and playout are sample-locked and no ring
+ * or ticker sits between the card and the engines. A's packet crosses to B within the period and is
+ * played at B's next one: the floor's one crossing period. */
+static void run_callback(int frame_ms, result *r) {
+  memset(r, 0, sizeof *r);
+  const int64_t P = frame_ms * 1000;
+  const size_t N = (size_t)RATE * (size_t)frame_ms / 1000;
+  parley_engine_config ca;
+  app_cfg(&ca, frame_ms);
+  ca.audio = PARLEY_AUDIO_APP_CALLBACK;
+  parley_engine *ea = NULL, *eb = NULL;
+  parley_call *a = NULL, *b = NULL;
+  float *x = NULL, *y = NULL, *sink = NULL, *tpl = NULL;
+  side sb = {0};
+  int idb = -1;
+  if (parley_engine_new(&ca, &ea) < 0 || parley_engine_new(&ca, &eb) < 0 || parley_call_new(ea, &a) < 0 ||
+      parley_call_new(eb, &b) < 0) {
+    snprintf(r->why, sizeof r->why, "engine or call creation failed");
+    goto out;
+  }
+  idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_track, &sb);
+  if (negotiate(a, b) < 0) {
+    snprintf(r->why, sizeof r->why, "negotiation failed");
+    goto out;
+  }
+  if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
+  size_t total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
+  total = (total + N - 1) / N * N;
+  x = calloc(total, sizeof *x);
+  y = calloc(total + MAX_LAG + BURST_SAMPLES, sizeof *y);
+  sink = calloc(N, sizeof *sink);
+  tpl = calloc(BURST_SAMPLES, sizeof *tpl);
+  if (!x || !y || !sink || !tpl) goto out;
+  make_chirp(tpl, BURST_SAMPLES);
+  for (int k = 0; k < BURSTS; k++)
+    memcpy(x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, tpl, BURST_SAMPLES * sizeof *x);
+  int64_t t = mono_us() + P;
+  for (size_t k = 0; k < total / N; k++, t += P) {
+    sleep_until_us(t);
+    (void)parley_engine_process(ea, x + k * N, sink, N);
+    (void)parley_engine_process(eb, NULL, y + k * N, N);
+  }
+  parley_call_stats st;
+  if (parley_call_get_stats(b, &st) == 0) {
+    r->jb_ms = st.jitter_buffer_ms;
+    r->concealed_b = st.concealed_frames;
+  }
+  if (!atomic_load(&sb.track_started)) {
+    snprintf(r->why, sizeof r->why, "B never saw A's track");
+    goto out;
+  }
+  if (analyse(tpl, y, r->d.frame_ms, r) < 0) goto out;
+  r->ok = true;
+out:
+  if (b && idb > 0) parley_off(b, idb);
+  parley_call_free(a);
+  parley_call_free(b);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+  free(x);
+  free(y);
+  free(sink);
+  free(tpl);
+}
+
 /* ---- path "jack" ---- */
 
 /* Stderr off while PortAudio initialises (its ALSA host API probes every card and complains). */
@@ -503,6 +575,8 @@ static void report(bench_report *rep, const char *path, int frame_ms, const resu
                "graph lag + both; the floor's device in/out come from PortAudio's callback time stamps); %lu cycles, "
                "%lu xruns",
                frame_ms, r->ports, r->jack_capture, r->jack_playback, r->jack_cycles, r->jack_xruns);
+  else if (!strcmp(path, "app-callback"))
+    bench_note(rep, "app-callback %d ms: one card runs A's period then B's (sample-locked, no rings)", frame_ms);
   else
     bench_note(rep,
                "%s %d ms: B ticks %.1f ms after A; A capture underrun %llu, B playout overrun %llu; backlog "
@@ -549,6 +623,19 @@ static int run_latency(bench_report *rep, int argc, char **argv) {
       struct sched_param sp = {.sched_priority = 0};
       (void)pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
     }
+  }
+  /* "app-callback": the app's audio callback drives both engines (PARLEY_AUDIO_APP_CALLBACK), at
+   * SCHED_FIFO when permitted, like "app". */
+  if (rt_rows && app_rows) {
+    struct sched_param sp = {.sched_priority = 10};
+    bool rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    for (int i = 0; i < 2; i++) {
+      result r;
+      run_callback(frames[i], &r);
+      report(rep, "app-callback", frames[i], &r);
+    }
+    sp.sched_priority = 0;
+    if (rt) (void)pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
   }
   /* "jack": PortAudio's JACK host API on a private dummy server, engine threads as for "app" when
    * permitted (JACK's own process thread runs at normal priority: the server is --no-realtime). */
