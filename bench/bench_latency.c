@@ -231,6 +231,22 @@ static int analyse(const float *tpl, const float *y, double extra_ms, result *r)
   return 0;
 }
 
+/* The capture signal and its buffers, for periods of n samples: *x the capture (silence, then the chirp
+ * burst once a second), *y room for B's playout, *tpl the burst; *total the capture length, whole
+ * periods. Returns 0, or -1 when out of memory (whatever was allocated is left for the caller to free). */
+static int make_signal(size_t n, float **x, float **y, float **tpl, size_t *total) {
+  *total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
+  *total = (*total + n - 1) / n * n;
+  *x = calloc(*total, sizeof **x);
+  *y = calloc(*total + MAX_LAG + BURST_SAMPLES, sizeof **y);
+  *tpl = calloc(BURST_SAMPLES, sizeof **tpl);
+  if (!*x || !*y || !*tpl) return -1;
+  make_chirp(*tpl, BURST_SAMPLES);
+  for (int k = 0; k < BURSTS; k++)
+    memcpy(*x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, *tpl, BURST_SAMPLES * sizeof **x);
+  return 0;
+}
+
 static void app_cfg(parley_engine_config *c, int frame_ms) {
   parley_engine_config_init(c);
   c->audio = PARLEY_AUDIO_APP;
@@ -282,17 +298,10 @@ static void run_app(int frame_ms, result *r) {
   }
   if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
 
-  size_t total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
-  total = (total + N - 1) / N * N;
-  x = calloc(total, sizeof *x);
-  y = calloc(total + MAX_LAG + BURST_SAMPLES, sizeof *y);
+  size_t total;
   zero = calloc(N, sizeof *zero);
   sink = calloc(N, sizeof *sink);
-  tpl = calloc(BURST_SAMPLES, sizeof *tpl);
-  if (!x || !y || !zero || !sink || !tpl) goto out;
-  make_chirp(tpl, BURST_SAMPLES);
-  for (int k = 0; k < BURSTS; k++)
-    memcpy(x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, tpl, BURST_SAMPLES * sizeof *x);
+  if (make_signal(N, &x, &y, &tpl, &total) < 0 || !zero || !sink) goto out;
 
   /* Our ticks: a quarter period before A's. */
   int64_t now = mono_us();
@@ -363,16 +372,9 @@ static void run_callback(int frame_ms, result *r) {
     goto out;
   }
   if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
-  size_t total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
-  total = (total + N - 1) / N * N;
-  x = calloc(total, sizeof *x);
-  y = calloc(total + MAX_LAG + BURST_SAMPLES, sizeof *y);
+  size_t total;
   sink = calloc(N, sizeof *sink);
-  tpl = calloc(BURST_SAMPLES, sizeof *tpl);
-  if (!x || !y || !sink || !tpl) goto out;
-  make_chirp(tpl, BURST_SAMPLES);
-  for (int k = 0; k < BURSTS; k++)
-    memcpy(x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, tpl, BURST_SAMPLES * sizeof *x);
+  if (make_signal(N, &x, &y, &tpl, &total) < 0 || !sink) goto out;
   int64_t t = mono_us() + P;
   for (size_t k = 0; k < total / N; k++, t += P) {
     sleep_until_us(t);
@@ -496,14 +498,8 @@ static void run_jack(int frame_ms, result *r) {
   }
   if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
 
-  size_t total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
-  x = calloc(total, sizeof *x);
-  y = calloc(total, sizeof *y);
-  tpl = calloc(BURST_SAMPLES, sizeof *tpl);
-  if (!x || !y || !tpl) goto out;
-  make_chirp(tpl, BURST_SAMPLES);
-  for (int k = 0; k < BURSTS; k++)
-    memcpy(x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, tpl, BURST_SAMPLES * sizeof *x);
+  size_t total;
+  if (make_signal(1, &x, &y, &tpl, &total) < 0) goto out; /* JACK records sample by sample */
   bench_jack_arm(j, x, y, total);
   int64_t end = mono_us() + (int64_t)(total / RATE + 5) * 1000000;
   while (!bench_jack_done(j) && mono_us() < end) sleep_until_us(mono_us() + 50000);
