@@ -4,7 +4,8 @@
  *
  *   parley_engine_config cfg;
  *   parley_engine_config_init(&cfg);          // defaults: no audio I/O, 48 kHz, 20 ms, AEC+NS on
- *   cfg.audio = PARLEY_AUDIO_FILE;            // or PARLEY_AUDIO_DEVICE (PortAudio), _APP, _NONE
+ *   cfg.audio = PARLEY_AUDIO_FILE;            // or PARLEY_AUDIO_DEVICE (PortAudio), _APP_CALLBACK, _APP,
+ *                                             // _NONE
  *   cfg.input_file = "hello.wav";
  *   parley_engine *eng;
  *   int err = parley_engine_new(&cfg, &eng);  // starts the audio, network and dispatch threads
@@ -25,15 +26,16 @@
  *   parley_engine_free(eng);
  *
  * Threads (details in engine/engine.c): each engine runs
- *  - an audio thread: the device callback (PortAudio's thread, the FILE/NULL pacing thread, or for
- *    PARLEY_AUDIO_APP a ticker thread of the engine). It encodes capture and decodes playout for every
+ *  - an audio thread: the device callback (PortAudio's thread, the FILE/NULL pacing thread, for
+ *    PARLEY_AUDIO_APP a ticker thread of the engine, for PARLEY_AUDIO_APP_CALLBACK the app's own audio
+ *    thread inside parley_engine_process). It encodes capture and decodes playout for every
  *    started call and never allocates, locks or makes system calls;
  *  - a network thread: UDP sockets of all calls, ICE, SRTP, RTP/RTCP, liveness monitoring;
  *  - a dispatch thread (unless cfg.dispatch == PARLEY_DISPATCH_APP) that runs event listeners.
  * Every function below may be called from any app thread (they serialise on an engine lock that the
  * audio thread never takes) unless it says otherwise, including from inside an event listener. None is
- * real-time safe unless it says so: do not call them from an audio callback of your own except the
- * PARLEY_AUDIO_APP push/pull pair.
+ * real-time safe unless it says so: do not call them from an audio callback of your own except
+ * parley_engine_process and the PARLEY_AUDIO_APP push/pull pair.
  *
  * Errors: each function lists the codes it returns. If a function fails, nothing it was given is kept
  * and no listener it was given will fire.
