@@ -238,13 +238,13 @@ static int media_new(parley_call *c, parley__call_media **out) {
   rc.device_rate_hz = c->eng->rate_hz;
   rc.frame_ms = ec->frame_ms;
   /* Timescaled playout (the chain's default) also plays the peer's 20 ms packets on our 10 ms ticks. */
-  if (c->remote_ptime_ms > ec->frame_ms) {
+  m->packet_ms = c->remote_ptime_ms > ec->frame_ms ? c->remote_ptime_ms : ec->frame_ms;
+  if (m->packet_ms > ec->frame_ms) {
     rc.timescale = true;
-    rc.packet_ms = c->remote_ptime_ms;
+    rc.packet_ms = m->packet_ms;
   }
   m->recv = parley__recv_chain_new(&rc, &err);
   if (!m->recv) goto fail;
-  m->packet_ms = c->remote_ptime_ms > ec->frame_ms ? c->remote_ptime_ms : ec->frame_ms;
   /* At 48 kHz the audio thread feeds the canceller the whole device output (every call's playout);
    * otherwise the receive chain feeds its own call's canceller before resampling. */
   if (ec->echo_cancellation && !c->eng->echo_from_output)

@@ -37,7 +37,7 @@ void parley__device_config_init(parley__device_config *cfg, parley__device_backe
   cfg->pacing = PARLEY__DEVICE_PACE_REALTIME;
 }
 
-static bool rate_supported(int rate_hz) {
+bool parley__device_rate_supported(int rate_hz) {
   return rate_hz == 8000 || rate_hz == 16000 || rate_hz == 32000 || rate_hz == 44100 ||
          rate_hz == 48000;
 }
@@ -78,7 +78,7 @@ parley__device *parley__device_new(const parley__device_config *cfg, int *err) {
   int e = PARLEY_EINVAL;
   parley__device *d = NULL;
   if (!cfg || !cfg->process || !ops_for(cfg->backend)) goto fail;
-  if (!rate_supported(cfg->sample_rate_hz) || (cfg->channels != 1 && cfg->channels != 2)) goto fail;
+  if (!parley__device_rate_supported(cfg->sample_rate_hz) || (cfg->channels != 1 && cfg->channels != 2)) goto fail;
   if (cfg->pacing != PARLEY__DEVICE_PACE_REALTIME && cfg->pacing != PARLEY__DEVICE_PACE_FREERUN &&
       cfg->pacing != PARLEY__DEVICE_PACE_STEPPED)
     goto fail;

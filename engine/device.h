@@ -187,6 +187,9 @@ int parley__device_get_latency(const parley__device *d, parley__device_latency *
 /* Snapshot of the counters. Any thread; counters are read individually (not one atomic snapshot). */
 void parley__device_get_stats(const parley__device *d, parley__device_stats *out);
 
+/* The rates a device runs at: 8000, 16000, 32000, 44100 or 48000 Hz. Pure. */
+bool parley__device_rate_supported(int rate_hz);
+
 /* APP only. The app's capture thread copies up to `frames` interleaved frames in; returns how many fit
  * (the rest is dropped by the caller's choice), or PARLEY_EINVAL / PARLEY_ESTATE (not an APP device).
  * Real-time safe; works whether or not the device is running. */

@@ -57,10 +57,6 @@ typedef struct file_state {
   bool tail_flushed; /* the file ended and the resamplers' delay was pushed out */
 } file_state;
 
-static bool device_rate(int hz) {
-  return hz == 8000 || hz == 16000 || hz == 32000 || hz == 44100 || hz == 48000;
-}
-
 static int open_input(parley__device *d, file_state *s) {
   int fd = open(d->cfg.input_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT || errno == ENOTDIR ? PARLEY_ENOTFOUND : PARLEY_EIO;
@@ -77,7 +73,7 @@ static int open_input(parley__device *d, file_state *s) {
     return PARLEY_EFORMAT;
   s->in_channels = info.channels;
   s->in_total = info.frames;
-  if (device_rate(info.samplerate)) {
+  if (parley__device_rate_supported(info.samplerate)) {
     d->rate_hz = info.samplerate;
     return 0;
   }
