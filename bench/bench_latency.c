@@ -69,6 +69,7 @@
 #include "bench/latency_jack.h"
 #include "engine/engine_internal.h"
 #include "engine/latency.h"
+#include "engine/xcorr.h"
 #include "parley/parley.h"
 
 #define RATE 48000
@@ -148,35 +149,6 @@ static void make_chirp(float *x, size_t n) {
   }
 }
 
-/* Normalised correlation of tpl[0..n) against y[lag..lag+n), using every `step`-th sample. */
-static double ncorr(const float *tpl, const float *y, size_t n, size_t step) {
-  double xy = 0, yy = 0, xx = 0;
-  for (size_t i = 0; i < n; i += step) {
-    xy += (double)tpl[i] * y[i];
-    yy += (double)y[i] * y[i];
-    xx += (double)tpl[i] * tpl[i];
-  }
-  return (xx > 0 && yy > 0) ? xy / sqrt(xx * yy) : 0;
-}
-
-/* Best lag of tpl in y[0..max_lag + n): coarse then fine. */
-static long best_lag(const float *tpl, size_t n, const float *y, long max_lag, double *peak) {
-  long best = 0;
-  double bc = -2;
-  for (long l = 0; l <= max_lag; l += 8) {
-    double c = ncorr(tpl, y + l, n, 4);
-    if (c > bc) bc = c, best = l;
-  }
-  long lo = best - 12 < 0 ? 0 : best - 12, hi = best + 12 > max_lag ? max_lag : best + 12;
-  bc = -2;
-  for (long l = lo; l <= hi; l++) {
-    double c = ncorr(tpl, y + l, n, 1);
-    if (c > bc) bc = c, best = l;
-  }
-  *peak = bc;
-  return best;
-}
-
 typedef struct result {
   bool ok;
   char why[160];
@@ -198,17 +170,20 @@ static int cmp_d(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* B's playout buffer for a capture of `total` samples: room for the last burst at the longest lag. */
+static size_t y_len(size_t total) { return total + MAX_LAG + BURST_SAMPLES; }
+
 /* Finds each burst of tpl in y (A's capture burst k starts at WARMUP_S + k s) and sets r's measured
  * figure: the median stream lag + extra_ms (what the stream lag cannot show: capture fill, device
  * output). -1 (r->why set) if no burst was found. */
-static int analyse(const float *tpl, const float *y, double extra_ms, result *r) {
+static int analyse(const float *tpl, const float *y, size_t ny, double extra_ms, result *r) {
   double lags[BURSTS];
   int nl = 0;
   double peak_sum = 0;
   for (int k = 0; k < BURSTS; k++) {
     size_t s = (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY;
-    double pk;
-    long lag = best_lag(tpl, BURST_SAMPLES, y + s, MAX_LAG, &pk);
+    double pk = 0;
+    long lag = parley__xcorr_best_lag(tpl, BURST_SAMPLES, y + s, ny - s, MAX_LAG, &pk);
     if (pk >= 0.5) {
       lags[nl++] = (double)lag * 1000.0 / RATE;
       peak_sum += pk;
@@ -238,13 +213,57 @@ static int make_signal(size_t n, float **x, float **y, float **tpl, size_t *tota
   *total = (size_t)(WARMUP_S * RATE + BURSTS * BURST_EVERY + RATE / 2);
   *total = (*total + n - 1) / n * n;
   *x = calloc(*total, sizeof **x);
-  *y = calloc(*total + MAX_LAG + BURST_SAMPLES, sizeof **y);
+  *y = calloc(y_len(*total), sizeof **y);
   *tpl = calloc(BURST_SAMPLES, sizeof **tpl);
   if (!*x || !*y || !*tpl) return -1;
   make_chirp(*tpl, BURST_SAMPLES);
   for (int k = 0; k < BURSTS; k++)
     memcpy(*x + (size_t)WARMUP_S * RATE + (size_t)k * BURST_EVERY, *tpl, BURST_SAMPLES * sizeof **x);
   return 0;
+}
+
+/* A's call to B on two engines, with B's track-started watched. Zero-initialise. */
+typedef struct pair {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  side sb;
+  int idb;
+} pair;
+
+/* Creates the calls on p->ea and p->eb, negotiates and starts them (A offers), and reads B's pipeline
+ * delays into r->d. 0, or -1 with r->why set. */
+static int pair_connect(pair *p, result *r) {
+  const char *why = NULL;
+  if (parley_call_new(p->ea, &p->a) < 0 || parley_call_new(p->eb, &p->b) < 0) why = "call creation failed";
+  else if ((p->idb = parley_on(p->b, PARLEY_EVENT_TRACK_STARTED, on_track, &p->sb)) < 0) why = "parley_on failed";
+  else if (negotiate(p->a, p->b) < 0) why = "negotiation failed";
+  else if (parley__call_pipeline_delays(p->b, &r->d) < 0) why = "no pipeline delays for B's call";
+  if (!why) return 0;
+  snprintf(r->why, sizeof r->why, "%s", why);
+  return -1;
+}
+
+static void pair_close(pair *p) {
+  if (p->b && p->idb > 0) parley_off(p->b, p->idb);
+  parley_call_free(p->a);
+  parley_call_free(p->b);
+  parley_engine_free(p->ea);
+  parley_engine_free(p->eb);
+}
+
+/* After a run: B's jitter-buffer figures, then the bursts found in B's playout y (a capture of `total`
+ * samples; extra_ms as for analyse). Sets r->ok, or r->why. */
+static void conclude(result *r, const pair *p, const float *tpl, const float *y, size_t total, double extra_ms) {
+  parley_call_stats st;
+  if (parley_call_get_stats(p->b, &st) == 0) {
+    r->jb_ms = st.jitter_buffer_ms;
+    r->concealed_b = st.concealed_frames;
+  }
+  if (!atomic_load(&p->sb.track_started)) {
+    snprintf(r->why, sizeof r->why, "B never saw A's track");
+    return;
+  }
+  r->ok = analyse(tpl, y, y_len(total), extra_ms, r) == 0;
 }
 
 static void app_cfg(parley_engine_config *c, int frame_ms) {
@@ -262,41 +281,31 @@ static void run_app(int frame_ms, result *r) {
   parley_engine_config ca, cb;
   app_cfg(&ca, frame_ms);
   app_cfg(&cb, frame_ms);
-  parley_engine *ea = NULL, *eb = NULL;
-  parley_call *a = NULL, *b = NULL;
+  pair p = {0};
   float *x = NULL, *y = NULL, *zero = NULL, *sink = NULL, *tpl = NULL;
-  side sa = {0}, sb = {0};
-  int ida = -1, idb = -1;
-  if (parley_engine_new(&ca, &ea) < 0) {
+  if (parley_engine_new(&ca, &p.ea) < 0) {
     snprintf(r->why, sizeof r->why, "engine A failed");
     goto out;
   }
-  int64_t pa = tick_phase_us(ea, P), pb = -1;
+  int64_t pa = tick_phase_us(p.ea, P), pb = -1;
   for (int tries = 0; tries < 8 && pa >= 0; tries++) {
     /* Aim B's ticker start half a period after A's ticks. */
     int64_t now = mono_us();
     int64_t target = now - pmod(now - pa, P) + P + P / 2;
     sleep_until_us(target - 300);
-    if (parley_engine_new(&cb, &eb) < 0) break;
-    pb = tick_phase_us(eb, P);
+    if (parley_engine_new(&cb, &p.eb) < 0) break;
+    pb = tick_phase_us(p.eb, P);
     int64_t d = pmod(pb - pa, P);
     if (pb >= 0 && d >= P / 4 && d <= 3 * P / 4) break;
-    parley_engine_free(eb);
-    eb = NULL;
+    parley_engine_free(p.eb);
+    p.eb = NULL;
   }
-  if (!eb || pa < 0) {
+  if (!p.eb || pa < 0) {
     snprintf(r->why, sizeof r->why, "could not place B's ticks after A's");
     goto out;
   }
   r->phase_b_ms = (double)pmod(pb - pa, P) / 1000.0;
-  if (parley_call_new(ea, &a) < 0 || parley_call_new(eb, &b) < 0) goto out;
-  ida = parley_on(a, PARLEY_EVENT_TRACK_STARTED, on_track, &sa);
-  idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_track, &sb);
-  if (negotiate(a, b) < 0) {
-    snprintf(r->why, sizeof r->why, "negotiation failed");
-    goto out;
-  }
-  if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
+  if (pair_connect(&p, r) < 0) goto out;
 
   size_t total;
   zero = calloc(N, sizeof *zero);
@@ -308,34 +317,21 @@ static void run_app(int frame_ms, result *r) {
   int64_t t = now - pmod(now - (pa - P / 4), P) + P;
   for (size_t k = 0; k < total / N; k++, t += P) {
     sleep_until_us(t);
-    (void)parley_engine_push_capture(ea, x + k * N, N);
-    (void)parley_engine_push_capture(eb, zero, N);
-    (void)parley_engine_pull_playout(eb, y + k * N, N);
-    (void)parley_engine_pull_playout(ea, sink, N);
+    (void)parley_engine_push_capture(p.ea, x + k * N, N);
+    (void)parley_engine_push_capture(p.eb, zero, N);
+    (void)parley_engine_pull_playout(p.eb, y + k * N, N);
+    (void)parley_engine_pull_playout(p.ea, sink, N);
   }
-  parley_call_stats st;
-  if (parley_call_get_stats(b, &st) == 0) r->jb_ms = st.jitter_buffer_ms;
   parley__device_stats ds;
-  parley__device_get_stats(ea->dev, &ds);
+  parley__device_get_stats(p.ea->dev, &ds);
   r->underruns_a = ds.underrun_frames;
   r->trimmed_a = ds.trimmed_frames;
-  parley__device_get_stats(eb->dev, &ds);
+  parley__device_get_stats(p.eb->dev, &ds);
   r->overruns_b = ds.overrun_frames;
   r->trimmed_b = ds.trimmed_frames;
-  r->concealed_b = st.concealed_frames;
-  if (!atomic_load(&sb.track_started)) {
-    snprintf(r->why, sizeof r->why, "B never saw A's track");
-    goto out;
-  }
-  if (analyse(tpl, y, r->d.frame_ms, r) < 0) goto out;
-  r->ok = true;
+  conclude(r, &p, tpl, y, total, r->d.frame_ms);
 out:
-  if (a && ida > 0) parley_off(a, ida);
-  if (b && idb > 0) parley_off(b, idb);
-  parley_call_free(a);
-  parley_call_free(b);
-  parley_engine_free(ea);
-  parley_engine_free(eb);
+  pair_close(&p);
   free(x);
   free(y);
   free(zero);
@@ -356,48 +352,25 @@ static void run_callback(int frame_ms, result *r) {
   parley_engine_config ca;
   app_cfg(&ca, frame_ms);
   ca.audio = PARLEY_AUDIO_APP_CALLBACK;
-  parley_engine *ea = NULL, *eb = NULL;
-  parley_call *a = NULL, *b = NULL;
+  pair p = {0};
   float *x = NULL, *y = NULL, *sink = NULL, *tpl = NULL;
-  side sb = {0};
-  int idb = -1;
-  if (parley_engine_new(&ca, &ea) < 0 || parley_engine_new(&ca, &eb) < 0 || parley_call_new(ea, &a) < 0 ||
-      parley_call_new(eb, &b) < 0) {
-    snprintf(r->why, sizeof r->why, "engine or call creation failed");
+  if (parley_engine_new(&ca, &p.ea) < 0 || parley_engine_new(&ca, &p.eb) < 0) {
+    snprintf(r->why, sizeof r->why, "engine creation failed");
     goto out;
   }
-  idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_track, &sb);
-  if (negotiate(a, b) < 0) {
-    snprintf(r->why, sizeof r->why, "negotiation failed");
-    goto out;
-  }
-  if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
+  if (pair_connect(&p, r) < 0) goto out;
   size_t total;
   sink = calloc(N, sizeof *sink);
   if (make_signal(N, &x, &y, &tpl, &total) < 0 || !sink) goto out;
   int64_t t = mono_us() + P;
   for (size_t k = 0; k < total / N; k++, t += P) {
     sleep_until_us(t);
-    (void)parley_engine_process(ea, x + k * N, sink, N);
-    (void)parley_engine_process(eb, NULL, y + k * N, N);
+    (void)parley_engine_process(p.ea, x + k * N, sink, N);
+    (void)parley_engine_process(p.eb, NULL, y + k * N, N);
   }
-  parley_call_stats st;
-  if (parley_call_get_stats(b, &st) == 0) {
-    r->jb_ms = st.jitter_buffer_ms;
-    r->concealed_b = st.concealed_frames;
-  }
-  if (!atomic_load(&sb.track_started)) {
-    snprintf(r->why, sizeof r->why, "B never saw A's track");
-    goto out;
-  }
-  if (analyse(tpl, y, r->d.frame_ms, r) < 0) goto out;
-  r->ok = true;
+  conclude(r, &p, tpl, y, total, r->d.frame_ms);
 out:
-  if (b && idb > 0) parley_off(b, idb);
-  parley_call_free(a);
-  parley_call_free(b);
-  parley_engine_free(ea);
-  parley_engine_free(eb);
+  pair_close(&p);
   free(x);
   free(y);
   free(sink);
@@ -467,11 +440,8 @@ static void run_jack(int frame_ms, result *r) {
   memset(r, 0, sizeof *r);
   const size_t N = (size_t)RATE * (size_t)frame_ms / 1000;
   bench_jack *j = NULL;
-  parley_engine *ea = NULL, *eb = NULL;
-  parley_call *a = NULL, *b = NULL;
+  pair p = {0};
   float *x = NULL, *y = NULL, *tpl = NULL;
-  side sa = {0}, sb = {0};
-  int ida = -1, idb = -1;
   int rc = bench_jack_open((int)N, &j, r->why, sizeof r->why);
   if (rc != 0) {
     r->skipped = rc > 0;
@@ -479,24 +449,18 @@ static void run_jack(int frame_ms, result *r) {
   }
   char a_in[BENCH_JACK_PORT_NAME], a_out[BENCH_JACK_PORT_NAME], b_in[BENCH_JACK_PORT_NAME],
       b_out[BENCH_JACK_PORT_NAME];
-  if (jack_engine(j, frame_ms, &ea, a_in, a_out, r->why, sizeof r->why) < 0 ||
-      jack_engine(j, frame_ms, &eb, b_in, b_out, r->why, sizeof r->why) < 0 ||
+  if (jack_engine(j, frame_ms, &p.ea, a_in, a_out, r->why, sizeof r->why) < 0 ||
+      jack_engine(j, frame_ms, &p.eb, b_in, b_out, r->why, sizeof r->why) < 0 ||
       bench_jack_wire(j, a_in, a_out, b_in, b_out, r->why, sizeof r->why) < 0)
     goto out;
   snprintf(r->ports, sizeof r->ports, "inject -> %s (A), %s (B) -> record", a_in, b_out);
-  if (parley_call_new(ea, &a) < 0 || parley_call_new(eb, &b) < 0) goto out;
-  ida = parley_on(a, PARLEY_EVENT_TRACK_STARTED, on_track, &sa);
-  idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_track, &sb);
-  if (negotiate(a, b) < 0) {
-    snprintf(r->why, sizeof r->why, "negotiation failed");
-    goto out;
-  }
-  for (int i = 0; i < 500 && !atomic_load(&sb.track_started); i++) sleep_until_us(mono_us() + 10000);
-  if (!atomic_load(&sb.track_started)) {
+  if (pair_connect(&p, r) < 0) goto out;
+  /* Before arming: the recording must not start while ICE is still connecting. */
+  for (int i = 0; i < 500 && !atomic_load(&p.sb.track_started); i++) sleep_until_us(mono_us() + 10000);
+  if (!atomic_load(&p.sb.track_started)) {
     snprintf(r->why, sizeof r->why, "B never saw A's track");
     goto out;
   }
-  if (parley__call_pipeline_delays(b, &r->d) < 0) goto out;
 
   size_t total;
   if (make_signal(1, &x, &y, &tpl, &total) < 0) goto out; /* JACK records sample by sample */
@@ -507,25 +471,14 @@ static void run_jack(int frame_ms, result *r) {
     snprintf(r->why, sizeof r->why, "the JACK graph stopped running");
     goto out;
   }
-  parley_call_stats st;
-  if (parley_call_get_stats(b, &st) == 0) {
-    r->jb_ms = st.jitter_buffer_ms;
-    r->concealed_b = st.concealed_frames;
-  }
   bench_jack_system_latency(j, &r->jack_capture, &r->jack_playback);
   bench_jack_counts(j, &r->jack_cycles, &r->jack_xruns);
   /* The injector stands in for the card's capture port and the recorder for its playback port: a
    * sound reached the microphone `capture` frames before the cycle that hands it over, and what a
    * cycle writes reaches the speaker `playback` frames after the cycle began. */
-  if (analyse(tpl, y, (double)(r->jack_capture + r->jack_playback) * 1000.0 / RATE, r) < 0) goto out;
-  r->ok = true;
+  conclude(r, &p, tpl, y, total, (double)(r->jack_capture + r->jack_playback) * 1000.0 / RATE);
 out:
-  if (a && ida > 0) parley_off(a, ida);
-  if (b && idb > 0) parley_off(b, idb);
-  parley_call_free(a);
-  parley_call_free(b);
-  parley_engine_free(ea);
-  parley_engine_free(eb);
+  pair_close(&p);
   bench_jack_close(j); /* after the engines: PortAudio's client leaves before the server stops */
   free(x);
   free(y);

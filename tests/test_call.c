@@ -125,11 +125,16 @@ static double piecewise_peak(const float *x, const float *y, size_t off, size_t 
   return pieces ? sum / pieces : 0;
 }
 
+/* Creates an empty file from a "...XXXXXX.wav" template (the name is written into path). */
+static void make_tmp_wav(char *path) {
+  int fd = mkstemps(path, 4);
+  cr_assert_geq(fd, 0, "mkstemps %s", path);
+  close(fd);
+}
+
 Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   char out_path[] = "/tmp/parley_call_XXXXXX.wav";
-  int fd = mkstemps(out_path, 4);
-  cr_assert_geq(fd, 0);
-  close(fd);
+  make_tmp_wav(out_path);
 
   /* B (the listener) starts first, so that A's speech lands at a small positive lag in B's file. */
   parley_engine_config cb, ca;
@@ -324,9 +329,7 @@ Test(call, app_dispatch_through_event_fd_and_app_audio, .timeout = 60) {
  * backend's write fails) -> every call gets interrupted(device-lost) with a message. */
 Test(call, device_failure_interrupts_calls_with_device_lost, .timeout = 30) {
   char out_path[] = "/tmp/parley_lost_XXXXXX.wav";
-  int fd = mkstemps(out_path, 4);
-  cr_assert_geq(fd, 0);
-  close(fd);
+  make_tmp_wav(out_path);
   signal(SIGXFSZ, SIG_IGN);
   struct rlimit old, small;
   cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -387,9 +390,7 @@ static void on_session(const parley_event *ev, void *user) {
 
 Test(call, session_mesh_mixes_and_ranks_speakers, .timeout = 60) {
   char out_path[] = "/tmp/parley_mesh_XXXXXX.wav";
-  int fd = mkstemps(out_path, 4);
-  cr_assert_geq(fd, 0);
-  close(fd);
+  make_tmp_wav(out_path);
   parley_engine_config cm, c1, c2;
   loopback_cfg(&cm);
   cm.audio = PARLEY_AUDIO_FILE;
@@ -802,9 +803,7 @@ static void strip_ptime(const char *in, char *out, size_t cap) {
 
 Test(call, twenty_ms_packets_on_a_ten_ms_engine, .timeout = 60) {
   char out_path[] = "/tmp/parley_ts_XXXXXX.wav";
-  int fd = mkstemps(out_path, 4);
-  cr_assert_geq(fd, 0);
-  close(fd);
+  make_tmp_wav(out_path);
   parley_engine_config ca, cb;
   loopback_cfg(&ca);
   ca.audio = PARLEY_AUDIO_FILE;

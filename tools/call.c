@@ -31,6 +31,7 @@
 
 #include "engine/clock.h"
 #include "engine/device.h"
+#include "engine/xcorr.h"
 #include "parley/parley.h"
 #include "tools/call_lib.h"
 #include "transport/relay_udp.h"
@@ -562,7 +563,7 @@ static void print_latency(const opts *o, int64_t a_later_us) {
            1.5);
   } else {
     double peak = 0;
-    long lag = parley__calltool_best_lag(x + from, len, y + from, ny - from, max_lag, &peak);
+    long lag = parley__xcorr_best_lag(x + from, len, y + from, ny - from, max_lag, &peak);
     if (lag < 0 || peak < 0.5)
       printf("latency: not measured (A's speech not found in B's output, correlation %.2f)\n", peak);
     else

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -397,32 +396,4 @@ int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char 
   int n = snprintf(buf, cap, "%7lld ms  %-2s %s", (long long)ms, side ? side : "", what);
   if (n < 0) return PARLEY_EINVAL;
   return (size_t)n >= cap ? (int)cap - 1 : n;
-}
-
-static double ncorr_at(const float *x, const float *y, size_t n, size_t step) {
-  double xy = 0, xx = 0, yy = 0;
-  for (size_t i = 0; i < n; i += step) {
-    xy += (double)x[i] * y[i];
-    xx += (double)x[i] * x[i];
-    yy += (double)y[i] * y[i];
-  }
-  return xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : 0;
-}
-
-long parley__calltool_best_lag(const float *x, size_t n, const float *y, size_t ny, long max_lag, double *peak) {
-  if (!x || !y || !peak || n == 0 || max_lag < 0 || ny < n + (size_t)max_lag) return PARLEY_EINVAL;
-  long best = 0;
-  double bc = -2;
-  for (long l = 0; l <= max_lag; l += 8) {
-    double c = ncorr_at(x, y + l, n, 4);
-    if (c > bc) bc = c, best = l;
-  }
-  long lo = best > 8 ? best - 8 : 0, hi = best + 8 < max_lag ? best + 8 : max_lag;
-  bc = -2;
-  for (long l = lo; l <= hi; l++) {
-    double c = ncorr_at(x, y + l, n, 1);
-    if (c > bc) bc = c, best = l;
-  }
-  *peak = bc;
-  return best;
 }

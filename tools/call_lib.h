@@ -63,10 +63,4 @@ int parley__calltool_read_stream(FILE *in, char *buf, size_t cap);
  * since the tool started, side a short label. Returns the length (truncated to cap - 1). */
 int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char *side, const parley_event *ev);
 
-/* Where x[0..n) (a stretch of the sent audio) best lines up in y[0..ny): the lag L in [0, max_lag]
- * maximising the normalised cross-correlation of x with y[L..L+n), searched coarse (every 8th lag on
- * every 4th sample) then fine (every lag around the best). *peak gets that correlation (-1..1).
- * Returns L, or PARLEY_EINVAL (NULL, n == 0, or y shorter than n + max_lag). O(n x max_lag / 32). */
-long parley__calltool_best_lag(const float *x, size_t n, const float *y, size_t ny, long max_lag, double *peak);
-
 #endif
