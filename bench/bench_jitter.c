@@ -1,9 +1,8 @@
 /* bench_jitter.c: `parley-bench jitter`: parley's jitter buffer against speexdsp's JitterBuffer on the
  * same seeded network arrivals (transport/impair), in simulated time.
  *
- * Rows: `parley` is the receive chain's default playout (timescaled: parley__jitter_get_timescaled
- * with its default config), `speexdsp` the reference, `parley-frames` parley's whole-frame mode
- * (recv config timescale = false), asked like speexdsp. The goal is judged on `parley`.
+ * Rows: `parley` is the receive chain's playout (parley__jitter_get with its default config, as
+ * engine/recv_chain.c asks it), `speexdsp` the reference.
  *
  * Stream: 3 minutes of continuous talk, one 20 ms Opus-sized packet (80 B) per frame, RTP clock
  * 48 kHz, on the same seeded network per scenario.
@@ -25,7 +24,7 @@
  *    then jitter_buffer_tick(jb) once per 20 ms frame. An app with 20 ms packets on a 10 ms device
  *    decodes 960 samples, plays them over two ticks and asks again when they are used up: every other
  *    tick (ticks 0, 2, 4, ... or 1, 3, 5, ...; both are run). A packet's first sample plays at the tick it is handed out.
- *  - parley (the default mode): parley__jitter_get_timescaled(), called whenever the output queue
+ *  - parley: parley__jitter_get(), called whenever the output queue
  *    holds less than one tick, as engine/recv_chain.c does. It may start a frame on any tick, wait for a late packet with
  *    EXPAND (concealment; the packet then plays instead of being lost), and shorten or lengthen a frame
  *    by a pitch lag (accelerate / stretch). The time-scaling runs for real (engine/timescale) on a
@@ -141,9 +140,8 @@ static arrival *make_arrivals(const parley__impair_config *cfg, uint64_t seed, i
   return a;
 }
 
-/* The shared playout loop on the 10 ms device clock; adds the run's figures to *pl. impl 0 = parley
- * (time-scaling, the receive chain's default), 1 = speexdsp asked on even ticks, 2 = speexdsp asked on
- * odd ticks, 3 and 4 = parley's whole-frame mode asked on even / odd ticks, exactly like speexdsp. */
+/* The shared playout loop on the 10 ms device clock; adds the run's figures to *pl. impl 0 = parley,
+ * 1 = speexdsp asked on even ticks, 2 = speexdsp asked on odd ticks. */
 static int play(int impl, const arrival *arr, int n_arr, pool *pl) {
   int64_t *first_arrival = malloc(N_PACKETS * sizeof *first_arrival);
   int64_t *played_at = malloc(N_PACKETS * sizeof *played_at);
@@ -154,11 +152,10 @@ static int play(int impl, const arrival *arr, int n_arr, pool *pl) {
   parley__jitter *pj = NULL;
   parley__timescale *ts = NULL;
   JitterBuffer *sj = NULL;
-  bool frames_mode = impl >= 3;
-  if (impl == 0 || frames_mode) {
+  if (impl == 0) {
     pj = parley__jitter_new(NULL, NULL);
-    ts = frames_mode ? NULL : parley__timescale_new(FRAME_TS, NULL);
-    if (!pj || (!frames_mode && !ts)) return -1;
+    ts = parley__timescale_new(FRAME_TS, NULL);
+    if (!pj || !ts) return -1;
   } else {
     sj = jitter_buffer_init(FRAME_TS);
     if (!sj) return -1;
@@ -188,25 +185,10 @@ static int play(int impl, const arrival *arr, int n_arr, pool *pl) {
         jitter_buffer_put(sj, &p);
       }
     }
-    if (frames_mode) {
-      if (tick % 2 == impl - 3) {
-        parley__jitter_frame f;
-        if (parley__jitter_get(pj, now, &f) != 0) return -1;
-        int got = -1;
-        if (f.kind == PARLEY__JITTER_PACKET) memcpy(&got, f.payload, sizeof got);
-        else if ((f.kind == PARLEY__JITTER_CONCEAL || f.kind == PARLEY__JITTER_FEC) && any_played)
-          conceal_samples += FRAME_TS;
-        if (got >= 0 && got < N_PACKETS && played_at[got] < 0) {
-          played_at[got] = now;
-          delays[n_played++] = (double)(now - first_arrival[got]) / 1000.0;
-          any_played = true;
-          conceal_at_last_play = conceal_samples;
-        }
-      }
-    } else if (pj) {
+    if (pj) {
       while (queued < TICK_SAMPLES) {
         parley__jitter_frame f;
-        if (parley__jitter_get_timescaled(pj, now, (uint32_t)queued, &f) != 0) return -1;
+        if (parley__jitter_get(pj, now, (uint32_t)queued, &f) != 0) return -1;
         int64_t len = f.out_samples;
         int got = -1;
         if (f.kind == PARLEY__JITTER_PACKET) {
@@ -351,10 +333,10 @@ static int run_jitter(bench_report *rep, int argc, char **argv) {
   parley__impair_ge_from_mean(2.0, 2.5, &cfgs[5].ge);
   add_spikes(&cfgs[5], 10000000, 20000000, 200000, 9); /* 200 ms stalls every 20 s */
 
-  /* Runs per scenario: parley (time-scaling) once per phase; speexdsp and parley's whole-frame mode
-   * twice (even and odd ticks). Pools: 0 parley, 1 speexdsp, 2 parley-frames. */
-  enum { N_POOLS = 3 };
-  static const char *pool_names[N_POOLS] = {"parley", "speexdsp", "parley-frames"};
+  /* Runs per scenario: parley once per phase; speexdsp twice (even and odd ticks). Pools: 0 parley,
+   * 1 speexdsp. */
+  enum { N_POOLS = 2 };
+  static const char *pool_names[N_POOLS] = {"parley", "speexdsp"};
   pool pools[N_POOLS];
   for (int impl = 0; impl < N_POOLS; impl++) {
     size_t runs = impl == 0 ? N_PHASES : 2 * N_PHASES;
@@ -362,14 +344,14 @@ static int run_jitter(bench_report *rep, int argc, char **argv) {
     if (!pools[impl].delays) return 1;
   }
   for (int s = 0; s < N_SCEN; s++) {
-    double run_min[N_POOLS] = {1e9, 1e9, 1e9}, run_max[N_POOLS] = {0, 0, 0};
+    double run_min[N_POOLS] = {1e9, 1e9}, run_max[N_POOLS] = {0, 0};
     for (int impl = 0; impl < N_POOLS; impl++) pools[impl] = (pool){.delays = pools[impl].delays};
     for (int ph = 0; ph < N_PHASES; ph++) {
       int n_arr = 0;
       arrival *arr = make_arrivals(&cfgs[s], 1000 + (uint64_t)s, PHASE_FIRST_US + ph * PHASE_STEP_US, &n_arr);
       if (!arr) return 1;
-      for (int impl = 0; impl < 5; impl++) {
-        int j = impl == 0 ? 0 : impl <= 2 ? 1 : 2;
+      for (int impl = 0; impl < 3; impl++) {
+        int j = impl == 0 ? 0 : 1;
         pool *pl = &pools[j];
         size_t before = pl->n_delays;
         if (play(impl, arr, n_arr, pl) != 0) return 1;
@@ -410,11 +392,10 @@ static int run_jitter(bench_report *rep, int argc, char **argv) {
     bench_note(rep,
                "%s: goal %s (parley mean %.1f ms vs 0.8 x speexdsp %.1f ms; late %.2f %% vs %.2f %%; concealed"
                " %.2f %% vs %.2f %%); tick floor 20 ms %.1f / 10 ms %.1f ms; oracle fixed offset at speexdsp's"
-               " late: %.1f ms; per-run means: parley %.1f..%.1f ms, speexdsp %.1f..%.1f ms; the"
-               " whole-frame mode (parley-frames, not the default): mean %.1f ms, late %.2f %%",
+               " late: %.1f ms; per-run means: parley %.1f..%.1f ms, speexdsp %.1f..%.1f ms",
                names[s], ok ? "HOLDS" : "FAILS", r[0].mean_ms, 0.8 * r[1].mean_ms, r[0].late_pct, r[1].late_pct,
                r[0].concealed_pct, r[1].concealed_pct, floor20_ms, floor10_ms, fixed_ms, run_min[0], run_max[0],
-               run_min[1], run_max[1], r[2].mean_ms, r[2].late_pct);
+               run_min[1], run_max[1]);
   }
   for (int impl = 0; impl < N_POOLS; impl++) free(pools[impl].delays);
   bench_note(rep, "why: every figure pools %d sender-clock phases (%.1f..%.1f ms in %.1f ms steps against the"

@@ -1,15 +1,11 @@
 /* bench_quality.c: `parley-bench quality [--clip FILE] [--repeat N]`: the speech quality and the
- * buffering delay of the receive chain's two playout modes on the same impaired paths, through the real
- * chains: a speech clip -> send chain (preprocess, Opus 20 ms) -> transport/impair -> receive chain
- * (jitter buffer, decode, PLC/FEC) -> playout, in simulated time.
+ * buffering delay of the receive chain's playout on impaired paths, through the real chains: a speech
+ * clip -> send chain (preprocess, Opus 20 ms) -> transport/impair -> receive chain (jitter buffer with
+ * time-scaling, decode, PLC/FEC) -> playout, in simulated time.
  *
- * Modes (engine/pipeline.h): `timescale` is the receive chain's default, the time-scaling playout
- * (expand for late packets, accelerate / stretch to move the delay, FEC instead of waiting when the
- * next packet carries it); `frames` plays one whole packet per device frame (recv config timescale =
- * false, kept as the reference). Everything else is parley__recv_config_init's defaults: 48 kHz, 20 ms device frames, so
- * the only difference between the rows of a path is the timescale flag. Each note adds timescale on
- * 10 ms device frames (packets still 20 ms), where it can start a packet on any 10 ms tick; whole-frame
- * playout cannot play 20 ms packets on 10 ms frames, so that has no frames row.
+ * Modes: the receive chain on 20 ms device frames (`20ms-ticks`) and on 10 ms ones (`10ms-ticks`, where
+ * it can start a packet on any 10 ms tick); packets are 20 ms in both, everything else is
+ * parley__recv_config_init's defaults (48 kHz).
  *
  * Input: the clip (default tests/data/speech_a_48k.wav, relative to the current directory; mono 48 kHz)
  * played --repeat times back to back (default 5: 30 s of the 6 s clip) so the buffers settle and the
@@ -178,16 +174,14 @@ static int encode_all(const float *x, size_t n, encoded *e) {
   return rc;
 }
 
-/* One run: the encoded stream through impair -> receive chain on frame_ms device frames (20, or 10 with
- * timescale), the sender's clock phase_us behind the receiver's; adds its pieces and counts to *t. y and yd hold n + TAIL_S s. Returns 0 or -1. */
+/* One run: the encoded stream through impair -> receive chain on frame_ms device frames (20 or 10),
+ * the sender's clock phase_us behind the receiver's; adds its pieces and counts to *t. y and yd hold n + TAIL_S s. Returns 0 or -1. */
 static int run_once(const float *x, size_t n, const float *xd, const encoded *e, float *y, float *yd,
-                    const parley__impair_config *ic, uint64_t seed, bool timescale, int frame_ms,
+                    const parley__impair_config *ic, uint64_t seed, int frame_ms,
                     int64_t phase_us, tally *t) {
   parley__recv_config rc;
   parley__recv_config_init(&rc); /* 48 kHz */
-  rc.timescale = timescale;
   rc.frame_ms = frame_ms;
-  rc.packet_ms = 20;
   int err = 0;
   parley__recv_chain *r = parley__recv_chain_new(&rc, &err);
   parley__impair *net = r ? parley__impair_new(ic, seed, &err) : NULL;
@@ -322,13 +316,13 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
 
   int code = 0;
   for (int p = 0; p < N_PATHS && code == 0; p++) {
-    /* mode 0 frames, 1 timescale (the rows); 2 timescale on 10 ms device frames (the note). */
-    double corr[3] = {0}, delay[3] = {0}, short_corr[3] = {0}, concealed[3] = {0};
-    for (int mode = 0; mode < 3 && code == 0; mode++) {
+    /* mode 0: 20 ms device frames, 1: 10 ms. */
+    double corr[2] = {0}, delay[2] = {0}, short_corr[2] = {0}, concealed[2] = {0};
+    for (int mode = 0; mode < 2 && code == 0; mode++) {
       tally t = {0};
       for (int ph = 0; ph < N_PHASES && code == 0; ph++) {
         int64_t phase_us = (int64_t)ph * PACKET_US / N_PHASES;
-        if (run_once(x, n, xd, &enc, y, yd, &cfgs[p], 70 + (uint64_t)p, mode >= 1, mode == 2 ? 10 : 20,
+        if (run_once(x, n, xd, &enc, y, yd, &cfgs[p], 70 + (uint64_t)p, mode == 1 ? 10 : 20,
                      phase_us, &t) != 0) code = 1;
       }
       if (code) break;
@@ -336,23 +330,19 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
       delay[mode] = t.pieces ? t.delay_sum_ms / (double)t.pieces : 0;
       short_corr[mode] = t.short_pieces ? t.short_corr_sum / (double)t.short_pieces : 0;
       concealed[mode] = t.sent ? 100.0 * t.concealed_frames / (double)t.sent : 0;
-      if (mode == 2) break;
       bench_row_begin(rep);
       bench_field_str(rep, "path", names[p]);
-      bench_field_str(rep, "mode", mode == 1 ? "timescale" : "frames");
+      bench_field_str(rep, "mode", mode == 1 ? "10ms-ticks" : "20ms-ticks");
       bench_field_num(rep, "mean_delay_ms", delay[mode], 1);
       bench_field_num(rep, "piecewise_corr", corr[mode], 3);
       bench_field_num(rep, "concealed_pct", concealed[mode], 2);
       bench_row_end(rep);
     }
     if (code == 0)
-      bench_note(rep, "%s: timescale vs frames: piecewise correlation %+.3f (80 ms pieces: %.3f vs %.3f, %+.3f),"
-                      " mean delay %+.1f ms; timescale on 10 ms device frames: delay %.1f ms, piecewise %.3f"
-                      " (80 ms: %.3f), concealed %.2f %%", names[p], corr[1] - corr[0], short_corr[1], short_corr[0],
-                 short_corr[1] - short_corr[0], delay[1] - delay[0], delay[2], corr[2], short_corr[2], concealed[2]);
+      bench_note(rep, "%s: 80 ms pieces: %.3f on 20 ms ticks, %.3f on 10 ms ticks", names[p], short_corr[0],
+                 short_corr[1]);
   }
-  bench_note(rep, "mode timescale is the receive chain's default, frames the whole-frame mode (timescale = false);"
-                  " %s x %d, 20 ms packets on 20 ms device frames at 48 kHz, %d sender-clock phases pooled;"
+  bench_note(rep, "%s x %d, 20 ms packets on 20 or 10 ms device frames at 48 kHz, %d sender-clock phases pooled;"
                   " piecewise_corr: 200 ms pieces at their own best lag; mean_delay_ms: piece lag less phase,"
                   " algorithmic delays and mean network transit (buffering only)", clip, repeat, N_PHASES);
   free(enc.pkts);
@@ -364,5 +354,5 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
   return code;
 }
 
-BENCH_SUITE(quality, "quality", "speech quality and delay of whole-frame vs timescaled playout through the chains",
+BENCH_SUITE(quality, "quality", "speech quality and delay of the receive chain's playout on impaired paths",
             run_quality)

@@ -179,12 +179,12 @@ static void bench_opus(bench_report *rep) {
   bare_encode = summarise();
   report(rep, "opus encode 10 ms", ours_enc, "opus_encode_float", bare_encode);
 
-  float pcm[FRAME];
-  parley__decoder *dec = parley__decoder_new(RATE, 1, FRAME, NULL);
+  static float pcm[RATE / 1000 * PARLEY__OPUS_MAX_FRAME_MS];
+  parley__decoder *dec = parley__decoder_new(RATE, 1, NULL);
   TIME_FRAMES({
     int i = k % SIGNAL_FRAMES;
     if (lens[i] > 0) parley__decoder_decode(dec, pkts[i], (size_t)lens[i], pcm);
-    else parley__decoder_conceal(dec, pcm);
+    else parley__decoder_conceal(dec, FRAME, pcm);
   });
   timing ours_dec = summarise();
   parley__decoder_free(dec);
@@ -200,7 +200,7 @@ static void bench_opus(bench_report *rep) {
 }
 
 static void bench_jitter(bench_report *rep) {
-  parley__jitter_config cfg = {.frame_samples = FRAME};
+  parley__jitter_config cfg = {.frame_samples = FRAME, .tick_samples = FRAME};
   parley__jitter *j = parley__jitter_new(&cfg, NULL);
   uint8_t payload[80] = {0};
   parley__jitter_frame f;
@@ -210,7 +210,7 @@ static void bench_jitter(bench_report *rep) {
     int64_t now = (int64_t)k * 10000;
     parley__jitter_put(j, (uint16_t)k, (uint32_t)k * FRAME, 1, false, payload, sizeof payload,
                        now + (int64_t)(parley__rng_uniform(&rng) * 5000));
-    parley__jitter_get(j, now, &f);
+    parley__jitter_get(j, now, 0, &f);
   });
   parley__jitter_free(j);
   report(rep, "jitter put+get", summarise(), NULL, (timing){0, 0});

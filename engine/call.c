@@ -237,12 +237,6 @@ static int media_new(parley_call *c, parley__call_media **out) {
   parley__recv_config_init(&rc);
   rc.device_rate_hz = c->eng->rate_hz;
   rc.frame_ms = ec->frame_ms;
-  /* Timescaled playout (the chain's default) also plays the peer's 20 ms packets on our 10 ms ticks. */
-  m->packet_ms = c->remote_ptime_ms > ec->frame_ms ? c->remote_ptime_ms : ec->frame_ms;
-  if (m->packet_ms > ec->frame_ms) {
-    rc.timescale = true;
-    rc.packet_ms = m->packet_ms;
-  }
   m->recv = parley__recv_chain_new(&rc, &err);
   if (!m->recv) goto fail;
   /* At 48 kHz the audio thread feeds the canceller the whole device output (every call's playout);
@@ -808,16 +802,6 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     free(s);
     return PARLEY_ENOTSUP;
   }
-  uint32_t ptime = m->ptime_ms ? m->ptime_ms : (uint32_t)c->eng->cfg.frame_ms;
-  if ((ptime != 10 && ptime != 20) || ptime < (uint32_t)c->eng->cfg.frame_ms) {
-    /* Longer packets than our frame play through the timescaled receive chain; shorter ones cannot. */
-    char msg[96];
-    snprintf(msg, sizeof msg, "a=ptime:%u: need 10 or 20 and >= this engine's frame_ms %d", (unsigned)ptime,
-             c->eng->cfg.frame_ms);
-    fill_err(err, 0, msg);
-    free(s);
-    return PARLEY_ENOTSUP;
-  }
   parley__sdes_crypto remote_key;
   if (pick_crypto(m, &remote_key) != 0) {
     fill_err(err, 0, "no supported a=crypto (SDES) line");
@@ -880,7 +864,7 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   c->rx_srtp = rx;
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
-  c->remote_ptime_ms = (int)ptime;
+  c->remote_ptime_ms = (int)m->ptime_ms;
   (void)parley__liveness_on_remote_direction(c->mon, now, live_dir(m->dir));
   c->remote_applied = true;
   post_signaling(c, offer ? PARLEY__SDP_SET_REMOTE_OFFER : PARLEY__SDP_SET_REMOTE_ANSWER);

@@ -18,6 +18,7 @@
 #include <opus/opus.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "parley/parley.h"
 
@@ -39,7 +40,9 @@ struct parley__decoder {
   OpusDecoder *opus;
   int rate_hz;
   int channels;
-  int frame_samples;
+  int max_samples; /* PARLEY__OPUS_MAX_FRAME_MS at rate_hz */
+  int quantum;     /* 2.5 ms at rate_hz: libopus conceals in multiples of it */
+  float *scratch;  /* max_samples * channels: concealment and FEC spans that are not whole quanta */
 };
 
 static bool rate_ok(int rate_hz) {
@@ -192,9 +195,8 @@ bool parley__encoder_in_dtx(parley__encoder *e) {
   return v != 0;
 }
 
-parley__decoder *parley__decoder_new(int rate_hz, int channels, int frame_samples, int *err) {
-  if (!rate_ok(rate_hz) || (channels != 1 && channels != 2) ||
-      (frame_samples != rate_hz / 100 && frame_samples != rate_hz / 50)) {
+parley__decoder *parley__decoder_new(int rate_hz, int channels, int *err) {
+  if (!rate_ok(rate_hz) || (channels != 1 && channels != 2)) {
     set_err(err, PARLEY_EINVAL);
     return NULL;
   }
@@ -203,16 +205,19 @@ parley__decoder *parley__decoder_new(int rate_hz, int channels, int frame_sample
     set_err(err, PARLEY_ENOMEM);
     return NULL;
   }
-  int oerr = OPUS_OK;
-  d->opus = opus_decoder_create(rate_hz, channels, &oerr);
-  if (!d->opus || oerr != OPUS_OK) {
-    free(d);
-    set_err(err, oerr == OPUS_ALLOC_FAIL ? PARLEY_ENOMEM : PARLEY_ECODEC);
-    return NULL;
-  }
   d->rate_hz = rate_hz;
   d->channels = channels;
-  d->frame_samples = frame_samples;
+  d->max_samples = rate_hz / 1000 * PARLEY__OPUS_MAX_FRAME_MS;
+  d->quantum = rate_hz / 400;
+  d->scratch = malloc((size_t)d->max_samples * (size_t)channels * sizeof(float));
+  int oerr = OPUS_OK;
+  d->opus = d->scratch ? opus_decoder_create(rate_hz, channels, &oerr) : NULL;
+  if (!d->opus || oerr != OPUS_OK) {
+    set_err(err, !d->scratch || oerr == OPUS_ALLOC_FAIL ? PARLEY_ENOMEM : PARLEY_ECODEC);
+    free(d->scratch);
+    free(d);
+    return NULL;
+  }
   set_err(err, 0);
   return d;
 }
@@ -220,6 +225,7 @@ parley__decoder *parley__decoder_new(int rate_hz, int channels, int frame_sample
 void parley__decoder_free(parley__decoder *d) {
   if (!d) return;
   opus_decoder_destroy(d->opus);
+  free(d->scratch);
   free(d);
 }
 
@@ -227,51 +233,64 @@ void parley__decoder_reset(parley__decoder *d) {
   if (d) opus_decoder_ctl(d->opus, OPUS_RESET_STATE);
 }
 
-static int map_decode_result(const parley__decoder *d, int n) {
-  if (n == OPUS_BAD_ARG) return PARLEY_EINVAL;
-  if (n < 0) return PARLEY_ECODEC;
-  /* Cannot happen after the duration checks; never hand a short frame to the caller. */
-  if (n != d->frame_samples) return PARLEY_ECODEC;
-  return n;
-}
+int parley__decoder_max_samples(const parley__decoder *d) { return d ? d->max_samples : PARLEY_EINVAL; }
 
 /* Samples per channel in pkt at rate_hz, or PARLEY_ECODEC when its framing is malformed (RFC 6716,
- * 3.4). opus_packet_parse checks the whole frame layout; the duration helpers alone do not. */
+ * 3.4) or it lasts more than 120 ms. opus_packet_parse checks the whole frame layout; the duration
+ * helpers alone do not. */
 static int packet_samples(const uint8_t *pkt, size_t len, int rate_hz) {
+  if (!pkt || len == 0 || len > MAX_INPUT_PACKET) return PARLEY_EINVAL;
   const unsigned char *frames[48];
   opus_int16 sizes[48];
   unsigned char toc = 0;
   int payload_offset = 0;
   int nframes = opus_packet_parse(pkt, (opus_int32)len, &toc, frames, sizes, &payload_offset);
   if (nframes < 1) return PARLEY_ECODEC;
-  int per_frame = opus_packet_get_samples_per_frame(pkt, rate_hz);
-  return nframes * per_frame;
+  int n = nframes * opus_packet_get_samples_per_frame(pkt, rate_hz);
+  return n <= rate_hz / 1000 * PARLEY__OPUS_MAX_FRAME_MS ? n : PARLEY_ECODEC;
 }
+
+int parley__packet_samples_48k(const uint8_t *pkt, size_t len) { return packet_samples(pkt, len, 48000); }
 
 int parley__decoder_decode(parley__decoder *d, const uint8_t *pkt, size_t len, float *pcm) {
   if (!d || !pkt || !pcm || len == 0 || len > MAX_INPUT_PACKET) return PARLEY_EINVAL;
-  /* Check the packet before decoding so a malformed or wrong-sized one leaves the decoder untouched. */
+  /* Check the packet before decoding so a malformed one leaves the decoder untouched. */
   int dur = packet_samples(pkt, len, d->rate_hz);
   if (dur < 0) return dur;
-  if (dur != d->frame_samples) return PARLEY_EFORMAT;
-  int n = opus_decode_float(d->opus, pkt, (opus_int32)len, pcm, d->frame_samples, 0);
-  return map_decode_result(d, n);
+  int n = opus_decode_float(d->opus, pkt, (opus_int32)len, pcm, dur, 0);
+  if (n == OPUS_BAD_ARG) return PARLEY_EINVAL;
+  return n == dur ? n : PARLEY_ECODEC; /* never hand a short frame to the caller */
 }
 
-int parley__decoder_conceal(parley__decoder *d, float *pcm) {
-  if (!d || !pcm) return PARLEY_EINVAL;
-  int n = opus_decode_float(d->opus, NULL, 0, pcm, d->frame_samples, 0);
-  return map_decode_result(d, n);
+/* Runs libopus on a whole number of quanta covering n samples (PLC, or FEC from pkt when fec) and
+ * writes n of them to pcm: the first n for concealment, the last n for FEC (the audio just before
+ * pkt). */
+static int decode_span(parley__decoder *d, const uint8_t *pkt, size_t len, int n, float *pcm, bool fec) {
+  int whole = (n + d->quantum - 1) / d->quantum * d->quantum;
+  float *dst = whole == n ? pcm : d->scratch;
+  int got = opus_decode_float(d->opus, fec ? pkt : NULL, fec ? (opus_int32)len : 0, dst, whole, fec ? 1 : 0);
+  if (got == OPUS_BAD_ARG) return PARLEY_EINVAL;
+  if (got != whole) return PARLEY_ECODEC;
+  if (dst != pcm) {
+    size_t skip = fec ? (size_t)(whole - n) * (size_t)d->channels : 0;
+    memcpy(pcm, dst + skip, (size_t)n * (size_t)d->channels * sizeof(float));
+  }
+  return n;
 }
 
-int parley__decoder_recover_fec(parley__decoder *d, const uint8_t *next_pkt, size_t len, float *pcm) {
-  if (!d || !next_pkt || !pcm || len == 0 || len > MAX_INPUT_PACKET) return PARLEY_EINVAL;
+int parley__decoder_conceal(parley__decoder *d, int n, float *pcm) {
+  if (!d || !pcm || n < 1 || n > d->max_samples) return PARLEY_EINVAL;
+  return decode_span(d, NULL, 0, n, pcm, false);
+}
+
+int parley__decoder_recover_fec(parley__decoder *d, const uint8_t *next_pkt, size_t len, int n, float *pcm) {
+  if (!d || !next_pkt || !pcm || len == 0 || len > MAX_INPUT_PACKET || n < 1 || n > d->max_samples)
+    return PARLEY_EINVAL;
   int dur = packet_samples(next_pkt, len, d->rate_hz);
   if (dur < 0) return dur;
-  /* frame_size is the duration of the lost frame; libopus conceals whatever the LBRR data of a
-   * differently sized packet cannot cover. */
-  int n = opus_decode_float(d->opus, next_pkt, (opus_int32)len, pcm, d->frame_samples, 1);
-  return map_decode_result(d, n);
+  /* libopus conceals whatever part of the span the LBRR data does not cover (all of it when the span
+   * is shorter than next_pkt's frames). */
+  return decode_span(d, next_pkt, len, n, pcm, true);
 }
 
 bool parley__packet_has_fec(const uint8_t *pkt, size_t len) {

@@ -1,5 +1,6 @@
 /* codec.h: the Opus stage (libopus 1.3.1). One encoder per outgoing stream, one decoder per incoming
- * stream; each codes exactly one frame (10 or 20 ms) per call.
+ * stream. The encoder codes exactly one frame (10 or 20 ms) per call; the decoder takes packets of any
+ * legal duration.
  *
  * Threads: an encoder or decoder belongs to one thread at a time (the audio thread in the engine);
  * create and free happen off the audio path. The only exceptions are the encoder's rate/loss setters,
@@ -73,30 +74,40 @@ int parley__encoder_frame_samples(const parley__encoder *e);
  * Owning thread, real-time safe. */
 bool parley__encoder_in_dtx(parley__encoder *e);
 
-/* Creates a decoder. rate_hz as for the encoder, channels 1 or 2, frame_samples the frame length per
- * channel: 10 or 20 ms at rate_hz. Returns NULL and sets *err (PARLEY_EINVAL, PARLEY_ENOMEM,
+/* Longest Opus packet (RFC 6716, 3.2.5: up to 120 ms of frames). */
+#define PARLEY__OPUS_MAX_FRAME_MS 120
+
+/* Creates a decoder for packets of any legal duration (2.5 to 120 ms, changing at will). rate_hz as
+ * for the encoder, channels 1 or 2. Returns NULL and sets *err (PARLEY_EINVAL, PARLEY_ENOMEM,
  * PARLEY_ECODEC) on failure; *err = 0 on success. err may be NULL. Not real-time safe. */
-parley__decoder *parley__decoder_new(int rate_hz, int channels, int frame_samples, int *err);
+parley__decoder *parley__decoder_new(int rate_hz, int channels, int *err);
 /* NULL is ignored. Not real-time safe. */
 void parley__decoder_free(parley__decoder *d);
 /* Forgets the stream (a new SSRC, a timestamp jump): the next frame decodes as if from a fresh
  * decoder. Owning thread, real-time safe. */
 void parley__decoder_reset(parley__decoder *d);
+/* Samples per channel of the longest packet (120 ms at rate_hz): the pcm capacity every call needs. */
+int parley__decoder_max_samples(const parley__decoder *d);
 
-/* Decodes one received packet (pkt/len borrowed) into pcm (frame_samples * channels floats, borrowed).
- * Returns frame_samples, or PARLEY_EINVAL (NULL pointers, len 0 or > 65535),
- * PARLEY_EFORMAT (a valid Opus packet whose duration is not one frame; decoder state untouched),
- * PARLEY_ECODEC (malformed packet). On error pcm is unspecified; conceal the frame instead.
- * Owning thread, real-time safe. */
+/* Decodes one received packet (pkt/len borrowed) into pcm (max_samples * channels floats, borrowed).
+ * Returns the packet's duration in samples per channel, or PARLEY_EINVAL (NULL pointers, len 0 or
+ * > 65535), PARLEY_ECODEC (malformed packet; decoder state untouched). On error pcm is unspecified;
+ * conceal instead. Owning thread, real-time safe. */
 int parley__decoder_decode(parley__decoder *d, const uint8_t *pkt, size_t len, float *pcm);
-/* Packet loss concealment for one missing frame (including frames skipped by the sender's DTX).
- * Returns frame_samples or a negative error. Owning thread, real-time safe. */
-int parley__decoder_conceal(parley__decoder *d, float *pcm);
-/* Rebuilds the lost frame just before next_pkt from next_pkt's in-band FEC (LBRR) data. Afterwards
- * decode next_pkt normally. Without FEC data in next_pkt (see parley__packet_has_fec) libopus falls
- * back to concealment, so this is never worse than parley__decoder_conceal. Returns frame_samples or
- * an error as for decode. Owning thread, real-time safe. */
-int parley__decoder_recover_fec(parley__decoder *d, const uint8_t *next_pkt, size_t len, float *pcm);
+/* Packet loss concealment for n missing samples per channel (1..max_samples; including audio skipped
+ * by the sender's DTX). Returns n or a negative error. Owning thread, real-time safe. */
+int parley__decoder_conceal(parley__decoder *d, int n, float *pcm);
+/* Rebuilds the n samples per channel just before next_pkt (1..max_samples) from next_pkt's in-band
+ * FEC (LBRR) data; what the FEC does not cover (a span longer than next_pkt's frames, or no FEC data:
+ * see parley__packet_has_fec) is concealed, so this is never worse than parley__decoder_conceal.
+ * Afterwards decode next_pkt normally. Returns n or an error as for decode. Owning thread, real-time
+ * safe. */
+int parley__decoder_recover_fec(parley__decoder *d, const uint8_t *next_pkt, size_t len, int n, float *pcm);
+
+/* The duration of an Opus packet in samples at 48 kHz (RFC 6716, 3.1-3.2: TOC and frame count), or
+ * PARLEY_EINVAL / PARLEY_ECODEC for no packet, malformed framing or more than 120 ms. Any thread,
+ * real-time safe, pure. */
+int parley__packet_samples_48k(const uint8_t *pkt, size_t len);
 
 /* Whether pkt carries in-band FEC for the frame before it: the SILK LBRR flag of its first Opus frame,
  * read from the packet header bits (RFC 6716, sections 4.2.3 and 4.2.4). false for CELT-only and

@@ -84,8 +84,8 @@ static void publish_stats(parley__call_media *m) {
   parley__recv_chain_stats(m->recv, &rs);
   atomic_store_explicit(&m->jb_delay_us, (int64_t)(rs.jitter.current_delay_ms * 1000.0), memory_order_relaxed);
   atomic_store_explicit(&m->concealed, rs.jitter.concealed, memory_order_relaxed);
-  uint64_t waited_ms = rs.expand_samples / (PARLEY__ENGINE_RATE_HZ / 1000);
-  atomic_store_explicit(&m->concealed_ms, rs.jitter.concealed * (uint64_t)m->packet_ms + waited_ms,
+  uint64_t concealed_samples = rs.jitter.concealed_samples + rs.expand_samples;
+  atomic_store_explicit(&m->concealed_ms, concealed_samples / (PARLEY__ENGINE_RATE_HZ / 1000),
                         memory_order_relaxed);
   atomic_store_explicit(&m->fec, rs.fec_recovered, memory_order_relaxed);
 }

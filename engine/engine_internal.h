@@ -67,8 +67,7 @@ typedef struct parley__call_media {
   /* Published by the audio thread every few frames for get_stats (relaxed: independent counters). */
   atomic_int_least64_t jb_delay_us;
   atomic_uint_least64_t concealed;
-  atomic_uint_least64_t concealed_ms; /* PLC frames plus time-scaled waiting, in ms */
-  int packet_ms;                      /* the peer's packet duration: one concealed frame's length */
+  atomic_uint_least64_t concealed_ms; /* PLC plus time-scaled waiting, in ms */
   atomic_uint_least64_t fec;
   atomic_uint_least64_t tx_dropped; /* tx ring was full */
   atomic_uint_least32_t session_id; /* mixer participant id while in a session, 0 = not a member */

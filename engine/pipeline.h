@@ -3,11 +3,12 @@
  * Send chain:    capture (device rate) -> resample to 48 kHz -> echo cancel + preprocess -> Opus encode
  *                -> packets (payload, RTP timestamp at 48 kHz, marker).
  * Receive chain: packets -> jitter buffer -> Opus decode / FEC / PLC / DTX silence -> far-end reference
- *                for the echo canceller -> resample to device rate -> playout.
- *                Timescaled (the default): the chain keeps a queue of decoded 48 kHz samples and asks the
- *                jitter buffer (parley__jitter_get_timescaled) whenever the queue holds less than one
- *                device frame; decoded packets may be accelerated or stretched and gaps waited out by
- *                expansion (engine/timescale), so packets of packet_ms play on frame_ms ticks.
+ *                for the echo canceller -> resample to device rate -> playout. The chain keeps a queue
+ *                of decoded 48 kHz samples and asks the jitter buffer (parley__jitter_get) whenever the
+ *                queue holds less than one device frame; decoded packets may be accelerated or
+ *                stretched and gaps waited out by expansion (engine/timescale), so packets of any Opus
+ *                duration (2.5 to 120 ms, changing mid-stream, on any timestamp grid) play on frame_ms
+ *                ticks.
  *
  * Threads: both chains belong to the audio thread. Packets reach the receive chain from the network
  * thread through an SPSC ring owned by the caller, which calls put() on the audio thread.
@@ -88,26 +89,20 @@ typedef struct parley__recv_config {
   int device_rate_hz;           /* playout rate [48000] */
   int frame_ms;                 /* 10 or 20 [20]: one jitter tick per device frame */
   int resampler_quality;        /* [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
-  parley__jitter_config jitter; /* clock_hz, frame_samples, tick_samples, has_fec: set by the chain */
-  /* Timescaled playout (see above) [true]; false plays one whole packet per device frame (packets
-   * of frame_ms only). The default: `parley-bench quality` measures 7..9 ms less buffering on jittery
-   * paths on 20 ms device frames (more on 10 ms ones) at about the whole-frame mode's speech
-   * correlation (within 0.01 on 80 ms pieces) and under a point more concealment; `parley-bench
-   * jitter` meets the goal against speexdsp on every scenario only in this mode. */
-  bool timescale;
-  int packet_ms;                /* timescale only: 10 or 20 and >= frame_ms, the sender's frame [frame_ms] */
+  parley__jitter_config jitter; /* clock_hz, frame_samples, tick_samples, packet_samples, has_fec:
+                                 * set by the chain */
 } parley__recv_config;
 
 typedef struct parley__recv_stats {
   parley__jitter_stats jitter; /* also says which frames were concealment and which DTX silence */
   uint64_t frames;        /* device frames produced */
-  uint64_t decoded;       /* frames decoded from packets */
-  uint64_t fec_recovered; /* frames rebuilt from the next packet's FEC */
+  uint64_t decoded;       /* packets decoded */
+  uint64_t fec_recovered; /* spans rebuilt from the next packet's FEC */
   uint64_t buffering;     /* frames before the stream started (silence) */
   uint64_t decode_errors; /* undecodable packets (concealed instead) */
   uint64_t underrun_samples; /* samples of silence inserted because the resampler fell short */
   int delay_samples;      /* resampler delay at 48 kHz (the jitter delay is in jitter stats) */
-  /* Timescaled playout (48 kHz samples). */
+  /* Time-scaled playout (48 kHz samples). */
   uint64_t expand_samples;    /* played by expansion while waiting for a packet (concealment); a
                                * wait the next packet shows was a DTX pause counts as silence instead */
   uint64_t removed_samples;   /* taken out of decoded frames by accelerate */

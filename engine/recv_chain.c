@@ -19,12 +19,11 @@ struct parley__recv_chain {
   size_t device_frame;
   size_t engine_frame;
   parley__sample_fifo fifo;     /* device-rate samples waiting to be played */
-  float *frame;                 /* one decoded 48 kHz frame */
+  float *frame;                 /* one 48 kHz device frame */
   float *resampled;
   size_t resampled_cap;
-  /* Timescaled playout (NULL / 0 otherwise). */
   parley__timescale *ts;
-  size_t packet_frame;       /* samples per packet at 48 kHz */
+  size_t max_packet;         /* samples of the longest packet (120 ms) at 48 kHz */
   parley__sample_fifo queue; /* decoded 48 kHz samples not yet played */
   float *pcm;                /* one decoded packet */
   float *work;               /* one action's output (a stretched packet at most) */
@@ -43,7 +42,6 @@ void parley__recv_config_init(parley__recv_config *cfg) {
   cfg->device_rate_hz = PARLEY__ENGINE_RATE_HZ;
   cfg->frame_ms = 20;
   cfg->resampler_quality = PARLEY__RESAMPLER_QUALITY_DEFAULT;
-  cfg->timescale = true;
 }
 
 parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *err) {
@@ -55,29 +53,23 @@ parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *
   r->device_frame = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
   r->engine_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)cfg->frame_ms / 1000;
 
-  int packet_ms = cfg->timescale && cfg->packet_ms ? cfg->packet_ms : cfg->frame_ms;
-  if ((packet_ms != 10 && packet_ms != 20) || packet_ms < cfg->frame_ms) {
-    e = PARLEY_EINVAL;
-    goto fail;
-  }
-  r->packet_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)packet_ms / 1000;
   parley__jitter_config jc = cfg->jitter;
   jc.clock_hz = PARLEY__ENGINE_RATE_HZ;
-  jc.frame_samples = (uint32_t)r->packet_frame;
+  jc.frame_samples = (uint32_t)r->engine_frame;
   jc.tick_samples = (uint32_t)r->engine_frame;
+  jc.packet_samples = parley__packet_samples_48k;
   jc.has_fec = parley__packet_has_fec;
   if (!(r->jitter = parley__jitter_new(&jc, &e))) goto fail;
-  if (!(r->decoder = parley__decoder_new(PARLEY__ENGINE_RATE_HZ, 1, (int)r->packet_frame, &e))) goto fail;
-  if (cfg->timescale) {
-    if (!(r->ts = parley__timescale_new(r->packet_frame, &e))) goto fail;
-    e = PARLEY_ENOMEM;
-    size_t work_cap = r->packet_frame + r->packet_frame / 2;
-    r->queue.cap = work_cap + r->engine_frame;
-    r->queue.buf = malloc(r->queue.cap * sizeof(float));
-    r->pcm = malloc(r->packet_frame * sizeof(float));
-    r->work = malloc(work_cap * sizeof(float));
-    if (!r->queue.buf || !r->pcm || !r->work) goto fail;
-  }
+  if (!(r->decoder = parley__decoder_new(PARLEY__ENGINE_RATE_HZ, 1, &e))) goto fail;
+  r->max_packet = (size_t)parley__decoder_max_samples(r->decoder);
+  if (!(r->ts = parley__timescale_new(r->max_packet, &e))) goto fail;
+  e = PARLEY_ENOMEM;
+  size_t work_cap = r->max_packet + r->max_packet / 2;
+  r->queue.cap = work_cap + r->engine_frame;
+  r->queue.buf = malloc(r->queue.cap * sizeof(float));
+  r->pcm = malloc(r->max_packet * sizeof(float));
+  r->work = malloc(work_cap * sizeof(float));
+  if (!r->queue.buf || !r->pcm || !r->work) goto fail;
   if (cfg->device_rate_hz != PARLEY__ENGINE_RATE_HZ) {
     r->resampler = parley__resampler_new(PARLEY__ENGINE_RATE_HZ, cfg->device_rate_hz,
                                          cfg->resampler_quality, &e);
@@ -130,114 +122,87 @@ int parley__recv_chain_put(parley__recv_chain *r, uint16_t seq, uint32_t timesta
   return parley__jitter_put(r->jitter, seq, timestamp, ssrc, marker, payload, len, arrival_us);
 }
 
-/* Makes the 48 kHz frame this tick plays, from what the jitter buffer says. */
-static void make_frame(parley__recv_chain *r, const parley__jitter_frame *jf) {
-  int rc = 0;
-  if (jf->reset) parley__decoder_reset(r->decoder);
-  switch (jf->kind) {
-  case PARLEY__JITTER_PACKET:
-    rc = parley__decoder_decode(r->decoder, jf->payload, jf->payload_bytes, r->frame);
-    if (rc >= 0) {
-      r->stats.decoded++;
-      return;
-    }
-    r->stats.decode_errors++;
-    break; /* conceal below */
-  case PARLEY__JITTER_FEC:
-    rc = parley__decoder_recover_fec(r->decoder, jf->payload, jf->payload_bytes, r->frame);
-    if (rc >= 0) {
-      r->stats.fec_recovered++;
-      return;
-    }
-    r->stats.decode_errors++;
-    break;
-  case PARLEY__JITTER_SILENCE:
-    /* The sender left this frame out in DTX: Opus's concealment of a DTX gap is its comfort noise. */
-    if (parley__decoder_conceal(r->decoder, r->frame) < 0) memset(r->frame, 0, r->engine_frame * sizeof(float));
-    return;
-  case PARLEY__JITTER_CONCEAL:
-    break;
-  case PARLEY__JITTER_NOTHING:
-  default:
-    memset(r->frame, 0, r->engine_frame * sizeof(float));
-    r->stats.buffering++;
-    return;
-  }
-  if (parley__decoder_conceal(r->decoder, r->frame) < 0) memset(r->frame, 0, r->engine_frame * sizeof(float));
+/* Concealment (PLC; in DTX, Opus's concealment of the gap is its comfort noise) of n samples into pcm. */
+static void conceal(parley__recv_chain *r, size_t n, float *pcm) {
+  if (parley__decoder_conceal(r->decoder, (int)n, pcm) < 0) memset(pcm, 0, n * sizeof(float));
 }
 
-/* Decodes (or conceals) one packet's frame into r->pcm; false if it had to be concealed. */
-static bool decode_packet(parley__recv_chain *r, const parley__jitter_frame *jf) {
-  if (jf->kind == PARLEY__JITTER_PACKET &&
-      parley__decoder_decode(r->decoder, jf->payload, jf->payload_bytes, r->pcm) >= 0) {
-    r->stats.decoded++;
-    return true;
-  }
-  if (jf->kind == PARLEY__JITTER_FEC &&
-      parley__decoder_recover_fec(r->decoder, jf->payload, jf->payload_bytes, r->pcm) >= 0) {
-    r->stats.fec_recovered++;
-    return true;
+/* Decodes a PACKET into r->pcm, or the last n samples of an FEC span; conceals on failure. Returns
+ * the samples made and whether they came from the packet. */
+static size_t decode_action(parley__recv_chain *r, const parley__jitter_frame *jf, bool *ok) {
+  *ok = true;
+  if (jf->kind == PARLEY__JITTER_PACKET) {
+    int n = parley__decoder_decode(r->decoder, jf->payload, jf->payload_bytes, r->pcm);
+    if (n > 0) {
+      r->stats.decoded++;
+      return (size_t)n;
+    }
+  } else {
+    int span = (int)jf->span_samples;
+    if (span >= (int)jf->out_samples && span <= (int)r->max_packet &&
+        parley__decoder_recover_fec(r->decoder, jf->payload, jf->payload_bytes, span, r->work) == span) {
+      memcpy(r->pcm, r->work + (span - (int)jf->out_samples), jf->out_samples * sizeof(float));
+      r->stats.fec_recovered++;
+      return jf->out_samples;
+    }
   }
   r->stats.decode_errors++;
-  if (parley__decoder_conceal(r->decoder, r->pcm) < 0) memset(r->pcm, 0, r->packet_frame * sizeof(float));
-  return false;
+  *ok = false;
+  size_t n = jf->out_samples < r->max_packet ? jf->out_samples : r->max_packet;
+  conceal(r, n, r->pcm);
+  return n;
 }
 
-/* Carries out one timescaled action into r->work; returns the samples made. */
+/* Carries out one action into r->work; returns the samples made. */
 static size_t run_action(parley__recv_chain *r, const parley__jitter_frame *jf) {
-  size_t n = jf->out_samples;
-  size_t F = r->packet_frame;
+  size_t n = jf->out_samples < r->max_packet ? jf->out_samples : r->max_packet;
   if (jf->reset) parley__decoder_reset(r->decoder);
   switch (jf->kind) {
   case PARLEY__JITTER_PACKET:
   case PARLEY__JITTER_FEC: {
-    bool ok = decode_packet(r, jf);
+    bool ok;
+    size_t F = decode_action(r, jf, &ok);
     if (ok && r->after_gap) parley__timescale_merge(r->ts, r->pcm, F);
     r->after_gap = !ok;
     int m = (int)F;
-    if (jf->kind == PARLEY__JITTER_PACKET && jf->timescale_samples < 0) {
+    if (ok && jf->kind == PARLEY__JITTER_PACKET && jf->timescale_samples < 0) {
       m = parley__timescale_accelerate(r->ts, r->pcm, F, (size_t)-jf->timescale_samples, r->work);
       if (m > 0) r->stats.removed_samples += F - (size_t)m;
-    } else if (jf->kind == PARLEY__JITTER_PACKET && jf->timescale_samples > 0) {
+    } else if (ok && jf->kind == PARLEY__JITTER_PACKET && jf->timescale_samples > 0) {
       m = parley__timescale_stretch(r->ts, r->pcm, F, (size_t)jf->timescale_samples, r->work);
       if (m > 0) r->stats.inserted_samples += (size_t)m - F;
     } else {
       memcpy(r->work, r->pcm, F * sizeof(float));
     }
-    if (m <= 0) { /* cannot happen with the sizes fixed at create; play the frame as decoded */
+    if (m <= 0) { /* cannot happen with the sizes fixed at create; play the audio as decoded */
       memcpy(r->work, r->pcm, F * sizeof(float));
       m = (int)F;
     }
     return (size_t)m;
   }
   case PARLEY__JITTER_EXPAND:
-    if (n > F) n = F;
     parley__timescale_expand(r->ts, r->work, n);
     r->after_gap = true;
     return n;
   case PARLEY__JITTER_CONCEAL:
   case PARLEY__JITTER_SILENCE:
-    /* PLC for a lost frame; in DTX, Opus's concealment of the gap is its comfort noise. */
-    if (n > F) n = F;
-    if (parley__decoder_conceal(r->decoder, r->pcm) < 0) memset(r->pcm, 0, F * sizeof(float));
-    memcpy(r->work, r->pcm, n * sizeof(float));
+    conceal(r, n, r->work);
     r->after_gap = true;
     return n;
   case PARLEY__JITTER_NOTHING:
   default:
-    if (n > F) n = F;
     memset(r->work, 0, n * sizeof(float));
     return n;
   }
 }
 
 /* Fills r->frame (one device frame at 48 kHz) from the queue, asking the jitter buffer as needed. */
-static int timescaled_frame(parley__recv_chain *r, int64_t now_us) {
+static int fill_frame(parley__recv_chain *r, int64_t now_us) {
   bool asked = false, buffering = true;
   for (int guard = 0; r->queue.len < r->engine_frame; guard++) {
-    if (guard == 16) return PARLEY_ESTATE; /* every action adds samples: unreachable */
+    if (guard == 64) return PARLEY_ESTATE; /* every action adds samples: unreachable */
     parley__jitter_frame jf;
-    int rc = parley__jitter_get_timescaled(r->jitter, now_us, (uint32_t)r->queue.len, &jf);
+    int rc = parley__jitter_get(r->jitter, now_us, (uint32_t)r->queue.len, &jf);
     if (rc < 0) return rc;
     asked = true;
     buffering &= jf.kind == PARLEY__JITTER_NOTHING;
@@ -251,17 +216,9 @@ static int timescaled_frame(parley__recv_chain *r, int64_t now_us) {
 
 int parley__recv_chain_process(parley__recv_chain *r, int64_t now_us, float *out) {
   if (!r || !out) return PARLEY_EINVAL;
-  if (r->ts) {
-    int rc = timescaled_frame(r, now_us);
-    if (rc < 0) return rc;
-  } else {
-    parley__jitter_frame jf;
-    int rc = parley__jitter_get(r->jitter, now_us, &jf);
-    if (rc < 0) return rc;
-    make_frame(r, &jf);
-  }
+  int rc = fill_frame(r, now_us);
+  if (rc < 0) return rc;
   if (r->echo) parley__echo_playback(r->echo, r->frame, r->engine_frame);
-
   const float *dev = r->frame;
   size_t n = r->engine_frame;
   if (r->resampler) {

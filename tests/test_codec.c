@@ -14,6 +14,7 @@
 #include "tests/audio_helpers.h"
 
 #define RATE 48000
+#define MAX_PCM 5760 /* 120 ms at 48 kHz: the longest Opus packet */
 
 static float *load_speech(const char *name, size_t *n) {
   int rate = 0;
@@ -72,15 +73,16 @@ static const uint8_t *packet(const stream *s, size_t i) { return s->pkt + i * PA
 /* Decodes every frame, concealing the ones the sender skipped (DTX). Returns frames * frame_samples. */
 static float *decode_all(const stream *s) {
   int err = 1;
-  parley__decoder *d = parley__decoder_new(RATE, 1, s->frame_samples, &err);
+  parley__decoder *d = parley__decoder_new(RATE, 1, &err);
   cr_assert_not_null(d);
   cr_assert_eq(err, 0);
-  float *y = calloc(s->frames * (size_t)s->frame_samples, sizeof *y);
+  /* Room for one 120 ms packet past the end: decode writes a whole packet. */
+  float *y = calloc(s->frames * (size_t)s->frame_samples + MAX_PCM, sizeof *y);
   cr_assert_not_null(y);
   for (size_t i = 0; i < s->frames; i++) {
     float *out = y + i * (size_t)s->frame_samples;
     int r = s->len[i] > 0 ? parley__decoder_decode(d, packet(s, i), (size_t)s->len[i], out)
-                          : parley__decoder_conceal(d, out);
+                          : parley__decoder_conceal(d, s->frame_samples, out);
     cr_assert_eq(r, s->frame_samples, "decode frame %zu: %d", i, r);
   }
   parley__decoder_free(d);
@@ -208,10 +210,10 @@ static fec_result fec_vs_plc(int frame_ms, int bitrate_bps, bool fec, int loss_p
   stream s = encode_all(e, x, n);
   float *ref = decode_all(&s);
   size_t fs = (size_t)s.frame_samples;
-  parley__decoder *a = parley__decoder_new(RATE, 1, (int)fs, NULL);
-  parley__decoder *b = parley__decoder_new(RATE, 1, (int)fs, NULL);
+  parley__decoder *a = parley__decoder_new(RATE, 1, NULL);
+  parley__decoder *b = parley__decoder_new(RATE, 1, NULL);
   cr_assert(a && b);
-  float *ya = malloc(fs * sizeof *ya), *yb = malloc(fs * sizeof *yb);
+  float *ya = malloc(MAX_PCM * sizeof *ya), *yb = malloc(MAX_PCM * sizeof *yb);
   cr_assert(ya && yb);
   double ref_e = 0, plc_e = 0, fec_e = 0;
   fec_result r = {0};
@@ -220,8 +222,8 @@ static fec_result fec_vs_plc(int frame_ms, int bitrate_bps, bool fec, int loss_p
     bool lost = i % 7 == 3 && i + 1 < s.frames && s.len[i] > 0 && s.len[i + 1] > 0;
     if (lost) {
       const uint8_t *next = packet(&s, i + 1);
-      cr_assert_eq(parley__decoder_conceal(a, ya), (int)fs);
-      cr_assert_eq(parley__decoder_recover_fec(b, next, (size_t)s.len[i + 1], yb), (int)fs);
+      cr_assert_eq(parley__decoder_conceal(a, (int)fs, ya), (int)fs);
+      cr_assert_eq(parley__decoder_recover_fec(b, next, (size_t)s.len[i + 1], (int)fs, yb), (int)fs);
       r.lost++;
       r.lost_with_fec += parley__packet_has_fec(next, (size_t)s.len[i + 1]);
       for (size_t k = 0; k < fs; k++) {
@@ -233,8 +235,8 @@ static fec_result fec_vs_plc(int frame_ms, int bitrate_bps, bool fec, int loss_p
       cr_assert_eq(parley__decoder_decode(a, packet(&s, i), (size_t)s.len[i], ya), (int)fs);
       cr_assert_eq(parley__decoder_decode(b, packet(&s, i), (size_t)s.len[i], yb), (int)fs);
     } else {
-      cr_assert_eq(parley__decoder_conceal(a, ya), (int)fs);
-      cr_assert_eq(parley__decoder_conceal(b, yb), (int)fs);
+      cr_assert_eq(parley__decoder_conceal(a, (int)fs, ya), (int)fs);
+      cr_assert_eq(parley__decoder_conceal(b, (int)fs, yb), (int)fs);
     }
   }
   r.plc_snr_db = 10 * log10((ref_e + 1e-20) / (plc_e + 1e-20));
@@ -443,9 +445,9 @@ Test(codec, stereo_round_trip) {
   parley__encoder *e = parley__encoder_new(&cfg, &err);
   cr_assert_not_null(e);
   size_t fs = (size_t)parley__encoder_frame_samples(e), frames = n / fs, m = frames * fs;
-  parley__decoder *d = parley__decoder_new(RATE, 2, (int)fs, &err);
+  parley__decoder *d = parley__decoder_new(RATE, 2, &err);
   cr_assert_not_null(d);
-  float *in = malloc(2 * fs * sizeof *in), *out = malloc(2 * fs * sizeof *out);
+  float *in = malloc(2 * fs * sizeof *in), *out = malloc(2 * MAX_PCM * sizeof *out);
   float *yl = malloc(m * sizeof *yl), *yr = malloc(m * sizeof *yr);
   cr_assert(in && out && yl && yr);
   uint8_t pk[PARLEY__OPUS_MAX_PACKET];
@@ -456,7 +458,7 @@ Test(codec, stereo_round_trip) {
     }
     int r = parley__encoder_encode(e, in, pk, sizeof pk);
     cr_assert_geq(r, 0);
-    int got = r > 0 ? parley__decoder_decode(d, pk, (size_t)r, out) : parley__decoder_conceal(d, out);
+    int got = r > 0 ? parley__decoder_decode(d, pk, (size_t)r, out) : parley__decoder_conceal(d, (int)fs, out);
     cr_assert_eq(got, (int)fs);
     for (size_t k = 0; k < fs; k++) {
       yl[i * fs + k] = out[2 * k];
@@ -537,21 +539,21 @@ Test(codec, config_validation) {
   cr_expect_eq(parley__encoder_frame_samples(NULL), PARLEY_EINVAL);
   cr_expect_not(parley__encoder_in_dtx(NULL));
 
-  int dbad[][3] = {{44100, 1, 441}, {48000, 0, 960}, {48000, 3, 960}, {48000, 1, 0},
-                   {48000, 1, 961}, {48000, 1, 240}, {48000, 1, 2880}, {16000, 1, 960}};
+  int dbad[][2] = {{44100, 1}, {48000, 0}, {48000, 3}, {0, 1}, {96000, 1}};
   for (size_t i = 0; i < sizeof dbad / sizeof dbad[0]; i++) {
     err = 0;
-    cr_expect_null(parley__decoder_new(dbad[i][0], dbad[i][1], dbad[i][2], &err), "decoder %d/%d/%d",
-                   dbad[i][0], dbad[i][1], dbad[i][2]);
+    cr_expect_null(parley__decoder_new(dbad[i][0], dbad[i][1], &err), "decoder %d/%d", dbad[i][0], dbad[i][1]);
     cr_expect_eq(err, PARLEY_EINVAL);
   }
+  cr_expect_eq(parley__decoder_max_samples(NULL), PARLEY_EINVAL);
   parley__decoder_free(NULL);
 }
 
 Test(codec, encode_decode_bad_arguments) {
   parley__encoder *e = make_encoder(20, 32000, true, 10, true);
-  parley__decoder *d = parley__decoder_new(RATE, 1, 960, NULL);
+  parley__decoder *d = parley__decoder_new(RATE, 1, NULL);
   cr_assert(e && d);
+  cr_expect_eq(parley__decoder_max_samples(d), 5760);
   static float pcm[960];
   uint8_t out[PARLEY__OPUS_MAX_PACKET];
   cr_expect_eq(parley__encoder_encode(NULL, pcm, out, sizeof out), PARLEY_EINVAL);
@@ -563,27 +565,34 @@ Test(codec, encode_decode_bad_arguments) {
   int n = parley__encoder_encode(e, pcm, out, sizeof out);
   cr_assert_gt(n, 2);
 
-  float y[960];
+  static float y[MAX_PCM];
   cr_expect_eq(parley__decoder_decode(NULL, out, (size_t)n, y), PARLEY_EINVAL);
   cr_expect_eq(parley__decoder_decode(d, NULL, (size_t)n, y), PARLEY_EINVAL);
   cr_expect_eq(parley__decoder_decode(d, out, 0, y), PARLEY_EINVAL);
   cr_expect_eq(parley__decoder_decode(d, out, 70000, y), PARLEY_EINVAL);
   cr_expect_eq(parley__decoder_decode(d, out, (size_t)n, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley__decoder_conceal(NULL, y), PARLEY_EINVAL);
-  cr_expect_eq(parley__decoder_conceal(d, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley__decoder_recover_fec(NULL, out, (size_t)n, y), PARLEY_EINVAL);
-  cr_expect_eq(parley__decoder_recover_fec(d, NULL, (size_t)n, y), PARLEY_EINVAL);
-  cr_expect_eq(parley__decoder_recover_fec(d, out, 0, y), PARLEY_EINVAL);
-  cr_expect_eq(parley__decoder_recover_fec(d, out, (size_t)n, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_conceal(NULL, 960, y), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_conceal(d, 960, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_conceal(d, 0, y), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_conceal(d, MAX_PCM + 1, y), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_recover_fec(NULL, out, (size_t)n, 960, y), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_recover_fec(d, NULL, (size_t)n, 960, y), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_recover_fec(d, out, 0, 960, y), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_recover_fec(d, out, (size_t)n, 960, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley__decoder_recover_fec(d, out, (size_t)n, 0, y), PARLEY_EINVAL);
   cr_expect_eq(parley__decoder_decode(d, out, (size_t)n, y), 960);
+  cr_expect_eq(parley__packet_samples_48k(out, (size_t)n), 960);
+  cr_expect_eq(parley__packet_samples_48k(NULL, 1), PARLEY_EINVAL);
+  cr_expect_eq(parley__packet_samples_48k(out, 0), PARLEY_EINVAL);
 
-  /* A valid packet of the wrong duration (10 ms into a 20 ms decoder) is refused, not half-decoded. */
+  /* A packet of another duration (10 ms after 20 ms) decodes whole. */
   parley__encoder *e10 = make_encoder(10, 32000, true, 10, false);
   int n10 = parley__encoder_encode(e10, pcm, out, sizeof out);
   cr_assert_gt(n10, 2);
-  cr_expect_eq(parley__decoder_decode(d, out, (size_t)n10, y), PARLEY_EFORMAT);
-  /* ... but FEC from it still yields a whole frame (libopus conceals what it cannot cover). */
-  cr_expect_eq(parley__decoder_recover_fec(d, out, (size_t)n10, y), 960);
+  cr_expect_eq(parley__decoder_decode(d, out, (size_t)n10, y), 480);
+  /* FEC and concealment spans need not be whole 2.5 ms quanta (a sender's 13.5 ms first frame). */
+  cr_expect_eq(parley__decoder_recover_fec(d, out, (size_t)n10, 648, y), 648);
+  cr_expect_eq(parley__decoder_conceal(d, 311, y), 311);
   parley__encoder_free(e10);
   parley__encoder_free(e);
   parley__decoder_free(d);
@@ -592,9 +601,9 @@ Test(codec, encode_decode_bad_arguments) {
 /* Malformed packets: every result is a full frame or PARLEY_ECODEC / PARLEY_EFORMAT, never a crash
  * (run under ASan to make "never" mean something), and the decoder keeps working afterwards. */
 Test(codec, corrupted_packets) {
-  parley__decoder *d = parley__decoder_new(RATE, 1, 960, NULL);
+  parley__decoder *d = parley__decoder_new(RATE, 1, NULL);
   cr_assert_not_null(d);
-  float y[960];
+  static float y[MAX_PCM];
   /* Framing that RFC 6716 (3.4) forbids: code 3 with zero frames; code 1 (two equal 10 ms frames)
    * with an odd payload; code 2 with a first-frame length past the end; code 3 without its count. */
   uint8_t zero_frames[2] = {(uint8_t)((15 << 3) | 3), 0x00};
@@ -605,7 +614,7 @@ Test(codec, corrupted_packets) {
   cr_expect_eq(parley__decoder_decode(d, odd_cbr, sizeof odd_cbr, y), PARLEY_ECODEC);
   cr_expect_eq(parley__decoder_decode(d, long_vbr, sizeof long_vbr, y), PARLEY_ECODEC);
   cr_expect_eq(parley__decoder_decode(d, toc_only_code3, sizeof toc_only_code3, y), PARLEY_ECODEC);
-  cr_expect_eq(parley__decoder_recover_fec(d, zero_frames, sizeof zero_frames, y), PARLEY_ECODEC);
+  cr_expect_eq(parley__decoder_recover_fec(d, zero_frames, sizeof zero_frames, 960, y), PARLEY_ECODEC);
 
   /* Real packets with random bytes flipped, and pure noise. */
   size_t n = 0;
@@ -625,8 +634,8 @@ Test(codec, corrupted_packets) {
       for (int k = 0; k < len; k++) pk[k] = (uint8_t)parley__rng_u64(&rng);
     }
     int r = parley__decoder_decode(d, pk, (size_t)len, y);
-    cr_expect(r == 960 || r == PARLEY_ECODEC || r == PARLEY_EFORMAT, "result %d", r);
-    r = parley__decoder_recover_fec(d, pk, (size_t)len, y);
+    cr_expect((r > 0 && r <= MAX_PCM && r % 120 == 0) || r == PARLEY_ECODEC, "result %d", r);
+    r = parley__decoder_recover_fec(d, pk, (size_t)len, 960, y);
     cr_expect(r == 960 || r == PARLEY_ECODEC, "fec result %d", r);
     (void)parley__packet_has_fec(pk, (size_t)len);
     if (r == 960) {
@@ -639,7 +648,7 @@ Test(codec, corrupted_packets) {
   cr_log_info("corrupted packets: %zu full frames, %zu errors", full, errors);
   cr_expect_gt(errors, 0);
   /* Still a working decoder: concealment and a clean packet both give a frame. */
-  cr_expect_eq(parley__decoder_conceal(d, y), 960);
+  cr_expect_eq(parley__decoder_conceal(d, 960, y), 960);
   int len = parley__encoder_encode(e, x, pk, sizeof pk);
   cr_expect_eq(parley__decoder_decode(d, pk, (size_t)len, y), 960);
   parley__encoder_free(e);

@@ -120,9 +120,8 @@ typedef struct path {
   uint64_t sent, lost, markers;
 } path;
 
-/* recv_frame_ms > 0: the receive chain runs timescaled on its own device clock of recv_frame_ms
- * (packets stay frame_ms long); 0: the chain's defaults (timescaled) on frame_ms; < 0: whole-frame
- * playout on frame_ms. */
+/* recv_frame_ms > 0: the receive chain runs on its own device clock of recv_frame_ms (packets stay
+ * frame_ms long); 0: on frame_ms. */
 static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame_ms,
                        const parley__impair_config *ic) {
   memset(p, 0, sizeof *p);
@@ -137,14 +136,7 @@ static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame
   parley__recv_config rc;
   parley__recv_config_init(&rc);
   rc.device_rate_hz = device_rate_hz;
-  rc.frame_ms = frame_ms;
-  if (recv_frame_ms > 0) {
-    rc.timescale = true;
-    rc.frame_ms = recv_frame_ms;
-    rc.packet_ms = frame_ms;
-  } else if (recv_frame_ms < 0) {
-    rc.timescale = false;
-  }
+  rc.frame_ms = recv_frame_ms > 0 ? recv_frame_ms : frame_ms;
   p->recv = parley__recv_chain_new(&rc, &err);
   cr_assert_not_null(p->recv, "recv chain: %s", parley_strerror(err));
   if (ic) {
@@ -157,10 +149,6 @@ static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame
 
 static void path_init(path *p, int device_rate_hz, int frame_ms, const parley__impair_config *ic) {
   path_init2(p, device_rate_hz, frame_ms, 0, ic);
-}
-
-static void path_init_frames(path *p, int device_rate_hz, int frame_ms, const parley__impair_config *ic) {
-  path_init2(p, device_rate_hz, frame_ms, -1, ic);
 }
 
 static void path_free(path *p) {
@@ -322,38 +310,28 @@ Test(pipeline, device_rates_resample_both_ways) {
   resampled_round_trip(8000, 20);
 }
 
-/* 8 % loss on a jittery path, whole-frame playout (timescale off) or the default timescaled one. */
-static void lossy_jittery_path(bool whole_frames) {
+Test(pipeline, lossy_jittery_path_recovers_with_fec_and_plc) {
   size_t n;
   float *x = load_speech(&n);
   float *y = malloc(n * sizeof *y);
   parley__impair_config ic = {.base_delay_us = 40000, .jitter_sd_us = 10000, .loss_pct = 8};
   path p;
-  if (whole_frames) path_init_frames(&p, 48000, 20, &ic);
-  else path_init(&p, 48000, 20, &ic);
+  path_init(&p, 48000, 20, &ic);
   run_path(&p, x, y, n, 20);
   parley__recv_stats rs;
   parley__recv_chain_stats(p.recv, &rs);
   cr_expect_gt(p.lost, 0);
   cr_expect_gt(rs.fec_recovered + rs.jitter.concealed, 0);
   cr_expect_gt(rs.fec_recovered, 0, "single losses with the next packet present use FEC");
-  if (whole_frames) {
-    long lag;
-    double c = best_corr(x, y, n, 48000, &lag);
-    cr_expect_geq(c, 0.6, "8%% loss: correlation %.3f", c);
-  } else {
-    int pieces = 0;
-    double c = piecewise_corr(x, y, n, &pieces);
-    cr_expect_gt(pieces, 10);
-    cr_expect_geq(c, 0.6, "8%% loss: piecewise correlation %.3f over %d pieces", c, pieces);
-  }
+  int pieces = 0;
+  double c = piecewise_corr(x, y, n, &pieces);
+  cr_expect_gt(pieces, 10);
+  cr_expect_geq(c, 0.6, "8%% loss: piecewise correlation %.3f over %d pieces", c, pieces);
   path_free(&p);
   free(x);
   free(y);
 }
 
-Test(pipeline, lossy_jittery_path_recovers_with_fec_and_plc) { lossy_jittery_path(true); }
-Test(pipeline, lossy_jittery_path_recovers_timescaled_by_default) { lossy_jittery_path(false); }
 
 Test(pipeline, silence_is_dtx_not_concealment) {
   size_t n = 48000 * 3;
@@ -403,7 +381,7 @@ Test(pipeline, per_frame_processing_never_allocates) {
   parley__impair_config ic = {.base_delay_us = 40000, .jitter_sd_us = 15000, .loss_pct = 5,
                               .reorder_pct = 2, .reorder_hold_us = 30000, .dup_pct = 1, .dup_gap_us = 5000};
   path p;
-  path_init_frames(&p, 44100, 20, &ic); /* whole-frame playout; the timescaled default has its own test */
+  path_init(&p, 44100, 20, &ic);
   size_t frame = parley__send_chain_device_frame(p.send);
   size_t n441 = n * 44100 / 48000;
   float *x441 = malloc(n441 * sizeof *x);
@@ -431,6 +409,38 @@ Test(pipeline, per_frame_processing_never_allocates) {
   free(x441);
   free(y);
 #endif
+}
+
+Test(pipeline, packets_shorter_than_the_device_frame_play) {
+  /* A peer sending 10 ms packets (SDP minptime=10) to a 20 ms engine: two packets per device frame. */
+  size_t n;
+  float *x = load_speech(&n);
+  float *y = malloc(n * sizeof *y);
+  path p;
+  path_init2(&p, 48000, 10, 20, NULL);
+  size_t cap = parley__send_chain_device_frame(p.send), play = parley__recv_chain_device_frame(p.recv);
+  memset(y, 0, n * sizeof *y);
+  for (size_t k = 0; (k + 1) * play <= n; k++) {
+    int64_t now = (int64_t)k * 20000;
+    path_send(&p, now, x + 2 * k * cap);
+    path_send(&p, now + 10000, x + (2 * k + 1) * cap);
+    path_recv(&p, now + 10000, y + k * play);
+  }
+  long lag;
+  double c = best_corr(x, y, n, 48000, &lag);
+  parley__recv_stats rs;
+  parley__recv_chain_stats(p.recv, &rs);
+  cr_log_info("corr %.3f lag %ld acc %llu str %llu exp %llu removed %llu inserted %llu", c, lag,
+              (unsigned long long)rs.jitter.accelerated, (unsigned long long)rs.jitter.stretched,
+              (unsigned long long)rs.jitter.expands, (unsigned long long)rs.removed_samples,
+              (unsigned long long)rs.inserted_samples);
+  cr_expect_geq(c, 0.75, "correlation %.3f at lag %ld", c, lag);
+  cr_expect_eq(rs.jitter.late, 0);
+  cr_expect_eq(rs.jitter.concealed, 0);
+  cr_expect_eq(rs.decode_errors, 0);
+  path_free(&p);
+  free(x);
+  free(y);
 }
 
 Test(pipeline, timescaled_clean_path_carries_speech_with_less_delay) {
@@ -545,9 +555,7 @@ Test(pipeline, bad_config_is_rejected) {
   cr_expect_null(parley__recv_chain_new(&rc, &err));
   cr_expect_eq(err, PARLEY_EINVAL);
   parley__recv_config_init(&rc);
-  rc.timescale = true;
-  rc.frame_ms = 20;
-  rc.packet_ms = 10; /* packets shorter than the device frame */
+  rc.frame_ms = 30;
   cr_expect_null(parley__recv_chain_new(&rc, &err));
   cr_expect_eq(err, PARLEY_EINVAL);
   cr_expect_eq(parley__send_chain_process(NULL, NULL, NULL, 0), PARLEY_EINVAL);
