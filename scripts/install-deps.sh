@@ -3,7 +3,9 @@
 set -eu
 pkgs="build-essential cmake pkg-config git libopus-dev libspeexdsp-dev portaudio19-dev libsrtp2-dev
 libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2
-libjack-jackd2-dev"
+libjack-jackd2-dev
+python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
+gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
