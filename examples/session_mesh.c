@@ -1,8 +1,9 @@
 /* session_mesh.c: a three-party call as a mesh. Three engines in one process (Alice, Bob, Carol) each
  * call the other two over loopback UDP, so every pair has its own call (ICE + SDES-SRTP). Each engine
- * joins its two calls into a session (parley_session_*): one capture encoded for both calls, and one
- * mix of both calls' audio with an active-speaker ranking. Alice speaks (a WAV file); Bob and Carol are
- * silent. A real app runs one engine per process and sends the SDP strings over its own signalling.
+ * joins its two calls into a session (parley_session_*): one capture sent on both calls (each call
+ * encodes it for its own peer), and one mix of both calls' audio with an active-speaker ranking.
+ * Alice speaks (a WAV file); Bob and Carol are silent. A real app runs one engine per process and
+ * sends the SDP strings over its own signalling.
  *
  *   session_mesh speech.wav       (48 kHz: a session needs the engine at 48000 Hz)
  *
