@@ -10,7 +10,8 @@
 #include <parley/parley.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <time.h>
+
+#include "example_util.h"
 
 typedef struct side {
   const char *name;
@@ -35,16 +36,6 @@ static void on_event(const parley_event *ev, void *user) {
   }
   printf("\n");
   fflush(stdout);
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static int check(int err, const char *what) {
-  if (err < 0) fprintf(stderr, "%s: %s (%s)\n", what, parley_strerror(err), parley_err_name(err));
-  return err;
 }
 
 int main(int argc, char **argv) {
