@@ -223,6 +223,8 @@ static int media_new(parley_call *c, parley__call_media **out) {
   parley__send_config_init(&sc);
   sc.device_rate_hz = c->eng->rate_hz;
   sc.frame_ms = ec->frame_ms;
+  /* The peer's a=maxptime bounds our packets: 10 ms Opus frames on a 20 ms engine when it asks. */
+  sc.packet_ms = c->remote_maxptime_ms > 0 && c->remote_maxptime_ms < ec->frame_ms ? 10 : ec->frame_ms;
   sc.echo.aec = ec->echo_cancellation;
   sc.echo.residual_echo_suppression = ec->echo_cancellation;
   sc.echo.noise_suppression = ec->noise_suppression;
@@ -619,12 +621,12 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   snprintf(f->encoding, sizeof f->encoding, "opus");
   f->clock_hz = 48000;
   f->channels = 2;
-  snprintf(f->fmtp, sizeof f->fmtp, "minptime=10;useinbandfec=%d;usedtx=%d", e->cfg.opus_fec ? 1 : 0,
-           e->cfg.opus_dtx ? 1 : 0);
+  parley__sdp_opus_fmtp(f->fmtp, sizeof f->fmtp, e->cfg.opus_fec, e->cfg.opus_dtx);
   m->format_count = 1;
   m->opus_pt = OPUS_PT_DEFAULT;
   snprintf(m->mid, sizeof m->mid, "0");
   m->ptime_ms = (uint32_t)e->cfg.frame_ms;
+  m->maxptime_ms = PARLEY__OPUS_MAX_FRAME_MS;
   const char *ufrag, *pwd;
   parley__ice_local_credentials(c->ice, &ufrag, &pwd);
   snprintf(m->ice_ufrag, sizeof m->ice_ufrag, "%s", ufrag);
@@ -675,6 +677,7 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
       .ice_pwd = pwd,
       .dir = PARLEY__SDP_SENDRECV,
       .ptime_ms = (uint32_t)e->cfg.frame_ms,
+      .maxptime_ms = PARLEY__OPUS_MAX_FRAME_MS,
       .useinbandfec = e->cfg.opus_fec,
       .usedtx = e->cfg.opus_dtx,
       .crypto = &cr,
@@ -864,7 +867,7 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   c->rx_srtp = rx;
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
-  c->remote_ptime_ms = (int)m->ptime_ms;
+  c->remote_maxptime_ms = (int)m->maxptime_ms;
   (void)parley__liveness_on_remote_direction(c->mon, now, live_dir(m->dir));
   c->remote_applied = true;
   post_signaling(c, offer ? PARLEY__SDP_SET_REMOTE_OFFER : PARLEY__SDP_SET_REMOTE_ANSWER);

@@ -144,7 +144,7 @@ struct parley_call {
 
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
-  int remote_ptime_ms; /* the peer's packet duration (a=ptime, else our frame_ms) */
+  int remote_maxptime_ms; /* the peer's a=maxptime (0: absent): bounds the packets we send */
   uint32_t ssrc;
   uint16_t seq;
   char cname[32];

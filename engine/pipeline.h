@@ -27,12 +27,14 @@
 #include "engine/jitter.h"
 
 #define PARLEY__ENGINE_RATE_HZ 48000
-/* A device frame may yield up to this many packets (resampler wobble can complete two frames). */
-#define PARLEY__SEND_MAX_PACKETS 2
+/* A device frame may yield up to this many packets: two with 10 ms packets on a 20 ms frame, and one
+ * more when resampler wobble completes an extra frame. */
+#define PARLEY__SEND_MAX_PACKETS 3
 
 typedef struct parley__send_config {
   int device_rate_hz;          /* capture rate [48000] */
-  int frame_ms;                /* 10 or 20 [20]; also the Opus frame */
+  int frame_ms;                /* device frame: 10 or 20 [20] */
+  int packet_ms;               /* Opus frame and packet: 10 or 20, at most frame_ms [0: frame_ms] */
   int resampler_quality;       /* speexdsp quality 0..10 [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
   parley__echo_config echo;    /* rate_hz and frame_samples (10 ms blocks) are set by the chain */
   parley__encoder_config opus; /* rate_hz and frame_ms are set by the chain */

@@ -16,7 +16,7 @@ struct parley__send_chain {
   parley__echo *echo;
   parley__encoder *encoder;
   size_t device_frame;  /* samples per device frame */
-  size_t engine_frame;  /* samples per 48 kHz frame */
+  size_t engine_frame;  /* samples per 48 kHz Opus frame (packet_ms) */
   uint32_t timestamp;   /* RTP timestamp of the next frame */
   bool in_dtx;          /* the previous frame was not transmitted */
   parley__sample_fifo fifo; /* 48 kHz samples waiting to make a whole frame */
@@ -44,12 +44,15 @@ void parley__send_config_init(parley__send_config *cfg) {
 parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *err) {
   int e = PARLEY_EINVAL;
   parley__send_chain *s = NULL;
-  if (!cfg || !rate_ok(cfg->device_rate_hz) || (cfg->frame_ms != 10 && cfg->frame_ms != 20)) goto fail;
+  int packet_ms = cfg && cfg->packet_ms ? cfg->packet_ms : cfg ? cfg->frame_ms : 0;
+  if (!cfg || !rate_ok(cfg->device_rate_hz) || (cfg->frame_ms != 10 && cfg->frame_ms != 20) ||
+      (packet_ms != 10 && packet_ms != 20) || packet_ms > cfg->frame_ms)
+    goto fail;
   e = PARLEY_ENOMEM;
   s = calloc(1, sizeof *s);
   if (!s) goto fail;
   s->device_frame = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
-  s->engine_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)cfg->frame_ms / 1000;
+  s->engine_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)packet_ms / 1000;
   s->timestamp = cfg->first_timestamp;
   s->in_dtx = true; /* so the first packet carries the marker */
 
@@ -67,7 +70,7 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   parley__encoder_config oc = cfg->opus;
   oc.rate_hz = PARLEY__ENGINE_RATE_HZ;
   oc.channels = 1;
-  oc.frame_ms = cfg->frame_ms;
+  oc.frame_ms = packet_ms;
   if (!(s->encoder = parley__encoder_new(&oc, &e))) goto fail;
 
   e = PARLEY_ENOMEM;

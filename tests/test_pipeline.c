@@ -537,6 +537,41 @@ Test(pipeline, timescaled_processing_never_allocates) {
 #endif
 }
 
+Test(pipeline, ten_ms_packets_from_a_twenty_ms_device_frame) {
+  /* A peer's a=maxptime:10 on a 20 ms engine: two 10 ms packets per device frame, timestamps 480 apart. */
+  parley__send_config sc;
+  parley__send_config_init(&sc);
+  sc.frame_ms = 20;
+  sc.packet_ms = 10;
+  sc.first_timestamp = 1000;
+  int err = 0;
+  parley__send_chain *s = parley__send_chain_new(&sc, &err);
+  cr_assert_not_null(s, "%s", parley_strerror(err));
+  size_t n;
+  float *x = load_speech(&n);
+  parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
+  uint32_t next = 1000;
+  int total = 0;
+  for (size_t k = 0; (k + 1) * 960 <= 48000; k++) {
+    int got = parley__send_chain_process(s, x + 48000 + k * 960, pk, PARLEY__SEND_MAX_PACKETS);
+    cr_assert_geq(got, 0);
+    for (int i = 0; i < got; i++) {
+      cr_expect_eq(parley__packet_samples_48k(pk[i].data, pk[i].len), 480);
+      cr_expect_geq(pk[i].timestamp, next);
+      cr_expect_eq((pk[i].timestamp - 1000) % 480, 0u);
+      next = pk[i].timestamp + 480;
+    }
+    total += got;
+  }
+  cr_expect_gt(total, 60, "%d packets in 1 s of speech", total);
+  parley__send_chain_free(s);
+  parley__send_config_init(&sc);
+  sc.frame_ms = 10;
+  sc.packet_ms = 20; /* longer than the device frame */
+  cr_expect_null(parley__send_chain_new(&sc, &err));
+  free(x);
+}
+
 Test(pipeline, bad_config_is_rejected) {
   int err = 0;
   parley__send_config sc;

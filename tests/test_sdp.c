@@ -77,6 +77,7 @@ static const char savp_offer[] =
     "a=rtpmap:96 opus/48000/2\n"
     "a=fmtp:96 usedtx=1; useinbandfec=0\n"
     "a=ptime:20\n"
+    "a=maxptime:40\n"
     "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:Zm9vYmFyYmF6cXV4cXV1eHh5enp5MDEyMzQ1Njc4OQ|2^20|1:4 "
     "FEC_ORDER=FEC_SRTP\n"
     "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:cXdlcnR5dWlvcGFzZGZnaGprbHp4Y3Zibm0xMjM0NQ|2^20\n"
@@ -177,6 +178,7 @@ Test(sdp_parse, savp_offer_with_crypto_lf) {
   cr_expect_eq(a->opus_usedtx, 1);
   cr_expect_eq(a->opus_useinbandfec, 0);
   cr_expect_eq(a->ptime_ms, 20);
+  cr_expect_eq(a->maxptime_ms, 40);
   cr_expect_eq(a->dir, PARLEY__SDP_SENDONLY);
   cr_expect_not(a->rtcp_mux);
   cr_assert_eq(a->crypto_count, 2);
@@ -537,5 +539,18 @@ Test(sdp_parse, rejects_null) {
   cr_expect_eq(parley__sdp_parse(NULL, 5, s, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley__sdp_parse("v=0\n", 4, NULL, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley__sdp_parse("", 0, s, NULL), PARLEY_EPARSE);
+  free(s);
+}
+
+Test(sdp, what_we_receive_is_advertised_and_maxptime_round_trips) {
+  char fmtp[PARLEY__SDP_FMTP_MAX];
+  parley__sdp_opus_fmtp(fmtp, sizeof fmtp, true, false);
+  cr_expect_str_eq(fmtp, "minptime=3;useinbandfec=1;usedtx=0;stereo=0;sprop-stereo=0");
+  parley__sdp *s = calloc(1, sizeof *s);
+  cr_assert_not_null(s);
+  cr_assert_eq(parley__sdp_parse(savp_offer, strlen(savp_offer), s, NULL), 0);
+  static char out[8192];
+  cr_assert_gt(parley__sdp_write(s, out, sizeof out), 0);
+  cr_expect(strstr(out, "a=maxptime:40\r\n") != NULL, "%s", out);
   free(s);
 }

@@ -436,6 +436,10 @@ static int parse_attribute(parser *ps, span v) {
   if (span_eq(name, "fmtp")) return parse_fmtp(ps, value);
   if (span_eq(name, "candidate")) return parse_candidate(ps, value);
   if (span_eq(name, "crypto")) return parse_crypto(ps, value);
+  if (span_eq(name, "maxptime")) {
+    if (!parse_u32(trim(value), 10000, &m->maxptime_ms) || m->maxptime_ms == 0) return fail(ps, "bad maxptime");
+    return 0;
+  }
   if (span_eq(name, "ptime")) {
     if (!parse_u32(trim(value), 10000, &m->ptime_ms) || m->ptime_ms == 0) return fail(ps, "bad ptime");
     return 0;
@@ -612,6 +616,7 @@ static void write_media(writer *w, const parley__sdp_media *m) {
     if (f->fmtp[0]) put(w, "a=fmtp:%s %s\r\n", f->id, f->fmtp);
   }
   if (m->ptime_ms) put(w, "a=ptime:%u\r\n", (unsigned)m->ptime_ms);
+  if (m->maxptime_ms) put(w, "a=maxptime:%u\r\n", (unsigned)m->maxptime_ms);
   for (size_t i = 0; i < m->crypto_count; i++) {
     const parley__sdp_crypto *c = &m->crypto[i];
     put(w, "a=crypto:%u %s %s", (unsigned)c->tag, c->suite, c->key_params);
@@ -703,6 +708,7 @@ static int accept_audio(const parley__sdp_media *o, const parley__sdp_answer_par
   a->rtcp_mux = o->rtcp_mux;
   a->dir = parley__sdp_answer_dir(o->dir, p->dir);
   a->ptime_ms = p->ptime_ms;
+  a->maxptime_ms = p->maxptime_ms;
 
   parley__sdp_format *f = &a->formats[0];
   snprintf(f->id, sizeof f->id, "%d", o->opus_pt);
@@ -710,8 +716,7 @@ static int accept_audio(const parley__sdp_media *o, const parley__sdp_answer_par
   strcpy(f->encoding, "opus");
   f->clock_hz = 48000;
   f->channels = 2;
-  snprintf(f->fmtp, sizeof f->fmtp, "minptime=10;useinbandfec=%d;usedtx=%d", p->useinbandfec ? 1 : 0,
-           p->usedtx ? 1 : 0);
+  parley__sdp_opus_fmtp(f->fmtp, sizeof f->fmtp, p->useinbandfec, p->usedtx);
   a->format_count = 1;
 
   if ((p->ice_ufrag && !copy_str(a->ice_ufrag, sizeof a->ice_ufrag, p->ice_ufrag)) ||
@@ -754,4 +759,10 @@ int parley__sdp_answer(const parley__sdp *offer, const parley__sdp_answer_params
     }
   }
   return accepted;
+}
+
+void parley__sdp_opus_fmtp(char *buf, size_t cap, bool useinbandfec, bool usedtx) {
+  if (!buf || cap == 0) return;
+  snprintf(buf, cap, "minptime=3;useinbandfec=%d;usedtx=%d;stereo=0;sprop-stereo=0", useinbandfec ? 1 : 0,
+           usedtx ? 1 : 0);
 }

@@ -99,6 +99,7 @@ typedef struct parley__sdp_media {
   int opus_useinbandfec;             /* -1 absent, else 0/1 */
   int opus_usedtx;                   /* -1 absent, else 0/1 */
   uint32_t ptime_ms;                 /* a=ptime, 0 when absent */
+  uint32_t maxptime_ms;              /* a=maxptime, 0 when absent */
   char ice_ufrag[PARLEY__SDP_ICE_MAX]; /* media level, or inherited from session level */
   char ice_pwd[PARLEY__SDP_ICE_MAX];
   parley__sdp_candidate candidates[PARLEY__SDP_MAX_CANDIDATES];
@@ -157,6 +158,7 @@ typedef struct parley__sdp_answer_params {
   const char *ice_pwd;               /* NULL: omitted */
   parley__sdp_dir dir;               /* the local wish, combined with the offer's direction */
   uint32_t ptime_ms;                 /* 0: omitted */
+  uint32_t maxptime_ms;              /* 0: omitted */
   bool useinbandfec;
   bool usedtx;
   const parley__sdp_crypto *crypto;  /* the answerer's a=crypto for SRTP protos; NULL: omitted */
@@ -173,5 +175,10 @@ typedef struct parley__sdp_answer_params {
  * holds every m-line rejected); PARLEY_EINVAL; PARLEY_ERANGE (a parameter does not fit the model). */
 int parley__sdp_answer(const parley__sdp *offer, const parley__sdp_answer_params *params,
                        parley__sdp *answer);
+
+/* The Opus fmtp parameters parley sends (RFC 7587, 6.1): what its receive side takes, for every
+ * offer and answer. It plays packets of any duration (minptime=3, the 2.5 ms frame rounded up; with
+ * a=maxptime:120 beside it), decodes mono (stereo=0) and sends mono (sprop-stereo=0). */
+void parley__sdp_opus_fmtp(char *buf, size_t cap, bool useinbandfec, bool usedtx);
 
 #endif
