@@ -213,6 +213,8 @@ static void media_free(parley__call_media *m) {
   free(m);
 }
 
+static void media_free_any(void *m) { media_free(m); }
+
 static int media_new(parley_call *c, parley__call_media **out) {
   const parley_engine_config *ec = &c->eng->cfg;
   parley__call_media *m = calloc(1, sizeof *m);
@@ -467,7 +469,7 @@ void parley__call_teardown(parley_call *c, bool send_bye) {
   if (c->media) {
     atomic_store(&c->media->session_id, 0);
     parley__engine_detach_media(c->eng, c->slot);
-    media_free(c->media);
+    parley__engine_retire(c->eng, c->media, media_free_any);
     c->media = NULL;
     c->slot = -1;
   }

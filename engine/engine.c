@@ -184,10 +184,7 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
       if (parley__mixer_run(mix) == 1) {
         uint32_t ids[PARLEY_SESSION_MAX_SPEAKERS];
         int n = parley__mixer_speakers(mix, ids, PARLEY_SESSION_MAX_SPEAKERS);
-        if (n < 0) n = 0;
-        for (int k = 0; k < n; k++) atomic_store_explicit(&e->spk_ids[k], ids[k], memory_order_relaxed);
-        atomic_store_explicit(&e->spk_count, (unsigned)n, memory_order_relaxed);
-        atomic_fetch_add_explicit(&e->spk_epoch, 1, memory_order_release); /* publishes ids and count */
+        parley__ranking_publish(&e->speakers, ids, n < 0 ? 0 : (unsigned)n);
       }
       const float *full = parley__mixer_full(mix);
       for (size_t k = 0; k < frames; k++) out[k] += full[k];
@@ -213,16 +210,40 @@ int parley__engine_attach_media(parley_engine *e, parley__call_media *m) {
 }
 
 void parley__engine_detach_media(parley_engine *e, int slot) {
-  if (slot >= PARLEY_ENGINE_MAX_CALLS) return;
-  if (slot >= 0) atomic_store(&e->slots[slot], NULL);
-  if (!atomic_load(&e->audio_busy)) return;
-  /* The audio thread is inside a period that may have loaded the old pointer: wait for it to end.
-   * Bounded: a period lasts at most a few ms; a stalled device is given up on after 2 s. */
+  if (slot >= 0 && slot < PARLEY_ENGINE_MAX_CALLS) atomic_store(&e->slots[slot], NULL);
+}
+
+/* Whether the audio period that was in progress at cycle c (if any) has ended. seq_cst pairs with
+ * audio_process: a period that starts after the unpublishing store loads the new pointer. */
+static bool period_over(parley_engine *e, uint64_t c) {
+  return !atomic_load(&e->audio_busy) || atomic_load(&e->audio_cycles) != c;
+}
+
+void parley__engine_retire(parley_engine *e, void *p, void (*free_fn)(void *)) {
+  if (!p) return;
   uint64_t c = atomic_load(&e->audio_cycles);
-  for (int i = 0; i < 2000 && atomic_load(&e->audio_busy) && atomic_load(&e->audio_cycles) == c; i++) {
+  /* A period lasts a few ms: wait that long before parking, so the common case frees at once. */
+  for (int i = 0; i < 3 && !period_over(e, c); i++) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
   }
+  if (period_over(e, c)) {
+    free_fn(p);
+  } else if (e->n_retired < PARLEY__RETIRED_MAX) {
+    e->retired[e->n_retired++] = (parley__retired){p, free_fn, c};
+  } else {
+    e->retire_leaks++; /* stalled through that many teardowns: leak rather than free under it */
+  }
+}
+
+void parley__engine_reap(parley_engine *e, bool audio_stopped) {
+  int kept = 0;
+  for (int i = 0; i < e->n_retired; i++) {
+    parley__retired r = e->retired[i];
+    if (audio_stopped || period_over(e, r.cycle)) r.free_fn(r.p);
+    else e->retired[kept++] = r;
+  }
+  e->n_retired = kept;
 }
 
 /* PARLEY_AUDIO_APP: one device period per period of wall time. */
@@ -311,6 +332,7 @@ static void *net_main(void *arg) {
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
       if (e->calls[i]) parley__call_net_service(e->calls[i], now);
     parley__session_poll(e);
+    parley__engine_reap(e, false);
     pthread_mutex_unlock(&e->lock);
   }
   return NULL;
@@ -508,6 +530,7 @@ void parley_engine_free(parley_engine *e) {
     pthread_join(e->net, NULL);
   }
   parley__dispatch_stop(e);
+  parley__engine_reap(e, true); /* no audio period runs any more */
   parley__device_free(e->dev);
   if (e->wake_fd >= 0) close(e->wake_fd);
   if (e->event_fd >= 0) close(e->event_fd);

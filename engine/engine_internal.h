@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/ranking.h"
 #include "engine/clock.h"
 #include "engine/device.h"
 #include "engine/mixer.h"
@@ -106,7 +107,7 @@ struct parley_session {
   /* under eng->lock */
   parley_call *members[PARLEY_ENGINE_MAX_CALLS];
   size_t count;
-  uint64_t spk_epoch_seen;
+  uint64_t speakers_seen; /* the last ranking reported (parley__ranking_read) */
 };
 
 struct parley_call {
@@ -169,6 +170,14 @@ struct parley_call {
   int slot;
 };
 
+/* An object unpublished from the audio thread while it was inside a period (parley__engine_retire). */
+#define PARLEY__RETIRED_MAX 64
+typedef struct parley__retired {
+  void *p;
+  void (*free_fn)(void *);
+  uint64_t cycle; /* audio_cycles when it was parked: freed once the count moves on */
+} parley__retired;
+
 struct parley_engine {
   parley_engine_config cfg;
   char *str_input_device, *str_output_device, *str_input_file, *str_output_file;
@@ -184,6 +193,11 @@ struct parley_engine {
   _Atomic(parley__call_media *) slots[PARLEY_ENGINE_MAX_CALLS];
   atomic_int audio_busy;
   atomic_uint_least64_t audio_cycles;
+  /* Unpublished objects the audio thread may still hold (it was inside a period when they were
+   * unpublished): freed by the network thread once that period has ended. Under lock. */
+  parley__retired retired[PARLEY__RETIRED_MAX];
+  int n_retired;
+  uint64_t retire_leaks; /* parked objects given up on (the list was full): leaked, never freed early */
   /* When the next audio period should end (clock time), for the tx drain: the earliest recent end
    * phase on the period grid + one period (engine.c, audio_process). 0 until the first period. */
   atomic_int_least64_t audio_next_end_us;
@@ -196,10 +210,7 @@ struct parley_engine {
   atomic_uint mixer_gen;
   unsigned mixer_gen_seen;                  /* audio thread */
   uint32_t slot_pid[PARLEY_ENGINE_MAX_CALLS]; /* audio thread: participant added for each slot */
-  /* Speaker ranking published by the audio thread: ids, then count, then epoch (release). */
-  _Atomic uint32_t spk_ids[PARLEY_SESSION_MAX_SPEAKERS];
-  atomic_uint spk_count;
-  atomic_uint_least64_t spk_epoch;
+  parley__ranking speakers; /* published by the audio thread, read by the network thread */
   parley_session *session; /* under lock */
   pthread_t ticker;     /* PARLEY_AUDIO_APP: steps the device */
   bool ticker_running;
@@ -232,9 +243,17 @@ struct parley_engine {
 /* ---- engine.c ---- */
 /* Wakes the network thread (it recomputes its poll set and deadlines). Any thread except audio. */
 void parley__engine_wake(parley_engine *e);
-/* Detaches a call's media from the audio thread (slot -1: nothing to clear) and waits until the audio
- * thread has left any period that may still use what was unpublished. Not the audio thread. */
+/* Unpublishes a call's media slot (the audio thread loads NULL from its next period on). Not the audio
+ * thread. Free what was there with parley__engine_retire. */
 void parley__engine_detach_media(parley_engine *e, int slot);
+/* Frees p (with free_fn) once no audio period can still hold it: at once when the audio thread is
+ * outside a period or leaves the one in progress within a couple of ms; otherwise p is parked and the
+ * network thread frees it after that period ends (parley__engine_reap). A stalled audio thread never
+ * has memory freed under it. Call after unpublishing p, under lock. */
+void parley__engine_retire(parley_engine *e, void *p, void (*free_fn)(void *));
+/* Frees the parked objects whose period has ended (all of them when the audio thread is stopped).
+ * Network thread or teardown, under lock. */
+void parley__engine_reap(parley_engine *e, bool audio_stopped);
 /* Publishes media in a free slot; returns the slot or PARLEY_EFULL. */
 int parley__engine_attach_media(parley_engine *e, parley__call_media *m);
 

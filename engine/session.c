@@ -4,10 +4,11 @@
  * its own send chain: different peers need their own encoder state and SRTP).
  *
  * Owns the mixer. Threads: the parley_session_* functions run on app threads under eng->lock. The mixer
- * is published to the audio thread through eng->mixer (seq_cst, with the same leave-the-period wait as
- * call media) and then belongs to the audio thread, which adds/removes participants itself from each
- * slot's media->session_id (so membership changes need no command queue) and publishes the ranking
- * (ids, count, then epoch with release). The network thread turns a new epoch into SPEAKERS_CHANGED.
+ * is published to the audio thread through eng->mixer (seq_cst; unpublished and retired like call
+ * media: never freed while a period may hold it) and then belongs to the audio thread, which
+ * adds/removes participants itself from each slot's media->session_id (so membership changes need no
+ * command queue) and publishes the ranking (engine/ranking.h, a seqlock). The network thread turns
+ * each new ranking into SPEAKERS_CHANGED.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ int parley_session_new(parley_engine *e, parley_session **out) {
     return PARLEY_EFULL;
   }
   s->tgt.serial = e->next_serial++;
-  s->spk_epoch_seen = atomic_load(&e->spk_epoch);
+  s->speakers_seen = atomic_load(&e->speakers.seq); /* report only rankings made from now on */
   e->session = s;
   atomic_fetch_add(&e->mixer_gen, 1); /* before the mixer: the audio thread resets its slot map */
   atomic_store(&e->mixer, mix);
@@ -58,12 +59,13 @@ int parley_session_new(parley_engine *e, parley_session **out) {
   return 0;
 }
 
+static void mixer_free_any(void *m) { parley__mixer_free(m); }
+
 static void detach_mixer(parley_engine *e) {
   parley__mixer *mix = atomic_exchange(&e->mixer, NULL);
   atomic_fetch_add(&e->mixer_gen, 1);
-  /* Wait for a period that may still use the mixer to end (same rule as call media). */
-  parley__engine_detach_media(e, -1);
-  parley__mixer_free(mix);
+  /* Freed once no period can still use it (same rule as call media). */
+  parley__engine_retire(e, mix, mixer_free_any);
 }
 
 int parley_session_free(parley_session *s) {
@@ -148,15 +150,10 @@ int parley_session_off(parley_session *s, int listener_id) {
 void parley__session_poll(parley_engine *e) {
   parley_session *s = e->session;
   if (!s) return;
-  uint64_t epoch = atomic_load_explicit(&e->spk_epoch, memory_order_acquire);
-  if (epoch == s->spk_epoch_seen) return;
   uint32_t ids[PARLEY_SESSION_MAX_SPEAKERS];
-  unsigned n = atomic_load_explicit(&e->spk_count, memory_order_relaxed);
-  if (n > PARLEY_SESSION_MAX_SPEAKERS) n = PARLEY_SESSION_MAX_SPEAKERS;
-  for (unsigned i = 0; i < n; i++) ids[i] = atomic_load_explicit(&e->spk_ids[i], memory_order_relaxed);
-  /* A ranking published while we copied: take it on the next loop instead. */
-  if (atomic_load_explicit(&e->spk_epoch, memory_order_acquire) != epoch) return;
-  s->spk_epoch_seen = epoch;
+  unsigned n = 0;
+  /* Nothing new, or a ranking being published while we looked: the next loop takes it. */
+  if (!parley__ranking_read(&e->speakers, &s->speakers_seen, ids, &n)) return;
   parley_event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = PARLEY_EVENT_SPEAKERS_CHANGED;
