@@ -145,6 +145,18 @@ typedef struct captured {
   size_t len;
 } captured;
 
+/* One STUN Binding message on the wire, as sent or as received by a peer (the nomination tests). */
+#define WIRE_LOG_MAX 512
+typedef struct wire_msg {
+  int64_t t_us;
+  peer *by;        /* the sender (sent) or the receiver (received) */
+  bool received;
+  parley__netaddr local, remote; /* by's socket and the other end */
+  int cls;
+  bool use_candidate;
+  uint8_t txid[12];
+} wire_msg;
+
 struct sim {
   parley__simnet *net;
   int64_t now_us;
@@ -156,7 +168,18 @@ struct sim {
   /* The last datagram any agent sent (for the authentication tests). */
   int captured;
   captured last;
+  wire_msg log[WIRE_LOG_MAX];
+  int nlog;
 };
+
+static void wire_note(sim *s, peer *by, bool received, const parley__netaddr *local, const parley__netaddr *remote,
+                      const uint8_t *buf, size_t len) {
+  parley__ice_msg m;
+  if (s->nlog >= WIRE_LOG_MAX || parley__ice_msg_parse(buf, len, &m) != 0) return;
+  s->log[s->nlog++] = (wire_msg){.t_us = s->now_us, .by = by, .received = received, .local = *local,
+                                 .remote = *remote, .cls = m.cls, .use_candidate = m.use_candidate};
+  memcpy(s->log[s->nlog - 1].txid, m.txid, 12);
+}
 
 static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
   peer *p = ctx;
@@ -169,6 +192,7 @@ static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uin
   memcpy(s->last.buf, buf, len);
   s->last.len = len;
   s->sent++;
+  wire_note(s, p, false, &p->addr[local], dst, buf, len);
   struct sockaddr_storage from, to;
   cr_assert_gt(parley__netaddr_to_sockaddr(&p->addr[local], &from), 0);
   cr_assert_gt(parley__netaddr_to_sockaddr(dst, &to), 0);
@@ -207,6 +231,7 @@ static void sim_recv(void *ctx, parley__simnet *net, const struct sockaddr *from
   parley__netaddr src;
   cr_assert_eq(parley__netaddr_from_sockaddr(&src, from), 0);
   e->p->net->now_us = now_us;
+  wire_note(e->p->net, e->p, true, &e->p->addr[e->local], &src, data, len);
   cr_assert_geq(parley__ice_receive(e->p->ag, e->local, &src, data, len, now_us), 0);
 }
 
@@ -957,15 +982,20 @@ Test(ice_sim, liveness_monitor_driven_by_the_agent) {
   sim_free(&s);
 }
 
+/* A (controlling) and B each with an IPv4 socket (index 0) and an IPv6 one (index 1), started. */
+static void connect_dual_stack(sim *s, peer *a, peer *b) {
+  static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
+  static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
+  peer_init(a, s, PARLEY__ICE_CONTROLLING, 0, a_ips, 2);
+  peer_init(b, s, PARLEY__ICE_CONTROLLED, 0, b_ips, 2);
+  connect_pair(s, a, b);
+}
+
 Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
   sim s;
   sim_init(&s, 41, 0.0);
-  static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
-  static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
   peer a, b;
-  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, a_ips, 2);
-  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, b_ips, 2);
-  connect_pair(&s, &a, &b);
+  connect_dual_stack(&s, &a, &b);
   cr_assert(sim_run(&s, 30000000, both_connected));
   int la;
   parley__netaddr ra;
@@ -979,6 +1009,106 @@ Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
   /* Only same-family pairs exist: v6-v6 checked then nominated (2 checks); v4-v4 cancelled or checked. */
   cr_expect_leq(st.checks_sent, 3);
   cr_expect_eq(st.pairs_failed, 0);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* The first wire-log entry at or after `from` that `by` sent (received = false) or received, of class cls. */
+static int wire_find(const sim *s, int from, const peer *by, bool received, int cls) {
+  for (int i = from; i < s->nlog; i++)
+    if (s->log[i].by == by && s->log[i].received == received && s->log[i].cls == cls) return i;
+  return -1;
+}
+
+/* When `by` received the success response to its transaction txid; -1 if it never did. */
+static int64_t wire_success_at(const sim *s, const peer *by, const uint8_t txid[12]) {
+  for (int i = 0; i < s->nlog; i++)
+    if (s->log[i].by == by && s->log[i].received && s->log[i].cls == PARLEY__ICE_MSG_SUCCESS &&
+        memcmp(s->log[i].txid, txid, 12) == 0)
+      return s->log[i].t_us;
+  return -1;
+}
+
+Test(ice_sim, controlling_nominates_on_the_first_success_of_the_best_pair) {
+  /* One pair, a 20..24 ms round trip (less than Ta = 50 ms). RFC 8445 regular nomination: the first
+   * check is a plain one; once it succeeds and no better pair is pending, the controlling agent repeats
+   * it with USE-CANDIDATE at once, not at the next Ta slot, and both sides select the pair when that
+   * check succeeds. */
+  sim s;
+  sim_init(&s, 5, 0.0);
+  static const char *const a_ip[] = {"10.0.0.1"}, *const b_ip[] = {"10.0.0.2"};
+  peer a, b;
+  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, a_ip, 1);
+  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, b_ip, 1);
+  connect_pair(&s, &a, &b);
+  cr_assert(sim_run(&s, 5000000, both_connected));
+  int first = wire_find(&s, 0, &a, false, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(first, 0);
+  cr_expect_not(s.log[first].use_candidate, "the first check is a plain check");
+  int64_t ok_us = wire_success_at(&s, &a, s.log[first].txid);
+  cr_assert_geq(ok_us, 0, "the first check succeeded");
+  int nom = first;
+  while (nom >= 0 && memcmp(s.log[nom].txid, s.log[first].txid, 12) == 0)
+    nom = wire_find(&s, nom + 1, &a, false, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(nom, 0, "a second check transaction");
+  cr_expect(s.log[nom].use_candidate, "the next check after the first success is the nomination");
+  cr_expect(parley__netaddr_equal(&s.log[nom].local, &s.log[first].local) &&
+            parley__netaddr_equal(&s.log[nom].remote, &s.log[first].remote), "on the pair that succeeded");
+  cr_expect_eq(s.log[nom].t_us, ok_us, "sent when the success arrived, not at the next Ta slot");
+  cr_expect_geq(s.log[nom].t_us - s.log[first].t_us, 5000, "never closer than 5 ms to the previous check");
+  cr_expect_geq(wire_success_at(&s, &a, s.log[nom].txid), 0, "the nomination succeeded");
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 2, "one check and one nomination");
+  cr_expect_eq(st.retransmits, 0);
+  expect_mirrored_selection(&a, &b);
+  cr_expect_eq(a.selected_events, 1);
+  cr_expect_eq(b.selected_events, 1);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* IPv6 datagrams take 150 ms each way, IPv4 ones 10 ms. */
+static void slow_v6_fate(void *ctx, const struct sockaddr *from, const struct sockaddr *to, size_t len, int64_t now_us,
+                         parley__simnet_fate *out) {
+  (void)ctx, (void)to, (void)len;
+  out->copies = 1;
+  out->deliver_at_us[0] = now_us + (from->sa_family == AF_INET6 ? 150000 : 10000);
+}
+
+Test(ice_sim, nomination_waits_for_a_better_pending_pair) {
+  /* Dual stack: the IPv6 pair has the higher priority but a 300 ms round trip; the IPv4 pair succeeds
+   * long before it. The controlling agent must not nominate the IPv4 pair while the IPv6 one is still
+   * in progress, and must nominate the IPv6 pair as soon as its check succeeds. */
+  sim s;
+  sim_init(&s, 43, 0.0);
+  parley__simnet_set_fate(s.net, slow_v6_fate, NULL);
+  peer a, b;
+  connect_dual_stack(&s, &a, &b);
+  cr_assert(sim_run(&s, 5000000, both_connected));
+  int64_t ok_us[2] = {-1, -1}; /* first success A received: [0] IPv4, [1] IPv6 */
+  for (int i = wire_find(&s, 0, &a, true, PARLEY__ICE_MSG_SUCCESS); i >= 0;
+       i = wire_find(&s, i + 1, &a, true, PARLEY__ICE_MSG_SUCCESS)) {
+    int v6 = s.log[i].local.family == PARLEY__NETADDR_V6;
+    if (ok_us[v6] < 0) ok_us[v6] = s.log[i].t_us;
+  }
+  cr_assert_geq(ok_us[0], 0);
+  cr_assert_gt(ok_us[1], ok_us[0], "the worse pair was valid first");
+  int nominations = 0;
+  for (int i = wire_find(&s, 0, &a, false, PARLEY__ICE_MSG_REQUEST); i >= 0;
+       i = wire_find(&s, i + 1, &a, false, PARLEY__ICE_MSG_REQUEST)) {
+    if (!s.log[i].use_candidate) continue;
+    cr_expect_eq(s.log[i].local.family, PARLEY__NETADDR_V6, "USE-CANDIDATE only on the best pair");
+    if (nominations++ == 0) cr_expect_eq(s.log[i].t_us, ok_us[1], "nominated when its first check succeeded");
+  }
+  cr_expect_geq(nominations, 1);
+  int la;
+  parley__netaddr ra;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+  cr_expect_eq(la, 1, "the IPv6 socket");
+  expect_mirrored_selection(&a, &b);
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
   sim_free(&s);

@@ -97,13 +97,16 @@ typedef void (*parley__ice_event_fn)(void *ctx, const parley__ice_event *ev);
 
 typedef struct parley__ice_config {
   parley__ice_role role;
-  int64_t ta_us;            /* check pacing; 0 = 50 ms */
+  int64_t ta_us;            /* check pacing; 0 = 50 ms (RFC 8445 14.2's default: another value must be
+                               agreed with the peer). The check completing a nomination is exempt: it
+                               leaves as soon as its pair is chosen, 5 ms at the earliest after the last */
   int64_t rto_us;           /* floor of the first check RTO; 0 = 500 ms. RFC 8445 14.3: the RTO is
                                MAX(rto_us, Ta * (Waiting + In-Progress pairs)) */
   int64_t rto_max_us;       /* cap on the doubling RTO; 0 = 3 s */
   uint32_t max_check_tx;    /* transmissions per check transaction; 0 = 7 (RFC 8489 Rc) */
-  int64_t nominate_after_us; /* controlling: nominate the best valid pair at the latest this long after
-                                the first one succeeds, even if better pairs are still pending; 0 = 500 ms */
+  int64_t nominate_after_us; /* controlling: the best valid pair is nominated as soon as no better pair
+                                is pending, or at the latest this long after the first pair succeeded,
+                                even if better pairs are still pending; 0 = 500 ms */
   uint64_t tie_breaker;     /* 0 = random (RAND_bytes); tests may fix it */
   bool has_stun_server;
   parley__netaddr stun_server; /* for a server-reflexive candidate (same family sockets only) */
