@@ -17,6 +17,7 @@
 #include "transport/ice_sdp.h"
 #include "transport/simnet.h"
 #include "transport/stun.h"
+#include "transport/stun_limit.h"
 #include "transport/udp.h"
 
 /* ---------- formulas ---------- */
@@ -162,6 +163,7 @@ struct sim {
   int64_t now_us;
   peer *peers[2];
   uint64_t sent; /* datagrams the agents handed to the network */
+  uint64_t sent_elsewhere; /* ... of them to an address that is no peer's socket */
   /* A fake STUN server behind which the peers appear as a NAT's public side. */
   bool has_server;
   parley__netaddr server;
@@ -192,6 +194,11 @@ static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uin
   memcpy(s->last.buf, buf, len);
   s->last.len = len;
   s->sent++;
+  bool to_peer = false;
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; s->peers[k] && i < s->peers[k]->naddr; i++)
+      to_peer |= parley__netaddr_equal(dst, &s->peers[k]->addr[i]);
+  if (!to_peer) s->sent_elsewhere++;
   wire_note(s, p, false, &p->addr[local], dst, buf, len);
   struct sockaddr_storage from, to;
   cr_assert_gt(parley__netaddr_to_sockaddr(&p->addr[local], &from), 0);
@@ -373,6 +380,13 @@ static void connect_pair(sim *s, peer *a, peer *b) {
 
 static const char *const two_v4[] = {"10.0.0.1", "10.0.1.1"};
 static const char *const two_v4_b[] = {"10.0.0.2", "10.0.1.2"};
+
+/* A (controlling) on the first n of a_ips, B (controlled) on b_ips, signalled and started. */
+static void connect_peers(sim *s, peer *a, peer *b, const char *const *a_ips, const char *const *b_ips, int n) {
+  peer_init(a, s, PARLEY__ICE_CONTROLLING, 0, a_ips, n);
+  peer_init(b, s, PARLEY__ICE_CONTROLLED, 0, b_ips, n);
+  connect_pair(s, a, b);
+}
 
 Test(ice_sim, connects_under_loss_and_gates_media) {
   for (uint64_t seed = 1; seed <= 8; seed++) {
@@ -725,6 +739,53 @@ Test(ice_sim, consent_checks_on_the_selected_pair) {
   sim_free(&s);
 }
 
+Test(ice_sim, unauthenticated_flood_gets_bounded_replies_and_the_call_goes_on) {
+  /* 10000 forged Binding requests per second for 3 s from 4096 addresses (half without credentials:
+   * 400; half with a wrong USERNAME: 401) at A while A and B connect and then check consent. The error
+   * replies to the flood stay within the global budget's bound, burst + rate * 3 s; every request of
+   * the call itself is answered. */
+  sim s;
+  sim_init(&s, 77, 0.0);
+  peer a, b;
+  connect_peers(&s, &a, &b, two_v4, two_v4_b, 1);
+  const int flood_ms = 3000, per_ms = 10;
+  int consent_sent = 0;
+  for (int ms = 0; ms < flood_ms; ms++) {
+    for (int k = 0; k < per_ms; k++) {
+      int n = ms * per_ms + k;
+      parley__ice_msg m = {.cls = PARLEY__ICE_MSG_REQUEST, .method = 1, .has_username = (n & 1) != 0};
+      memcpy(m.txid, &n, sizeof n);
+      strcpy(m.username, "nobody:x");
+      uint8_t buf[256];
+      int len = parley__ice_msg_build(&m, m.has_username ? "not-the-password-at-all" : NULL, buf, sizeof buf);
+      cr_assert_gt(len, 0);
+      char src_ip[32];
+      snprintf(src_ip, sizeof src_ip, "10.1.%d.%d", (n % 4096) >> 8, n % 256);
+      parley__netaddr src = ip(src_ip, (uint16_t)(40000 + n % 7));
+      cr_assert_eq(parley__ice_receive(a.ag, 0, &src, buf, (size_t)len, s.now_us), 1);
+    }
+    if (ms % 250 == 125 && both_connected(&s)) {
+      cr_assert_gt(parley__ice_send_consent_check(b.ag, s.now_us), 0);
+      consent_sent++;
+    }
+    cr_assert(sim_run(&s, 1000, NULL));
+  }
+  cr_expect(sim_run(&s, 100000, NULL));
+  cr_expect(both_connected(&s), "connected during the flood");
+  cr_expect_geq(consent_sent, 10);
+  cr_expect_eq(b.consent_ok, consent_sent, "every consent check of the call answered during the flood");
+  uint64_t bound = PARLEY__STUN_LIMIT_GLOBAL_BURST + PARLEY__STUN_LIMIT_GLOBAL_PER_S * (uint64_t)flood_ms / 1000;
+  cr_expect_leq(s.sent_elsewhere, bound, "%llu replies to the flood", (unsigned long long)s.sent_elsewhere);
+  cr_expect_geq(s.sent_elsewhere, PARLEY__STUN_LIMIT_GLOBAL_BURST, "the budget is spent, not withheld");
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.error_replies_refused + s.sent_elsewhere, (uint64_t)(flood_ms * per_ms));
+  cr_expect_geq(st.requests_received, (uint32_t)consent_sent, "B's requests authenticated and counted");
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
 /* The liveness monitor probes every 20 ms while the path is suspect and counts answers for up to
  * 800 ms: on a 300 ms round trip 15 probes are in flight at once and every answer must still count.
  * (With 8 remembered transactions only answers faster than 8 x 20 ms survived.) */
@@ -986,9 +1047,7 @@ Test(ice_sim, liveness_monitor_driven_by_the_agent) {
 static void connect_dual_stack(sim *s, peer *a, peer *b) {
   static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
   static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
-  peer_init(a, s, PARLEY__ICE_CONTROLLING, 0, a_ips, 2);
-  peer_init(b, s, PARLEY__ICE_CONTROLLED, 0, b_ips, 2);
-  connect_pair(s, a, b);
+  connect_peers(s, a, b, a_ips, b_ips, 2);
 }
 
 Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
@@ -1037,11 +1096,8 @@ Test(ice_sim, controlling_nominates_on_the_first_success_of_the_best_pair) {
    * check succeeds. */
   sim s;
   sim_init(&s, 5, 0.0);
-  static const char *const a_ip[] = {"10.0.0.1"}, *const b_ip[] = {"10.0.0.2"};
   peer a, b;
-  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, a_ip, 1);
-  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, b_ip, 1);
-  connect_pair(&s, &a, &b);
+  connect_peers(&s, &a, &b, two_v4, two_v4_b, 1);
   cr_assert(sim_run(&s, 5000000, both_connected));
   int first = wire_find(&s, 0, &a, false, PARLEY__ICE_MSG_REQUEST);
   cr_assert_geq(first, 0);

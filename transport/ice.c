@@ -31,6 +31,7 @@
 
 #include "parley/parley.h"
 #include "transport/ice_msg.h"
+#include "transport/stun_limit.h"
 
 #define STUN_BINDING 0x001
 #define PACE_FLOOR_US 5000 /* RFC 8445 14.2: never more than one check per 5 ms, whatever Ta is */
@@ -123,6 +124,7 @@ struct parley__ice_agent {
 
   consent_txn consent[MAX_CONSENT];
   uint32_t consent_seq;
+  parley__stun_limit error_budget; /* error replies to requests we cannot authenticate */
   parley__ice_stats stats;
 };
 
@@ -469,6 +471,7 @@ parley__ice_agent *parley__ice_new(const parley__ice_config *cfg, int *err) {
   }
   a->state = PARLEY__ICE_NEW;
   a->last_check_us = INT64_MIN / 2;
+  parley__stun_limit_init(&a->error_budget);
   *err = 0;
   return a;
 }
@@ -610,8 +613,10 @@ static void maybe_nominate(parley__ice_agent *a, int64_t now_us) {
 
 static void handle_request(parley__ice_agent *a, int local, const parley__netaddr *src, const uint8_t *buf,
                            size_t len, const parley__ice_msg *m, int64_t now_us) {
+  /* Anyone can send these, from any forged source: their error replies are rationed (stun_limit.h) so
+   * that we cannot be used to reflect traffic at a victim. */
   if (!m->has_username || !m->has_integrity) {
-    respond(a, local, src, m->txid, 400, NULL);
+    if (parley__stun_limit_allow(&a->error_budget, src, now_us)) respond(a, local, src, m->txid, 400, NULL);
     a->stats.auth_failures++;
     return;
   }
@@ -627,7 +632,8 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
     pwd = a->prev_pwd;
   }
   if (!pwd || !parley__ice_msg_integrity_ok(buf, len, pwd)) {
-    respond(a, local, src, m->txid, 401, NULL); /* RFC 8489 9.1.3: no integrity on the 401 */
+    if (parley__stun_limit_allow(&a->error_budget, src, now_us))
+      respond(a, local, src, m->txid, 401, NULL); /* RFC 8489 9.1.3: no integrity on the 401 */
     a->stats.auth_failures++;
     return;
   }
@@ -691,7 +697,6 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
      * running triggered check is left alone so a peer's retransmissions cannot churn it. */
     enqueue_triggered(a, p);
   }
-  (void)now_us;
 }
 
 static void handle_pair_answer(parley__ice_agent *a, pair *p, bool old, int local, const parley__netaddr *src,
@@ -943,7 +948,9 @@ parley__ice_role parley__ice_get_role(const parley__ice_agent *a) { return a ? a
 uint64_t parley__ice_tie_breaker(const parley__ice_agent *a) { return a ? a->tie_breaker : 0; }
 
 void parley__ice_get_stats(const parley__ice_agent *a, parley__ice_stats *out) {
-  if (a && out) *out = a->stats;
+  if (!a || !out) return;
+  *out = a->stats;
+  out->error_replies_refused = a->error_budget.refused;
 }
 
 /* ---- consent, restart ---- */

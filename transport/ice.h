@@ -22,6 +22,10 @@
  * end-of-candidates and no checks remain; FAILED when every pair failed after end-of-candidates.
  * "Disconnected" is owned by the liveness monitor (transport/liveness.h), which uses
  * parley__ice_send_consent_check and the CONSENT events.
+ *
+ * Requests that fail authentication get their 400/401 within a budget per source address and in all
+ * (transport/stun_limit.h), so forged requests cannot make the agent reflect traffic at a victim;
+ * authenticated requests are always answered.
  */
 #ifndef PARLEY_TRANSPORT_ICE_H
 #define PARLEY_TRANSPORT_ICE_H
@@ -120,6 +124,7 @@ typedef struct parley__ice_stats {
   uint32_t retransmits;       /* check retransmissions */
   uint32_t requests_received; /* authenticated Binding requests */
   uint32_t auth_failures;     /* messages dropped or refused for a bad USERNAME or MESSAGE-INTEGRITY */
+  uint32_t error_replies_refused; /* 400/401 replies to such requests not sent: over budget (stun_limit.h) */
   uint32_t role_conflicts;    /* 487s sent or received, and role switches */
   uint32_t prflx_learned;     /* peer-reflexive remote candidates */
   uint32_t pairs_failed;
