@@ -131,6 +131,7 @@ struct peer {
   int ep_id[MAXADDR];
   int naddr;
   int selected_events, state_events, role_events, gathering_done;
+  int64_t selected_at_us; /* the first SELECTED_PAIR */
   int consent_ok, consent_err;
   uint32_t last_consent_seq;
   parley__ice_candidate srflx;
@@ -210,7 +211,9 @@ static void on_event(void *ctx, const parley__ice_event *ev) {
   peer *p = ctx;
   if (p->glue) cr_assert_geq(parley__ice_liveness_on_ice_event(p->glue, ev), 0);
   switch (ev->kind) {
-  case PARLEY__ICE_EV_SELECTED_PAIR: p->selected_events++; break;
+  case PARLEY__ICE_EV_SELECTED_PAIR:
+    if (p->selected_events++ == 0) p->selected_at_us = ev->now_us;
+    break;
   case PARLEY__ICE_EV_STATE:
     p->state_events++;
     p->last_state = ev->state;
@@ -1099,6 +1102,7 @@ Test(ice_sim, controlling_nominates_on_the_first_success_of_the_best_pair) {
   peer a, b;
   connect_peers(&s, &a, &b, two_v4, two_v4_b, 1);
   cr_assert(sim_run(&s, 5000000, both_connected));
+  cr_assert(sim_run(&s, 1000000, NULL));
   int first = wire_find(&s, 0, &a, false, PARLEY__ICE_MSG_REQUEST);
   cr_assert_geq(first, 0);
   cr_expect_not(s.log[first].use_candidate, "the first check is a plain check");
@@ -1118,6 +1122,17 @@ Test(ice_sim, controlling_nominates_on_the_first_success_of_the_best_pair) {
   parley__ice_get_stats(a.ag, &st);
   cr_expect_eq(st.checks_sent, 2, "one check and one nomination");
   cr_expect_eq(st.retransmits, 0);
+  /* RFC 8445 8.1.1: data may flow on any valid pair before nomination. Each side moves media to the
+   * pair when its own first check on it succeeds: A at once, B before the nomination reaches it. */
+  cr_expect_eq(a.selected_at_us, ok_us, "A uses the pair on its first success");
+  int b_first = wire_find(&s, 0, &b, false, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(b_first, 0);
+  cr_expect_eq(b.selected_at_us, wire_success_at(&s, &b, s.log[b_first].txid), "B on its own first success");
+  int b_nominated = wire_find(&s, 0, &b, true, PARLEY__ICE_MSG_REQUEST);
+  while (b_nominated >= 0 && !s.log[b_nominated].use_candidate)
+    b_nominated = wire_find(&s, b_nominated + 1, &b, true, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(b_nominated, 0, "B got the nomination");
+  cr_expect_lt(b.selected_at_us, s.log[b_nominated].t_us);
   expect_mirrored_selection(&a, &b);
   cr_expect_eq(a.selected_events, 1);
   cr_expect_eq(b.selected_events, 1);
@@ -1165,6 +1180,8 @@ Test(ice_sim, nomination_waits_for_a_better_pending_pair) {
   cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
   cr_expect_eq(la, 1, "the IPv6 socket");
   expect_mirrored_selection(&a, &b);
+  cr_expect_eq(a.selected_events, 1, "media never moved to the worse pair");
+  cr_expect_eq(b.selected_events, 1, "media never moved to the worse pair");
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
   sim_free(&s);

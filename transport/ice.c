@@ -10,13 +10,15 @@
  *    Succeeded/Failed; a triggered-check FIFO (a sequence number per pair); one paced send per Ta.
  *  - check transactions retransmit on a doubling RTO (RFC 8489 6.2.1, capped) for at most
  *    max_check_tx transmissions, then the pair fails.
- *  - regular nomination: the controlling side nominates the best valid pair as soon as no better pair
- *    is still pending (at the latest nominate_after_us after the first success), by re-checking it with
- *    USE-CANDIDATE; the pair is selected on both sides when that check succeeds. The check that
+ *  - media before nomination (8.1.1: data may be sent on any valid pair): each side moves media to the
+ *    best valid pair once no better pair is pending (SELECTED_PAIR, CONNECTED), one round trip after
+ *    its checks start.
+ *  - regular nomination: the controlling side nominates that same pair (or, nominate_after_us after
+ *    the first success, the best valid one even with better ones pending) by re-checking it with
+ *    USE-CANDIDATE; it is selected for good on both sides when that check succeeds. The check that
  *    completes a nomination (that one, or the controlled side's triggered check on a pair the peer
  *    nominated) does not wait for the next Ta slot: it leaves PACE_FLOOR_US after the previous check,
- *    14.2's floor for all checks, so connecting costs two round trips and not a round trip plus a Ta.
- *    Every other check is paced at Ta.
+ *    14.2's floor for all checks, not a round trip plus a Ta later. Every other check is paced at Ta.
  * Simplifications, all allowed by the RFC's MAY/SHOULD or harmless with one component: a request on
  * an In-Progress pair does not cancel and restart its transaction (the running one continues); a
  * peer-reflexive *local* candidate learned from XOR-MAPPED-ADDRESS is not added to the local list
@@ -118,7 +120,8 @@ struct parley__ice_agent {
   bool gathering_done;
 
   bool has_selected;    /* a pair carries media (maybe from before a restart) */
-  bool selected_now;    /* ... and it was selected in the current generation */
+  bool usable_now;      /* ... and it is a valid pair of the current generation */
+  bool selected_now;    /* ... and it was nominated: the checklist is done */
   int sel_local;
   parley__netaddr sel_remote;
 
@@ -223,6 +226,8 @@ static void update_state(parley__ice_agent *a) {
   }
   if (a->selected_now) {
     set_state(a, a->remote_eoc && !busy ? PARLEY__ICE_COMPLETED : PARLEY__ICE_CONNECTED);
+  } else if (a->usable_now) {
+    set_state(a, PARLEY__ICE_CONNECTED);
   } else if (a->remote_eoc && a->remote_creds && all_failed) {
     set_state(a, PARLEY__ICE_FAILED);
   } else {
@@ -276,13 +281,27 @@ static void switch_role(parley__ice_agent *a) {
   emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_ROLE_CHANGED});
 }
 
-static void select_pair(parley__ice_agent *a, pair *p) {
-  a->has_selected = a->selected_now = true;
+static bool is_used(const parley__ice_agent *a, const pair *p) {
+  return a->usable_now && a->sel_local == p->local && parley__netaddr_equal(&a->sel_remote, &a->remotes[p->remote].addr);
+}
+
+/* Media moves to the valid pair p (RFC 8445 8.1.1: data may be sent on any valid pair, nominated or
+ * not). SELECTED_PAIR when it is a change. */
+static void use_pair(parley__ice_agent *a, const pair *p) {
+  if (is_used(a, p)) return;
+  a->has_selected = a->usable_now = true;
   a->prev_valid = false; /* the old generation's credentials retire with its pair */
   a->prev_remote_creds = false;
-  a->nominating = false;
   a->sel_local = p->local;
   a->sel_remote = a->remotes[p->remote].addr;
+  emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_SELECTED_PAIR, .local = a->sel_local, .remote = a->sel_remote});
+}
+
+/* p is nominated: it carries media for good. */
+static void select_pair(parley__ice_agent *a, pair *p) {
+  use_pair(a, p);
+  a->selected_now = true;
+  a->nominating = false;
   /* 8.1.2: the checklist is done; stop everything else. */
   for (int i = 0; i < a->npairs; i++) {
     pair *q = &a->pairs[i];
@@ -292,10 +311,10 @@ static void select_pair(parley__ice_agent *a, pair *p) {
     q->t.retransmit = false;
   }
   p->trig_seq = 0;
-  emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_SELECTED_PAIR, .local = a->sel_local, .remote = a->sel_remote});
 }
 
 static void pair_failed(parley__ice_agent *a, pair *p) {
+  if (!a->selected_now && is_used(a, p)) a->usable_now = a->has_selected = false; /* a dead path: no media */
   p->state = PS_FAILED;
   p->valid = false;
   p->t.active = false;
@@ -586,10 +605,15 @@ void parley__ice_remote_end_of_candidates(parley__ice_agent *a, int64_t now_us) 
   update_state(a);
 }
 
-/* ---- nomination ---- */
+/* ---- choosing the pair ---- */
 
-static void maybe_nominate(parley__ice_agent *a, int64_t now_us) {
-  if (a->role != PARLEY__ICE_CONTROLLING || a->selected_now || a->nominating || !a->remote_creds) return;
+/* Both roles move media to the best valid pair once no better pair is pending, which is the pair the
+ * controlling side then nominates: media and CONNECTED need one round trip, not the nomination's
+ * second one. The controlling side also nominates it, or, nominate_after_us after the first success,
+ * the best valid pair even with better ones pending. */
+static void choose_pair(parley__ice_agent *a, int64_t now_us) {
+  bool controlling = a->role == PARLEY__ICE_CONTROLLING;
+  if (a->selected_now || !a->remote_creds || (controlling && a->nominating)) return;
   pair *best = NULL;
   for (int i = 0; i < a->npairs; i++) {
     pair *p = &a->pairs[i];
@@ -603,7 +627,9 @@ static void maybe_nominate(parley__ice_agent *a, int64_t now_us) {
         (p->state == PS_FROZEN || p->state == PS_WAITING || p->state == PS_IN_PROGRESS))
       better_pending = true;
   }
-  if (better_pending && now_us < a->first_valid_us + a->cfg.nominate_after_us) return;
+  if (better_pending && (!controlling || now_us < a->first_valid_us + a->cfg.nominate_after_us)) return;
+  use_pair(a, best);
+  if (!controlling) return;
   best->nominate = true;
   a->nominating = true;
   enqueue_triggered(a, best);
@@ -794,7 +820,7 @@ int parley__ice_receive(parley__ice_agent *a, int local, const parley__netaddr *
   } else if (m.cls == PARLEY__ICE_MSG_SUCCESS || m.cls == PARLEY__ICE_MSG_ERROR) {
     handle_answer(a, local, src, buf, len, &m, now_us);
   } /* indications (keepalives) need nothing */
-  maybe_nominate(a, now_us);
+  choose_pair(a, now_us);
   update_state(a);
   return 1;
 }
@@ -887,7 +913,7 @@ void parley__ice_tick(parley__ice_agent *a, int64_t now_us) {
       check_gathering_done(a);
     }
   }
-  maybe_nominate(a, now_us);
+  choose_pair(a, now_us);
   int pick = pick_paced(a);
   if (now_us >= paced_due_us(a, pick)) {
     if (pick < 0) {
@@ -1000,6 +1026,7 @@ int parley__ice_restart(parley__ice_agent *a, int64_t now_us) {
   a->trig_counter = 0;
   a->have_first_valid = false;
   a->nominating = false;
+  a->usable_now = false;
   a->selected_now = false;
   a->next_ta_us = now_us;
   if (a->started) {

@@ -17,9 +17,12 @@
  * most PARLEY__ICE_MAX_LOCAL local sockets, PARLEY__ICE_MAX_REMOTE remote candidates and
  * PARLEY__ICE_MAX_PAIRS pairs. It calls RAND_bytes (credentials, tie-breaker, transaction ids).
  *
- * States (parley__ice_state): NEW until started; CHECKING while checks run; CONNECTED once a pair
- * has been nominated and selected (media may flow); COMPLETED when, additionally, the peer has sent
- * end-of-candidates and no checks remain; FAILED when every pair failed after end-of-candidates.
+ * States (parley__ice_state): NEW until started; CHECKING while checks run; CONNECTED once media may
+ * flow on a selected pair: the best valid pair with no better one pending, even before its nomination
+ * completes (RFC 8445 8.1.1: data may be sent on any valid pair), so one round trip after this side's
+ * checks start; COMPLETED when that pair is nominated, the peer has sent end-of-candidates and no
+ * checks remain; FAILED when every pair failed after end-of-candidates. If the pair in use fails
+ * before it is nominated, the agent has no selected pair again until another one is valid.
  * "Disconnected" is owned by the liveness monitor (transport/liveness.h), which uses
  * parley__ice_send_consent_check and the CONSENT events.
  *
