@@ -17,6 +17,7 @@
 #include "transport/ice_sdp.h"
 #include "transport/simnet.h"
 #include "transport/stun.h"
+#include "transport/stun_limit.h"
 #include "transport/udp.h"
 
 /* ---------- formulas ---------- */
@@ -130,6 +131,7 @@ struct peer {
   int ep_id[MAXADDR];
   int naddr;
   int selected_events, state_events, role_events, gathering_done;
+  int64_t selected_at_us; /* the first SELECTED_PAIR */
   int consent_ok, consent_err;
   uint32_t last_consent_seq;
   parley__ice_candidate srflx;
@@ -145,18 +147,42 @@ typedef struct captured {
   size_t len;
 } captured;
 
+/* One STUN Binding message on the wire, as sent or as received by a peer (the nomination tests). */
+#define WIRE_LOG_MAX 512
+typedef struct wire_msg {
+  int64_t t_us;
+  peer *by;        /* the sender (sent) or the receiver (received) */
+  bool received;
+  parley__netaddr local, remote; /* by's socket and the other end */
+  int cls;
+  bool use_candidate;
+  uint8_t txid[12];
+} wire_msg;
+
 struct sim {
   parley__simnet *net;
   int64_t now_us;
   peer *peers[2];
   uint64_t sent; /* datagrams the agents handed to the network */
+  uint64_t sent_elsewhere; /* ... of them to an address that is no peer's socket */
   /* A fake STUN server behind which the peers appear as a NAT's public side. */
   bool has_server;
   parley__netaddr server;
   /* The last datagram any agent sent (for the authentication tests). */
   int captured;
   captured last;
+  wire_msg log[WIRE_LOG_MAX];
+  int nlog;
 };
+
+static void wire_note(sim *s, peer *by, bool received, const parley__netaddr *local, const parley__netaddr *remote,
+                      const uint8_t *buf, size_t len) {
+  parley__ice_msg m;
+  if (s->nlog >= WIRE_LOG_MAX || parley__ice_msg_parse(buf, len, &m) != 0) return;
+  s->log[s->nlog++] = (wire_msg){.t_us = s->now_us, .by = by, .received = received, .local = *local,
+                                 .remote = *remote, .cls = m.cls, .use_candidate = m.use_candidate};
+  memcpy(s->log[s->nlog - 1].txid, m.txid, 12);
+}
 
 static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
   peer *p = ctx;
@@ -169,6 +195,12 @@ static void sim_send(void *ctx, int local, const parley__netaddr *dst, const uin
   memcpy(s->last.buf, buf, len);
   s->last.len = len;
   s->sent++;
+  bool to_peer = false;
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; s->peers[k] && i < s->peers[k]->naddr; i++)
+      to_peer |= parley__netaddr_equal(dst, &s->peers[k]->addr[i]);
+  if (!to_peer) s->sent_elsewhere++;
+  wire_note(s, p, false, &p->addr[local], dst, buf, len);
   struct sockaddr_storage from, to;
   cr_assert_gt(parley__netaddr_to_sockaddr(&p->addr[local], &from), 0);
   cr_assert_gt(parley__netaddr_to_sockaddr(dst, &to), 0);
@@ -179,7 +211,9 @@ static void on_event(void *ctx, const parley__ice_event *ev) {
   peer *p = ctx;
   if (p->glue) cr_assert_geq(parley__ice_liveness_on_ice_event(p->glue, ev), 0);
   switch (ev->kind) {
-  case PARLEY__ICE_EV_SELECTED_PAIR: p->selected_events++; break;
+  case PARLEY__ICE_EV_SELECTED_PAIR:
+    if (p->selected_events++ == 0) p->selected_at_us = ev->now_us;
+    break;
   case PARLEY__ICE_EV_STATE:
     p->state_events++;
     p->last_state = ev->state;
@@ -207,6 +241,7 @@ static void sim_recv(void *ctx, parley__simnet *net, const struct sockaddr *from
   parley__netaddr src;
   cr_assert_eq(parley__netaddr_from_sockaddr(&src, from), 0);
   e->p->net->now_us = now_us;
+  wire_note(e->p->net, e->p, true, &e->p->addr[e->local], &src, data, len);
   cr_assert_geq(parley__ice_receive(e->p->ag, e->local, &src, data, len, now_us), 0);
 }
 
@@ -348,6 +383,13 @@ static void connect_pair(sim *s, peer *a, peer *b) {
 
 static const char *const two_v4[] = {"10.0.0.1", "10.0.1.1"};
 static const char *const two_v4_b[] = {"10.0.0.2", "10.0.1.2"};
+
+/* A (controlling) on the first n of a_ips, B (controlled) on b_ips, signalled and started. */
+static void connect_peers(sim *s, peer *a, peer *b, const char *const *a_ips, const char *const *b_ips, int n) {
+  peer_init(a, s, PARLEY__ICE_CONTROLLING, 0, a_ips, n);
+  peer_init(b, s, PARLEY__ICE_CONTROLLED, 0, b_ips, n);
+  connect_pair(s, a, b);
+}
 
 Test(ice_sim, connects_under_loss_and_gates_media) {
   for (uint64_t seed = 1; seed <= 8; seed++) {
@@ -700,6 +742,53 @@ Test(ice_sim, consent_checks_on_the_selected_pair) {
   sim_free(&s);
 }
 
+Test(ice_sim, unauthenticated_flood_gets_bounded_replies_and_the_call_goes_on) {
+  /* 10000 forged Binding requests per second for 3 s from 4096 addresses (half without credentials:
+   * 400; half with a wrong USERNAME: 401) at A while A and B connect and then check consent. The error
+   * replies to the flood stay within the global budget's bound, burst + rate * 3 s; every request of
+   * the call itself is answered. */
+  sim s;
+  sim_init(&s, 77, 0.0);
+  peer a, b;
+  connect_peers(&s, &a, &b, two_v4, two_v4_b, 1);
+  const int flood_ms = 3000, per_ms = 10;
+  int consent_sent = 0;
+  for (int ms = 0; ms < flood_ms; ms++) {
+    for (int k = 0; k < per_ms; k++) {
+      int n = ms * per_ms + k;
+      parley__ice_msg m = {.cls = PARLEY__ICE_MSG_REQUEST, .method = 1, .has_username = (n & 1) != 0};
+      memcpy(m.txid, &n, sizeof n);
+      strcpy(m.username, "nobody:x");
+      uint8_t buf[256];
+      int len = parley__ice_msg_build(&m, m.has_username ? "not-the-password-at-all" : NULL, buf, sizeof buf);
+      cr_assert_gt(len, 0);
+      char src_ip[32];
+      snprintf(src_ip, sizeof src_ip, "10.1.%d.%d", (n % 4096) >> 8, n % 256);
+      parley__netaddr src = ip(src_ip, (uint16_t)(40000 + n % 7));
+      cr_assert_eq(parley__ice_receive(a.ag, 0, &src, buf, (size_t)len, s.now_us), 1);
+    }
+    if (ms % 250 == 125 && both_connected(&s)) {
+      cr_assert_gt(parley__ice_send_consent_check(b.ag, s.now_us), 0);
+      consent_sent++;
+    }
+    cr_assert(sim_run(&s, 1000, NULL));
+  }
+  cr_expect(sim_run(&s, 100000, NULL));
+  cr_expect(both_connected(&s), "connected during the flood");
+  cr_expect_geq(consent_sent, 10);
+  cr_expect_eq(b.consent_ok, consent_sent, "every consent check of the call answered during the flood");
+  uint64_t bound = PARLEY__STUN_LIMIT_GLOBAL_BURST + PARLEY__STUN_LIMIT_GLOBAL_PER_S * (uint64_t)flood_ms / 1000;
+  cr_expect_leq(s.sent_elsewhere, bound, "%llu replies to the flood", (unsigned long long)s.sent_elsewhere);
+  cr_expect_geq(s.sent_elsewhere, PARLEY__STUN_LIMIT_GLOBAL_BURST, "the budget is spent, not withheld");
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.error_replies_refused + s.sent_elsewhere, (uint64_t)(flood_ms * per_ms));
+  cr_expect_geq(st.requests_received, (uint32_t)consent_sent, "B's requests authenticated and counted");
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
 /* The liveness monitor probes every 20 ms while the path is suspect and counts answers for up to
  * 800 ms: on a 300 ms round trip 15 probes are in flight at once and every answer must still count.
  * (With 8 remembered transactions only answers faster than 8 x 20 ms survived.) */
@@ -957,15 +1046,18 @@ Test(ice_sim, liveness_monitor_driven_by_the_agent) {
   sim_free(&s);
 }
 
+/* A (controlling) and B each with an IPv4 socket (index 0) and an IPv6 one (index 1), started. */
+static void connect_dual_stack(sim *s, peer *a, peer *b) {
+  static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
+  static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
+  connect_peers(s, a, b, a_ips, b_ips, 2);
+}
+
 Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
   sim s;
   sim_init(&s, 41, 0.0);
-  static const char *const a_ips[] = {"10.0.0.1", "2001:db8::1"};
-  static const char *const b_ips[] = {"10.0.0.2", "2001:db8::2"};
   peer a, b;
-  peer_init(&a, &s, PARLEY__ICE_CONTROLLING, 0, a_ips, 2);
-  peer_init(&b, &s, PARLEY__ICE_CONTROLLED, 0, b_ips, 2);
-  connect_pair(&s, &a, &b);
+  connect_dual_stack(&s, &a, &b);
   cr_assert(sim_run(&s, 30000000, both_connected));
   int la;
   parley__netaddr ra;
@@ -979,6 +1071,117 @@ Test(ice_sim, dual_stack_pairs_by_family_and_prefers_ipv6) {
   /* Only same-family pairs exist: v6-v6 checked then nominated (2 checks); v4-v4 cancelled or checked. */
   cr_expect_leq(st.checks_sent, 3);
   cr_expect_eq(st.pairs_failed, 0);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* The first wire-log entry at or after `from` that `by` sent (received = false) or received, of class cls. */
+static int wire_find(const sim *s, int from, const peer *by, bool received, int cls) {
+  for (int i = from; i < s->nlog; i++)
+    if (s->log[i].by == by && s->log[i].received == received && s->log[i].cls == cls) return i;
+  return -1;
+}
+
+/* When `by` received the success response to its transaction txid; -1 if it never did. */
+static int64_t wire_success_at(const sim *s, const peer *by, const uint8_t txid[12]) {
+  for (int i = 0; i < s->nlog; i++)
+    if (s->log[i].by == by && s->log[i].received && s->log[i].cls == PARLEY__ICE_MSG_SUCCESS &&
+        memcmp(s->log[i].txid, txid, 12) == 0)
+      return s->log[i].t_us;
+  return -1;
+}
+
+Test(ice_sim, controlling_nominates_on_the_first_success_of_the_best_pair) {
+  /* One pair, a 20..24 ms round trip (less than Ta = 50 ms). RFC 8445 regular nomination: the first
+   * check is a plain one; once it succeeds and no better pair is pending, the controlling agent repeats
+   * it with USE-CANDIDATE at once, not at the next Ta slot, and both sides select the pair when that
+   * check succeeds. */
+  sim s;
+  sim_init(&s, 5, 0.0);
+  peer a, b;
+  connect_peers(&s, &a, &b, two_v4, two_v4_b, 1);
+  cr_assert(sim_run(&s, 5000000, both_connected));
+  cr_assert(sim_run(&s, 1000000, NULL));
+  int first = wire_find(&s, 0, &a, false, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(first, 0);
+  cr_expect_not(s.log[first].use_candidate, "the first check is a plain check");
+  int64_t ok_us = wire_success_at(&s, &a, s.log[first].txid);
+  cr_assert_geq(ok_us, 0, "the first check succeeded");
+  int nom = first;
+  while (nom >= 0 && memcmp(s.log[nom].txid, s.log[first].txid, 12) == 0)
+    nom = wire_find(&s, nom + 1, &a, false, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(nom, 0, "a second check transaction");
+  cr_expect(s.log[nom].use_candidate, "the next check after the first success is the nomination");
+  cr_expect(parley__netaddr_equal(&s.log[nom].local, &s.log[first].local) &&
+            parley__netaddr_equal(&s.log[nom].remote, &s.log[first].remote), "on the pair that succeeded");
+  cr_expect_eq(s.log[nom].t_us, ok_us, "sent when the success arrived, not at the next Ta slot");
+  cr_expect_geq(s.log[nom].t_us - s.log[first].t_us, 5000, "never closer than 5 ms to the previous check");
+  cr_expect_geq(wire_success_at(&s, &a, s.log[nom].txid), 0, "the nomination succeeded");
+  parley__ice_stats st;
+  parley__ice_get_stats(a.ag, &st);
+  cr_expect_eq(st.checks_sent, 2, "one check and one nomination");
+  cr_expect_eq(st.retransmits, 0);
+  /* RFC 8445 8.1.1: data may flow on any valid pair before nomination. Each side moves media to the
+   * pair when its own first check on it succeeds: A at once, B before the nomination reaches it. */
+  cr_expect_eq(a.selected_at_us, ok_us, "A uses the pair on its first success");
+  int b_first = wire_find(&s, 0, &b, false, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(b_first, 0);
+  cr_expect_eq(b.selected_at_us, wire_success_at(&s, &b, s.log[b_first].txid), "B on its own first success");
+  int b_nominated = wire_find(&s, 0, &b, true, PARLEY__ICE_MSG_REQUEST);
+  while (b_nominated >= 0 && !s.log[b_nominated].use_candidate)
+    b_nominated = wire_find(&s, b_nominated + 1, &b, true, PARLEY__ICE_MSG_REQUEST);
+  cr_assert_geq(b_nominated, 0, "B got the nomination");
+  cr_expect_lt(b.selected_at_us, s.log[b_nominated].t_us);
+  expect_mirrored_selection(&a, &b);
+  cr_expect_eq(a.selected_events, 1);
+  cr_expect_eq(b.selected_events, 1);
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* IPv6 datagrams take 150 ms each way, IPv4 ones 10 ms. */
+static void slow_v6_fate(void *ctx, const struct sockaddr *from, const struct sockaddr *to, size_t len, int64_t now_us,
+                         parley__simnet_fate *out) {
+  (void)ctx, (void)to, (void)len;
+  out->copies = 1;
+  out->deliver_at_us[0] = now_us + (from->sa_family == AF_INET6 ? 150000 : 10000);
+}
+
+Test(ice_sim, nomination_waits_for_a_better_pending_pair) {
+  /* Dual stack: the IPv6 pair has the higher priority but a 300 ms round trip; the IPv4 pair succeeds
+   * long before it. The controlling agent must not nominate the IPv4 pair while the IPv6 one is still
+   * in progress, and must nominate the IPv6 pair as soon as its check succeeds. */
+  sim s;
+  sim_init(&s, 43, 0.0);
+  parley__simnet_set_fate(s.net, slow_v6_fate, NULL);
+  peer a, b;
+  connect_dual_stack(&s, &a, &b);
+  cr_assert(sim_run(&s, 5000000, both_connected));
+  int64_t ok_us[2] = {-1, -1}; /* first success A received: [0] IPv4, [1] IPv6 */
+  for (int i = wire_find(&s, 0, &a, true, PARLEY__ICE_MSG_SUCCESS); i >= 0;
+       i = wire_find(&s, i + 1, &a, true, PARLEY__ICE_MSG_SUCCESS)) {
+    int v6 = s.log[i].local.family == PARLEY__NETADDR_V6;
+    if (ok_us[v6] < 0) ok_us[v6] = s.log[i].t_us;
+  }
+  cr_assert_geq(ok_us[0], 0);
+  cr_assert_gt(ok_us[1], ok_us[0], "the worse pair was valid first");
+  int nominations = 0;
+  for (int i = wire_find(&s, 0, &a, false, PARLEY__ICE_MSG_REQUEST); i >= 0;
+       i = wire_find(&s, i + 1, &a, false, PARLEY__ICE_MSG_REQUEST)) {
+    if (!s.log[i].use_candidate) continue;
+    cr_expect_eq(s.log[i].local.family, PARLEY__NETADDR_V6, "USE-CANDIDATE only on the best pair");
+    if (nominations++ == 0) cr_expect_eq(s.log[i].t_us, ok_us[1], "nominated when its first check succeeded");
+  }
+  cr_expect_geq(nominations, 1);
+  int la;
+  parley__netaddr ra;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &la, &ra), 0);
+  cr_expect_eq(la, 1, "the IPv6 socket");
+  expect_mirrored_selection(&a, &b);
+  cr_expect_eq(a.selected_events, 1, "media never moved to the worse pair");
+  cr_expect_eq(b.selected_events, 1, "media never moved to the worse pair");
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
   sim_free(&s);

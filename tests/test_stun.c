@@ -1,5 +1,6 @@
-/* test_stun.c: STUN decoding against the RFC 5769 test vectors, the builder's round trips, and the
- * decoder's handling of damaged and hostile datagrams. */
+/* test_stun.c: STUN decoding against the RFC 5769 test vectors, the builder's round trips, the
+ * decoder's handling of damaged and hostile datagrams, and the error-reply budget (stun_limit.h)
+ * against the token-bucket bounds its parameters imply. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -9,6 +10,7 @@
 
 #include "parley/parley.h"
 #include "transport/stun.h"
+#include "transport/stun_limit.h"
 
 /* RFC 5769 section 2.1: Sample Request (short-term credentials). */
 static const uint8_t rfc5769_request[] = {
@@ -554,4 +556,63 @@ Test(stun_encode, text_length_limits) {
       cr_expect_eq(rc, PARLEY_EPARSE, "len %zu", len);
     }
   }
+}
+
+/* ---------- error-reply budget ---------- */
+
+#define SEC 1000000ll
+
+static parley__netaddr v4(uint32_t host, uint16_t port) {
+  parley__netaddr a = {.family = PARLEY__NETADDR_V4, .port = port};
+  a.ip[0] = (uint8_t)(host >> 24), a.ip[1] = (uint8_t)(host >> 16), a.ip[2] = (uint8_t)(host >> 8);
+  a.ip[3] = (uint8_t)host;
+  return a;
+}
+
+/* A token bucket of burst B refilled at R per second allows at most B + R * D replies in D seconds. */
+static int64_t bucket_bound(int64_t burst, int64_t per_s, int64_t d_us) { return burst + per_s * d_us / SEC; }
+
+Test(stun_limit, one_source_gets_its_burst_then_its_rate) {
+  /* 1000 requests/s for 10 s, from one address and ever-changing ports (the port is no escape). */
+  parley__stun_limit l;
+  parley__stun_limit_init(&l);
+  const int64_t d_us = 10 * SEC, t0 = 123456789;
+  int allowed = 0, asked = 0;
+  for (int64_t t = 0; t < d_us; t += 1000, asked++) {
+    parley__netaddr src = v4(0xc0000207, (uint16_t)(1024 + asked));
+    allowed += parley__stun_limit_allow(&l, &src, t0 + t);
+  }
+  int64_t bound = bucket_bound(PARLEY__STUN_LIMIT_SOURCE_BURST, PARLEY__STUN_LIMIT_SOURCE_PER_S, d_us);
+  cr_expect_leq(allowed, bound);
+  cr_expect_geq(allowed, bound - 1, "the budget is spent, not withheld");
+  cr_expect_eq(l.refused, (uint32_t)(asked - allowed));
+}
+
+Test(stun_limit, many_sources_share_the_global_budget) {
+  /* 20000 requests/s for 3 s, each from another of 60000 addresses. */
+  parley__stun_limit l;
+  parley__stun_limit_init(&l);
+  const int64_t d_us = 3 * SEC;
+  int allowed = 0, asked = 0;
+  for (int64_t t = 0; t < d_us; t += 50, asked++) {
+    parley__netaddr src = v4(0x0a000000u + (uint32_t)asked, 9);
+    allowed += parley__stun_limit_allow(&l, &src, t);
+  }
+  int64_t bound = bucket_bound(PARLEY__STUN_LIMIT_GLOBAL_BURST, PARLEY__STUN_LIMIT_GLOBAL_PER_S, d_us);
+  cr_expect_leq(allowed, bound);
+  cr_expect_geq(allowed, bound - 1);
+}
+
+Test(stun_limit, a_flooding_source_does_not_starve_another_until_the_global_budget) {
+  parley__stun_limit l;
+  parley__stun_limit_init(&l);
+  parley__netaddr loud = v4(0xc0000201, 1000), quiet = v4(0xc6336401, 2000);
+  int loud_ok = 0;
+  for (int i = 0; i < 100; i++) loud_ok += parley__stun_limit_allow(&l, &loud, 5 * SEC);
+  cr_expect_eq(loud_ok, PARLEY__STUN_LIMIT_SOURCE_BURST, "one address: its own burst, at one instant");
+  cr_expect(parley__stun_limit_allow(&l, &quiet, 5 * SEC), "another address still has its bucket");
+  /* A second later each has one more token: the loud one gets exactly one. */
+  loud_ok = 0;
+  for (int i = 0; i < 100; i++) loud_ok += parley__stun_limit_allow(&l, &loud, 6 * SEC);
+  cr_expect_eq(loud_ok, PARLEY__STUN_LIMIT_SOURCE_PER_S);
 }

@@ -10,8 +10,15 @@
  *    Succeeded/Failed; a triggered-check FIFO (a sequence number per pair); one paced send per Ta.
  *  - check transactions retransmit on a doubling RTO (RFC 8489 6.2.1, capped) for at most
  *    max_check_tx transmissions, then the pair fails.
- *  - regular nomination: the controlling side re-checks its chosen valid pair with USE-CANDIDATE;
- *    the pair is selected on both sides when that check succeeds.
+ *  - media before nomination (8.1.1: data may be sent on any valid pair): each side moves media to the
+ *    best valid pair once no better pair is pending (SELECTED_PAIR, CONNECTED), one round trip after
+ *    its checks start.
+ *  - regular nomination: the controlling side nominates that same pair (or, nominate_after_us after
+ *    the first success, the best valid one even with better ones pending) by re-checking it with
+ *    USE-CANDIDATE; it is selected for good on both sides when that check succeeds. The check that
+ *    completes a nomination (that one, or the controlled side's triggered check on a pair the peer
+ *    nominated) does not wait for the next Ta slot: it leaves PACE_FLOOR_US after the previous check,
+ *    14.2's floor for all checks, not a round trip plus a Ta later. Every other check is paced at Ta.
  * Simplifications, all allowed by the RFC's MAY/SHOULD or harmless with one component: a request on
  * an In-Progress pair does not cancel and restart its transaction (the running one continues); a
  * peer-reflexive *local* candidate learned from XOR-MAPPED-ADDRESS is not added to the local list
@@ -26,8 +33,10 @@
 
 #include "parley/parley.h"
 #include "transport/ice_msg.h"
+#include "transport/stun_limit.h"
 
 #define STUN_BINDING 0x001
+#define PACE_FLOOR_US 5000 /* RFC 8445 14.2: never more than one check per 5 ms, whatever Ta is */
 #define MAX_CONSENT PARLEY__ICE_MAX_CONSENT
 
 enum pair_state { PS_FROZEN, PS_WAITING, PS_IN_PROGRESS, PS_SUCCEEDED, PS_FAILED };
@@ -104,18 +113,21 @@ struct parley__ice_agent {
   uint32_t trig_counter;
 
   int64_t next_ta_us;
+  int64_t last_check_us; /* last paced send (PACE_FLOOR_US applies from it) */
   bool have_first_valid;
   int64_t first_valid_us;
   bool nominating;
   bool gathering_done;
 
   bool has_selected;    /* a pair carries media (maybe from before a restart) */
-  bool selected_now;    /* ... and it was selected in the current generation */
+  bool usable_now;      /* ... and it is a valid pair of the current generation */
+  bool selected_now;    /* ... and it was nominated: the checklist is done */
   int sel_local;
   parley__netaddr sel_remote;
 
   consent_txn consent[MAX_CONSENT];
   uint32_t consent_seq;
+  parley__stun_limit error_budget; /* error replies to requests we cannot authenticate */
   parley__ice_stats stats;
 };
 
@@ -214,6 +226,8 @@ static void update_state(parley__ice_agent *a) {
   }
   if (a->selected_now) {
     set_state(a, a->remote_eoc && !busy ? PARLEY__ICE_COMPLETED : PARLEY__ICE_CONNECTED);
+  } else if (a->usable_now) {
+    set_state(a, PARLEY__ICE_CONNECTED);
   } else if (a->remote_eoc && a->remote_creds && all_failed) {
     set_state(a, PARLEY__ICE_FAILED);
   } else {
@@ -267,13 +281,27 @@ static void switch_role(parley__ice_agent *a) {
   emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_ROLE_CHANGED});
 }
 
-static void select_pair(parley__ice_agent *a, pair *p) {
-  a->has_selected = a->selected_now = true;
+static bool is_used(const parley__ice_agent *a, const pair *p) {
+  return a->usable_now && a->sel_local == p->local && parley__netaddr_equal(&a->sel_remote, &a->remotes[p->remote].addr);
+}
+
+/* Media moves to the valid pair p (RFC 8445 8.1.1: data may be sent on any valid pair, nominated or
+ * not). SELECTED_PAIR when it is a change. */
+static void use_pair(parley__ice_agent *a, const pair *p) {
+  if (is_used(a, p)) return;
+  a->has_selected = a->usable_now = true;
   a->prev_valid = false; /* the old generation's credentials retire with its pair */
   a->prev_remote_creds = false;
-  a->nominating = false;
   a->sel_local = p->local;
   a->sel_remote = a->remotes[p->remote].addr;
+  emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_SELECTED_PAIR, .local = a->sel_local, .remote = a->sel_remote});
+}
+
+/* p is nominated: it carries media for good. */
+static void select_pair(parley__ice_agent *a, pair *p) {
+  use_pair(a, p);
+  a->selected_now = true;
+  a->nominating = false;
   /* 8.1.2: the checklist is done; stop everything else. */
   for (int i = 0; i < a->npairs; i++) {
     pair *q = &a->pairs[i];
@@ -283,10 +311,10 @@ static void select_pair(parley__ice_agent *a, pair *p) {
     q->t.retransmit = false;
   }
   p->trig_seq = 0;
-  emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_SELECTED_PAIR, .local = a->sel_local, .remote = a->sel_remote});
 }
 
 static void pair_failed(parley__ice_agent *a, pair *p) {
+  if (!a->selected_now && is_used(a, p)) a->usable_now = a->has_selected = false; /* a dead path: no media */
   p->state = PS_FAILED;
   p->valid = false;
   p->t.active = false;
@@ -461,6 +489,8 @@ parley__ice_agent *parley__ice_new(const parley__ice_config *cfg, int *err) {
     return NULL;
   }
   a->state = PARLEY__ICE_NEW;
+  a->last_check_us = INT64_MIN / 2;
+  parley__stun_limit_init(&a->error_budget);
   *err = 0;
   return a;
 }
@@ -575,10 +605,15 @@ void parley__ice_remote_end_of_candidates(parley__ice_agent *a, int64_t now_us) 
   update_state(a);
 }
 
-/* ---- nomination ---- */
+/* ---- choosing the pair ---- */
 
-static void maybe_nominate(parley__ice_agent *a, int64_t now_us) {
-  if (a->role != PARLEY__ICE_CONTROLLING || a->selected_now || a->nominating || !a->remote_creds) return;
+/* Both roles move media to the best valid pair once no better pair is pending, which is the pair the
+ * controlling side then nominates: media and CONNECTED need one round trip, not the nomination's
+ * second one. The controlling side also nominates it, or, nominate_after_us after the first success,
+ * the best valid pair even with better ones pending. */
+static void choose_pair(parley__ice_agent *a, int64_t now_us) {
+  bool controlling = a->role == PARLEY__ICE_CONTROLLING;
+  if (a->selected_now || !a->remote_creds || (controlling && a->nominating)) return;
   pair *best = NULL;
   for (int i = 0; i < a->npairs; i++) {
     pair *p = &a->pairs[i];
@@ -592,7 +627,9 @@ static void maybe_nominate(parley__ice_agent *a, int64_t now_us) {
         (p->state == PS_FROZEN || p->state == PS_WAITING || p->state == PS_IN_PROGRESS))
       better_pending = true;
   }
-  if (better_pending && now_us < a->first_valid_us + a->cfg.nominate_after_us) return;
+  if (better_pending && (!controlling || now_us < a->first_valid_us + a->cfg.nominate_after_us)) return;
+  use_pair(a, best);
+  if (!controlling) return;
   best->nominate = true;
   a->nominating = true;
   enqueue_triggered(a, best);
@@ -602,8 +639,10 @@ static void maybe_nominate(parley__ice_agent *a, int64_t now_us) {
 
 static void handle_request(parley__ice_agent *a, int local, const parley__netaddr *src, const uint8_t *buf,
                            size_t len, const parley__ice_msg *m, int64_t now_us) {
+  /* Anyone can send these, from any forged source: their error replies are rationed (stun_limit.h) so
+   * that we cannot be used to reflect traffic at a victim. */
   if (!m->has_username || !m->has_integrity) {
-    respond(a, local, src, m->txid, 400, NULL);
+    if (parley__stun_limit_allow(&a->error_budget, src, now_us)) respond(a, local, src, m->txid, 400, NULL);
     a->stats.auth_failures++;
     return;
   }
@@ -619,7 +658,8 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
     pwd = a->prev_pwd;
   }
   if (!pwd || !parley__ice_msg_integrity_ok(buf, len, pwd)) {
-    respond(a, local, src, m->txid, 401, NULL); /* RFC 8489 9.1.3: no integrity on the 401 */
+    if (parley__stun_limit_allow(&a->error_budget, src, now_us))
+      respond(a, local, src, m->txid, 401, NULL); /* RFC 8489 9.1.3: no integrity on the 401 */
     a->stats.auth_failures++;
     return;
   }
@@ -683,7 +723,6 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
      * running triggered check is left alone so a peer's retransmissions cannot churn it. */
     enqueue_triggered(a, p);
   }
-  (void)now_us;
 }
 
 static void handle_pair_answer(parley__ice_agent *a, pair *p, bool old, int local, const parley__netaddr *src,
@@ -781,16 +820,34 @@ int parley__ice_receive(parley__ice_agent *a, int local, const parley__netaddr *
   } else if (m.cls == PARLEY__ICE_MSG_SUCCESS || m.cls == PARLEY__ICE_MSG_ERROR) {
     handle_answer(a, local, src, buf, len, &m, now_us);
   } /* indications (keepalives) need nothing */
-  maybe_nominate(a, now_us);
+  choose_pair(a, now_us);
   update_state(a);
   return 1;
 }
 
 /* ---- timers ---- */
 
-/* The next paced send: a srflx request, a triggered check, the best Waiting pair, or an unfreezable
+/* A queued check that would complete a nomination: the controlling side's USE-CANDIDATE check, or
+ * the controlled side's triggered check on a pair the peer nominated. */
+static bool completes_nomination(const parley__ice_agent *a, const pair *p) {
+  return p->trig_seq && !p->cancelled && (a->role == PARLEY__ICE_CONTROLLING ? p->nominate : p->nominated);
+}
+
+/* When the paced send `pick` may go: at the Ta slot, or for a nomination PACE_FLOOR_US after the last. */
+static int64_t paced_due_us(const parley__ice_agent *a, int pick) {
+  if (pick == INT32_MIN) return INT64_MAX;
+  if (pick >= 0 && completes_nomination(a, &a->pairs[pick])) {
+    int64_t floor = a->last_check_us + PACE_FLOOR_US;
+    return floor < a->next_ta_us ? floor : a->next_ta_us;
+  }
+  return a->next_ta_us;
+}
+
+/* The next paced send: a nomination, a srflx request, a triggered check, the best Waiting pair, or an unfreezable
  * Frozen pair (6.1.4.2). Returns a pair index, -(1 + socket) for a srflx request, or INT32_MIN. */
 static int pick_paced(const parley__ice_agent *a) {
+  for (int i = 0; i < a->npairs; i++)
+    if (completes_nomination(a, &a->pairs[i])) return i;
   for (int i = 0; i < a->nlocal; i++)
     if (a->locals[i].stun_wanted && !a->locals[i].stun_sent) return -(1 + i);
   if (!a->remote_creds) return INT32_MIN;
@@ -856,20 +913,19 @@ void parley__ice_tick(parley__ice_agent *a, int64_t now_us) {
       check_gathering_done(a);
     }
   }
-  maybe_nominate(a, now_us);
-  if (now_us >= a->next_ta_us) {
-    int pick = pick_paced(a);
-    if (pick != INT32_MIN) {
-      if (pick < 0) {
-        local_sock *ls = &a->locals[-pick - 1];
-        ls->stun_sent = true;
-        new_txn(&ls->stun, now_us, a->cfg.rto_us);
-        transmit_stun(a, -pick - 1);
-      } else {
-        start_check(a, &a->pairs[pick], now_us);
-      }
-      a->next_ta_us = now_us + a->cfg.ta_us;
+  choose_pair(a, now_us);
+  int pick = pick_paced(a);
+  if (now_us >= paced_due_us(a, pick)) {
+    if (pick < 0) {
+      local_sock *ls = &a->locals[-pick - 1];
+      ls->stun_sent = true;
+      new_txn(&ls->stun, now_us, a->cfg.rto_us);
+      transmit_stun(a, -pick - 1);
+    } else {
+      start_check(a, &a->pairs[pick], now_us);
     }
+    a->next_ta_us = now_us + a->cfg.ta_us;
+    a->last_check_us = now_us;
   }
   update_state(a);
 }
@@ -887,7 +943,8 @@ int64_t parley__ice_next_deadline_us(const parley__ice_agent *a) {
     if (a->pairs[i].t.active && a->pairs[i].t.next_us < d) d = a->pairs[i].t.next_us;
   for (int i = 0; i < a->nlocal; i++)
     if (a->locals[i].stun.active && a->locals[i].stun.next_us < d) d = a->locals[i].stun.next_us;
-  if (pick_paced(a) != INT32_MIN && a->next_ta_us < d) d = a->next_ta_us;
+  int64_t paced = paced_due_us(a, pick_paced(a));
+  if (paced < d) d = paced;
   /* The nomination timer runs only while a valid pair waits for it: after that pair failed (say its
    * nomination check was never answered) a stale first_valid_us would be a deadline in the past that
    * no tick can clear, and the owner's loop would spin. */
@@ -917,7 +974,9 @@ parley__ice_role parley__ice_get_role(const parley__ice_agent *a) { return a ? a
 uint64_t parley__ice_tie_breaker(const parley__ice_agent *a) { return a ? a->tie_breaker : 0; }
 
 void parley__ice_get_stats(const parley__ice_agent *a, parley__ice_stats *out) {
-  if (a && out) *out = a->stats;
+  if (!a || !out) return;
+  *out = a->stats;
+  out->error_replies_refused = a->error_budget.refused;
 }
 
 /* ---- consent, restart ---- */
@@ -967,6 +1026,7 @@ int parley__ice_restart(parley__ice_agent *a, int64_t now_us) {
   a->trig_counter = 0;
   a->have_first_valid = false;
   a->nominating = false;
+  a->usable_now = false;
   a->selected_now = false;
   a->next_ta_us = now_us;
   if (a->started) {

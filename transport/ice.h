@@ -17,11 +17,18 @@
  * most PARLEY__ICE_MAX_LOCAL local sockets, PARLEY__ICE_MAX_REMOTE remote candidates and
  * PARLEY__ICE_MAX_PAIRS pairs. It calls RAND_bytes (credentials, tie-breaker, transaction ids).
  *
- * States (parley__ice_state): NEW until started; CHECKING while checks run; CONNECTED once a pair
- * has been nominated and selected (media may flow); COMPLETED when, additionally, the peer has sent
- * end-of-candidates and no checks remain; FAILED when every pair failed after end-of-candidates.
+ * States (parley__ice_state): NEW until started; CHECKING while checks run; CONNECTED once media may
+ * flow on a selected pair: the best valid pair with no better one pending, even before its nomination
+ * completes (RFC 8445 8.1.1: data may be sent on any valid pair), so one round trip after this side's
+ * checks start; COMPLETED when that pair is nominated, the peer has sent end-of-candidates and no
+ * checks remain; FAILED when every pair failed after end-of-candidates. If the pair in use fails
+ * before it is nominated, the agent has no selected pair again until another one is valid.
  * "Disconnected" is owned by the liveness monitor (transport/liveness.h), which uses
  * parley__ice_send_consent_check and the CONSENT events.
+ *
+ * Requests that fail authentication get their 400/401 within a budget per source address and in all
+ * (transport/stun_limit.h), so forged requests cannot make the agent reflect traffic at a victim;
+ * authenticated requests are always answered.
  */
 #ifndef PARLEY_TRANSPORT_ICE_H
 #define PARLEY_TRANSPORT_ICE_H
@@ -97,13 +104,16 @@ typedef void (*parley__ice_event_fn)(void *ctx, const parley__ice_event *ev);
 
 typedef struct parley__ice_config {
   parley__ice_role role;
-  int64_t ta_us;            /* check pacing; 0 = 50 ms */
+  int64_t ta_us;            /* check pacing; 0 = 50 ms (RFC 8445 14.2's default: another value must be
+                               agreed with the peer). The check completing a nomination is exempt: it
+                               leaves as soon as its pair is chosen, 5 ms at the earliest after the last */
   int64_t rto_us;           /* floor of the first check RTO; 0 = 500 ms. RFC 8445 14.3: the RTO is
                                MAX(rto_us, Ta * (Waiting + In-Progress pairs)) */
   int64_t rto_max_us;       /* cap on the doubling RTO; 0 = 3 s */
   uint32_t max_check_tx;    /* transmissions per check transaction; 0 = 7 (RFC 8489 Rc) */
-  int64_t nominate_after_us; /* controlling: nominate the best valid pair at the latest this long after
-                                the first one succeeds, even if better pairs are still pending; 0 = 500 ms */
+  int64_t nominate_after_us; /* controlling: the best valid pair is nominated as soon as no better pair
+                                is pending, or at the latest this long after the first pair succeeded,
+                                even if better pairs are still pending; 0 = 500 ms */
   uint64_t tie_breaker;     /* 0 = random (RAND_bytes); tests may fix it */
   bool has_stun_server;
   parley__netaddr stun_server; /* for a server-reflexive candidate (same family sockets only) */
@@ -117,6 +127,7 @@ typedef struct parley__ice_stats {
   uint32_t retransmits;       /* check retransmissions */
   uint32_t requests_received; /* authenticated Binding requests */
   uint32_t auth_failures;     /* messages dropped or refused for a bad USERNAME or MESSAGE-INTEGRITY */
+  uint32_t error_replies_refused; /* 400/401 replies to such requests not sent: over budget (stun_limit.h) */
   uint32_t role_conflicts;    /* 487s sent or received, and role switches */
   uint32_t prflx_learned;     /* peer-reflexive remote candidates */
   uint32_t pairs_failed;
