@@ -305,6 +305,7 @@ typedef enum parley_stop_reason {
   PARLEY_STOP_TIMEOUT,      /* no media and no evidence the peer is reachable */
   PARLEY_STOP_INACTIVE,     /* the peer's description says it will not send */
   PARLEY_STOP_SSRC_CHANGED, /* a new stream replaced this one */
+  PARLEY_STOP_PEER_GONE,    /* the peer's port is closed (ICMP port unreachable, probes unanswered) */
 } parley_stop_reason;
 
 typedef enum parley_ice_state {
