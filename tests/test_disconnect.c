@@ -169,7 +169,8 @@ Test(disconnect, long_round_trip_probes_alone_raise_no_false_alarm) {
   parley__simcall_stats st;
   parley__simcall_get_stats(c, &st);
   cr_expect_eq(st.rtp_sent[0], 0);
-  cr_expect_gt(st.probes_sent[1], 1000, "B probed in every silence: %llu", (unsigned long long)st.probes_sent[1]);
+  /* About 1000 (the consent timers' phase moves it by a few). */
+  cr_expect_gt(st.probes_sent[1], 900, "B probed in every silence: %llu", (unsigned long long)st.probes_sent[1]);
   parley__simcall_free(c);
 }
 

@@ -9,7 +9,8 @@
  * (760 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
  * interrupted network-lost. Then probes go every lost_probe_interval (200 ms) and the first evidence
  * brings back ICE connected, peer connected, resumed (and track-started when media flows). Consent
- * (RFC 7675) keeps its own timers: a randomized check every ~5 s (every ~1 s once a response is 7.5 s
+ * (RFC 7675) keeps its own timers: a check as ICE connects (its answer gives the round trip the ICMP
+ * rule below needs), then a randomized check every ~5 s (every ~1 s once a response is 7.5 s
  * overdue), and 30 s without a consent or probe response => ICE failed, peer failed, interrupted
  * consent-expired unless this outage already raised one.
  *
@@ -264,7 +265,7 @@ static void start_timers(parley__liveness *m, int64_t now_us) {
   m->last_rx_us = now_us;
   m->last_consent_rx_us = now_us;
   clear_suspicion(m);
-  schedule_consent(m, now_us);
+  m->next_consent_us = now_us; /* one check at once: its answer measures the round trip (ICMP window) */
 }
 
 /* ---- transitions ---- */

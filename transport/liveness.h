@@ -36,7 +36,7 @@ typedef struct parley__liveness_config {
   /* Media silence (path alive) after which the track is stopped with reason timeout; 0 disables.
    * Only while the remote direction says it sends. A live Opus DTX sender sends >= 1 packet / 400 ms. */
   int64_t media_timeout_us;        /* default 5 s */
-  /* RFC 7675 consent freshness. */
+  /* RFC 7675 consent freshness: a first check as ICE connects, then: */
   int64_t consent_interval_us;     /* default 5 s, each interval scaled by U[1-j, 1+j] */
   double consent_jitter;           /* j, default 0.2 (0.8 .. 1.2 x) */
   /* When no consent response has come for consent_retry_after_us, checks are sent every
