@@ -21,6 +21,13 @@
  * ICE connected. False alarms: whole simulated hours on the harsh network, DTX only both ways (fewest
  * arrivals: the hardest case), counting ICE disconnected/failed events on either side.
  *
+ * Kill trials: A's process dies (parley__simcall_kill: no BYE, its port bounces B's datagrams as ICMP
+ * port unreachable) 5..15 s after ICE is up; rows give kill -> interrupted(peer-gone) on B, split by
+ * whether B was talking (a packet every 20 ms) or silent (DTX) at the kill. Before the kill, each trial
+ * forges one ICMP port unreachable on B about its selected pair while A is alive (an off-path attacker)
+ * and counts the interruptions it caused. simnet reports a bounce when the datagram arrives, so a real
+ * network adds the ICMP's way back (one one-way delay) to these figures.
+ *
  * --real [--seconds S] (default 60): the same cut rows over real sockets, in wall-clock time: two
  * engines' calls through the public API (AUDIO_NONE, Opus DTX off) on 127.0.0.1, every datagram through
  * the parley-netsim relay core (transport/relay_udp.h) stepped by a thread of its own. Each side's only
@@ -35,6 +42,7 @@
  * threads and the relay thread and is not deterministic. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -198,6 +206,88 @@ static void row(bench_report *rep, const char *metric, const char *net, double *
   bench_field_num(rep, "p95", n ? bench_quantile(v, (size_t)n, 0.95) : -1, 1);
   bench_field_num(rep, "max", n ? bench_quantile(v, (size_t)n, 1.0) : -1, 1);
   bench_row_end(rep);
+}
+
+/* ---- killed peer: side A's process dies (no BYE), B's packets bounce (ICMP port unreachable) ---- */
+
+typedef struct kill_trial {
+  trial t; /* ICE up times */
+  int64_t t_forged, t_kill;
+  int64_t t_interrupted, t_stopped; /* side B, after the kill */
+  parley__interrupt_code code;
+  parley__track_stop_reason stop;
+  int false_alarms; /* interrupted on B between the forged ICMP and the kill */
+} kill_trial;
+
+static void kill_on_event(void *ctx, int side, const parley__event *ev) {
+  kill_trial *k = ctx;
+  on_event(&k->t, side, ev);
+  if (side != 1) return;
+  bool before = ev->now_us < k->t_kill;
+  if (ev->kind == PARLEY__EV_INTERRUPTED) {
+    if (before) k->false_alarms++;
+    else if (k->t_interrupted < 0) {
+      k->t_interrupted = ev->now_us;
+      k->code = ev->code;
+    }
+  } else if (ev->kind == PARLEY__EV_TRACK_STOPPED && !before && k->t_stopped < 0) {
+    k->t_stopped = ev->now_us;
+    k->stop = ev->stop_reason;
+  }
+}
+
+/* trials kills on network nd: B is talking or silent (DTX) at the kill. Each trial first forges one
+ * ICMP port unreachable on B about its selected pair while A is alive, 2..4 s after ICE is up. */
+static int run_kills(bench_report *rep, const netdef *nd, int trials, uint64_t seed) {
+  double *v[2];
+  int n[2] = {0, 0}, not_gone = 0, false_alarms = 0, stop_timeout = 0, unconnected = 0;
+  v[0] = calloc((size_t)trials, sizeof(double));
+  v[1] = calloc((size_t)trials, sizeof(double));
+  if (!v[0] || !v[1]) return -1;
+  int rc = 0;
+  for (int i = 0; i < trials && rc == 0; i++) {
+    uint64_t s = seed + (uint64_t)i * 104729;
+    kill_trial k = {.t_forged = INT64_MAX, .t_kill = INT64_MAX, .t_interrupted = -1, .t_stopped = -1};
+    trial_reset(&k.t);
+    parley__simcall_config cfg = {.a2b = nd->im, .b2a = nd->im, .live = g_live, .has_live = true,
+                                  .talkspurts = true, .seed = s, .on_event = kill_on_event, .ctx = &k};
+    parley__simcall *c = parley__simcall_new(&cfg, &rc);
+    if (!c) break;
+    parley__rng r;
+    parley__rng_seed(&r, s ^ 0xdead);
+    rc = run_to_connected(c, &k.t);
+    if (rc == 1) {
+      unconnected++;
+      rc = 0;
+      parley__simcall_free(c);
+      continue;
+    }
+    int64_t up = parley__simcall_now_us(c);
+    k.t_forged = up + uniform_us(&r, 2 * SEC, 4 * SEC);
+    k.t_kill = up + uniform_us(&r, 5 * SEC, 15 * SEC);
+    rc = parley__simcall_run_until(c, k.t_forged);
+    if (rc == 0) rc = parley__simcall_socket_error(c, 1, ECONNREFUSED);
+    if (rc == 0) rc = parley__simcall_run_until(c, k.t_kill);
+    bool talking = parley__simcall_talking(c, 1);
+    if (rc == 0) rc = parley__simcall_kill(c, 0);
+    if (rc == 0) rc = parley__simcall_run_until(c, k.t_kill + 3 * SEC);
+    parley__simcall_free(c);
+    false_alarms += k.false_alarms;
+    if (k.t_interrupted < 0 || k.code != PARLEY__INT_PEER_GONE) not_gone++;
+    else v[talking ? 0 : 1][n[talking ? 0 : 1]++] = (double)(k.t_interrupted - k.t_kill) / 1000.0;
+    if (k.t_stopped >= 0 && k.stop == PARLEY__STOP_TIMEOUT) stop_timeout++;
+  }
+  if (rc == 0) {
+    row(rep, "kill_to_peer_gone_ms_talking", nd->name, v[0], n[0]);
+    row(rep, "kill_to_peer_gone_ms_silent", nd->name, v[1], n[1]);
+    bench_note(rep, "killed peer (%s): %d trials, %d never connected, %d not reported as peer-gone, %d "
+               "track-stopped timeout; one forged ICMP per trial while the peer was "
+               "alive: %d interrupted",
+               nd->name, trials, unconnected, not_gone, stop_timeout, false_alarms);
+  }
+  free(v[0]);
+  free(v[1]);
+  return rc;
 }
 
 /* ---- --real: two engines' calls over real UDP on loopback through the in-process relay ---- */
@@ -595,6 +685,8 @@ static int run_disconnect(bench_report *rep, int argc, char **argv) {
     free(ts.ice_up);
   }
   double trials_s = (double)(bench_now_ns() - t0) / 1e9;
+  for (int k = 0; k < 2; k++)
+    if (run_kills(rep, nets[k], trials, seed)) return 1;
 
   /* False alarms: whole hours of DTX-only traffic both ways on the harsh network. */
   double *per_hour = calloc((size_t)hours, sizeof(double));

@@ -21,6 +21,7 @@
 _Static_assert((int)PARLEY_EVENT_TRACK_STARTED == (int)PARLEY__EV_TRACK_STARTED, "kinds");
 _Static_assert((int)PARLEY_EVENT_RESUMED == (int)PARLEY__EV_RESUMED, "kinds");
 _Static_assert((int)PARLEY_STOP_SSRC_CHANGED == (int)PARLEY__STOP_SSRC_CHANGED, "reasons");
+_Static_assert((int)PARLEY_STOP_PEER_GONE == (int)PARLEY__STOP_PEER_GONE, "reasons");
 _Static_assert((int)PARLEY_ICE_CLOSED == (int)PARLEY__ICE_CLOSED, "ice states");
 _Static_assert((int)PARLEY_PEER_CLOSED == (int)PARLEY__PEER_CLOSED, "peer states");
 _Static_assert((int)PARLEY_SIGNALING_CLOSED == (int)PARLEY__SIG_CLOSED, "signaling states");

@@ -12,6 +12,7 @@ Test(events, names_are_stable_strings) {
   cr_expect_str_eq(parley__event_kind_name(PARLEY__EV_PEER_STATE), "peer-connection-state");
   cr_expect_str_eq(parley__event_kind_name(PARLEY__EV_RESUMED), "resumed");
   cr_expect_str_eq(parley__track_stop_reason_name(PARLEY__STOP_SSRC_CHANGED), "ssrc-changed");
+  cr_expect_str_eq(parley__track_stop_reason_name(PARLEY__STOP_PEER_GONE), "peer-gone");
   cr_expect_str_eq(parley__ice_state_name(PARLEY__ICE_DISCONNECTED), "disconnected");
   cr_expect_str_eq(parley__peer_state_name(PARLEY__PEER_CONNECTING), "connecting");
   cr_expect_str_eq(parley__signaling_state_name(PARLEY__SIG_HAVE_REMOTE_OFFER), "have-remote-offer");

@@ -1,7 +1,8 @@
 /* test_liveness.c: the liveness monitor in simulated time. A small scripted peer (media at a fixed
  * period, probe and consent answers after a fixed round trip, a path that can be cut) drives the
  * monitor; the tests assert the event sequences and the pacing of the actions it requests. One test
- * runs over simnet, where the peer's endpoint disappears and our packets bounce (ECONNREFUSED). */
+ * runs over simnet, where the peer's endpoint disappears and our packets bounce (ECONNREFUSED); others
+ * forge ICMP port unreachable while the peer is alive. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
@@ -162,8 +163,11 @@ Test(liveness, config_defaults_and_validation) {
   cr_expect_eq(c.probe_interval_us, 20 * MS);
   cr_expect_eq(c.lost_after_us, 760 * MS);
   cr_expect_eq(c.consent_expiry_us, 30 * S);
+  cr_expect_eq(c.icmp_confirm_us, 150 * MS);
   cr_expect_eq(parley__liveness_config_validate(NULL), PARLEY_EINVAL);
   parley__liveness_config bad;
+  bad = c; bad.icmp_confirm_us = 0;
+  cr_expect_eq(parley__liveness_config_validate(&bad), PARLEY_EINVAL);
   bad = c; bad.suspect_after_us = 0;
   cr_expect_eq(parley__liveness_config_validate(&bad), PARLEY_EINVAL);
   bad = c; bad.probe_interval_us = -5;
@@ -426,32 +430,120 @@ Test(liveness, media_timeout_with_live_path_stops_track_only) {
   teardown(h);
 }
 
-Test(liveness, socket_error_econnrefused_is_peer_gone) {
+/* The peer process died: nothing more arrives, and each of our probes bounces (ICMP port unreachable)
+ * half a round trip after it left. Runs to t_end feeding those bounces. */
+static void run_dead_peer(harness *h, int64_t t_end) {
+  cut(h);
+  int seen = h->n_probes;
+  while (h->now < t_end) {
+    int64_t t = min64(t_end, h->now + 1 * MS);
+    run_until(h, t);
+    for (; seen < h->n_probes; seen++) {
+      if (h->probe_at[seen] + h->rtt / 2 > h->now) break;
+      cr_assert_geq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
+      drain(h);
+    }
+  }
+}
+
+Test(liveness, killed_peer_is_peer_gone_once_probes_bounce) {
   harness *h = setup(NULL);
   start_call(h, 20 * MS);
   run_until(h, 1 * S);
   int mark = h->n;
-  cut(h); /* the peer process died: nothing more comes */
+  cut(h);
+  /* Our media bounced: one error is grounds to probe at once, nothing more. */
   cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
   drain(h);
-  cr_assert_eq(h->n - mark, 4);
+  cr_expect_eq(h->n, mark);
+  cr_expect_eq(parley__liveness_next_deadline_us(h->m), h->now);
+  int64_t t0 = h->now;
+  run_dead_peer(h, 2 * S);
+  int i = find(h, mark, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  cr_assert_geq(i, 0);
+  /* No round trip measured yet: the first probe (sent at t0) was given icmp_confirm to be answered. */
+  cr_expect_eq(h->log[i].now_us, t0 + h->cfg.icmp_confirm_us);
   cr_expect_eq(h->log[mark].ice_state, PARLEY__ICE_DISCONNECTED);
-  cr_expect_eq(h->log[mark].now_us, 1 * S);
-  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY__PEER_DISCONNECTED);
-  cr_expect_eq(h->log[mark + 2].stop_reason, PARLEY__STOP_TIMEOUT);
-  cr_expect_eq(h->log[mark + 3].kind, PARLEY__EV_INTERRUPTED);
-  cr_expect_eq(h->log[mark + 3].code, PARLEY__INT_PEER_GONE);
-  /* More errors and more silence: still one interrupted. */
-  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now + 1, ECONNREFUSED), 0);
-  run_until(h, 5 * S);
+  cr_expect_eq(h->log[mark].now_us, t0 + h->cfg.icmp_confirm_us);
+  int k = find(h, mark, PARLEY__EV_TRACK_STOPPED, -1);
+  cr_assert_geq(k, 0);
+  cr_expect_eq(h->log[k].stop_reason, PARLEY__STOP_PEER_GONE);
   cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 1);
+  cr_expect_eq(find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), -1);
   /* The peer comes back (e.g. restarted): resumed carries the outage's code. */
   restore(h);
-  run_until(h, 6 * S);
-  int i = find(h, mark, PARLEY__EV_RESUMED, -1);
-  cr_assert_geq(i, 0);
-  cr_expect_eq(h->log[i].code, PARLEY__INT_PEER_GONE);
+  run_until(h, 3 * S);
+  int r = find(h, mark, PARLEY__EV_RESUMED, -1);
+  cr_assert_geq(r, 0);
+  cr_expect_eq(h->log[r].code, PARLEY__INT_PEER_GONE);
   cr_expect_eq(parley__liveness_on_socket_error(h->m, h->now, 0), PARLEY_EINVAL);
+  teardown(h);
+}
+
+Test(liveness, measured_round_trip_sets_the_icmp_window) {
+  harness *h = setup(NULL);
+  start_call(h, 20 * MS);
+  run_until(h, 1 * S);
+  parley__liveness_on_rtt(h->m, 40 * MS); /* srtt 40, rttvar 20 */
+  parley__liveness_on_rtt(h->m, 40 * MS); /* srtt 40, rttvar 15 */
+  parley__liveness_on_rtt(h->m, -1);        /* ignored */
+  parley__liveness_on_rtt(h->m, 20 * S);    /* ignored */
+  parley__liveness_on_rtt(NULL, 40 * MS);   /* harmless */
+  int mark = h->n;
+  cut(h);
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
+  int64_t t0 = h->now;
+  run_dead_peer(h, 2 * S);
+  int i = find(h, mark, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  cr_assert_geq(i, 0);
+  cr_expect_eq(h->log[i].now_us, t0 + 40 * MS + 4 * 15 * MS); /* RFC 6298: srtt + 4 rttvar */
+  teardown(h);
+}
+
+Test(liveness, forged_icmp_while_the_peer_talks_raises_nothing) {
+  harness *h = setup(NULL);
+  start_call(h, 20 * MS);
+  run_until(h, 1 * S);
+  int mark = h->n, probes = h->n_probes;
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
+  cr_expect_eq(parley__liveness_next_deadline_us(h->m), h->now);
+  run_until(h, 1 * S);
+  cr_expect_eq(h->n_probes, probes + 1, "one error: one probe at once");
+  cr_expect_eq(h->probe_at[probes], 1 * S);
+  run_until(h, 5 * S);
+  cr_expect_eq(h->n, mark, "no ICE change, no track-stopped, no interrupted");
+  teardown(h);
+}
+
+Test(liveness, forged_icmp_flood_while_probes_are_answered_raises_nothing) {
+  harness *h = setup(NULL);
+  start_call(h, 400 * MS); /* a silent (DTX) peer: only probe answers prove it alive */
+  run_until(h, 1 * S);
+  int mark = h->n;
+  for (int64_t t = 1 * S; t < 4 * S; t += 10 * MS) { /* a forger sends one every 10 ms for 3 s */
+    run_until(h, t);
+    cr_assert_eq(parley__liveness_on_socket_error(h->m, t, ECONNREFUSED), 0);
+    drain(h);
+  }
+  run_until(h, 6 * S);
+  cr_expect_eq(h->n, mark, "no ICE change, no track-stopped, no interrupted");
+  teardown(h);
+}
+
+Test(liveness, one_icmp_then_silence_is_network_lost) {
+  harness *h = setup(NULL);
+  start_call(h, 20 * MS);
+  run_until(h, 1 * S);
+  cut(h); /* a blackout; a single (stray or forged) error, then nothing: probes fail but ICMP stopped */
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
+  run_until(h, 3 * S);
+  cr_expect_eq(find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE), -1);
+  int i = find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST);
+  cr_assert_geq(i, 0);
+  cr_expect_eq(h->log[i].now_us, 1 * S + h->cfg.lost_after_us);
+  int k = find(h, 0, PARLEY__EV_TRACK_STOPPED, -1);
+  cr_assert_geq(k, 0);
+  cr_expect_eq(h->log[k].stop_reason, PARLEY__STOP_TIMEOUT);
   teardown(h);
 }
 
@@ -484,10 +576,12 @@ Test(liveness, consent_expiry_fails_with_consent_expired) {
   cr_expect_eq(h->log[i + 3].code, PARLEY__INT_CONSENT_EXPIRED);
   cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 1);
   cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), -1);
-  /* Consent checks: first after 4..6 s, then every 4..6 s until one is 7.5 s overdue, then ~1 s. */
+  /* Consent checks: one as ICE connects, the next after 4..6 s, then every 4..6 s until one is 7.5 s
+   * overdue, then ~1 s. */
   cr_assert_geq(h->n_consents, 20);
-  cr_expect(h->consent_at[0] >= 4 * S && h->consent_at[0] <= 6 * S);
-  for (int k = 1; k < h->n_consents; k++) {
+  cr_expect_eq(h->consent_at[0], 0);
+  cr_expect(h->consent_at[1] >= 4 * S && h->consent_at[1] <= 6 * S);
+  for (int k = 2; k < h->n_consents; k++) {
     int64_t gap = h->consent_at[k] - h->consent_at[k - 1];
     if (h->consent_at[k - 1] >= 7500 * MS) cr_expect(gap >= 800 * MS && gap <= 1200 * MS);
     else cr_expect(gap > 0 && gap <= 6 * S);
@@ -677,8 +771,12 @@ Test(liveness, peer_process_death_over_simnet_is_peer_gone) {
   cr_expect_eq(find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), -1);
   int i = find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
   cr_assert_geq(i, 0);
-  /* The first packet B sends after the death bounces one one-way delay (<= 40 ms) later. */
-  cr_expect_leq(d.h->log[i].now_us - killed_at, 20 * MS + 40 * MS);
+  /* The first packet B sends after the death bounces one one-way delay (<= 40 ms) later; B probes at
+   * once, the probes bounce too, and the first stays unanswered for icmp_confirm (no RTT measured). */
+  cr_expect_leq(d.h->log[i].now_us - killed_at, 20 * MS + 40 * MS + d.h->cfg.icmp_confirm_us);
+  int k = find(d.h, 0, PARLEY__EV_TRACK_STOPPED, -1);
+  cr_assert_geq(k, 0);
+  cr_expect_eq(d.h->log[k].stop_reason, PARLEY__STOP_PEER_GONE);
   cr_expect_eq(count(d.h, 0, PARLEY__EV_INTERRUPTED), 1);
   parley__simnet_free(d.net);
   teardown(d.h);

@@ -1,9 +1,19 @@
 /* test_udp.c: UDP sockets on loopback (send/recv with source address, ephemeral ports, IPv6 when the
- * host has ::1, ICMP port-unreachable reported as ECONNREFUSED with the peer), the poll helper, the
+ * host has ::1, ICMP port-unreachable reported as ECONNREFUSED with the peer, also when forged by a raw
+ * socket in a network namespace of the test's own), the poll helper, the
  * address helpers and host address gathering. */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "parley/parley.h"
 #include "transport/ice_gather.h"
@@ -70,6 +80,105 @@ Test(udp, refused_peer_is_reported) {
   cr_expect_eq(err.sys_errno, ECONNREFUSED);
   cr_expect(parley__netaddr_equal(&err.peer, &dead), "the error names the unreachable peer");
   parley__udp_close(&a);
+}
+
+/* An ICMP error pending on the socket must neither swallow the next datagram (Linux fails the next send
+ * with the pending error) nor be reported twice, and it must name the peer it is about. */
+Test(udp, pending_icmp_error_costs_no_datagram_and_is_reported_once) {
+  parley__udp a, b, gone;
+  cr_assert(open_loopback(&a, "127.0.0.1"));
+  cr_assert(open_loopback(&b, "127.0.0.1"));
+  cr_assert(open_loopback(&gone, "127.0.0.1"));
+  parley__netaddr dead = gone.local;
+  parley__udp_close(&gone);
+  cr_assert_eq(parley__udp_send(&a, &dead, "x", 1, NULL), 1);
+  struct pollfd pfd = {.fd = a.fd, .events = 0};
+  cr_assert_eq(poll(&pfd, 1, 1000), 1, "the ICMP error arrived");
+  cr_assert(pfd.revents & POLLERR);
+  parley__udp_error err;
+  memset(&err, 0, sizeof err);
+  cr_expect_eq(parley__udp_send(&a, &b.local, "y", 1, &err), 1, "errno %d", err.sys_errno);
+  char buf[16];
+  parley__netaddr src;
+  cr_expect_eq(recv_bounded(&b, buf, sizeof buf, &src, NULL), 1, "the datagram to b was sent");
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(recv_bounded(&a, buf, sizeof buf, &src, &err), PARLEY_ENETWORK);
+  cr_expect_eq(err.sys_errno, ECONNREFUSED);
+  cr_expect(parley__netaddr_equal(&err.peer, &dead), "about the dead peer, not b");
+  cr_expect_eq(parley__udp_recv(&a, buf, sizeof buf, &src, &err), PARLEY_EAGAIN, "reported once");
+  parley__udp_close(&a);
+  parley__udp_close(&b);
+}
+
+/* A private network namespace for this test's process (Criterion runs each test in a process of its
+ * own, so the namespace goes away with it), with its loopback up. false when not permitted. */
+static bool private_netns(void) {
+  if (unshare(CLONE_NEWNET) != 0) return false;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  bool ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ifr.ifr_flags |= IFF_UP;
+  ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  close(fd);
+  return ok;
+}
+
+/* An off-path attacker's ICMPv6 port unreachable quoting a datagram from -> to (RFC 4443 3.1: unused
+ * word, then as much of the invoking packet as fits: here its IPv6 and UDP headers). The kernel fills
+ * in the ICMPv6 checksum for raw ICMPv6 sockets (RFC 3542 3.1). */
+static void forge_port_unreachable(const parley__netaddr *from, const parley__netaddr *to) {
+  uint8_t pkt[8 + 40 + 8];
+  memset(pkt, 0, sizeof pkt);
+  pkt[0] = 1; /* destination unreachable */
+  pkt[1] = 4; /* port unreachable */
+  uint8_t *ip = pkt + 8;
+  ip[0] = 0x60;
+  ip[5] = 8 + 1; /* payload length: the UDP header and one byte */
+  ip[6] = IPPROTO_UDP;
+  ip[7] = 64;
+  memcpy(ip + 8, from->ip, 16);
+  memcpy(ip + 24, to->ip, 16);
+  uint8_t *udp = ip + 40;
+  udp[0] = (uint8_t)(from->port >> 8), udp[1] = (uint8_t)from->port;
+  udp[2] = (uint8_t)(to->port >> 8), udp[3] = (uint8_t)to->port;
+  udp[5] = 8 + 1;
+  int raw = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+  cr_assert_geq(raw, 0, "raw ICMPv6 socket: %s", strerror(errno));
+  struct sockaddr_storage dst;
+  cr_assert_gt(parley__netaddr_to_sockaddr(from, &dst), 0);
+  ((struct sockaddr_in6 *)&dst)->sin6_port = 0;
+  cr_assert_eq(sendto(raw, pkt, sizeof pkt, 0, (struct sockaddr *)&dst, sizeof(struct sockaddr_in6)),
+               (ssize_t)sizeof pkt, "%s", strerror(errno));
+  close(raw);
+}
+
+/* Why the liveness monitor must not believe one ICMP error: anyone can forge one. Here a raw socket
+ * quotes a datagram a -> b that never left while b is alive, and a's socket reports it exactly as it
+ * reports a real bounce (ECONNREFUSED about b). */
+Test(udp, forged_icmp_port_unreachable_is_indistinguishable) {
+  if (!private_netns()) {
+    cr_log_warn("no private network namespace (needs CAP_SYS_ADMIN): skipped");
+    return;
+  }
+  parley__udp a, b;
+  cr_assert(open_loopback(&a, "::1"));
+  cr_assert(open_loopback(&b, "::1"));
+  forge_port_unreachable(&a.local, &b.local);
+  char buf[16];
+  parley__netaddr src;
+  parley__udp_error err;
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(recv_bounded(&a, buf, sizeof buf, &src, &err), PARLEY_ENETWORK);
+  cr_expect_eq(err.sys_errno, ECONNREFUSED);
+  cr_expect(parley__netaddr_equal(&err.peer, &b.local), "the error names the (alive) peer");
+  /* b is alive all along: a datagram still gets through. */
+  cr_assert_eq(parley__udp_send(&a, &b.local, "x", 1, NULL), 1);
+  cr_expect_eq(recv_bounded(&b, buf, sizeof buf, &src, NULL), 1);
+  parley__udp_close(&a);
+  parley__udp_close(&b);
 }
 
 Test(udp, truncation_and_bad_arguments) {

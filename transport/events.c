@@ -21,7 +21,7 @@ const char *parley__event_kind_name(parley__event_kind k) {
 }
 
 const char *parley__track_stop_reason_name(parley__track_stop_reason r) {
-  static const char *const n[] = {"none", "bye", "timeout", "inactive", "ssrc-changed"};
+  static const char *const n[] = {"none", "bye", "timeout", "inactive", "ssrc-changed", "peer-gone"};
   return pick(n, PARLEY__STOP_REASON_COUNT, (int)r);
 }
 

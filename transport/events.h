@@ -29,6 +29,7 @@ typedef enum parley__track_stop_reason {
   PARLEY__STOP_TIMEOUT,      /* "timeout": no media, and no evidence the peer is reachable */
   PARLEY__STOP_INACTIVE,     /* "inactive": the remote description says the peer will not send */
   PARLEY__STOP_SSRC_CHANGED, /* "ssrc-changed": a new ssrc replaced this one */
+  PARLEY__STOP_PEER_GONE,    /* "peer-gone": ICMP port unreachable and unanswered probes: the peer is gone */
   PARLEY__STOP_REASON_COUNT
 } parley__track_stop_reason;
 

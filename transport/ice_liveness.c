@@ -30,6 +30,7 @@ int parley__ice_liveness_on_ice_event(parley__ice_liveness *g, const parley__ice
     return ev->state == PARLEY__ICE_CHECKING ? parley__liveness_on_ice_checking(g->mon, ev->now_us) : 0;
   case PARLEY__ICE_EV_CONSENT:
     if (!ev->ok) return 0; /* an error answer grants nothing; the expiry timer decides */
+    parley__liveness_on_rtt(g->mon, ev->rtt_us);
     return take_probe(g, ev->seq) ? parley__liveness_on_probe_response(g->mon, ev->now_us)
                                   : parley__liveness_on_consent_response(g->mon, ev->now_us);
   default: return 0;

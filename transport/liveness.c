@@ -9,7 +9,8 @@
  * (760 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
  * interrupted network-lost. Then probes go every lost_probe_interval (200 ms) and the first evidence
  * brings back ICE connected, peer connected, resumed (and track-started when media flows). Consent
- * (RFC 7675) keeps its own timers: a randomized check every ~5 s (every ~1 s once a response is 7.5 s
+ * (RFC 7675) keeps its own timers: a check as ICE connects (its answer gives the round trip the ICMP
+ * rule below needs), then a randomized check every ~5 s (every ~1 s once a response is 7.5 s
  * overdue), and 30 s without a consent or probe response => ICE failed, peer failed, interrupted
  * consent-expired unless this outage already raised one.
  *
@@ -43,6 +44,16 @@
  * as Gaussian sd 50 ms, one-way delay up to ~290 ms): no false disconnect in simulated hours; cut ->
  * disconnected p95 ~800 ms on the mild network and ~960 ms on the harsh one (lost_after plus the
  * latest datagram still in flight at the cut); at 800 ms the harsh p95 was ~1000 ms, too close.
+ *
+ * ICMP port unreachable (ECONNREFUSED on the selected pair) is not authenticated: anyone who knows the
+ * two addresses can forge it, so one error only starts probing at once. Peer-gone needs both that ICMP
+ * keeps coming (a second error; a dead peer bounces every probe, Linux sends a burst of 6 before its
+ * 1/s per-host rate limit) and that the first probe since the last evidence stays unanswered for its
+ * round trip with margin (srtt + max(4 rttvar, 20 ms) as RFC 6298 computes a retransmission timeout,
+ * icmp_confirm before a sample, at most lost_after / 2): a live peer's
+ * answer, or any of its media, clears the count first. An off-path forger then needs the probes' answers
+ * lost too. Cost: a killed peer is reported that timeout after our first probe to it, i.e. the margin
+ * after its bounce comes back (parley-bench disconnect, kill rows), instead of at the first bounce.
  *
  * Consent under the same loss: checks every ~5 s, then every ~1 s once 7.5 s pass without a response,
  * give >= 20 checks before the 30 s expiry: 0.36^20 ~ 1e-9. Probe responses also refresh consent
@@ -79,6 +90,11 @@ struct parley__liveness {
   int64_t next_consent_us;
   int64_t outage_start_us;
   bool suspect;
+  /* ICMP port unreachable (ECONNREFUSED) since the last evidence: how many, and when the first probe
+   * since the last evidence went out (INT64_MAX: none yet). */
+  int icmp_errors;
+  int64_t first_probe_us;
+  int64_t srtt_us, rttvar_us; /* probe / consent round trip, RFC 6298 estimators; 0 = no sample yet */
   bool interrupted;
   parley__interrupt_code outage_code;
   bool hung_up; /* the last track ended with BYE: loss of the path is not an interruption */
@@ -106,6 +122,7 @@ void parley__liveness_config_init(parley__liveness_config *cfg) {
   cfg->consent_retry_after_us = 7500000;
   cfg->consent_retry_interval_us = 1000000;
   cfg->consent_expiry_us = 30000000;
+  cfg->icmp_confirm_us = 150000;
   cfg->seed = 0x6c6976656e657373ull;
 }
 
@@ -114,7 +131,7 @@ int parley__liveness_config_validate(const parley__liveness_config *c) {
   if (c->suspect_after_us <= 0 || c->probe_interval_us <= 0 || c->lost_after_us <= 0 ||
       c->lost_probe_interval_us <= 0 || c->consent_interval_us <= 0 ||
       c->consent_retry_after_us <= 0 || c->consent_retry_interval_us <= 0 ||
-      c->consent_expiry_us <= 0 || c->media_timeout_us < 0)
+      c->consent_expiry_us <= 0 || c->media_timeout_us < 0 || c->icmp_confirm_us <= 0)
     return PARLEY_EINVAL;
   if (c->suspect_after_us >= c->lost_after_us) return PARLEY_EINVAL;
   if (!(c->consent_jitter >= 0.0 && c->consent_jitter < 1.0)) return PARLEY_EINVAL; /* rejects NaN */
@@ -149,6 +166,7 @@ parley__liveness *parley__liveness_new(const parley__liveness_config *cfg, parle
   m->ice = PARLEY__ICE_NEW;
   m->peer = PARLEY__PEER_NEW;
   m->now_us = INT64_MIN;
+  m->first_probe_us = INT64_MAX;
   m->remote_sending = true;
   if (err) *err = 0;
   return m;
@@ -236,11 +254,18 @@ static void schedule_consent(parley__liveness *m, int64_t now_us) {
   m->next_consent_us = next;
 }
 
+/* Evidence (or a new phase) ends a suspicion: ICMP errors counted so far no longer count. */
+static void clear_suspicion(parley__liveness *m) {
+  m->suspect = false;
+  m->icmp_errors = 0;
+  m->first_probe_us = INT64_MAX;
+}
+
 static void start_timers(parley__liveness *m, int64_t now_us) {
   m->last_rx_us = now_us;
   m->last_consent_rx_us = now_us;
-  m->suspect = false;
-  schedule_consent(m, now_us);
+  clear_suspicion(m);
+  m->next_consent_us = now_us; /* one check at once: its answer measures the round trip (ICMP window) */
 }
 
 /* ---- transitions ---- */
@@ -248,17 +273,17 @@ static void start_timers(parley__liveness *m, int64_t now_us) {
 static void declare_outage(parley__liveness *m, int64_t now_us, parley__interrupt_code code) {
   char msg[PARLEY__EVENT_MESSAGE_MAX];
   if (code == PARLEY__INT_PEER_GONE)
-    snprintf(msg, sizeof msg, "the peer's port is unreachable (ICMP): its process is gone");
+    snprintf(msg, sizeof msg, "the peer's port is unreachable (ICMP) and probes go unanswered: it is gone");
   else
     snprintf(msg, sizeof msg, "nothing from the peer and no probe answered for %lld ms",
              (long long)((now_us - m->last_rx_us) / 1000));
   m->ph = PH_LOST;
-  m->suspect = false;
+  clear_suspicion(m);
   m->outage_start_us = now_us;
   m->next_probe_us = now_us + m->cfg.lost_probe_interval_us;
   m->stats.outages++;
   set_ice(m, now_us, PARLEY__ICE_DISCONNECTED);
-  track_stop(m, now_us, PARLEY__STOP_TIMEOUT);
+  track_stop(m, now_us, code == PARLEY__INT_PEER_GONE ? PARLEY__STOP_PEER_GONE : PARLEY__STOP_TIMEOUT);
   interrupt(m, now_us, code, msg);
 }
 
@@ -268,7 +293,7 @@ static void fail_consent(parley__liveness *m, int64_t now_us) {
            (long long)((now_us - m->last_consent_rx_us) / 1000));
   if (m->ph != PH_LOST) m->outage_start_us = now_us;
   m->ph = PH_FAILED;
-  m->suspect = false;
+  clear_suspicion(m);
   set_ice(m, now_us, PARLEY__ICE_FAILED);
   track_stop(m, now_us, PARLEY__STOP_TIMEOUT);
   interrupt(m, now_us, PARLEY__INT_CONSENT_EXPIRED, msg);
@@ -277,7 +302,7 @@ static void fail_consent(parley__liveness *m, int64_t now_us) {
 static void recover(parley__liveness *m, int64_t now_us) {
   m->ph = PH_CONNECTED;
   m->last_rx_us = now_us;
-  m->suspect = false;
+  clear_suspicion(m);
   set_ice(m, now_us, PARLEY__ICE_CONNECTED);
   if (m->interrupted) {
     m->interrupted = false;
@@ -293,7 +318,7 @@ static void recover(parley__liveness *m, int64_t now_us) {
 static void evidence(parley__liveness *m, int64_t now_us) {
   if (m->ph == PH_CONNECTED) {
     m->last_rx_us = now_us;
-    m->suspect = false;
+    clear_suspicion(m);
   } else if (m->ph == PH_LOST) {
     recover(m, now_us);
   }
@@ -410,20 +435,56 @@ int parley__liveness_on_consent_response(parley__liveness *m, int64_t now_us) {
   return consent_evidence(m, now_us);
 }
 
+/* How long the first probe since the last evidence may go unanswered before ICMP errors are believed:
+ * its retransmission timeout in RFC 6298 terms (srtt + 4 rttvar, at least 20 ms over srtt), so that a
+ * live peer's answer, delayed by jitter, still beats it. At most lost_after / 2. */
+static int64_t icmp_confirm_us(const parley__liveness *m) {
+  if (m->srtt_us == 0) return m->cfg.icmp_confirm_us;
+  int64_t margin = 4 * m->rttvar_us;
+  int64_t w = m->srtt_us + (margin > 20000 ? margin : 20000);
+  int64_t cap = m->cfg.lost_after_us / 2; /* decide before the silence makes it network-lost */
+  return w < cap ? w : cap;
+}
+
+/* Peer-gone once ICMP keeps coming (>= 2 errors) and the probes fail too (the first one unanswered for
+ * its round trip): with nothing from the peer in between, as evidence clears the count. */
+static bool icmp_proved(const parley__liveness *m, int64_t now_us) {
+  return m->icmp_errors >= 2 && m->first_probe_us != INT64_MAX &&
+         now_us - m->first_probe_us >= icmp_confirm_us(m);
+}
+
+static void start_probing(parley__liveness *m, int64_t now_us) {
+  if (m->suspect) return;
+  m->suspect = true;
+  m->next_probe_us = now_us;
+}
+
 int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int errno_value) {
   if (errno_value <= 0) return PARLEY_EINVAL;
   int rc = enter(m, now_us);
   if (rc) return rc;
   if (m->ph != PH_CONNECTED) return 0;
   if (errno_value == ECONNREFUSED) {
-    declare_outage(m, now_us, PARLEY__INT_PEER_GONE);
+    /* Anyone can forge one (it only has to quote our addresses): a reason to probe, not a verdict. */
+    if (m->icmp_errors < INT32_MAX) m->icmp_errors++;
+    start_probing(m, now_us);
+    if (icmp_proved(m, now_us)) declare_outage(m, now_us, PARLEY__INT_PEER_GONE);
   } else if (errno_value == ENETUNREACH || errno_value == EHOSTUNREACH || errno_value == ENETDOWN) {
-    if (!m->suspect) {
-      m->suspect = true;
-      m->next_probe_us = now_us;
-    }
+    start_probing(m, now_us);
   }
   return m->push_err;
+}
+
+void parley__liveness_on_rtt(parley__liveness *m, int64_t rtt_us) {
+  if (!m || rtt_us <= 0 || rtt_us > 10000000) return;
+  if (m->srtt_us == 0) { /* RFC 6298 2.2 and 2.3 */
+    m->srtt_us = rtt_us;
+    m->rttvar_us = rtt_us / 2;
+    return;
+  }
+  int64_t dev = m->srtt_us > rtt_us ? m->srtt_us - rtt_us : rtt_us - m->srtt_us;
+  m->rttvar_us += (dev - m->rttvar_us) / 4;
+  m->srtt_us += (rtt_us - m->srtt_us) / 8;
 }
 
 int parley__liveness_close(parley__liveness *m, int64_t now_us) {
@@ -431,7 +492,7 @@ int parley__liveness_close(parley__liveness *m, int64_t now_us) {
   int rc = enter(m, now_us);
   if (rc) return rc;
   m->track_live = false; /* the app ended the call: no track-stopped */
-  m->suspect = false;
+  clear_suspicion(m);
   m->ph = PH_CLOSED;
   set_ice(m, now_us, PARLEY__ICE_CLOSED);
   return m->push_err;
@@ -452,16 +513,16 @@ int parley__liveness_tick(parley__liveness *m, int64_t now_us) {
   }
   if (m->ph == PH_CONNECTED) {
     int64_t silence = now_us - m->last_rx_us;
-    if (silence >= c->lost_after_us) {
+    if (icmp_proved(m, now_us)) {
+      declare_outage(m, now_us, PARLEY__INT_PEER_GONE);
+    } else if (silence >= c->lost_after_us) {
       declare_outage(m, now_us, PARLEY__INT_NETWORK_LOST);
     } else if (m->suspect || silence >= c->suspect_after_us) {
-      if (!m->suspect) {
-        m->suspect = true;
-        m->next_probe_us = now_us;
-      }
+      start_probing(m, now_us);
       if (now_us >= m->next_probe_us) {
         actions |= PARLEY__LIVENESS_SEND_PROBE;
         m->next_probe_us = advance(m->next_probe_us, c->probe_interval_us, now_us);
+        if (m->first_probe_us == INT64_MAX) m->first_probe_us = now_us;
       }
     }
     if (m->ph == PH_CONNECTED && m->track_live && m->remote_sending && c->media_timeout_us > 0 &&
@@ -489,6 +550,8 @@ int64_t parley__liveness_next_deadline_us(const parley__liveness *m) {
     int64_t d = min64(m->next_consent_us, m->last_consent_rx_us + c->consent_expiry_us);
     d = min64(d, m->last_rx_us + c->lost_after_us);
     d = min64(d, m->suspect ? m->next_probe_us : m->last_rx_us + c->suspect_after_us);
+    if (m->icmp_errors >= 2 && m->first_probe_us != INT64_MAX)
+      d = min64(d, m->first_probe_us + icmp_confirm_us(m));
     if (m->track_live && m->remote_sending && c->media_timeout_us > 0)
       d = min64(d, m->last_media_us + c->media_timeout_us);
     return d;

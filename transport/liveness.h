@@ -36,7 +36,7 @@ typedef struct parley__liveness_config {
   /* Media silence (path alive) after which the track is stopped with reason timeout; 0 disables.
    * Only while the remote direction says it sends. A live Opus DTX sender sends >= 1 packet / 400 ms. */
   int64_t media_timeout_us;        /* default 5 s */
-  /* RFC 7675 consent freshness. */
+  /* RFC 7675 consent freshness: a first check as ICE connects, then: */
   int64_t consent_interval_us;     /* default 5 s, each interval scaled by U[1-j, 1+j] */
   double consent_jitter;           /* j, default 0.2 (0.8 .. 1.2 x) */
   /* When no consent response has come for consent_retry_after_us, checks are sent every
@@ -44,13 +44,18 @@ typedef struct parley__liveness_config {
   int64_t consent_retry_after_us;  /* default 7.5 s */
   int64_t consent_retry_interval_us; /* default 1 s */
   int64_t consent_expiry_us;       /* default 30 s without a consent (or probe) response => failed */
+  /* ICMP port unreachable is believed (peer-gone) only after the first probe since the last evidence
+   * went unanswered this long: srtt + max(4 rttvar, 20 ms) of the probe round trips once one is
+   * measured (parley__liveness_on_rtt, RFC 6298 estimators), this value before; at most lost_after / 2.
+   * Default 150 ms. */
+  int64_t icmp_confirm_us;
   uint64_t seed;                   /* seeds the parley__rng for the consent timers */
 } parley__liveness_config;
 
 /* Fills the defaults above. */
 void parley__liveness_config_init(parley__liveness_config *cfg);
 /* 0, or PARLEY_EINVAL if a field is out of range: every interval > 0; suspect < lost; media_timeout >= 0;
- * 0 <= jitter < 1; consent interval * (1 + jitter) < consent expiry; retry after < expiry. */
+ * 0 <= jitter < 1; icmp_confirm > 0; consent interval * (1 + jitter) < consent expiry; retry after < expiry. */
 int parley__liveness_config_validate(const parley__liveness_config *cfg);
 
 /* Actions returned by tick (a bit mask). */
@@ -103,9 +108,15 @@ int parley__liveness_on_probe_response(parley__liveness *m, int64_t now_us);
 /* A response to a consent check. Evidence and consent refresh. */
 int parley__liveness_on_consent_response(parley__liveness *m, int64_t now_us);
 /* A socket error on the selected pair's socket, as a positive errno value. ECONNREFUSED (ICMP port
- * unreachable: the peer process is gone) declares the outage at once with code peer-gone.
- * ENETUNREACH, EHOSTUNREACH, ENETDOWN start suspicion (fast probing) at once. Others are ignored. */
+ * unreachable: the peer process may be gone, or someone forged it) starts suspicion (probing at once);
+ * the outage is declared with code peer-gone (track-stopped peer-gone) only when ICMP keeps coming (a
+ * second error) and the first probe since the last evidence stays unanswered for icmp_confirm (its
+ * round trip with margin). Any evidence clears the count. ENETUNREACH, EHOSTUNREACH, ENETDOWN start
+ * suspicion at once. Others are ignored. */
 int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int errno_value);
+/* A measured probe or consent round trip (the agent's rtt of the answer): sets the ICMP confirmation
+ * window. Samples <= 0 or > 10 s are ignored. Real-time safe. */
+void parley__liveness_on_rtt(parley__liveness *m, int64_t rtt_us);
 /* Closes: ICE closed, peer closed. Later inputs return PARLEY_ESTATE; a second close returns 0. */
 int parley__liveness_close(parley__liveness *m, int64_t now_us);
 

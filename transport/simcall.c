@@ -40,6 +40,8 @@ typedef struct side {
   bool talking;
   int64_t mode_end_us, next_media_us, media_epoch_us;
   bool sending;
+  int endpoint; /* its simnet endpoint id */
+  bool dead;    /* killed: no endpoint, no timers, no media */
 } side;
 
 struct parley__simcall {
@@ -169,6 +171,7 @@ static int side_init(parley__simcall *c, int i) {
   sd->seq = (uint16_t)parley__rng_below(&sd->rng, 65536);
   sd->next_media_us = INT64_MAX;
   rc = parley__simnet_add_endpoint(c->net, (struct sockaddr *)&sd->sa, net_recv, net_error, sd);
+  sd->endpoint = rc;
   return rc < 0 ? rc : 0;
 }
 
@@ -228,6 +231,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t next_due(const parley__simcall *c) {
   int64_t t = parley__simnet_next_delivery_us(c->net);
   for (int i = 0; i < 2; i++) {
+    if (c->s[i].dead) continue;
     t = min64(t, parley__ice_liveness_next_deadline_us(&c->s[i].glue));
     t = min64(t, c->s[i].next_media_us);
   }
@@ -253,6 +257,7 @@ int parley__simcall_run_until(parley__simcall *c, int64_t t_end_us) {
     c->now_us = t;
     for (int i = 0; i < 2; i++) {
       side *sd = &c->s[i];
+      if (sd->dead) continue;
       if (parley__ice_next_deadline_us(sd->ice) <= t) parley__ice_tick(sd->ice, t);
       if (parley__liveness_next_deadline_us(sd->mon) <= t) note(c, parley__ice_liveness_tick(&sd->glue, t));
       drain(sd);
@@ -270,6 +275,30 @@ void parley__simcall_cut(parley__simcall *c) {
 
 void parley__simcall_restore(parley__simcall *c) {
   if (c) parley__simnet_restore(c->net);
+}
+
+int parley__simcall_kill(parley__simcall *c, int which) {
+  if (!c || (which != 0 && which != 1)) return PARLEY_EINVAL;
+  side *sd = &c->s[which];
+  if (sd->dead) return 0;
+  sd->dead = true;
+  sd->next_media_us = INT64_MAX;
+  return parley__simnet_remove_endpoint(c->net, sd->endpoint);
+}
+
+int parley__simcall_socket_error(parley__simcall *c, int which, int errno_value) {
+  if (!c || (which != 0 && which != 1) || c->s[which].dead) return PARLEY_EINVAL;
+  side *sd = &c->s[which];
+  int local;
+  parley__netaddr remote;
+  if (parley__ice_selected_pair(sd->ice, &local, &remote) != 0) return PARLEY_ESTATE;
+  int rc = parley__ice_liveness_on_socket_error(&sd->glue, local, &remote, errno_value, c->now_us);
+  drain(sd);
+  return rc < 0 ? rc : 0;
+}
+
+bool parley__simcall_talking(const parley__simcall *c, int which) {
+  return c && (which == 0 || which == 1) && c->s[which].talking;
 }
 
 parley__ice_agent *parley__simcall_agent(const parley__simcall *c, int which) {

@@ -66,6 +66,18 @@ int64_t parley__simcall_now_us(const parley__simcall *c);
 void parley__simcall_cut(parley__simcall *c);
 void parley__simcall_restore(parley__simcall *c);
 
+/* Side `which`'s process dies at now (no BYE): its endpoint leaves the network, so datagrams reaching
+ * it bounce to their sender as ECONNREFUSED (simnet reports the bounce at arrival time: the ICMP's
+ * way back is not modelled), and it sends and answers nothing more. 0 or PARLEY_EINVAL. */
+int parley__simcall_kill(parley__simcall *c, int which);
+/* A socket error (positive errno, e.g. a forged ICMP port unreachable: ECONNREFUSED) reported now on
+ * side `which` about its selected pair, through the glue as the kernel's error queue would. 0,
+ * PARLEY_EINVAL (bad side, killed side), PARLEY_ESTATE (no selected pair) or the monitor's error. */
+int parley__simcall_socket_error(parley__simcall *c, int which, int errno_value);
+
+/* Whether side `which` is in a talkspurt (20 ms packets) rather than DTX now. */
+bool parley__simcall_talking(const parley__simcall *c, int which);
+
 /* Borrowed views of side 0 or 1 (NULL for a bad side). */
 parley__ice_agent *parley__simcall_agent(const parley__simcall *c, int side);
 parley__liveness *parley__simcall_monitor(const parley__simcall *c, int side);

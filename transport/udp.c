@@ -3,7 +3,8 @@
  *
  * ICMP errors: Linux reports them on unconnected UDP sockets only with IP_RECVERR / IPV6_RECVERR. With
  * those set, the error is also queued with the original destination, which recv reads from the error
- * queue so the caller learns *which* peer is unreachable. */
+ * queue so the caller learns *which* peer is unreachable. Each ICMP error is reported once, by recv: a send
+ * the kernel fails with a pending error (about an earlier datagram) is sent again. */
 #define _GNU_SOURCE
 #include "transport/udp.h"
 
@@ -61,6 +62,13 @@ static int fail(parley__udp_error *err, int e) {
   return PARLEY_ENETWORK;
 }
 
+/* Linux fails the next send with a pending ICMP error (sk_err) and leaves the error queued: that send
+ * never left. True when the error queue holds an entry (POLLERR without sk_err, which the send took). */
+static bool error_queued(const parley__udp *s) {
+  struct pollfd pf = {.fd = s->fd, .events = 0};
+  return poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR);
+}
+
 int parley__udp_send(parley__udp *s, const parley__netaddr *dst, const void *buf, size_t len,
                      parley__udp_error *err) {
   if (!s || s->fd < 0 || !dst || (!buf && len > 0)) return PARLEY_EINVAL;
@@ -68,11 +76,16 @@ int parley__udp_send(parley__udp *s, const parley__netaddr *dst, const void *buf
   struct sockaddr_storage ss;
   int sl = parley__netaddr_to_sockaddr(dst, &ss);
   if (sl < 0) return PARLEY_EINVAL;
+  bool resent = false;
   for (int tries = 0; tries < 4; tries++) {
     ssize_t n = sendto(s->fd, buf, len, 0, (struct sockaddr *)&ss, (socklen_t)sl);
     if (n >= 0) return (int)n;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return PARLEY_EAGAIN;
+    if (!resent && error_queued(s)) {
+      resent = true; /* the failure was an earlier datagram's ICMP error: recv reports it, with its peer */
+      continue;
+    }
     int e = errno;
     fail(err, e);
     if (err) err->peer = *dst;

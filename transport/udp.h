@@ -32,7 +32,8 @@ int parley__udp_open(parley__udp *s, const parley__netaddr *bind_addr);
 void parley__udp_close(parley__udp *s);
 
 /* Sends one datagram. Returns len, PARLEY_EAGAIN (socket buffer full: the datagram is dropped, as a
- * network would), PARLEY_EINVAL, or PARLEY_ENETWORK with *err filled (err may be NULL). */
+ * network would), PARLEY_EINVAL, or PARLEY_ENETWORK with *err filled (err may be NULL). An ICMP error
+ * about an earlier datagram does not fail the send: recv reports it, once, with the peer it concerns. */
 int parley__udp_send(parley__udp *s, const parley__netaddr *dst, const void *buf, size_t len,
                      parley__udp_error *err);
 /* Receives one datagram into buf (cap bytes; a longer datagram is truncated and reported as

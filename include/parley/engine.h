@@ -305,6 +305,7 @@ typedef enum parley_stop_reason {
   PARLEY_STOP_TIMEOUT,      /* no media and no evidence the peer is reachable */
   PARLEY_STOP_INACTIVE,     /* the peer's description says it will not send */
   PARLEY_STOP_SSRC_CHANGED, /* a new stream replaced this one */
+  PARLEY_STOP_PEER_GONE,    /* the peer's port is closed (ICMP port unreachable, probes unanswered) */
 } parley_stop_reason;
 
 typedef enum parley_ice_state {
@@ -325,7 +326,7 @@ typedef enum parley_signaling_state {
 typedef enum parley_interrupt_code {
   PARLEY_INTERRUPT_NONE = 0,
   PARLEY_INTERRUPT_NETWORK_LOST,    /* nothing from the peer and probes unanswered */
-  PARLEY_INTERRUPT_PEER_GONE,       /* the peer's port is closed (ICMP port unreachable) */
+  PARLEY_INTERRUPT_PEER_GONE,       /* the peer's port is closed (ICMP port unreachable, probes unanswered) */
   PARLEY_INTERRUPT_CONSENT_EXPIRED, /* RFC 7675 consent lapsed */
   PARLEY_INTERRUPT_DEVICE_LOST,     /* the audio device failed or disappeared */
   PARLEY_INTERRUPT_DEVICE_BUSY,     /* the audio device is held by someone else */

@@ -69,3 +69,51 @@ write("fuzz_rtcp", "rr_app_sdes", hdr(0, 201, struct.pack("!I", 9)) + hdr(0, 204
 write("fuzz_sdes", "cm_lifetime", b"1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20")
 write("fuzz_sdes", "cm_mki", b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\n")
 write("fuzz_sdes", "gcm", b"2 AEAD_AES_128_GCM inline:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==|1000")
+
+# fuzz_srtp: flags byte (bit 0 GCM, bit 1 RTCP, bit 2 protect-then-unprotect), then one packet.
+opus = rtp(111, 7, 960, 0x1234, b"\xfc\xff\xfe" * 20)
+write("fuzz_srtp", "rtp_cm_round_trip", b"\x04" + opus)
+write("fuzz_srtp", "rtp_gcm_round_trip", b"\x05" + opus)
+write("fuzz_srtp", "rtcp_cm_round_trip", b"\x06" + sr + sdes(0xDEADBEEF, b"parley@example"))
+write("fuzz_srtp", "rtcp_gcm_round_trip", b"\x07" + rr + bye(0x11223344, b"bye"))
+write("fuzz_srtp", "rtp_hostile", b"\x00" + opus + b"\x01" * 10)
+write("fuzz_srtp", "rtcp_hostile", b"\x02" + rr + b"\x80\x00\x00\x01" + b"\x02" * 10)
+
+
+# fuzz_liveness: a settings byte, then records (kind % 12, step ms, a, b); see fuzz_liveness.c.
+def live(*recs):
+    return b"\x01" + b"".join(bytes(r) for r in recs)
+
+
+media = [(2, 20, 0, 1)] * 10
+write("fuzz_liveness", "connect_talk_icmp_kill", live((0, 0, 0, 0), (1, 5, 0, 0), *media, (9, 0, 0x01, 0x90),
+                                                     (8, 0, 0, 0), (11, 0, 0, 0), (8, 20, 0, 0), (11, 0, 0, 0),
+                                                     (11, 0, 0, 0), (6, 200, 0, 0), *media))
+write("fuzz_liveness", "bye_hold_consent", live((1, 0, 0, 0), *media, (4, 10, 0, 0), (2, 10, 1, 1), (5, 10, 2, 0),
+                                                (5, 10, 0, 0), (7, 255, 0, 0), *([(11, 0, 0, 0)] * 20),
+                                                (10, 0, 0, 0xff), (2, 1, 0, 1)))
+
+# fuzz_recv: a chain byte, then records (flags: bit 0 protect as the peer, bit 1 RTCP; step ms;
+# length, 2 bytes big-endian; bytes).
+def rec(flags, step, data):
+    return struct.pack("!BBH", flags, step, len(data)) + data
+
+
+talk = b"".join(rec(1, 20, rtp(111, 100 + i, 960 * i, 0x77, b"\xfc" + bytes(range(40)))) for i in range(12))
+write("fuzz_recv", "talk_rtcp_bye", b"\x00" + talk + rec(3, 20, sr + sdes(0x77, b"x") + bye(0x77))
+      + rec(0, 5, rtp(111, 200, 0, 0x77, b"\xfc\x00")))
+write("fuzz_recv", "talk_10ms_plain", b"\x03" + talk + rec(1, 40, rtp(0, 1, 2, 3, b"\x00")))
+
+# fuzz_calltool and fuzz_sdp: SDPs up to the 8 KB the tool and the API examples accept.
+with open(os.path.join(here, "corpus", "fuzz_sdp", "browser_offer.sdp"), "rb") as f:
+    offer = f.read()
+write("fuzz_calltool", "browser_offer.sdp", offer)
+cands = b"".join(b"a=candidate:%d 1 udp %d 192.0.2.%d %d typ host generation 0 network-id 1 network-cost 10\r\n"
+                 % (i, 2122260223 - i, i + 1, 50000 + i) for i in range(27))
+big = offer.replace(b"a=ice-ufrag:Xq7b\r\n", cands + b"a=ice-ufrag:Xq7b\r\n", 1)
+big = big.replace(b"a=ice-ufrag:Xq7b\n", cands.replace(b"\r\n", b"\n") + b"a=ice-ufrag:Xq7b\n", 1)
+pad = 8000 - len(big)
+if pad > 0:
+    big += b"a=x-pad:" + b"p" * (pad - 10) + b"\r\n"
+write("fuzz_sdp", "large_offer.sdp", big)
+write("fuzz_calltool", "large_offer.sdp", big)
