@@ -4,7 +4,7 @@
  * (engine/pipeline.h: jitter buffer, Opus decoder, time scaling; its put/process entry points only, so
  * the jitter buffer can change underneath), with RTCP through unprotect -> compound parse -> monitor.
  *
- * Input: byte 0 configures the receive chain (frame 10/20 ms, timescaled or not); then records of
+ * Input: byte 0 configures the receive chain (frame 10 or 20 ms); then records of
  * [flags][step ms, 0..63][length, 2 bytes][length bytes]. flags bit 0: the bytes are first protected with the peer's
  * key, so they authenticate and reach the parser, the jitter buffer and Opus (a hostile but keyed
  * peer); otherwise they arrive as they are (an off-path attacker). Bit 1: the bytes go out as RTCP.
@@ -106,8 +106,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   parley__recv_config rc;
   parley__recv_config_init(&rc);
   rc.frame_ms = (data[0] & 1) ? 10 : 20;
-  rc.timescale = !(data[0] & 2);
-  rc.packet_ms = rc.timescale && (data[0] & 4) ? 20 : rc.frame_ms;
   r.chain = parley__recv_chain_new(&rc, &err);
   if (!r.chain) abort();
   r.frame_len = parley__recv_chain_device_frame(r.chain);
