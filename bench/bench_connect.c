@@ -1,6 +1,6 @@
 /* bench_connect.c: `parley-bench connect`: how long ICE takes from a side's remote description to its
  * CONNECTED state (a selected, valid pair) and to COMPLETED (nominated), in simulated time, through
- * two real ICE agents (transport/ice.h) over simnet (transport/simnet.h). Everything on the wire is
+ * two real ICE agents (transport/ice.h) over simnet (sim/simnet.h). Everything on the wire is
  * real: signed Binding checks, responses, peer-reflexive learning, the USE-CANDIDATE nomination.
  *
  * One trial is an offer/answer exchange: A (the offerer, controlling) starts ICE at t = 0 and sends its
@@ -21,10 +21,10 @@
 #include <string.h>
 
 #include "bench/bench.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "transport/ice.h"
-#include "transport/simnet.h"
+#include "sim/simnet.h"
 
 #define MS 1000ll
 #define TRIAL_LIMIT_US (10000 * MS)

@@ -1,13 +1,13 @@
 /* bench_disconnect.c: `parley-bench disconnect`: how fast and how truthfully a call notices a passive
  * disconnect, in simulated time, through the real stack: two ICE agents (transport/ice.h) each wired to
  * its liveness monitor (transport/ice_liveness.h), over simnet with the shared impairment model, one
- * model per direction (transport/simcall.h runs the call). Everything on the wire is real: STUN binding
+ * model per direction (sim/simcall.h runs the call). Everything on the wire is real: STUN binding
  * checks and nomination, the monitors' fast probes and RFC 7675 consent checks (signed binding
  * requests on the selected pair), and Opus-like RTP both ways (live DTX sender: 1 small packet per
  * 400 ms in silence; talkspurts of 20 ms packets in the cut trials), which the receiver passes through
  * parley__ice_accept_media and the RTP parser into its monitor. No SRTP.
  *
- * Networks (transport/impair.h, per packet and per direction independently):
+ * Networks (sim/impair.h, per packet and per direction independently):
  *   mild:  one-way 30 ms + Gaussian jitter sd 5 ms (extra delay N(10, 5) ms floored at 0), 1 % loss.
  *   harsh: one-way 40 ms + Gaussian jitter sd 50 ms, 20 % random loss. "150 ms of jitter" is read as
  *          three deviations: the extra delay is N(100, 50) ms floored at 0, so the delay strays up to
@@ -30,7 +30,7 @@
  *
  * --real [--seconds S] (default 60): the same cut rows over real sockets, in wall-clock time: two
  * engines' calls through the public API (AUDIO_NONE, Opus DTX off) on 127.0.0.1, every datagram through
- * the parley-netsim relay core (transport/relay_udp.h) stepped by a thread of its own. Each side's only
+ * the parley-netsim relay core (sim/relay_udp.h) stepped by a thread of its own. Each side's only
  * candidate for the other is a relay socket: A gets B's answer with its candidates readdressed to the
  * relay's listen port; B gets A's offer without candidates, then the relay's forward socket trickled
  * (parley_call_add_remote_candidate). Cuts are blackouts of the relay's impairment model, both ways,
@@ -52,13 +52,13 @@
 #include <time.h>
 
 #include "bench/bench.h"
-#include "engine/clock.h"
-#include "engine/rng.h"
+#include "base/clock.h"
+#include "base/rng.h"
 #include "parley/parley.h"
-#include "transport/relay_udp.h"
+#include "sim/relay_udp.h"
 #include "transport/events.h"
 #include "transport/liveness.h"
-#include "transport/simcall.h"
+#include "sim/simcall.h"
 
 #define MS 1000ll
 #define SEC 1000000ll
@@ -561,7 +561,7 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef 
   parley__relay_get_stats(core, PARLEY__RELAY_A2B, &a2b);
   parley__relay_get_stats(core, PARLEY__RELAY_B2A, &b2a);
   bench_note(rep, "real: two engines (public API, AUDIO_NONE, Opus DTX off: 50 packets/s each way) over UDP on "
-             "127.0.0.1 through the parley-netsim relay core in a thread (transport/relay_udp.h); each side's "
+             "127.0.0.1 through the parley-netsim relay core in a thread (sim/relay_udp.h); each side's "
              "only candidate for the other is a relay socket (rewritten answer for A, trickled candidate for B), "
              "so every datagram crosses the relay");
   if (net)

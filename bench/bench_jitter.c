@@ -1,5 +1,5 @@
 /* bench_jitter.c: `parley-bench jitter`: parley's jitter buffer against speexdsp's JitterBuffer on the
- * same seeded network arrivals (transport/impair), in simulated time.
+ * same seeded network arrivals (sim/impair), in simulated time.
  *
  * Rows: `parley` is the receive chain's playout (parley__jitter_get with its default config, as
  * engine/recv_chain.c asks it), `speexdsp` the reference.
@@ -66,7 +66,7 @@
 #include "bench/bench.h"
 #include "engine/jitter.h"
 #include "engine/timescale.h"
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 #define FRAME_US 20000
 #define TICK_US 10000

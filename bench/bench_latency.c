@@ -69,7 +69,7 @@
 #include "bench/latency_jack.h"
 #include "engine/engine_internal.h"
 #include "engine/latency.h"
-#include "engine/xcorr.h"
+#include "sim/xcorr.h"
 #include "parley/parley.h"
 
 #define RATE 48000

@@ -5,7 +5,7 @@
 
 #include "bench/bench.h"
 #include "engine/mixer.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 
 enum { FRAME = 480, WARMUP = 50, DISTINCT = 8 };
 

@@ -1,6 +1,6 @@
 /* bench_quality.c: `parley-bench quality [--clip FILE] [--repeat N]`: the speech quality and the
  * buffering delay of the receive chain's playout on impaired paths, through the real chains: a speech
- * clip -> send chain (preprocess, Opus 20 ms) -> transport/impair -> receive chain (jitter buffer with
+ * clip -> send chain (preprocess, Opus 20 ms) -> sim/impair -> receive chain (jitter buffer with
  * time-scaling, decode, PLC/FEC) -> playout, in simulated time.
  *
  * Modes: the receive chain on 20 ms device frames (`20ms-ticks`) and on 10 ms ones (`10ms-ticks`, where
@@ -40,7 +40,7 @@
 #include "bench/bench.h"
 #include "engine/pipeline.h"
 #include "parley/parley.h"
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 #define RATE 48000
 #define PACKET_US 20000

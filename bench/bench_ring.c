@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "bench/bench.h"
-#include "engine/ring.h"
+#include "base/ring.h"
 
 static int run_ring(bench_report *rep, int argc, char **argv) {
   (void)argc;

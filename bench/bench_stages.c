@@ -18,7 +18,7 @@
 #include "engine/mixer.h"
 #include "engine/pipeline.h"
 #include "engine/resampler.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 
 #define RATE 48000
 #define FRAME 480 /* 10 ms at 48 kHz */

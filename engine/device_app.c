@@ -1,5 +1,5 @@
 /* device_app.c: the APP backend. The app owns the sound I/O (e.g. a mobile audio callback) and meets
- * the engine through two SPSC rings of frames (engine/ring.h), one slot per interleaved frame:
+ * the engine through two SPSC rings of frames (base/ring.h), one slot per interleaved frame:
  *   capture: app thread --push--> ring --tick--> process `in`
  *   playout: process `out` --tick--> ring --pull--> app thread
  * The engine side runs one period per parley__device_step (the caller's tick). Owns both rings,
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "engine/device_backend.h"
-#include "engine/ring.h"
+#include "base/ring.h"
 #include "parley/parley.h"
 
 /* Standing-backlog tracker of one ring, owned by its consumer thread. */

@@ -18,11 +18,11 @@
 #include <stdint.h>
 
 #include "engine/ranking.h"
-#include "engine/clock.h"
+#include "base/clock.h"
 #include "engine/device.h"
 #include "engine/mixer.h"
 #include "engine/pipeline.h"
-#include "engine/ring.h"
+#include "base/ring.h"
 #include "parley/parley.h"
 #include "transport/events.h"
 #include "transport/ice.h"

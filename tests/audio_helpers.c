@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 
 float *th_load_wav(const char *name, size_t *n, int *rate_hz) {
   char path[1024];

@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "engine/ring.h"
+#include "base/ring.h"
 
 #define RING_STRESS_ITEMS 10000000u
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine/codec.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
 

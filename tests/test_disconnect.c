@@ -1,4 +1,4 @@
-/* test_disconnect.c: a passive disconnect through the real stack (transport/simcall.h: two ICE agents,
+/* test_disconnect.c: a passive disconnect through the real stack (sim/simcall.h: two ICE agents,
  * each wired to its liveness monitor, Opus-like RTP both ways over simnet), in simulated time. One
  * deterministic cut/restore trial: the event sequence each receiving side reports, and that detection
  * and recovery happen inside the windows the monitor's configuration and the path delay allow. */
@@ -9,7 +9,7 @@
 #include "parley/parley.h"
 #include "transport/events.h"
 #include "transport/liveness.h"
-#include "transport/simcall.h"
+#include "sim/simcall.h"
 
 #define MS 1000
 #define ONE_WAY_US (25 * MS)

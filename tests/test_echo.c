@@ -14,7 +14,7 @@
 
 #include "engine/echo.h"
 #include "engine/resampler.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
 

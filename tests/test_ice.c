@@ -8,14 +8,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/clock.h"
-#include "engine/rng.h"
+#include "base/clock.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "transport/ice.h"
 #include "transport/ice_liveness.h"
 #include "transport/ice_msg.h"
 #include "transport/ice_sdp.h"
-#include "transport/simnet.h"
+#include "sim/simnet.h"
 #include "transport/stun.h"
 #include "transport/stun_limit.h"
 #include "transport/udp.h"
@@ -111,7 +111,7 @@ Test(ice_formula, host_candidates_foundations_and_credentials) {
   cr_expect_null(parley__ice_new(&nosend, &err));
 }
 
-/* ---------- simulated network (transport/simnet.h) ---------- */
+/* ---------- simulated network (sim/simnet.h) ---------- */
 
 #define MAXADDR 4
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "parley/parley.h"
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 #define N_STAT 100000
 #define FRAME_US 20000

@@ -6,8 +6,8 @@
 
 #include "engine/jitter.h"
 #include "parley/parley.h"
-#include "transport/impair.h"
-#include "engine/rng.h"
+#include "sim/impair.h"
+#include "base/rng.h"
 
 #define F 960u       /* samples per 20 ms frame at 48 kHz */
 #define TICK 20000   /* us */

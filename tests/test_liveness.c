@@ -9,7 +9,7 @@
 
 #include "parley/parley.h"
 #include "transport/liveness.h"
-#include "transport/simnet.h"
+#include "sim/simnet.h"
 
 #define MS 1000ll
 #define S 1000000ll

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine/mixer.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
 

@@ -11,7 +11,7 @@
 #include "engine/pipeline.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 /* ---- allocation counter: every malloc-family call in the process goes through here ----
  * Sanitizer runtimes own the allocator themselves, so under them the counter is compiled out and the

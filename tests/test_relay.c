@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "parley/parley.h"
-#include "transport/relay.h"
+#include "sim/relay.h"
 
 #define FRAME_US 20000
 

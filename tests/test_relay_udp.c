@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "parley/parley.h"
-#include "transport/relay_udp.h"
+#include "sim/relay_udp.h"
 
 #define MARKER 0xFFFFFFFFu
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "engine/resampler.h"
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
 

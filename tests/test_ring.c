@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "engine/ring.h"
+#include "base/ring.h"
 #include "parley/parley.h"
 #include "tests/ring_stress.h"
 

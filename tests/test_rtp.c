@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "transport/rtp.h"
 

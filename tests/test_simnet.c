@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "parley/parley.h"
-#include "transport/simnet.h"
+#include "sim/simnet.h"
 
 typedef struct rx_log {
   int n;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "parley/parley.h"
-#include "transport/simnet_impair.h"
+#include "sim/simnet_impair.h"
 
 #define FRAME_US 20000
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/xcorr.h"
+#include "sim/xcorr.h"
 #include "parley/parley.h"
 #include "tests/audio_helpers.h"
 

@@ -3,7 +3,7 @@
  *
  *   --loopback  two engines in this process call each other over 127.0.0.1 (ICE + SDES-SRTP); with
  *               --cut-at/--restore-at the media path runs through an in-process UDP relay
- *               (transport/relay_udp.h, the one parley-netsim uses) whose impairment timeline blacks
+ *               (sim/relay_udp.h, the one parley-netsim uses) whose impairment timeline blacks
  *               the path out, to show the passive disconnect and the recovery.
  *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/clock.h"
+#include "base/clock.h"
 #include "engine/device.h"
-#include "engine/xcorr.h"
+#include "sim/xcorr.h"
 #include "parley/parley.h"
 #include "tools/call_lib.h"
-#include "transport/relay_udp.h"
+#include "sim/relay_udp.h"
 
 #define SDP_CAP 8192
 #define MAX_SECONDS 3600.0

@@ -1,6 +1,6 @@
 /* netsim.c: parley-netsim, a UDP relay between two peers with seeded network impairments. The relay
- * logic is transport/relay.c (impairment per direction, bounded queue, stats) over the shared model
- * transport/impair.h; the socket loop is transport/relay_udp.c. This file owns only the command line,
+ * logic is sim/relay.c (impairment per direction, bounded queue, stats) over the shared model
+ * sim/impair.h; the socket loop is sim/relay_udp.c. This file owns only the command line,
  * signals, the run/stop loop on CLOCK_MONOTONIC and the stats report. Single-threaded. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/clock.h"
+#include "base/clock.h"
 #include "parley/parley.h"
-#include "transport/relay_udp.h"
+#include "sim/relay_udp.h"
 
 #define DEFAULT_QUEUE 4096
 #define DEFAULT_MAX_DATAGRAM 2048

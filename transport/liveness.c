@@ -65,7 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 
 typedef enum phase {

@@ -1,6 +1,6 @@
 /* clock.c: the monotonic system clock and the simulated clock behind parley__clock. Stateless. */
 #define _POSIX_C_SOURCE 200809L
-#include "engine/clock.h"
+#include "base/clock.h"
 
 #include <time.h>
 

@@ -2,7 +2,7 @@
  * addresses (IPv4 or IPv6 struct sockaddr) with a receive callback; send() decides each datagram's fate
  * at once (dropped, or delivered at one or more times: duplicates are allowed) and queues it;
  * deliver_until() hands due datagrams to their endpoints in delivery-time order (equal times: send
- * order). The fate is pluggable: the shared impairment model (transport/impair.h) plugs in through
+ * order). The fate is pluggable: the shared impairment model (sim/impair.h) plugs in through
  * parley__simnet_set_fate; the built-in fate is a fixed delay plus uniform jitter plus seeded random loss.
  * cut() drops everything sent until restore() (datagrams already in flight still arrive, as they would
  * beyond a broken link); block() does the same for one direction of one address pair. A datagram for an address with no endpoint bounces as ECONNREFUSED to the
@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 
 typedef struct parley__simnet parley__simnet;
 

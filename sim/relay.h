@@ -1,9 +1,9 @@
 /* relay.h: the sans-clock core of a two-sided UDP relay with impairments (parley-netsim). Datagrams
  * received on side A travel a -> b, those received on side B travel b -> a; each direction has its own
- * parley__impair model (transport/impair.h), which decides when (and whether, and how many times) the
+ * parley__impair model (sim/impair.h), which decides when (and whether, and how many times) the
  * datagram is forwarded. Scheduled copies wait in one bounded delivery queue ordered by (due time,
  * arrival order). The caller owns all I/O and the clock: it feeds receive(now_us), asks next_due_us
- * for how long it may sleep, and pops due datagrams to send them out (transport/relay_udp.h does this
+ * for how long it may sleep, and pops due datagrams to send them out (sim/relay_udp.h does this
  * over real sockets).
  *
  * The impairment timeline (blackouts, spikes, trace) is relative to start_us given at create.
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 #define PARLEY__RELAY_MAX_DATAGRAM 65536
 

@@ -1,4 +1,4 @@
-/* relay_udp.h: the relay core (transport/relay.h) over real UDP sockets: the I/O loop behind
+/* relay_udp.h: the relay core (sim/relay.h) over real UDP sockets: the I/O loop behind
  * parley-netsim, as a function tests can drive in-process on loopback.
  *
  * Shape (a NAT-less middlebox): one socket listens at `listen` and faces peer A; A's address is learned
@@ -17,8 +17,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "engine/clock.h"
-#include "transport/relay.h"
+#include "base/clock.h"
+#include "sim/relay.h"
 
 typedef struct parley__relay_udp_config {
   struct sockaddr_storage listen;  /* side A: bound here (port 0 picks a free port) */

@@ -25,7 +25,7 @@
 
 #include "transport/events.h"
 #include "transport/ice.h"
-#include "transport/impair.h"
+#include "sim/impair.h"
 #include "transport/liveness.h"
 
 typedef struct parley__simcall parley__simcall;

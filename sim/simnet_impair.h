@@ -1,5 +1,5 @@
-/* simnet_impair.h: plugs the shared impairment model (transport/impair.h) into the simulated network
- * (transport/simnet.h) as its fate function, one model per direction between two addresses A and B, so
+/* simnet_impair.h: plugs the shared impairment model (sim/impair.h) into the simulated network
+ * (sim/simnet.h) as its fate function, one model per direction between two addresses A and B, so
  * a simnet test and the parley-netsim relay impair packets identically for the same config and seed.
  *
  * Datagrams sent from A to B go through the a2b model, from B to A through the b2a model (exact
@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "transport/impair.h"
-#include "transport/simnet.h"
+#include "sim/impair.h"
+#include "sim/simnet.h"
 
 typedef struct parley__simnet_impair parley__simnet_impair;
 

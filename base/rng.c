@@ -1,5 +1,5 @@
 /* rng.c: xoshiro256** seeded by splitmix64 (Blackman and Vigna). Caller owns the state. */
-#include "engine/rng.h"
+#include "base/rng.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * their payload storage, a free list and a binary min-heap of queued slots keyed by (due time, arrival
  * order). Everything is allocated in parley__relay_new; receive and pop_due only move slot indices and
  * copy bytes, so they are safe in a tight I/O loop. One thread at a time. */
-#include "transport/relay.h"
+#include "sim/relay.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include "engine/device.h"
 #include "engine/pipeline.h"
 #include "parley/parley.h"
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 #define MAX_FLIGHT 1024
 

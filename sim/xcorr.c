@@ -1,5 +1,5 @@
 /* xcorr.c: see xcorr.h. Owns nothing. */
-#include "engine/xcorr.h"
+#include "sim/xcorr.h"
 
 #include <math.h>
 

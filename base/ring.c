@@ -6,7 +6,7 @@
  * cached copy of the other index, so in steady state a side touches the other's line only when its
  * cached view says the ring looks full (producer) or empty (consumer).
  */
-#include "engine/ring.h"
+#include "base/ring.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>

@@ -2,18 +2,18 @@
  * adapter, both agents, both monitors and their glue, and the two media senders. One thread; not
  * real-time code. The event loop jumps from one due time to the next (network delivery, agent timer,
  * monitor timer, media packet), so an hour of call costs only the work the call really does. */
-#include "transport/simcall.h"
+#include "sim/simcall.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 #include "transport/ice_liveness.h"
 #include "transport/netaddr.h"
 #include "transport/rtp.h"
-#include "transport/simnet.h"
-#include "transport/simnet_impair.h"
+#include "sim/simnet.h"
+#include "sim/simnet_impair.h"
 
 #define MS 1000
 #define DTX_PERIOD_US (400 * MS)

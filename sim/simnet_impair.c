@@ -1,7 +1,7 @@
 /* simnet_impair.c: the simnet fate backed by two parley__impair models (see simnet_impair.h). Owns the
  * models and copies of the two addresses. Single-threaded like the simnet; the fate call does only the
  * model's arithmetic (no allocation, locks or system calls). */
-#include "transport/simnet_impair.h"
+#include "sim/simnet_impair.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>

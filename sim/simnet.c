@@ -3,7 +3,7 @@
  * number), so equal delivery times keep send order. All memory is allocated at create; send and
  * deliver never allocate. Single-threaded. */
 #define _POSIX_C_SOURCE 200809L
-#include "transport/simnet.h"
+#include "sim/simnet.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

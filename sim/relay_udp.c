@@ -2,7 +2,7 @@
  * core and one datagram buffer. One thread at a time; create/free allocate and make system calls, step
  * makes system calls (ppoll, recvfrom, send) but never allocates. */
 #define _GNU_SOURCE /* ppoll: a microsecond wait, so forwards are not up to 1 ms late */
-#include "transport/relay_udp.h"
+#include "sim/relay_udp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
  * probability does not reshuffle every later decision of the same seed.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "transport/impair.h"
+#include "sim/impair.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/rng.h"
+#include "base/rng.h"
 #include "parley/parley.h"
 
 struct parley__impair {

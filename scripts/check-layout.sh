@@ -1,0 +1,38 @@
+#!/bin/sh
+# Checks the layering that the folders promise (README, Layout): base/ <- transport/ <- engine/ <- tools/,
+# bench/, demo/; sim/ (simulation and measurement) is never part of libparley. Usage: check-layout.sh BUILD_DIR
+set -eu
+cd "$(dirname "$0")/.."
+build=${1:-build}
+bad=0
+# $1: folder, $2: folders it must not include from.
+forbid() {
+  for f in "$1"/*.c "$1"/*.h; do
+    [ -e "$f" ] || continue
+    for up in $2; do
+      if grep -n "#include \"$up/" "$f"; then
+        echo "check-layout: $f includes from $up/" >&2
+        bad=1
+      fi
+    done
+  done
+}
+forbid base "transport engine sim tools bench demo tests"
+forbid transport "engine sim tools bench demo tests"
+forbid engine "sim tools bench demo tests"
+forbid sim "tools bench demo tests"
+# No simulation object inside the library archive.
+lib=$(find "$build" -name libparley.a | head -n 1)
+if [ -z "$lib" ]; then
+  echo "check-layout: no libparley.a under $build" >&2
+  exit 1
+fi
+for src in sim/*.c; do
+  obj=$(basename "$src").o
+  if ar t "$lib" | grep -qx "$obj"; then
+    echo "check-layout: $lib holds $obj from sim/" >&2
+    bad=1
+  fi
+done
+[ "$bad" = 0 ] && echo "check-layout: layering holds"
+exit "$bad"
