@@ -14,9 +14,18 @@ typedef struct bench_report bench_report;
 typedef struct bench_suite {
   const char *name;
   const char *summary;
-  /* argv holds the suite's own arguments (after the suite name, --json removed). Returns an exit code. */
+  /* argv[0] names the suite ("parley-bench NAME"), argv[1..] are its own arguments (--json removed);
+   * parse them with bench_args. Returns an exit code, or BENCH_HELP_SHOWN (nothing to report). */
   int (*run)(bench_report *rep, int argc, char **argv);
 } bench_suite;
+
+#define BENCH_HELP_SHOWN (-1)
+
+/* Parses a suite's arguments against its option table (sim/cli.h: the same table prints --help).
+ * Returns 0 to go on; otherwise what the suite should return: BENCH_HELP_SHOWN after --help, 2 after a
+ * usage error (already reported). */
+struct parley__cli_opt;
+int bench_args(const char *usage_line, const struct parley__cli_opt *opts, size_t n_opts, int argc, char **argv);
 
 void bench_register(const bench_suite *suite);
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "sim/cli.h"
 #include "base/rng.h"
 #include "parley/parley.h"
 #include "transport/ice.h"
@@ -149,21 +150,15 @@ static int trial(int64_t one_way_us, int64_t jitter_us, uint64_t seed, int64_t o
   return rc;
 }
 
-static int usage(void) {
-  fprintf(stderr, "usage: connect [--trials N] [--seed S]\n");
-  return 2;
-}
-
 static int run_connect(bench_report *rep, int argc, char **argv) {
   int trials = 500;
   uint64_t seed = 1;
-  for (int i = 0; i < argc; i += 2) {
-    if (i + 1 >= argc) return usage();
-    if (!strcmp(argv[i], "--trials")) trials = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
-    else return usage();
-  }
-  if (trials < 1 || trials > 100000) return usage();
+  const parley__cli_opt opts[] = {
+      {"trials", PARLEY__CLI_INT, &trials, "N", "seeded trials per row [500]", 1, 100000},
+      {"seed", PARLEY__CLI_U64, &seed, "S", "seed of the first trial [1]", 0, 0},
+  };
+  int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
+  if (rc_args) return rc_args;
   static const struct {
     int rtt_ms;
     int64_t one_way_us, jitter_us;

@@ -52,6 +52,7 @@
 #include <time.h>
 
 #include "bench/bench.h"
+#include "sim/cli.h"
 #include "base/clock.h"
 #include "base/rng.h"
 #include "parley/parley.h"
@@ -606,48 +607,47 @@ out:
   return rc;
 }
 
-static int usage(void) {
-  fprintf(stderr, "usage: disconnect [--trials N] [--hours H] [--seed S] [--harsh-sd-ms MS] "
-                  "[--suspect-ms MS] [--probe-ms MS] [--lost-ms MS] [--real [--seconds S] [--real-net clean|mild|harsh]]\n");
-  return 2;
-}
-
 static int run_disconnect(bench_report *rep, int argc, char **argv) {
   int trials = 200, hours = 2, seconds = 60;
   bool real = false;
   const char *real_net = NULL;
   uint64_t seed = 1;
-  long long harsh_sd_ms = 50;
+  int64_t harsh_sd_arg = 50;
   parley__liveness_config_init(&g_live);
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--real")) {
-      real = true;
-      continue;
-    }
-    if (i + 1 >= argc) return usage();
-    const char *v = argv[++i];
-    if (!strcmp(argv[i - 1], "--trials")) trials = atoi(v);
-    else if (!strcmp(argv[i - 1], "--hours")) hours = atoi(v);
-    else if (!strcmp(argv[i - 1], "--seed")) seed = strtoull(v, NULL, 10);
-    else if (!strcmp(argv[i - 1], "--seconds")) seconds = atoi(v);
-    else if (!strcmp(argv[i - 1], "--real-net")) real_net = v;
-    else if (!strcmp(argv[i - 1], "--harsh-sd-ms")) harsh_sd_ms = atoll(v);
-    else if (!strcmp(argv[i - 1], "--suspect-ms")) g_live.suspect_after_us = atoll(v) * MS;
-    else if (!strcmp(argv[i - 1], "--probe-ms")) g_live.probe_interval_us = atoll(v) * MS;
-    else if (!strcmp(argv[i - 1], "--lost-ms")) g_live.lost_after_us = atoll(v) * MS;
-    else return usage();
+  int64_t suspect_ms = g_live.suspect_after_us / MS, probe_ms = g_live.probe_interval_us / MS,
+          lost_ms = g_live.lost_after_us / MS;
+  const parley__cli_opt opts[] = {
+      {"trials", PARLEY__CLI_INT, &trials, "N", "seeded cut trials per network [200]", 1, 100000},
+      {"hours", PARLEY__CLI_INT, &hours, "H", "simulated hours for the false-alarm rows [2]", 1, 1000},
+      {"seed", PARLEY__CLI_U64, &seed, "S", "seed of the first trial [1]", 0, 0},
+      {"harsh-sd-ms", PARLEY__CLI_INT64, &harsh_sd_arg, "MS", "jitter deviation of the harsh network [50]", 0, 1000},
+      {"suspect-ms", PARLEY__CLI_INT64, &suspect_ms, "MS", "liveness: suspect after this silence", 1, 60000},
+      {"probe-ms", PARLEY__CLI_INT64, &probe_ms, "MS", "liveness: probe interval", 1, 60000},
+      {"lost-ms", PARLEY__CLI_INT64, &lost_ms, "MS", "liveness: lost after this silence", 1, 600000},
+      {"real", PARLEY__CLI_FLAG, &real, NULL, "two real engines over UDP through the relay instead", 0, 0},
+      {"seconds", PARLEY__CLI_INT, &seconds, "S", "--real: wall-clock length [60]", 15, 3600},
+      {"real-net", PARLEY__CLI_STRING, &real_net, "NET", "--real: relay impairment clean|mild|harsh [clean]", 0, 0},
+  };
+  int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
+  if (rc_args) return rc_args;
+  long long harsh_sd_ms = harsh_sd_arg;
+  g_live.suspect_after_us = suspect_ms * MS;
+  g_live.probe_interval_us = probe_ms * MS;
+  g_live.lost_after_us = lost_ms * MS;
+  if (parley__liveness_config_validate(&g_live) != 0) {
+    fprintf(stderr, "parley-bench disconnect: the liveness settings contradict each other\n");
+    return 2;
   }
-  if (trials < 1 || trials > 100000 || hours < 1 || hours > 1000 || harsh_sd_ms < 0 ||
-      harsh_sd_ms > 1000 || parley__liveness_config_validate(&g_live) != 0)
-    return usage();
   netdef mild = {"mild", {.base_delay_us = 30 * MS, .jitter_sd_us = 5 * MS, .loss_pct = 1}};
   netdef harsh = {"harsh", {.base_delay_us = 40 * MS, .jitter_sd_us = harsh_sd_ms * MS, .loss_pct = 20}};
   if (real) {
-    if (seconds < 15 || seconds > 3600) return usage();
     const netdef *nd = NULL;
     if (real_net && !strcmp(real_net, "mild")) nd = &mild;
     else if (real_net && !strcmp(real_net, "harsh")) nd = &harsh;
-    else if (real_net && strcmp(real_net, "clean") != 0) return usage();
+    else if (real_net && strcmp(real_net, "clean") != 0) {
+      fprintf(stderr, "parley-bench disconnect: --real-net takes clean, mild or harsh\n");
+      return 2;
+    }
     int rc = run_real(rep, seconds, seed, nd);
     if (nd)
       bench_note(rep, "mild: 30 ms + N(10, 5) ms, 1%% loss; harsh: 40 ms + N(%lld, %lld) ms, 20%% loss; per direction",

@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "sim/cli.h"
 #include "bench/latency_jack.h"
 #include "engine/engine_internal.h"
 #include "engine/latency.h"
@@ -535,19 +536,14 @@ static void report(bench_report *rep, const char *path, int frame_ms, const resu
 }
 
 static int run_latency(bench_report *rep, int argc, char **argv) {
-  bool rt_rows = true, app_rows = true;
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--no-rt")) {
-      rt_rows = false;
-      continue;
-    }
-    if (!strcmp(argv[i], "--jack-only")) {
-      app_rows = false;
-      continue;
-    }
-    fprintf(stderr, "usage: latency [--no-rt | --jack-only]\n");
-    return 2;
-  }
+  bool no_rt = false, jack_only = false;
+  const parley__cli_opt opts[] = {
+      {"no-rt", PARLEY__CLI_FLAG, &no_rt, NULL, "skip the rows at real-time priority", 0, 0},
+      {"jack-only", PARLEY__CLI_FLAG, &jack_only, NULL, "only the JACK rows", 0, 0},
+  };
+  int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
+  if (rc_args) return rc_args;
+  bool rt_rows = !no_rt, app_rows = !jack_only;
   static const int frames[2] = {10, 20};
   /* "app": this thread and every engine thread it creates (they inherit the policy) at SCHED_FIFO, as
    * an audio app's threads would be: clean conditions on a shared host. "app-no-rt": default

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "sim/cli.h"
 #include "engine/pipeline.h"
 #include "parley/parley.h"
 #include "sim/impair.h"
@@ -258,20 +259,12 @@ out:
 static int run_quality(bench_report *rep, int argc, char **argv) {
   const char *clip = "tests/data/speech_a_48k.wav";
   int repeat = 5;
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--clip") == 0 && i + 1 < argc) {
-      clip = argv[++i];
-    } else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
-      repeat = atoi(argv[++i]);
-      if (repeat < 1 || repeat > 100) {
-        fprintf(stderr, "parley-bench quality: --repeat takes 1..100\n");
-        return 2;
-      }
-    } else {
-      fprintf(stderr, "usage: parley-bench quality [--clip FILE] [--repeat N]\n");
-      return 2;
-    }
-  }
+  const parley__cli_opt opts[] = {
+      {"clip", PARLEY__CLI_STRING, &clip, "FILE", "mono 48 kHz speech WAV [tests/data/speech_a_48k.wav]", 0, 0},
+      {"repeat", PARLEY__CLI_INT, &repeat, "N", "play the clip N times back to back [5]", 1, 100},
+  };
+  int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
+  if (rc_args) return rc_args;
   size_t n_clip = 0;
   float *c = load_clip(clip, &n_clip);
   if (!c) return 1;

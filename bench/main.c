@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bench/bench.h"
+#include "sim/cli.h"
 
 #define MAX_SUITES 32
 #define MAX_FIELDS 16
@@ -178,6 +179,21 @@ static void print_table(const bench_report *rep) {
   if (rep->notes[0]) printf("\n%s", rep->notes);
 }
 
+int bench_args(const char *usage_line, const parley__cli_opt *opts, size_t n_opts, int argc, char **argv) {
+  char line[256];
+  snprintf(line, sizeof line, "%s [--json]%s%s", argv[0], usage_line[0] ? " " : "", usage_line);
+  int first = argc;
+  int rc = parley__cli_parse(line, opts, n_opts, argc, argv, &first);
+  if (rc == 1) return BENCH_HELP_SHOWN;
+  if (rc) return rc;
+  if (first < argc) {
+    fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[first]);
+    parley__cli_help(stderr, line, opts, n_opts);
+    return 2;
+  }
+  return 0;
+}
+
 static void usage(FILE *to) {
   fprintf(to, "usage: parley-bench SUITE [--json] [suite options]\n\nsuites:\n");
   for (int i = 0; i < n_suites; i++) fprintf(to, "  %-12s %s\n", suites[i]->name, suites[i]->summary);
@@ -203,15 +219,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "parley-bench: out of memory\n");
     return 1;
   }
-  char **rest = calloc((size_t)argc, sizeof *rest);
-  int n_rest = 0;
+  char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  char name[64];
+  snprintf(name, sizeof name, "parley-bench %s", suite->name);
+  rest[0] = name;
+  int n_rest = 1;
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) rep.json = true;
     else rest[n_rest++] = argv[i];
   }
   int rc = suite->run(&rep, n_rest, rest);
-  if (rep.json) print_json(&rep);
-  else print_table(&rep);
+  if (rc == BENCH_HELP_SHOWN) {
+    rc = 0;
+  } else if (rc == 2) {
+    /* a usage error, already reported: no table */
+  } else if (rep.json) {
+    print_json(&rep);
+  } else {
+    print_table(&rep);
+  }
   free(rest);
   free(rep.rows);
   return rc;
