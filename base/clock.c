@@ -1,4 +1,4 @@
-/* clock.c: the monotonic system clock and the simulated clock behind parley__clock. Stateless. */
+/* clock.c: the monotonic system clock behind parley__clock. Stateless. */
 #define _POSIX_C_SOURCE 200809L
 #include "base/clock.h"
 
@@ -12,7 +12,3 @@ static int64_t monotonic_now_us(void *ctx) {
 }
 
 parley__clock parley__clock_monotonic(void) { return (parley__clock){monotonic_now_us, 0}; }
-
-static int64_t sim_now_us(void *ctx) { return ((parley__sim_clock *)ctx)->now_us; }
-
-parley__clock parley__clock_sim(parley__sim_clock *sim) { return (parley__clock){sim_now_us, sim}; }

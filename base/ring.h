@@ -1,14 +1,15 @@
 /* ring.h: lock-free single-producer/single-consumer ring of fixed-size slots.
  *
  * The hand-over point between threads: network thread -> audio thread (packets), audio thread ->
- * network thread (encoded frames), any thread -> event dispatcher. Exactly one producer thread and one
+ * network thread (encoded frames), the app's audio thread <-> the engine (PARLEY_AUDIO_APP frames).
+ * Exactly one producer thread and one
  * consumer thread; their identities cannot be swapped while the ring is live. The ring owns its slot
  * memory, allocated once by parley__ring_new(); push and pop never allocate, lock or make system calls
  * (real-time safe). Slots are copied in and out; the zero-copy pair (write_slot/commit, read_slot/release)
  * lets a side fill or read a slot in place.
  */
-#ifndef PARLEY_ENGINE_RING_H
-#define PARLEY_ENGINE_RING_H
+#ifndef PARLEY_BASE_RING_H
+#define PARLEY_BASE_RING_H
 
 #include <stdbool.h>
 #include <stddef.h>

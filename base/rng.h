@@ -1,8 +1,8 @@
 /* rng.h: a small seeded pseudo-random generator (xoshiro256**) for simulations, jitter in tests and
  * benches, and randomised timers. NOT for keys, SRTP salts or ICE credentials: those use libcrypto's
  * RAND_bytes. State is owned by the caller; one thread at a time; real-time safe. */
-#ifndef PARLEY_ENGINE_RNG_H
-#define PARLEY_ENGINE_RNG_H
+#ifndef PARLEY_BASE_RNG_H
+#define PARLEY_BASE_RNG_H
 
 #include <stdint.h>
 

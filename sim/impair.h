@@ -11,8 +11,8 @@
  * Ownership: parley__impair owns a copy of everything in its config (trace included).
  * Threads: one thread at a time per model. parley__impair_new parses and allocates (not real-time);
  * parley__impair_packet does not allocate, lock or block. Deterministic for a (config, seed) pair. */
-#ifndef PARLEY_TRANSPORT_IMPAIR_H
-#define PARLEY_TRANSPORT_IMPAIR_H
+#ifndef PARLEY_SIM_IMPAIR_H
+#define PARLEY_SIM_IMPAIR_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,6 +3,7 @@
  * order). Everything is allocated in parley__relay_new; receive and pop_due only move slot indices and
  * copy bytes, so they are safe in a tight I/O loop. One thread at a time. */
 #include "sim/relay.h"
+#include "sim/due_heap.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,8 +38,7 @@ struct parley__relay {
   unsigned char *data; /* max_queued * max_datagram */
   size_t *free_list;
   size_t n_free;
-  size_t *heap;
-  size_t n_heap;
+  parley__due_heap due; /* queued slots by (due time, arrival order) */
   uint64_t next_order;
   dir_state dirs[2];
 };
@@ -62,8 +62,8 @@ parley__relay *parley__relay_new(const parley__relay_config *cfg, int64_t start_
     r->slots = calloc(cfg->max_queued, sizeof *r->slots);
     r->data = malloc(cfg->max_queued * cfg->max_datagram);
     r->free_list = malloc(cfg->max_queued * sizeof *r->free_list);
-    r->heap = malloc(cfg->max_queued * sizeof *r->heap);
-    if (!r->slots || !r->data || !r->free_list || !r->heap) e = PARLEY_ENOMEM;
+    if (!r->slots || !r->data || !r->free_list || parley__due_heap_init(&r->due, cfg->max_queued) != 0)
+      e = PARLEY_ENOMEM;
   }
   if (e != 0) {
     parley__relay_free(r);
@@ -84,42 +84,8 @@ void parley__relay_free(parley__relay *r) {
   free(r->slots);
   free(r->data);
   free(r->free_list);
-  free(r->heap);
+  parley__due_heap_free(&r->due);
   free(r);
-}
-
-static bool before(const parley__relay *r, size_t a, size_t b) {
-  const slot *x = &r->slots[a], *y = &r->slots[b];
-  if (x->due_us != y->due_us) return x->due_us < y->due_us;
-  return x->order < y->order;
-}
-
-static void heap_push(parley__relay *r, size_t s) {
-  size_t i = r->n_heap++;
-  r->heap[i] = s;
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (!before(r, r->heap[i], r->heap[p])) break;
-    size_t t = r->heap[p];
-    r->heap[p] = r->heap[i];
-    r->heap[i] = t;
-    i = p;
-  }
-}
-
-static void heap_pop(parley__relay *r) {
-  r->heap[0] = r->heap[--r->n_heap];
-  size_t i = 0;
-  for (;;) {
-    size_t l = 2 * i + 1, rr = l + 1, m = i;
-    if (l < r->n_heap && before(r, r->heap[l], r->heap[m])) m = l;
-    if (rr < r->n_heap && before(r, r->heap[rr], r->heap[m])) m = rr;
-    if (m == i) break;
-    size_t t = r->heap[m];
-    r->heap[m] = r->heap[i];
-    r->heap[i] = t;
-    i = m;
-  }
 }
 
 int parley__relay_receive(parley__relay *r, parley__relay_dir dir, const void *data, size_t len, int64_t now_us) {
@@ -155,26 +121,27 @@ int parley__relay_receive(parley__relay *r, parley__relay_dir dir, const void *d
     sl->len = len;
     sl->dir = dir;
     if (len > 0) memcpy(r->data + s * r->max_datagram, data, len);
-    heap_push(r, s);
+    (void)parley__due_heap_push(&r->due, sl->due_us, sl->order, s); /* room: one entry per slot */
     queued++;
   }
   return queued;
 }
 
 int64_t parley__relay_next_due_us(const parley__relay *r) {
-  if (!r || r->n_heap == 0) return INT64_MAX;
-  return r->slots[r->heap[0]].due_us;
+  const parley__due_entry *top = r ? parley__due_heap_top(&r->due) : NULL;
+  return top ? top->due_us : INT64_MAX;
 }
 
 int parley__relay_pop_due(parley__relay *r, int64_t now_us, parley__relay_dir *dir, void *buf, size_t cap) {
   if (!r || !dir || (!buf && cap > 0)) return PARLEY_EINVAL;
-  if (r->n_heap == 0) return PARLEY_EAGAIN;
-  size_t s = r->heap[0];
+  const parley__due_entry *top = parley__due_heap_top(&r->due);
+  if (!top) return PARLEY_EAGAIN;
+  size_t s = top->slot;
   const slot *sl = &r->slots[s];
   if (sl->due_us > now_us) return PARLEY_EAGAIN;
   if (sl->len > cap) return PARLEY_ENOSPC;
   if (sl->len > 0) memcpy(buf, r->data + s * r->max_datagram, sl->len);
-  heap_pop(r);
+  parley__due_heap_pop(&r->due);
   r->free_list[r->n_free++] = s;
 
   dir_state *d = &r->dirs[sl->dir];
@@ -192,7 +159,7 @@ int parley__relay_pop_due(parley__relay *r, int64_t now_us, parley__relay_dir *d
   return (int)sl->len;
 }
 
-size_t parley__relay_queued(const parley__relay *r) { return r ? r->n_heap : 0; }
+size_t parley__relay_queued(const parley__relay *r) { return r ? r->due.n : 0; }
 
 void parley__relay_get_stats(const parley__relay *r, parley__relay_dir dir, parley__relay_dir_stats *out) {
   if (!out) return;

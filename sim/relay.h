@@ -11,8 +11,8 @@
  * Ownership: the relay owns its models and its queue storage (max_queued * max_datagram bytes, all
  * allocated at create). Threads: one thread at a time. receive / pop_due / next_due_us never allocate,
  * lock, block or make system calls. */
-#ifndef PARLEY_TRANSPORT_RELAY_H
-#define PARLEY_TRANSPORT_RELAY_H
+#ifndef PARLEY_SIM_RELAY_H
+#define PARLEY_SIM_RELAY_H
 
 #include <stddef.h>
 #include <stdint.h>

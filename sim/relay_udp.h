@@ -11,8 +11,8 @@
  * calls (poll, recvfrom, sendto) and reads the clock; it never allocates (buffers come from create).
  * Ownership: the relay owns its sockets (closed by free) and copies its config; the clock is borrowed
  * and must outlive the relay. */
-#ifndef PARLEY_TRANSPORT_RELAY_UDP_H
-#define PARLEY_TRANSPORT_RELAY_UDP_H
+#ifndef PARLEY_SIM_RELAY_UDP_H
+#define PARLEY_SIM_RELAY_UDP_H
 
 #include <stdint.h>
 #include <sys/socket.h>

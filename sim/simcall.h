@@ -17,8 +17,8 @@
  * Not real-time code (the agents sign and check STUN messages). Single-threaded; deterministic in
  * simulated time for a given config (the agents' random transaction ids and credentials do not
  * influence timing). */
-#ifndef PARLEY_TRANSPORT_SIMCALL_H
-#define PARLEY_TRANSPORT_SIMCALL_H
+#ifndef PARLEY_SIM_SIMCALL_H
+#define PARLEY_SIM_SIMCALL_H
 
 #include <stdbool.h>
 #include <stdint.h>

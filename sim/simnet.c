@@ -4,6 +4,7 @@
  * deliver never allocate. Single-threaded. */
 #define _POSIX_C_SOURCE 200809L
 #include "sim/simnet.h"
+#include "sim/due_heap.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,8 +43,7 @@ struct parley__simnet {
   slot *slots;
   uint8_t *payload;
   size_t max_queued, max_datagram;
-  size_t *heap;  /* slot indices, min-heap */
-  size_t heap_n;
+  parley__due_heap due; /* slot indices by (delivery time, sequence) */
   size_t *free_stack;
   size_t free_n;
   uint64_t next_seq;
@@ -114,10 +114,10 @@ parley__simnet *parley__simnet_new(size_t max_endpoints, size_t max_queued, size
       net->eps = calloc(max_endpoints, sizeof *net->eps);
       net->slots = calloc(max_queued, sizeof *net->slots);
       net->payload = malloc(max_queued * max_datagram);
-      net->heap = malloc(max_queued * sizeof *net->heap);
       net->free_stack = malloc(max_queued * sizeof *net->free_stack);
     }
-    if (!net || !net->eps || !net->slots || !net->payload || !net->heap || !net->free_stack) {
+    if (!net || !net->eps || !net->slots || !net->payload || !net->free_stack ||
+        parley__due_heap_init(&net->due, max_queued) != 0) {
       parley__simnet_free(net);
       net = NULL;
       rc = PARLEY_ENOMEM;
@@ -142,7 +142,7 @@ void parley__simnet_free(parley__simnet *net) {
   free(net->eps);
   free(net->slots);
   free(net->payload);
-  free(net->heap);
+  parley__due_heap_free(&net->due);
   free(net->free_stack);
   free(net);
 }
@@ -167,43 +167,6 @@ int parley__simnet_remove_endpoint(parley__simnet *net, int id) {
   if (!net || id < 0 || (size_t)id >= net->max_endpoints || !net->eps[id].used) return PARLEY_EINVAL;
   memset(&net->eps[id], 0, sizeof net->eps[id]);
   return 0;
-}
-
-/* ---- heap ---- */
-
-static bool before(const parley__simnet *net, size_t a, size_t b) {
-  const slot *x = &net->slots[a], *y = &net->slots[b];
-  return x->at_us != y->at_us ? x->at_us < y->at_us : x->seq < y->seq;
-}
-
-static void heap_push(parley__simnet *net, size_t idx) {
-  size_t i = net->heap_n++;
-  net->heap[i] = idx;
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (!before(net, net->heap[i], net->heap[p])) break;
-    size_t t = net->heap[p];
-    net->heap[p] = net->heap[i];
-    net->heap[i] = t;
-    i = p;
-  }
-}
-
-static size_t heap_pop(parley__simnet *net) {
-  size_t top = net->heap[0];
-  net->heap[0] = net->heap[--net->heap_n];
-  size_t i = 0;
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < net->heap_n && before(net, net->heap[l], net->heap[m])) m = l;
-    if (r < net->heap_n && before(net, net->heap[r], net->heap[m])) m = r;
-    if (m == i) break;
-    size_t t = net->heap[m];
-    net->heap[m] = net->heap[i];
-    net->heap[i] = t;
-    i = m;
-  }
-  return top;
 }
 
 /* ---- fate ---- */
@@ -305,24 +268,26 @@ int parley__simnet_send(parley__simnet *net, const struct sockaddr *from, const 
     s->seq = net->next_seq++;
     s->len = len;
     if (len) memcpy(s->data, data, len);
-    heap_push(net, idx);
+    (void)parley__due_heap_push(&net->due, s->at_us, s->seq, idx); /* room: one entry per slot */
     queued++;
   }
   return queued ? 0 : PARLEY_EFULL;
 }
 
 int64_t parley__simnet_next_delivery_us(const parley__simnet *net) {
-  if (!net || net->heap_n == 0) return INT64_MAX;
-  return net->slots[net->heap[0]].at_us;
+  const parley__due_entry *top = net ? parley__due_heap_top(&net->due) : NULL;
+  return top ? top->due_us : INT64_MAX;
 }
 
-size_t parley__simnet_in_flight(const parley__simnet *net) { return net ? net->heap_n : 0; }
+size_t parley__simnet_in_flight(const parley__simnet *net) { return net ? net->due.n : 0; }
 
 int parley__simnet_deliver_until(parley__simnet *net, int64_t now_us) {
   if (!net) return PARLEY_EINVAL;
   int handled = 0;
-  while (net->heap_n > 0 && handled < 1000000 && net->slots[net->heap[0]].at_us <= now_us) {
-    size_t idx = heap_pop(net);
+  const parley__due_entry *top;
+  while ((top = parley__due_heap_top(&net->due)) != NULL && handled < 1000000 && top->due_us <= now_us) {
+    size_t idx = top->slot;
+    parley__due_heap_pop(&net->due);
     slot *s = &net->slots[idx];
     const struct sockaddr *from = (const struct sockaddr *)&s->from;
     const struct sockaddr *to = (const struct sockaddr *)&s->to;

@@ -11,8 +11,8 @@
  * Fixed capacity (queue slots and datagram size set at create), deterministic for a given seed and
  * call sequence. Single-threaded; nothing reads the clock. Not real-time code, but send and deliver
  * never allocate. Callbacks run inside deliver_until and may call send (and cut/restore). */
-#ifndef PARLEY_TRANSPORT_SIMNET_H
-#define PARLEY_TRANSPORT_SIMNET_H
+#ifndef PARLEY_SIM_SIMNET_H
+#define PARLEY_SIM_SIMNET_H
 
 #include <stddef.h>
 #include <stdint.h>

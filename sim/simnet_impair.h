@@ -9,8 +9,8 @@
  * Ownership: the adapter owns its two models; the caller keeps the configs. Lifetime: it must outlive
  * its use as the net's fate (detach with parley__simnet_set_fate(net, NULL, NULL) or free the net
  * first). Threads: the same single thread as the simnet. The fate call never allocates. */
-#ifndef PARLEY_TRANSPORT_SIMNET_IMPAIR_H
-#define PARLEY_TRANSPORT_SIMNET_IMPAIR_H
+#ifndef PARLEY_SIM_SIMNET_IMPAIR_H
+#define PARLEY_SIM_SIMNET_IMPAIR_H
 
 #include <stdint.h>
 #include <sys/socket.h>

@@ -3,8 +3,8 @@
  * loopback latency), not for the audio path.
  *
  * Threads: pure functions of their arguments; any thread. Not real-time code (O(n x max_lag / 32)). */
-#ifndef PARLEY_ENGINE_XCORR_H
-#define PARLEY_ENGINE_XCORR_H
+#ifndef PARLEY_SIM_XCORR_H
+#define PARLEY_SIM_XCORR_H
 
 #include <stddef.h>
 
