@@ -59,12 +59,16 @@ static const char USAGE[] =
     "Audio (one backend for both directions):\n"
     "  --in FILE / --out FILE     capture from / play out into files\n"
     "  --device NAME              a sound device for both (see --list-devices; 'default')\n"
-    "  --echo                     echo-test peer: send back what is received\n"
+    "  --in-end silence|loop|hangup  what follows the end of --in: silence, the file again, or hanging\n"
+    "                             up [silence]. listen/dial/offer/answer start --in when the call's\n"
+    "                             media starts, not when the tool starts\n"
+    "  --echo                     echo-test peer: send back what is received (its echo canceller and\n"
+    "                             noise suppressor stay off: they would remove the echo itself)\n"
     "  (none: send silence, discard what is received)\n"
     "Common:\n"
     "  --frame-ms 10|20           frame size (both ends must agree) [20]\n"
-    "  --duration S               end the call after S seconds (0: when the peer hangs up) [loopback: 5,\n"
-    "                             or restore + 3; else 0]\n"
+    "  --duration S               end the call after S seconds (0: when the peer hangs up) [loopback:\n"
+    "                             --in's length + 1 (5 without --in), at least restore + 3; else 0]\n"
     "  --timeout S                give up if signaling or connecting takes longer [20]\n"
     "  --loopback-only            offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
     "                             when ADDR is a loopback address)\n"
@@ -81,6 +85,7 @@ typedef struct opts {
   const char *addr;
   const char *in, *out, *device, *sdp_in, *sdp_out;
   bool echo, loopback_only, quiet, no_aec, no_ns;
+  parley_input_end in_end;
   int frame_ms;
   double duration_s, timeout_s, cut_s, restore_s;
 } opts;
@@ -99,6 +104,25 @@ static bool parse_seconds(const char *s, double *out) {
   if (errno || end == s || *end != '\0' || !(v >= 0.0) || v > MAX_SECONDS) return false;
   *out = v;
   return true;
+}
+
+/* The length of an audio file in seconds, or -1 if it cannot be read (the engine reports why later). */
+static double file_seconds(const char *path) {
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  SNDFILE *f = sf_open(path, SFM_READ, &info);
+  if (!f) return -1;
+  sf_close(f);
+  return info.samplerate > 0 ? (double)info.frames / info.samplerate : -1;
+}
+
+/* --loopback without --duration: the whole input plus a second for the last audio to cross the call
+ * (5 s without a readable --in, or looping), and past any restore by 3 s to show the recovery. */
+static double loopback_default_s(const opts *o) {
+  double len = o->in && o->in_end != PARLEY_INPUT_END_LOOP ? file_seconds(o->in) : -1;
+  double d = len >= 0 ? len + 1.0 : 5.0;
+  if (o->cut_s >= 0 && d < o->restore_s + 3.0) d = o->restore_s + 3.0;
+  return d > MAX_SECONDS ? MAX_SECONDS : d;
 }
 
 /* Returns 0, or an exit code (2 for usage errors, or -1 for --help). */
@@ -149,6 +173,12 @@ static int parse_args(int argc, char **argv, opts *o) {
     } else if (strcmp(a, "--sdp-out") == 0) {
       NEED_VALUE();
       o->sdp_out = v;
+    } else if (strcmp(a, "--in-end") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "silence") == 0) o->in_end = PARLEY_INPUT_END_SILENCE;
+      else if (strcmp(v, "loop") == 0) o->in_end = PARLEY_INPUT_END_LOOP;
+      else if (strcmp(v, "hangup") == 0) o->in_end = PARLEY_INPUT_END_HANGUP;
+      else return usage_error("--in-end must be silence, loop or hangup, not '%s'", v);
     } else if (strcmp(a, "--echo") == 0) {
       o->echo = true;
     } else if (strcmp(a, "--loopback-only") == 0) {
@@ -180,6 +210,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     return usage_error("%s", "listen/dial need an address (HOST:PORT)");
   if (o->mode == MODE_NONE) return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer");
   if (o->mode == MODE_LIST) return 0;
+  if (o->in_end != PARLEY_INPUT_END_SILENCE && !o->in) return usage_error("%s", "--in-end needs --in");
   if ((o->cut_s >= 0) != (o->restore_s >= 0)) return usage_error("%s", "--cut-at and --restore-at go together");
   if (o->cut_s >= 0 && o->mode != MODE_LOOPBACK) return usage_error("%s", "--cut-at needs --loopback");
   if (o->cut_s >= 0 && !(o->cut_s > 0 && o->restore_s > o->cut_s))
@@ -188,7 +219,7 @@ static int parse_args(int argc, char **argv, opts *o) {
   if (o->mode == MODE_LOOPBACK) {
     if (o->device || o->echo || o->sdp_in || o->sdp_out)
       return usage_error("%s", "--loopback takes --in/--out files only");
-    if (o->duration_s < 0) o->duration_s = o->cut_s >= 0 ? o->restore_s + 3.0 : 5.0;
+    if (o->duration_s < 0) o->duration_s = loopback_default_s(o);
     if (o->duration_s <= 0) return usage_error("%s", "--duration must be positive for --loopback");
     if (o->cut_s >= 0 && o->duration_s <= o->restore_s)
       return usage_error("%s", "--duration must end after --restore-at");
@@ -388,18 +419,26 @@ static void side_close(side *s) {
   s->eng = NULL;
 }
 
+/* v * scale formatted with fmt, or "n/a" when v < 0 (not measured yet). */
+static const char *fmt_or_na(char *buf, size_t cap, const char *fmt, double v, double scale) {
+  if (v < 0) snprintf(buf, cap, "n/a");
+  else snprintf(buf, cap, fmt, v * scale);
+  return buf;
+}
+
 static void print_stats(const side *s) {
   parley_call_stats st;
   if (!s->call || parley_call_get_stats(s->call, &st) != 0) return;
-  printf("  %s: rtt ", s->name);
-  if (st.rtt_ms >= 0) printf("%.1f ms", st.rtt_ms);
-  else printf("n/a");
-  printf(", peer-reported loss ");
-  if (st.fraction_lost >= 0) printf("%.1f %%", st.fraction_lost * 100.0);
-  else printf("n/a");
-  printf(", lost %lld, jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n",
-         (long long)st.packets_lost, st.jitter_ms, st.jitter_buffer_ms, (unsigned long long)st.concealed_frames,
-         (unsigned long long)st.concealed_ms, (unsigned long long)st.fec_frames);
+  char rtt[32], sent[32], recent[32], recv[32];
+  printf("  %s: rtt %s, loss sent %s over the call (%lld packets, peer-reported; %s in the last report), "
+         "received %s (%lld packets)\n",
+         s->name, fmt_or_na(rtt, sizeof rtt, "%.1f ms", st.rtt_ms, 1),
+         fmt_or_na(sent, sizeof sent, "%.1f %%", st.loss_sent, 100), (long long)(st.packets_lost_sent > 0 ? st.packets_lost_sent : 0),
+         fmt_or_na(recent, sizeof recent, "%.1f %%", st.fraction_lost, 100),
+         fmt_or_na(recv, sizeof recv, "%.1f %%", st.loss_received, 100), (long long)st.packets_lost);
+  printf("     jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n", st.jitter_ms,
+         st.jitter_buffer_ms, (unsigned long long)st.concealed_frames, (unsigned long long)st.concealed_ms,
+         (unsigned long long)st.fec_frames);
   printf("     sent %llu packets / %llu bytes, received %llu packets / %llu bytes\n",
          (unsigned long long)st.packets_sent, (unsigned long long)st.bytes_sent,
          (unsigned long long)st.packets_received, (unsigned long long)st.bytes_received);
@@ -600,6 +639,7 @@ static int run_loopback(const opts *o) {
   if (o->in) {
     ca.audio = PARLEY_AUDIO_FILE;
     ca.input_file = o->in;
+    ca.input_file_end = o->in_end;
   }
   if (o->out) {
     cb.audio = PARLEY_AUDIO_FILE;
@@ -783,13 +823,19 @@ static int run_peer(const opts *o) {
     cfg.audio = PARLEY_AUDIO_FILE;
     cfg.input_file = o->in;
     cfg.output_file = o->out;
+    cfg.input_file_end = o->in_end;
+    cfg.input_file_at_media = true; /* signaling may take seconds: the clip waits for the call */
   } else if (o->device) {
     cfg.audio = PARLEY_AUDIO_DEVICE;
     bool dflt = strcmp(o->device, "default") == 0;
     cfg.input_device = dflt ? NULL : o->device;
     cfg.output_device = dflt ? NULL : o->device;
   } else if (o->echo) {
+    /* The echo path is playout -> capture inside this process: a canceller here would learn it and
+     * remove exactly what we mean to send back (the dialer hears itself for a second, then nothing). */
     cfg.audio = PARLEY_AUDIO_APP;
+    cfg.echo_cancellation = false;
+    cfg.noise_suppression = false;
   }
   int rc = 1, err, fd = -1, lfd = -1;
   echo_pump pump;
