@@ -227,6 +227,29 @@ expect_fail "dial without address" "$tool" dial
 expect_fail "bad address" "$tool" listen 127.0.0.1:99999 --timeout 1
 expect_fail "device with files" "$tool" dial 127.0.0.1:1 --device x --in "$speech"
 expect_fail "unknown device" "$tool" dial 127.0.0.1:1 --device "no-such-device-$$" --timeout 1
+if [ "$("$tool" --list-devices 2>&1)" = "$("$tool" --list-devices 2>/dev/null)" ]; then
+  pass "--list-devices prints nothing on stderr (no ALSA/JACK library noise)"
+else
+  "$tool" --list-devices 2>&1 >/dev/null | head -n 5 >&2; fail "--list-devices printed library noise"
+fi
+"$tool" --list-devices | grep -q '^no audio devices' && { grep -q "no audio devices on this machine" "$tmp/err.txt" ||
+  { cat "$tmp/err.txt" >&2; fail "opening a device on a machine without one does not say so"; }; }
+# Network errors carry the system's reason: an address not on this host, a port already listened on.
+expect_fail "address not here" "$tool" listen 192.0.2.1:7000 --timeout 1
+grep -q "Cannot assign requested address" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "no reason for the bind error"; }
+timeout 10 "$tool" listen "127.0.0.1:$((port + 3))" --timeout 3 --quiet > "$tmp/busy.txt" 2>&1 &
+bpid=$!
+pids="$pids $bpid"
+n=0
+until grep -q "listening at" "$tmp/busy.txt" 2>/dev/null || [ $n -ge 50 ]; do sleep 0.1; n=$((n + 1)); done
+expect_fail "port in use" "$tool" listen "127.0.0.1:$((port + 3))" --timeout 1
+grep -q "Address already in use" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "no reason for the port in use"; }
+kill "$bpid" 2>/dev/null || true
+wait "$bpid" 2>/dev/null || true
+# An SDP over the limit says how large it is and what the limit is.
+awk 'BEGIN {print "v=0"; for (i = 0; i < 1000; i++) print "a=x-padding:" i " 0123456789012345678901234567890123456789"}' > "$tmp/huge.sdp"
+expect_fail "huge sdp" "$tool" answer --sdp-in "$tmp/huge.sdp" --timeout 1
+grep -Eq "the SDP is [0-9]+ bytes, the limit is 32767" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "huge SDP message"; }
 expect_fail "nobody listening" "$tool" dial "127.0.0.1:$((port + 1))" --timeout 0.5
 expect_fail "no sdp file" "$tool" answer --sdp-in "$tmp/none.sdp" --timeout 0.3
 printf 'v=0\nthis is not sdp\n' > "$tmp/junk.sdp"

@@ -36,7 +36,7 @@
 #include "tools/call_lib.h"
 #include "transport/relay_udp.h"
 
-#define SDP_CAP 8192
+#define SDP_CAP PARLEY__CALLTOOL_SDP_MAX
 #define MAX_SECONDS 3600.0
 
 static const char USAGE[] =
@@ -349,7 +349,11 @@ static int fail(const char *what, int err) {
 
 static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   switch (err) {
-  case PARLEY_ENOTFOUND: return cfg->audio == PARLEY_AUDIO_DEVICE ? "no such audio device" : "no such input file";
+  case PARLEY_ENOTFOUND:
+    if (cfg->audio != PARLEY_AUDIO_DEVICE) return "no such input file";
+    return parley__device_list(NULL, 0) == 0 ? "no audio devices on this machine (no sound card, PulseAudio or "
+                                               "running JACK server)"
+                                             : "no such audio device (see --list-devices)";
   case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
   case PARLEY_EIO: return "the output file cannot be created";
   case PARLEY_ENOTSUP: return "the device cannot do this rate";
@@ -786,20 +790,35 @@ static int write_local(const opts *o, const char *sdp) {
   return 0;
 }
 
+/* Why signaling step `what` failed: a description too large says how large, a network error says what
+ * the system said (errno, set by the call that failed just before), a bad address what one looks like. */
+static void signaling_error(const char *what, int err, size_t size) {
+  if (err == PARLEY_ENOSPC)
+    fprintf(stderr, "parley-call: %s: the SDP is %zu bytes, the limit is %d\n", what, size, SDP_CAP - 1);
+  else if (err == PARLEY_ENETWORK)
+    fprintf(stderr, "parley-call: %s: %s\n", what, strerror(errno));
+  else if (err == PARLEY_EINVAL)
+    fprintf(stderr, "parley-call: %s: bad address (want HOST:PORT, numeric)\n", what);
+  else
+    fprintf(stderr, "parley-call: %s: %s\n", what, parley_strerror(err));
+}
+
 /* offer mode: an --sdp-in file that exists before our offer is an old answer, never ours. */
 static struct stat g_stale_sdp_in;
 static bool g_have_stale;
 
 static int read_remote(const opts *o, char *buf, size_t cap) {
   int n;
+  size_t size = 0;
   if (o->sdp_in) {
     n = parley__calltool_read_file_wait(o->sdp_in, g_have_stale ? &g_stale_sdp_in : NULL, buf, cap,
-                                        (int)(o->timeout_s * 1000));
-    if (n < 0) fprintf(stderr, "parley-call: reading %s: %s\n", o->sdp_in, parley_strerror(n));
+                                        (int)(o->timeout_s * 1000), &size);
+    if (n < 0) signaling_error(o->sdp_in, n, size);
   } else {
     fprintf(stderr, "parley-call: paste the remote description, then a blank line or EOF\n");
-    n = parley__calltool_read_stream(stdin, buf, cap);
-    if (n < 0) fprintf(stderr, "parley-call: no description on stdin\n");
+    n = parley__calltool_read_stream(stdin, buf, cap, &size);
+    if (n == PARLEY_ENOSPC) signaling_error("stdin", n, size);
+    else if (n < 0) fprintf(stderr, "parley-call: no description on stdin\n");
   }
   return n;
 }
@@ -842,13 +861,15 @@ static int run_peer(const opts *o) {
   memset(&pump, 0, sizeof pump);
   bool pumping = false;
   int timeout_ms = (int)(o->timeout_s * 1000);
+  char what[128];
+  size_t size = 0;
   if (side_open(&s, &cfg) < 0) goto out;
 
   /* Signaling. */
   if (o->mode == MODE_LISTEN) {
     if ((err = parley__calltool_rv_listen(o->addr, NULL, &lfd)) < 0) {
-      fprintf(stderr, "parley-call: cannot listen at %s: %s\n", o->addr,
-              err == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(err));
+      snprintf(what, sizeof what, "cannot listen at %s", o->addr);
+      signaling_error(what, err, 0);
       goto out;
     }
     printf("listening at %s\n", o->addr);
@@ -857,14 +878,14 @@ static int run_peer(const opts *o) {
       fprintf(stderr, "parley-call: nobody dialled %s: %s\n", o->addr, parley_strerror(fd));
       goto out;
     }
-    if ((err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms)) < 0) {
-      fprintf(stderr, "parley-call: receiving the offer: %s\n", parley_strerror(err));
+    if ((err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms, &size)) < 0) {
+      signaling_error("receiving the offer", err, size);
       goto out;
     }
   } else if (o->mode == MODE_DIAL) {
     if ((fd = parley__calltool_rv_dial(o->addr, timeout_ms)) < 0) {
-      fprintf(stderr, "parley-call: cannot reach %s: %s\n", o->addr,
-              fd == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(fd));
+      snprintf(what, sizeof what, "cannot reach %s", o->addr);
+      signaling_error(what, fd, 0);
       goto out;
     }
   } else if (o->mode == MODE_ANSWER) {
@@ -885,8 +906,8 @@ static int run_peer(const opts *o) {
     }
     if (o->mode == MODE_DIAL) {
       if ((err = parley__calltool_msg_send(fd, local)) < 0 ||
-          (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms)) < 0) {
-        fprintf(stderr, "parley-call: exchanging descriptions: %s\n", parley_strerror(err));
+          (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms, &size)) < 0) {
+        signaling_error("exchanging descriptions", err, size);
         goto out;
       }
     } else {
@@ -905,7 +926,7 @@ static int run_peer(const opts *o) {
     }
     if (o->mode == MODE_LISTEN) {
       if ((err = parley__calltool_msg_send(fd, local)) < 0) {
-        fprintf(stderr, "parley-call: sending the answer: %s\n", parley_strerror(err));
+        signaling_error("sending the answer", err, 0);
         goto out;
       }
     } else if (write_local(o, local) < 0) {
@@ -950,6 +971,10 @@ static int list_devices(void) {
   parley__device_info info[64];
   int n = parley__device_list(info, 64);
   if (n < 0) return fail("listing devices", n);
+  if (n == 0) {
+    printf("no audio devices: PortAudio found no sound card (ALSA), PulseAudio or running JACK server\n");
+    return 0;
+  }
   printf("%d device(s):\n", n);
   for (int i = 0; i < n && i < 64; i++)
     printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].max_input_channels,
