@@ -93,6 +93,21 @@ Test(calltool, rewrite_rejects_bad_input) {
   cr_assert_eq(parley__calltool_sdp_rewrite("v=0\ns=-\n", "10.0.0.1", 4000, out, sizeof out), PARLEY_EPARSE);
 }
 
+Test(calltool, split_ipv4) {
+  char ip[16];
+  int port = -1;
+  cr_assert_eq(parley__calltool_split_ipv4("127.0.0.1:9000", ip, sizeof ip, &port), 0);
+  cr_expect_str_eq(ip, "127.0.0.1");
+  cr_expect_eq(port, 9000);
+  cr_assert_eq(parley__calltool_split_ipv4("192.0.2.255:0", ip, sizeof ip, &port), 0);
+  cr_expect_eq(port, 0);
+  const char *bad[] = {"9000", ":9000", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:9x", "host:1", "[::1]:1",
+                       "1.2.3.4.5:1", "127.0.0.1:-1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect_eq(parley__calltool_split_ipv4(bad[i], ip, sizeof ip, &port), PARLEY_EINVAL, "%s", bad[i]);
+  cr_expect_eq(parley__calltool_split_ipv4("127.0.0.1:1", ip, 8, &port), PARLEY_EINVAL, "ip buffer too small");
+}
+
 Test(calltool, first_candidate_is_the_first_udp_ipv4_one) {
   char ip[64];
   int port = 0;

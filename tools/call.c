@@ -72,6 +72,9 @@ static const char USAGE[] =
     "  --timeout S                give up if signaling or connecting takes longer [20]\n"
     "  --loopback-only            offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
     "                             when ADDR is a loopback address)\n"
+    "  --via HOST:PORT            send the media through a relay, e.g. parley-netsim --listen HOST:PORT\n"
+    "                             (no --forward): both descriptions' candidates are moved to it, so one\n"
+    "                             side's --via routes both directions (numeric IPv4)\n"
     "  --no-aec, --no-ns          turn off echo cancellation / noise suppression (e.g. for a device\n"
     "                             wired back to itself, which the canceller would remove)\n"
     "  --quiet                    timeline only for the main events (no signaling/ice/candidates)\n";
@@ -84,6 +87,9 @@ typedef struct opts {
   mode mode;
   const char *addr;
   const char *in, *out, *device, *sdp_in, *sdp_out;
+  const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
+  char via_ip[16];
+  int via_port;
   bool echo, loopback_only, quiet, no_aec, no_ns;
   parley_input_end in_end;
   int frame_ms;
@@ -179,6 +185,11 @@ static int parse_args(int argc, char **argv, opts *o) {
       else if (strcmp(v, "loop") == 0) o->in_end = PARLEY_INPUT_END_LOOP;
       else if (strcmp(v, "hangup") == 0) o->in_end = PARLEY_INPUT_END_HANGUP;
       else return usage_error("--in-end must be silence, loop or hangup, not '%s'", v);
+    } else if (strcmp(a, "--via") == 0) {
+      NEED_VALUE();
+      if (parley__calltool_split_ipv4(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
+        return usage_error("--via wants a numeric IPv4 HOST:PORT, not '%s'", v);
+      o->via = v;
     } else if (strcmp(a, "--echo") == 0) {
       o->echo = true;
     } else if (strcmp(a, "--loopback-only") == 0) {
@@ -217,7 +228,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     return usage_error("%s", "need 0 < --cut-at < --restore-at");
   if (o->timeout_s <= 0) return usage_error("%s", "--timeout must be positive");
   if (o->mode == MODE_LOOPBACK) {
-    if (o->device || o->echo || o->sdp_in || o->sdp_out)
+    if (o->device || o->echo || o->sdp_in || o->sdp_out || o->via)
       return usage_error("%s", "--loopback takes --in/--out files only");
     if (o->duration_s < 0) o->duration_s = loopback_default_s(o);
     if (o->duration_s <= 0) return usage_error("%s", "--duration must be positive for --loopback");
@@ -227,6 +238,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (o->duration_s < 0) o->duration_s = 0;
     if (o->device && (o->in || o->out)) return usage_error("%s", "--device replaces --in/--out");
     if (o->echo && (o->device || o->in || o->out)) return usage_error("%s", "--echo is its own audio source");
+    if (o->via && o->mode != MODE_LISTEN && o->mode != MODE_DIAL && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
+      return usage_error("%s", "--via is for listen/dial/offer/answer");
     if ((o->sdp_in || o->sdp_out) && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
       return usage_error("%s", "--sdp-in/--sdp-out are for offer/answer");
   }
@@ -803,6 +816,19 @@ static void signaling_error(const char *what, int err, size_t size) {
     fprintf(stderr, "parley-call: %s: %s\n", what, parley_strerror(err));
 }
 
+/* --via: sdp with every candidate (and c=, m=) moved to the relay, into buf (SDP_CAP); both our
+ * description and the peer's go through it, so each side sends its media to the relay. Without --via,
+ * sdp itself. NULL (after a message) if it cannot be rewritten. */
+static const char *routed(const opts *o, const char *sdp, char *buf) {
+  if (!o->via) return sdp;
+  int err = parley__calltool_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
+  if (err >= 0) return buf;
+  if (err == PARLEY_ENOSPC) signaling_error("routing through the relay", err, strlen(sdp));
+  else fprintf(stderr, "parley-call: routing through the relay: %s\n",
+               err == PARLEY_EPARSE ? "the description has no candidate to move" : parley_strerror(err));
+  return NULL;
+}
+
 /* offer mode: an --sdp-in file that exists before our offer is an old answer, never ours. */
 static struct stat g_stale_sdp_in;
 static bool g_have_stale;
@@ -824,7 +850,8 @@ static int read_remote(const opts *o, char *buf, size_t cap) {
 }
 
 static int run_peer(const opts *o) {
-  static char local[SDP_CAP], remote[SDP_CAP];
+  static char local[SDP_CAP], remote[SDP_CAP], out_sdp[SDP_CAP], in_sdp[SDP_CAP];
+  const char *sent, *got; /* the descriptions as they cross: through the relay with --via */
   side s;
   side_init(&s, o->mode == MODE_LISTEN || o->mode == MODE_ANSWER ? "B" : "A", o->quiet);
   bool offerer = o->mode == MODE_DIAL || o->mode == MODE_OFFER;
@@ -834,7 +861,8 @@ static int run_peer(const opts *o) {
   cfg.dispatch = PARLEY_DISPATCH_APP;
   cfg.echo_cancellation = !o->no_aec;
   cfg.noise_suppression = !o->no_ns;
-  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr))) {
+  /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
+  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr)) || (o->via && strncmp(o->via_ip, "127.", 4) == 0)) {
     cfg.loopback_candidates = true;
     cfg.ipv6 = o->addr && strncmp(o->addr, "[::1]", 5) == 0;
   }
@@ -904,18 +932,19 @@ static int run_peer(const opts *o) {
       fail("local description", err);
       goto out;
     }
+    if (!(sent = routed(o, local, out_sdp))) goto out;
     if (o->mode == MODE_DIAL) {
-      if ((err = parley__calltool_msg_send(fd, local)) < 0 ||
+      if ((err = parley__calltool_msg_send(fd, sent)) < 0 ||
           (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms, &size)) < 0) {
         signaling_error("exchanging descriptions", err, size);
         goto out;
       }
     } else {
-      if (write_local(o, local) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
+      if (write_local(o, sent) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
     }
-    if (apply_remote(&s, PARLEY_SDP_ANSWER, remote) < 0) goto out;
+    if (!(got = routed(o, remote, in_sdp)) || apply_remote(&s, PARLEY_SDP_ANSWER, got) < 0) goto out;
   } else {
-    if (apply_remote(&s, PARLEY_SDP_OFFER, remote) < 0) goto out;
+    if (!(got = routed(o, remote, in_sdp)) || apply_remote(&s, PARLEY_SDP_OFFER, got) < 0) goto out;
     if ((err = parley_call_create_answer(s.call, local, sizeof local)) < 0) {
       fail("answer", err);
       goto out;
@@ -924,12 +953,13 @@ static int run_peer(const opts *o) {
       fail("local description", err);
       goto out;
     }
+    if (!(sent = routed(o, local, out_sdp))) goto out;
     if (o->mode == MODE_LISTEN) {
-      if ((err = parley__calltool_msg_send(fd, local)) < 0) {
+      if ((err = parley__calltool_msg_send(fd, sent)) < 0) {
         signaling_error("sending the answer", err, 0);
         goto out;
       }
-    } else if (write_local(o, local) < 0) {
+    } else if (write_local(o, sent) < 0) {
       goto out;
     }
   }

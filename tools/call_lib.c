@@ -107,6 +107,24 @@ int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char
   return rewritten > 0 ? (int)len : PARLEY_EPARSE;
 }
 
+int parley__calltool_split_ipv4(const char *text, char *ip, size_t ip_cap, int *port) {
+  if (!text || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
+  const char *colon = strrchr(text, ':');
+  if (!colon || colon == text || (size_t)(colon - text) >= 16) return PARLEY_EINVAL;
+  char host[16];
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = '\0';
+  struct in_addr a4;
+  char *end;
+  errno = 0;
+  long p = strtol(colon + 1, &end, 10);
+  if (inet_pton(AF_INET, host, &a4) != 1 || colon[1] == '\0' || *end != '\0' || errno || p < 0 || p > 65535)
+    return PARLEY_EINVAL;
+  snprintf(ip, ip_cap, "%s", host);
+  *port = (int)p;
+  return 0;
+}
+
 int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port) {
   if (!sdp || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
   for (const char *p = sdp; *p;) {

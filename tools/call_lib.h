@@ -21,6 +21,10 @@
  * PARLEY_ENOSPC, or PARLEY_EPARSE (no candidate line to rewrite). CRLF or LF line ends are kept. */
 int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap);
 
+/* Splits "A.B.C.D:PORT" (a numeric IPv4 address, a port 0..65535) into ip (cap >= 16) and *port.
+ * 0 or PARLEY_EINVAL. */
+int parley__calltool_split_ipv4(const char *text, char *ip, size_t ip_cap, int *port);
+
 /* The address and port of the first UDP IPv4 a=candidate line of sdp: ip (cap >= 16) and *port.
  * 0, PARLEY_EINVAL or PARLEY_ENOTFOUND. */
 int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port);
