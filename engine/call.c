@@ -51,7 +51,8 @@ static void drain_events(parley_call *c) {
     parley__engine_post(c->eng, c, &ev);
   }
   if (!c->ice) return;
-  parley__ice_state want = parley__ice_state_reported(c->ice_monitor, parley__ice_get_state(c->ice), c->ice_shown);
+  parley__ice_state want =
+      parley__ice_state_reported(c->ice_monitor, parley__ice_get_state(c->ice), c->ice_shown);
   if (want == c->ice_shown) return;
   memset(&ev, 0, sizeof ev);
   ev.kind = PARLEY__EV_ICE_STATE;

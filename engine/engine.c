@@ -33,9 +33,9 @@
  *    clock against the monotonic clock over a block of 64 periods is negligible. Under eng->lock
  *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
  *    liveness monitor, RTCP (reports, RTT, BYE), tx ring -> RTP -> SRTP -> socket, RTCP reports, ICE
- *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted; the input file
- *    ended -> every call hung up, with PARLEY_INPUT_END_HANGUP).
- *    Events go to dispatch.c's queue.
+ *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted; the
+ *    input file ended -> every call hung up, with PARLEY_INPUT_END_HANGUP). Events go to dispatch.c's
+ *    queue.
  *  - App threads: parley_call_* functions take eng->lock (never held by the audio thread), change
  *    the call, and wake the network thread through the eventfd.
  *  - Dispatch: an internal thread, or the app's own thread through parley_engine_dispatch.

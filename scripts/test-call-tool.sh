@@ -50,10 +50,11 @@ wav_tone() {
       }
     }' > "$1"
 }
-# RMS in dBFS of each WIN-sample window of a canonical 16-bit mono WAV, one per line: wav_windows FILE WIN.
+# RMS in dBFS of each WIN-sample window of a canonical 16-bit mono WAV, one per line, from sample SKIP
+# (default 0): wav_windows FILE WIN [SKIP].
 wav_windows() {
-  od -An -v -td2 -j44 "$1" | awk -v w="$2" '{for (i = 1; i <= NF; i++) {s += $i * $i; if (++k == w) {
-    print (s > 0 ? 10 * log(s / k / 32768 / 32768) / log(10) : -200); s = 0; k = 0}}}'
+  od -An -v -td2 -j$((44 + 2 * ${3:-0})) "$1" | awk -v w="$2" '{for (i = 1; i <= NF; i++) {s += $i * $i;
+    if (++k == w) {print (s > 0 ? 10 * log(s / k / 32768 / 32768) / log(10) : -200); s = 0; k = 0}}}'
 }
 # Windows (from wav_windows) at or above LEVEL dBFS: windows_over FILE LEVEL.
 windows_over() { awk -v l="$2" '$1 >= l {n++} END {print n + 0}' "$1"; }
@@ -145,8 +146,7 @@ wait "$lpid" || { cat "$tmp/listen2.txt" >&2; fail "echo listen exited non-zero"
 wav_windows "$tmp/echo.wav" 24000 > "$tmp/echo.half" # 0.5 s windows, to find the echo's start
 first=$(awk '$1 > -40 {print NR; exit}' "$tmp/echo.half")
 [ -n "$first" ] || fail "no echo came back"
-od -An -v -td2 -j$((44 + 2 * 24000 * first)) "$tmp/echo.wav" | awk '{for (i = 1; i <= NF; i++) {s += $i * $i;
-  if (++k == 48000) {print 10 * log(s / k / 32768 / 32768 + 1e-20) / log(10); s = 0; k = 0}}}' | head -n 8 > "$tmp/echo.win"
+wav_windows "$tmp/echo.wav" 48000 $((24000 * first)) | head -n 8 > "$tmp/echo.win"
 [ "$(wc -l < "$tmp/echo.win")" -eq 8 ] || { cat "$tmp/echo.win" >&2; fail "echo shorter than 8 s"; }
 spread=$(awk 'NR == 1 {lo = hi = $1} {if ($1 < lo) lo = $1; if ($1 > hi) hi = $1} END {printf "%.2f", hi - lo}' "$tmp/echo.win")
 awk -v s="$spread" 'BEGIN {exit !(s <= 3.0)}' ||
