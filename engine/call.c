@@ -42,9 +42,23 @@ static void ip_text(const parley__netaddr *a, char *buf, size_t cap) {
 
 /* ---- events ---- */
 
+/* Posts the monitor's queued events, then the ICE state refined by the agent's (events.h,
+ * parley__ice_state_reported): completed once checking is over, per W3C. */
 static void drain_events(parley_call *c) {
   parley__event ev;
-  while (parley__event_queue_pop(&c->evq, &ev) == 0) parley__engine_post(c->eng, c, &ev);
+  while (parley__event_queue_pop(&c->evq, &ev) == 0) {
+    if (ev.kind == PARLEY__EV_ICE_STATE) c->ice_monitor = c->ice_shown = ev.ice_state;
+    parley__engine_post(c->eng, c, &ev);
+  }
+  if (!c->ice) return;
+  parley__ice_state want =
+      parley__ice_state_reported(c->ice_monitor, parley__ice_get_state(c->ice), c->ice_shown);
+  if (want == c->ice_shown) return;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = PARLEY__EV_ICE_STATE;
+  ev.now_us = now_us(c->eng);
+  ev.ice_state = c->ice_shown = want;
+  parley__engine_post(c->eng, c, &ev);
 }
 
 static void post_signaling(parley_call *c, parley__sdp_op op) {
@@ -93,7 +107,10 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
   } else if (ev->kind == PARLEY__ICE_EV_GATHERING_DONE) {
     parley__engine_post_candidate(c->eng, c, "end-of-candidates", ev->now_us);
   }
-  if (ev->kind == PARLEY__ICE_EV_SELECTED_PAIR) c->ice_pairs_selected++;
+  if (ev->kind == PARLEY__ICE_EV_SELECTED_PAIR) {
+    c->ice_pairs_selected++;
+    if (c->started) parley__device_input_release(c->eng->dev); /* media flows: a held input file starts */
+  }
   (void)parley__ice_liveness_on_ice_event(&c->il, ev);
   /* The monitor owns connected/disconnected; an agent that failed outright is reported here. */
   if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY__ICE_FAILED && !c->agent_failed_reported) {
@@ -102,7 +119,7 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
     memset(&out, 0, sizeof out);
     out.kind = PARLEY__EV_ICE_STATE;
     out.now_us = ev->now_us;
-    out.ice_state = PARLEY__ICE_FAILED;
+    out.ice_state = c->ice_monitor = c->ice_shown = PARLEY__ICE_FAILED;
     parley__engine_post(c->eng, c, &out);
     out.kind = PARLEY__EV_PEER_STATE;
     out.peer_state = PARLEY__PEER_FAILED;
@@ -331,6 +348,9 @@ static void on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now) {
     const parley__rtcp_report_block *b = &info.blocks[i];
     if (b->ssrc != c->ssrc) continue;
     c->fraction_lost = b->fraction_lost / 256.0;
+    c->peer_cum_lost = b->cumulative_lost;
+    c->peer_ext_highest = b->ext_highest_seq;
+    c->peer_reported = true;
     uint32_t rtt16;
     if (parley__rtcp_rtt(parley__ntp_mid32_from_us(now), b->lsr, b->dlsr, &rtt16) == 0)
       c->rtt_ms = (double)parley__ntp_short_to_us(rtt16) / 1000.0;
@@ -501,7 +521,7 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   c->rtt_ms = -1;
   c->fraction_lost = -1;
   c->ssrc = rand32();
-  c->seq = (uint16_t)rand32();
+  c->seq = c->first_seq = (uint16_t)rand32();
   c->sess_id = rand32() & 0x7fffffffu;
   snprintf(c->cname, sizeof c->cname, "parley-%08x", rand32());
   for (int i = 0; i < PARLEY__CALL_MAX_SOCKS; i++) c->socks[i].fd = -1;
@@ -954,6 +974,7 @@ int parley_call_start(parley_call *c) {
   c->slot = slot;
   c->started = true;
   c->next_rtcp_us = now_us(e) + RTCP_INTERVAL_US / 2;
+  if (c->ice_pairs_selected > 0) parley__device_input_release(e->dev); /* ICE connected first */
   parley__engine_wake(e);
 out:
   pthread_mutex_unlock(&e->lock);
@@ -977,10 +998,14 @@ int parley_call_hangup(parley_call *c) {
   if (!c) return PARLEY_EINVAL;
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
-  if (c->hungup) {
-    pthread_mutex_unlock(&e->lock);
-    return PARLEY_ESTATE;
-  }
+  int r = parley__call_hangup_locked(c);
+  pthread_mutex_unlock(&e->lock);
+  return r;
+}
+
+int parley__call_hangup_locked(parley_call *c) {
+  parley_engine *e = c->eng;
+  if (c->hungup) return PARLEY_ESTATE;
   int64_t now = now_us(e);
   if (c->started) send_rtcp(c, now, true);
   if (c->mon) {
@@ -991,7 +1016,6 @@ int parley_call_hangup(parley_call *c) {
   parley__call_teardown(c, false);
   c->hungup = true;
   parley__engine_post_closed(e, c, now);
-  pthread_mutex_unlock(&e->lock);
   return 0;
 }
 
@@ -1001,6 +1025,13 @@ int parley_call_set_mute(parley_call *c, bool mute) {
   return 0;
 }
 
+/* lost / expected clamped to 0..1 (duplicates make lost negative); -1 while nothing was expected. */
+static double loss_ratio(int64_t lost, uint32_t expected) {
+  if (expected == 0) return -1;
+  double r = (double)lost / expected;
+  return r < 0 ? 0 : r > 1 ? 1 : r;
+}
+
 int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   if (!c || !out) return PARLEY_EINVAL;
   memset(out, 0, sizeof *out);
@@ -1008,9 +1039,18 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   pthread_mutex_lock(&e->lock);
   out->rtt_ms = c->rtt_ms;
   out->fraction_lost = c->fraction_lost;
+  out->loss_received = out->loss_sent = -1;
+  out->packets_lost_sent = -1;
   if (c->rx_valid) {
     out->packets_lost = parley__rtp_rx_lost(&c->rx);
     out->jitter_ms = parley__rtp_rx_jitter(&c->rx) / 48.0;
+    out->loss_received = loss_ratio(out->packets_lost, parley__rtp_rx_expected(&c->rx));
+  }
+  if (c->peer_reported) {
+    /* The peer's extended highest sequence counts cycles from our first packet's: what it expected
+     * is the span from that packet (RFC 3550 A.3, seen from the sender). */
+    out->packets_lost_sent = c->peer_cum_lost;
+    out->loss_sent = loss_ratio(c->peer_cum_lost, c->peer_ext_highest - c->first_seq + 1u);
   }
   out->packets_sent = c->pkts_sent;
   out->bytes_sent = c->bytes_sent;

@@ -86,6 +86,8 @@ typedef struct parley__device_config {
   const char *input_path;
   const char *output_path;
   parley__device_pacing pacing; /* FILE and NULL; default REALTIME */
+  bool input_loop; /* FILE: at the input's end start over (FINISHED never comes) [false: silence] */
+  bool input_hold; /* FILE: capture silence, the input unread, until parley__device_input_release */
 
   /* APP: capacity of each sample ring in frames, rounded up to a power of two; 0 (default) = 8
    * periods. */
@@ -189,6 +191,10 @@ void parley__device_get_stats(const parley__device *d, parley__device_stats *out
 
 /* The rates a device runs at: 8000, 16000, 32000, 44100 or 48000 Hz. Pure. */
 bool parley__device_rate_supported(int rate_hz);
+
+/* FILE with input_hold: the input file starts at the next period. Any thread, real-time safe (one
+ * atomic store); ignored for other backends and after the first call. */
+void parley__device_input_release(parley__device *d);
 
 /* APP only. The app's capture thread copies up to `frames` interleaved frames in; returns how many fit
  * (the rest is dropped by the caller's choice), or PARLEY_EINVAL / PARLEY_ESTATE (not an APP device).

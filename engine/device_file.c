@@ -6,8 +6,12 @@
  * 48 kHz) the device takes the file's rate (parley__device_rate_hz) and the caller resamples. Any
  * other rate (11.025, 22.05, 96 kHz, ...) is converted here to the configured device rate with one
  * engine/resampler per channel, so every file plays. Channels are converted to the configured count
- * (stereo->mono averages L and R, mono->stereo duplicates). When the file (and the resampler's tail)
- * ends, the rest of that period and every later one is silence, and FINISHED is flagged once.
+ * (stereo->mono averages L and R, mono->stereo duplicates). What follows the file's end is the
+ * config's choice: by default the rest of that period and every later one is silence, and FINISHED
+ * is flagged once (the engine may end its calls on it); with input_loop the file starts over at its
+ * first frame within the same period (after the resampler's buffered frames, no tail flush), and
+ * FINISHED is never flagged. With input_hold the input is not read (capture is silence) until
+ * parley__device_input_release, so a file can start when a call's media does rather than at open.
  * Output: floats are scaled by 32768 and rounded, clipped to [-32768, 32767], so a 16-bit input
  * copied straight through (libsndfile reads 16-bit as s / 32768) comes out sample-exact. A failed
  * write flags LOST with PARLEY_EIO and stops output; stop rewrites the WAV header and syncs, free
@@ -22,6 +26,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <sndfile.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +46,7 @@ typedef struct file_state {
   sf_count_t in_total; /* frames in the input file, as libsndfile reports them */
   sf_count_t in_read;
   bool in_done;
+  atomic_bool in_held; /* input_hold: true until parley__device_input_release (any thread) */
   SNDFILE *out;
   bool write_failed;
   float *read_buf;   /* read_frames * in_channels */
@@ -73,6 +79,7 @@ static int open_input(parley__device *d, file_state *s) {
     return PARLEY_EFORMAT;
   s->in_channels = info.channels;
   s->in_total = info.frames;
+  atomic_init(&s->in_held, d->cfg.input_hold);
   if (parley__device_rate_supported(info.samplerate)) {
     d->rate_hz = info.samplerate;
     return 0;
@@ -199,6 +206,15 @@ static int resample_append(parley__device *d, file_state *s, const float *conv, 
   return 0;
 }
 
+/* input_loop at the end of the file: back to its first frame. progressed: the pass that reached the
+ * end read something (a file that yields nothing after a rewind ends instead of spinning). Returns
+ * true when reading can go on. */
+static bool rewind_input(const parley__device *d, file_state *s, bool progressed) {
+  if (!d->cfg.input_loop || !progressed || s->in_total <= 0 || sf_seek(s->in, 0, SEEK_SET) != 0) return false;
+  s->in_read = 0;
+  return true;
+}
+
 /* Odd-rate input: refills pend from the file until a period is there or the input (and then the
  * resamplers' tail) is exhausted, and hands out up to one period into d->in_buf. Returns the frames
  * handed out, or a negative code when the file could not be read or converted. */
@@ -216,6 +232,7 @@ static int read_resampled(parley__device *d, file_state *s) {
       int e = resample_append(d, s, s->conv_buf, (size_t)r);
       if (e < 0) return e;
     }
+    if ((r < want || s->in_read >= s->in_total) && rewind_input(d, s, r > 0)) continue;
     if (r < want || s->in_read >= s->in_total) {
       /* The last input sample leaves the filter delay_samples later: push zeros for it (a refill's
        * worth at most, which is longer than any quality's delay). */
@@ -239,7 +256,7 @@ static int read_resampled(parley__device *d, file_state *s) {
 static void read_period(parley__device *d, file_state *s) {
   if (s->in && s->rs[0]) {
     size_t n = d->period_frames, ch = (size_t)d->channels, got = 0;
-    if (!s->in_done) {
+    if (!s->in_done && !atomic_load_explicit(&s->in_held, memory_order_relaxed)) {
       int r = read_resampled(d, s);
       if (r < 0) {
         s->in_done = true;
@@ -256,19 +273,22 @@ static void read_period(parley__device *d, file_state *s) {
     return;
   }
   size_t n = d->period_frames, ch = (size_t)d->channels, got = 0;
-  if (s->in && !s->in_done) {
-    sf_count_t want = (sf_count_t)n;
+  /* Each pass reads up to the rest of the period or the file's end; a looping file rewinds there
+   * (each pass that goes on read at least one frame, so at most n passes). */
+  while (s->in && !s->in_done && got < n && !atomic_load_explicit(&s->in_held, memory_order_relaxed)) {
+    sf_count_t want = (sf_count_t)(n - got);
     if (s->in_total - s->in_read < want) want = s->in_total - s->in_read;
     sf_count_t r = want > 0 ? sf_readf_float(s->in, s->read_buf, want) : 0;
     if (r > 0) {
-      got = (size_t)r;
+      convert_in(d, s, d->in_buf + got * ch, (size_t)r);
+      got += (size_t)r;
       s->in_read += r;
-      convert_in(d, s, d->in_buf, got);
     }
     if (r < want && sf_error(s->in) != SF_ERR_NO_ERROR) {
       s->in_done = true;
       parley__device_flag(d, PARLEY__DEVICE_RT_LOST, PARLEY_EIO);
-    } else if (r < (sf_count_t)n || s->in_read >= s->in_total) {
+    } else if (r < want || s->in_read >= s->in_total) {
+      if (rewind_input(d, s, r > 0)) continue;
       s->in_done = true;
       parley__device_flag(d, PARLEY__DEVICE_RT_FINISHED, 0);
     }
@@ -303,6 +323,11 @@ static int file_flush(parley__device *d) {
     sf_write_sync(s->out);
   }
   return s->write_failed ? PARLEY_EIO : 0;
+}
+
+void parley__device_input_release(parley__device *d) {
+  if (d && d->cfg.backend == PARLEY__DEVICE_FILE && d->impl)
+    atomic_store_explicit(&((file_state *)d->impl)->in_held, false, memory_order_relaxed);
 }
 
 const parley__device_ops parley__device_file_ops = {

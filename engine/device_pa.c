@@ -30,8 +30,9 @@
  * the link) on its own. Before giving the link up, stop marks it gone and waits for any callback in
  * flight to leave, so a late callback never touches the device.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* RTLD_DEFAULT */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <portaudio.h>
 #include <stdatomic.h>
@@ -47,6 +48,39 @@
 #define STOP_WAIT_MS 3000
 #define CALLBACK_DRAIN_MS 1000
 
+/* ---- quiet host libraries ---- */
+
+/* ALSA and JACK print to stderr while PortAudio probes them: dozens of lines about absent cards and
+ * servers on every initialisation, which is what a machine without one of them looks like, not an
+ * error (66 lines for a --list-devices on a server). Their process-wide printers are replaced by
+ * silent ones once, before the first Pa_Initialize; what matters reaches us as PortAudio errors. The
+ * setters are looked up at run time: they exist only when PortAudio brought the library in, and
+ * libparley links neither. Control thread, under pa_lock; never on the audio path. */
+static void alsa_silent(const char *file, int line, const char *function, int err, const char *fmt, ...) {
+  (void)file, (void)line, (void)function, (void)err, (void)fmt;
+}
+static void jack_silent(const char *msg) { (void)msg; }
+
+static void quiet_host_libraries(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  /* dlsym hands back an object pointer; memcpy turns it into the function pointer it is. */
+  int (*alsa_set)(void (*)(const char *, int, const char *, int, const char *, ...)) = NULL;
+  void *sym = dlsym(RTLD_DEFAULT, "snd_lib_error_set_handler");
+  if (sym) {
+    memcpy(&alsa_set, &sym, sizeof sym);
+    (void)alsa_set(alsa_silent);
+  }
+  const char *jack_setters[] = {"jack_set_error_function", "jack_set_info_function"};
+  for (size_t i = 0; i < 2; i++) {
+    void (*set)(void (*)(const char *)) = NULL;
+    if ((sym = dlsym(RTLD_DEFAULT, jack_setters[i])) == NULL) continue;
+    memcpy(&set, &sym, sizeof sym);
+    set(jack_silent);
+  }
+}
+
 /* ---- library reference count ---- */
 
 static pthread_mutex_t pa_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,6 +89,7 @@ static int pa_refs;
 static int pa_acquire(void) {
   int e = 0;
   pthread_mutex_lock(&pa_lock);
+  if (pa_refs == 0) quiet_host_libraries();
   if (pa_refs == 0 && Pa_Initialize() != paNoError) e = PARLEY_EDEVICE;
   if (e == 0) pa_refs++;
   pthread_mutex_unlock(&pa_lock);

@@ -33,8 +33,9 @@
  *    clock against the monotonic clock over a block of 64 periods is negligible. Under eng->lock
  *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
  *    liveness monitor, RTCP (reports, RTT, BYE), tx ring -> RTP -> SRTP -> socket, RTCP reports, ICE
- *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted).
- *    Events go to dispatch.c's queue.
+ *    and liveness timers. It also polls device events every 20 ms (device lost -> interrupted; the
+ *    input file ended -> every call hung up, with PARLEY_INPUT_END_HANGUP). Events go to dispatch.c's
+ *    queue.
  *  - App threads: parley_call_* functions take eng->lock (never held by the audio thread), change
  *    the call, and wake the network thread through the eventfd.
  *  - Dispatch: an internal thread, or the app's own thread through parley_engine_dispatch.
@@ -267,8 +268,27 @@ static void *ticker_main(void *arg) {
 
 /* ---- device events (network thread, under lock) ---- */
 
+#define INPUT_END_TAIL_US 300000 /* PARLEY_INPUT_END_HANGUP: the input's last audio reaches the peer's ear */
+
+/* PARLEY_INPUT_END_HANGUP: once the tail after the input's end is over, every call is hung up.
+ * Returns the deadline to wake for (INT64_MAX: none). */
+static int64_t input_end_hangup(parley_engine *e, int64_t now) {
+  if (!e->input_end_hangup_us) return INT64_MAX;
+  if (now < e->input_end_hangup_us) return e->input_end_hangup_us;
+  e->input_end_hangup_us = 0;
+  for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
+    if (e->calls[i] && !e->calls[i]->hungup) (void)parley__call_hangup_locked(e->calls[i]);
+  return INT64_MAX;
+}
+
 static void device_event(void *user, parley__device_event ev, int err) {
   parley_engine *e = user;
+  if (ev == PARLEY__DEVICE_EV_FINISHED && e->cfg.input_file_end == PARLEY_INPUT_END_HANGUP) {
+    /* Not at once: the file's last frames are still in the send chain, on the wire and in the peer's
+     * jitter buffer, and a BYE ends the peer's playout. */
+    e->input_end_hangup_us = parley__clock_now(&e->clock) + INPUT_END_TAIL_US;
+    return;
+  }
   if (ev != PARLEY__DEVICE_EV_LOST && ev != PARLEY__DEVICE_EV_BUSY) return;
   parley__event iev;
   memset(&iev, 0, sizeof iev);
@@ -302,6 +322,8 @@ static void *net_main(void *arg) {
       e->next_dev_poll_us = now + 20000;
     }
     if (e->next_dev_poll_us < deadline) deadline = e->next_dev_poll_us;
+    int64_t hangup_at = input_end_hangup(e, now);
+    if (hangup_at < deadline) deadline = hangup_at;
     nfds_t n = 0;
     fds[n++] = (struct pollfd){.fd = e->wake_fd, .events = POLLIN};
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
@@ -356,6 +378,8 @@ static int validate(const parley_engine_config *c) {
       c->consent_expiry_ms <= 0)
     return PARLEY_EINVAL;
   if (c->dispatch != PARLEY_DISPATCH_THREAD && c->dispatch != PARLEY_DISPATCH_APP) return PARLEY_EINVAL;
+  if (c->input_file_end < PARLEY_INPUT_END_SILENCE || c->input_file_end > PARLEY_INPUT_END_HANGUP)
+    return PARLEY_EINVAL;
   return 0;
 }
 
@@ -395,6 +419,8 @@ static parley__device *open_device(parley_engine *e, size_t period, int *err) {
   dc.output_name = e->str_output_device;
   dc.input_path = e->str_input_file;
   dc.output_path = e->str_output_file;
+  dc.input_loop = e->cfg.input_file_end == PARLEY_INPUT_END_LOOP;
+  dc.input_hold = e->cfg.input_file_at_media;
   dc.pacing = e->cfg.audio == PARLEY_AUDIO_APP_CALLBACK ? PARLEY__DEVICE_PACE_STEPPED : PARLEY__DEVICE_PACE_REALTIME;
   dc.app_trim_backlog = true; /* APP: a backlog the app starts with would be latency for the whole call */
   dc.process = audio_process;

@@ -137,6 +137,7 @@ struct parley_call {
   parley__event evstore[PARLEY__CALL_EVQ];
   parley__event_queue evq;
   bool agent_failed_reported;
+  parley__ice_state ice_monitor, ice_shown; /* the monitor's last ICE state; the last one posted */
 
   /* SDES-SRTP */
   parley__sdes_crypto local_key;
@@ -162,6 +163,10 @@ struct parley_call {
 
   /* stats */
   double rtt_ms, fraction_lost;
+  uint16_t first_seq;       /* our first RTP sequence number */
+  bool peer_reported;       /* a report block about our stream arrived */
+  int32_t peer_cum_lost;    /* its cumulative lost and extended highest sequence */
+  uint32_t peer_ext_highest;
   uint64_t pkts_sent, bytes_sent, pkts_recv, bytes_recv;
   uint32_t ice_pairs_selected;
 
@@ -225,6 +230,7 @@ struct parley_engine {
   parley_call *calls[PARLEY_ENGINE_MAX_CALLS];
   uint64_t next_serial;
   int64_t next_dev_poll_us;
+  int64_t input_end_hangup_us; /* PARLEY_INPUT_END_HANGUP: when to hang up every call; 0 = not due */
 
   /* events */
   pthread_mutex_t ev_lock;
@@ -292,5 +298,7 @@ void parley__call_net_service(parley_call *c, int64_t now_us);
 int parley__call_fds(parley_call *c, int *fds, int cap);
 /* Tears a call down without events (engine free). Under eng->lock. */
 void parley__call_teardown(parley_call *c, bool send_bye);
+/* parley_call_hangup with eng->lock already held (the network thread). 0 or PARLEY_ESTATE. */
+int parley__call_hangup_locked(parley_call *c);
 
 #endif

@@ -1,8 +1,9 @@
 #!/bin/sh
-# test-call-tool.sh BUILD: end-to-end checks of build/bin/parley-call on 127.0.0.1 (about 30 s):
+# test-call-tool.sh BUILD: end-to-end checks of build/bin/parley-call on 127.0.0.1 (about 60 s):
 #  1. loopback call through the relay with a blackout: the timeline has the expected events in order,
 #     the tool reports the recovery, the output WAV exists and is not silent;
-#  2. listen/dial in two processes with an --echo peer: the dialer hears itself back;
+#  2. listen/dial in two processes with an --echo peer: the dialer hears itself back, at a steady
+#     level; --in starts with the media, --in-end hangup/loop; --loopback lasts as long as --in;
 #  3. offer/answer through files, and through stdin/stdout over FIFOs;
 #  4. bad arguments, missing or wrong-format input, unknown device: non-zero exit, a message, and
 #     the output WAV that was already open is kept valid; SIGINT ends a call cleanly.
@@ -34,6 +35,30 @@ wav_final() {
   riff=$(od -An -v -tu4 -j4 -N4 "$1" | tr -d ' ')
   [ "$size" -ge 44 ] && [ "$riff" -eq $((size - 8)) ]
 }
+# wav_tone FILE SECONDS: a steady 48 kHz mono 16-bit two-tone (440 + 1130 Hz, each 0.2 of full scale).
+wav_tone() {
+  LC_ALL=C awk -v secs="$2" '
+    function u32(v) {printf "%c%c%c%c", v % 256, int(v / 256) % 256, int(v / 65536) % 256, int(v / 16777216) % 256}
+    function u16(v) {printf "%c%c", v % 256, int(v / 256) % 256}
+    BEGIN {
+      n = int(48000 * secs); pi = atan2(0, -1)
+      printf "RIFF"; u32(36 + 2 * n); printf "WAVEfmt "; u32(16); u16(1); u16(1); u32(48000); u32(96000); u16(2); u16(16)
+      printf "data"; u32(2 * n)
+      for (i = 0; i < n; i++) {
+        v = int(6554 * (sin(2 * pi * 440 * i / 48000) + sin(2 * pi * 1130 * i / 48000)))
+        u16(v < 0 ? v + 65536 : v)
+      }
+    }' > "$1"
+}
+# RMS in dBFS of each WIN-sample window of a canonical 16-bit mono WAV, one per line, from sample SKIP
+# (default 0): wav_windows FILE WIN [SKIP].
+wav_windows() {
+  od -An -v -td2 -j$((44 + 2 * ${3:-0})) "$1" | awk -v w="$2" '{for (i = 1; i <= NF; i++) {s += $i * $i;
+    if (++k == w) {print (s > 0 ? 10 * log(s / k / 32768 / 32768) / log(10) : -200); s = 0; k = 0}}}'
+}
+# Windows (from wav_windows) at or above LEVEL dBFS: windows_over FILE LEVEL.
+windows_over() { awk -v l="$2" '$1 >= l {n++} END {print n + 0}' "$1"; }
+
 # Line number of the first line matching $2 in file $1 after line $3 (0 if none).
 line_after() {
   awk -v pat="$2" -v after="$3" 'NR > after && index($0, pat) {print NR; found = 1; exit} END {if (!found) print 0}' "$1"
@@ -67,7 +92,13 @@ wav_final "$tmp/lb.wav" || fail "loopback output WAV not finalised"
 # latency holds the goal); only its presence and sign are checked.
 grep -Eq '^latency: [0-9]+\.[0-9] ms mouth-to-ear' "$tmp/lb.txt" ||
   { grep '^latency' "$tmp/lb.txt" >&2; fail "loopback printed no measured latency"; }
-pass "loopback call with blackout and recovery ($(grep -c ' ms  ' "$tmp/lb.txt") timeline lines)"
+# The loss over the call counts the 1.5 s blackout of a 5 s call (about 30 %), whatever the last RTCP
+# interval saw: A's stream as the peer reported it, and as B counted it.
+sent=$(sed -n 's/^  A: .* loss sent \([0-9.]*\) % over the call.*/\1/p' "$tmp/lb.txt")
+recv=$(sed -n 's/^  B: .* received \([0-9.]*\) % (.*/\1/p' "$tmp/lb.txt")
+awk -v a="$sent" -v b="$recv" 'BEGIN {exit !(a + 0 >= 15 && a + 0 <= 45 && b + 0 >= 15 && b + 0 <= 45)}' ||
+  { grep -A1 '^  [AB]:' "$tmp/lb.txt" >&2; fail "call loss over a 1.5 s blackout: sent '$sent' %, received '$recv' %"; }
+pass "loopback call with blackout and recovery ($(grep -c ' ms  ' "$tmp/lb.txt") timeline lines, loss $sent % / $recv %)"
 
 # 10 ms frames, no relay.
 timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/lb10.wav" --frame-ms 10 --duration 2 --quiet \
@@ -100,6 +131,82 @@ in_order "$tmp/listen.txt" "B  track-started" "B  track-stopped (bye)" "B  close
 in_order "$tmp/dial.txt" "A  track-started" "A  closed"
 [ "$(wav_peak "$tmp/dial.wav")" -gt 1000 ] || fail "the dialer did not hear its echo"
 pass "listen/dial with an echo peer"
+
+# 2b. The echo peer does not cancel its own echo: a steady tone comes back at a steady level. (The
+# dialer's own canceller and suppressor are off: a tone is predictable from its delayed copy.) The 1 s
+# windows from 0.5 s after the echo arrived span 8 s and must stay within 3 dB.
+wav_tone "$tmp/tone12.wav" 12
+port=$((port + 2))
+timeout 30 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen2.txt" 2>&1 &
+lpid=$!
+pids="$pids $lpid"
+timeout 30 "$tool" dial "127.0.0.1:$port" --in "$tmp/tone12.wav" --out "$tmp/echo.wav" --no-aec --no-ns \
+  --duration 10.5 --quiet --timeout 10 > "$tmp/dial2.txt" 2>&1 || { cat "$tmp/dial2.txt" >&2; fail "echo dial"; }
+wait "$lpid" || { cat "$tmp/listen2.txt" >&2; fail "echo listen exited non-zero"; }
+wav_windows "$tmp/echo.wav" 24000 > "$tmp/echo.half" # 0.5 s windows, to find the echo's start
+first=$(awk '$1 > -40 {print NR; exit}' "$tmp/echo.half")
+[ -n "$first" ] || fail "no echo came back"
+wav_windows "$tmp/echo.wav" 48000 $((24000 * first)) | head -n 8 > "$tmp/echo.win"
+[ "$(wc -l < "$tmp/echo.win")" -eq 8 ] || { cat "$tmp/echo.win" >&2; fail "echo shorter than 8 s"; }
+spread=$(awk 'NR == 1 {lo = hi = $1} {if ($1 < lo) lo = $1; if ($1 > hi) hi = $1} END {printf "%.2f", hi - lo}' "$tmp/echo.win")
+awk -v s="$spread" 'BEGIN {exit !(s <= 3.0)}' ||
+  { tr '\n' ' ' < "$tmp/echo.win" >&2; fail "the echo level moved by $spread dB over 8 s (the peer cancels its echo?)"; }
+pass "an echo peer returns a steady level: 8 x 1 s windows within $spread dB ($(head -n 1 "$tmp/echo.win" | cut -c1-6) dBFS)"
+
+# 2c. --in waits for the call's media: the answerer starts 3 s late, so the 2 s tone would be over
+# before media flowed if it had started with the tool. --in-end hangup: the offerer ends the call when
+# the tone ends (no --duration), and the answerer sees the hang-up.
+wav_tone "$tmp/tone2.wav" 2
+timeout 30 "$tool" offer --sdp-out "$tmp/o2.sdp" --sdp-in "$tmp/a2.sdp" --loopback-only --in "$tmp/tone2.wav" \
+  --in-end hangup --no-ns --quiet --timeout 10 > "$tmp/offer3.txt" 2>&1 &
+opid=$!
+pids="$pids $opid"
+sleep 3
+timeout 30 "$tool" answer --sdp-in "$tmp/o2.sdp" --sdp-out "$tmp/a2.sdp" --loopback-only --out "$tmp/late.wav" \
+  --quiet --timeout 10 > "$tmp/answer3.txt" 2>&1 || { cat "$tmp/answer3.txt" "$tmp/offer3.txt" >&2; fail "late answer"; }
+wait "$opid" || { cat "$tmp/offer3.txt" >&2; fail "offer with --in-end hangup exited non-zero"; }
+in_order "$tmp/answer3.txt" "B  track-started" "B  track-stopped (bye)" "B  closed"
+wav_windows "$tmp/late.wav" 4800 > "$tmp/late.win"
+heard=$(windows_over "$tmp/late.win" -25)
+[ "$heard" -ge 18 ] && [ "$heard" -le 22 ] || fail "the late answerer heard $heard x 100 ms of the 2 s tone, not ~20"
+pass "--in starts with the media ($heard x 100 ms of a 2 s tone after 3 s of signaling), --in-end hangup ends the call"
+
+# 2d. --loopback lasts as long as --in (plus a second), and --in-end loop repeats a short file.
+wav_tone "$tmp/tone7.wav" 7
+timeout 30 "$tool" --loopback --in "$tmp/tone7.wav" --out "$tmp/lb7.wav" --no-ns --quiet > "$tmp/lb7.txt" 2>&1 ||
+  { cat "$tmp/lb7.txt" >&2; fail "7 s loopback"; }
+wav_windows "$tmp/lb7.wav" 4800 > "$tmp/lb7.win"
+heard=$(windows_over "$tmp/lb7.win" -25)
+[ "$heard" -ge 68 ] || fail "a 7 s file in loopback was heard for $heard x 100 ms"
+timeout 30 "$tool" --loopback --in "$tmp/tone2.wav" --in-end loop --duration 5 --out "$tmp/lbloop.wav" --no-ns \
+  --quiet > "$tmp/lbloop.txt" 2>&1 || { cat "$tmp/lbloop.txt" >&2; fail "looping loopback"; }
+wav_windows "$tmp/lbloop.wav" 4800 > "$tmp/lbloop.win"
+heard=$(windows_over "$tmp/lbloop.win" -25)
+[ "$heard" -ge 45 ] || fail "a looping 2 s file was heard for $heard x 100 ms of a 5 s call"
+pass "loopback plays the whole 7 s file; --in-end loop repeats a 2 s one for 5 s"
+
+# 2e. --via: the dialer routes the call through parley-netsim (a meeting point: no --forward) with no
+# hand-edited SDP; a 2 s blackout there is a passive disconnect both sides report, then recover from.
+netsim="$build/bin/parley-netsim"
+rport=$((port + 5))
+timeout 30 "$netsim" --listen "127.0.0.1:$rport" --blackout 3:2 --duration 12 > "$tmp/netsim.txt" 2>&1 &
+npid=$!
+pids="$pids $npid"
+port=$((port + 6))
+timeout 30 "$tool" listen "127.0.0.1:$port" --out "$tmp/via.wav" --quiet --timeout 10 > "$tmp/vlisten.txt" 2>&1 &
+lpid=$!
+pids="$pids $lpid"
+timeout 30 "$tool" dial "127.0.0.1:$port" --via "127.0.0.1:$rport" --in "$tmp/tone12.wav" --no-ns --duration 8 \
+  --quiet --timeout 10 > "$tmp/vdial.txt" 2>&1 || { cat "$tmp/vdial.txt" "$tmp/vlisten.txt" >&2; fail "dial --via"; }
+wait "$lpid" || { cat "$tmp/vlisten.txt" >&2; fail "listen (peer of --via) exited non-zero"; }
+kill -INT "$npid" 2>/dev/null || true
+wait "$npid" || true
+grep -q "peer B known" "$tmp/netsim.txt" || { cat "$tmp/netsim.txt" >&2; fail "the relay never saw the second peer"; }
+in_order "$tmp/vdial.txt" "A  track-started" "A  interrupted(network-lost)" "A  resumed(network-lost)" "A  closed"
+in_order "$tmp/vlisten.txt" "B  track-started" "B  interrupted(network-lost)" "B  resumed(network-lost)" \
+  "B  track-stopped (bye)"
+[ "$(wav_peak "$tmp/via.wav")" -gt 1000 ] || fail "--via: the listener heard nothing"
+pass "--via routes a call through parley-netsim; its blackout is reported and recovered on both sides"
 
 # 3a. offer / answer through files (the answerer starts first and waits for the offer file).
 timeout 20 "$tool" answer --sdp-in "$tmp/offer.sdp" --sdp-out "$tmp/answer.sdp" --loopback-only \
@@ -141,8 +248,33 @@ expect_fail "restore before cut" "$tool" --loopback --cut-at 3 --restore-at 2
 expect_fail "bad seconds" "$tool" --loopback --duration abc
 expect_fail "dial without address" "$tool" dial
 expect_fail "bad address" "$tool" listen 127.0.0.1:99999 --timeout 1
+expect_fail "bad relay" "$tool" dial 127.0.0.1:1 --via relay.example:9000 --timeout 1
+expect_fail "relay in loopback" "$tool" --loopback --via 127.0.0.1:9000
 expect_fail "device with files" "$tool" dial 127.0.0.1:1 --device x --in "$speech"
 expect_fail "unknown device" "$tool" dial 127.0.0.1:1 --device "no-such-device-$$" --timeout 1
+if [ "$("$tool" --list-devices 2>&1)" = "$("$tool" --list-devices 2>/dev/null)" ]; then
+  pass "--list-devices prints nothing on stderr (no ALSA/JACK library noise)"
+else
+  "$tool" --list-devices 2>&1 >/dev/null | head -n 5 >&2; fail "--list-devices printed library noise"
+fi
+"$tool" --list-devices | grep -q '^no audio devices' && { grep -q "no audio devices on this machine" "$tmp/err.txt" ||
+  { cat "$tmp/err.txt" >&2; fail "opening a device on a machine without one does not say so"; }; }
+# Network errors carry the system's reason: an address not on this host, a port already listened on.
+expect_fail "address not here" "$tool" listen 192.0.2.1:7000 --timeout 1
+grep -q "Cannot assign requested address" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "no reason for the bind error"; }
+timeout 10 "$tool" listen "127.0.0.1:$((port + 3))" --timeout 3 --quiet > "$tmp/busy.txt" 2>&1 &
+bpid=$!
+pids="$pids $bpid"
+n=0
+until grep -q "listening at" "$tmp/busy.txt" 2>/dev/null || [ $n -ge 50 ]; do sleep 0.1; n=$((n + 1)); done
+expect_fail "port in use" "$tool" listen "127.0.0.1:$((port + 3))" --timeout 1
+grep -q "Address already in use" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "no reason for the port in use"; }
+kill "$bpid" 2>/dev/null || true
+wait "$bpid" 2>/dev/null || true
+# An SDP over the limit says how large it is and what the limit is.
+awk 'BEGIN {print "v=0"; for (i = 0; i < 1000; i++) print "a=x-padding:" i " 0123456789012345678901234567890123456789"}' > "$tmp/huge.sdp"
+expect_fail "huge sdp" "$tool" answer --sdp-in "$tmp/huge.sdp" --timeout 1
+grep -Eq "the SDP is [0-9]+ bytes, the limit is 32767" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "huge SDP message"; }
 expect_fail "nobody listening" "$tool" dial "127.0.0.1:$((port + 1))" --timeout 0.5
 expect_fail "no sdp file" "$tool" answer --sdp-in "$tmp/none.sdp" --timeout 0.3
 printf 'v=0\nthis is not sdp\n' > "$tmp/junk.sdp"

@@ -1,5 +1,5 @@
-/* relay_udp.c: the relay's socket loop (see relay_udp.h). Owns two non-blocking UDP sockets, the relay
- * core and one datagram buffer. One thread at a time; create/free allocate and make system calls, step
+/* relay_udp.c: the relay's socket loop (see relay_udp.h). Owns two non-blocking UDP sockets (one in
+ * the meeting-point shape), the relay core and one datagram buffer. One thread at a time; create/free allocate and make system calls, step
  * makes system calls (ppoll, recvfrom, send) but never allocates. */
 #define _GNU_SOURCE /* ppoll: a microsecond wait, so forwards are not up to 1 ms late */
 #include "sim/relay_udp.h"
@@ -25,10 +25,10 @@ struct parley__relay_udp {
   parley__relay *core;
   const parley__clock *clock;
   int fd_a; /* listen socket, faces A */
-  int fd_b; /* connected to B */
-  struct sockaddr_storage peer_a;
-  socklen_t peer_a_len;
-  bool peer_a_known;
+  int fd_b; /* connected to B; -1 in the meeting-point shape (B is learned on fd_a) */
+  struct sockaddr_storage peer_a, peer_b;
+  socklen_t peer_a_len, peer_b_len;
+  bool peer_a_known, peer_b_known;
   parley__relay_udp_stats st;
   unsigned char *buf; /* max_datagram + 1: one extra byte detects oversized datagrams */
   size_t buf_cap;
@@ -139,7 +139,8 @@ parley__relay_udp *parley__relay_udp_new(const parley__relay_udp_config *cfg, co
                                          int *err) {
   int e = 0;
   parley__relay_udp *u = NULL;
-  if (!cfg || !clock || !clock->now_us || addr_len(&cfg->listen) == 0 || addr_len(&cfg->forward) == 0) {
+  bool meet = cfg && cfg->forward.ss_family == AF_UNSPEC; /* no forward address: learn B too */
+  if (!cfg || !clock || !clock->now_us || addr_len(&cfg->listen) == 0 || (!meet && addr_len(&cfg->forward) == 0)) {
     e = PARLEY_EINVAL;
   }
   if (e == 0 && !(u = calloc(1, sizeof *u))) e = PARLEY_ENOMEM;
@@ -154,10 +155,10 @@ parley__relay_udp *parley__relay_udp_new(const parley__relay_udp_config *cfg, co
   }
   if (e == 0) {
     u->fd_a = open_udp(cfg->listen.ss_family);
-    u->fd_b = open_udp(cfg->forward.ss_family);
-    if (u->fd_a < 0 || u->fd_b < 0 ||
+    if (!meet) u->fd_b = open_udp(cfg->forward.ss_family);
+    if (u->fd_a < 0 || (!meet && u->fd_b < 0) ||
         bind(u->fd_a, (const struct sockaddr *)&cfg->listen, addr_len(&cfg->listen)) != 0 ||
-        connect(u->fd_b, (const struct sockaddr *)&cfg->forward, addr_len(&cfg->forward)) != 0) {
+        (!meet && connect(u->fd_b, (const struct sockaddr *)&cfg->forward, addr_len(&cfg->forward)) != 0)) {
       e = PARLEY_ENETWORK;
     }
   }
@@ -203,18 +204,26 @@ static int read_side(parley__relay_udp *u, parley__relay_dir dir) {
       break;
     }
     n++;
+    parley__relay_dir d = dir;
     if (dir == PARLEY__RELAY_A2B) {
       if (!u->peer_a_known) {
         u->peer_a = from;
         u->peer_a_len = from_len;
         u->peer_a_known = true;
-      } else if (!same_addr(&u->peer_a, &from)) {
+      } else if (same_addr(&u->peer_a, &from)) {
+        /* A, as before */
+      } else if (u->fd_b < 0 && (!u->peer_b_known || same_addr(&u->peer_b, &from))) {
+        u->peer_b = from; /* meeting point: the second source is B */
+        u->peer_b_len = from_len;
+        u->peer_b_known = true;
+        d = PARLEY__RELAY_B2A;
+      } else {
         u->st.foreign++;
         continue;
       }
     }
     /* An oversized datagram fills buf_cap = max + 1 bytes: the core counts and refuses it. */
-    (void)parley__relay_receive(u->core, dir, u->buf, (size_t)got, parley__clock_now(u->clock));
+    (void)parley__relay_receive(u->core, d, u->buf, (size_t)got, parley__clock_now(u->clock));
   }
   return n;
 }
@@ -226,9 +235,11 @@ static int send_due(parley__relay_udp *u) {
     int len = parley__relay_pop_due(u->core, parley__clock_now(u->clock), &dir, u->buf, u->buf_cap);
     if (len < 0) break; /* EAGAIN: nothing due (ENOSPC cannot happen: buf holds max_datagram) */
     ssize_t sent;
-    if (dir == PARLEY__RELAY_A2B) {
+    if (dir == PARLEY__RELAY_A2B && u->fd_b >= 0) {
       sent = send(u->fd_b, u->buf, (size_t)len, 0);
-    } else if (u->peer_a_known) {
+    } else if (dir == PARLEY__RELAY_A2B && u->peer_b_known) {
+      sent = sendto(u->fd_a, u->buf, (size_t)len, 0, (const struct sockaddr *)&u->peer_b, u->peer_b_len);
+    } else if (dir == PARLEY__RELAY_B2A && u->peer_a_known) {
       sent = sendto(u->fd_a, u->buf, (size_t)len, 0, (const struct sockaddr *)&u->peer_a, u->peer_a_len);
     } else {
       u->st.undeliverable++;
@@ -251,12 +262,12 @@ int parley__relay_udp_step(parley__relay_udp *u, int64_t max_wait_us) {
   if (wait_us > 60000000) wait_us = 60000000;
   struct timespec ts = {.tv_sec = (time_t)(wait_us / 1000000), .tv_nsec = (long)(wait_us % 1000000) * 1000};
   struct pollfd pfd[2] = {{.fd = u->fd_a, .events = POLLIN}, {.fd = u->fd_b, .events = POLLIN}};
-  int pr = ppoll(pfd, 2, &ts, NULL);
+  int pr = ppoll(pfd, u->fd_b >= 0 ? 2 : 1, &ts, NULL);
   if (pr < 0) return errno == EINTR ? 0 : PARLEY_ENETWORK;
   int n = 0;
   /* Read A before B, then send: within one step a datagram read earlier is forwarded earlier. */
   if (pfd[0].revents) n += read_side(u, PARLEY__RELAY_A2B);
-  if (pfd[1].revents) n += read_side(u, PARLEY__RELAY_B2A);
+  if (u->fd_b >= 0 && pfd[1].revents) n += read_side(u, PARLEY__RELAY_B2A);
   n += send_due(u);
   return n;
 }
@@ -273,7 +284,7 @@ int parley__relay_udp_listen_addr(const parley__relay_udp *u, struct sockaddr_st
 }
 
 int parley__relay_udp_forward_local_addr(const parley__relay_udp *u, struct sockaddr_storage *out) {
-  return u ? local_addr(u->fd_b, out) : PARLEY_EINVAL;
+  return u ? local_addr(u->fd_b >= 0 ? u->fd_b : u->fd_a, out) : PARLEY_EINVAL;
 }
 
 const parley__relay *parley__relay_udp_core(const parley__relay_udp *u) { return u ? u->core : NULL; }
@@ -284,4 +295,5 @@ void parley__relay_udp_get_stats(const parley__relay_udp *u, parley__relay_udp_s
   if (!u) return;
   *out = u->st;
   out->peer_a_known = u->peer_a_known;
+  out->peer_b_known = u->fd_b >= 0 || u->peer_b_known;
 }

@@ -6,6 +6,11 @@
  * (counted). A second socket is connected to `forward` (peer B), so only B's datagrams are read from it.
  * A -> relay -> B is direction a2b; B's replies come back through the connected socket and go out of the
  * listen socket to A (b2a). B sees the relay's second socket as its peer. IPv4 and IPv6.
+ * Meeting point (forward left AF_UNSPEC): no second socket; both peers send to `listen`, the first
+ * source is A and the first other one B (later sources are foreign), and each hears the other from
+ * the listen address. Two peers that were each told the other is at the listen address (their ICE
+ * candidates rewritten to it) then reach each other through the relay without either knowing the
+ * other's real address in advance.
  *
  * Threads: one thread at a time per relay (create, steps, free). Not real-time code: step makes system
  * calls (poll, recvfrom, sendto) and reads the clock; it never allocates (buffers come from create).
@@ -22,16 +27,17 @@
 
 typedef struct parley__relay_udp_config {
   struct sockaddr_storage listen;  /* side A: bound here (port 0 picks a free port) */
-  struct sockaddr_storage forward; /* peer B */
+  struct sockaddr_storage forward; /* peer B; AF_UNSPEC (zeroed): learn B too (meeting point) */
   parley__relay_config relay;      /* impairments, seed, queue bound, max datagram */
 } parley__relay_udp_config;
 
 typedef struct parley__relay_udp_stats {
   uint64_t foreign;       /* datagrams on the listen socket from a source other than the learned A */
-  uint64_t undeliverable; /* b2a copies due before any A was learned (dropped) */
+  uint64_t undeliverable; /* copies due before their peer was learned (dropped) */
   uint64_t send_errors;   /* sendto failures (full socket buffer, ICMP unreachable), datagram dropped */
   uint64_t recv_errors;   /* receive failures other than "nothing pending" (e.g. ECONNREFUSED from B) */
   int peer_a_known;       /* 1 once A was learned */
+  int peer_b_known;       /* 1 once B is known (always with a forward address) */
 } parley__relay_udp_stats;
 
 typedef struct parley__relay_udp parley__relay_udp;

@@ -3,6 +3,7 @@
  * public API only: offer/answer, ICE, SDES-SRTP, audio from a WAV file arriving at the far side,
  * events (track-started, bye, closed last, parley_off), app dispatch through the event fd, app audio. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +32,8 @@ typedef struct rec {
   char last_message[128];
   parley_ice_state last_ice;
   parley_signaling_state last_sig;
+  parley_ice_state ice_seq[16]; /* the ICE states in the order reported */
+  int n_ice;
   bool after_closed; /* an event arrived after CLOSED */
   pthread_t thread;  /* thread the last listener ran on */
 } rec;
@@ -47,7 +50,10 @@ static void on_event(const parley_event *ev, void *user) {
   if (r->n < MAX_EV) r->kinds[r->n++] = ev->kind;
   r->count[ev->kind]++;
   if (ev->kind == PARLEY_EVENT_TRACK_STOPPED) r->last_stop = ev->reason;
-  if (ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED) r->last_ice = ev->ice_state;
+  if (ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED) {
+    r->last_ice = ev->ice_state;
+    if (r->n_ice < 16) r->ice_seq[r->n_ice++] = ev->ice_state;
+  }
   if (ev->kind == PARLEY_EVENT_INTERRUPTED) {
     r->last_code = ev->code;
     snprintf(r->last_message, sizeof r->last_message, "%s", ev->message);
@@ -75,6 +81,17 @@ static void listen_all(parley_call *c, rec *r, int *ids) {
 
 static void unlisten_all(parley_call *c, const int *ids) {
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) cr_expect_eq(parley_off(c, ids[k]), 0);
+}
+
+/* A call on each engine, every event of each recorded (ra, rb; listener ids in ida, idb). */
+static void new_listened_calls(parley_engine *ea, parley_engine *eb, parley_call **a, parley_call **b, rec *ra,
+                               rec *rb, int *ida, int *idb) {
+  cr_assert_eq(parley_call_new(ea, a), 0);
+  cr_assert_eq(parley_call_new(eb, b), 0);
+  rec_init(ra);
+  rec_init(rb);
+  listen_all(*a, ra, ida);
+  listen_all(*b, rb, idb);
 }
 
 static void sleep_ms(int ms) {
@@ -195,6 +212,10 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_expect_geq(sa.fraction_lost, 0.0, "B reported on A's stream");
   cr_expect_leq(sa.fraction_lost, 0.05, "loopback loses nothing: %.3f", sa.fraction_lost);
   cr_expect_leq(sb.packets_lost, 2);
+  /* The whole call's loss, both ways round: what B reported of A's stream, what B counted itself. */
+  cr_expect(sa.loss_sent >= 0.0 && sa.loss_sent <= 0.02, "A's loss over the call as B reported it: %.3f", sa.loss_sent);
+  cr_expect_geq(sa.packets_lost_sent, 0);
+  cr_expect(sb.loss_received >= 0.0 && sb.loss_received <= 0.02, "loss B counted: %.3f", sb.loss_received);
   cr_expect_lt(sb.jitter_ms, 20.0);
 
   /* A hangs up: B sees track-stopped(bye); A's last event is closed. */
@@ -264,14 +285,9 @@ Test(call, app_dispatch_through_event_fd_and_app_audio, .timeout = 60) {
   cr_expect_eq(parley_engine_dispatch(eb), PARLEY_ESTATE);
 
   parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
   rec ra, rb;
-  rec_init(&ra);
-  rec_init(&rb);
   int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
-  listen_all(a, &ra, ida);
-  listen_all(b, &rb, idb);
+  new_listened_calls(ea, eb, &a, &b, &ra, &rb, ida, idb);
   negotiate(b, a); /* this time the app-dispatch side answers */
   sleep_ms(100);
   cr_expect_eq(count(&ra, PARLEY_EVENT_SIGNALING_STATE_CHANGED), 0, "nothing runs before dispatch");
@@ -783,6 +799,111 @@ Test(call, ice_restart_keeps_the_call, .timeout = 60) {
   cr_expect_eq(parley_call_free(b), 0);
   parley_engine_free(ea);
   parley_engine_free(eb);
+}
+
+/* W3C RTCIceConnectionState: checking -> connected -> completed on both sides (both SDPs carry
+ * a=end-of-candidates, so checking ends once the one loopback pair succeeded), then closed at hang-up
+ * (a side that sees the other's BYE first may pass through disconnected); completed does not change
+ * the peer-connection state. */
+Test(call, ice_states_run_checking_connected_completed, .timeout = 60) {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  talker_listener(&ea, &eb, &a, &b);
+  rec r[2];
+  int ids[2][PARLEY_EVENT_CALL_KIND_COUNT];
+  parley_call *c[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    rec_init(&r[i]);
+    listen_all(c[i], &r[i], ids[i]);
+  }
+  negotiate(a, b);
+  for (int i = 0; i < 300 && !(r[0].last_ice == PARLEY_ICE_COMPLETED && r[1].last_ice == PARLEY_ICE_COMPLETED); i++)
+    (void)pull_energy(eb, 10);
+  for (int i = 0; i < 2; i++) cr_expect_eq(parley_call_hangup(c[i]), 0);
+  for (int i = 0; i < 2; i++) {
+    for (int k = 0; k < 200 && count(&r[i], PARLEY_EVENT_CLOSED) == 0; k++) sleep_ms(10);
+    pthread_mutex_lock(&r[i].mu);
+    const parley_ice_state want[] = {PARLEY_ICE_CHECKING, PARLEY_ICE_CONNECTED, PARLEY_ICE_COMPLETED};
+    cr_expect_geq(r[i].n_ice, 4, "side %d: %d ICE states", i, r[i].n_ice);
+    for (int k = 0; k < 3 && k < r[i].n_ice; k++)
+      cr_expect_eq(r[i].ice_seq[k], want[k], "side %d, state %d: %s, want %s", i, k,
+                   parley_ice_state_name(r[i].ice_seq[k]), parley_ice_state_name(want[k]));
+    if (r[i].n_ice > 0) cr_expect_eq(r[i].ice_seq[r[i].n_ice - 1], PARLEY_ICE_CLOSED, "side %d ends closed", i);
+    pthread_mutex_unlock(&r[i].mu);
+    /* connecting, connected, (disconnected,) closed: completed adds none. */
+    int peer = count(&r[i], PARLEY_EVENT_PEER_STATE_CHANGED);
+    cr_expect(peer == r[i].n_ice - 1, "side %d: %d peer states for %d ICE states", i, peer, r[i].n_ice);
+    unlisten_all(c[i], ids[i]);
+    cr_expect_eq(parley_call_free(c[i]), 0);
+  }
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+}
+
+/* input_file_at_media: A's 1 s tone starts when the call's media does, though the call is set up 1.5 s
+ * after the engine (the tone would be over by then if it started with the engine); with
+ * PARLEY_INPUT_END_HANGUP A hangs up by itself when it ends, after a tail that lets the last of it
+ * play. B's output file holds the whole second of tone. */
+Test(call, input_file_waits_for_media_and_hangs_up_at_its_end, .timeout = 60) {
+  char in_path[] = "/tmp/parley_tone_XXXXXX.wav", out_path[] = "/tmp/parley_heard_XXXXXX.wav";
+  make_tmp_wav(in_path);
+  make_tmp_wav(out_path);
+  static short tone[48000];
+  for (int i = 0; i < 48000; i++) tone[i] = (short)(8000.0 * sin(2 * M_PI * 500.0 * i / 48000.0));
+  SF_INFO wi = {.samplerate = 48000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+  SNDFILE *wf = sf_open(in_path, SFM_WRITE, &wi);
+  cr_assert_not_null(wf);
+  cr_assert_eq(sf_writef_short(wf, tone, 48000), 48000);
+  sf_close(wf);
+
+  parley_engine_config ca, cb;
+  loopback_cfg(&ca);
+  ca.audio = PARLEY_AUDIO_FILE;
+  ca.input_file = in_path;
+  ca.input_file_at_media = true;
+  ca.noise_suppression = false; /* a steady tone is what a suppressor removes */
+  loopback_cfg(&cb);
+  cb.audio = PARLEY_AUDIO_FILE;
+  cb.output_file = out_path;
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  ca.input_file_end = (parley_input_end)7;
+  cr_expect_eq(parley_engine_new(&ca, &ea), PARLEY_EINVAL, "input_file_end out of range");
+  ca.input_file_end = PARLEY_INPUT_END_HANGUP;
+  cr_assert_eq(parley_engine_new(&ca, &ea), 0);
+  cr_assert_eq(parley_engine_new(&cb, &eb), 0);
+  rec ra, rb;
+  int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
+  new_listened_calls(ea, eb, &a, &b, &ra, &rb, ida, idb);
+  sleep_ms(1500); /* signaling that takes a while */
+  negotiate(a, b);
+  /* Each side's listeners run on its own dispatch thread: wait for both. */
+  for (int i = 0; i < 400 && (count(&rb, PARLEY_EVENT_TRACK_STOPPED) == 0 || count(&ra, PARLEY_EVENT_CLOSED) == 0); i++)
+    sleep_ms(10);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_CLOSED), 1, "A hung up when its file ended");
+  cr_expect_eq(rb.last_stop, PARLEY_STOP_BYE, "B saw A's BYE");
+  unlisten_all(a, ida);
+  unlisten_all(b, idb);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb); /* B's file is complete */
+  size_t n = 0;
+  int rate = 0;
+  float *y = read_wav(out_path, &n, &rate);
+  cr_assert_not_null(y);
+  int voiced_ms = 0;
+  for (size_t p = 0; p + 480 <= n; p += 480) {
+    double acc = 0;
+    for (size_t k = p; k < p + 480; k++) acc += (double)y[k] * y[k];
+    if (sqrt(acc / 480) > 0.05) voiced_ms += 10;
+  }
+  /* Windows straddle the tone's edges, and time-scaled playout may stretch it by a few frames while the
+   * jitter buffer settles: a few tens of ms either way. Started with the engine, it would be 0. */
+  cr_expect(voiced_ms >= 950 && voiced_ms <= 1060, "B heard %d ms of A's 1 s tone", voiced_ms);
+  free(y);
+  unlink(in_path);
+  unlink(out_path);
 }
 
 /* Engines of different frame sizes call each other: B (20 ms frames, 20 ms packets) talks speech_a to

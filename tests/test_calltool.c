@@ -3,6 +3,7 @@
  * and the timeline formatting. The tool binary itself is exercised by scripts/test-call-tool.sh. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,21 @@ Test(calltool, rewrite_rejects_bad_input) {
   cr_assert_eq(parley__calltool_sdp_rewrite("v=0\ns=-\n", "10.0.0.1", 4000, out, sizeof out), PARLEY_EPARSE);
 }
 
+Test(calltool, split_ipv4) {
+  char ip[16];
+  int port = -1;
+  cr_assert_eq(parley__calltool_split_ipv4("127.0.0.1:9000", ip, sizeof ip, &port), 0);
+  cr_expect_str_eq(ip, "127.0.0.1");
+  cr_expect_eq(port, 9000);
+  cr_assert_eq(parley__calltool_split_ipv4("192.0.2.255:0", ip, sizeof ip, &port), 0);
+  cr_expect_eq(port, 0);
+  const char *bad[] = {"9000", ":9000", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:9x", "host:1", "[::1]:1",
+                       "1.2.3.4.5:1", "127.0.0.1:-1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect_eq(parley__calltool_split_ipv4(bad[i], ip, sizeof ip, &port), PARLEY_EINVAL, "%s", bad[i]);
+  cr_expect_eq(parley__calltool_split_ipv4("127.0.0.1:1", ip, 8, &port), PARLEY_EINVAL, "ip buffer too small");
+}
+
 Test(calltool, first_candidate_is_the_first_udp_ipv4_one) {
   char ip[64];
   int port = 0;
@@ -116,7 +132,7 @@ static void *dial_main(void *p) {
     return NULL;
   }
   d->rc = parley__calltool_msg_send(fd, "offer from the dialer\r\n");
-  if (d->rc == 0) d->rc = parley__calltool_msg_recv(fd, d->got, sizeof d->got, 5000);
+  if (d->rc == 0) d->rc = parley__calltool_msg_recv(fd, d->got, sizeof d->got, 5000, NULL);
   close(fd);
   return NULL;
 }
@@ -132,7 +148,7 @@ Test(calltool, rendezvous_exchanges_one_message_each_way) {
   int fd = parley__calltool_rv_accept(lfd, 5000);
   cr_assert_geq(fd, 0);
   char buf[256];
-  int n = parley__calltool_msg_recv(fd, buf, sizeof buf, 5000);
+  int n = parley__calltool_msg_recv(fd, buf, sizeof buf, 5000, NULL);
   cr_assert_eq(n, (int)strlen("offer from the dialer\r\n"));
   cr_assert_str_eq(buf, "offer from the dialer\r\n");
   cr_assert_eq(parley__calltool_msg_send(fd, "answer"), 0);
@@ -141,6 +157,36 @@ Test(calltool, rendezvous_exchanges_one_message_each_way) {
   cr_assert_str_eq(d.got, "answer");
   close(fd);
   close(lfd);
+}
+
+/* A network error keeps its reason in errno: a port already listened on, an address not on this host. */
+Test(calltool, rendezvous_network_errors_keep_errno) {
+  int lfd = -1, lfd2 = -1, port = 0;
+  cr_assert_eq(parley__calltool_rv_listen("127.0.0.1:0", &port, &lfd), 0);
+  char addr[32];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+  errno = 0;
+  cr_assert_eq(parley__calltool_rv_listen(addr, NULL, &lfd2), PARLEY_ENETWORK);
+  cr_expect_eq(errno, EADDRINUSE, "errno %d (%s)", errno, strerror(errno));
+  close(lfd);
+  errno = 0;
+  cr_assert_eq(parley__calltool_rv_listen("192.0.2.1:0", NULL, &lfd2), PARLEY_ENETWORK); /* TEST-NET-1 */
+  cr_expect_eq(errno, EADDRNOTAVAIL, "errno %d (%s)", errno, strerror(errno));
+}
+
+/* A browser-sized description (about 9 KB: audio, video with many formats, data, a dozen candidates)
+ * fits the tool's limit. */
+Test(calltool, browser_sized_sdp_fits) {
+  static char big[PARLEY__CALLTOOL_SDP_MAX], got[PARLEY__CALLTOOL_SDP_MAX];
+  size_t n = 0;
+  while (n < 9000) n += (size_t)snprintf(big + n, sizeof big - n, "a=rtcp-fb:%zu goog-remb transport-cc ccm fir nack pli\n", n % 128);
+  int sv[2];
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  cr_assert_eq(parley__calltool_msg_send(sv[0], big), 0);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], got, sizeof got, 1000, NULL), (int)n);
+  cr_assert_str_eq(got, big);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 Test(calltool, rendezvous_errors) {
@@ -164,19 +210,21 @@ Test(calltool, message_framing_errors) {
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   /* Length larger than the buffer. */
   cr_assert_eq(parley__calltool_msg_send(sv[0], "0123456789abcdefXYZ"), 0);
-  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000), PARLEY_ENOSPC);
+  size_t size = 0;
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000, &size), PARLEY_ENOSPC);
+  cr_assert_eq(size, 19, "the size of what did not fit");
   close(sv[0]);
   close(sv[1]);
   /* A zero length is not a description; a truncated message is a network error; silence times out. */
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 50), PARLEY_ETIMEDOUT);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 50, NULL), PARLEY_ETIMEDOUT);
   const unsigned char zero[4] = {0, 0, 0, 0};
   cr_assert_eq(write(sv[0], zero, 4), 4);
-  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000), PARLEY_EPARSE);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000, NULL), PARLEY_EPARSE);
   const unsigned char partial[6] = {0, 0, 0, 9, 'a', 'b'};
   cr_assert_eq(write(sv[0], partial, 6), 6);
   close(sv[0]);
-  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000), PARLEY_ENETWORK);
+  cr_assert_eq(parley__calltool_msg_recv(sv[1], buf, sizeof buf, 1000, NULL), PARLEY_ENETWORK);
   close(sv[1]);
 }
 
@@ -206,23 +254,25 @@ Test(calltool, sdp_files) {
   snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
   /* Round trip; the writer adds the missing final newline. */
   cr_assert_eq(parley__calltool_write_file(path, "v=0\r\ns=-"), 0);
-  int n = parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 2000);
+  int n = parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 2000, NULL);
   cr_assert_eq(n, 9);
   cr_assert_str_eq(buf, "v=0\r\ns=-\n");
   char tmp[300];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   cr_assert_neq(access(tmp, F_OK), 0, "no temporary left behind");
   /* Too large for the buffer. */
-  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, 4, 500), PARLEY_ENOSPC);
+  size_t size = 0;
+  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, 4, 500, &size), PARLEY_ENOSPC);
+  cr_assert_eq(size, 9);
   /* Missing: bounded wait. */
   snprintf(path, sizeof path, "%s/none.sdp", g_dir);
-  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 100), PARLEY_ETIMEDOUT);
+  cr_assert_eq(parley__calltool_read_file_wait(path, NULL, buf, sizeof buf, 100, NULL), PARLEY_ETIMEDOUT);
   /* Appears while we wait, first incomplete: only the complete text is returned. */
   late_writer w;
   snprintf(w.path, sizeof w.path, "%s/late.sdp", g_dir);
   pthread_t th;
   cr_assert_eq(pthread_create(&th, NULL, late_main, &w), 0);
-  n = parley__calltool_read_file_wait(w.path, NULL, buf, sizeof buf, 5000);
+  n = parley__calltool_read_file_wait(w.path, NULL, buf, sizeof buf, 5000, NULL);
   pthread_join(th, NULL);
   cr_assert_str_eq(buf, "v=0\ns=-\nm=audio 9 RTP/SAVP 111\n");
   cr_assert_eq(n, (int)strlen(buf));
@@ -230,9 +280,9 @@ Test(calltool, sdp_files) {
   snprintf(path, sizeof path, "%s/offer.sdp", g_dir);
   struct stat old;
   cr_assert_eq(stat(path, &old), 0);
-  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 150), PARLEY_ETIMEDOUT);
+  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 150, NULL), PARLEY_ETIMEDOUT);
   cr_assert_eq(parley__calltool_write_file(path, "v=0\ns=new\n"), 0);
-  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 2000), 10);
+  cr_assert_eq(parley__calltool_read_file_wait(path, &old, buf, sizeof buf, 2000, NULL), 10);
   cr_assert_str_eq(buf, "v=0\ns=new\n");
   /* Unwritable. */
   cr_assert_eq(parley__calltool_write_file("/nonexistent-dir/x.sdp", "v=0\n"), PARLEY_EIO);
@@ -247,16 +297,18 @@ Test(calltool, stream_reads_up_to_a_blank_line) {
   FILE *f = fmemopen(text, strlen(text), "r");
   cr_assert_not_null(f);
   char buf[256];
-  int n = parley__calltool_read_stream(f, buf, sizeof buf);
+  int n = parley__calltool_read_stream(f, buf, sizeof buf, NULL);
   cr_assert_str_eq(buf, "v=0\r\ns=-\r\n", "leading blank lines skipped, CRLF kept");
   cr_assert_eq(n, 10);
-  n = parley__calltool_read_stream(f, buf, sizeof buf);
+  n = parley__calltool_read_stream(f, buf, sizeof buf, NULL);
   cr_assert_str_eq(buf, "after the blank line\n", "EOF also ends a description");
-  cr_assert_eq(parley__calltool_read_stream(f, buf, sizeof buf), PARLEY_EIO, "nothing left");
+  cr_assert_eq(parley__calltool_read_stream(f, buf, sizeof buf, NULL), PARLEY_EIO, "nothing left");
   fclose(f);
   char big[] = "v=0\ns=a long session name\n";
   f = fmemopen(big, strlen(big), "r");
-  cr_assert_eq(parley__calltool_read_stream(f, buf, 8), PARLEY_ENOSPC);
+  size_t size = 0;
+  cr_assert_eq(parley__calltool_read_stream(f, buf, 8, &size), PARLEY_ENOSPC);
+  cr_assert_eq(size, strlen(big), "the whole description's length");
   fclose(f);
 }
 

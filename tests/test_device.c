@@ -130,19 +130,25 @@ static const char *tmp_path(char *buf, size_t cap, const char *name) {
 #define SPEECH_A PARLEY_TEST_DATA "/speech_a_48k.wav"
 #define SPEECH_B PARLEY_TEST_DATA "/speech_b_48k.wav"
 
+/* A FILE device config in STEPPED pacing from `in` to `out` with a copy callback; user is
+ * {&channels, events}. */
+static void stepped_config(parley__device_config *cfg, const char *in, const char *out, void **user) {
+  parley__device_config_init(cfg, PARLEY__DEVICE_FILE);
+  cfg->input_path = in;
+  cfg->output_path = out;
+  cfg->channels = *(int *)user[0];
+  cfg->pacing = PARLEY__DEVICE_PACE_STEPPED;
+  cfg->process = copy_process;
+  cfg->event = record_event;
+  cfg->user = user;
+}
+
 /* Runs a FILE device in STEPPED pacing from `in` to `out` with a copy callback until the input is
  * finished (bounded), then stops and frees it. Returns the device rate; fills *ev. */
 static int copy_stepped(const char *in, const char *out, int channels, events *ev) {
   void *user[2] = {&channels, ev};
   parley__device_config cfg;
-  parley__device_config_init(&cfg, PARLEY__DEVICE_FILE);
-  cfg.input_path = in;
-  cfg.output_path = out;
-  cfg.channels = channels;
-  cfg.pacing = PARLEY__DEVICE_PACE_STEPPED;
-  cfg.process = copy_process;
-  cfg.event = record_event;
-  cfg.user = user;
+  stepped_config(&cfg, in, out, user);
   int err = 1;
   parley__device *d = parley__device_new(&cfg, &err);
   cr_assert_not_null(d, "new: %s", parley_strerror(err));
@@ -353,6 +359,122 @@ Test(device_file, odd_rate_file_is_converted_to_the_device_rate) {
     cr_assert_leq(abs(o[2 * i]) + abs(o[2 * i + 1]), 2, "frame %zu after the end is not silent", i);
   free(o);
   free(st);
+}
+
+/* Runs a mono 48 kHz FILE device in STEPPED pacing (480-frame periods) with a copy callback for
+ * `steps` periods, releasing a held input before step `release_at` (-1: never). Fills *ev. */
+static void run_steps(const char *in, const char *out, bool loop, bool hold, int steps, int release_at,
+                      events *ev) {
+  int ch = 1;
+  void *user[2] = {&ch, ev};
+  parley__device_config cfg;
+  stepped_config(&cfg, in, out, user);
+  cfg.period_frames = 480;
+  cfg.input_loop = loop;
+  cfg.input_hold = hold;
+  parley__device *d = parley__device_new(&cfg, NULL);
+  cr_assert_not_null(d);
+  cr_assert_eq(parley__device_start(d), 0);
+  for (int i = 0; i < steps; i++) {
+    if (i == release_at) parley__device_input_release(d);
+    cr_assert_eq(parley__device_step(d), 0);
+    parley__device_poll_events(d, 0);
+  }
+  cr_assert_eq(parley__device_stop(d), 0);
+  parley__device_poll_events(d, 0);
+  parley__device_free(d);
+}
+
+/* An n-frame ramp: no two samples alike. */
+static short *write_ramp(const char *path, sf_count_t n) {
+  short *x = malloc((size_t)n * sizeof *x);
+  cr_assert_not_null(x);
+  for (sf_count_t i = 0; i < n; i++) x[i] = (short)(10 * i + 7);
+  cr_assert_eq(write_s16(path, x, n, 1, 48000), 0);
+  return x;
+}
+
+/* A looping n-frame ramp played for `steps` periods comes out as the ramp over and over, exactly, and
+ * never finishes. */
+static void check_loop(sf_count_t n, int steps) {
+  char in[128], out[128];
+  events ev = {0};
+  short *x = write_ramp(tmp_path(in, sizeof in, "ramp.wav"), n);
+  run_steps(in, tmp_path(out, sizeof out, "loop.wav"), true, false, steps, -1, &ev);
+  SF_INFO oi;
+  short *o = read_s16(out, &oi);
+  cr_assert_not_null(o);
+  cr_assert_eq(oi.frames, steps * 480);
+  for (sf_count_t i = 0; i < oi.frames; i++) cr_assert_eq(o[i], x[i % n], "frame %ld", (long)i);
+  cr_expect_eq(find_event(&ev, PARLEY__DEVICE_EV_FINISHED), -1, "a looping input never finishes");
+  free(o);
+  free(x);
+}
+
+Test(device_file, loop_starts_the_file_over_sample_exact) { check_loop(1234, 20); }
+
+/* A file shorter than one period loops several times within it. */
+Test(device_file, loop_of_a_file_shorter_than_a_period) { check_loop(100, 3); }
+
+/* A held input is silence and unread until released, then plays from its first frame. */
+Test(device_file, held_input_starts_at_release) {
+  char in[128], out[128];
+  events ev = {0};
+  const sf_count_t n = 1234;
+  short *x = write_ramp(tmp_path(in, sizeof in, "ramp.wav"), n);
+  run_steps(in, tmp_path(out, sizeof out, "held.wav"), false, true, 12, 5, &ev);
+  SF_INFO oi;
+  short *o = read_s16(out, &oi);
+  cr_assert_not_null(o);
+  cr_assert_eq(oi.frames, 12 * 480);
+  for (sf_count_t i = 0; i < oi.frames; i++) {
+    sf_count_t k = i - 5 * 480;
+    short want = k >= 0 && k < n ? x[k] : 0;
+    cr_assert_eq(o[i], want, "frame %ld", (long)i);
+  }
+  cr_expect_geq(find_event(&ev, PARLEY__DEVICE_EV_FINISHED), 0, "the released input finishes");
+  free(o);
+  free(x);
+}
+
+/* Never released: nothing is read, and nothing finishes. */
+Test(device_file, held_input_never_released_is_silence) {
+  char out[128];
+  events ev = {0};
+  run_steps(SPEECH_A, tmp_path(out, sizeof out, "never.wav"), false, true, 10, -1, &ev);
+  SF_INFO oi;
+  short *o = read_s16(out, &oi);
+  cr_assert_not_null(o);
+  for (sf_count_t i = 0; i < oi.frames; i++) cr_assert_eq(o[i], 0, "frame %ld", (long)i);
+  cr_expect_eq(find_event(&ev, PARLEY__DEVICE_EV_FINISHED), -1);
+  free(o);
+}
+
+/* An odd-rate file loops through its resampler: sound goes on long past the file's length. */
+Test(device_file, odd_rate_file_loops) {
+  char in[128], out[128];
+  events ev = {0};
+  const int file_rate = 22050;
+  sf_count_t n = 2250; /* 45 whole cycles of 441 Hz, about 0.1 s */
+  short *x = malloc((size_t)n * sizeof *x);
+  cr_assert_not_null(x);
+  for (sf_count_t i = 0; i < n; i++) x[i] = (short)lrint(16000.0 * sin(2 * M_PI * 441.0 * (double)i / file_rate));
+  cr_assert_eq(write_s16(tmp_path(in, sizeof in, "odd_loop.wav"), x, n, 1, file_rate), 0);
+  run_steps(in, tmp_path(out, sizeof out, "odd_loop_out.wav"), true, false, 100, -1, &ev); /* 1 s */
+  SF_INFO oi;
+  short *o = read_s16(out, &oi);
+  cr_assert_not_null(o);
+  cr_assert_eq(oi.frames, 100 * 480);
+  /* Every 10 ms after the filter's start-up holds the tone (whole cycles: the loop joins smoothly). */
+  for (int p = 2; p < 100; p++) {
+    double sum = 0;
+    for (int i = 0; i < 480; i++) sum += (double)o[p * 480 + i] * o[p * 480 + i];
+    double rms = sqrt(sum / 480);
+    cr_assert_gt(rms, 9000.0, "period %d: rms %.0f", p, rms);
+  }
+  cr_expect_eq(find_event(&ev, PARLEY__DEVICE_EV_FINISHED), -1);
+  free(o);
+  free(x);
 }
 
 /* FLAC input goes through the same path (libsndfile decodes it). */

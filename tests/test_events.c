@@ -38,6 +38,23 @@ Test(events, peer_state_aggregates_ice_per_w3c) {
   cr_expect_eq(parley__peer_state_from_ice(PARLEY__ICE_CLOSED), PARLEY__PEER_CLOSED);
 }
 
+Test(events, ice_state_reaches_completed_per_w3c) {
+  const parley__ice_state C = PARLEY__ICE_CONNECTED, D = PARLEY__ICE_COMPLETED, K = PARLEY__ICE_CHECKING;
+  /* The monitor's state stands unless it is connected. */
+  for (int s = 0; s < PARLEY__ICE_STATE_COUNT; s++) {
+    parley__ice_state m = (parley__ice_state)s;
+    if (m != C) cr_expect_eq(parley__ice_state_reported(m, D, D), m, "monitor state %d", s);
+  }
+  /* Connected: completed once the agent is done checking, and it stays so through a restart. */
+  cr_expect_eq(parley__ice_state_reported(C, C, K), C);
+  cr_expect_eq(parley__ice_state_reported(C, D, C), D);
+  cr_expect_eq(parley__ice_state_reported(C, K, D), D);
+  cr_expect_eq(parley__ice_state_reported(C, C, D), D);
+  /* Back from disconnected: connected until the agent is (still) completed. */
+  cr_expect_eq(parley__ice_state_reported(C, K, PARLEY__ICE_DISCONNECTED), C);
+  cr_expect_eq(parley__ice_state_reported(C, D, PARLEY__ICE_DISCONNECTED), D);
+}
+
 Test(events, queue_is_fifo_and_counts_drops) {
   parley__event storage[3];
   parley__event_queue q;

@@ -1,7 +1,7 @@
 /* test_relay_udp.c: the relay's socket loop over real UDP on loopback, run in a thread (every wait and
  * loop bounded). Datagrams go A -> B and back with sources rewritten to the relay, 100 % loss drops
  * everything, a blackout window drops exactly the datagrams received in it, foreign sources are
- * ignored, IPv6 (::1) works, delays and duplicates pass through on the real clock, the loop stops
+ * ignored, a relay without a forward address learns both peers (meeting point), IPv6 (::1) works, delays and duplicates pass through on the real clock, the loop stops
  * cleanly and frees its port, and bad addresses/configs are refused.
  *
  * Synchronisation without timing assumptions: loopback UDP queues a datagram at the receiver during
@@ -287,6 +287,65 @@ Test(relay_udp, ignores_foreign_sources) {
   cr_assert_eq(us.foreign, 5);
   close(fc);
   free_setup(&s);
+}
+
+/* Meeting point (no forward address): A and B both send to the listen address; the first source is A,
+ * the next B, and each hears the other from the listen address. What A sends before B is known cannot
+ * be delivered (unless B's first datagram is read in the same step); a third source is foreign. */
+Test(relay_udp, meeting_point_learns_both_peers) {
+  atomic_store(&test_now_us, 0);
+  struct sockaddr_storage a, b, c, relay;
+  int fa = peer("127.0.0.1:0", &a), fb = peer("127.0.0.1:0", &b), fc = peer("127.0.0.1:0", &c);
+  cr_assert(fa >= 0 && fb >= 0 && fc >= 0);
+  parley__relay_udp_config cfg;
+  memset(&cfg, 0, sizeof cfg); /* forward: AF_UNSPEC */
+  cr_assert_eq(parley__relay_udp_parse_addr("127.0.0.1:0", &cfg.listen), 0);
+  cfg.relay.max_queued = 64;
+  cfg.relay.max_datagram = 1500;
+  int err = 1;
+  parley__relay_udp *u = parley__relay_udp_new(&cfg, &TEST_CLOCK, &err);
+  cr_assert_not_null(u, "relay create: %d", err);
+  cr_assert_eq(parley__relay_udp_listen_addr(u, &relay), 0);
+  runner r;
+  start(&r, u);
+  send_tag(fa, &relay, 1, 10); /* A learned; B unknown: undeliverable unless B's first comes in the same step */
+  struct sockaddr_storage from;
+  int got_first = 0;
+  for (uint32_t i = 0; i < 20; i++) {
+    send_tag(fb, &relay, 100 + i, 20); /* B learned on the first */
+    cr_assert_eq(recv_tag(fa, &from), 100 + i);
+    cr_assert(same(&from, &relay), "A hears B from the listen address");
+    send_tag(fa, &relay, 200 + i, 30);
+    uint32_t t = recv_tag(fb, &from);
+    if (i == 0 && t == 1) {
+      got_first = 1;
+      t = recv_tag(fb, &from);
+    }
+    cr_assert_eq(t, 200 + i);
+    cr_assert(same(&from, &relay), "B hears A from the listen address");
+  }
+  send_tag(fc, &relay, 300, 10);
+  send_tag(fb, &relay, MARKER, 8); /* after C's datagram on the same socket */
+  cr_assert_eq(recv_tag(fa, NULL), MARKER);
+  stop(&r);
+  uint32_t tags[8];
+  cr_assert_eq(drain_now(fb, tags, 8), 0, "nothing more reached B");
+  cr_assert_eq(drain_now(fc, tags, 8), 0, "nothing reached C");
+  parley__relay_udp_stats us;
+  parley__relay_udp_get_stats(u, &us);
+  cr_expect_eq(us.peer_a_known, 1);
+  cr_expect_eq(us.peer_b_known, 1);
+  cr_expect_eq(us.undeliverable + (uint64_t)got_first, 1, "A's first datagram: delivered or counted");
+  cr_expect_eq(us.foreign, 1);
+  parley__relay_dir_stats ab, ba;
+  parley__relay_get_stats(parley__relay_udp_core(u), PARLEY__RELAY_A2B, &ab);
+  parley__relay_get_stats(parley__relay_udp_core(u), PARLEY__RELAY_B2A, &ba);
+  cr_expect_eq(ab.received, 21);
+  cr_expect_eq(ba.received, 21);
+  parley__relay_udp_free(u);
+  close(fa);
+  close(fb);
+  close(fc);
 }
 
 Test(relay_udp, delay_and_duplicates_on_the_real_clock) {

@@ -377,6 +377,72 @@ Test(sdp_parse, candidate_limit_is_an_error) {
   free(text);
 }
 
+/* A browser-sized offer (about 9 KB, in the shape a browser writes: BUNDLE, audio with eight formats,
+ * video with twenty-four and their feedback lines, header extensions, SSRC lines, a data channel, a
+ * dozen candidates per m-line) parses whole: the text size has no fixed limit, only the per-line
+ * counts of sdp.h do, and this stays within them. */
+Test(sdp_parse, browser_sized_offer) {
+  enum { CAP = 32768 };
+  char *text = malloc(CAP);
+  cr_assert_not_null(text);
+  size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(text + n, CAP - n, __VA_ARGS__)
+  ADD("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2\r\n"
+      "a=extmap-allow-mixed\r\na=msid-semantic: WMS 1f0e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\r\n");
+  static const char *const kinds[3] = {"audio", "video", "application"};
+  static const int nfmt[3] = {8, 24, 0};
+  for (int m = 0; m < 3; m++) {
+    if (m == 2) {
+      ADD("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n");
+    } else {
+      ADD("m=%s 9 UDP/TLS/RTP/SAVPF", kinds[m]);
+      for (int f = 0; f < nfmt[m]; f++) ADD(" %d", m == 0 ? (f == 0 ? 111 : 100 + f) : 96 + f);
+      ADD("\r\n");
+    }
+    ADD("c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n");
+    for (int k = 0; k < 12; k++)
+      ADD("a=candidate:%u %d udp %u 192.0.2.%d %d typ host generation 0 network-id %d\r\n", 1000000000u + (unsigned)k,
+          1, 2122260223u - (unsigned)k, 10 + k, 50000 + k, k + 1);
+    ADD("a=ice-ufrag:Wq2e\r\na=ice-pwd:f3aJ9dkeP0wq8Xz1bN4mY7sT\r\na=ice-options:trickle\r\n"
+        "a=fingerprint:sha-256 4A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:"
+        "C6:D7:E8:F9\r\na=setup:actpass\r\na=mid:%d\r\n", m);
+    if (m == 2) {
+      ADD("a=sctp-port:5000\r\na=max-message-size:262144\r\n");
+      continue;
+    }
+    for (int e = 1; e <= 8; e++) ADD("a=extmap:%d urn:ietf:params:rtp-hdrext:example-extension-%d\r\n", e, e);
+    ADD("a=sendrecv\r\na=msid:1f0e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 9a8b7c6d-5e4f-3a2b-1c0d-e9f8a7b6c5d4\r\n"
+        "a=rtcp-mux\r\na=rtcp-rsize\r\n");
+    for (int f = 0; f < nfmt[m]; f++) {
+      int pt = m == 0 ? (f == 0 ? 111 : 100 + f) : 96 + f;
+      if (m == 0 && f == 0) {
+        ADD("a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n");
+        continue;
+      }
+      ADD("a=rtpmap:%d %s/%d\r\n", pt, m == 0 ? "telephone-event" : (f % 2 ? "rtx" : "VP9"), m == 0 ? 8000 : 90000);
+      if (m == 1)
+        ADD("a=rtcp-fb:%d goog-remb\r\na=rtcp-fb:%d transport-cc\r\na=rtcp-fb:%d ccm fir\r\na=rtcp-fb:%d nack\r\n"
+            "a=rtcp-fb:%d nack pli\r\na=fmtp:%d profile-id=%d\r\n", pt, pt, pt, pt, pt, pt, f);
+    }
+    ADD("a=ssrc-group:FID 2231627014 632943048\r\n");
+    for (int k = 0; k < 2; k++)
+      ADD("a=ssrc:%u cname:4TOk42mSjXCkVIa6\r\na=ssrc:%u msid:1f0e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 "
+          "9a8b7c6d-5e4f-3a2b-1c0d-e9f8a7b6c5d4\r\n", 2231627014u + (unsigned)k, 2231627014u + (unsigned)k);
+  }
+#undef ADD
+  cr_assert_lt(n, (size_t)CAP - 1, "the generator outgrew its buffer");
+  cr_assert_gt(n, 8000, "the offer is browser-sized: %zu bytes", n);
+  parley__sdp *s = new_sdp();
+  parley__sdp_error err;
+  cr_assert_eq(parley__sdp_parse(text, n, s, &err), 0, "%s", err.msg);
+  cr_expect_eq(s->media_count, 3);
+  cr_expect_eq(s->media[0].opus_pt, 111);
+  cr_expect_eq(s->media[0].candidate_count, 12);
+  cr_expect_eq(s->media[1].format_count, 24);
+  free(s);
+  free(text);
+}
+
 Test(sdp_parse, session_level_defaults_inherited) {
   static const char text[] = "v=0\r\no=- 5 5 IN IP4 192.0.2.9\r\ns=-\r\nt=0 0\r\na=ice-ufrag:sess\r\n"
                              "a=ice-pwd:sessionpasswordsessionpw\r\na=inactive\r\n"

@@ -36,7 +36,7 @@
 #include "tools/call_lib.h"
 #include "sim/relay_udp.h"
 
-#define SDP_CAP 8192
+#define SDP_CAP PARLEY__CALLTOOL_SDP_MAX
 #define MAX_SECONDS 3600.0
 
 static const char USAGE[] =
@@ -59,15 +59,22 @@ static const char USAGE[] =
     "Audio (one backend for both directions):\n"
     "  --in FILE / --out FILE     capture from / play out into files\n"
     "  --device NAME              a sound device for both (see --list-devices; 'default')\n"
-    "  --echo                     echo-test peer: send back what is received\n"
+    "  --in-end silence|loop|hangup  what follows the end of --in: silence, the file again, or hanging\n"
+    "                             up [silence]. listen/dial/offer/answer start --in when the call's\n"
+    "                             media starts, not when the tool starts\n"
+    "  --echo                     echo-test peer: send back what is received (its echo canceller and\n"
+    "                             noise suppressor stay off: they would remove the echo itself)\n"
     "  (none: send silence, discard what is received)\n"
     "Common:\n"
     "  --frame-ms 10|20           frame size (both ends must agree) [20]\n"
-    "  --duration S               end the call after S seconds (0: when the peer hangs up) [loopback: 5,\n"
-    "                             or restore + 3; else 0]\n"
+    "  --duration S               end the call after S seconds (0: when the peer hangs up) [loopback:\n"
+    "                             --in's length + 1 (5 without --in), at least restore + 3; else 0]\n"
     "  --timeout S                give up if signaling or connecting takes longer [20]\n"
     "  --loopback-only            offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
     "                             when ADDR is a loopback address)\n"
+    "  --via HOST:PORT            send the media through a relay, e.g. parley-netsim --listen HOST:PORT\n"
+    "                             (no --forward): both descriptions' candidates are moved to it, so one\n"
+    "                             side's --via routes both directions (numeric IPv4)\n"
     "  --no-aec, --no-ns          turn off echo cancellation / noise suppression (e.g. for a device\n"
     "                             wired back to itself, which the canceller would remove)\n"
     "  --quiet                    timeline only for the main events (no signaling/ice/candidates)\n";
@@ -80,7 +87,11 @@ typedef struct opts {
   mode mode;
   const char *addr;
   const char *in, *out, *device, *sdp_in, *sdp_out;
+  const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
+  char via_ip[16];
+  int via_port;
   bool echo, loopback_only, quiet, no_aec, no_ns;
+  parley_input_end in_end;
   int frame_ms;
   double duration_s, timeout_s, cut_s, restore_s;
 } opts;
@@ -99,6 +110,25 @@ static bool parse_seconds(const char *s, double *out) {
   if (errno || end == s || *end != '\0' || !(v >= 0.0) || v > MAX_SECONDS) return false;
   *out = v;
   return true;
+}
+
+/* The length of an audio file in seconds, or -1 if it cannot be read (the engine reports why later). */
+static double file_seconds(const char *path) {
+  SF_INFO info;
+  memset(&info, 0, sizeof info);
+  SNDFILE *f = sf_open(path, SFM_READ, &info);
+  if (!f) return -1;
+  sf_close(f);
+  return info.samplerate > 0 ? (double)info.frames / info.samplerate : -1;
+}
+
+/* --loopback without --duration: the whole input plus a second for the last audio to cross the call
+ * (5 s without a readable --in, or looping), and past any restore by 3 s to show the recovery. */
+static double loopback_default_s(const opts *o) {
+  double len = o->in && o->in_end != PARLEY_INPUT_END_LOOP ? file_seconds(o->in) : -1;
+  double d = len >= 0 ? len + 1.0 : 5.0;
+  if (o->cut_s >= 0 && d < o->restore_s + 3.0) d = o->restore_s + 3.0;
+  return d > MAX_SECONDS ? MAX_SECONDS : d;
 }
 
 /* Returns 0, or an exit code (2 for usage errors, or -1 for --help). */
@@ -149,6 +179,17 @@ static int parse_args(int argc, char **argv, opts *o) {
     } else if (strcmp(a, "--sdp-out") == 0) {
       NEED_VALUE();
       o->sdp_out = v;
+    } else if (strcmp(a, "--in-end") == 0) {
+      NEED_VALUE();
+      if (strcmp(v, "silence") == 0) o->in_end = PARLEY_INPUT_END_SILENCE;
+      else if (strcmp(v, "loop") == 0) o->in_end = PARLEY_INPUT_END_LOOP;
+      else if (strcmp(v, "hangup") == 0) o->in_end = PARLEY_INPUT_END_HANGUP;
+      else return usage_error("--in-end must be silence, loop or hangup, not '%s'", v);
+    } else if (strcmp(a, "--via") == 0) {
+      NEED_VALUE();
+      if (parley__calltool_split_ipv4(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
+        return usage_error("--via wants a numeric IPv4 HOST:PORT, not '%s'", v);
+      o->via = v;
     } else if (strcmp(a, "--echo") == 0) {
       o->echo = true;
     } else if (strcmp(a, "--loopback-only") == 0) {
@@ -180,15 +221,16 @@ static int parse_args(int argc, char **argv, opts *o) {
     return usage_error("%s", "listen/dial need an address (HOST:PORT)");
   if (o->mode == MODE_NONE) return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer");
   if (o->mode == MODE_LIST) return 0;
+  if (o->in_end != PARLEY_INPUT_END_SILENCE && !o->in) return usage_error("%s", "--in-end needs --in");
   if ((o->cut_s >= 0) != (o->restore_s >= 0)) return usage_error("%s", "--cut-at and --restore-at go together");
   if (o->cut_s >= 0 && o->mode != MODE_LOOPBACK) return usage_error("%s", "--cut-at needs --loopback");
   if (o->cut_s >= 0 && !(o->cut_s > 0 && o->restore_s > o->cut_s))
     return usage_error("%s", "need 0 < --cut-at < --restore-at");
   if (o->timeout_s <= 0) return usage_error("%s", "--timeout must be positive");
   if (o->mode == MODE_LOOPBACK) {
-    if (o->device || o->echo || o->sdp_in || o->sdp_out)
+    if (o->device || o->echo || o->sdp_in || o->sdp_out || o->via)
       return usage_error("%s", "--loopback takes --in/--out files only");
-    if (o->duration_s < 0) o->duration_s = o->cut_s >= 0 ? o->restore_s + 3.0 : 5.0;
+    if (o->duration_s < 0) o->duration_s = loopback_default_s(o);
     if (o->duration_s <= 0) return usage_error("%s", "--duration must be positive for --loopback");
     if (o->cut_s >= 0 && o->duration_s <= o->restore_s)
       return usage_error("%s", "--duration must end after --restore-at");
@@ -196,6 +238,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (o->duration_s < 0) o->duration_s = 0;
     if (o->device && (o->in || o->out)) return usage_error("%s", "--device replaces --in/--out");
     if (o->echo && (o->device || o->in || o->out)) return usage_error("%s", "--echo is its own audio source");
+    if (o->via && o->mode != MODE_LISTEN && o->mode != MODE_DIAL && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
+      return usage_error("%s", "--via is for listen/dial/offer/answer");
     if ((o->sdp_in || o->sdp_out) && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
       return usage_error("%s", "--sdp-in/--sdp-out are for offer/answer");
   }
@@ -318,7 +362,11 @@ static int fail(const char *what, int err) {
 
 static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   switch (err) {
-  case PARLEY_ENOTFOUND: return cfg->audio == PARLEY_AUDIO_DEVICE ? "no such audio device" : "no such input file";
+  case PARLEY_ENOTFOUND:
+    if (cfg->audio != PARLEY_AUDIO_DEVICE) return "no such input file";
+    return parley__device_list(NULL, 0) == 0 ? "no audio devices on this machine (no sound card, PulseAudio or "
+                                               "running JACK server)"
+                                             : "no such audio device (see --list-devices)";
   case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
   case PARLEY_EIO: return "the output file cannot be created";
   case PARLEY_ENOTSUP: return "the device cannot do this rate";
@@ -388,18 +436,26 @@ static void side_close(side *s) {
   s->eng = NULL;
 }
 
+/* v * scale formatted with fmt, or "n/a" when v < 0 (not measured yet). */
+static const char *fmt_or_na(char *buf, size_t cap, const char *fmt, double v, double scale) {
+  if (v < 0) snprintf(buf, cap, "n/a");
+  else snprintf(buf, cap, fmt, v * scale);
+  return buf;
+}
+
 static void print_stats(const side *s) {
   parley_call_stats st;
   if (!s->call || parley_call_get_stats(s->call, &st) != 0) return;
-  printf("  %s: rtt ", s->name);
-  if (st.rtt_ms >= 0) printf("%.1f ms", st.rtt_ms);
-  else printf("n/a");
-  printf(", peer-reported loss ");
-  if (st.fraction_lost >= 0) printf("%.1f %%", st.fraction_lost * 100.0);
-  else printf("n/a");
-  printf(", lost %lld, jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n",
-         (long long)st.packets_lost, st.jitter_ms, st.jitter_buffer_ms, (unsigned long long)st.concealed_frames,
-         (unsigned long long)st.concealed_ms, (unsigned long long)st.fec_frames);
+  char rtt[32], sent[32], recent[32], recv[32];
+  printf("  %s: rtt %s, loss sent %s over the call (%lld packets, peer-reported; %s in the last report), "
+         "received %s (%lld packets)\n",
+         s->name, fmt_or_na(rtt, sizeof rtt, "%.1f ms", st.rtt_ms, 1),
+         fmt_or_na(sent, sizeof sent, "%.1f %%", st.loss_sent, 100), (long long)(st.packets_lost_sent > 0 ? st.packets_lost_sent : 0),
+         fmt_or_na(recent, sizeof recent, "%.1f %%", st.fraction_lost, 100),
+         fmt_or_na(recv, sizeof recv, "%.1f %%", st.loss_received, 100), (long long)st.packets_lost);
+  printf("     jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n", st.jitter_ms,
+         st.jitter_buffer_ms, (unsigned long long)st.concealed_frames, (unsigned long long)st.concealed_ms,
+         (unsigned long long)st.fec_frames);
   printf("     sent %llu packets / %llu bytes, received %llu packets / %llu bytes\n",
          (unsigned long long)st.packets_sent, (unsigned long long)st.bytes_sent,
          (unsigned long long)st.packets_received, (unsigned long long)st.bytes_received);
@@ -600,6 +656,7 @@ static int run_loopback(const opts *o) {
   if (o->in) {
     ca.audio = PARLEY_AUDIO_FILE;
     ca.input_file = o->in;
+    ca.input_file_end = o->in_end;
   }
   if (o->out) {
     cb.audio = PARLEY_AUDIO_FILE;
@@ -746,26 +803,55 @@ static int write_local(const opts *o, const char *sdp) {
   return 0;
 }
 
+/* Why signaling step `what` failed: a description too large says how large, a network error says what
+ * the system said (errno, set by the call that failed just before), a bad address what one looks like. */
+static void signaling_error(const char *what, int err, size_t size) {
+  if (err == PARLEY_ENOSPC)
+    fprintf(stderr, "parley-call: %s: the SDP is %zu bytes, the limit is %d\n", what, size, SDP_CAP - 1);
+  else if (err == PARLEY_ENETWORK)
+    fprintf(stderr, "parley-call: %s: %s\n", what, strerror(errno));
+  else if (err == PARLEY_EINVAL)
+    fprintf(stderr, "parley-call: %s: bad address (want HOST:PORT, numeric)\n", what);
+  else
+    fprintf(stderr, "parley-call: %s: %s\n", what, parley_strerror(err));
+}
+
+/* --via: sdp with every candidate (and c=, m=) moved to the relay, into buf (SDP_CAP); both our
+ * description and the peer's go through it, so each side sends its media to the relay. Without --via,
+ * sdp itself. NULL (after a message) if it cannot be rewritten. */
+static const char *routed(const opts *o, const char *sdp, char *buf) {
+  if (!o->via) return sdp;
+  int err = parley__calltool_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
+  if (err >= 0) return buf;
+  if (err == PARLEY_ENOSPC) signaling_error("routing through the relay", err, strlen(sdp));
+  else fprintf(stderr, "parley-call: routing through the relay: %s\n",
+               err == PARLEY_EPARSE ? "the description has no candidate to move" : parley_strerror(err));
+  return NULL;
+}
+
 /* offer mode: an --sdp-in file that exists before our offer is an old answer, never ours. */
 static struct stat g_stale_sdp_in;
 static bool g_have_stale;
 
 static int read_remote(const opts *o, char *buf, size_t cap) {
   int n;
+  size_t size = 0;
   if (o->sdp_in) {
     n = parley__calltool_read_file_wait(o->sdp_in, g_have_stale ? &g_stale_sdp_in : NULL, buf, cap,
-                                        (int)(o->timeout_s * 1000));
-    if (n < 0) fprintf(stderr, "parley-call: reading %s: %s\n", o->sdp_in, parley_strerror(n));
+                                        (int)(o->timeout_s * 1000), &size);
+    if (n < 0) signaling_error(o->sdp_in, n, size);
   } else {
     fprintf(stderr, "parley-call: paste the remote description, then a blank line or EOF\n");
-    n = parley__calltool_read_stream(stdin, buf, cap);
-    if (n < 0) fprintf(stderr, "parley-call: no description on stdin\n");
+    n = parley__calltool_read_stream(stdin, buf, cap, &size);
+    if (n == PARLEY_ENOSPC) signaling_error("stdin", n, size);
+    else if (n < 0) fprintf(stderr, "parley-call: no description on stdin\n");
   }
   return n;
 }
 
 static int run_peer(const opts *o) {
-  static char local[SDP_CAP], remote[SDP_CAP];
+  static char local[SDP_CAP], remote[SDP_CAP], out_sdp[SDP_CAP], in_sdp[SDP_CAP];
+  const char *sent, *got; /* the descriptions as they cross: through the relay with --via */
   side s;
   side_init(&s, o->mode == MODE_LISTEN || o->mode == MODE_ANSWER ? "B" : "A", o->quiet);
   bool offerer = o->mode == MODE_DIAL || o->mode == MODE_OFFER;
@@ -775,7 +861,8 @@ static int run_peer(const opts *o) {
   cfg.dispatch = PARLEY_DISPATCH_APP;
   cfg.echo_cancellation = !o->no_aec;
   cfg.noise_suppression = !o->no_ns;
-  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr))) {
+  /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
+  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr)) || (o->via && strncmp(o->via_ip, "127.", 4) == 0)) {
     cfg.loopback_candidates = true;
     cfg.ipv6 = o->addr && strncmp(o->addr, "[::1]", 5) == 0;
   }
@@ -783,26 +870,34 @@ static int run_peer(const opts *o) {
     cfg.audio = PARLEY_AUDIO_FILE;
     cfg.input_file = o->in;
     cfg.output_file = o->out;
+    cfg.input_file_end = o->in_end;
+    cfg.input_file_at_media = true; /* signaling may take seconds: the clip waits for the call */
   } else if (o->device) {
     cfg.audio = PARLEY_AUDIO_DEVICE;
     bool dflt = strcmp(o->device, "default") == 0;
     cfg.input_device = dflt ? NULL : o->device;
     cfg.output_device = dflt ? NULL : o->device;
   } else if (o->echo) {
+    /* The echo path is playout -> capture inside this process: a canceller here would learn it and
+     * remove exactly what we mean to send back (the dialer hears itself for a second, then nothing). */
     cfg.audio = PARLEY_AUDIO_APP;
+    cfg.echo_cancellation = false;
+    cfg.noise_suppression = false;
   }
   int rc = 1, err, fd = -1, lfd = -1;
   echo_pump pump;
   memset(&pump, 0, sizeof pump);
   bool pumping = false;
   int timeout_ms = (int)(o->timeout_s * 1000);
+  char what[128];
+  size_t size = 0;
   if (side_open(&s, &cfg) < 0) goto out;
 
   /* Signaling. */
   if (o->mode == MODE_LISTEN) {
     if ((err = parley__calltool_rv_listen(o->addr, NULL, &lfd)) < 0) {
-      fprintf(stderr, "parley-call: cannot listen at %s: %s\n", o->addr,
-              err == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(err));
+      snprintf(what, sizeof what, "cannot listen at %s", o->addr);
+      signaling_error(what, err, 0);
       goto out;
     }
     printf("listening at %s\n", o->addr);
@@ -811,14 +906,14 @@ static int run_peer(const opts *o) {
       fprintf(stderr, "parley-call: nobody dialled %s: %s\n", o->addr, parley_strerror(fd));
       goto out;
     }
-    if ((err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms)) < 0) {
-      fprintf(stderr, "parley-call: receiving the offer: %s\n", parley_strerror(err));
+    if ((err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms, &size)) < 0) {
+      signaling_error("receiving the offer", err, size);
       goto out;
     }
   } else if (o->mode == MODE_DIAL) {
     if ((fd = parley__calltool_rv_dial(o->addr, timeout_ms)) < 0) {
-      fprintf(stderr, "parley-call: cannot reach %s: %s\n", o->addr,
-              fd == PARLEY_EINVAL ? "bad address (want HOST:PORT, numeric)" : parley_strerror(fd));
+      snprintf(what, sizeof what, "cannot reach %s", o->addr);
+      signaling_error(what, fd, 0);
       goto out;
     }
   } else if (o->mode == MODE_ANSWER) {
@@ -837,18 +932,19 @@ static int run_peer(const opts *o) {
       fail("local description", err);
       goto out;
     }
+    if (!(sent = routed(o, local, out_sdp))) goto out;
     if (o->mode == MODE_DIAL) {
-      if ((err = parley__calltool_msg_send(fd, local)) < 0 ||
-          (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms)) < 0) {
-        fprintf(stderr, "parley-call: exchanging descriptions: %s\n", parley_strerror(err));
+      if ((err = parley__calltool_msg_send(fd, sent)) < 0 ||
+          (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms, &size)) < 0) {
+        signaling_error("exchanging descriptions", err, size);
         goto out;
       }
     } else {
-      if (write_local(o, local) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
+      if (write_local(o, sent) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
     }
-    if (apply_remote(&s, PARLEY_SDP_ANSWER, remote) < 0) goto out;
+    if (!(got = routed(o, remote, in_sdp)) || apply_remote(&s, PARLEY_SDP_ANSWER, got) < 0) goto out;
   } else {
-    if (apply_remote(&s, PARLEY_SDP_OFFER, remote) < 0) goto out;
+    if (!(got = routed(o, remote, in_sdp)) || apply_remote(&s, PARLEY_SDP_OFFER, got) < 0) goto out;
     if ((err = parley_call_create_answer(s.call, local, sizeof local)) < 0) {
       fail("answer", err);
       goto out;
@@ -857,12 +953,13 @@ static int run_peer(const opts *o) {
       fail("local description", err);
       goto out;
     }
+    if (!(sent = routed(o, local, out_sdp))) goto out;
     if (o->mode == MODE_LISTEN) {
-      if ((err = parley__calltool_msg_send(fd, local)) < 0) {
-        fprintf(stderr, "parley-call: sending the answer: %s\n", parley_strerror(err));
+      if ((err = parley__calltool_msg_send(fd, sent)) < 0) {
+        signaling_error("sending the answer", err, 0);
         goto out;
       }
-    } else if (write_local(o, local) < 0) {
+    } else if (write_local(o, sent) < 0) {
       goto out;
     }
   }
@@ -904,6 +1001,10 @@ static int list_devices(void) {
   parley__device_info info[64];
   int n = parley__device_list(info, 64);
   if (n < 0) return fail("listing devices", n);
+  if (n == 0) {
+    printf("no audio devices: PortAudio found no sound card (ALSA), PulseAudio or running JACK server\n");
+    return 0;
+  }
   printf("%d device(s):\n", n);
   for (int i = 0; i < n && i < 64; i++)
     printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].max_input_channels,

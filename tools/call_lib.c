@@ -107,6 +107,24 @@ int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char
   return rewritten > 0 ? (int)len : PARLEY_EPARSE;
 }
 
+int parley__calltool_split_ipv4(const char *text, char *ip, size_t ip_cap, int *port) {
+  if (!text || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
+  const char *colon = strrchr(text, ':');
+  if (!colon || colon == text || (size_t)(colon - text) >= 16) return PARLEY_EINVAL;
+  char host[16];
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = '\0';
+  struct in_addr a4;
+  char *end;
+  errno = 0;
+  long p = strtol(colon + 1, &end, 10);
+  if (inet_pton(AF_INET, host, &a4) != 1 || colon[1] == '\0' || *end != '\0' || errno || p < 0 || p > 65535)
+    return PARLEY_EINVAL;
+  snprintf(ip, ip_cap, "%s", host);
+  *port = (int)p;
+  return 0;
+}
+
 int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port) {
   if (!sdp || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
   for (const char *p = sdp; *p;) {
@@ -185,7 +203,9 @@ int parley__calltool_rv_listen(const char *addr, int *bound_port, int *listen_fd
   int one = 1;
   (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1) != 0) {
+    int e = errno; /* the reason, kept across close */
     close(fd);
+    errno = e;
     return PARLEY_ENETWORK;
   }
   if (bound_port) {
@@ -226,6 +246,7 @@ int parley__calltool_rv_dial(const char *addr, int timeout_ms) {
     if (connect(fd, (struct sockaddr *)&ss, sl) == 0) return fd;
     int e = errno;
     close(fd);
+    errno = e;
     if (e != ECONNREFUSED && e != EINTR && e != ETIMEDOUT) return PARLEY_ENETWORK;
     if (mono_ms() >= deadline) return PARLEY_ETIMEDOUT;
     nap_ms(50); /* the listener is not up yet: retry at a modest pace until the deadline */
@@ -270,7 +291,7 @@ static int read_full(int fd, unsigned char *buf, size_t n, int64_t deadline) {
   return 0;
 }
 
-int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms) {
+int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms, size_t *size) {
   if (fd < 0 || !buf || cap == 0) return PARLEY_EINVAL;
   int64_t deadline = mono_ms() + timeout_ms;
   unsigned char hdr[4];
@@ -278,7 +299,10 @@ int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms) {
   if (r < 0) return r;
   uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
   if (n == 0 || n > PARLEY__CALLTOOL_MAX_MSG) return PARLEY_EPARSE;
-  if ((size_t)n >= cap) return PARLEY_ENOSPC;
+  if ((size_t)n >= cap) {
+    if (size) *size = n;
+    return PARLEY_ENOSPC;
+  }
   r = read_full(fd, (unsigned char *)buf, n, deadline);
   if (r < 0) return r;
   buf[n] = '\0';
@@ -311,14 +335,17 @@ static bool same_file(const struct stat *a, const struct stat *b) {
 }
 
 int parley__calltool_read_file_wait(const char *path, const struct stat *stale, char *buf, size_t cap,
-                                    int timeout_ms) {
+                                    int timeout_ms, size_t *size) {
   if (!path || !buf || cap < 2) return PARLEY_EINVAL;
   int64_t deadline = mono_ms() + timeout_ms;
   long long last_size = -1;
   for (;;) {
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size > 0 && !(stale && same_file(&st, stale))) {
-      if ((unsigned long long)st.st_size >= cap) return PARLEY_ENOSPC;
+      if ((unsigned long long)st.st_size >= cap) {
+        if (size) *size = (size_t)st.st_size;
+        return PARLEY_ENOSPC;
+      }
       if (st.st_size == last_size) {
         FILE *f = fopen(path, "r");
         if (!f) return PARLEY_EIO;
@@ -336,9 +363,10 @@ int parley__calltool_read_file_wait(const char *path, const struct stat *stale, 
   }
 }
 
-int parley__calltool_read_stream(FILE *in, char *buf, size_t cap) {
+int parley__calltool_read_stream(FILE *in, char *buf, size_t cap, size_t *size) {
   if (!in || !buf || cap < 2) return PARLEY_EINVAL;
   size_t len = 0;
+  bool over = false; /* past cap: read on to the end of the description, to say how long it is */
   char line[2048];
   buf[0] = '\0';
   while (fgets(line, sizeof line, in)) {
@@ -348,9 +376,14 @@ int parley__calltool_read_stream(FILE *in, char *buf, size_t cap) {
       continue;
     }
     size_t n = strlen(line);
-    if (len + n + 1 > cap) return PARLEY_ENOSPC;
-    memcpy(buf + len, line, n + 1);
+    if (len + n + 1 > cap) over = true;
+    if (!over) memcpy(buf + len, line, n + 1);
     len += n;
+  }
+  if (over) {
+    buf[0] = '\0';
+    if (size) *size = len;
+    return PARLEY_ENOSPC;
   }
   return len > 0 ? (int)len : PARLEY_EIO;
 }

@@ -21,16 +21,25 @@
  * PARLEY_ENOSPC, or PARLEY_EPARSE (no candidate line to rewrite). CRLF or LF line ends are kept. */
 int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap);
 
+/* Splits "A.B.C.D:PORT" (a numeric IPv4 address, a port 0..65535) into ip (cap >= 16) and *port.
+ * 0 or PARLEY_EINVAL. */
+int parley__calltool_split_ipv4(const char *text, char *ip, size_t ip_cap, int *port);
+
 /* The address and port of the first UDP IPv4 a=candidate line of sdp: ip (cap >= 16) and *port.
  * 0, PARLEY_EINVAL or PARLEY_ENOTFOUND. */
 int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port);
+
+/* The largest description the tool takes, in bytes with the NUL: a browser's offer with audio, video
+ * and data runs 5-10 KB. */
+#define PARLEY__CALLTOOL_SDP_MAX 32768
 
 /* TCP rendezvous. addr is "HOST:PORT" (numeric IPv4 or IPv6 in brackets, or "PORT" for 127.0.0.1).
  * listen: binds addr and listens; *listen_fd gets the socket (the caller closes it) and *bound_port,
  * if non-NULL, the actual port (port 0 picks one). accept: waits at most timeout_ms for one
  * connection and returns its fd. dial: connects to addr, retrying every 50 ms until timeout_ms (the
  * listener may start later); returns the fd. Errors: PARLEY_EINVAL (bad addr), PARLEY_ENETWORK
- * (socket/bind/connect error other than "not yet listening"), PARLEY_ETIMEDOUT. */
+ * (socket/bind/listen/accept/connect error other than "not yet listening": errno says which, e.g.
+ * EADDRINUSE, EADDRNOTAVAIL, ENETUNREACH), PARLEY_ETIMEDOUT. */
 int parley__calltool_rv_listen(const char *addr, int *bound_port, int *listen_fd);
 int parley__calltool_rv_accept(int listen_fd, int timeout_ms);
 int parley__calltool_rv_dial(const char *addr, int timeout_ms);
@@ -38,10 +47,11 @@ int parley__calltool_rv_dial(const char *addr, int timeout_ms);
 /* One message on a rendezvous stream: a 4-byte big-endian length, then that many bytes (an SDP; at
  * most PARLEY__CALLTOOL_MAX_MSG). send: 0 or PARLEY_EINVAL / PARLEY_ENETWORK. recv: reads it into
  * buf (NUL-terminated; cap must exceed its length) within timeout_ms; returns its length, or
- * PARLEY_ETIMEDOUT, PARLEY_ENOSPC, PARLEY_EPARSE (length out of range), PARLEY_ENETWORK (closed early). */
-#define PARLEY__CALLTOOL_MAX_MSG 65536
+ * PARLEY_ETIMEDOUT, PARLEY_ENOSPC (*size, if size is non-NULL, gets the message's length),
+ * PARLEY_EPARSE (length out of range), PARLEY_ENETWORK (closed early). */
+#define PARLEY__CALLTOOL_MAX_MSG 1048576
 int parley__calltool_msg_send(int fd, const char *text);
-int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms);
+int parley__calltool_msg_recv(int fd, char *buf, size_t cap, int timeout_ms, size_t *size);
 
 /* Writes text to path atomically (path.tmp, then rename), so a reader polling for path sees either
  * nothing or the whole description. 0 or PARLEY_EIO. */
@@ -50,13 +60,15 @@ int parley__calltool_write_file(const char *path, const char *text);
  * ends with a newline and unchanged in size between two polls. Reads it into buf (NUL-terminated).
  * stale (may be NULL) is a stat of a file that was at path before and must not be taken (the answer
  * file of an earlier run): a file with the same inode and modification time is waited past.
- * Returns the length, PARLEY_ETIMEDOUT, PARLEY_ENOSPC (larger than cap - 1) or PARLEY_EIO. */
+ * Returns the length, PARLEY_ETIMEDOUT, PARLEY_ENOSPC (larger than cap - 1; *size, if size is
+ * non-NULL, gets the file's size) or PARLEY_EIO. */
 struct stat;
 int parley__calltool_read_file_wait(const char *path, const struct stat *stale, char *buf, size_t cap,
-                                    int timeout_ms);
+                                    int timeout_ms, size_t *size);
 /* Reads one description from a stream: lines up to EOF or the first blank line after some text
- * (an SDP never contains a blank line). Returns the length, PARLEY_ENOSPC or PARLEY_EIO (nothing read). */
-int parley__calltool_read_stream(FILE *in, char *buf, size_t cap);
+ * (an SDP never contains a blank line). Returns the length, PARLEY_ENOSPC (the rest of the description
+ * is read and dropped; *size, if size is non-NULL, gets its whole length) or PARLEY_EIO (nothing read). */
+int parley__calltool_read_stream(FILE *in, char *buf, size_t cap, size_t *size);
 
 /* One timeline line for ev, without a newline: "   1234 ms  A  track-stopped (timeout)"; peer states read
  * "peer connected", ICE states "ice checking". ms is the time

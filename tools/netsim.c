@@ -20,16 +20,19 @@
 #define MAX_MS 3600000.0 /* one hour: a sanity bound on every time option */
 
 static const char USAGE[] =
-    "Usage: parley-netsim --listen [HOST:]PORT --forward HOST:PORT [options]\n"
+    "Usage: parley-netsim --listen [HOST:]PORT [--forward HOST:PORT] [options]\n"
     "\n"
     "Relays UDP between peer A and peer B, impairing each direction with parley's impairment\n"
     "model (the one the tests and benches use; same seed + options = same decisions).\n"
     "Peer A sends to the --listen address; the relay learns A from its first datagram (others are\n"
     "ignored), forwards to peer B at --forward, and relays B's replies back to A.\n"
+    "Without --forward the relay is a meeting point: both peers send to --listen, the first source\n"
+    "is A, the next other one B, and each hears the other from --listen (parley-call --via does this).\n"
     "\n"
     "Addresses:\n"
     "  --listen [HOST:]PORT      where A sends (HOST defaults to 127.0.0.1; IPv6 as [::1]:PORT)\n"
-    "  --forward HOST:PORT       peer B (it sees the relay's own ephemeral port as its peer)\n"
+    "  --forward HOST:PORT       peer B (it sees the relay's own ephemeral port as its peer); without\n"
+    "                            it B is learned like A\n"
     "\n"
     "Impairments, both directions; write --a2b-OPTION or --b2a-OPTION for one direction\n"
     "(e.g. --a2b-loss 5). a2b is A -> B, b2a is B -> A.\n"
@@ -227,7 +230,7 @@ static void parse_args(int argc, char **argv, options *o) {
       die_usage("unknown option '%s'%s", opt, "");
     }
   }
-  if (!o->have_listen || !o->have_forward) die_usage("--listen and --forward are both required%s%s", "", "");
+  if (!o->have_listen) die_usage("--listen is required%s%s", "", "");
 }
 
 static void print_dir(const char *name, const parley__relay_dir_stats *s) {
@@ -251,8 +254,8 @@ static void print_stats(const parley__relay_udp *u, double t_s, bool final) {
          parley__relay_queued(parley__relay_udp_core(u)));
   print_dir("a2b", &ab);
   print_dir("b2a", &ba);
-  printf("  io: peer A %s, foreign %llu, undeliverable %llu, send errors %llu, receive errors %llu\n",
-         io.peer_a_known ? "learned" : "not seen", (unsigned long long)io.foreign,
+  printf("  io: peer A %s, peer B %s, foreign %llu, undeliverable %llu, send errors %llu, receive errors %llu\n",
+         io.peer_a_known ? "learned" : "not seen", io.peer_b_known ? "known" : "not seen", (unsigned long long)io.foreign,
          (unsigned long long)io.undeliverable, (unsigned long long)io.send_errors,
          (unsigned long long)io.recv_errors);
   fflush(stdout);
@@ -289,7 +292,8 @@ int main(int argc, char **argv) {
   char sa_txt[64] = "?", sb_txt[64] = "?", fw_txt[64] = "?";
   if (parley__relay_udp_listen_addr(u, &la) == 0) parley__relay_udp_format_addr((struct sockaddr *)&la, sa_txt, sizeof sa_txt);
   if (parley__relay_udp_forward_local_addr(u, &lb) == 0) parley__relay_udp_format_addr((struct sockaddr *)&lb, sb_txt, sizeof sb_txt);
-  parley__relay_udp_format_addr((struct sockaddr *)&o.cfg.forward, fw_txt, sizeof fw_txt);
+  if (o.have_forward) parley__relay_udp_format_addr((struct sockaddr *)&o.cfg.forward, fw_txt, sizeof fw_txt);
+  else snprintf(fw_txt, sizeof fw_txt, "(the next source)");
   fprintf(stderr, "parley-netsim: A -> %s, relay %s -> B %s, seed %llu\n", sa_txt, sb_txt, fw_txt,
           (unsigned long long)o.cfg.relay.seed);
 

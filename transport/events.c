@@ -66,6 +66,12 @@ parley__peer_state parley__peer_state_from_ice(parley__ice_state ice) {
   }
 }
 
+parley__ice_state parley__ice_state_reported(parley__ice_state monitor, parley__ice_state agent,
+                                             parley__ice_state shown) {
+  if (monitor != PARLEY__ICE_CONNECTED) return monitor;
+  return agent == PARLEY__ICE_COMPLETED || shown == PARLEY__ICE_COMPLETED ? PARLEY__ICE_COMPLETED : monitor;
+}
+
 int parley__event_format(const parley__event *ev, char *buf, size_t buf_len) {
   if (!ev || !buf || buf_len == 0) return PARLEY_EINVAL;
   const char *kind = parley__event_kind_name(ev->kind);

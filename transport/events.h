@@ -104,6 +104,14 @@ const char *parley__interrupt_code_name(parley__interrupt_code c);
  * new <- new; connecting <- checking; connected <- connected or completed. */
 parley__peer_state parley__peer_state_from_ice(parley__ice_state ice);
 
+/* The ICE state a call reports (W3C RTCIceConnectionState, checking -> connected -> completed): the
+ * liveness monitor's state (it owns new/checking/connected/disconnected/failed/closed), refined while it
+ * is connected by the agent's own: completed once the agent has finished checking (no pair in progress
+ * and the peer's end-of-candidates seen). shown is the state reported last: completed stays through an
+ * ICE restart, as connected does (the monitor's rule), until the monitor leaves connected. Pure. */
+parley__ice_state parley__ice_state_reported(parley__ice_state monitor, parley__ice_state agent,
+                                             parley__ice_state shown);
+
 /* Writes a one-line description, e.g. "t=1.250000 s track-stopped ssrc=0x1234 reason=timeout".
  * Returns the snprintf-style length, or PARLEY_EINVAL. Real-time safe (no allocation). */
 int parley__event_format(const parley__event *ev, char *buf, size_t buf_len);

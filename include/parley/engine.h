@@ -81,6 +81,13 @@ typedef enum parley_dispatch_mode {
   PARLEY_DISPATCH_APP,        /* the app: poll parley_engine_event_fd(), then parley_engine_dispatch() */
 } parley_dispatch_mode;
 
+/* What a FILE engine's capture does when its input file ends. */
+typedef enum parley_input_end {
+  PARLEY_INPUT_END_SILENCE = 0, /* silence follows; the calls go on */
+  PARLEY_INPUT_END_LOOP,        /* the file starts over */
+  PARLEY_INPUT_END_HANGUP,      /* every call is hung up (an RTCP BYE to each peer, then CLOSED) */
+} parley_input_end;
+
 typedef struct parley_engine_config {
   parley_audio_backend audio;  /* [PARLEY_AUDIO_NONE] */
   const char *input_device;    /* DEVICE: name (exact, then substring, case-insensitive); NULL = default */
@@ -113,6 +120,11 @@ typedef struct parley_engine_config {
   bool ipv6;                   /* gather IPv6 candidates too [true] */
 
   parley_dispatch_mode dispatch; /* [PARLEY_DISPATCH_THREAD] */
+
+  parley_input_end input_file_end; /* FILE: what follows the input file's end [PARLEY_INPUT_END_SILENCE] */
+  bool input_file_at_media;        /* FILE: the input file starts when a call's media starts (ICE has a
+                                    * pair and parley_call_start ran), not at parley_engine_new;
+                                    * capture is silence until then [false] */
 } parley_engine_config;
 
 /* Fills cfg with the defaults in brackets above. NULL is ignored. Any thread, real-time safe. */
@@ -257,7 +269,8 @@ PARLEY_API int parley_call_set_mute(parley_call *call, bool mute);
 
 typedef struct parley_call_stats {
   double rtt_ms;               /* from RTCP reports; -1 until measured */
-  double fraction_lost;        /* the peer's latest report of our stream, 0..1; -1 until reported */
+  double fraction_lost;        /* the peer's latest report of our stream, 0..1; -1 until reported: the
+                                * last RTCP interval only (loss_sent is the whole call's) */
   int64_t packets_lost;        /* cumulative loss of the peer's stream as we count it */
   double jitter_ms;            /* interarrival jitter of the peer's stream (RFC 3550) */
   double jitter_buffer_ms;     /* current jitter-buffer delay */
@@ -270,6 +283,12 @@ typedef struct parley_call_stats {
   uint64_t packets_received, bytes_received; /* authenticated RTP */
   uint32_t ice_pairs_selected; /* candidate pairs ICE selected: 1 once connected, one more for every
                                 * ICE restart (or path switch) that completes */
+  /* Loss over the whole call, beside fraction_lost (the last RTCP interval, about a second): */
+  double loss_sent;            /* our stream: the peer's RTCP cumulative lost / the packets it expected,
+                                * 0..1; -1 until reported */
+  int64_t packets_lost_sent;   /* that cumulative lost; -1 until reported */
+  double loss_received;        /* the peer's stream: packets_lost / packets expected, 0..1; -1 until
+                                * it arrives */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
