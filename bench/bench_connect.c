@@ -52,10 +52,10 @@ static void ice_send(void *ctx, int local, const parley__netaddr *dst, const uin
 static void ice_event(void *ctx, const parley__ice_event *ev) {
   side *sd = ctx;
   /* CONNECTED, or straight to COMPLETED when nothing else is left to check. */
-  if (ev->kind == PARLEY__ICE_EV_STATE && (ev->state == PARLEY__ICE_CONNECTED || ev->state == PARLEY__ICE_COMPLETED) &&
+  if (ev->kind == PARLEY__ICE_EV_STATE && (ev->state == PARLEY_ICE_CONNECTED || ev->state == PARLEY_ICE_COMPLETED) &&
       sd->t_connected_us < 0)
     sd->t_connected_us = ev->now_us;
-  if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY__ICE_COMPLETED && sd->t_completed_us < 0)
+  if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY_ICE_COMPLETED && sd->t_completed_us < 0)
     sd->t_completed_us = ev->now_us;
 }
 

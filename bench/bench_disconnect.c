@@ -81,16 +81,16 @@ typedef struct trial {
 static void on_event(void *ctx, int side, const parley__event *ev) {
   trial *t = ctx;
   bool path_up = ev->now_us < t->t_cut;
-  if (ev->kind == PARLEY__EV_ICE_STATE) {
-    if (ev->ice_state == PARLEY__ICE_DISCONNECTED || ev->ice_state == PARLEY__ICE_FAILED) {
+  if (ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED) {
+    if (ev->ice_state == PARLEY_ICE_DISCONNECTED || ev->ice_state == PARLEY_ICE_FAILED) {
       if (path_up) t->false_alarms++;
-      else if (side == 1 && ev->ice_state == PARLEY__ICE_DISCONNECTED && t->t_disconnected < 0)
+      else if (side == 1 && ev->ice_state == PARLEY_ICE_DISCONNECTED && t->t_disconnected < 0)
         t->t_disconnected = ev->now_us;
-    } else if (ev->ice_state == PARLEY__ICE_CONNECTED) {
+    } else if (ev->ice_state == PARLEY_ICE_CONNECTED) {
       if (t->t_connected_first[side] < 0) t->t_connected_first[side] = ev->now_us;
       if (side == 1 && ev->now_us >= t->t_restore && t->t_reconnected < 0) t->t_reconnected = ev->now_us;
     }
-  } else if (ev->kind == PARLEY__EV_TRACK_STOPPED && ev->stop_reason == PARLEY__STOP_TIMEOUT) {
+  } else if (ev->kind == PARLEY_EVENT_TRACK_STOPPED && ev->stop_reason == PARLEY_STOP_TIMEOUT) {
     if (path_up) t->track_false_stops++;
     else if (side == 1 && t->t_track_stopped < 0) t->t_track_stopped = ev->now_us;
   }
@@ -215,8 +215,8 @@ typedef struct kill_trial {
   trial t; /* ICE up times */
   int64_t t_forged, t_kill;
   int64_t t_interrupted, t_stopped; /* side B, after the kill */
-  parley__interrupt_code code;
-  parley__track_stop_reason stop;
+  parley_interrupt_code code;
+  parley_stop_reason stop;
   int false_alarms; /* interrupted on B between the forged ICMP and the kill */
 } kill_trial;
 
@@ -225,13 +225,13 @@ static void kill_on_event(void *ctx, int side, const parley__event *ev) {
   on_event(&k->t, side, ev);
   if (side != 1) return;
   bool before = ev->now_us < k->t_kill;
-  if (ev->kind == PARLEY__EV_INTERRUPTED) {
+  if (ev->kind == PARLEY_EVENT_INTERRUPTED) {
     if (before) k->false_alarms++;
     else if (k->t_interrupted < 0) {
       k->t_interrupted = ev->now_us;
       k->code = ev->code;
     }
-  } else if (ev->kind == PARLEY__EV_TRACK_STOPPED && !before && k->t_stopped < 0) {
+  } else if (ev->kind == PARLEY_EVENT_TRACK_STOPPED && !before && k->t_stopped < 0) {
     k->t_stopped = ev->now_us;
     k->stop = ev->stop_reason;
   }
@@ -274,9 +274,9 @@ static int run_kills(bench_report *rep, const netdef *nd, int trials, uint64_t s
     if (rc == 0) rc = parley__simcall_run_until(c, k.t_kill + 3 * SEC);
     parley__simcall_free(c);
     false_alarms += k.false_alarms;
-    if (k.t_interrupted < 0 || k.code != PARLEY__INT_PEER_GONE) not_gone++;
+    if (k.t_interrupted < 0 || k.code != PARLEY_INTERRUPT_PEER_GONE) not_gone++;
     else v[talking ? 0 : 1][n[talking ? 0 : 1]++] = (double)(k.t_interrupted - k.t_kill) / 1000.0;
-    if (k.t_stopped >= 0 && k.stop == PARLEY__STOP_TIMEOUT) stop_timeout++;
+    if (k.t_stopped >= 0 && k.stop == PARLEY_STOP_TIMEOUT) stop_timeout++;
   }
   if (rc == 0) {
     row(rep, "kill_to_peer_gone_ms_talking", nd->name, v[0], n[0]);

@@ -47,15 +47,15 @@ static void ip_text(const parley__netaddr *a, char *buf, size_t cap) {
 static void drain_events(parley_call *c) {
   parley__event ev;
   while (parley__event_queue_pop(&c->evq, &ev) == 0) {
-    if (ev.kind == PARLEY__EV_ICE_STATE) c->ice_monitor = c->ice_shown = ev.ice_state;
+    if (ev.kind == PARLEY_EVENT_ICE_STATE_CHANGED) c->ice_monitor = c->ice_shown = ev.ice_state;
     parley__engine_post(c->eng, c, &ev);
   }
   if (!c->ice) return;
-  parley__ice_state want =
+  parley_ice_state want =
       parley__ice_state_reported(c->ice_monitor, parley__ice_get_state(c->ice), c->ice_shown);
   if (want == c->ice_shown) return;
   memset(&ev, 0, sizeof ev);
-  ev.kind = PARLEY__EV_ICE_STATE;
+  ev.kind = PARLEY_EVENT_ICE_STATE_CHANGED;
   ev.now_us = now_us(c->eng);
   ev.ice_state = c->ice_shown = want;
   parley__engine_post(c->eng, c, &ev);
@@ -113,16 +113,16 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
   }
   (void)parley__ice_liveness_on_ice_event(&c->il, ev);
   /* The monitor owns connected/disconnected; an agent that failed outright is reported here. */
-  if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY__ICE_FAILED && !c->agent_failed_reported) {
+  if (ev->kind == PARLEY__ICE_EV_STATE && ev->state == PARLEY_ICE_FAILED && !c->agent_failed_reported) {
     c->agent_failed_reported = true;
     parley__event out;
     memset(&out, 0, sizeof out);
-    out.kind = PARLEY__EV_ICE_STATE;
+    out.kind = PARLEY_EVENT_ICE_STATE_CHANGED;
     out.now_us = ev->now_us;
-    out.ice_state = c->ice_monitor = c->ice_shown = PARLEY__ICE_FAILED;
+    out.ice_state = c->ice_monitor = c->ice_shown = PARLEY_ICE_FAILED;
     parley__engine_post(c->eng, c, &out);
-    out.kind = PARLEY__EV_PEER_STATE;
-    out.peer_state = PARLEY__PEER_FAILED;
+    out.kind = PARLEY_EVENT_PEER_STATE_CHANGED;
+    out.peer_state = PARLEY_PEER_FAILED;
     parley__engine_post(c->eng, c, &out);
   }
   drain_events(c);
@@ -282,7 +282,7 @@ fail:
 static int selected(parley_call *c, int *local, parley__netaddr *remote) {
   if (!c->ice || parley__ice_selected_pair(c->ice, local, remote) != 0) return PARLEY_ENOTFOUND;
   /* RFC 7675: no media once consent expired. */
-  if (c->mon && parley__liveness_ice_state(c->mon) == PARLEY__ICE_FAILED) return PARLEY_ESTATE;
+  if (c->mon && parley__liveness_ice_state(c->mon) == PARLEY_ICE_FAILED) return PARLEY_ESTATE;
   return 0;
 }
 
@@ -515,7 +515,7 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   parley_call *c = calloc(1, sizeof *c);
   if (!c) return PARLEY_ENOMEM;
   c->eng = e;
-  c->sig = PARLEY__SIG_STABLE;
+  c->sig = PARLEY_SIGNALING_STABLE;
   c->slot = -1;
   c->pt = OPUS_PT_DEFAULT;
   c->rtt_ms = -1;
@@ -612,7 +612,7 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   pthread_mutex_lock(&e->lock);
   int r;
   parley__sdp *s = NULL;
-  if (c->hungup || (c->sig != PARLEY__SIG_STABLE && c->sig != PARLEY__SIG_HAVE_LOCAL_OFFER)) {
+  if (c->hungup || (c->sig != PARLEY_SIGNALING_STABLE && c->sig != PARLEY_SIGNALING_HAVE_LOCAL_OFFER)) {
     r = PARLEY_ESTATE;
     goto out;
   }
@@ -674,7 +674,7 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
   pthread_mutex_lock(&e->lock);
   int r;
   parley__sdp *s = NULL;
-  if (c->hungup || c->sig != PARLEY__SIG_HAVE_REMOTE_OFFER || !c->remote_offer || !c->ice) {
+  if (c->hungup || c->sig != PARLEY_SIGNALING_HAVE_REMOTE_OFFER || !c->remote_offer || !c->ice) {
     r = PARLEY_ESTATE;
     goto out;
   }
@@ -738,10 +738,10 @@ int parley_call_set_local_description(parley_call *c, const char *sdp) {
   pthread_mutex_lock(&e->lock);
   if (c->hungup) {
     r = PARLEY_ESTATE;
-  } else if ((c->sig == PARLEY__SIG_STABLE || c->sig == PARLEY__SIG_HAVE_LOCAL_OFFER) && c->offer_made) {
+  } else if ((c->sig == PARLEY_SIGNALING_STABLE || c->sig == PARLEY_SIGNALING_HAVE_LOCAL_OFFER) && c->offer_made) {
     post_signaling(c, PARLEY__SDP_SET_LOCAL_OFFER);
     c->local_applied = true;
-  } else if (c->sig == PARLEY__SIG_HAVE_REMOTE_OFFER && c->answer_made) {
+  } else if (c->sig == PARLEY_SIGNALING_HAVE_REMOTE_OFFER && c->answer_made) {
     post_signaling(c, PARLEY__SDP_SET_LOCAL_ANSWER);
     c->answer_made = false;
     c->local_applied = true;
@@ -843,13 +843,13 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     fill_err(err, 0, "the call is closed");
     goto out;
   }
-  if (offer && c->sig != PARLEY__SIG_STABLE) {
+  if (offer && c->sig != PARLEY_SIGNALING_STABLE) {
     r = PARLEY_ESTATE;
-    fill_err(err, 0, c->sig == PARLEY__SIG_HAVE_LOCAL_OFFER ? "glare: our own offer is pending"
+    fill_err(err, 0, c->sig == PARLEY_SIGNALING_HAVE_LOCAL_OFFER ? "glare: our own offer is pending"
                                                             : "the peer's previous offer is unanswered");
     goto out;
   }
-  if (!offer && (c->sig != PARLEY__SIG_HAVE_LOCAL_OFFER || !c->ice)) {
+  if (!offer && (c->sig != PARLEY_SIGNALING_HAVE_LOCAL_OFFER || !c->ice)) {
     r = PARLEY_ESTATE;
     fill_err(err, 0, "an answer, but no local offer is pending");
     goto out;
@@ -956,7 +956,7 @@ int parley_call_start(parley_call *c) {
   pthread_mutex_lock(&e->lock);
   int r = 0;
   parley__call_media *m = NULL;
-  if (c->hungup || c->started || c->sig != PARLEY__SIG_STABLE || !c->remote_applied || !c->local_applied ||
+  if (c->hungup || c->started || c->sig != PARLEY_SIGNALING_STABLE || !c->remote_applied || !c->local_applied ||
       !c->tx_srtp || !c->rx_srtp) {
     r = PARLEY_ESTATE;
     goto out;
@@ -986,7 +986,7 @@ int parley_call_restart_ice(parley_call *c) {
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
   int r = PARLEY_ESTATE;
-  if (!c->hungup && c->ice && c->remote_applied && c->sig == PARLEY__SIG_STABLE) {
+  if (!c->hungup && c->ice && c->remote_applied && c->sig == PARLEY_SIGNALING_STABLE) {
     r = parley__ice_restart(c->ice, now_us(e));
     if (r == 0) parley__engine_wake(e);
   }

@@ -18,43 +18,6 @@
 
 #include "engine/engine_internal.h"
 
-_Static_assert((int)PARLEY_EVENT_TRACK_STARTED == (int)PARLEY__EV_TRACK_STARTED, "kinds");
-_Static_assert((int)PARLEY_EVENT_RESUMED == (int)PARLEY__EV_RESUMED, "kinds");
-_Static_assert((int)PARLEY_STOP_SSRC_CHANGED == (int)PARLEY__STOP_SSRC_CHANGED, "reasons");
-_Static_assert((int)PARLEY_STOP_PEER_GONE == (int)PARLEY__STOP_PEER_GONE, "reasons");
-_Static_assert((int)PARLEY_ICE_CLOSED == (int)PARLEY__ICE_CLOSED, "ice states");
-_Static_assert((int)PARLEY_PEER_CLOSED == (int)PARLEY__PEER_CLOSED, "peer states");
-_Static_assert((int)PARLEY_SIGNALING_CLOSED == (int)PARLEY__SIG_CLOSED, "signaling states");
-_Static_assert((int)PARLEY_INTERRUPT_DEVICE_BUSY == (int)PARLEY__INT_DEVICE_BUSY, "codes");
-
-/* ---- names ---- */
-
-const char *parley_event_kind_name(parley_event_kind k) {
-  switch (k) {
-  case PARLEY_EVENT_CLOSED: return "closed";
-  case PARLEY_EVENT_LOCAL_CANDIDATE: return "local-candidate";
-  case PARLEY_EVENT_MEMBERS_CHANGED: return "members-changed";
-  case PARLEY_EVENT_SPEAKERS_CHANGED: return "speakers-changed";
-  case PARLEY_EVENT_ICE_STATE_CHANGED: return "ice-connection-state-changed";
-  case PARLEY_EVENT_PEER_STATE_CHANGED: return "peer-connection-state-changed";
-  case PARLEY_EVENT_SIGNALING_STATE_CHANGED: return "signaling-state-changed";
-  default: return parley__event_kind_name((parley__event_kind)k);
-  }
-}
-const char *parley_stop_reason_name(parley_stop_reason r) {
-  return parley__track_stop_reason_name((parley__track_stop_reason)r);
-}
-const char *parley_ice_state_name(parley_ice_state s) { return parley__ice_state_name((parley__ice_state)s); }
-const char *parley_peer_state_name(parley_peer_state s) {
-  return parley__peer_state_name((parley__peer_state)s);
-}
-const char *parley_signaling_state_name(parley_signaling_state s) {
-  return parley__signaling_state_name((parley__signaling_state)s);
-}
-const char *parley_interrupt_code_name(parley_interrupt_code c) {
-  return parley__interrupt_code_name((parley__interrupt_code)c);
-}
-
 /* ---- queue ---- */
 
 static void notify(parley_engine *e) {
@@ -89,15 +52,15 @@ static parley__queued_event *make(parley__target *t, parley_event_kind kind, int
 }
 
 void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev) {
-  parley__queued_event *q = make(&call->tgt, (parley_event_kind)iev->kind, iev->now_us);
+  parley__queued_event *q = make(&call->tgt, iev->kind, iev->now_us);
   if (!q) return; /* out of memory: the event is lost (nothing better to do on the network thread) */
   q->ev.call = call;
   q->ev.ssrc = iev->ssrc;
-  q->ev.reason = (parley_stop_reason)iev->stop_reason;
-  q->ev.ice_state = (parley_ice_state)iev->ice_state;
-  q->ev.peer_state = (parley_peer_state)iev->peer_state;
-  q->ev.signaling_state = (parley_signaling_state)iev->signaling_state;
-  q->ev.code = (parley_interrupt_code)iev->code;
+  q->ev.reason = iev->stop_reason;
+  q->ev.ice_state = iev->ice_state;
+  q->ev.peer_state = iev->peer_state;
+  q->ev.signaling_state = iev->signaling_state;
+  q->ev.code = iev->code;
   memcpy(q->message, iev->message, sizeof q->message);
   q->message[sizeof q->message - 1] = '\0';
   enqueue(e, q);

@@ -292,9 +292,9 @@ static void device_event(void *user, parley__device_event ev, int err) {
   if (ev != PARLEY__DEVICE_EV_LOST && ev != PARLEY__DEVICE_EV_BUSY) return;
   parley__event iev;
   memset(&iev, 0, sizeof iev);
-  iev.kind = PARLEY__EV_INTERRUPTED;
+  iev.kind = PARLEY_EVENT_INTERRUPTED;
   iev.now_us = parley__clock_now(&e->clock);
-  iev.code = ev == PARLEY__DEVICE_EV_LOST ? PARLEY__INT_DEVICE_LOST : PARLEY__INT_DEVICE_BUSY;
+  iev.code = ev == PARLEY__DEVICE_EV_LOST ? PARLEY_INTERRUPT_DEVICE_LOST : PARLEY_INTERRUPT_DEVICE_BUSY;
   snprintf(iev.message, sizeof iev.message, "audio device %s (%s)",
            ev == PARLEY__DEVICE_EV_LOST ? "lost" : "busy", parley_strerror(err));
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)

@@ -24,6 +24,7 @@
 #include "engine/pipeline.h"
 #include "base/ring.h"
 #include "parley/parley.h"
+#include "engine/signaling.h"
 #include "transport/events.h"
 #include "transport/ice.h"
 #include "transport/ice_liveness.h"
@@ -118,7 +119,7 @@ struct parley_call {
   atomic_bool muted; /* parley_call_set_mute: any thread */
 
   /* ---- under eng->lock ---- */
-  parley__signaling_state sig;
+  parley_signaling_state sig;
   bool hungup;
   bool started;
   bool offer_made;  /* create_offer ran since the last stable state */
@@ -137,7 +138,7 @@ struct parley_call {
   parley__event evstore[PARLEY__CALL_EVQ];
   parley__event_queue evq;
   bool agent_failed_reported;
-  parley__ice_state ice_monitor, ice_shown; /* the monitor's last ICE state; the last one posted */
+  parley_ice_state ice_monitor, ice_shown; /* the monitor's last ICE state; the last one posted */
 
   /* SDES-SRTP */
   parley__sdes_crypto local_key;

@@ -24,7 +24,7 @@ typedef struct seen {
 /* Keeps what an app would act on: ICE state, tracks, interruptions (peer-state mirrors ICE state). */
 static void on_event(void *ctx, int side, const parley__event *ev) {
   seen *s = ctx;
-  if (ev->kind == PARLEY__EV_PEER_STATE) return;
+  if (ev->kind == PARLEY_EVENT_PEER_STATE_CHANGED) return;
   if (s->n[side] >= MAX_SEEN) {
     s->overflow++;
     return;
@@ -49,16 +49,16 @@ static parley__simcall *call_new(seen *s, uint64_t seed, bool talkspurts) {
 }
 
 typedef struct want {
-  parley__event_kind kind;
+  parley_event_kind kind;
   int detail; /* ice_state, stop_reason or interrupt code; -1 = any */
 } want;
 
 static int detail_of(const parley__event *ev) {
   switch (ev->kind) {
-  case PARLEY__EV_ICE_STATE: return (int)ev->ice_state;
-  case PARLEY__EV_TRACK_STOPPED: return (int)ev->stop_reason;
-  case PARLEY__EV_INTERRUPTED:
-  case PARLEY__EV_RESUMED: return (int)ev->code;
+  case PARLEY_EVENT_ICE_STATE_CHANGED: return (int)ev->ice_state;
+  case PARLEY_EVENT_TRACK_STOPPED: return (int)ev->stop_reason;
+  case PARLEY_EVENT_INTERRUPTED:
+  case PARLEY_EVENT_RESUMED: return (int)ev->code;
   default: return -1;
   }
 }
@@ -71,7 +71,7 @@ static void describe(const seen *s, int side) {
   }
 }
 
-static const parley__event *find(const seen *s, int side, parley__event_kind kind, int detail, int64_t after_us) {
+static const parley__event *find(const seen *s, int side, parley_event_kind kind, int detail, int64_t after_us) {
   for (int i = 0; i < s->n[side]; i++) {
     const parley__event *ev = &s->ev[side][i];
     if (ev->kind == kind && (detail < 0 || detail_of(ev) == detail) && ev->now_us >= after_us) return ev;
@@ -93,17 +93,17 @@ Test(disconnect, cut_and_restore_through_two_real_agents) {
   cr_assert_eq(s.overflow, 0);
 
   static const want seq[] = {
-      {PARLEY__EV_ICE_STATE, PARLEY__ICE_CHECKING},
-      {PARLEY__EV_ICE_STATE, PARLEY__ICE_CONNECTED},
-      {PARLEY__EV_TRACK_STARTED, -1},
+      {PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_CHECKING},
+      {PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_CONNECTED},
+      {PARLEY_EVENT_TRACK_STARTED, -1},
       /* The outage is declared at one instant: ICE disconnected, the track stopped (timeout), one
        * interrupted network-lost. */
-      {PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED},
-      {PARLEY__EV_TRACK_STOPPED, PARLEY__STOP_TIMEOUT},
-      {PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST},
-      {PARLEY__EV_ICE_STATE, PARLEY__ICE_CONNECTED},
-      {PARLEY__EV_RESUMED, PARLEY__INT_NETWORK_LOST},
-      {PARLEY__EV_TRACK_STARTED, -1}, /* the media flows again */
+      {PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED},
+      {PARLEY_EVENT_TRACK_STOPPED, PARLEY_STOP_TIMEOUT},
+      {PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST},
+      {PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_CONNECTED},
+      {PARLEY_EVENT_RESUMED, PARLEY_INTERRUPT_NETWORK_LOST},
+      {PARLEY_EVENT_TRACK_STARTED, -1}, /* the media flows again */
   };
   const int n_seq = (int)(sizeof seq / sizeof seq[0]);
   for (int side = 0; side < 2; side++) {
@@ -111,7 +111,7 @@ Test(disconnect, cut_and_restore_through_two_real_agents) {
     cr_assert_eq(s.n[side], n_seq, "side %d: %d events, want %d", side, s.n[side], n_seq);
     for (int i = 0; i < n_seq; i++) {
       const parley__event *ev = &s.ev[side][i];
-      cr_expect_eq(ev->kind, seq[i].kind, "side %d event %d: %s", side, i, parley__event_kind_name(ev->kind));
+      cr_expect_eq(ev->kind, seq[i].kind, "side %d event %d: %s", side, i, parley_event_kind_name(ev->kind));
       if (seq[i].detail >= 0) cr_expect_eq(detail_of(ev), seq[i].detail, "side %d event %d detail", side, i);
     }
     const parley__event *ev = s.ev[side];
@@ -160,12 +160,12 @@ Test(disconnect, long_round_trip_probes_alone_raise_no_false_alarm) {
   cr_assert_eq(parley__simcall_run_until(c, 60 * 1000 * MS), 0);
   for (int side = 0; side < 2; side++) {
     describe(&s, side);
-    cr_expect_not_null(find(&s, side, PARLEY__EV_ICE_STATE, PARLEY__ICE_CONNECTED, 0));
-    cr_expect_null(find(&s, side, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED, 0), "side %d", side);
-    cr_expect_null(find(&s, side, PARLEY__EV_INTERRUPTED, -1, 0), "side %d", side);
+    cr_expect_not_null(find(&s, side, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_CONNECTED, 0));
+    cr_expect_null(find(&s, side, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED, 0), "side %d", side);
+    cr_expect_null(find(&s, side, PARLEY_EVENT_INTERRUPTED, -1, 0), "side %d", side);
   }
-  cr_expect_null(find(&s, 1, PARLEY__EV_TRACK_STARTED, -1, 0), "A is muted");
-  cr_expect_not_null(find(&s, 0, PARLEY__EV_TRACK_STARTED, -1, 0));
+  cr_expect_null(find(&s, 1, PARLEY_EVENT_TRACK_STARTED, -1, 0), "A is muted");
+  cr_expect_not_null(find(&s, 0, PARLEY_EVENT_TRACK_STARTED, -1, 0));
   parley__simcall_stats st;
   parley__simcall_get_stats(c, &st);
   cr_expect_eq(st.rtp_sent[0], 0);
@@ -189,19 +189,19 @@ Test(disconnect, forged_icmp_is_ignored_and_a_killed_peer_is_peer_gone) {
   cr_assert_eq(parley__simcall_run_until(c, 6000 * MS), 0);
   describe(&s, 1);
   cr_expect_eq(s.n[1], before, "forged ICMP raised %d events", s.n[1] - before);
-  cr_expect_null(find(&s, 1, PARLEY__EV_INTERRUPTED, -1, 0));
+  cr_expect_null(find(&s, 1, PARLEY_EVENT_INTERRUPTED, -1, 0));
 
   const int64_t t_kill = 6000 * MS + 3 * MS;
   cr_assert_eq(parley__simcall_run_until(c, t_kill), 0);
   cr_assert_eq(parley__simcall_kill(c, 0), 0);
   cr_assert_eq(parley__simcall_run_until(c, t_kill + 2000 * MS), 0);
   describe(&s, 1);
-  const parley__event *gone = find(&s, 1, PARLEY__EV_INTERRUPTED, -1, t_kill);
+  const parley__event *gone = find(&s, 1, PARLEY_EVENT_INTERRUPTED, -1, t_kill);
   cr_assert_not_null(gone);
-  cr_expect_eq(gone->code, PARLEY__INT_PEER_GONE);
-  const parley__event *stop = find(&s, 1, PARLEY__EV_TRACK_STOPPED, -1, t_kill);
+  cr_expect_eq(gone->code, PARLEY_INTERRUPT_PEER_GONE);
+  const parley__event *stop = find(&s, 1, PARLEY_EVENT_TRACK_STOPPED, -1, t_kill);
   cr_assert_not_null(stop);
-  cr_expect_eq(stop->stop_reason, PARLEY__STOP_PEER_GONE);
+  cr_expect_eq(stop->stop_reason, PARLEY_STOP_PEER_GONE);
   cr_expect_eq(stop->now_us, gone->now_us);
   /* B's next packet leaves within a DTX period and bounces a one-way delay later; the first probe then
    * waits srtt + max(4 rttvar, 20 ms) <= lost_after / 2 for its answer. */
@@ -209,7 +209,7 @@ Test(disconnect, forged_icmp_is_ignored_and_a_killed_peer_is_peer_gone) {
   parley__liveness_config_init(&lc);
   cr_expect_leq(gone->now_us - t_kill, 400 * MS + ONE_WAY_US + lc.lost_after_us / 2);
   cr_expect_geq(gone->now_us - t_kill, 2 * ONE_WAY_US + 20 * MS, "not on the first bounce");
-  cr_expect_null(find(&s, 1, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST, 0));
+  cr_expect_null(find(&s, 1, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST, 0));
   cr_expect_eq(parley__simcall_kill(c, 2), PARLEY_EINVAL);
   cr_expect_eq(parley__simcall_socket_error(c, 0, ECONNREFUSED), PARLEY_EINVAL, "a killed side");
   parley__simcall_free(c);

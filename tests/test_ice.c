@@ -136,7 +136,7 @@ struct peer {
   uint32_t last_consent_seq;
   parley__ice_candidate srflx;
   bool has_srflx;
-  parley__ice_state last_state;
+  parley_ice_state last_state;
   bool running; /* ticked by sim_run */
   parley__ice_liveness *glue; /* optional liveness monitor wired to the agent */
 };
@@ -354,8 +354,8 @@ static bool sim_run(sim *s, int64_t for_us, bool (*cond)(sim *)) {
 
 static bool both_connected(sim *s) {
   for (int k = 0; k < 2; k++) {
-    parley__ice_state st = parley__ice_get_state(s->peers[k]->ag);
-    if (st != PARLEY__ICE_CONNECTED && st != PARLEY__ICE_COMPLETED) return false;
+    parley_ice_state st = parley__ice_get_state(s->peers[k]->ag);
+    if (st != PARLEY_ICE_CONNECTED && st != PARLEY_ICE_COMPLETED) return false;
   }
   return true;
 }
@@ -420,8 +420,8 @@ Test(ice_sim, connects_under_loss_and_gates_media) {
     cr_expect_not(parley__ice_accept_media(a.ag, la, &other_port));
     /* Both sides got end-of-candidates, so once checks drain they are completed. */
     cr_expect(sim_run(&s, 20000000, NULL));
-    cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_COMPLETED);
-    cr_expect_eq(parley__ice_get_state(b.ag), PARLEY__ICE_COMPLETED);
+    cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_COMPLETED);
+    cr_expect_eq(parley__ice_get_state(b.ag), PARLEY_ICE_COMPLETED);
     /* Nothing left to do: no timers once completed. */
     cr_expect_eq(parley__ice_next_deadline_us(a.ag), INT64_MAX);
     parley__ice_free(a.ag);
@@ -503,7 +503,7 @@ Test(ice_sim, restart_keeps_old_pair_until_new_one) {
 
   /* A restarts (new offer); B sees new credentials and restarts too (its answer). */
   cr_assert_eq(parley__ice_restart(a.ag, s.now_us), 0);
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_CHECKING);
   cr_expect(parley__ice_accept_media(a.ag, la, &ra), "old pair still carries media during the restart");
   /* Consent on the old pair still works before the new remote credentials arrive (a few tries: the
    * link loses 10%). */
@@ -540,8 +540,8 @@ Test(ice_sim, check_retransmits_are_bounded_and_then_fail) {
   connect_pair(&s, &a, &b);
   b.running = false; /* only A runs */
   cr_expect(sim_run(&s, 120000000, NULL));
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
-  cr_expect_eq(a.last_state, PARLEY__ICE_FAILED);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_FAILED);
+  cr_expect_eq(a.last_state, PARLEY_ICE_FAILED);
   parley__ice_stats st;
   parley__ice_get_stats(a.ag, &st);
   /* 2 x 2 sockets, same family: 4 pairs, each 1 check of 7 transmissions (RFC 8489 Rc = 7). */
@@ -659,7 +659,7 @@ Test(ice_sim, forged_response_is_dropped_and_connection_still_forms) {
   parley__ice_stats st;
   parley__ice_get_stats(a.ag, &st);
   cr_expect_eq(st.auth_failures, 1);
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING, "the forgery validated nothing");
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_CHECKING, "the forgery validated nothing");
   cr_assert(sim_run(&s, 30000000, both_connected));
   expect_mirrored_selection(&a, &b);
   parley__ice_free(a.ag);
@@ -843,7 +843,7 @@ Test(ice_sim, failed_nomination_leaves_no_stale_deadline) {
   cr_assert_gt(parley__netaddr_to_sockaddr(&b.addr[0], &sb), 0);
   cr_assert_eq(parley__simnet_block(s.net, (struct sockaddr *)&sb, (struct sockaddr *)&sa, 1), 0);
   cr_assert(sim_run(&s, 30000000, NULL)); /* > 7 transmissions with RTO doubling to 3 s */
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_FAILED);
   cr_expect_neq(parley__ice_selected_pair(a.ag, NULL, NULL), 0);
   cr_expect_gt(parley__ice_next_deadline_us(a.ag), s.now_us, "no deadline in the past after failing");
   parley__ice_free(a.ag);
@@ -925,7 +925,7 @@ static void udp_connect(const char *loop) {
     int64_t now = mono_us();
     pump(&a, now);
     pump(&b, now);
-    up = parley__ice_get_state(a.ag) == PARLEY__ICE_CONNECTED && parley__ice_get_state(b.ag) == PARLEY__ICE_CONNECTED;
+    up = parley__ice_get_state(a.ag) == PARLEY_ICE_CONNECTED && parley__ice_get_state(b.ag) == PARLEY_ICE_CONNECTED;
   }
   cr_assert(up, "both agents connected over %s", loop);
   int la, lb;
@@ -987,11 +987,11 @@ Test(ice_sim, frozen_pairs_wait_for_their_foundation) {
 }
 
 /* Drains the event queue; counts events of `kind` (with `code`, for interruptions). */
-static int count_events(parley__event_queue *q, parley__event_kind kind, parley__interrupt_code code) {
+static int count_events(parley__event_queue *q, parley_event_kind kind, parley_interrupt_code code) {
   int n = 0;
   parley__event ev;
   while (parley__event_queue_pop(q, &ev) == 0)
-    if (ev.kind == kind && (kind != PARLEY__EV_INTERRUPTED || ev.code == code)) n++;
+    if (ev.kind == kind && (kind != PARLEY_EVENT_INTERRUPTED || ev.code == code)) n++;
   return n;
 }
 
@@ -1014,31 +1014,31 @@ Test(ice_sim, liveness_monitor_driven_by_the_agent) {
   a.glue = &glue;
   connect_pair(&s, &a, &b);
   cr_assert(sim_run(&s, 30000000, both_connected));
-  cr_expect_eq(parley__liveness_ice_state(mon), PARLEY__ICE_CONNECTED, "selected pair => monitor connected");
+  cr_expect_eq(parley__liveness_ice_state(mon), PARLEY_ICE_CONNECTED, "selected pair => monitor connected");
 
   /* No media at all, but probes on the selected pair are answered: never declared lost. */
   cr_expect(sim_run(&s, 3000000, NULL));
-  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), 0);
+  cr_expect_eq(count_events(&q, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST), 0);
   cr_expect_gt(glue.probes_sent, 0);
   cr_expect_not(parley__liveness_interrupted(mon));
 
   /* Path cut: probes go unanswered and the monitor declares the outage. */
   parley__simnet_cut(s.net);
   cr_expect(sim_run(&s, 2000000, NULL));
-  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), 1);
+  cr_expect_eq(count_events(&q, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST), 1);
   cr_expect(parley__liveness_interrupted(mon));
 
   /* Restored: the next answered probe resumes the call. */
   parley__simnet_restore(s.net);
   cr_expect(sim_run(&s, 1000000, NULL));
-  cr_expect_eq(count_events(&q, PARLEY__EV_RESUMED, PARLEY__INT_NONE), 1);
+  cr_expect_eq(count_events(&q, PARLEY_EVENT_RESUMED, PARLEY_INTERRUPT_NONE), 1);
   cr_expect_not(parley__liveness_interrupted(mon));
 
   /* B's process dies: the next probe bounces (ICMP port unreachable) => peer-gone at once. */
   cr_assert_eq(parley__simnet_remove_endpoint(s.net, b.ep_id[0]), 0);
   b.running = false;
   cr_expect(sim_run(&s, 1000000, NULL));
-  cr_expect_eq(count_events(&q, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE), 1);
+  cr_expect_eq(count_events(&q, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE), 1);
 
   parley__liveness_free(mon);
   parley__ice_free(a.ag);
@@ -1238,8 +1238,8 @@ Test(ice_sim, trickled_candidates_and_end_of_candidates) {
   signal_to(&b, &a, false);
   /* No candidates yet and no end-of-candidates: checking, never failed, however long. */
   cr_expect(sim_run(&s, 5000000, NULL));
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_CHECKING);
-  cr_expect_eq(parley__ice_get_state(b.ag), PARLEY__ICE_CHECKING);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_CHECKING);
+  cr_expect_eq(parley__ice_get_state(b.ag), PARLEY_ICE_CHECKING);
   /* B's candidate trickles in late; A connects (B learns A as peer-reflexive). */
   parley__ice_candidate c;
   cr_assert_eq(parley__ice_local_candidates(b.ag, &c, 1), 1);
@@ -1258,7 +1258,7 @@ Test(ice_sim, trickled_candidates_and_end_of_candidates) {
   cr_assert_eq(parley__ice_start(a.ag, s.now_us), 0);
   cr_assert_eq(parley__ice_set_remote_credentials(a.ag, "abcd", "0123456789012345678901"), 0);
   parley__ice_remote_end_of_candidates(a.ag, s.now_us);
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_FAILED);
   parley__ice_free(a.ag);
   sim_free(&s);
 }
@@ -1284,7 +1284,7 @@ Test(ice_sim, srflx_candidates_are_pruned_to_their_base) {
   parley__ice_stats st;
   parley__ice_get_stats(a.ag, &st);
   cr_expect_eq(st.checks_sent, 1);
-  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY__ICE_FAILED);
+  cr_expect_eq(parley__ice_get_state(a.ag), PARLEY_ICE_FAILED);
   parley__ice_free(a.ag);
   parley__ice_free(b.ag);
   sim_free(&s);

@@ -132,22 +132,22 @@ static void run_until(harness *h, int64_t t_end) {
 static void cut(harness *h) { h->path_up = false; }
 static void restore(harness *h) { h->path_up = true; }
 
-static int count(const harness *h, int from, parley__event_kind kind) {
+static int count(const harness *h, int from, parley_event_kind kind) {
   int c = 0;
   for (int i = from; i < h->n; i++) c += h->log[i].kind == kind;
   return c;
 }
 
 /* Index of the first event of kind at or after from matching an optional state/reason (-1: any). */
-static int find(const harness *h, int from, parley__event_kind kind, int value) {
+static int find(const harness *h, int from, parley_event_kind kind, int value) {
   for (int i = from; i < h->n; i++) {
     const parley__event *e = &h->log[i];
     if (e->kind != kind) continue;
     int v = -1;
-    if (kind == PARLEY__EV_ICE_STATE) v = (int)e->ice_state;
-    else if (kind == PARLEY__EV_PEER_STATE) v = (int)e->peer_state;
-    else if (kind == PARLEY__EV_TRACK_STOPPED) v = (int)e->stop_reason;
-    else if (kind == PARLEY__EV_INTERRUPTED || kind == PARLEY__EV_RESUMED) v = (int)e->code;
+    if (kind == PARLEY_EVENT_ICE_STATE_CHANGED) v = (int)e->ice_state;
+    else if (kind == PARLEY_EVENT_PEER_STATE_CHANGED) v = (int)e->peer_state;
+    else if (kind == PARLEY_EVENT_TRACK_STOPPED) v = (int)e->stop_reason;
+    else if (kind == PARLEY_EVENT_INTERRUPTED || kind == PARLEY_EVENT_RESUMED) v = (int)e->code;
     if (value < 0 || v == value) return i;
   }
   return -1;
@@ -200,7 +200,7 @@ Test(liveness, config_defaults_and_validation) {
   cr_expect_eq(err, PARLEY_EINVAL);
   parley__liveness *m = parley__liveness_new(NULL, &q, &err); /* NULL config: defaults */
   cr_assert_not_null(m);
-  cr_expect_eq(parley__liveness_ice_state(m), PARLEY__ICE_NEW);
+  cr_expect_eq(parley__liveness_ice_state(m), PARLEY_ICE_NEW);
   cr_expect_eq(parley__liveness_next_deadline_us(m), INT64_MAX); /* no timers before ICE connects */
   parley__liveness_free(m);
   parley__liveness_free(NULL);
@@ -213,13 +213,13 @@ Test(liveness, connect_and_first_media) {
   cr_assert_eq(parley__liveness_on_rtp(h->m, 20 * MS, SSRC_A, true), 0);
   drain(h);
   cr_assert_eq(h->n, 5);
-  cr_expect_eq(h->log[0].kind, PARLEY__EV_ICE_STATE);
-  cr_expect_eq(h->log[0].ice_state, PARLEY__ICE_CHECKING);
-  cr_expect_eq(h->log[1].peer_state, PARLEY__PEER_CONNECTING);
-  cr_expect_eq(h->log[2].ice_state, PARLEY__ICE_CONNECTED);
+  cr_expect_eq(h->log[0].kind, PARLEY_EVENT_ICE_STATE_CHANGED);
+  cr_expect_eq(h->log[0].ice_state, PARLEY_ICE_CHECKING);
+  cr_expect_eq(h->log[1].peer_state, PARLEY_PEER_CONNECTING);
+  cr_expect_eq(h->log[2].ice_state, PARLEY_ICE_CONNECTED);
   cr_expect_eq(h->log[2].now_us, 10 * MS);
-  cr_expect_eq(h->log[3].peer_state, PARLEY__PEER_CONNECTED);
-  cr_expect_eq(h->log[4].kind, PARLEY__EV_TRACK_STARTED);
+  cr_expect_eq(h->log[3].peer_state, PARLEY_PEER_CONNECTED);
+  cr_expect_eq(h->log[4].kind, PARLEY_EVENT_TRACK_STARTED);
   cr_expect_eq(h->log[4].ssrc, SSRC_A);
   cr_expect_eq(h->log[4].now_us, 20 * MS);
   /* More media from the same ssrc starts nothing new. */
@@ -234,11 +234,11 @@ Test(liveness, dtx_every_400ms_never_disconnects) {
   h->answer_probes = false; /* even with no probe answered: DTX alone keeps the path alive */
   start_call(h, 400 * MS);
   run_until(h, 600 * S);
-  cr_expect_eq(count(h, 0, PARLEY__EV_TRACK_STARTED), 1);
-  cr_expect_eq(count(h, 0, PARLEY__EV_TRACK_STOPPED), 0);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 0);
-  cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), -1);
-  cr_expect_eq(parley__liveness_ice_state(h->m), PARLEY__ICE_CONNECTED);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_TRACK_STARTED), 1);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_TRACK_STOPPED), 0);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 0);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED), -1);
+  cr_expect_eq(parley__liveness_ice_state(h->m), PARLEY_ICE_CONNECTED);
   /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 200..380 ms => 10,
    * fewer in the gaps where a consent answer (evidence too) arrived. */
   parley__liveness_stats st;
@@ -258,18 +258,18 @@ Test(liveness, cut_then_restore_event_sequence) {
   int64_t cut_at = h->now;
   run_until(h, 15 * S);
   /* Declared lost lost_after after the last arrival (media at 10.0 s; probes answered until the cut). */
-  int i_ice = find(h, mark, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
+  int i_ice = find(h, mark, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED);
   cr_assert_geq(i_ice, 0);
   cr_expect_eq(h->log[i_ice].now_us, 10 * S + h->cfg.lost_after_us);
   cr_expect_leq(h->log[i_ice].now_us - cut_at, 1 * S);
   cr_assert_eq(h->n - mark, 4);
-  cr_expect_eq(h->log[mark + 1].kind, PARLEY__EV_PEER_STATE);
-  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY__PEER_DISCONNECTED);
-  cr_expect_eq(h->log[mark + 2].kind, PARLEY__EV_TRACK_STOPPED);
-  cr_expect_eq(h->log[mark + 2].stop_reason, PARLEY__STOP_TIMEOUT);
+  cr_expect_eq(h->log[mark + 1].kind, PARLEY_EVENT_PEER_STATE_CHANGED);
+  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY_PEER_DISCONNECTED);
+  cr_expect_eq(h->log[mark + 2].kind, PARLEY_EVENT_TRACK_STOPPED);
+  cr_expect_eq(h->log[mark + 2].stop_reason, PARLEY_STOP_TIMEOUT);
   cr_expect_eq(h->log[mark + 2].ssrc, SSRC_A);
-  cr_expect_eq(h->log[mark + 3].kind, PARLEY__EV_INTERRUPTED);
-  cr_expect_eq(h->log[mark + 3].code, PARLEY__INT_NETWORK_LOST);
+  cr_expect_eq(h->log[mark + 3].kind, PARLEY_EVENT_INTERRUPTED);
+  cr_expect_eq(h->log[mark + 3].code, PARLEY_INTERRUPT_NETWORK_LOST);
   cr_expect_gt(strlen(h->log[mark + 3].message), 0);
   cr_expect(parley__liveness_interrupted(h->m));
   /* Restore: the next slow probe is answered one RTT later, then media starts the track again. */
@@ -278,24 +278,24 @@ Test(liveness, cut_then_restore_event_sequence) {
   int64_t restore_at = h->now;
   run_until(h, 17 * S);
   cr_assert_geq(h->n - mark, 4);
-  cr_expect_eq(h->log[mark].kind, PARLEY__EV_ICE_STATE);
-  cr_expect_eq(h->log[mark].ice_state, PARLEY__ICE_CONNECTED);
+  cr_expect_eq(h->log[mark].kind, PARLEY_EVENT_ICE_STATE_CHANGED);
+  cr_expect_eq(h->log[mark].ice_state, PARLEY_ICE_CONNECTED);
   cr_expect_leq(h->log[mark].now_us - restore_at, 200 * MS + h->rtt);
-  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY__PEER_CONNECTED);
-  cr_expect_eq(h->log[mark + 2].kind, PARLEY__EV_RESUMED);
-  cr_expect_eq(h->log[mark + 2].code, PARLEY__INT_NETWORK_LOST);
-  cr_expect_eq(h->log[mark + 3].kind, PARLEY__EV_TRACK_STARTED);
+  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY_PEER_CONNECTED);
+  cr_expect_eq(h->log[mark + 2].kind, PARLEY_EVENT_RESUMED);
+  cr_expect_eq(h->log[mark + 2].code, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_expect_eq(h->log[mark + 3].kind, PARLEY_EVENT_TRACK_STARTED);
   cr_expect_eq(h->log[mark + 3].ssrc, SSRC_A);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 1);
-  cr_expect_eq(count(h, 0, PARLEY__EV_RESUMED), 1);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 1);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_RESUMED), 1);
   cr_expect_not(parley__liveness_interrupted(h->m));
   /* A second outage raises a second interrupted/resumed pair, never more. */
   cut(h);
   run_until(h, 20 * S);
   restore(h);
   run_until(h, 22 * S);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 2);
-  cr_expect_eq(count(h, 0, PARLEY__EV_RESUMED), 2);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 2);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_RESUMED), 2);
   teardown(h);
 }
 
@@ -330,7 +330,7 @@ Test(liveness, answered_probes_keep_a_silent_peer_connected) {
   harness *h = setup(&c);
   start_call(h, 0); /* no media at all: only probe answers */
   run_until(h, 60 * S);
-  cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), -1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED), -1);
   cr_expect_gt(h->n_probes, 60 * 4); /* one probe per ~240 ms of silence */
   teardown(h);
 }
@@ -344,30 +344,30 @@ Test(liveness, bye_stops_track_without_interruption) {
   cr_assert_eq(parley__liveness_on_rtcp_bye(h->m, h->now, SSRC_A), 0);
   drain(h);
   cr_assert_eq(h->n - mark, 1);
-  cr_expect_eq(h->log[mark].kind, PARLEY__EV_TRACK_STOPPED);
-  cr_expect_eq(h->log[mark].stop_reason, PARLEY__STOP_BYE);
+  cr_expect_eq(h->log[mark].kind, PARLEY_EVENT_TRACK_STOPPED);
+  cr_expect_eq(h->log[mark].stop_reason, PARLEY_STOP_BYE);
   cr_expect_eq(h->log[mark].ssrc, SSRC_A);
   /* Stragglers of the byed ssrc do not restart the track. */
   run_until(h, 3 * S);
-  cr_expect_eq(count(h, mark, PARLEY__EV_TRACK_STARTED), 0);
+  cr_expect_eq(count(h, mark, PARLEY_EVENT_TRACK_STARTED), 0);
   /* The peer hangs up for good: the path goes away, ICE says so, but no interrupted. */
   h->media_period = 0;
   h->next_media = INT64_MAX;
   cut(h);
   run_until(h, 6 * S);
-  cr_expect_geq(find(h, mark, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), 0);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 0);
-  cr_expect_eq(count(h, mark, PARLEY__EV_TRACK_STOPPED), 1);
+  cr_expect_geq(find(h, mark, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED), 0);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 0);
+  cr_expect_eq(count(h, mark, PARLEY_EVENT_TRACK_STOPPED), 1);
   /* A new stream (new ssrc) after the path comes back starts a new track. */
   restore(h);
   h->ssrc = SSRC_B;
   h->media_period = 20 * MS;
   h->next_media = h->now;
   run_until(h, 7 * S);
-  int i = find(h, mark, PARLEY__EV_TRACK_STARTED, -1);
+  int i = find(h, mark, PARLEY_EVENT_TRACK_STARTED, -1);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].ssrc, SSRC_B);
-  cr_expect_eq(count(h, 0, PARLEY__EV_RESUMED), 0);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_RESUMED), 0);
   teardown(h);
 }
 
@@ -381,10 +381,10 @@ Test(liveness, ssrc_change_stops_old_starts_new_without_flapping) {
   cr_assert_eq(parley__liveness_on_rtp(h->m, h->now, SSRC_B, true), 0);
   drain(h);
   cr_assert_eq(h->n - mark, 2);
-  cr_expect_eq(h->log[mark].kind, PARLEY__EV_TRACK_STOPPED);
-  cr_expect_eq(h->log[mark].stop_reason, PARLEY__STOP_SSRC_CHANGED);
+  cr_expect_eq(h->log[mark].kind, PARLEY_EVENT_TRACK_STOPPED);
+  cr_expect_eq(h->log[mark].stop_reason, PARLEY_STOP_SSRC_CHANGED);
   cr_expect_eq(h->log[mark].ssrc, SSRC_A);
-  cr_expect_eq(h->log[mark + 1].kind, PARLEY__EV_TRACK_STARTED);
+  cr_expect_eq(h->log[mark + 1].kind, PARLEY_EVENT_TRACK_STARTED);
   cr_expect_eq(h->log[mark + 1].ssrc, SSRC_B);
   teardown(h);
 }
@@ -397,8 +397,8 @@ Test(liveness, inactive_direction_stops_track_and_excuses_silence) {
   cr_assert_eq(parley__liveness_on_remote_direction(h->m, h->now, PARLEY__DIR_INACTIVE), 0);
   drain(h);
   cr_assert_eq(h->n - mark, 1);
-  cr_expect_eq(h->log[mark].kind, PARLEY__EV_TRACK_STOPPED);
-  cr_expect_eq(h->log[mark].stop_reason, PARLEY__STOP_INACTIVE);
+  cr_expect_eq(h->log[mark].kind, PARLEY_EVENT_TRACK_STOPPED);
+  cr_expect_eq(h->log[mark].stop_reason, PARLEY_STOP_INACTIVE);
   /* On hold: no media for 20 s, probes answered: no timeout, no disconnect. */
   h->media_period = 0;
   h->next_media = INT64_MAX;
@@ -409,7 +409,7 @@ Test(liveness, inactive_direction_stops_track_and_excuses_silence) {
   h->media_period = 20 * MS;
   h->next_media = h->now;
   run_until(h, 22 * S);
-  cr_expect_eq(count(h, mark, PARLEY__EV_TRACK_STARTED), 1);
+  cr_expect_eq(count(h, mark, PARLEY_EVENT_TRACK_STARTED), 1);
   cr_expect_eq(parley__liveness_on_remote_direction(h->m, h->now, (parley__liveness_direction)9),
                PARLEY_EINVAL);
   teardown(h);
@@ -423,7 +423,7 @@ Test(liveness, media_timeout_with_live_path_stops_track_only) {
   h->media_period = 0; /* the sender stops without BYE; the peer still answers probes */
   h->next_media = INT64_MAX;
   run_until(h, 10 * S);
-  int i = find(h, mark, PARLEY__EV_TRACK_STOPPED, PARLEY__STOP_TIMEOUT);
+  int i = find(h, mark, PARLEY_EVENT_TRACK_STOPPED, PARLEY_STOP_TIMEOUT);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, 1 * S + 5 * S);
   cr_expect_eq(h->n - mark, 1); /* no ICE change, no interrupted */
@@ -459,23 +459,23 @@ Test(liveness, killed_peer_is_peer_gone_once_probes_bounce) {
   cr_expect_eq(parley__liveness_next_deadline_us(h->m), h->now);
   int64_t t0 = h->now;
   run_dead_peer(h, 2 * S);
-  int i = find(h, mark, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  int i = find(h, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE);
   cr_assert_geq(i, 0);
   /* No round trip measured yet: the first probe (sent at t0) was given icmp_confirm to be answered. */
   cr_expect_eq(h->log[i].now_us, t0 + h->cfg.icmp_confirm_us);
-  cr_expect_eq(h->log[mark].ice_state, PARLEY__ICE_DISCONNECTED);
+  cr_expect_eq(h->log[mark].ice_state, PARLEY_ICE_DISCONNECTED);
   cr_expect_eq(h->log[mark].now_us, t0 + h->cfg.icmp_confirm_us);
-  int k = find(h, mark, PARLEY__EV_TRACK_STOPPED, -1);
+  int k = find(h, mark, PARLEY_EVENT_TRACK_STOPPED, -1);
   cr_assert_geq(k, 0);
-  cr_expect_eq(h->log[k].stop_reason, PARLEY__STOP_PEER_GONE);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 1);
-  cr_expect_eq(find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), -1);
+  cr_expect_eq(h->log[k].stop_reason, PARLEY_STOP_PEER_GONE);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST), -1);
   /* The peer comes back (e.g. restarted): resumed carries the outage's code. */
   restore(h);
   run_until(h, 3 * S);
-  int r = find(h, mark, PARLEY__EV_RESUMED, -1);
+  int r = find(h, mark, PARLEY_EVENT_RESUMED, -1);
   cr_assert_geq(r, 0);
-  cr_expect_eq(h->log[r].code, PARLEY__INT_PEER_GONE);
+  cr_expect_eq(h->log[r].code, PARLEY_INTERRUPT_PEER_GONE);
   cr_expect_eq(parley__liveness_on_socket_error(h->m, h->now, 0), PARLEY_EINVAL);
   teardown(h);
 }
@@ -494,7 +494,7 @@ Test(liveness, measured_round_trip_sets_the_icmp_window) {
   cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
   int64_t t0 = h->now;
   run_dead_peer(h, 2 * S);
-  int i = find(h, mark, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  int i = find(h, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, t0 + 40 * MS + 4 * 15 * MS); /* RFC 6298: srtt + 4 rttvar */
   teardown(h);
@@ -537,13 +537,13 @@ Test(liveness, one_icmp_then_silence_is_network_lost) {
   cut(h); /* a blackout; a single (stray or forged) error, then nothing: probes fail but ICMP stopped */
   cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ECONNREFUSED), 0);
   run_until(h, 3 * S);
-  cr_expect_eq(find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE), -1);
-  int i = find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE), -1);
+  int i = find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, 1 * S + h->cfg.lost_after_us);
-  int k = find(h, 0, PARLEY__EV_TRACK_STOPPED, -1);
+  int k = find(h, 0, PARLEY_EVENT_TRACK_STOPPED, -1);
   cr_assert_geq(k, 0);
-  cr_expect_eq(h->log[k].stop_reason, PARLEY__STOP_TIMEOUT);
+  cr_expect_eq(h->log[k].stop_reason, PARLEY_STOP_TIMEOUT);
   teardown(h);
 }
 
@@ -558,7 +558,7 @@ Test(liveness, network_unreachable_starts_probing_at_once) {
                PARLEY__LIVENESS_SEND_PROBE);
   (void)before;
   drain(h);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 0);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 0);
   teardown(h);
 }
 
@@ -567,15 +567,15 @@ Test(liveness, consent_expiry_fails_with_consent_expired) {
   h->answer_consent = false; /* the peer withdrew consent but media still arrives */
   start_call(h, 20 * MS);
   run_until(h, 40 * S);
-  int i = find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_FAILED);
+  int i = find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_FAILED);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, 30 * S);
-  cr_expect_eq(h->log[i + 1].peer_state, PARLEY__PEER_FAILED);
-  cr_expect_eq(h->log[i + 2].stop_reason, PARLEY__STOP_TIMEOUT);
-  cr_expect_eq(h->log[i + 3].kind, PARLEY__EV_INTERRUPTED);
-  cr_expect_eq(h->log[i + 3].code, PARLEY__INT_CONSENT_EXPIRED);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 1);
-  cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), -1);
+  cr_expect_eq(h->log[i + 1].peer_state, PARLEY_PEER_FAILED);
+  cr_expect_eq(h->log[i + 2].stop_reason, PARLEY_STOP_TIMEOUT);
+  cr_expect_eq(h->log[i + 3].kind, PARLEY_EVENT_INTERRUPTED);
+  cr_expect_eq(h->log[i + 3].code, PARLEY_INTERRUPT_CONSENT_EXPIRED);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED), -1);
   /* Consent checks: one as ICE connects, the next after 4..6 s, then every 4..6 s until one is 7.5 s
    * overdue, then ~1 s. */
   cr_assert_geq(h->n_consents, 20);
@@ -588,16 +588,16 @@ Test(liveness, consent_expiry_fails_with_consent_expired) {
   }
   /* After failure: silent, no actions, media does not revive it. */
   cr_expect_eq(parley__liveness_next_deadline_us(h->m), INT64_MAX);
-  cr_expect_eq(h->log[h->n - 1].kind, PARLEY__EV_INTERRUPTED);
+  cr_expect_eq(h->log[h->n - 1].kind, PARLEY_EVENT_INTERRUPTED);
   cr_expect_lt(h->consent_at[h->n_consents - 1], 30 * S);
   /* An ICE restart brings it back with one resumed. */
   int mark = h->n;
   cr_assert_eq(parley__liveness_on_ice_checking(h->m, h->now), 0);
   cr_assert_eq(parley__liveness_on_ice_connected(h->m, h->now + 100 * MS), 0);
   drain(h);
-  cr_expect_eq(h->log[mark].ice_state, PARLEY__ICE_CHECKING);
-  cr_expect_geq(find(h, mark, PARLEY__EV_ICE_STATE, PARLEY__ICE_CONNECTED), 0);
-  cr_expect_eq(find(h, mark, PARLEY__EV_RESUMED, PARLEY__INT_CONSENT_EXPIRED) >= 0, 1);
+  cr_expect_eq(h->log[mark].ice_state, PARLEY_ICE_CHECKING);
+  cr_expect_geq(find(h, mark, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_CONNECTED), 0);
+  cr_expect_eq(find(h, mark, PARLEY_EVENT_RESUMED, PARLEY_INTERRUPT_CONSENT_EXPIRED) >= 0, 1);
   teardown(h);
 }
 
@@ -607,13 +607,13 @@ Test(liveness, consent_expiry_during_outage_reports_failed_once_interrupted) {
   run_until(h, 5 * S);
   cut(h);
   run_until(h, 45 * S);
-  cr_expect_geq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED), 0);
-  int i = find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_FAILED);
+  cr_expect_geq(find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED), 0);
+  int i = find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_FAILED);
   cr_assert_geq(i, 0);
-  cr_expect_eq(find(h, 0, PARLEY__EV_PEER_STATE, PARLEY__PEER_FAILED), i + 1);
-  cr_expect_eq(count(h, 0, PARLEY__EV_INTERRUPTED), 1);
-  cr_expect_eq(find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST) >= 0, 1);
-  cr_expect_eq(find(h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_CONSENT_EXPIRED), -1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_PEER_STATE_CHANGED, PARLEY_PEER_FAILED), i + 1);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST) >= 0, 1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_CONSENT_EXPIRED), -1);
   teardown(h);
 }
 
@@ -625,7 +625,7 @@ Test(liveness, consent_survives_lost_checks_while_media_flows) {
   run_until(h, 25 * S);
   h->answer_consent = true;
   run_until(h, 120 * S);
-  cr_expect_eq(find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_FAILED), -1);
+  cr_expect_eq(find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_FAILED), -1);
   teardown(h);
 }
 
@@ -639,10 +639,10 @@ Test(liveness, undecodable_packets_are_not_evidence) {
     parley__liveness_tick(h->m, t);
   }
   drain(h);
-  int i = find(h, 0, PARLEY__EV_ICE_STATE, PARLEY__ICE_DISCONNECTED);
+  int i = find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, h->cfg.lost_after_us);
-  cr_expect_eq(count(h, 0, PARLEY__EV_TRACK_STARTED), 0);
+  cr_expect_eq(count(h, 0, PARLEY_EVENT_TRACK_STARTED), 0);
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
   cr_expect_eq(st.undecodable_rtp, 101);
@@ -657,9 +657,9 @@ Test(liveness, close_reports_closed_and_rejects_inputs) {
   cr_assert_eq(parley__liveness_close(h->m, h->now), 0);
   drain(h);
   cr_assert_eq(h->n - mark, 2);
-  cr_expect_eq(h->log[mark].ice_state, PARLEY__ICE_CLOSED);
-  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY__PEER_CLOSED);
-  cr_expect_eq(parley__liveness_peer_state(h->m), PARLEY__PEER_CLOSED);
+  cr_expect_eq(h->log[mark].ice_state, PARLEY_ICE_CLOSED);
+  cr_expect_eq(h->log[mark + 1].peer_state, PARLEY_PEER_CLOSED);
+  cr_expect_eq(parley__liveness_peer_state(h->m), PARLEY_PEER_CLOSED);
   cr_expect_eq(parley__liveness_next_deadline_us(h->m), INT64_MAX);
   cr_expect_eq(parley__liveness_on_rtp(h->m, h->now, SSRC_A, true), PARLEY_ESTATE);
   cr_expect_eq(parley__liveness_on_probe_response(h->m, h->now), PARLEY_ESTATE);
@@ -690,7 +690,7 @@ Test(liveness, full_queue_reports_efull_but_state_advances) {
   cr_assert_not_null(m);
   cr_expect_eq(parley__liveness_on_ice_connected(m, 0), PARLEY_EFULL); /* ice + peer: 2 events */
   cr_expect_eq(q.dropped, 1);
-  cr_expect_eq(parley__liveness_peer_state(m), PARLEY__PEER_CONNECTED);
+  cr_expect_eq(parley__liveness_peer_state(m), PARLEY_PEER_CONNECTED);
   parley__liveness_free(m);
 }
 
@@ -768,16 +768,16 @@ Test(liveness, peer_process_death_over_simnet_is_peer_gone) {
     if (killed_at < 0) nt = min64(nt, 5 * S);
     t = nt > t ? nt : t + 1;
   }
-  cr_expect_eq(find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_NETWORK_LOST), -1);
-  int i = find(d.h, 0, PARLEY__EV_INTERRUPTED, PARLEY__INT_PEER_GONE);
+  cr_expect_eq(find(d.h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST), -1);
+  int i = find(d.h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE);
   cr_assert_geq(i, 0);
   /* The first packet B sends after the death bounces one one-way delay (<= 40 ms) later; B probes at
    * once, the probes bounce too, and the first stays unanswered for icmp_confirm (no RTT measured). */
   cr_expect_leq(d.h->log[i].now_us - killed_at, 20 * MS + 40 * MS + d.h->cfg.icmp_confirm_us);
-  int k = find(d.h, 0, PARLEY__EV_TRACK_STOPPED, -1);
+  int k = find(d.h, 0, PARLEY_EVENT_TRACK_STOPPED, -1);
   cr_assert_geq(k, 0);
-  cr_expect_eq(d.h->log[k].stop_reason, PARLEY__STOP_PEER_GONE);
-  cr_expect_eq(count(d.h, 0, PARLEY__EV_INTERRUPTED), 1);
+  cr_expect_eq(d.h->log[k].stop_reason, PARLEY_STOP_PEER_GONE);
+  cr_expect_eq(count(d.h, 0, PARLEY_EVENT_INTERRUPTED), 1);
   parley__simnet_free(d.net);
   teardown(d.h);
 }

@@ -90,7 +90,7 @@ struct parley__ice_agent {
   parley__ice_config cfg;
   parley__ice_role role;
   uint64_t tie_breaker;
-  parley__ice_state state;
+  parley_ice_state state;
   bool started;
   int64_t now_us; /* of the current (or last) call, stamped on events */
 
@@ -210,7 +210,7 @@ static void send_to(parley__ice_agent *a, int local, const parley__netaddr *dst,
 
 /* ---- state ---- */
 
-static void set_state(parley__ice_agent *a, parley__ice_state s) {
+static void set_state(parley__ice_agent *a, parley_ice_state s) {
   if (a->state == s) return;
   a->state = s;
   emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_STATE});
@@ -225,13 +225,13 @@ static void update_state(parley__ice_agent *a) {
     if (p->state != PS_FAILED) all_failed = false;
   }
   if (a->selected_now) {
-    set_state(a, a->remote_eoc && !busy ? PARLEY__ICE_COMPLETED : PARLEY__ICE_CONNECTED);
+    set_state(a, a->remote_eoc && !busy ? PARLEY_ICE_COMPLETED : PARLEY_ICE_CONNECTED);
   } else if (a->usable_now) {
-    set_state(a, PARLEY__ICE_CONNECTED);
+    set_state(a, PARLEY_ICE_CONNECTED);
   } else if (a->remote_eoc && a->remote_creds && all_failed) {
-    set_state(a, PARLEY__ICE_FAILED);
+    set_state(a, PARLEY_ICE_FAILED);
   } else {
-    set_state(a, PARLEY__ICE_CHECKING);
+    set_state(a, PARLEY_ICE_CHECKING);
   }
 }
 
@@ -488,7 +488,7 @@ parley__ice_agent *parley__ice_new(const parley__ice_config *cfg, int *err) {
     *err = PARLEY_ECRYPTO;
     return NULL;
   }
-  a->state = PARLEY__ICE_NEW;
+  a->state = PARLEY_ICE_NEW;
   a->last_check_us = INT64_MIN / 2;
   parley__stun_limit_init(&a->error_budget);
   *err = 0;
@@ -969,7 +969,7 @@ int parley__ice_selected_pair(const parley__ice_agent *a, int *local, parley__ne
   return 0;
 }
 
-parley__ice_state parley__ice_get_state(const parley__ice_agent *a) { return a ? a->state : PARLEY__ICE_NEW; }
+parley_ice_state parley__ice_get_state(const parley__ice_agent *a) { return a ? a->state : PARLEY_ICE_NEW; }
 parley__ice_role parley__ice_get_role(const parley__ice_agent *a) { return a ? a->role : PARLEY__ICE_CONTROLLED; }
 uint64_t parley__ice_tie_breaker(const parley__ice_agent *a) { return a ? a->tie_breaker : 0; }
 
@@ -1030,7 +1030,7 @@ int parley__ice_restart(parley__ice_agent *a, int64_t now_us) {
   a->selected_now = false;
   a->next_ta_us = now_us;
   if (a->started) {
-    a->state = PARLEY__ICE_NEW; /* forces the CHECKING event */
+    a->state = PARLEY_ICE_NEW; /* forces the CHECKING event */
     update_state(a);
   }
   return 0;

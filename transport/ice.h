@@ -17,7 +17,7 @@
  * most PARLEY__ICE_MAX_LOCAL local sockets, PARLEY__ICE_MAX_REMOTE remote candidates and
  * PARLEY__ICE_MAX_PAIRS pairs. It calls RAND_bytes (credentials, tie-breaker, transaction ids).
  *
- * States (parley__ice_state): NEW until started; CHECKING while checks run; CONNECTED once media may
+ * States (parley_ice_state): NEW until started; CHECKING while checks run; CONNECTED once media may
  * flow on a selected pair: the best valid pair with no better one pending, even before its nomination
  * completes (RFC 8445 8.1.1: data may be sent on any valid pair), so one round trip after this side's
  * checks start; COMPLETED when that pair is nominated, the peer has sent end-of-candidates and no
@@ -55,7 +55,7 @@
 
 typedef enum parley__ice_role { PARLEY__ICE_CONTROLLED = 0, PARLEY__ICE_CONTROLLING = 1 } parley__ice_role;
 
-/* States: parley__ice_state from transport/events.h (NEW, CHECKING, CONNECTED, COMPLETED, FAILED;
+/* States: parley_ice_state from transport/events.h (NEW, CHECKING, CONNECTED, COMPLETED, FAILED;
  * DISCONNECTED and CLOSED belong to the liveness monitor and the call). */
 
 typedef enum parley__ice_cand_type {
@@ -87,7 +87,7 @@ typedef enum parley__ice_event_kind {
 typedef struct parley__ice_event {
   parley__ice_event_kind kind;
   int64_t now_us;   /* the now_us of the agent call that produced the event */
-  parley__ice_state state;
+  parley_ice_state state;
   parley__ice_role role;
   const parley__ice_candidate *candidate; /* borrowed for the callback's duration */
   int local;
@@ -179,7 +179,7 @@ bool parley__ice_accept_media(const parley__ice_agent *a, int local, const parle
 /* The selected pair: 0 with *local and *remote filled, or PARLEY_ENOTFOUND. Real-time safe. */
 int parley__ice_selected_pair(const parley__ice_agent *a, int *local, parley__netaddr *remote);
 
-parley__ice_state parley__ice_get_state(const parley__ice_agent *a);
+parley_ice_state parley__ice_get_state(const parley__ice_agent *a);
 parley__ice_role parley__ice_get_role(const parley__ice_agent *a);
 uint64_t parley__ice_tie_breaker(const parley__ice_agent *a);
 void parley__ice_get_stats(const parley__ice_agent *a, parley__ice_stats *out);

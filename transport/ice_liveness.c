@@ -27,7 +27,7 @@ int parley__ice_liveness_on_ice_event(parley__ice_liveness *g, const parley__ice
   switch (ev->kind) {
   case PARLEY__ICE_EV_SELECTED_PAIR: return parley__liveness_on_ice_connected(g->mon, ev->now_us);
   case PARLEY__ICE_EV_STATE:
-    return ev->state == PARLEY__ICE_CHECKING ? parley__liveness_on_ice_checking(g->mon, ev->now_us) : 0;
+    return ev->state == PARLEY_ICE_CHECKING ? parley__liveness_on_ice_checking(g->mon, ev->now_us) : 0;
   case PARLEY__ICE_EV_CONSENT:
     if (!ev->ok) return 0; /* an error answer grants nothing; the expiry timer decides */
     parley__liveness_on_rtt(g->mon, ev->rtt_us);

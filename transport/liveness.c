@@ -81,8 +81,8 @@ struct parley__liveness {
   parley__event_queue *events; /* borrowed */
   parley__rng rng;
   phase ph;
-  parley__ice_state ice;
-  parley__peer_state peer;
+  parley_ice_state ice;
+  parley_peer_state peer;
   int64_t now_us; /* latest time seen, to reject time going backwards */
   int64_t last_rx_us;
   int64_t last_consent_rx_us;
@@ -96,7 +96,7 @@ struct parley__liveness {
   int64_t first_probe_us;
   int64_t srtt_us, rttvar_us; /* probe / consent round trip, RFC 6298 estimators; 0 = no sample yet */
   bool interrupted;
-  parley__interrupt_code outage_code;
+  parley_interrupt_code outage_code;
   bool hung_up; /* the last track ended with BYE: loss of the path is not an interruption */
   bool remote_sending;
   /* The watched stream. */
@@ -163,8 +163,8 @@ parley__liveness *parley__liveness_new(const parley__liveness_config *cfg, parle
   m->events = events;
   parley__rng_seed(&m->rng, cfg->seed);
   m->ph = PH_IDLE;
-  m->ice = PARLEY__ICE_NEW;
-  m->peer = PARLEY__PEER_NEW;
+  m->ice = PARLEY_ICE_NEW;
+  m->peer = PARLEY_PEER_NEW;
   m->now_us = INT64_MIN;
   m->first_probe_us = INT64_MAX;
   m->remote_sending = true;
@@ -180,7 +180,7 @@ static void emit(parley__liveness *m, const parley__event *ev) {
   if (parley__event_queue_push(m->events, ev) != 0) m->push_err = PARLEY_EFULL;
 }
 
-static parley__event make(parley__event_kind kind, int64_t now_us) {
+static parley__event make(parley_event_kind kind, int64_t now_us) {
   parley__event ev;
   memset(&ev, 0, sizeof ev);
   ev.kind = kind;
@@ -188,16 +188,16 @@ static parley__event make(parley__event_kind kind, int64_t now_us) {
   return ev;
 }
 
-static void set_ice(parley__liveness *m, int64_t now_us, parley__ice_state s) {
+static void set_ice(parley__liveness *m, int64_t now_us, parley_ice_state s) {
   if (m->ice == s) return;
   m->ice = s;
-  parley__event ev = make(PARLEY__EV_ICE_STATE, now_us);
+  parley__event ev = make(PARLEY_EVENT_ICE_STATE_CHANGED, now_us);
   ev.ice_state = s;
   emit(m, &ev);
-  parley__peer_state p = parley__peer_state_from_ice(s);
+  parley_peer_state p = parley__peer_state_from_ice(s);
   if (p == m->peer) return;
   m->peer = p;
-  ev = make(PARLEY__EV_PEER_STATE, now_us);
+  ev = make(PARLEY_EVENT_PEER_STATE_CHANGED, now_us);
   ev.peer_state = p;
   emit(m, &ev);
 }
@@ -208,26 +208,26 @@ static void track_start(parley__liveness *m, int64_t now_us, uint32_t ssrc) {
   m->track_ssrc = ssrc;
   m->last_media_us = now_us;
   m->hung_up = false;
-  parley__event ev = make(PARLEY__EV_TRACK_STARTED, now_us);
+  parley__event ev = make(PARLEY_EVENT_TRACK_STARTED, now_us);
   ev.ssrc = ssrc;
   emit(m, &ev);
 }
 
-static void track_stop(parley__liveness *m, int64_t now_us, parley__track_stop_reason why) {
+static void track_stop(parley__liveness *m, int64_t now_us, parley_stop_reason why) {
   if (!m->track_live) return;
   m->track_live = false;
-  parley__event ev = make(PARLEY__EV_TRACK_STOPPED, now_us);
+  parley__event ev = make(PARLEY_EVENT_TRACK_STOPPED, now_us);
   ev.ssrc = m->track_ssrc;
   ev.stop_reason = why;
   emit(m, &ev);
 }
 
-static void interrupt(parley__liveness *m, int64_t now_us, parley__interrupt_code code,
+static void interrupt(parley__liveness *m, int64_t now_us, parley_interrupt_code code,
                       const char *msg) {
   if (m->interrupted || m->hung_up) return; /* one per outage; none after the peer hung up */
   m->interrupted = true;
   m->outage_code = code;
-  parley__event ev = make(PARLEY__EV_INTERRUPTED, now_us);
+  parley__event ev = make(PARLEY_EVENT_INTERRUPTED, now_us);
   ev.code = code;
   snprintf(ev.message, sizeof ev.message, "%s", msg);
   emit(m, &ev);
@@ -270,9 +270,9 @@ static void start_timers(parley__liveness *m, int64_t now_us) {
 
 /* ---- transitions ---- */
 
-static void declare_outage(parley__liveness *m, int64_t now_us, parley__interrupt_code code) {
+static void declare_outage(parley__liveness *m, int64_t now_us, parley_interrupt_code code) {
   char msg[PARLEY__EVENT_MESSAGE_MAX];
-  if (code == PARLEY__INT_PEER_GONE)
+  if (code == PARLEY_INTERRUPT_PEER_GONE)
     snprintf(msg, sizeof msg, "the peer's port is unreachable (ICMP) and probes go unanswered: it is gone");
   else
     snprintf(msg, sizeof msg, "nothing from the peer and no probe answered for %lld ms",
@@ -282,8 +282,8 @@ static void declare_outage(parley__liveness *m, int64_t now_us, parley__interrup
   m->outage_start_us = now_us;
   m->next_probe_us = now_us + m->cfg.lost_probe_interval_us;
   m->stats.outages++;
-  set_ice(m, now_us, PARLEY__ICE_DISCONNECTED);
-  track_stop(m, now_us, code == PARLEY__INT_PEER_GONE ? PARLEY__STOP_PEER_GONE : PARLEY__STOP_TIMEOUT);
+  set_ice(m, now_us, PARLEY_ICE_DISCONNECTED);
+  track_stop(m, now_us, code == PARLEY_INTERRUPT_PEER_GONE ? PARLEY_STOP_PEER_GONE : PARLEY_STOP_TIMEOUT);
   interrupt(m, now_us, code, msg);
 }
 
@@ -294,19 +294,19 @@ static void fail_consent(parley__liveness *m, int64_t now_us) {
   if (m->ph != PH_LOST) m->outage_start_us = now_us;
   m->ph = PH_FAILED;
   clear_suspicion(m);
-  set_ice(m, now_us, PARLEY__ICE_FAILED);
-  track_stop(m, now_us, PARLEY__STOP_TIMEOUT);
-  interrupt(m, now_us, PARLEY__INT_CONSENT_EXPIRED, msg);
+  set_ice(m, now_us, PARLEY_ICE_FAILED);
+  track_stop(m, now_us, PARLEY_STOP_TIMEOUT);
+  interrupt(m, now_us, PARLEY_INTERRUPT_CONSENT_EXPIRED, msg);
 }
 
 static void recover(parley__liveness *m, int64_t now_us) {
   m->ph = PH_CONNECTED;
   m->last_rx_us = now_us;
   clear_suspicion(m);
-  set_ice(m, now_us, PARLEY__ICE_CONNECTED);
+  set_ice(m, now_us, PARLEY_ICE_CONNECTED);
   if (m->interrupted) {
     m->interrupted = false;
-    parley__event ev = make(PARLEY__EV_RESUMED, now_us);
+    parley__event ev = make(PARLEY_EVENT_RESUMED, now_us);
     ev.code = m->outage_code;
     snprintf(ev.message, sizeof ev.message, "the peer answered again after %lld ms",
              (long long)((now_us - m->outage_start_us) / 1000));
@@ -339,7 +339,7 @@ int parley__liveness_on_ice_checking(parley__liveness *m, int64_t now_us) {
   int rc = enter(m, now_us);
   if (rc) return rc;
   /* W3C: an ICE restart while connected keeps the connected state; only new/failed move to checking. */
-  if (m->ph == PH_IDLE || m->ph == PH_FAILED) set_ice(m, now_us, PARLEY__ICE_CHECKING);
+  if (m->ph == PH_IDLE || m->ph == PH_FAILED) set_ice(m, now_us, PARLEY_ICE_CHECKING);
   return m->push_err;
 }
 
@@ -349,7 +349,7 @@ int parley__liveness_on_ice_connected(parley__liveness *m, int64_t now_us) {
   switch (m->ph) {
     case PH_IDLE:
       m->ph = PH_CONNECTED;
-      set_ice(m, now_us, PARLEY__ICE_CONNECTED);
+      set_ice(m, now_us, PARLEY_ICE_CONNECTED);
       start_timers(m, now_us);
       break;
     case PH_FAILED:
@@ -378,7 +378,7 @@ int parley__liveness_on_rtp(parley__liveness *m, int64_t now_us, uint32_t ssrc, 
     m->last_media_us = now_us;
   } else {
     if (m->track_live) {
-      track_stop(m, now_us, PARLEY__STOP_SSRC_CHANGED);
+      track_stop(m, now_us, PARLEY_STOP_SSRC_CHANGED);
       m->have_retired = true;
       m->retired_ssrc = m->track_ssrc;
     }
@@ -399,7 +399,7 @@ int parley__liveness_on_rtcp_bye(parley__liveness *m, int64_t now_us, uint32_t s
   if (rc) return rc;
   evidence(m, now_us);
   if (m->track_known && ssrc == m->track_ssrc) {
-    track_stop(m, now_us, PARLEY__STOP_BYE);
+    track_stop(m, now_us, PARLEY_STOP_BYE);
     m->hung_up = true;
     m->have_retired = true;
     m->retired_ssrc = ssrc;
@@ -413,7 +413,7 @@ int parley__liveness_on_remote_direction(parley__liveness *m, int64_t now_us,
   int rc = enter(m, now_us);
   if (rc) return rc;
   bool sending = dir == PARLEY__DIR_SENDRECV || dir == PARLEY__DIR_SENDONLY;
-  if (!sending) track_stop(m, now_us, PARLEY__STOP_INACTIVE);
+  if (!sending) track_stop(m, now_us, PARLEY_STOP_INACTIVE);
   m->remote_sending = sending;
   return m->push_err;
 }
@@ -468,7 +468,7 @@ int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int er
     /* Anyone can forge one (it only has to quote our addresses): a reason to probe, not a verdict. */
     if (m->icmp_errors < INT32_MAX) m->icmp_errors++;
     start_probing(m, now_us);
-    if (icmp_proved(m, now_us)) declare_outage(m, now_us, PARLEY__INT_PEER_GONE);
+    if (icmp_proved(m, now_us)) declare_outage(m, now_us, PARLEY_INTERRUPT_PEER_GONE);
   } else if (errno_value == ENETUNREACH || errno_value == EHOSTUNREACH || errno_value == ENETDOWN) {
     start_probing(m, now_us);
   }
@@ -494,7 +494,7 @@ int parley__liveness_close(parley__liveness *m, int64_t now_us) {
   m->track_live = false; /* the app ended the call: no track-stopped */
   clear_suspicion(m);
   m->ph = PH_CLOSED;
-  set_ice(m, now_us, PARLEY__ICE_CLOSED);
+  set_ice(m, now_us, PARLEY_ICE_CLOSED);
   return m->push_err;
 }
 
@@ -514,9 +514,9 @@ int parley__liveness_tick(parley__liveness *m, int64_t now_us) {
   if (m->ph == PH_CONNECTED) {
     int64_t silence = now_us - m->last_rx_us;
     if (icmp_proved(m, now_us)) {
-      declare_outage(m, now_us, PARLEY__INT_PEER_GONE);
+      declare_outage(m, now_us, PARLEY_INTERRUPT_PEER_GONE);
     } else if (silence >= c->lost_after_us) {
-      declare_outage(m, now_us, PARLEY__INT_NETWORK_LOST);
+      declare_outage(m, now_us, PARLEY_INTERRUPT_NETWORK_LOST);
     } else if (m->suspect || silence >= c->suspect_after_us) {
       start_probing(m, now_us);
       if (now_us >= m->next_probe_us) {
@@ -527,7 +527,7 @@ int parley__liveness_tick(parley__liveness *m, int64_t now_us) {
     }
     if (m->ph == PH_CONNECTED && m->track_live && m->remote_sending && c->media_timeout_us > 0 &&
         now_us - m->last_media_us >= c->media_timeout_us)
-      track_stop(m, now_us, PARLEY__STOP_TIMEOUT); /* path alive, sender silent: no interruption */
+      track_stop(m, now_us, PARLEY_STOP_TIMEOUT); /* path alive, sender silent: no interruption */
   } else if (now_us >= m->next_probe_us) {
     actions |= PARLEY__LIVENESS_SEND_PROBE;
     m->next_probe_us = advance(m->next_probe_us, c->lost_probe_interval_us, now_us);
@@ -562,12 +562,12 @@ int64_t parley__liveness_next_deadline_us(const parley__liveness *m) {
   return INT64_MAX;
 }
 
-parley__ice_state parley__liveness_ice_state(const parley__liveness *m) {
-  return m ? m->ice : PARLEY__ICE_CLOSED;
+parley_ice_state parley__liveness_ice_state(const parley__liveness *m) {
+  return m ? m->ice : PARLEY_ICE_CLOSED;
 }
 
-parley__peer_state parley__liveness_peer_state(const parley__liveness *m) {
-  return m ? m->peer : PARLEY__PEER_CLOSED;
+parley_peer_state parley__liveness_peer_state(const parley__liveness *m) {
+  return m ? m->peer : PARLEY_PEER_CLOSED;
 }
 
 bool parley__liveness_interrupted(const parley__liveness *m) { return m && m->interrupted; }

@@ -128,8 +128,8 @@ int parley__liveness_tick(parley__liveness *m, int64_t now_us);
 /* When tick must next be called; INT64_MAX when no timer runs (before ICE connects, failed, closed). */
 int64_t parley__liveness_next_deadline_us(const parley__liveness *m);
 
-parley__ice_state parley__liveness_ice_state(const parley__liveness *m);
-parley__peer_state parley__liveness_peer_state(const parley__liveness *m);
+parley_ice_state parley__liveness_ice_state(const parley__liveness *m);
+parley_peer_state parley__liveness_peer_state(const parley__liveness *m);
 /* True between an interrupted event and its resumed event. */
 bool parley__liveness_interrupted(const parley__liveness *m);
 

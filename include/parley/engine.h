@@ -234,9 +234,8 @@ typedef enum parley_sdp_type {
  * credentials and candidates, the SRTP key of the inbound direction, the Opus payload type and the
  * peer's direction. PARLEY_EINVAL (NULL call/sdp, unknown type), PARLEY_EPARSE (malformed: *err, if
  * non-NULL, names
- * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, no ICE credentials, or an
- * a=ptime that is not 10 or 20 or shorter than this engine's frame_ms; 20 ms packets on a 10 ms engine
- * play through time-scaled playout),
+ * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, or no ICE credentials; any
+ * a=ptime is fine: packets of every Opus duration play on any engine),
  * PARLEY_ESTATE (an answer without our offer, an offer while ours is pending (glare), an offer while
  * the peer's previous offer is unanswered, closed call), PARLEY_ENETWORK, PARLEY_ECRYPTO. err may be
  * NULL; it is zeroed on success and filled on every failure. */

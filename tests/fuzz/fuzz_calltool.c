@@ -38,7 +38,7 @@ static void rewrite(void) {
 static void stream(const uint8_t *data, size_t size) {
   FILE *in = fmemopen((void *)data, size, "r");
   if (!in) return;
-  int n = parley__calltool_read_stream(in, got, sizeof got);
+  int n = parley__calltool_read_stream(in, got, sizeof got, NULL);
   if (n >= 0 && ((size_t)n >= sizeof got || strlen(got) != (size_t)n)) abort();
   fclose(in);
 }
@@ -50,7 +50,7 @@ static void message(const uint8_t *data, size_t size) {
   bool sent = write(sv[0], hdr, 4) == 4 && write(sv[0], data, size) == (ssize_t)size;
   close(sv[0]); /* the peer hangs up after its message */
   if (sent) {
-    int n = parley__calltool_msg_recv(sv[1], got, sizeof got, 1000);
+    int n = parley__calltool_msg_recv(sv[1], got, sizeof got, 1000, NULL);
     if (memchr(data, '\0', size)) {
       if (n != PARLEY_EPARSE) abort();
     } else if (n != (int)size || memcmp(got, data, size) != 0 || got[size] != '\0') {

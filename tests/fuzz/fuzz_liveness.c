@@ -28,19 +28,19 @@ static void drain(parley__event_queue *q, seen *s) {
     if (++n > 6) abort(); /* "one call appends at most 6 events" */
     if (was_closed) abort(); /* nothing after the call that closed */
     switch (ev.kind) {
-    case PARLEY__EV_INTERRUPTED:
-      if (s->interrupted || ev.code == PARLEY__INT_NONE) abort();
+    case PARLEY_EVENT_INTERRUPTED:
+      if (s->interrupted || ev.code == PARLEY_INTERRUPT_NONE) abort();
       s->interrupted = true;
       break;
-    case PARLEY__EV_RESUMED:
+    case PARLEY_EVENT_RESUMED:
       if (!s->interrupted) abort();
       s->interrupted = false;
       break;
-    case PARLEY__EV_TRACK_STOPPED:
-      if (ev.stop_reason == PARLEY__STOP_NONE || ev.stop_reason >= PARLEY__STOP_REASON_COUNT) abort();
+    case PARLEY_EVENT_TRACK_STOPPED:
+      if (ev.stop_reason == PARLEY_STOP_NONE || ev.stop_reason >= PARLEY__STOP_REASON_COUNT) abort();
       break;
-    case PARLEY__EV_ICE_STATE:
-      if (ev.ice_state == PARLEY__ICE_CLOSED) s->closed = true;
+    case PARLEY_EVENT_ICE_STATE_CHANGED:
+      if (ev.ice_state == PARLEY_ICE_CLOSED) s->closed = true;
       break;
     default: break;
     }
