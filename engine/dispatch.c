@@ -52,7 +52,7 @@ static parley__queued_event *make(parley__target *t, parley_event_kind kind, int
 }
 
 void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev) {
-  parley__queued_event *q = make(&call->tgt, iev->kind, iev->now_us);
+  parley__queued_event *q = make(parley__call_target(call), iev->kind, iev->now_us);
   if (!q) return; /* out of memory: the event is lost (nothing better to do on the network thread) */
   q->ev.call = call;
   q->ev.ssrc = iev->ssrc;
@@ -67,7 +67,7 @@ void parley__engine_post(parley_engine *e, parley_call *call, const parley__even
 }
 
 void parley__engine_post_candidate(parley_engine *e, parley_call *call, const char *line, int64_t now_us) {
-  parley__queued_event *q = make(&call->tgt, PARLEY_EVENT_LOCAL_CANDIDATE, now_us);
+  parley__queued_event *q = make(parley__call_target(call), PARLEY_EVENT_LOCAL_CANDIDATE, now_us);
   if (!q) return;
   q->ev.call = call;
   snprintf(q->candidate, sizeof q->candidate, "%s", line);
@@ -75,7 +75,7 @@ void parley__engine_post_candidate(parley_engine *e, parley_call *call, const ch
 }
 
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us) {
-  parley__queued_event *q = make(&call->tgt, PARLEY_EVENT_CLOSED, now_us);
+  parley__queued_event *q = make(parley__call_target(call), PARLEY_EVENT_CLOSED, now_us);
   if (!q) return;
   q->ev.call = call;
   enqueue(e, q);

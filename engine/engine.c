@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "engine/engine_internal.h"
+#include "transport/liveness.h"
 
 void parley_engine_config_init(parley_engine_config *cfg) {
   if (!cfg) return;
@@ -277,7 +278,7 @@ static int64_t input_end_hangup(parley_engine *e, int64_t now) {
   if (now < e->input_end_hangup_us) return e->input_end_hangup_us;
   e->input_end_hangup_us = 0;
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
-    if (e->calls[i] && !e->calls[i]->hungup) (void)parley__call_hangup_locked(e->calls[i]);
+    if (e->calls[i] && !parley__call_is_hungup(e->calls[i])) (void)parley__call_hangup_locked(e->calls[i]);
   return INT64_MAX;
 }
 
@@ -298,7 +299,7 @@ static void device_event(void *user, parley__device_event ev, int err) {
   snprintf(iev.message, sizeof iev.message, "audio device %s (%s)",
            ev == PARLEY__DEVICE_EV_LOST ? "lost" : "busy", parley_strerror(err));
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
-    if (e->calls[i] && !e->calls[i]->hungup) parley__engine_post(e, e->calls[i], &iev);
+    if (e->calls[i] && !parley__call_is_hungup(e->calls[i])) parley__engine_post(e, e->calls[i], &iev);
 }
 
 /* ---- network thread ---- */
@@ -535,10 +536,8 @@ void parley_engine_free(parley_engine *e) {
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
     parley_call *c = e->calls[i];
     if (!c) continue;
-    parley__call_teardown(c, true);
     e->calls[i] = NULL;
-    parley__dispatch_unregister(e, &c->tgt);
-    free(c);
+    parley__call_destroy(c);
   }
   pthread_mutex_unlock(&e->lock);
   if (e->ticker_running) {

@@ -1,6 +1,6 @@
 /* engine_internal.h: the structures shared by engine.c (engine, threads, audio callback, device),
- * call.c (signaling and the network-side media of one call) and dispatch.c (event queue, listeners,
- * dispatch). Not installed.
+ * dispatch.c (event queue, listeners, dispatch), session.c and the call (call*.c, whose own structure
+ * is in call_internal.h: nothing here needs ICE, SRTP or SDP). Not installed.
  *
  * Locks: eng->lock guards the call list and every call's network-side state (ICE agent, sockets, SRTP,
  * RTP/RTCP, signaling); the network thread holds it while it services calls, app threads while they
@@ -24,15 +24,8 @@
 #include "engine/pipeline.h"
 #include "base/ring.h"
 #include "parley/parley.h"
-#include "engine/signaling.h"
 #include "transport/events.h"
-#include "transport/ice.h"
-#include "transport/ice_liveness.h"
-#include "transport/liveness.h"
-#include "transport/rtp.h"
-#include "transport/sdp.h"
-#include "transport/srtp.h"
-#include "transport/udp.h"
+#include "transport/netaddr.h"
 
 #define PARLEY__CALL_MAX_SOCKS 8
 #define PARLEY__TX_RING_SLOTS 64
@@ -109,71 +102,6 @@ struct parley_session {
   parley_call *members[PARLEY_ENGINE_MAX_CALLS];
   size_t count;
   uint64_t speakers_seen; /* the last ranking reported (parley__ranking_read) */
-};
-
-struct parley_call {
-  parley__target tgt; /* first member */
-  parley_engine *eng;
-  parley_session *session; /* under eng->lock */
-
-  atomic_bool muted; /* parley_call_set_mute: any thread */
-
-  /* ---- under eng->lock ---- */
-  parley_signaling_state sig;
-  bool hungup;
-  bool started;
-  bool offer_made;  /* create_offer ran since the last stable state */
-  bool answer_made; /* create_answer ran for the pending remote offer */
-  bool remote_applied;
-  bool local_applied;
-  bool controlling;
-  uint64_t sess_id, sess_version;
-
-  /* ICE over UDP */
-  parley__ice_agent *ice;
-  parley__udp socks[PARLEY__CALL_MAX_SOCKS];
-  int nsocks;
-  parley__liveness *mon;
-  parley__ice_liveness il;
-  parley__event evstore[PARLEY__CALL_EVQ];
-  parley__event_queue evq;
-  bool agent_failed_reported;
-  parley_ice_state ice_monitor, ice_shown; /* the monitor's last ICE state; the last one posted */
-
-  /* SDES-SRTP */
-  parley__sdes_crypto local_key;
-  parley__srtp *tx_srtp;
-  parley__srtp *rx_srtp;
-
-  /* RTP / RTCP */
-  int pt;          /* negotiated Opus payload type */
-  int remote_maxptime_ms; /* the peer's a=maxptime (0: absent): bounds the packets we send */
-  uint32_t ssrc;
-  uint16_t seq;
-  char cname[32];
-  parley__rtp_rx rx;
-  bool rx_valid;
-  uint32_t remote_ssrc;
-  int64_t next_rtcp_us;
-  uint32_t last_sr_mid; /* middle 32 bits of the peer's last SR, 0 = none */
-  int64_t last_sr_arrival_us;
-  uint32_t rtp_packets, rtp_octets; /* SR sender info */
-  uint32_t last_tx_ts;
-  int64_t last_tx_us;
-  parley__sdp *remote_offer;        /* kept from set_remote(offer) to create_answer */
-
-  /* stats */
-  double rtt_ms, fraction_lost;
-  uint16_t first_seq;       /* our first RTP sequence number */
-  bool peer_reported;       /* a report block about our stream arrived */
-  int32_t peer_cum_lost;    /* its cumulative lost and extended highest sequence */
-  uint32_t peer_ext_highest;
-  uint64_t pkts_sent, bytes_sent, pkts_recv, bytes_recv;
-  uint32_t ice_pairs_selected;
-
-  /* audio */
-  parley__call_media *media;
-  int slot;
 };
 
 /* An object unpublished from the audio thread while it was inside a period (parley__engine_retire). */
@@ -292,14 +220,24 @@ void parley__session_drop_call(parley_call *c);
 /* Engine free: frees the session whatever it holds, under lock. */
 void parley__session_destroy(parley_engine *e);
 
-/* ---- call.c ---- */
+/* ---- call.c (struct parley_call is private to call*.c: engine_internal.h users go through these) ---- */
 /* Network thread, under eng->lock. */
 int64_t parley__call_net_deadline(parley_call *c, int64_t now_us);
 void parley__call_net_service(parley_call *c, int64_t now_us);
 int parley__call_fds(parley_call *c, int *fds, int cap);
-/* Tears a call down without events (engine free). Under eng->lock. */
-void parley__call_teardown(parley_call *c, bool send_bye);
+/* Engine free, under eng->lock: tears the call down without events (a BYE to a started peer),
+ * unregisters it from dispatch and frees it. */
+void parley__call_destroy(parley_call *c);
 /* parley_call_hangup with eng->lock already held (the network thread). 0 or PARLEY_ESTATE. */
 int parley__call_hangup_locked(parley_call *c);
+/* What the engine, dispatch and sessions read or set of a call (under eng->lock, except target and
+ * serial, fixed at creation). */
+parley__target *parley__call_target(parley_call *c);
+uint64_t parley__call_serial(const parley_call *c);
+parley_engine *parley__call_engine(const parley_call *c);
+bool parley__call_is_hungup(const parley_call *c);
+parley_session *parley__call_session(const parley_call *c);
+/* Sets the call's session (NULL: none) and tells its media's mixer membership. */
+void parley__call_set_session(parley_call *c, parley_session *s);
 
 #endif

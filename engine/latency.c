@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "engine/engine_internal.h"
+#include "engine/call_internal.h" /* reads the call's live media */
 
 static double ms48(int samples) { return (double)samples * 1000.0 / PARLEY__ENGINE_RATE_HZ; }
 

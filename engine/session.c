@@ -86,18 +86,17 @@ int parley_session_free(parley_session *s) {
 }
 
 int parley_session_join(parley_session *s, parley_call *c) {
-  if (!s || !c || c->eng != s->eng) return PARLEY_EINVAL;
+  if (!s || !c || parley__call_engine(c) != s->eng) return PARLEY_EINVAL;
   parley_engine *e = s->eng;
   pthread_mutex_lock(&e->lock);
   int r = 0;
-  if (c->session || c->hungup) {
+  if (parley__call_session(c) || parley__call_is_hungup(c)) {
     r = PARLEY_ESTATE;
   } else if (s->count >= PARLEY_ENGINE_MAX_CALLS) {
     r = PARLEY_EFULL;
   } else {
     s->members[s->count++] = c;
-    c->session = s;
-    if (c->media) atomic_store(&c->media->session_id, (uint32_t)c->tgt.serial);
+    parley__call_set_session(c, s);
     post_members(s, c);
   }
   pthread_mutex_unlock(&e->lock);
@@ -109,8 +108,7 @@ static int leave(parley_session *s, parley_call *c) {
   for (size_t i = 0; i < s->count; i++)
     if (s->members[i] == c) {
       s->members[i] = s->members[--s->count];
-      c->session = NULL;
-      if (c->media) atomic_store(&c->media->session_id, 0);
+      parley__call_set_session(c, NULL);
       post_members(s, c);
       return 0;
     }
@@ -126,7 +124,8 @@ int parley_session_leave(parley_session *s, parley_call *c) {
 }
 
 void parley__session_drop_call(parley_call *c) {
-  if (c->session) (void)leave(c->session, c);
+  parley_session *s = parley__call_session(c);
+  if (s) (void)leave(s, c);
 }
 
 int parley_session_count(parley_session *s) {
@@ -160,14 +159,14 @@ void parley__session_poll(parley_engine *e) {
   ev.time_us = now_us(e);
   for (unsigned i = 0; i < n; i++)
     for (size_t k = 0; k < s->count; k++)
-      if ((uint32_t)s->members[k]->tgt.serial == ids[i]) ev.speakers[ev.count++] = s->members[k];
+      if ((uint32_t)parley__call_serial(s->members[k]) == ids[i]) ev.speakers[ev.count++] = s->members[k];
   parley__engine_post_session(e, s, &ev);
 }
 
 void parley__session_destroy(parley_engine *e) {
   parley_session *s = e->session;
   if (!s) return;
-  for (size_t i = 0; i < s->count; i++) s->members[i]->session = NULL;
+  for (size_t i = 0; i < s->count; i++) parley__call_set_session(s->members[i], NULL);
   s->count = 0;
   detach_mixer(e);
   e->session = NULL;

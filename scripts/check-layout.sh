@@ -21,6 +21,21 @@ forbid base "transport engine sim tools bench demo tests"
 forbid transport "engine sim tools bench demo tests"
 forbid engine "sim tools bench demo tests"
 forbid sim "tools bench demo tests"
+# The engine, its dispatch and sessions see calls only through call.c's functions: no ICE, SRTP or SDP.
+for f in engine/engine.c engine/dispatch.c engine/session.c engine/engine_internal.h; do
+  if grep -nE '#include "(transport/(ice|ice_[a-z]+|srtp|sdp)\.h|engine/call_internal\.h)"' "$f"; then
+    echo "check-layout: $f reaches into the call's transport" >&2
+    bad=1
+  fi
+done
+# Small files that own one thing.
+for f in engine/*.c; do
+  n=$(wc -l < "$f")
+  if [ "$n" -gt 700 ]; then
+    echo "check-layout: $f has $n lines (at most 700: split it by job)" >&2
+    bad=1
+  fi
+done
 # No simulation object inside the library archive.
 lib=$(find "$build" -name libparley.a | head -n 1)
 if [ -z "$lib" ]; then
