@@ -72,7 +72,7 @@ typedef struct encoded {
 typedef struct tally {
   double corr_sum, delay_sum_ms, short_corr_sum;
   long pieces, short_pieces;
-  double concealed_frames;
+  double concealed_frames, fec_frames;
   long sent;
 } tally;
 
@@ -147,11 +147,12 @@ static void decimate(const float *x, size_t n, float *out) {
   }
 }
 
-/* Runs x (n samples, 20 ms capture frames) through a fresh send chain once; fills *e. */
-static int encode_all(const float *x, size_t n, encoded *e) {
+/* Runs x (n samples, 20 ms capture frames) through a fresh send chain once, its FEC planned for
+ * loss_hint_pct; fills *e. */
+static int encode_all(const float *x, size_t n, int loss_hint_pct, encoded *e) {
   parley__send_config sc;
   parley__send_config_init(&sc);
-  sc.opus.expected_loss_pct = 10; /* FEC on, as a call on a lossy path would ask through RTCP */
+  sc.opus.expected_loss_pct = loss_hint_pct;
   int err = 0;
   parley__send_chain *s = parley__send_chain_new(&sc, &err);
   if (!s) {
@@ -247,6 +248,7 @@ static int run_once(const float *x, size_t n, const float *xd, const encoded *e,
   }
   t->concealed_frames += (double)(at_last_play.jitter.concealed + at_last_play.jitter.fec_recoveries) +
                          (double)at_last_play.expand_samples / (RATE / 50);
+  t->fec_frames += (double)at_last_play.fec_recovered;
   t->sent += e->n_pkts;
   rc_code = 0;
 out:
@@ -254,6 +256,30 @@ out:
   parley__impair_free(net);
   free(air);
   return rc_code;
+}
+
+/* The FEC loss hint a call on this path converges to: the impairment's loss over each second of
+ * packets (frames: the 20 ms packets of the clip), fed to parley__loss_hint_update as the peer's RTCP
+ * reports would be, averaged over the reports. -1 on failure. */
+static int path_loss_hint(const parley__impair_config *ic, uint64_t seed, size_t frames) {
+  int err = 0;
+  parley__impair *net = parley__impair_new(ic, seed, &err);
+  if (!net) return -1;
+  parley__encoder_config oc;
+  parley__encoder_config_init(&oc);
+  double tracked = oc.expected_loss_pct / 100.0;
+  long sum = 0, reports = 0, lost = 0, in_window = 0;
+  for (size_t k = 0; k < frames; k++) {
+    parley__impair_verdict v;
+    lost += parley__impair_packet(net, (int64_t)k * PACKET_US, 80, &v) == 0;
+    if (++in_window == 50) { /* a report a second */
+      sum += parley__loss_hint_update(&tracked, (double)lost / (double)in_window);
+      reports++;
+      lost = in_window = 0;
+    }
+  }
+  parley__impair_free(net);
+  return reports ? (int)(sum / reports) : oc.expected_loss_pct;
 }
 
 static int run_quality(bench_report *rep, int argc, char **argv) {
@@ -282,17 +308,6 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
   for (int k = 0; k < repeat; k++) memcpy(x + (size_t)k * n_clip, c, n_clip * sizeof *x);
   free(c);
   decimate(x, n, xd);
-  encoded enc = {0};
-  if (encode_all(x, n, &enc) != 0) {
-    free(enc.pkts);
-    free(enc.frame_of);
-    free(x);
-    free(y);
-    free(xd);
-    free(yd);
-    return 1;
-  }
-
   enum { N_PATHS = 4 };
   static const char *names[N_PATHS] = {"clean_30ms", "jitter20_loss3", "jitter_30ms", "ge_burst_5pct"};
   parley__impair_config cfgs[N_PATHS];
@@ -308,9 +323,20 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
   parley__impair_ge_from_mean(5.0, 3.0, &cfgs[3].ge);
 
   int code = 0;
+  encoded enc = {0};
   for (int p = 0; p < N_PATHS && code == 0; p++) {
+    /* The encoder's FEC follows the loss the receiver reports, as in a call (call_media.c): the hint
+     * the path's per-second loss drives parley__loss_hint_update to, from the default 10 %. */
+    int hint = path_loss_hint(&cfgs[p], 70 + (uint64_t)p, n / (RATE / 50));
+    free(enc.pkts);
+    free(enc.frame_of);
+    enc = (encoded){0};
+    if (hint < 0 || encode_all(x, n, hint, &enc) != 0) {
+      code = 1;
+      break;
+    }
     /* mode 0: 20 ms device frames, 1: 10 ms. */
-    double corr[2] = {0}, delay[2] = {0}, short_corr[2] = {0}, concealed[2] = {0};
+    double corr[2] = {0}, delay[2] = {0}, short_corr[2] = {0}, concealed[2] = {0}, fec[2] = {0};
     for (int mode = 0; mode < 2 && code == 0; mode++) {
       tally t = {0};
       for (int ph = 0; ph < N_PHASES && code == 0; ph++) {
@@ -323,12 +349,15 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
       delay[mode] = t.pieces ? t.delay_sum_ms / (double)t.pieces : 0;
       short_corr[mode] = t.short_pieces ? t.short_corr_sum / (double)t.short_pieces : 0;
       concealed[mode] = t.sent ? 100.0 * t.concealed_frames / (double)t.sent : 0;
+      fec[mode] = t.sent ? 100.0 * t.fec_frames / (double)t.sent : 0;
       bench_row_begin(rep);
       bench_field_str(rep, "path", names[p]);
       bench_field_str(rep, "mode", mode == 1 ? "10ms-ticks" : "20ms-ticks");
       bench_field_num(rep, "mean_delay_ms", delay[mode], 1);
       bench_field_num(rep, "piecewise_corr", corr[mode], 3);
       bench_field_num(rep, "concealed_pct", concealed[mode], 2);
+      bench_field_int(rep, "fec_loss_hint_pct", hint);
+      bench_field_num(rep, "fec_pct", fec[mode], 2);
       bench_row_end(rep);
     }
     if (code == 0)
@@ -337,7 +366,9 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
   }
   bench_note(rep, "%s x %d, 20 ms packets on 20 or 10 ms device frames at 48 kHz, %d sender-clock phases pooled;"
                   " piecewise_corr: 200 ms pieces at their own best lag; mean_delay_ms: piece lag less phase,"
-                  " algorithmic delays and mean network transit (buffering only)", clip, repeat, N_PHASES);
+                  " algorithmic delays and mean network transit (buffering only); fec_loss_hint_pct: the"
+                  " encoder's FEC planned for the loss the path's per-second reports show (parley__loss_hint_update,"
+                  " as a call does), fec_pct: packets rebuilt from FEC, %% of sent", clip, repeat, N_PHASES);
   free(enc.pkts);
   free(enc.frame_of);
   free(x);

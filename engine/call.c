@@ -315,6 +315,10 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   c->sig = PARLEY_SIGNALING_STABLE;
   c->slot = -1;
   c->pt = PARLEY__CALL_OPUS_PT;
+  parley__encoder_config oc;
+  parley__encoder_config_init(&oc);
+  c->loss_hint_pct = oc.expected_loss_pct; /* until the peer reports */
+  c->loss_tracked = oc.expected_loss_pct / 100.0;
   c->rtt_ms = -1;
   c->fraction_lost = -1;
   c->ssrc = rand32();

@@ -74,6 +74,8 @@ struct parley_call {
 
   /* stats */
   double rtt_ms, fraction_lost;
+  double loss_tracked; /* the encoder's FEC loss hint state (parley__loss_hint_update) */
+  int loss_hint_pct;
   uint16_t first_seq;       /* our first RTP sequence number */
   bool peer_reported;       /* a report block about our stream arrived */
   int32_t peer_cum_lost;    /* its cumulative lost and extended highest sequence */

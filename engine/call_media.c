@@ -142,6 +142,9 @@ void parley__call_on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now)
     c->peer_cum_lost = b->cumulative_lost;
     c->peer_ext_highest = b->ext_highest_seq;
     c->peer_reported = true;
+    /* Close the loop: the encoder's in-band FEC follows the loss the peer sees. */
+    c->loss_hint_pct = parley__loss_hint_update(&c->loss_tracked, c->fraction_lost);
+    if (c->media) (void)parley__send_chain_set_expected_loss(c->media->send, c->loss_hint_pct);
     uint32_t rtt16;
     if (parley__rtcp_rtt(parley__ntp_mid32_from_us(now), b->lsr, b->dlsr, &rtt16) == 0)
       c->rtt_ms = (double)parley__ntp_short_to_us(rtt16) / 1000.0;
@@ -244,6 +247,7 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   out->packets_received = c->pkts_recv;
   out->bytes_received = c->bytes_recv;
   out->ice_pairs_selected = c->ice_pairs_selected;
+  out->fec_loss_hint_pct = c->loss_hint_pct;
   if (c->media) {
     out->jitter_buffer_ms = (double)atomic_load_explicit(&c->media->jb_delay_us, memory_order_relaxed) / 1000.0;
     out->concealed_frames = atomic_load_explicit(&c->media->concealed, memory_order_relaxed);

@@ -75,6 +75,12 @@ int parley__send_chain_process(parley__send_chain *s, const float *capture, parl
 parley__echo *parley__send_chain_echo(parley__send_chain *s);
 /* Sets the encoder's loss hint (from RTCP). Any thread. */
 int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct);
+/* The loss hint for the encoder's in-band FEC, from the receiver's reports of our stream: it rises at
+ * once to a report's loss and falls slowly (each report takes it a fifth of the way down), so FEC is
+ * still there when the next burst comes. *tracked is the state (a fraction; start it at the config's
+ * expected loss). Returns the hint in percent, 0..PARLEY__LOSS_HINT_MAX_PCT. Pure. */
+#define PARLEY__LOSS_HINT_MAX_PCT 50 /* beyond this FEC's bits are better spent on the signal itself */
+int parley__loss_hint_update(double *tracked, double fraction_lost);
 void parley__send_chain_stats(const parley__send_chain *s, parley__send_stats *out);
 
 /* The send chain's fixed algorithmic delays, in 48 kHz samples, fixed at create: any thread may read

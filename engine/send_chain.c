@@ -112,6 +112,14 @@ int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct) {
   return s ? parley__encoder_set_expected_loss(s->encoder, pct) : PARLEY_EINVAL;
 }
 
+int parley__loss_hint_update(double *tracked, double fraction_lost) {
+  if (!tracked) return PARLEY_EINVAL;
+  double f = fraction_lost < 0 ? 0 : fraction_lost > 1 ? 1 : fraction_lost;
+  *tracked = f >= *tracked ? f : *tracked + (f - *tracked) / 5;
+  int pct = (int)(*tracked * 100.0 + 0.5);
+  return pct > PARLEY__LOSS_HINT_MAX_PCT ? PARLEY__LOSS_HINT_MAX_PCT : pct;
+}
+
 /* Echo-cancels and encodes the frame in s->frame; writes a packet to out unless DTX. Returns 1 if a
  * packet was written, 0 if not, or a negative error. */
 static int encode_frame(parley__send_chain *s, parley__send_packet *out) {

@@ -210,6 +210,8 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_expect_geq(sb.jitter_buffer_ms, 0.0);
   cr_expect_geq(sb.concealed_ms, sb.concealed_frames * 20, "concealed time covers the concealed 20 ms frames");
   cr_expect_geq(sa.fraction_lost, 0.0, "B reported on A's stream");
+  /* The loop is closed: B's reports of a loss-free path take A's FEC hint down from its 10 %. */
+  cr_expect_lt(sa.fec_loss_hint_pct, 10, "FEC hint %d %% after loss-free reports", sa.fec_loss_hint_pct);
   cr_expect_leq(sa.fraction_lost, 0.05, "loopback loses nothing: %.3f", sa.fraction_lost);
   cr_expect_leq(sb.packets_lost, 2);
   /* The whole call's loss, both ways round: what B reported of A's stream, what B counted itself. */

@@ -572,6 +572,19 @@ Test(pipeline, ten_ms_packets_from_a_twenty_ms_device_frame) {
   free(x);
 }
 
+Test(pipeline, fec_loss_hint_follows_the_reports) {
+  double t = 0.10;
+  cr_expect_eq(parley__loss_hint_update(&t, 0.30), 30, "up at once");
+  int a = parley__loss_hint_update(&t, 0.0), b = parley__loss_hint_update(&t, 0.0);
+  cr_expect_eq(a, 24, "down a fifth of the way per report");
+  cr_expect(b < a && b > 0, "%d then %d", a, b);
+  for (int i = 0; i < 100; i++) (void)parley__loss_hint_update(&t, 0.0);
+  cr_expect_eq(parley__loss_hint_update(&t, 0.0), 0, "a clean path ends at no FEC");
+  cr_expect_eq(parley__loss_hint_update(&t, 0.9), PARLEY__LOSS_HINT_MAX_PCT, "capped");
+  cr_expect_eq(parley__loss_hint_update(&t, -1.0) <= PARLEY__LOSS_HINT_MAX_PCT, true);
+  cr_expect_eq(parley__loss_hint_update(NULL, 0.1), PARLEY_EINVAL);
+}
+
 Test(pipeline, bad_config_is_rejected) {
   int err = 0;
   parley__send_config sc;

@@ -288,6 +288,8 @@ typedef struct parley_call_stats {
   int64_t packets_lost_sent;   /* that cumulative lost; -1 until reported */
   double loss_received;        /* the peer's stream: packets_lost / packets expected, 0..1; -1 until
                                 * it arrives */
+  int fec_loss_hint_pct;       /* the loss our encoder plans in-band FEC for, percent: follows the
+                                * peer's reports of our stream (up at once, down slowly), from 10 */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
