@@ -48,39 +48,29 @@ void parley__call_post_signaling(parley_call *c, parley__sdp_op op) {
 
 /* ---- ICE callbacks (network or app thread, under lock) ---- */
 
-static void ice_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
-  parley_call *c = ctx;
+void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
   if (local < 0 || local >= c->nsocks) return;
   parley__udp_error uerr;
   if (parley__udp_send(&c->socks[local], dst, buf, len, &uerr) == PARLEY_ENETWORK && c->mon)
     (void)parley__ice_liveness_on_socket_error(&c->il, local, &uerr.peer, uerr.sys_errno, now_us(c->eng));
 }
 
-static const char *cand_type(parley__sdp_cand_type t) {
-  switch (t) {
-  case PARLEY__SDP_CAND_SRFLX: return "srflx";
-  case PARLEY__SDP_CAND_PRFLX: return "prflx";
-  case PARLEY__SDP_CAND_RELAY: return "relay";
-  default: return "host";
-  }
+static void ice_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
+  parley__call_send(ctx, local, dst, buf, len);
 }
 
 /* "candidate:..." (RFC 8839 syntax, without "a=") into buf. 0 or PARLEY_EINVAL. */
 static int candidate_line(const parley__ice_candidate *ic, char *buf, size_t cap) {
   parley__sdp_candidate sc;
   if (parley__ice_candidate_to_sdp(&sc, ic) != 0) return PARLEY_EINVAL;
-  int n = snprintf(buf, cap, "candidate:%s %u %s %u %s %u typ %s", sc.foundation, (unsigned)sc.component,
-                   sc.transport, (unsigned)sc.priority, sc.addr, (unsigned)sc.port, cand_type(sc.type));
-  if (n > 0 && (size_t)n < cap && sc.has_raddr)
-    snprintf(buf + n, cap - (size_t)n, " raddr %s rport %u", sc.raddr, (unsigned)sc.rport);
-  return 0;
+  return parley__sdp_candidate_format(&sc, buf, cap) < 0 ? PARLEY_EINVAL : 0;
 }
 
 static void ice_event(void *ctx, const parley__ice_event *ev) {
   parley_call *c = ctx;
   if (!c->mon) return;
   if (ev->kind == PARLEY__ICE_EV_LOCAL_CANDIDATE && ev->candidate) {
-    char line[256];
+    char line[PARLEY__SDP_CANDIDATE_LINE_MAX];
     if (candidate_line(ev->candidate, line, sizeof line) == 0)
       parley__engine_post_candidate(c->eng, c, line, ev->now_us);
   } else if (ev->kind == PARLEY__ICE_EV_GATHERING_DONE) {

@@ -97,6 +97,9 @@ static inline uint32_t rand32(void) {
 static inline int64_t now_us(parley_engine *e) { return parley__clock_now(&e->clock); }
 
 /* ---- call.c ---- */
+/* One datagram out of the call's socket local (STUN, SRTP, SRTCP); a send error goes to the liveness
+ * monitor (an ICMP error pending on the socket says the peer may be gone). */
+void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len);
 /* Posts the monitor's queued events and the ICE state refined by the agent's. */
 void parley__call_drain_events(parley_call *c);
 /* Applies op to the signaling state; posts the change. */

@@ -77,13 +77,6 @@ static int selected(parley_call *c, int *local, parley__netaddr *remote) {
   return 0;
 }
 
-static void send_packet(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
-  parley__udp_error uerr;
-  int r = parley__udp_send(&c->socks[local], dst, buf, len, &uerr);
-  if (r == PARLEY_ENETWORK && c->mon)
-    (void)parley__ice_liveness_on_socket_error(&c->il, local, &uerr.peer, uerr.sys_errno, now_us(c->eng));
-}
-
 void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
   int local;
   parley__netaddr remote;
@@ -121,7 +114,7 @@ void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
   if (n < 0) return;
   n = parley__srtp_protect_rtcp(c->tx_srtp, pkt, (size_t)n, sizeof pkt);
   if (n < 0) return;
-  send_packet(c, local, &remote, pkt, (size_t)n);
+  parley__call_send(c, local, &remote, pkt, (size_t)n);
 }
 
 void parley__call_on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now) {
@@ -201,7 +194,7 @@ void parley__call_drain_tx(parley_call *c, int64_t now) {
       int n = parley__rtp_build(&h, it->data, it->len, 0, pkt, sizeof pkt - PARLEY__SRTP_RTP_TRAILER_ROOM);
       if (n > 0) n = parley__srtp_protect_rtp(c->tx_srtp, pkt, (size_t)n, sizeof pkt);
       if (n > 0) {
-        send_packet(c, local, &remote, pkt, (size_t)n);
+        parley__call_send(c, local, &remote, pkt, (size_t)n);
         c->pkts_sent++;
         c->bytes_sent += (uint64_t)n;
         c->rtp_packets++;

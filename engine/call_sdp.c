@@ -363,20 +363,11 @@ int parley_call_add_remote_candidate(parley_call *c, const char *line) {
   if (strncmp(p, "a=", 2) == 0) p += 2;
   size_t len = strcspn(p, "\r\n");
   bool eoc = len == strlen("end-of-candidates") && strncmp(p, "end-of-candidates", len) == 0;
-  if (!eoc && strncmp(p, "candidate:", 10) != 0) return PARLEY_EPARSE;
   parley__ice_candidate ic;
   if (!eoc) {
-    /* Reuse the SDP parser: one m-line holding just this attribute. */
-    char text[512];
-    int n = snprintf(text, sizeof text, "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 RTP/SAVPF 111\r\na=%.*s\r\n",
-                     (int)len, p);
-    if (n < 0 || (size_t)n >= sizeof text) return PARLEY_EPARSE;
-    parley__sdp *s = malloc(sizeof *s);
-    if (!s) return PARLEY_ENOMEM;
-    int r = parley__sdp_parse(text, (size_t)n, s, NULL);
-    if (r == 0 && (s->media_count != 1 || s->media[0].candidate_count != 1)) r = PARLEY_EPARSE;
-    if (r == 0) r = parley__ice_candidate_from_sdp(&ic, &s->media[0].candidates[0]);
-    free(s);
+    parley__sdp_candidate sc;
+    int r = parley__sdp_candidate_parse(p, len, &sc);
+    if (r == 0) r = parley__ice_candidate_from_sdp(&ic, &sc);
     if (r) return r;
   }
   parley_engine *e = c->eng;

@@ -211,8 +211,7 @@ static void *pacer_main(void *arg) {
 }
 
 static bool uses_pacer(const parley__device *d) {
-  return (d->cfg.backend == PARLEY__DEVICE_FILE || d->cfg.backend == PARLEY__DEVICE_NULL) &&
-         d->cfg.pacing != PARLEY__DEVICE_PACE_STEPPED;
+  return d->cfg.backend != PARLEY__DEVICE_PORTAUDIO && d->cfg.pacing != PARLEY__DEVICE_PACE_STEPPED;
 }
 
 /* ---- control ---- */
@@ -269,8 +268,7 @@ void parley__device_free(parley__device *d) {
 
 int parley__device_step(parley__device *d) {
   if (!d || !d->running || !d->ops->period) return d ? PARLEY_ESTATE : PARLEY_EINVAL;
-  if (d->cfg.backend != PARLEY__DEVICE_APP && d->cfg.pacing != PARLEY__DEVICE_PACE_STEPPED)
-    return PARLEY_ESTATE;
+  if (d->cfg.pacing != PARLEY__DEVICE_PACE_STEPPED) return PARLEY_ESTATE;
   int r = d->ops->period(d);
   return r < 0 ? r : 0;
 }

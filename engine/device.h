@@ -37,7 +37,9 @@ typedef enum parley__device_backend {
   PARLEY__DEVICE_PORTAUDIO,
 } parley__device_backend;
 
-/* How the FILE and NULL backends run periods (PORTAUDIO is clocked by the hardware, APP by step). */
+/* How the FILE, NULL and APP backends run periods (PORTAUDIO is clocked by the hardware). APP in
+ * REALTIME pacing is the engine's clock for PARLEY_AUDIO_APP: one period per period of wall time, the
+ * app's rings in between. */
 typedef enum parley__device_pacing {
   /* A thread runs one period per period of wall time (clock_nanosleep to absolute deadlines), like a
    * sound card. Input ends -> silence keeps flowing at the same pace. */
@@ -151,7 +153,7 @@ int parley__device_start(parley__device *d);
  * no-op returning 0. Control thread; never call from process. */
 int parley__device_stop(parley__device *d);
 
-/* Runs one period now: APP (the engine's tick) and FILE/NULL in STEPPED pacing. 0, PARLEY_ESTATE
+/* Runs one period now: FILE, NULL and APP in STEPPED pacing. 0, PARLEY_ESTATE
  * (not running, or another backend/pacing), PARLEY_EIO (FILE output write failed; LOST is queued).
  * The caller's audio thread. Real-time safe for APP and NULL; FILE reads and writes its files. */
 int parley__device_step(parley__device *d);

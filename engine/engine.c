@@ -2,10 +2,11 @@
  * thread and (through dispatch.c) the event queue and the dispatch thread.
  *
  * Threading model:
- *  - Audio thread: the device's process callback (PortAudio's callback thread, the FILE/NULL pacing
- *    thread, or for PARLEY_AUDIO_APP the engine's ticker thread, which calls parley__device_step once
- *    per period at absolute deadlines, or for PARLEY_AUDIO_APP_CALLBACK the app's own audio thread
- *    inside parley_engine_process, with no device in between). Per period, for every started call published in eng->slots:
+ *  - Audio thread: the device's process callback (PortAudio's callback thread; for FILE, NULL and
+ *    PARLEY_AUDIO_APP the device's pacing thread, one period per period of wall time at absolute
+ *    deadlines, moving its schedule rather than bursting after a stall; for PARLEY_AUDIO_APP_CALLBACK
+ *    the app's own audio thread inside parley_engine_process, with no device in between). Per period,
+ *    for every started call published in eng->slots:
  *    received packets are taken from the call's rx ring (SPSC, network -> audio) into its receive chain,
  *    one frame of playout is produced and summed into the device output (the sum of all calls' receive
  *    chains: with several calls this is the mesh mix), and the capture (or silence when muted) goes
@@ -246,25 +247,6 @@ void parley__engine_reap(parley_engine *e, bool audio_stopped) {
     else e->retired[kept++] = r;
   }
   e->n_retired = kept;
-}
-
-/* PARLEY_AUDIO_APP: one device period per period of wall time. */
-static void *ticker_main(void *arg) {
-  parley_engine *e = arg;
-  struct timespec next;
-  clock_gettime(CLOCK_MONOTONIC, &next);
-  long period_ns = (long)e->cfg.frame_ms * 1000000L;
-  while (!atomic_load(&e->ticker_stop)) {
-    (void)parley__device_step(e->dev);
-    next.tv_nsec += period_ns;
-    while (next.tv_nsec >= 1000000000L) {
-      next.tv_nsec -= 1000000000L;
-      next.tv_sec++;
-    }
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
-    }
-  }
-  return NULL;
 }
 
 /* ---- device events (network thread, under lock) ---- */
@@ -511,13 +493,6 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   err = parley__device_start(e->dev);
   pthread_mutex_unlock(&e->lock);
   if (err) goto fail;
-  if (cfg->audio == PARLEY_AUDIO_APP) {
-    if (pthread_create(&e->ticker, NULL, ticker_main, e) != 0) {
-      err = PARLEY_ENETWORK;
-      goto fail;
-    }
-    e->ticker_running = true;
-  }
   *out = e;
   return 0;
 fail:
@@ -540,10 +515,6 @@ void parley_engine_free(parley_engine *e) {
     parley__call_destroy(c);
   }
   pthread_mutex_unlock(&e->lock);
-  if (e->ticker_running) {
-    atomic_store(&e->ticker_stop, true);
-    pthread_join(e->ticker, NULL);
-  }
   if (e->dev) {
     pthread_mutex_lock(&e->lock);
     (void)parley__device_stop(e->dev);

@@ -146,9 +146,6 @@ struct parley_engine {
   uint32_t slot_pid[PARLEY_ENGINE_MAX_CALLS]; /* audio thread: participant added for each slot */
   parley__ranking speakers; /* published by the audio thread, read by the network thread */
   parley_session *session; /* under lock */
-  pthread_t ticker;     /* PARLEY_AUDIO_APP: steps the device */
-  bool ticker_running;
-  atomic_bool ticker_stop;
 
   /* network */
   pthread_mutex_t lock;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/device.h"
 #include "engine/pipeline.h"
 #include "engine/resampler.h"
 #include "engine/sample_fifo.h"
@@ -32,10 +33,6 @@ struct parley__recv_chain {
   parley__recv_delays delays; /* fixed at create */
 };
 
-static bool rate_ok(int hz) {
-  return hz == 8000 || hz == 16000 || hz == 32000 || hz == 44100 || hz == 48000;
-}
-
 void parley__recv_config_init(parley__recv_config *cfg) {
   if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
@@ -47,7 +44,9 @@ void parley__recv_config_init(parley__recv_config *cfg) {
 parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *err) {
   int e = PARLEY_EINVAL;
   parley__recv_chain *r = NULL;
-  if (!cfg || !rate_ok(cfg->device_rate_hz) || (cfg->frame_ms != 10 && cfg->frame_ms != 20)) goto fail;
+  if (!cfg || !parley__device_rate_supported(cfg->device_rate_hz) ||
+      (cfg->frame_ms != 10 && cfg->frame_ms != 20))
+    goto fail;
   e = PARLEY_ENOMEM;
   if (!(r = calloc(1, sizeof *r))) goto fail;
   r->device_frame = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;

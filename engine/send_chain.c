@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/device.h"
 #include "engine/pipeline.h"
 #include "engine/resampler.h"
 #include "engine/sample_fifo.h"
@@ -27,10 +28,6 @@ struct parley__send_chain {
   parley__send_delays delays; /* fixed at create */
 };
 
-static bool rate_ok(int hz) {
-  return hz == 8000 || hz == 16000 || hz == 32000 || hz == 44100 || hz == 48000;
-}
-
 void parley__send_config_init(parley__send_config *cfg) {
   if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
@@ -45,7 +42,8 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   int e = PARLEY_EINVAL;
   parley__send_chain *s = NULL;
   int packet_ms = cfg && cfg->packet_ms ? cfg->packet_ms : cfg ? cfg->frame_ms : 0;
-  if (!cfg || !rate_ok(cfg->device_rate_hz) || (cfg->frame_ms != 10 && cfg->frame_ms != 20) ||
+  if (!cfg || !parley__device_rate_supported(cfg->device_rate_hz) ||
+      (cfg->frame_ms != 10 && cfg->frame_ms != 20) ||
       (packet_ms != 10 && packet_ms != 20) || packet_ms > cfg->frame_ms)
     goto fail;
   e = PARLEY_ENOMEM;

@@ -703,6 +703,7 @@ Test(device_app, push_tick_pull_round_trip) {
   int ch = 2;
   parley__device_config cfg;
   parley__device_config_init(&cfg, PARLEY__DEVICE_APP);
+  cfg.pacing = PARLEY__DEVICE_PACE_STEPPED; /* the test is the clock */
   cfg.channels = ch;
   cfg.period_frames = 480;
   cfg.app_ring_frames = 2000; /* rounds up to 2048 */
@@ -771,6 +772,7 @@ static void copy1_process(void *user, const float *in, float *out, size_t frames
 Test(device_app, threads_keep_order, .timeout = 60) {
   parley__device_config cfg;
   parley__device_config_init(&cfg, PARLEY__DEVICE_APP);
+  cfg.pacing = PARLEY__DEVICE_PACE_STEPPED; /* the test is the clock */
   cfg.period_frames = 64;
   cfg.app_ring_frames = 4096;
   cfg.process = copy1_process;
@@ -835,6 +837,7 @@ static void seq_process(void *user, const float *in, float *out, size_t frames) 
 static parley__device *trim_device(seq_state *st, bool trim) {
   parley__device_config cfg;
   parley__device_config_init(&cfg, PARLEY__DEVICE_APP);
+  cfg.pacing = PARLEY__DEVICE_PACE_STEPPED; /* the test is the clock */
   cfg.period_frames = 480;
   cfg.app_trim_backlog = trim;
   cfg.process = seq_process;

@@ -620,3 +620,27 @@ Test(sdp, what_we_receive_is_advertised_and_maxptime_round_trips) {
   cr_expect(strstr(out, "a=maxptime:40\r\n") != NULL, "%s", out);
   free(s);
 }
+
+Test(sdp, a_trickled_candidate_parses_and_formats_like_one_in_an_sdp) {
+  parley__sdp_candidate c;
+  const char *line = "a=candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 10.0.0.2 rport "
+                     "46154 generation 0 network-cost 999\r\n";
+  cr_assert_eq(parley__sdp_candidate_parse(line, strlen(line), &c), 0);
+  cr_expect_str_eq(c.foundation, "842163049");
+  cr_expect_eq(c.priority, 1677729535u);
+  cr_expect_eq(c.type, PARLEY__SDP_CAND_SRFLX);
+  cr_expect(c.has_raddr);
+  cr_expect_eq(c.rport, 46154);
+  char out[PARLEY__SDP_CANDIDATE_LINE_MAX];
+  int n = parley__sdp_candidate_format(&c, out, sizeof out);
+  cr_assert_gt(n, 0);
+  cr_expect_str_eq(out, "candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 10.0.0.2 rport 46154");
+  parley__sdp_candidate again;
+  cr_assert_eq(parley__sdp_candidate_parse(out, (size_t)n, &again), 0);
+  cr_expect_eq(memcmp(&again, &c, sizeof c), 0, "format then parse is the identity");
+  cr_expect_eq(parley__sdp_candidate_format(&c, out, 20), PARLEY_ENOSPC);
+  const char *bad[] = {"candidate:1 1 udp 1 1.2.3.4 5 host", "candidate:1 1 udp 1 1.2.3.4 99999 typ host",
+                       "end-of-candidates", "candidate:1 1 udp 1 1.2.3.4 5 typ host rport 9"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect_eq(parley__sdp_candidate_parse(bad[i], strlen(bad[i]), &c), PARLEY_EPARSE, "%s", bad[i]);
+}

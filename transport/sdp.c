@@ -322,26 +322,25 @@ static bool valid_foundation(span s) {
   return true;
 }
 
-static int parse_candidate(parser *ps, span v) {
-  parley__sdp_media *m = ps->media;
-  if (m->candidate_count >= PARLEY__SDP_MAX_CANDIDATES) return fail(ps, "too many candidates");
+/* The fields of a candidate attribute's value (RFC 8839, 5.1). NULL, or what is wrong. */
+static const char *candidate_fields(span v, parley__sdp_candidate *out) {
   parley__sdp_candidate c;
   memset(&c, 0, sizeof c);
   span found, comp, transport, prio, addr, port, typ, type;
   if (!next_token(&v, &found) || !next_token(&v, &comp) || !next_token(&v, &transport) ||
       !next_token(&v, &prio) || !next_token(&v, &addr) || !next_token(&v, &port) ||
       !next_token(&v, &typ) || !next_token(&v, &type))
-    return fail(ps, "candidate needs 8 fields");
-  if (!valid_foundation(found)) return fail(ps, "bad candidate foundation");
+    return "candidate needs 8 fields";
+  if (!valid_foundation(found)) return "bad candidate foundation";
   memcpy(c.foundation, found.p, found.n);
   uint32_t component;
-  if (!parse_u32(comp, 256, &component) || component == 0) return fail(ps, "bad candidate component");
+  if (!parse_u32(comp, 256, &component) || component == 0) return "bad candidate component";
   c.component = (uint16_t)component;
-  if (!copy_span(c.transport, sizeof c.transport, transport)) return fail(ps, "bad candidate transport");
-  if (!parse_u32(prio, UINT32_MAX, &c.priority)) return fail(ps, "bad candidate priority");
-  if (!copy_span(c.addr, sizeof c.addr, addr)) return fail(ps, "bad candidate address");
-  if (!parse_port(port, &c.port)) return fail(ps, "bad candidate port");
-  if (!span_eq(typ, "typ")) return fail(ps, "candidate lacks typ");
+  if (!copy_span(c.transport, sizeof c.transport, transport)) return "bad candidate transport";
+  if (!parse_u32(prio, UINT32_MAX, &c.priority)) return "bad candidate priority";
+  if (!copy_span(c.addr, sizeof c.addr, addr)) return "bad candidate address";
+  if (!parse_port(port, &c.port)) return "bad candidate port";
+  if (!span_eq(typ, "typ")) return "candidate lacks typ";
   if (span_eq(type, "host"))
     c.type = PARLEY__SDP_CAND_HOST;
   else if (span_eq(type, "srflx"))
@@ -351,23 +350,54 @@ static int parse_candidate(parser *ps, span v) {
   else if (span_eq(type, "relay"))
     c.type = PARLEY__SDP_CAND_RELAY;
   else
-    return fail(ps, "unknown candidate type");
+    return "unknown candidate type";
   /* raddr/rport, then extension name/value pairs (generation, network-id, ufrag, tcptype, ...). */
   span name, value;
   bool has_rport = false;
   while (next_token(&v, &name)) {
-    if (!next_token(&v, &value)) return fail(ps, "candidate extension without value");
+    if (!next_token(&v, &value)) return "candidate extension without value";
     if (span_eq(name, "raddr")) {
-      if (!copy_span(c.raddr, sizeof c.raddr, value)) return fail(ps, "bad candidate raddr");
+      if (!copy_span(c.raddr, sizeof c.raddr, value)) return "bad candidate raddr";
       c.has_raddr = true;
     } else if (span_eq(name, "rport")) {
-      if (!parse_port(value, &c.rport)) return fail(ps, "bad candidate rport");
+      if (!parse_port(value, &c.rport)) return "bad candidate rport";
       has_rport = true;
     }
   }
-  if (has_rport && !c.has_raddr) return fail(ps, "candidate rport without raddr");
-  m->candidates[m->candidate_count++] = c;
+  if (has_rport && !c.has_raddr) return "candidate rport without raddr";
+  *out = c;
+  return NULL;
+}
+
+static int parse_candidate(parser *ps, span v) {
+  parley__sdp_media *m = ps->media;
+  if (m->candidate_count >= PARLEY__SDP_MAX_CANDIDATES) return fail(ps, "too many candidates");
+  const char *bad = candidate_fields(v, &m->candidates[m->candidate_count]);
+  if (bad) return fail(ps, "%s", bad);
+  m->candidate_count++;
   return 0;
+}
+
+int parley__sdp_candidate_parse(const char *text, size_t len, parley__sdp_candidate *out) {
+  if (!text || !out) return PARLEY_EINVAL;
+  size_t n = 0;
+  while (n < len && text[n]) n++;
+  span v = {text, n};
+  if (v.n >= 2 && strncmp(v.p, "a=", 2) == 0) v.p += 2, v.n -= 2;
+  while (v.n && (v.p[v.n - 1] == '\n' || v.p[v.n - 1] == '\r')) v.n--;
+  if (v.n < 10 || strncmp(v.p, "candidate:", 10) != 0) return PARLEY_EPARSE;
+  v.p += 10, v.n -= 10;
+  return candidate_fields(v, out) ? PARLEY_EPARSE : 0;
+}
+
+int parley__sdp_candidate_format(const parley__sdp_candidate *c, char *buf, size_t cap) {
+  if (!c || !buf || cap == 0) return PARLEY_EINVAL;
+  int n = snprintf(buf, cap, "candidate:%s %u %s %u %s %u typ %s", c->foundation, (unsigned)c->component,
+                   c->transport, (unsigned)c->priority, c->addr, (unsigned)c->port, cand_type_name(c->type));
+  if (n >= 0 && (size_t)n < cap && c->has_raddr)
+    n += snprintf(buf + n, cap - (size_t)n, " raddr %s rport %u", c->raddr, (unsigned)c->rport);
+  if (n < 0) return PARLEY_EINVAL;
+  return (size_t)n < cap ? n : PARLEY_ENOSPC;
 }
 
 static int parse_crypto(parser *ps, span v) {
@@ -624,11 +654,9 @@ static void write_media(writer *w, const parley__sdp_media *m) {
     put(w, "\r\n");
   }
   for (size_t i = 0; i < m->candidate_count; i++) {
-    const parley__sdp_candidate *c = &m->candidates[i];
-    put(w, "a=candidate:%s %u %s %u %s %u typ %s", c->foundation, (unsigned)c->component, c->transport,
-        (unsigned)c->priority, c->addr, (unsigned)c->port, cand_type_name(c->type));
-    if (c->has_raddr) put(w, " raddr %s rport %u", c->raddr, (unsigned)c->rport);
-    put(w, "\r\n");
+    char line[PARLEY__SDP_CANDIDATE_LINE_MAX];
+    if (parley__sdp_candidate_format(&m->candidates[i], line, sizeof line) < 0) w->err = PARLEY_EINVAL;
+    else put(w, "a=%s\r\n", line);
   }
   if (m->end_of_candidates) put(w, "a=end-of-candidates\r\n");
   if (m->rtcp_mux) put(w, "a=rtcp-mux\r\n");

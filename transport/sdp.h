@@ -176,6 +176,15 @@ typedef struct parley__sdp_answer_params {
 int parley__sdp_answer(const parley__sdp *offer, const parley__sdp_answer_params *params,
                        parley__sdp *answer);
 
+/* One candidate attribute (RFC 8839, 5.1) as it travels alone, e.g. trickled: "candidate:..." with no
+ * "a=" and no line end, written into buf; returns its length, PARLEY_ENOSPC (cap too small) or
+ * PARLEY_EINVAL. PARLEY__SDP_CANDIDATE_LINE_MAX always suffices. */
+#define PARLEY__SDP_CANDIDATE_LINE_MAX 320
+int parley__sdp_candidate_format(const parley__sdp_candidate *c, char *buf, size_t cap);
+/* Parses one candidate attribute: "candidate:...", with or without "a=" and a line end; at most len
+ * bytes of text. 0, PARLEY_EPARSE or PARLEY_EINVAL. The same rules as inside an SDP. */
+int parley__sdp_candidate_parse(const char *text, size_t len, parley__sdp_candidate *out);
+
 /* The Opus fmtp parameters parley sends (RFC 7587, 6.1): what its receive side takes, for every
  * offer and answer. It plays packets of any duration (minptime=3, the 2.5 ms frame rounded up; with
  * a=maxptime:120 beside it), decodes mono (stereo=0) and sends mono (sprop-stereo=0). */
