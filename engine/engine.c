@@ -368,21 +368,9 @@ static int validate(const parley_engine_config *c) {
 
 static int parse_stun(const char *s, parley__netaddr *out) {
   char host[64];
-  const char *colon = strrchr(s, ':');
-  if (!colon || colon == s) return PARLEY_EINVAL;
-  const char *h = s;
-  size_t hl = (size_t)(colon - s);
-  if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  if (hl == 0 || hl >= sizeof host) return PARLEY_EINVAL;
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  char *end;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end || port <= 0 || port > 65535) return PARLEY_EINVAL;
-  return parley__netaddr_from_ip(out, host, (uint16_t)port) == 0 ? 0 : PARLEY_EINVAL;
+  uint16_t port;
+  if (parley__hostport_split(s, host, sizeof host, &port) != 0 || port == 0) return PARLEY_EINVAL;
+  return parley__netaddr_from_ip(out, host, port) == 0 ? 0 : PARLEY_EINVAL;
 }
 
 static parley__device *open_device(parley_engine *e, size_t period, int *err) {

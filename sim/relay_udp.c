@@ -3,6 +3,7 @@
  * makes system calls (ppoll, recvfrom, send) but never allocates. */
 #define _GNU_SOURCE /* ppoll: a microsecond wait, so forwards are not up to 1 ms late */
 #include "sim/relay_udp.h"
+#include "transport/netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,37 +56,16 @@ static bool same_addr(const struct sockaddr_storage *x, const struct sockaddr_st
 
 int parley__relay_udp_parse_addr(const char *text, struct sockaddr_storage *out) {
   if (!text || !out) return PARLEY_EINVAL;
-  char host[256];
-  const char *port;
-  if (text[0] == '[') {
-    const char *close = strchr(text, ']');
-    if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host || close == text + 1) {
-      return PARLEY_EINVAL;
-    }
-    memcpy(host, text + 1, (size_t)(close - text - 1));
-    host[close - text - 1] = '\0';
-    if (!strchr(host, ':')) return PARLEY_EINVAL; /* brackets are for IPv6 literals only */
-    port = close + 2;
-  } else {
-    const char *colon = strrchr(text, ':');
-    if (!colon) {
-      strcpy(host, "127.0.0.1");
-      port = text;
-    } else {
-      if (strchr(text, ':') != colon) return PARLEY_EINVAL; /* bare IPv6: needs brackets */
-      if (colon == text || (size_t)(colon - text) >= sizeof host) return PARLEY_EINVAL;
-      memcpy(host, text, (size_t)(colon - text));
-      host[colon - text] = '\0';
-      port = colon + 1;
-    }
+  char host[256], port[8];
+  uint16_t pn;
+  if (!strchr(text, ':')) { /* a bare port: on loopback */
+    char full[300];
+    snprintf(full, sizeof full, "127.0.0.1:%s", text);
+    if (parley__hostport_split(full, host, sizeof host, &pn) != 0) return PARLEY_EINVAL;
+  } else if (parley__hostport_split(text, host, sizeof host, &pn) != 0) {
+    return PARLEY_EINVAL;
   }
-  if (port[0] == '\0' || strlen(port) > 5) return PARLEY_EINVAL;
-  long pn = 0;
-  for (const char *p = port; *p; p++) {
-    if (*p < '0' || *p > '9') return PARLEY_EINVAL;
-    pn = pn * 10 + (*p - '0');
-  }
-  if (pn > 65535) return PARLEY_EINVAL;
+  snprintf(port, sizeof port, "%u", (unsigned)pn);
 
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);

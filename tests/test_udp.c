@@ -259,3 +259,21 @@ Test(ice_gather, loopback_only_on_request_and_no_link_local) {
   for (int i = 0; i < m; i++) cr_expect_eq(out[i].family, PARLEY__NETADDR_V4);
   cr_expect_eq(parley__ice_gather_host_addrs(NULL, out, 32), PARLEY_EINVAL);
 }
+
+Test(udp, host_port_split_follows_one_rule) {
+  char host[64];
+  uint16_t port = 0;
+  cr_assert_eq(parley__hostport_split("127.0.0.1:3478", host, sizeof host, &port), 0);
+  cr_expect_str_eq(host, "127.0.0.1");
+  cr_expect_eq(port, 3478);
+  cr_assert_eq(parley__hostport_split("[::1]:0", host, sizeof host, &port), 0);
+  cr_expect_str_eq(host, "::1");
+  cr_expect_eq(port, 0);
+  cr_assert_eq(parley__hostport_split("stun.example:65535", host, sizeof host, &port), 0);
+  cr_expect_str_eq(host, "stun.example");
+  const char *bad[] = {"::1:3478", "[127.0.0.1]:80", "host", "host:", ":80", "h:65536", "h:8x", "[::1]80",
+                       "h:123456"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect_eq(parley__hostport_split(bad[i], host, sizeof host, &port), PARLEY_EINVAL, "%s", bad[i]);
+  cr_expect_eq(parley__hostport_split("averyveryverylonghostname:1", host, 8, &port), PARLEY_EINVAL);
+}

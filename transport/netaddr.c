@@ -105,3 +105,34 @@ int parley__netaddr_from_sockaddr(parley__netaddr *out, const void *sa) {
   }
   return PARLEY_ENOTSUP;
 }
+
+int parley__hostport_split(const char *text, char *host, size_t host_cap, uint16_t *port) {
+  if (!text || !host || host_cap == 0 || !port) return PARLEY_EINVAL;
+  const char *h, *p;
+  size_t hl;
+  if (text[0] == '[') {
+    const char *close = strchr(text, ']');
+    if (!close || close[1] != ':') return PARLEY_EINVAL;
+    h = text + 1;
+    hl = (size_t)(close - h);
+    if (!memchr(h, ':', hl)) return PARLEY_EINVAL; /* brackets are for IPv6 literals only */
+    p = close + 2;
+  } else {
+    const char *colon = strchr(text, ':');
+    if (!colon || strchr(colon + 1, ':')) return PARLEY_EINVAL; /* no port, or a bare IPv6 */
+    h = text;
+    hl = (size_t)(colon - text);
+    p = colon + 1;
+  }
+  if (hl == 0 || hl >= host_cap || p[0] == '\0' || strlen(p) > 5) return PARLEY_EINVAL;
+  long pn = 0;
+  for (const char *q = p; *q; q++) {
+    if (*q < '0' || *q > '9') return PARLEY_EINVAL;
+    pn = pn * 10 + (*q - '0');
+  }
+  if (pn > 65535) return PARLEY_EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  *port = (uint16_t)pn;
+  return 0;
+}

@@ -37,4 +37,10 @@ const char *parley__netaddr_str(const parley__netaddr *a, char *buf, size_t cap)
 int parley__netaddr_to_sockaddr(const parley__netaddr *a, void *sa);
 int parley__netaddr_from_sockaddr(parley__netaddr *out, const void *sa);
 
+/* Splits "HOST:PORT" or "[IPV6]:PORT" (RFC 3986 authority rules: an IPv6 literal needs its brackets,
+ * brackets are for IPv6 only) into host (NUL-terminated, brackets removed) and port (decimal, 0..65535).
+ * The host is not resolved: parley__netaddr_from_ip takes a numeric one, getaddrinfo a name. 0 or
+ * PARLEY_EINVAL (no port, an unbracketed IPv6, a host that does not fit host_cap, a bad port). */
+int parley__hostport_split(const char *text, char *host, size_t host_cap, uint16_t *port);
+
 #endif
