@@ -42,7 +42,8 @@ typedef struct slot {
   bool has_frame;
   bool voice;
   bool ranked;
-  limiter lim; /* of its mix-minus */
+  float energy; /* of its gained frame, as added to the sum */
+  limiter lim;  /* of its mix-minus */
 } slot;
 
 struct parley__mixer {
@@ -59,7 +60,8 @@ struct parley__mixer {
   unsigned table_bits;
   float *in;  /* max * frame: inputs as put (clamped, not yet gained) */
   float *out; /* max * (frame + BLOCK): mix-minus outputs, each followed by its look-ahead */
-  float *sum;
+  float *sum;  /* of the frames put since the last run, added as they come */
+  bool stale;  /* a frame in the sum no longer matches its slot (gain, mute, put again, removed) */
   float *full; /* frame + BLOCK, as out */
   float *zeros; /* frame: the "own" of an output with no contribution */
   limiter full_lim;
@@ -87,38 +89,44 @@ enum {
   PEAKS = (MAX_BLOCKS + 1 + 7) / 8 * 8 /* per block of a frame and its look-ahead, padded to 8k */
 };
 
-/* dst = src with NaN -> 0, clamped to +-INPUT_CLAMP. The common frame is all in range: a plain copy
- * that also ORs together (bits of INPUT_CLAMP) - (bits of |x|), negative only when |x| > INPUT_CLAMP
- * or x is NaN (for floats >= 0 the integer order of the bits is the numeric order, NaN above all), so
- * the per-sample clamp runs only on frames that need it. */
-static void copy_clamped(float *restrict dst, const float *restrict src, size_t n) {
-  const float clamp = INPUT_CLAMP;
-  int32_t limit, over[LANES] = {0};
-  memcpy(&limit, &clamp, sizeof limit);
+/* Bits of |x| for the range checks below: for floats >= 0 the integer order of the bits is the
+ * numeric order, NaN above all, so (bits of INPUT_CLAMP) - (bits of |x|) is negative exactly when x is
+ * NaN or beyond the clamp; OR-ing those together flags a frame with one vector op per chunk. */
+static inline int32_t abs_bits(float x) {
+  int32_t a;
+  memcpy(&a, &x, sizeof a);
+  return a & INT32_MAX;
+}
+
+/* True when every sample is a number within +-INPUT_CLAMP. */
+static bool in_range(const float *restrict x, size_t n) {
+  const int32_t limit = abs_bits(INPUT_CLAMP);
+  int32_t over[LANES] = {0};
   for (size_t i = 0; i < n; i += LANES)
-#pragma GCC unroll 8
-    for (size_t l = 0; l < LANES; l++) {
-      int32_t a;
-      memcpy(&a, &src[i + l], sizeof a);
-      over[l] |= limit - (a & INT32_MAX);
-      dst[i + l] = src[i + l];
-    }
-  if ((over[0] | over[1] | over[2] | over[3] | over[4] | over[5] | over[6] | over[7]) >= 0) return;
+#pragma GCC unroll 8 /* unrolled first, over[] stays in registers */
+    for (size_t l = 0; l < LANES; l++) over[l] |= limit - abs_bits(x[i + l]);
+  return (over[0] | over[1] | over[2] | over[3] | over[4] | over[5] | over[6] | over[7]) >= 0;
+}
+
+/* x with NaN -> 0, clamped to +-INPUT_CLAMP, in place. */
+static void clamp_frame(float *x, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    float v = src[i];
-    v = v == v ? v : 0.0f;
+    float v = x[i] == x[i] ? x[i] : 0.0f;
     v = v < -INPUT_CLAMP ? -INPUT_CLAMP : v;
-    dst[i] = v > INPUT_CLAMP ? INPUT_CLAMP : v;
+    x[i] = v > INPUT_CLAMP ? INPUT_CLAMP : v;
   }
 }
 
-/* Adds g * x to sum and returns the energy of g * x. */
-static float accumulate(float *restrict sum, const float *restrict x, float g, size_t n) {
+/* Adds g * x to sum and returns the energy of g * x; with copy, also copies x to dst in the same pass.
+ * (copy is a constant at each call, so each call gets a loop of its own.) */
+static inline float accumulate(float *restrict sum, float *restrict dst, const float *restrict x, float g,
+                               size_t n, bool copy) {
   float e[LANES] = {0};
   for (size_t i = 0; i < n; i += LANES)
 #pragma GCC unroll 8 /* unrolled first, e[] stays in registers (else a store and load per chunk) */
     for (size_t l = 0; l < LANES; l++) {
       float v = g * x[i + l];
+      if (copy) dst[i + l] = x[i + l];
       sum[i + l] += v;
       e[l] += v * v;
     }
@@ -132,19 +140,18 @@ static void minus(float *restrict dst, const float *restrict sum, const float *r
     for (size_t l = 0; l < LANES; l++) dst[i + l] = sum[i + l] - g * own[i + l];
 }
 
-/* Peak |x| of one block. Taken on the bits of |x| as integers (for floats >= 0 their order is the
- * numeric one): an integer max is a reduction gcc vectorises, a float one (NaN rules) it does not. */
+static inline float max2(float a, float b) { return a > b ? a : b; }
+
+/* Peak |x| of one block (finite samples), as a tree of elementwise maxima: each level is a vector max
+ * with no loop-carried chain (a running max would be one long dependency chain, and as a float
+ * reduction gcc would not vectorise it at all). */
 static float block_peak(const float *restrict x) {
-  int32_t peak = 0;
-  for (int i = 0; i < BLOCK; i++) {
-    int32_t a;
-    memcpy(&a, &x[i], sizeof a);
-    a &= INT32_MAX;
-    peak = a > peak ? a : peak;
-  }
-  float p;
-  memcpy(&p, &peak, sizeof p);
-  return p;
+  _Static_assert(BLOCK == 32, "the tree below halves 32 samples down to 4");
+  float q[BLOCK / 2];
+  for (int i = 0; i < 16; i++) q[i] = max2(fabsf(x[i]), fabsf(x[i + 16]));
+  for (int i = 0; i < 8; i++) q[i] = max2(q[i], q[i + 8]);
+  for (int i = 0; i < 4; i++) q[i] = max2(q[i], q[i + 4]);
+  return max2(max2(q[0], q[2]), max2(q[1], q[3]));
 }
 
 /* x *= a gain ramping linearly from g0 (exclusive) to g1 (reached on the last sample). */
@@ -169,7 +176,7 @@ static void mix_out(const parley__mixer *m, float *restrict z, limiter *st, cons
   minus(z + BLOCK, m->sum, own, g, n);
   for (size_t b = 1; b <= nb; b++) peak[b] = block_peak(z + b * BLOCK);
   for (size_t b = 0; b < PEAKS; b++) {
-    float p = peak[b] > peak[b - 1] ? peak[b] : peak[b - 1];
+    float p = max2(peak[b], peak[b - 1]);
     target[b] = PARLEY_MIXER_LIMIT_CEILING / (p > PARLEY_MIXER_LIMIT_CEILING ? p : PARLEY_MIXER_LIMIT_CEILING);
   }
   gain[0] = st->gain;
@@ -354,6 +361,7 @@ int parley__mixer_remove(parley__mixer *m, uint32_t id) {
       }
     m->epoch++;
   }
+  if (s->has_frame) m->stale = true;
   table_delete(m, pos);
   uint32_t last = m->active[--m->n_active];
   m->active[s->dense] = last;
@@ -368,6 +376,7 @@ int parley__mixer_set_gain(parley__mixer *m, uint32_t id, float gain) {
   if (!(gain >= 0.0f && gain <= PARLEY_MIXER_MAX_GAIN)) return PARLEY_ERANGE;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
+  if (s->has_frame && gain != s->gain) m->stale = true;
   s->gain = gain;
   return 0;
 }
@@ -376,24 +385,37 @@ int parley__mixer_set_mute(parley__mixer *m, uint32_t id, bool muted) {
   if (!m) return PARLEY_EINVAL;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
+  if (s->has_frame && muted != s->muted) m->stale = true;
   s->muted = muted;
   return 0;
 }
+
+/* In this run's sum. */
+static bool contributes(const slot *s) { return s->has_frame && !s->muted && s->gain > 0.0f; }
 
 int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool voice) {
   if (!m || !frame) return PARLEY_EINVAL;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
-  copy_clamped(m->in + (size_t)(s - m->slots) * m->frame, frame, m->frame);
+  float *in = m->in + (size_t)(s - m->slots) * m->frame;
+  if (s->has_frame) m->stale = true; /* the first one is in the sum */
   s->has_frame = true;
   s->voice = voice;
+  /* Summed as it is copied, so run reads each input once, not twice. A frame out of range is
+   * clamped and the sum left to run to rebuild (rare: real audio is within +-1). */
+  if (!in_range(frame, m->frame)) {
+    memcpy(in, frame, m->frame * sizeof *in);
+    clamp_frame(in, m->frame);
+    m->stale = true;
+  } else if (!m->stale && contributes(s)) {
+    s->energy = accumulate(m->sum, in, frame, s->gain, m->frame, true);
+  } else {
+    memcpy(in, frame, m->frame * sizeof *in);
+  }
   return 0;
 }
 
 /* ---- per frame ---- */
-
-/* In this run's sum. */
-static bool contributes(const slot *s) { return s->has_frame && !s->muted && s->gain > 0.0f; }
 
 static bool is_candidate(const slot *s) {
   return s->used && !s->muted && s->vad_hold > 0 && s->level_db > RANK_MIN_DB;
@@ -482,17 +504,20 @@ static bool update_ranking(parley__mixer *m) {
 int parley__mixer_run(parley__mixer *m) {
   if (!m) return PARLEY_EINVAL;
   const size_t n = m->frame;
-  memset(m->sum, 0, n * sizeof(float));
+  if (m->stale) { /* rebuild the sum from the inputs as they stand now */
+    memset(m->sum, 0, n * sizeof(float));
+    for (size_t d = 0; d < m->n_active; d++) {
+      slot *s = &m->slots[m->active[d]];
+      if (contributes(s)) s->energy = accumulate(m->sum, NULL, m->in + (size_t)m->active[d] * n, s->gain, n, false);
+    }
+    m->stale = false;
+  }
 
   for (size_t d = 0; d < m->n_active; d++) {
-    uint32_t si = m->active[d];
-    slot *s = &m->slots[si];
+    slot *s = &m->slots[m->active[d]];
     float frame_db = PARLEY_MIXER_FLOOR_DB;
-    if (contributes(s)) {
-      float e = accumulate(m->sum, m->in + (size_t)si * n, s->gain, n);
-      /* mean square -> dB, floored at FLOOR_DB (1e-10 = -100 dB). */
-      frame_db = 10.0f * log10f(e / (float)n + 1e-10f);
-    }
+    /* mean square -> dB, floored at FLOOR_DB (1e-10 = -100 dB). */
+    if (contributes(s)) frame_db = 10.0f * log10f(s->energy / (float)n + 1e-10f);
     float k = frame_db > s->level_db ? m->attack : m->release;
     s->level_db += k * (frame_db - s->level_db);
     if (s->has_frame && s->voice)
@@ -513,6 +538,7 @@ int parley__mixer_run(parley__mixer *m) {
       mix_out(m, out_of(m, si), &s->lim, m->zeros, 1.0f);
     s->has_frame = false;
   }
+  memset(m->sum, 0, n * sizeof(float)); /* for the next frame's puts */
 
   bool changed = update_ranking(m);
   if (changed) m->epoch++;

@@ -2,8 +2,10 @@
  * (each participant hears everyone but itself), a look-ahead limiter on every output, and an active-speaker
  * ranking (top K, with hysteresis).
  *
- * Cost per frame is O(N * frame_samples): the gained inputs are summed once in float, and each
- * participant's mix-minus is that sum minus its own gained contribution.
+ * Cost per frame is O(N * frame_samples): each put adds its gained frame to a float sum as it copies
+ * it, and each participant's mix-minus is that sum minus its own gained contribution. A gain or mute
+ * change, second put or remove between a put and the run makes the run rebuild the sum from the
+ * copies (one more pass over the inputs), so every change still takes effect at the next run.
  *
  * Threads: a mixer belongs to one thread at a time (normally the audio thread). Every function after
  * parley__mixer_new() is real-time safe: all buffers for max_participants are allocated at create, so

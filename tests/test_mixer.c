@@ -258,6 +258,60 @@ Test(mixer, gains_apply) {
   parley__mixer_free(m);
 }
 
+/* Changes between put and run take effect at that run: a gain or mute set after the put, a second put
+ * replacing the first, a removal. Each case on a fresh mixer; outputs checked from D on (the frame,
+ * delayed) against the sum of what the slots hold at run time. */
+Test(mixer, changes_after_put_apply_at_run) {
+  enum { N = 3 };
+  static float x[N][F], again[F];
+  for (int i = 0; i < N; i++) th_noise(x[i], F, 300 + (unsigned)i, 0.1);
+  th_noise(again, F, 399, 0.1);
+  for (int c = 0; c < 5; c++) {
+    parley__mixer *m = parley__mixer_new(N, F, 2);
+    cr_assert_not_null(m);
+    double gain[N] = {1, 1, 1};
+    const float *src[N] = {x[0], x[1], x[2]};
+    bool present[N] = {true, true, true};
+    for (uint32_t i = 0; i < N; i++) cr_assert_eq(parley__mixer_add(m, i), 0);
+    if (c == 4) cr_assert_eq(parley__mixer_set_mute(m, 2, true), 0); /* muted at put, unmuted after */
+    for (uint32_t i = 0; i < N; i++) cr_assert_eq(parley__mixer_put(m, i, x[i], true), 0);
+    switch (c) {
+    case 0:
+      cr_assert_eq(parley__mixer_set_gain(m, 1, 0.5f), 0);
+      gain[1] = 0.5;
+      break;
+    case 1:
+      cr_assert_eq(parley__mixer_set_mute(m, 2, true), 0);
+      gain[2] = 0;
+      break;
+    case 2:
+      cr_assert_eq(parley__mixer_put(m, 0, again, true), 0);
+      src[0] = again;
+      break;
+    case 3:
+      cr_assert_eq(parley__mixer_remove(m, 1), 0);
+      present[1] = false;
+      break;
+    case 4:
+      cr_assert_eq(parley__mixer_set_mute(m, 2, false), 0);
+      break;
+    }
+    cr_assert_geq(parley__mixer_run(m), 0);
+    for (int listener = 0; listener <= N; listener++) { /* N = the full mix */
+      if (listener < N && !present[listener]) continue;
+      const float *out = listener == N ? parley__mixer_full(m) : parley__mixer_minus(m, (uint32_t)listener);
+      for (size_t k = D; k < F; k++) {
+        double want = 0;
+        for (int j = 0; j < N; j++)
+          if (j != listener && present[j]) want += (double)(float)(gain[j] * src[j][k - D]);
+        cr_assert(fabs(out[k] - want) < 1e-6, "case %d listener %d sample %zu: %g, want %g", c, listener, k,
+                  (double)out[k], want);
+      }
+    }
+    parley__mixer_free(m);
+  }
+}
+
 /* Effective limiter gain of each output sample: out / the delayed exact sum (NAN where the sum is too
  * small for the ratio to mean anything). */
 static void gains_of(double *g, const float *out, const double *heard) {
