@@ -16,7 +16,8 @@ enum { FRAME = 480, WARMUP = 50, DISTINCT = 8 };
  * levels or ranking. FRAME is a constant, so gcc -O2 vectorises every loop here. */
 static void plain_frame(float *restrict in, float *restrict out, float *restrict sum,
                         const float *restrict frames, size_t n, size_t r) {
-  for (size_t i = 0; i < n; i++) memcpy(in + i * FRAME, frames + ((i + r) % DISTINCT) * FRAME, FRAME * sizeof *in);
+  for (size_t i = 0; i < n; i++)
+    memcpy(in + i * FRAME, frames + ((i + r) % DISTINCT) * FRAME, FRAME * sizeof *in);
   memset(sum, 0, FRAME * sizeof *sum);
   for (size_t i = 0; i < n; i++)
     for (size_t k = 0; k < FRAME; k++) sum[k] += in[i * FRAME + k];
@@ -89,4 +90,7 @@ static int run_mixer(bench_report *rep, int argc, char **argv) {
   return 0;
 }
 
-BENCH_SUITE(mixer, "mixer", "conference mixer: one 10 ms frame (put all + run) vs participants, beside a plain copy + sum + mix-minus loop", run_mixer)
+BENCH_SUITE(mixer, "mixer",
+            "conference mixer: one 10 ms frame (put all + run) vs participants, beside a plain copy + sum + "
+            "mix-minus loop",
+            run_mixer)

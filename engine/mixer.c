@@ -134,7 +134,8 @@ static inline float accumulate(float *restrict sum, float *restrict dst, const f
 }
 
 /* dst = sum - g * own. */
-static void minus(float *restrict dst, const float *restrict sum, const float *restrict own, float g, size_t n) {
+static void minus(float *restrict dst, const float *restrict sum, const float *restrict own, float g,
+                  size_t n) {
   for (size_t i = 0; i < n; i += LANES)
 #pragma GCC unroll 8
     for (size_t l = 0; l < LANES; l++) dst[i + l] = sum[i + l] - g * own[i + l];
@@ -164,7 +165,8 @@ static void ramp_block(float *restrict x, const float *restrict steps, float g0,
  * BLOCK the look-ahead, which moves to the front next frame. Writes z = [last tail | sum - g * own],
  * computes the gain at each block boundary from the peaks of the two blocks around it, then applies it
  * ramped across each block. Below the ceiling every gain is exactly 1 and z is left bit-exact. */
-static void mix_out(const parley__mixer *m, float *restrict z, limiter *st, const float *restrict own, float g) {
+static void mix_out(const parley__mixer *m, float *restrict z, limiter *st, const float *restrict own,
+                    float g) {
   const size_t n = m->frame;
   const size_t nb = n / BLOCK;
   /* peak[b]: of block b of z; target[b]: the most gain at boundary b (between blocks b - 1 and b)
@@ -176,8 +178,9 @@ static void mix_out(const parley__mixer *m, float *restrict z, limiter *st, cons
   minus(z + BLOCK, m->sum, own, g, n);
   for (size_t b = 1; b <= nb; b++) peak[b] = block_peak(z + b * BLOCK);
   for (size_t b = 0; b < PEAKS; b++) {
+    const float c = PARLEY_MIXER_LIMIT_CEILING;
     float p = max2(peak[b], peak[b - 1]);
-    target[b] = PARLEY_MIXER_LIMIT_CEILING / (p > PARLEY_MIXER_LIMIT_CEILING ? p : PARLEY_MIXER_LIMIT_CEILING);
+    target[b] = c / (p > c ? p : c);
   }
   gain[0] = st->gain;
   bool unity = gain[0] == 1.0f;
@@ -508,7 +511,8 @@ int parley__mixer_run(parley__mixer *m) {
     memset(m->sum, 0, n * sizeof(float));
     for (size_t d = 0; d < m->n_active; d++) {
       slot *s = &m->slots[m->active[d]];
-      if (contributes(s)) s->energy = accumulate(m->sum, NULL, m->in + (size_t)m->active[d] * n, s->gain, n, false);
+      const float *in = m->in + (size_t)m->active[d] * n;
+      if (contributes(s)) s->energy = accumulate(m->sum, NULL, in, s->gain, n, false);
     }
     m->stale = false;
   }

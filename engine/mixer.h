@@ -96,11 +96,13 @@ int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool vo
  * 1 if the speaker ranking changed, 0 if not; PARLEY_EINVAL (NULL). */
 int parley__mixer_run(parley__mixer *m);
 
-/* The limited mix of every unmuted participant, delayed by PARLEY_MIXER_LIMIT_BLOCK: frame_samples floats, owned by the mixer, valid
- * until the next run/remove/free. NULL if m is NULL. Silence before the first run. */
+/* The limited mix of every unmuted participant, delayed by PARLEY_MIXER_LIMIT_BLOCK samples (the
+ * limiter's look-ahead): frame_samples floats, owned by the mixer, valid until the next
+ * run/remove/free. NULL if m is NULL. Silence before the first run. */
 const float *parley__mixer_full(const parley__mixer *m);
-/* What `id` hears: the limited mix of everyone but id, delayed likewise. Owned by the mixer, valid until the next
- * run/remove/free. NULL for a NULL m or an unknown id. Silence until the first run after its add. */
+/* What `id` hears: the limited mix of everyone but id, delayed likewise. Owned by the mixer, valid
+ * until the next run/remove/free. NULL for a NULL m or an unknown id. Silence until the first run
+ * after its add. */
 const float *parley__mixer_minus(const parley__mixer *m, uint32_t id);
 
 /* Copies up to cap ids of the current speaker ranking into ids, loudest first. Returns the number

@@ -17,7 +17,6 @@
 #define D PARLEY_MIXER_LIMIT_BLOCK
 /* The limiter's ceiling, to float rounding of gain * sample; full scale is 1. */
 #define CEILING (PARLEY_MIXER_LIMIT_CEILING * (1.0f + 4 * FLT_EPSILON))
-_Static_assert(CEILING < 1.0f, "outputs stay within [-1, 1]");
 
 /* Uniform noise with the given RMS in dBFS (uniform in [-a, a] has RMS a / sqrt(3)). */
 static void noise_db(float *x, size_t n, unsigned long long seed, double db) {
@@ -213,8 +212,8 @@ Test(mixer, muted_participant_absent_everywhere) {
       double peak = 0;
       for (size_t k = 0; k < F; k++) {
         cr_assert(fabsf(out[k]) <= CEILING, "listener %u sample %zu: %g", listener, k, (double)out[k]);
-        cr_assert(out[k] * heard[k] >= 0 && fabs(out[k]) <= fabs(heard[k]) + 1e-6, "listener %u sample %zu: %g for %g",
-                  listener, k, (double)out[k], heard[k]);
+        cr_assert(out[k] * heard[k] >= 0 && fabs(out[k]) <= fabs(heard[k]) + 1e-6,
+                  "listener %u sample %zu: %g for %g", listener, k, (double)out[k], heard[k]);
         peak = fmax(peak, fabs(heard[k]));
       }
       if (listener != 2) cr_expect_gt(peak, 0.8, "the unmuted one is in the mix");
@@ -328,6 +327,7 @@ Test(mixer, limiter_step_is_bounded_and_smooth) {
   const double C = PARLEY_MIXER_LIMIT_CEILING;
   /* Attack: a boundary gain may drop from 1 to near 0 across one block. Release: R per block. */
   const double r_block = pow(10.0, PARLEY_MIXER_LIMIT_RELEASE_DB_S * D / 48000.0 / 20.0);
+  cr_assert_lt(CEILING, 1.0f, "outputs stay within [-1, 1]");
   parley__mixer *m = parley__mixer_new(N, F, 1);
   cr_assert_not_null(m);
   for (uint32_t i = 0; i < N; i++) cr_assert_eq(parley__mixer_add(m, i), 0);
@@ -340,7 +340,8 @@ Test(mixer, limiter_step_is_bounded_and_smooth) {
       for (size_t k = 0; k < F; k++) {
         bool is_loud = (f >= 4 && f < 10) || (f >= 14 && f < 20 && !(f == 14 && k < 200));
         double a = is_loud ? loud : quiet;
-        x[i][k] = (float)(a * (1.5 + 0.5 * sin(2 * 3.141592653589793 * 300.0 * (double)(f * F + (int)k) / 48000.0 + i)));
+        double t = (double)(f * F + (int)k) / 48000.0;
+        x[i][k] = (float)(a * (1.5 + 0.5 * sin(2 * 3.141592653589793 * 300.0 * t + i)));
       }
       cr_assert_eq(parley__mixer_set_gain(m, i, f >= 4 && f < 20 ? 16.0f : 1.0f), 0);
       cr_assert_eq(parley__mixer_put(m, i, x[i], true), 0);
@@ -360,7 +361,8 @@ Test(mixer, limiter_step_is_bounded_and_smooth) {
       gains_of(g, out, heard);
       double peak = 0;
       for (size_t k = 0; k < F; k++) {
-        cr_assert(fabsf(out[k]) <= CEILING, "frame %d out %d sample %zu: |%g| > ceiling", f, o, k, (double)out[k]);
+        cr_assert(fabsf(out[k]) <= CEILING, "frame %d out %d sample %zu: |%g| > ceiling", f, o, k,
+                  (double)out[k]);
         if (isnan(g[k])) continue; /* the silence before the first frame */
         cr_assert(g[k] >= 0 && g[k] <= 1 + 1e-6, "frame %d out %d sample %zu: gain %g", f, o, k, g[k]);
         /* Smooth: a fall of at most 1 / D per sample, a rise of at most the release per block. */
@@ -371,7 +373,8 @@ Test(mixer, limiter_step_is_bounded_and_smooth) {
         if (fabs((double)out[k] - heard[k]) > 1e-6) all_transparent = false;
       }
       /* Not over-squashed: while loud, the output peaks close to the ceiling. */
-      if ((f >= 5 && f < 10) || (f >= 15 && f < 20)) cr_expect_gt(peak, 0.9 * C, "frame %d out %d peak %g", f, o, peak);
+      if ((f >= 5 && f < 10) || (f >= 15 && f < 20))
+        cr_expect_gt(peak, 0.9 * C, "frame %d out %d peak %g", f, o, peak);
       /* Transparent before the first step, up to the look-ahead: the first loud sample reaches the
        * output at D, and the gain may start falling one block before it. */
       if (f < 4) cr_expect(all_transparent, "frame %d out %d altered while quiet", f, o);
