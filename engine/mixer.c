@@ -1,8 +1,9 @@
-/* mixer.c: conference mixer with mix-minus, soft limiter and active-speaker ranking (see mixer.h).
+/* mixer.c: conference mixer with mix-minus, look-ahead limiter and active-speaker ranking (see mixer.h).
  *
  * Owns, all allocated at create for max_participants: the participant slots, a dense list of the slots
  * in use (so a frame costs O(participants present), not O(max)), an open-addressing id -> slot table,
- * one input buffer and one output buffer per slot, and the float sum and full mix.
+ * one input buffer and one output buffer (with its limiter state) per slot, and the float sum and full
+ * mix.
  *
  * One thread at a time. Everything after create is real-time safe: no allocation, lock, log or system
  * call; the per-frame work is bounded by participants * frame_samples, plus participants * top_k for
@@ -23,6 +24,12 @@
 /* A candidate quieter than this is not ranked (VAD true on digital silence). */
 #define RANK_MIN_DB (-80.0f)
 
+/* One output's limiter state, carried from frame to frame. */
+typedef struct limiter {
+  float gain;      /* gain at the start of the next output (the end of the last one) */
+  float tail_peak; /* peak |x| of the look-ahead block */
+} limiter;
+
 typedef struct slot {
   uint32_t id;
   uint32_t dense;   /* index in m->active while in use */
@@ -34,8 +41,9 @@ typedef struct slot {
   bool muted;
   bool has_frame;
   bool voice;
-  bool contributed; /* in the last run's sum */
   bool ranked;
+  float energy; /* of its gained frame, as added to the sum */
+  limiter lim;  /* of its mix-minus */
 } slot;
 
 struct parley__mixer {
@@ -50,10 +58,15 @@ struct parley__mixer {
   uint32_t *table; /* slot index + 1, 0 = empty; linear probing */
   uint32_t table_mask;
   unsigned table_bits;
-  float *in;  /* max * frame: inputs, scaled by gain in place during run */
-  float *out; /* max * frame: mix-minus outputs */
-  float *sum;
-  float *full;
+  float *in;  /* max * frame: inputs as put (clamped, not yet gained) */
+  float *out; /* max * (frame + BLOCK): mix-minus outputs, each followed by its look-ahead */
+  float *sum;  /* of the frames put since the last run, added as they come */
+  bool stale;  /* a frame in the sum no longer matches its slot (gain, mute, put again, removed) */
+  float *full; /* frame + BLOCK, as out */
+  float *zeros; /* frame: the "own" of an output with no contribution */
+  limiter full_lim;
+  float lim_release; /* limiter gain rise per block */
+  float ramp[PARLEY_MIXER_LIMIT_BLOCK]; /* (i + 1) / BLOCK: the steps of a gain ramp across a block */
   uint32_t rank[PARLEY_MIXER_MAX_TOP_K]; /* slot indices, loudest first */
   size_t n_rank;
   uint64_t epoch;
@@ -64,114 +77,141 @@ struct parley__mixer {
 };
 
 /* ---- sample kernels ----
- * Frames are 480 or 960 samples, so every kernel walks n (a multiple of 8) in 4-lane vectors, using
- * the GCC/clang vector extension: portable (SSE2, NEON, or scalar fallback) and vectorised at -O2,
- * where the compiler's own vectoriser would leave these loops scalar. Loads and stores go through
- * memcpy, so the caller's frame need not be aligned. */
+ * Frames are 480 or 960 samples: every kernel walks them in chunks of LANES (or blocks of LIMIT_BLOCK)
+ * with a constant-length inner loop, which gcc -O2 vectorises (its cheap cost model takes only loops
+ * whose trip count is a known multiple of the vector width). Reductions keep one accumulator per lane,
+ * so no float sum is reassociated and results do not depend on the vector width. */
 
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
+enum {
+  LANES = 8,
+  BLOCK = PARLEY_MIXER_LIMIT_BLOCK,
+  MAX_BLOCKS = 960 / BLOCK,
+  PEAKS = (MAX_BLOCKS + 1 + 7) / 8 * 8 /* per block of a frame and its look-ahead, padded to 8k */
+};
 
-static inline v4f load4(const float *p) {
-  v4f v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline void store4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
-/* mask lanes all-ones -> a, all-zeros -> b (comparisons give such masks). */
-static inline v4f select4(v4i mask, v4f a, v4f b) { return (v4f)((mask & (v4i)a) | (~mask & (v4i)b)); }
-static inline v4f splat4(float x) { return (v4f){x, x, x, x}; }
-
-/* The limiter (curve in mixer.h), for finite x. Above the knee, z = (|x| - K) / (1 - K) clamped to
- * [0, 3] goes through p(z) = z (27 + z^2) / (27 + 9 z^2), the [3/2] Pade approximant of tanh, whose
- * derivative 9 (z^2 - 9)^2 / (27 + 9 z^2)^2 is >= 0, 1 at z = 0 and 0 at z = 3 where p = 1. It is
- * evaluated as 1 - p(z) = (3 - z)^3 / (27 + 9 z^2): each float step there is monotonic in z, so the
- * rounded curve is monotonic too (the direct form wobbles by an ulp near 1). */
-static inline v4f limit4(v4f x) {
-  const float k = PARLEY_MIXER_LIMIT_KNEE;
-  const v4i sign_bit = {INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
-  v4i sign = (v4i)x & sign_bit;
-  v4f a = (v4f)((v4i)x & ~sign_bit);
-  v4f z = (a - k) * (1.0f / (1.0f - k));
-  z = select4(z < 0.0f, splat4(0.0f), z);
-  z = select4(z > 3.0f, splat4(3.0f), z);
-  v4f w = 3.0f - z;
-  v4f q = (w * w * w) / (27.0f + 9.0f * (z * z));
-  v4f y = 1.0f - (1.0f - k) * q;
-  return (v4f)((v4i)select4(a <= k, a, y) | sign);
+/* Bits of |x| for the range checks below: for floats >= 0 the integer order of the bits is the
+ * numeric order, NaN above all, so (bits of INPUT_CLAMP) - (bits of |x|) is negative exactly when x is
+ * NaN or beyond the clamp; OR-ing those together flags a frame with one vector op per chunk. */
+static inline int32_t abs_bits(float x) {
+  int32_t a;
+  memcpy(&a, &x, sizeof a);
+  return a & INT32_MAX;
 }
 
-float parley__mixer_limit(float x) {
-  if (isnan(x)) return 0.0f;
-  return limit4(splat4(x))[0];
+/* True when every sample is a number within +-INPUT_CLAMP. */
+static bool in_range(const float *restrict x, size_t n) {
+  const int32_t limit = abs_bits(INPUT_CLAMP);
+  int32_t over[LANES] = {0};
+  for (size_t i = 0; i < n; i += LANES)
+#pragma GCC unroll 8 /* unrolled first, over[] stays in registers */
+    for (size_t l = 0; l < LANES; l++) over[l] |= limit - abs_bits(x[i + l]);
+  return (over[0] | over[1] | over[2] | over[3] | over[4] | over[5] | over[6] | over[7]) >= 0;
 }
 
-static void limit_block(float *restrict x, size_t n) {
-  for (size_t i = 0; i < n; i += 4) store4(x + i, limit4(load4(x + i)));
-}
-
-/* Largest |x[i]|. */
-static float peak_abs(const float *restrict x, size_t n) {
-  const v4i abs_mask = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
-  v4f p0 = splat4(0.0f), p1 = splat4(0.0f);
-  for (size_t i = 0; i < n; i += 8) {
-    v4f a0 = (v4f)((v4i)load4(x + i) & abs_mask), a1 = (v4f)((v4i)load4(x + i + 4) & abs_mask);
-    p0 = select4(a0 > p0, a0, p0);
-    p1 = select4(a1 > p1, a1, p1);
-  }
-  p0 = select4(p1 > p0, p1, p0);
-  float m = p0[0];
-  for (int k = 1; k < 4; k++) m = p0[k] > m ? p0[k] : m;
-  return m;
-}
-
-/* dst = src with NaN -> 0, clamped to +-INPUT_CLAMP. */
-static void copy_clamped(float *restrict dst, const float *restrict src, size_t n) {
-  for (size_t i = 0; i < n; i += 4) {
-    v4f v = load4(src + i);
-    v = select4(v == v, v, splat4(0.0f));
-    v = select4(v < -INPUT_CLAMP, splat4(-INPUT_CLAMP), v);
-    v = select4(v > INPUT_CLAMP, splat4(INPUT_CLAMP), v);
-    store4(dst + i, v);
+/* x with NaN -> 0, clamped to +-INPUT_CLAMP, in place. */
+static void clamp_frame(float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float v = x[i] == x[i] ? x[i] : 0.0f;
+    v = v < -INPUT_CLAMP ? -INPUT_CLAMP : v;
+    x[i] = v > INPUT_CLAMP ? INPUT_CLAMP : v;
   }
 }
 
-/* Scales x by g in place, adds it to sum and returns the energy of the scaled signal. */
-static float scale_accumulate(float *restrict x, float *restrict sum, float g, size_t n) {
-  v4f e0 = splat4(0.0f), e1 = splat4(0.0f);
-  for (size_t i = 0; i < n; i += 8) {
-    v4f v0 = load4(x + i) * g, v1 = load4(x + i + 4) * g;
-    store4(x + i, v0);
-    store4(x + i + 4, v1);
-    store4(sum + i, load4(sum + i) + v0);
-    store4(sum + i + 4, load4(sum + i + 4) + v1);
-    e0 += v0 * v0;
-    e1 += v1 * v1;
-  }
-  e0 += e1;
-  return (e0[0] + e0[1]) + (e0[2] + e0[3]);
+/* Adds g * x to sum and returns the energy of g * x; with copy, also copies x to dst in the same pass.
+ * (copy is a constant at each call, so each call gets a loop of its own.) */
+static inline float accumulate(float *restrict sum, float *restrict dst, const float *restrict x, float g,
+                               size_t n, bool copy) {
+  float e[LANES] = {0};
+  for (size_t i = 0; i < n; i += LANES)
+#pragma GCC unroll 8 /* unrolled first, e[] stays in registers (else a store and load per chunk) */
+    for (size_t l = 0; l < LANES; l++) {
+      float v = g * x[i + l];
+      if (copy) dst[i + l] = x[i + l];
+      sum[i + l] += v;
+      e[l] += v * v;
+    }
+  return ((e[0] + e[4]) + (e[1] + e[5])) + ((e[2] + e[6]) + (e[3] + e[7]));
 }
 
-/* out = sum - own, then limited; the limiter pass runs only when a sample exceeds the knee. */
-static void minus_limited(float *restrict out, const float *restrict sum, const float *restrict own,
-                          size_t n) {
-  const v4i abs_mask = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX};
-  v4f p = splat4(0.0f);
-  for (size_t i = 0; i < n; i += 4) {
-    v4f v = load4(sum + i) - load4(own + i);
-    store4(out + i, v);
-    v4f a = (v4f)((v4i)v & abs_mask);
-    p = select4(a > p, a, p);
+/* dst = sum - g * own. */
+static void minus(float *restrict dst, const float *restrict sum, const float *restrict own, float g,
+                  size_t n) {
+  for (size_t i = 0; i < n; i += LANES)
+#pragma GCC unroll 8
+    for (size_t l = 0; l < LANES; l++) dst[i + l] = sum[i + l] - g * own[i + l];
+}
+
+static inline float max2(float a, float b) { return a > b ? a : b; }
+
+/* Peak |x| of one block (finite samples), as a tree of elementwise maxima: each level is a vector max
+ * with no loop-carried chain (a running max would be one long dependency chain, and as a float
+ * reduction gcc would not vectorise it at all). */
+static float block_peak(const float *restrict x) {
+  _Static_assert(BLOCK == 32, "the tree below halves 32 samples down to 4");
+  float q[BLOCK / 2];
+  for (int i = 0; i < 16; i++) q[i] = max2(fabsf(x[i]), fabsf(x[i + 16]));
+  for (int i = 0; i < 8; i++) q[i] = max2(q[i], q[i + 8]);
+  for (int i = 0; i < 4; i++) q[i] = max2(q[i], q[i + 4]);
+  return max2(max2(q[0], q[2]), max2(q[1], q[3]));
+}
+
+/* x *= a gain ramping linearly from g0 (exclusive) to g1 (reached on the last sample). */
+static void ramp_block(float *restrict x, const float *restrict steps, float g0, float g1) {
+  float d = g1 - g0;
+  for (int i = 0; i < BLOCK; i++) x[i] *= g0 + d * steps[i];
+}
+
+/* One output's limiter (mixer.h): z holds n + BLOCK samples, the first n being the output and the last
+ * BLOCK the look-ahead, which moves to the front next frame. Writes z = [last tail | sum - g * own],
+ * computes the gain at each block boundary from the peaks of the two blocks around it, then applies it
+ * ramped across each block. Below the ceiling every gain is exactly 1 and z is left bit-exact. */
+static void mix_out(const parley__mixer *m, float *restrict z, limiter *st, const float *restrict own,
+                    float g) {
+  const size_t n = m->frame;
+  const size_t nb = n / BLOCK;
+  /* peak[b]: of block b of z; target[b]: the most gain at boundary b (between blocks b - 1 and b)
+   * that keeps both under the ceiling. Fixed-length loops (unused entries padded), so they vectorise. */
+  float peaks[1 + PEAKS] = {0}, target[PEAKS], gain[MAX_BLOCKS + 1];
+  float *peak = peaks + 1; /* peak[-1] = 0 lets the target loop start at 0 */
+  memcpy(z, z + n, BLOCK * sizeof *z);
+  peak[0] = st->tail_peak;
+  minus(z + BLOCK, m->sum, own, g, n);
+  for (size_t b = 1; b <= nb; b++) peak[b] = block_peak(z + b * BLOCK);
+  for (size_t b = 0; b < PEAKS; b++) {
+    const float c = PARLEY_MIXER_LIMIT_CEILING;
+    float p = max2(peak[b], peak[b - 1]);
+    target[b] = c / (p > c ? p : c);
   }
-  /* Any lane over the knee (one horizontal test per frame, not per sample). */
-  v4i over = p > PARLEY_MIXER_LIMIT_KNEE;
-  if (over[0] | over[1] | over[2] | over[3]) limit_block(out, n);
+  gain[0] = st->gain;
+  bool unity = gain[0] == 1.0f;
+  for (size_t b = 1; b <= nb; b++) {
+    float rise = gain[b - 1] * m->lim_release;
+    gain[b] = rise < target[b] ? rise : target[b];
+    unity &= gain[b] == 1.0f;
+  }
+  st->gain = gain[nb];
+  st->tail_peak = peak[nb];
+  if (unity) return;
+  for (size_t b = 0; b < nb; b++)
+    if (gain[b] != 1.0f || gain[b + 1] != 1.0f) ramp_block(z + b * BLOCK, m->ramp, gain[b], gain[b + 1]);
 }
 
 /* ---- id table ---- */
 
+static float *out_of(const parley__mixer *m, uint32_t si) { return m->out + (size_t)si * (m->frame + BLOCK); }
+
+/* Position of id's probe run: the top bits of a full 32-bit mix of id. A plain multiplicative
+ * (Fibonacci) hash clusters ids that are themselves multiples of its constant into a few runs (probes
+ * of ~100 for 1000 such ids); this xorshift-multiply finalizer spreads every pattern tried (sequential,
+ * strided, shifted, golden-ratio multiples) to ~1.5 probes at the table's half load. */
 static uint32_t home(const parley__mixer *m, uint32_t id) {
-  return (uint32_t)((id * 0x9E3779B1u) >> (32 - m->table_bits));
+  uint32_t h = id;
+  h ^= h >> 16;
+  h *= 0x7feb352du;
+  h ^= h >> 15;
+  h *= 0x846ca68bu;
+  h ^= h >> 16;
+  return h >> (32 - m->table_bits);
 }
 
 /* Table position holding id, or the empty position where it would go. */
@@ -230,11 +270,12 @@ parley__mixer *parley__mixer_new(size_t max_participants, size_t frame_samples, 
   m->free_slots = calloc(max_participants, sizeof *m->free_slots);
   m->table = calloc((size_t)m->table_mask + 1, sizeof *m->table);
   m->in = alloc_floats(max_participants * frame_samples);
-  m->out = alloc_floats(max_participants * frame_samples);
+  m->out = alloc_floats(max_participants * (frame_samples + BLOCK));
   m->sum = alloc_floats(frame_samples);
-  m->full = alloc_floats(frame_samples);
+  m->full = alloc_floats(frame_samples + BLOCK);
+  m->zeros = alloc_floats(frame_samples);
   if (!m->slots || !m->active || !m->free_slots || !m->table || !m->in || !m->out || !m->sum ||
-      !m->full) {
+      !m->full || !m->zeros) {
     parley__mixer_free(m);
     return NULL;
   }
@@ -247,6 +288,9 @@ parley__mixer *parley__mixer_new(size_t max_participants, size_t frame_samples, 
   m->release = 1.0f - expf(-frame_ms / PARLEY_MIXER_RELEASE_MS);
   m->hold_frames = (int32_t)ceilf((float)PARLEY_MIXER_RANK_HOLD_MS / frame_ms);
   m->hangover_frames = (int32_t)ceilf((float)PARLEY_MIXER_VAD_HANGOVER_MS / frame_ms);
+  m->full_lim = (limiter){.gain = 1.0f};
+  for (int i = 0; i < BLOCK; i++) m->ramp[i] = (float)(i + 1) / BLOCK;
+  m->lim_release = powf(10.0f, PARLEY_MIXER_LIMIT_RELEASE_DB_S * (BLOCK / 48000.0f) / 20.0f);
   return m;
 }
 
@@ -260,6 +304,7 @@ void parley__mixer_free(parley__mixer *m) {
   free(m->out);
   free(m->sum);
   free(m->full);
+  free(m->zeros);
   free(m);
 }
 
@@ -297,10 +342,11 @@ int parley__mixer_add(parley__mixer *m, uint32_t id) {
               .dense = (uint32_t)m->n_active,
               .gain = 1.0f,
               .level_db = PARLEY_MIXER_FLOOR_DB,
-              .used = true};
+              .used = true,
+              .lim = {.gain = 1.0f}};
   m->active[m->n_active++] = si;
   m->table[pos] = si + 1;
-  memset(m->out + (size_t)si * m->frame, 0, m->frame * sizeof(float));
+  memset(out_of(m, si), 0, (m->frame + BLOCK) * sizeof(float));
   return 0;
 }
 
@@ -318,6 +364,7 @@ int parley__mixer_remove(parley__mixer *m, uint32_t id) {
       }
     m->epoch++;
   }
+  if (s->has_frame) m->stale = true;
   table_delete(m, pos);
   uint32_t last = m->active[--m->n_active];
   m->active[s->dense] = last;
@@ -332,6 +379,7 @@ int parley__mixer_set_gain(parley__mixer *m, uint32_t id, float gain) {
   if (!(gain >= 0.0f && gain <= PARLEY_MIXER_MAX_GAIN)) return PARLEY_ERANGE;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
+  if (s->has_frame && gain != s->gain) m->stale = true;
   s->gain = gain;
   return 0;
 }
@@ -340,17 +388,33 @@ int parley__mixer_set_mute(parley__mixer *m, uint32_t id, bool muted) {
   if (!m) return PARLEY_EINVAL;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
+  if (s->has_frame && muted != s->muted) m->stale = true;
   s->muted = muted;
   return 0;
 }
+
+/* In this run's sum. */
+static bool contributes(const slot *s) { return s->has_frame && !s->muted && s->gain > 0.0f; }
 
 int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool voice) {
   if (!m || !frame) return PARLEY_EINVAL;
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
-  copy_clamped(m->in + (size_t)(s - m->slots) * m->frame, frame, m->frame);
+  float *in = m->in + (size_t)(s - m->slots) * m->frame;
+  if (s->has_frame) m->stale = true; /* the first one is in the sum */
   s->has_frame = true;
   s->voice = voice;
+  /* Summed as it is copied, so run reads each input once, not twice. A frame out of range is
+   * clamped and the sum left to run to rebuild (rare: real audio is within +-1). */
+  if (!in_range(frame, m->frame)) {
+    memcpy(in, frame, m->frame * sizeof *in);
+    clamp_frame(in, m->frame);
+    m->stale = true;
+  } else if (!m->stale && contributes(s)) {
+    s->energy = accumulate(m->sum, in, frame, s->gain, m->frame, true);
+  } else {
+    memcpy(in, frame, m->frame * sizeof *in);
+  }
   return 0;
 }
 
@@ -443,38 +507,42 @@ static bool update_ranking(parley__mixer *m) {
 int parley__mixer_run(parley__mixer *m) {
   if (!m) return PARLEY_EINVAL;
   const size_t n = m->frame;
-  memset(m->sum, 0, n * sizeof(float));
+  if (m->stale) { /* rebuild the sum from the inputs as they stand now */
+    memset(m->sum, 0, n * sizeof(float));
+    for (size_t d = 0; d < m->n_active; d++) {
+      slot *s = &m->slots[m->active[d]];
+      const float *in = m->in + (size_t)m->active[d] * n;
+      if (contributes(s)) s->energy = accumulate(m->sum, NULL, in, s->gain, n, false);
+    }
+    m->stale = false;
+  }
 
   for (size_t d = 0; d < m->n_active; d++) {
-    uint32_t si = m->active[d];
-    slot *s = &m->slots[si];
+    slot *s = &m->slots[m->active[d]];
     float frame_db = PARLEY_MIXER_FLOOR_DB;
-    s->contributed = s->has_frame && !s->muted && s->gain > 0.0f;
-    if (s->contributed) {
-      float e = scale_accumulate(m->in + (size_t)si * n, m->sum, s->gain, n);
-      /* mean square -> dB, floored at FLOOR_DB (1e-10 = -100 dB). */
-      frame_db = 10.0f * log10f(e / (float)n + 1e-10f);
-    }
+    /* mean square -> dB, floored at FLOOR_DB (1e-10 = -100 dB). */
+    if (contributes(s)) frame_db = 10.0f * log10f(s->energy / (float)n + 1e-10f);
     float k = frame_db > s->level_db ? m->attack : m->release;
     s->level_db += k * (frame_db - s->level_db);
     if (s->has_frame && s->voice)
       s->vad_hold = m->hangover_frames;
     else if (s->vad_hold > 0)
       s->vad_hold--;
-    s->has_frame = false;
   }
 
-  memcpy(m->full, m->sum, n * sizeof(float));
-  if (peak_abs(m->full, n) > PARLEY_MIXER_LIMIT_KNEE) limit_block(m->full, n);
-
+  mix_out(m, m->full, &m->full_lim, m->zeros, 1.0f);
   for (size_t d = 0; d < m->n_active; d++) {
     uint32_t si = m->active[d];
-    float *out = m->out + (size_t)si * n;
-    if (m->slots[si].contributed)
-      minus_limited(out, m->sum, m->in + (size_t)si * n, n);
+    slot *s = &m->slots[si];
+    /* Recomputing gain * input gives the very float that went into the sum, so the difference is
+     * exact; the one who added nothing subtracts zeros (x - +0 == x, bit for bit, -0 included). */
+    if (contributes(s))
+      mix_out(m, out_of(m, si), &s->lim, m->in + (size_t)si * n, s->gain);
     else
-      memcpy(out, m->full, n * sizeof(float));
+      mix_out(m, out_of(m, si), &s->lim, m->zeros, 1.0f);
+    s->has_frame = false;
   }
+  memset(m->sum, 0, n * sizeof(float)); /* for the next frame's puts */
 
   bool changed = update_ranking(m);
   if (changed) m->epoch++;
@@ -486,7 +554,7 @@ const float *parley__mixer_full(const parley__mixer *m) { return m ? m->full : N
 const float *parley__mixer_minus(const parley__mixer *m, uint32_t id) {
   if (!m) return NULL;
   const slot *s = find(m, id);
-  return s ? m->out + (size_t)(s - m->slots) * m->frame : NULL;
+  return s ? out_of(m, (uint32_t)(s - m->slots)) : NULL;
 }
 
 int parley__mixer_speakers(const parley__mixer *m, uint32_t *ids, size_t cap) {

@@ -1,9 +1,11 @@
 /* mixer.h: conference mixer. N participants' frames in, one full mix and N mix-minus outputs out
- * (each participant hears everyone but itself), a soft limiter on every output, and an active-speaker
+ * (each participant hears everyone but itself), a look-ahead limiter on every output, and an active-speaker
  * ranking (top K, with hysteresis).
  *
- * Cost per frame is O(N * frame_samples): the gained inputs are summed once in float, and each
- * participant's mix-minus is that sum minus its own gained contribution.
+ * Cost per frame is O(N * frame_samples): each put adds its gained frame to a float sum as it copies
+ * it, and each participant's mix-minus is that sum minus its own gained contribution. A gain or mute
+ * change, second put or remove between a put and the run makes the run rebuild the sum from the
+ * copies (one more pass over the inputs), so every change still takes effect at the next run.
  *
  * Threads: a mixer belongs to one thread at a time (normally the audio thread). Every function after
  * parley__mixer_new() is real-time safe: all buffers for max_participants are allocated at create, so
@@ -14,15 +16,19 @@
  * put replaces the first), then parley__mixer_run(); then read parley__mixer_full()/_minus() and
  * parley__mixer_speakers(). Participants without a put since the last run count as silence (VAD false).
  *
- * Limiter curve (parley__mixer_limit), knee K = PARLEY_MIXER_LIMIT_KNEE = 0.5 (-6 dBFS):
- *   |x| <= K : y = x                                    (bit-exact: small signals pass unchanged)
- *   |x| >  K : y = sign(x) * (K + (1 - K) * p(z)),  z = min((|x| - K) / (1 - K), 3)
- *   p(z) = z (27 + z^2) / (27 + 9 z^2)                  (the [3/2] Pade approximant of tanh)
- * p rises monotonically from p(0) = 0 with slope 1 (so the knee has no kink) to p(3) = 1 with slope 0
- * (so the clamp at z = 3 has none either): |y| < 1 below |x| = 2, |y| = 1 at and beyond (full-scale
- * ceiling, never exceeded). Examples: 0.75 -> 0.733, 1.0 -> 0.889, 1.5 -> 0.992, 1.9 -> 0.99996. NaN maps to 0.
- * Stateless (no delay, no pumping): a safety net against clipping when many talk at once, not a
- * compressor. Rational rather than tanhf so the per-sample loop vectorises.
+ * Limiter (one per output, the full mix and every mix-minus): a look-ahead peak limiter with a smooth
+ * gain. Every output is delayed by B = PARLEY_MIXER_LIMIT_BLOCK samples (32 = 0.67 ms at 48 kHz): the
+ * look-ahead. The signal is cut in blocks of B; at each block boundary the gain is
+ *   G = min(target, G_prev * R),  target = min(1, C / max(peak of the block before, peak of the block after))
+ * with C = PARLEY_MIXER_LIMIT_CEILING and R the release, PARLEY_MIXER_LIMIT_RELEASE_DB_S dB per second
+ * (6 dB in 100 ms). Within a block the gain ramps linearly between its two boundaries, so:
+ *  - |output| <= C (to float rounding) < 1 always: both ends of every ramp are at most C / the block's peak;
+ *  - attack: the gain falls to the target over the one block before a peak (the look-ahead), by at
+ *    most 1 / B per sample; release: it rises by at most a factor R per block, never above 1;
+ *  - transparent: while the gain is 1 (peaks below C, release complete), an output is its input
+ *    delayed by B samples, bit for bit.
+ * No per-sample division: one per block. A safety net against clipping when many talk at once, not a
+ * compressor.
  * Speaker ranking: each run, a participant's level is the RMS of its gained contribution in dB
  * (floor -100 dB; muted or missing = floor), smoothed exponentially with a fast attack (20 ms time
  * constant) and slow release (200 ms). A participant is a candidate while its VAD flag was true within
@@ -46,7 +52,9 @@
 #define PARLEY_MIXER_MAX_PARTICIPANTS 4096
 #define PARLEY_MIXER_MAX_TOP_K 16
 #define PARLEY_MIXER_MAX_GAIN 16.0f /* +24 dB */
-#define PARLEY_MIXER_LIMIT_KNEE 0.5f
+#define PARLEY_MIXER_LIMIT_CEILING 0.99f
+#define PARLEY_MIXER_LIMIT_BLOCK 32 /* samples: look-ahead and output delay */
+#define PARLEY_MIXER_LIMIT_RELEASE_DB_S 60.0f
 #define PARLEY_MIXER_RANK_MARGIN_DB 3.0f
 #define PARLEY_MIXER_RANK_HOLD_MS 150
 #define PARLEY_MIXER_VAD_HANGOVER_MS 300
@@ -88,11 +96,13 @@ int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool vo
  * 1 if the speaker ranking changed, 0 if not; PARLEY_EINVAL (NULL). */
 int parley__mixer_run(parley__mixer *m);
 
-/* The limited mix of every unmuted participant: frame_samples floats, owned by the mixer, valid
- * until the next run/remove/free. NULL if m is NULL. Silence before the first run. */
+/* The limited mix of every unmuted participant, delayed by PARLEY_MIXER_LIMIT_BLOCK samples (the
+ * limiter's look-ahead): frame_samples floats, owned by the mixer, valid until the next
+ * run/remove/free. NULL if m is NULL. Silence before the first run. */
 const float *parley__mixer_full(const parley__mixer *m);
-/* What `id` hears: the limited mix of everyone but id. Owned by the mixer, valid until the next
- * run/remove/free. NULL for a NULL m or an unknown id. Silence until the first run after its add. */
+/* What `id` hears: the limited mix of everyone but id, delayed likewise. Owned by the mixer, valid
+ * until the next run/remove/free. NULL for a NULL m or an unknown id. Silence until the first run
+ * after its add. */
 const float *parley__mixer_minus(const parley__mixer *m, uint32_t id);
 
 /* Copies up to cap ids of the current speaker ranking into ids, loudest first. Returns the number
@@ -102,8 +112,5 @@ int parley__mixer_speakers(const parley__mixer *m, uint32_t *ids, size_t cap);
 uint64_t parley__mixer_speakers_epoch(const parley__mixer *m);
 /* id's smoothed level in dB (see above), into *level_db. 0; PARLEY_EINVAL; PARLEY_ENOTFOUND. */
 int parley__mixer_level_db(const parley__mixer *m, uint32_t id, float *level_db);
-
-/* The soft limiter curve described above. Pure; real-time safe. */
-float parley__mixer_limit(float x);
 
 #endif
