@@ -391,7 +391,7 @@ PARLEY_API int parley_off(parley_call *call, int listener_id);
 /* ------------------------------------------------------------------------------------------------ */
 /* Sessions: a mesh of calls (one per remote participant) sharing the engine's capture (encoded once per
  * call) and one N-way playout mix. The playout of member calls goes through the engine's mixer (sum,
- * soft limiter, active-speaker ranking); calls that are not members are still summed into the playout
+ * block limiter, active-speaker ranking); calls that are not members are still summed into the playout
  * directly. One session per engine; the engine's device rate must be 48000 Hz.
  *
  *   parley_session *s;  parley_session_new(eng, &s);
