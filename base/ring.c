@@ -7,6 +7,7 @@
  * cached view says the ring looks full (producer) or empty (consumer).
  */
 #include "base/ring.h"
+#include "base/thread_check.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@ struct parley__ring {
   /* Consumer's line. */
   alignas(CACHE_LINE) atomic_size_t tail;
   size_t head_cache; /* consumer's last view of head */
+  parley__owner producer, consumer; /* debug builds: who pushes, who pops */
   /* Read-only after creation. */
   alignas(CACHE_LINE) size_t mask;
   size_t slot_size;
@@ -59,6 +61,7 @@ size_t parley__ring_capacity(const parley__ring *r) { return r->mask + 1; }
 size_t parley__ring_slot_size(const parley__ring *r) { return r->slot_size; }
 
 void *parley__ring_write_slot(parley__ring *r) {
+  PARLEY__OWNER_CHECK(&r->producer, "parley__ring_write_slot (the producer's)");
   /* Relaxed: only this thread writes head. */
   size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
   if (head - r->tail_cache > r->mask) {
@@ -70,6 +73,7 @@ void *parley__ring_write_slot(parley__ring *r) {
 }
 
 void parley__ring_commit(parley__ring *r) {
+  PARLEY__OWNER_CHECK(&r->producer, "parley__ring_commit (the producer's)");
   size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
   /* Release: the slot's contents are visible before the consumer sees the new head. */
   atomic_store_explicit(&r->head, head + 1, memory_order_release);
@@ -84,6 +88,7 @@ int parley__ring_push(parley__ring *r, const void *item) {
 }
 
 const void *parley__ring_read_slot(parley__ring *r) {
+  PARLEY__OWNER_CHECK(&r->consumer, "parley__ring_read_slot (the consumer's)");
   /* Relaxed: only this thread writes tail. */
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   if (tail == r->head_cache) {
@@ -95,6 +100,7 @@ const void *parley__ring_read_slot(parley__ring *r) {
 }
 
 void parley__ring_release(parley__ring *r) {
+  PARLEY__OWNER_CHECK(&r->consumer, "parley__ring_release (the consumer's)");
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   /* Release: our reads of the slot finish before the producer may reuse it. */
   atomic_store_explicit(&r->tail, tail + 1, memory_order_release);

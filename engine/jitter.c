@@ -8,6 +8,7 @@
  * seen so far; positions and durations are in samples at clock_hz.
  */
 #include "engine/jitter.h"
+#include "base/thread_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ struct parley__jitter {
   int64_t cur_us, target_us; /* for stats, relative to the window's fastest packet */
   bool expanded;             /* the audio at play_ts was waited for with EXPAND */
   int64_t expand_run;        /* samples expanded since the last packet played or gap given up */
+  parley__owner owner; /* debug builds: the audio thread */
   bool have_transit;
   int64_t prev_transit_us;
   double jitter_us;
@@ -266,6 +268,7 @@ static void start_stream(parley__jitter *j, uint32_t ssrc, uint16_t seq, uint32_
 int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint32_t ssrc, bool marker,
                        const uint8_t *payload, size_t payload_bytes, int64_t now_us) {
   if (!j || !payload || payload_bytes == 0 || payload_bytes > j->cfg.max_payload_bytes) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&j->owner, "parley__jitter_put (the audio thread's)");
   int dur = j->cfg.packet_samples ? j->cfg.packet_samples(payload, payload_bytes) : (int)j->cfg.frame_samples;
   if (dur <= 0 || (uint32_t)dur > j->cfg.max_packet_samples) {
     j->st.malformed++;
@@ -445,6 +448,7 @@ static void play_packet(parley__jitter *j, slot *h, int64_t d, int64_t T_low, ui
 
 int parley__jitter_get(parley__jitter *j, int64_t now_us, uint32_t queued_samples, parley__jitter_frame *out) {
   if (!j || !out) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&j->owner, "parley__jitter_get (the audio thread's)");
   memset(out, 0, sizeof *out);
   out->kind = PARLEY__JITTER_NOTHING;
   out->reset = j->pending_reset;

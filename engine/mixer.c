@@ -10,6 +10,7 @@
  * the ranking when places fall free.
  */
 #include "engine/mixer.h"
+#include "base/thread_check.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ typedef struct slot {
 } slot;
 
 struct parley__mixer {
+  parley__owner owner; /* debug builds: the audio thread (put and run) */
   size_t max;
   size_t frame;
   size_t top_k;
@@ -398,6 +400,7 @@ static bool contributes(const slot *s) { return s->has_frame && !s->muted && s->
 
 int parley__mixer_put(parley__mixer *m, uint32_t id, const float *frame, bool voice) {
   if (!m || !frame) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&m->owner, "parley__mixer_put (the audio thread's)");
   slot *s = find(m, id);
   if (!s) return PARLEY_ENOTFOUND;
   float *in = m->in + (size_t)(s - m->slots) * m->frame;
@@ -506,6 +509,7 @@ static bool update_ranking(parley__mixer *m) {
 
 int parley__mixer_run(parley__mixer *m) {
   if (!m) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&m->owner, "parley__mixer_run (the audio thread's)");
   const size_t n = m->frame;
   if (m->stale) { /* rebuild the sum from the inputs as they stand now */
     memset(m->sum, 0, n * sizeof(float));

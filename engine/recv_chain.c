@@ -7,12 +7,14 @@
 
 #include "engine/device.h"
 #include "engine/pipeline.h"
+#include "base/thread_check.h"
 #include "engine/resampler.h"
 #include "engine/sample_fifo.h"
 #include "engine/timescale.h"
 #include "parley/parley.h"
 
 struct parley__recv_chain {
+  parley__owner owner; /* debug builds: the audio thread */
   parley__jitter *jitter;
   parley__decoder *decoder;
   parley__resampler *resampler; /* NULL when the device runs at 48 kHz */
@@ -215,6 +217,7 @@ static int fill_frame(parley__recv_chain *r, int64_t now_us) {
 
 int parley__recv_chain_process(parley__recv_chain *r, int64_t now_us, float *out) {
   if (!r || !out) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&r->owner, "parley__recv_chain_process (the audio thread's)");
   int rc = fill_frame(r, now_us);
   if (rc < 0) return rc;
   if (r->echo) parley__echo_playback(r->echo, r->frame, r->engine_frame);

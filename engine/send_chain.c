@@ -6,6 +6,7 @@
 
 #include "engine/device.h"
 #include "engine/pipeline.h"
+#include "base/thread_check.h"
 #include "engine/resampler.h"
 #include "engine/sample_fifo.h"
 #include "parley/parley.h"
@@ -13,6 +14,7 @@
 #define ECHO_BLOCK_SAMPLES (PARLEY__ENGINE_RATE_HZ / 100) /* 10 ms; every engine frame is a multiple */
 
 struct parley__send_chain {
+  parley__owner owner; /* debug builds: the audio thread */
   parley__resampler *resampler; /* NULL when the device runs at 48 kHz */
   parley__echo *echo;
   parley__encoder *encoder;
@@ -156,6 +158,7 @@ int parley__send_chain_process(parley__send_chain *s, const float *capture, parl
                                size_t out_cap) {
   if (!s || !capture || !out) return PARLEY_EINVAL;
   if (out_cap < PARLEY__SEND_MAX_PACKETS) return PARLEY_ENOSPC;
+  PARLEY__OWNER_CHECK(&s->owner, "parley__send_chain_process (the audio thread's)");
   const float *in48 = capture;
   size_t n48 = s->device_frame;
   if (s->resampler) {

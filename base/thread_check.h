@@ -1,0 +1,29 @@
+/* thread_check.h: checks, in debug builds, that each object is used by the thread its file's top comment
+ * names. An object embeds a parley__owner per role (an SPSC ring has two: producer and consumer); the
+ * first checked call claims the role for the calling thread, and every later checked call must come
+ * from that thread, until the role is released (handed over to another thread on purpose).
+ *
+ * Built in with PARLEY_THREAD_CHECKS (cmake -DPARLEY_THREAD_CHECKS=ON; .ci/run runs every test so);
+ * otherwise the checks compile to nothing. A check reads pthread_self (no system call) and, on a
+ * violation only, prints what was called from where and aborts: allowed on the audio path. */
+#ifndef PARLEY_BASE_THREAD_CHECK_H
+#define PARLEY_BASE_THREAD_CHECK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct parley__owner {
+  atomic_uintptr_t thread; /* 0: unclaimed */
+} parley__owner;
+
+#ifdef PARLEY_THREAD_CHECKS
+/* Claims o for this thread, or aborts if another thread holds it. what names the call, for the report. */
+void parley__owner_check(parley__owner *o, const char *what);
+#define PARLEY__OWNER_CHECK(o, what) parley__owner_check((o), (what))
+#define PARLEY__OWNER_RELEASE(o) atomic_store(&(o)->thread, (uintptr_t)0)
+#else
+#define PARLEY__OWNER_CHECK(o, what) ((void)(o))
+#define PARLEY__OWNER_RELEASE(o) ((void)(o))
+#endif
+
+#endif
