@@ -1,6 +1,7 @@
 #!/bin/sh
-# Checks the layering that the folders promise (README, Layout): base/ <- transport/ <- engine/ <- tools/,
-# bench/, demo/; sim/ (simulation and measurement) is never part of libparley. Usage: check-layout.sh BUILD_DIR
+# Checks the layering that the folders promise (README, Layout): base/ <- transport/ <- engine/ <- bench/,
+# demo/; tools/ use only the public API and sim/; sim/ (simulation and measurement) is never part of
+# libparley. Usage: check-layout.sh BUILD_DIR
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -21,6 +22,8 @@ forbid base "transport engine sim tools bench demo tests"
 forbid transport "engine sim tools bench demo tests"
 forbid engine "sim tools bench demo tests"
 forbid sim "tools bench demo tests"
+# The tools are programs on the public API ("parley/..."), the sim library and their own helpers.
+forbid tools "base transport engine bench demo tests"
 # No simulation object inside the library archive.
 lib=$(find "$build" -name libparley.a | head -n 1)
 if [ -z "$lib" ]; then

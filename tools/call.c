@@ -29,8 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/clock.h"
-#include "engine/device.h"
 #include "sim/xcorr.h"
 #include "parley/parley.h"
 #include "tools/call_lib.h"
@@ -364,7 +362,7 @@ static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   switch (err) {
   case PARLEY_ENOTFOUND:
     if (cfg->audio != PARLEY_AUDIO_DEVICE) return "no such input file";
-    return parley__device_list(NULL, 0) == 0 ? "no audio devices on this machine (no sound card, PulseAudio or "
+    return parley_device_list(NULL, 0) == 0 ? "no audio devices on this machine (no sound card, PulseAudio or "
                                                "running JACK server)"
                                              : "no such audio device (see --list-devices)";
   case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
@@ -479,7 +477,6 @@ static void print_detection(const side *s) {
 /* ---- the relay (loopback with a blackout) ------------------------------------------------------- */
 
 typedef struct relay_run {
-  parley__clock clock;
   parley__relay_udp *u;
   atomic_bool stop;
   pthread_t thread;
@@ -506,7 +503,6 @@ static int relay_start(relay_run *r, const char *ip, int port, double cut_s, dou
   rc.relay.seed = 1;
   rc.relay.max_queued = 4096;
   rc.relay.max_datagram = 2048;
-  r->clock = parley__clock_monotonic();
   int64_t start_offset_us = now_us() - g_t0_us; /* the relay's timeline starts now, not at g_t0 */
   for (int d = 0; d < 2; d++) {
     rc.relay.impair[d].n_blackouts = 1;
@@ -514,7 +510,7 @@ static int relay_start(relay_run *r, const char *ip, int port, double cut_s, dou
     rc.relay.impair[d].blackouts[0].length_us = (int64_t)((restore_s - cut_s) * 1e6);
   }
   int err = 0;
-  r->u = parley__relay_udp_new(&rc, &r->clock, &err);
+  r->u = parley__relay_udp_new_realtime(&rc, &err);
   if (!r->u) return err ? err : PARLEY_ENETWORK;
   atomic_store(&r->stop, false);
   if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
@@ -998,8 +994,8 @@ out:
 }
 
 static int list_devices(void) {
-  parley__device_info info[64];
-  int n = parley__device_list(info, 64);
+  parley_device_info info[64];
+  int n = parley_device_list(info, 64);
   if (n < 0) return fail("listing devices", n);
   if (n == 0) {
     printf("no audio devices: PortAudio found no sound card (ALSA), PulseAudio or running JACK server\n");
@@ -1007,8 +1003,8 @@ static int list_devices(void) {
   }
   printf("%d device(s):\n", n);
   for (int i = 0; i < n && i < 64; i++)
-    printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].max_input_channels,
-           info[i].max_output_channels, info[i].default_rate_hz, info[i].default_input ? " [default in]" : "",
+    printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].input_channels,
+           info[i].output_channels, info[i].default_rate_hz, info[i].default_input ? " [default in]" : "",
            info[i].default_output ? " [default out]" : "");
   return 0;
 }

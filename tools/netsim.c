@@ -1,7 +1,7 @@
 /* netsim.c: parley-netsim, a UDP relay between two peers with seeded network impairments. The relay
  * logic is sim/relay.c (impairment per direction, bounded queue, stats) over the shared model
  * sim/impair.h; the socket loop is sim/relay_udp.c. This file owns only the command line,
- * signals, the run/stop loop on CLOCK_MONOTONIC and the stats report. Single-threaded. */
+ * signals, the run/stop loop on the relay's (monotonic) clock and the stats report. Single-threaded. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/clock.h"
 #include "parley/parley.h"
 #include "sim/relay_udp.h"
 
@@ -265,9 +264,8 @@ int main(int argc, char **argv) {
   options o;
   parse_args(argc, argv, &o);
 
-  parley__clock mono = parley__clock_monotonic();
   int err = 0;
-  parley__relay_udp *u = parley__relay_udp_new(&o.cfg, &mono, &err);
+  parley__relay_udp *u = parley__relay_udp_new_realtime(&o.cfg, &err);
   if (!u) {
     if (err == PARLEY_ENETWORK) {
       fprintf(stderr, "parley-netsim: cannot set up sockets: %s\n", strerror(errno));
@@ -297,13 +295,13 @@ int main(int argc, char **argv) {
   fprintf(stderr, "parley-netsim: A -> %s, relay %s -> B %s, seed %llu\n", sa_txt, sb_txt, fw_txt,
           (unsigned long long)o.cfg.relay.seed);
 
-  const int64_t t0 = parley__clock_now(&mono);
+  const int64_t t0 = parley__relay_udp_now(u);
   const int64_t end_us = o.duration_s > 0 ? t0 + s_to_us(o.duration_s) : INT64_MAX;
   const int64_t interval_us = o.stats_interval_s > 0 ? s_to_us(o.stats_interval_s) : 0;
   int64_t next_stats_us = interval_us ? t0 + interval_us : INT64_MAX;
   int rc = 0;
   while (!stop_requested) {
-    int64_t now = parley__clock_now(&mono);
+    int64_t now = parley__relay_udp_now(u);
     if (now >= end_us) break;
     if (now >= next_stats_us) {
       print_stats(u, (double)(now - t0) / 1e6, false);
@@ -321,7 +319,7 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  print_stats(u, (double)(parley__clock_now(&mono) - t0) / 1e6, true);
+  print_stats(u, (double)(parley__relay_udp_now(u) - t0) / 1e6, true);
   parley__relay_udp_free(u);
   return rc;
 }
