@@ -126,7 +126,8 @@ static int parse(const char *usage_line, const parley__cli_opt *opts, size_t n_o
   if (n_opts > MAX_OPTS) return 2;
   struct option lo[MAX_OPTS + 2];
   for (size_t i = 0; i < n_opts; i++)
-    lo[i] = (struct option){opts[i].name, takes_value(&opts[i]) ? required_argument : no_argument, NULL, (int)(256 + i)};
+    lo[i] = (struct option){opts[i].name, takes_value(&opts[i]) ? required_argument : no_argument, NULL,
+                            (int)(256 + i)};
   lo[n_opts] = (struct option){"help", no_argument, NULL, 'h'};
   lo[n_opts + 1] = (struct option){0, 0, 0, 0};
   optind = 0; /* glibc: a full re-initialisation, so the parser can run more than once per process */
