@@ -1,6 +1,7 @@
 #!/bin/sh
-# Checks the layering that the folders promise (README, Layout): base/ <- transport/ <- engine/ <- tools/,
-# bench/, demo/; sim/ (simulation and measurement) is never part of libparley. Usage: check-layout.sh BUILD_DIR
+# Checks the layering that the folders promise (README, Layout): base/ <- transport/ <- engine/ <- bench/,
+# demo/; tools/ use only the public API and sim/; sim/ (simulation and measurement) is never part of
+# libparley. Usage: check-layout.sh BUILD_DIR
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -21,6 +22,8 @@ forbid base "transport engine sim tools bench demo tests"
 forbid transport "engine sim tools bench demo tests"
 forbid engine "sim tools bench demo tests"
 forbid sim "tools bench demo tests"
+# The tools are programs on the public API ("parley/..."), the sim library and their own helpers.
+forbid tools "base transport engine bench demo tests"
 # The engine, its dispatch and sessions see calls only through call.c's functions: no ICE, SRTP or SDP.
 for f in engine/engine.c engine/dispatch.c engine/session.c engine/engine_internal.h; do
   if grep -nE '#include "(transport/(ice|ice_[a-z]+|srtp|sdp)\.h|engine/call_internal\.h)"' "$f"; then

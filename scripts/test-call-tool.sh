@@ -6,7 +6,9 @@
 #     level; --in starts with the media, --in-end hangup/loop; --loopback lasts as long as --in;
 #  3. offer/answer through files, and through stdin/stdout over FIFOs;
 #  4. bad arguments, missing or wrong-format input, unknown device: non-zero exit, a message, and
-#     the output WAV that was already open is kept valid; SIGINT ends a call cleanly.
+#     the output WAV that was already open is kept valid;
+#  5. each tool's --help lists its options; parley-netsim's per-direction and repeated impairments;
+#     SIGINT ends a call cleanly.
 # Every step runs under `timeout`. Exits non-zero on the first failure.
 set -eu
 build=$(cd "${1:-build}" && pwd) # absolute, before moving to the repo root
@@ -285,6 +287,36 @@ expect_fail "wrong format" "$tool" --loopback --in README.md --out "$tmp/e2.wav"
 wav_final "$tmp/e2.wav" || fail "wrong format: the output WAV was not kept valid"
 expect_fail "unwritable output" "$tool" --loopback --in "$speech" --out /nonexistent-dir/x.wav
 pass "bad arguments and files exit non-zero with a message"
+
+# 5. Command lines: each tool's --help comes from the table it parses and lists every option used here;
+# parley-netsim takes an impairment per direction (--a2b-/--b2a-) and a blackout or spike repeatedly.
+"$tool" --help > "$tmp/help.txt" || fail "parley-call --help exited non-zero"
+for opt in loopback list-devices in out in-end device echo sdp-in sdp-out frame-ms duration timeout cut-at \
+  restore-at loopback-only via no-aec no-ns quiet; do
+  grep -q -- "^  --$opt\( \|$\)" "$tmp/help.txt" || fail "parley-call --help does not list --$opt"
+done
+"$netsim" --help > "$tmp/help.txt" || fail "parley-netsim --help exited non-zero"
+for opt in listen forward delay jitter monotonic loss burst-loss reorder duplicate rate spike blackout trace \
+  seed duration stats-interval queue max-datagram; do
+  grep -q -- "^  --$opt\( \|$\)" "$tmp/help.txt" || fail "parley-netsim --help does not list --$opt"
+done
+timeout 10 "$netsim" --listen 127.0.0.1:0 --a2b-delay 5 --b2a-loss 10 --a2b-monotonic --blackout 1:1 \
+  --blackout 3:1 --b2a-spike 1:20 --b2a-burst-loss 5:3 --seed 0x10 --duration 0.2 > "$tmp/ns.txt" 2>&1 ||
+  { cat "$tmp/ns.txt" >&2; fail "parley-netsim refused per-direction and repeated impairments"; }
+grep -q "^final stats" "$tmp/ns.txt" || fail "parley-netsim printed no final stats"
+many=""
+for i in $(seq 0 16); do many="$many --a2b-blackout $i:0.5"; done
+# shellcheck disable=SC2086
+if timeout 10 "$netsim" --listen 127.0.0.1:0 $many --duration 0.1 > /dev/null 2> "$tmp/ns.err"; then
+  fail "parley-netsim took 17 blackouts in one direction"
+fi
+grep -q "at most 16 per direction" "$tmp/ns.err" || { cat "$tmp/ns.err" >&2; fail "17 blackouts: no reason"; }
+for bad in "--a2b-listen 127.0.0.1:0" "--listen 127.0.0.1:0 --loss 101" "--listen 127.0.0.1:0 stray"; do
+  # shellcheck disable=SC2086
+  if timeout 10 "$netsim" $bad > /dev/null 2> "$tmp/ns.err"; then fail "parley-netsim $bad: exited 0"; fi
+  grep -q "parley-netsim: " "$tmp/ns.err" || { cat "$tmp/ns.err" >&2; fail "parley-netsim $bad: no message"; }
+done
+pass "--help lists each tool's options; parley-netsim takes per-direction and repeated impairments"
 
 # SIGINT in the middle of a call: clean hang-up, finalised WAV.
 timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/int.wav" --duration 30 --quiet > "$tmp/int.txt" 2>&1 &

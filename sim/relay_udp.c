@@ -25,6 +25,7 @@
 struct parley__relay_udp {
   parley__relay *core;
   const parley__clock *clock;
+  parley__clock own_clock; /* new_realtime: the monotonic clock, which `clock` then points to */
   int fd_a; /* listen socket, faces A */
   int fd_b; /* connected to B; -1 in the meeting-point shape (B is learned on fd_a) */
   struct sockaddr_storage peer_a, peer_b;
@@ -152,6 +153,18 @@ parley__relay_udp *parley__relay_udp_new(const parley__relay_udp_config *cfg, co
   if (err) *err = 0;
   return u;
 }
+
+parley__relay_udp *parley__relay_udp_new_realtime(const parley__relay_udp_config *cfg, int *err) {
+  parley__clock mono = parley__clock_monotonic();
+  parley__relay_udp *u = parley__relay_udp_new(cfg, &mono, err); /* reads the clock only at start */
+  if (u) {
+    u->own_clock = mono;
+    u->clock = &u->own_clock;
+  }
+  return u;
+}
+
+int64_t parley__relay_udp_now(const parley__relay_udp *u) { return u ? parley__clock_now(u->clock) : 0; }
 
 void parley__relay_udp_free(parley__relay_udp *u) {
   if (!u) return;

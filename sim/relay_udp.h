@@ -15,7 +15,7 @@
  * Threads: one thread at a time per relay (create, steps, free). Not real-time code: step makes system
  * calls (poll, recvfrom, sendto) and reads the clock; it never allocates (buffers come from create).
  * Ownership: the relay owns its sockets (closed by free) and copies its config; the clock is borrowed
- * and must outlive the relay. */
+ * and must outlive the relay (new_realtime: the relay's own). */
 #ifndef PARLEY_SIM_RELAY_UDP_H
 #define PARLEY_SIM_RELAY_UDP_H
 
@@ -58,6 +58,13 @@ int parley__relay_udp_format_addr(const struct sockaddr *addr, char *buf, size_t
 parley__relay_udp *parley__relay_udp_new(const parley__relay_udp_config *cfg, const parley__clock *clock,
                                          int *err);
 void parley__relay_udp_free(parley__relay_udp *u); /* closes the sockets; NULL ignored */
+
+/* parley__relay_udp_new on the monotonic system clock, which the relay keeps itself: for programs
+ * that run a relay in real time (parley-netsim, parley-call) and need no clock of their own.
+ * parley__relay_udp_now reads the relay's clock (microseconds; 0 for NULL), so such a program can
+ * time its loop on the relay's timeline. */
+parley__relay_udp *parley__relay_udp_new_realtime(const parley__relay_udp_config *cfg, int *err);
+int64_t parley__relay_udp_now(const parley__relay_udp *u);
 
 /* One bounded iteration: waits (ppoll) at most max_wait_us (less if a forward falls due sooner; 0 =
  * no wait), reads what is pending (at most 256 datagrams per socket), then sends every copy that is

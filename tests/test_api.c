@@ -109,6 +109,7 @@ Test(api, engine_functions_reject_null_and_wrong_mode) {
   cr_expect_eq(parley_engine_event_fd(NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_engine_dispatch(NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_engine_rate_hz(NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_device_list(NULL, 1), PARLEY_EINVAL, "a capacity without a buffer");
   float buf[480] = {0};
   cr_expect_eq(parley_engine_push_capture(NULL, buf, 480), PARLEY_EINVAL);
   cr_expect_eq(parley_engine_pull_playout(NULL, buf, 480), PARLEY_EINVAL);

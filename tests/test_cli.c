@@ -1,6 +1,7 @@
 /* test_cli.c: the option tables behind every program's command line and --help (sim/cli.h). */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
+#include <string.h>
 
 #include "sim/cli.h"
 
@@ -74,4 +75,109 @@ Test(cli, help_is_generated_from_the_table, .init = cr_redirect_stdout) {
                           "  --ratio R                  0..1\n"
                           "  --file FILE                a path\n"
                           "  --help                     print this help\n");
+}
+
+/* ---- CALL, CALL_FLAG and CHOICE options; unlisted variants; options and positionals in any order ---- */
+
+typedef struct seen {
+  const char *values[4];
+  int n;
+  int flags;
+} seen;
+
+/* Takes "A:B" only; remembers each value in order. */
+static const char *take_pair(void *target, const char *value) {
+  seen *s = target;
+  if (!strchr(value, ':')) return "wants A:B";
+  if (s->n < 4) s->values[s->n++] = value;
+  return NULL;
+}
+
+static const char *count_flag(void *target, const char *value) {
+  seen *s = target;
+  if (value) return "a flag has no value";
+  s->flags++;
+  return NULL;
+}
+
+typedef struct more {
+  seen pairs, quiet;
+  int mode;
+  bool hidden;
+} more;
+
+static int parse_more(more *m, int argc, char **argv, int *first, bool any_order) {
+  parley__cli_call pair = {take_pair, &m->pairs}, quiet = {count_flag, &m->quiet};
+  const parley__cli_opt opts[] = {
+      {"pair", PARLEY__CLI_CALL, &pair, "A:B", "repeatable", 0, 0},
+      {"quiet", PARLEY__CLI_CALL_FLAG, &quiet, NULL, "counted", 0, 0},
+      {"mode", PARLEY__CLI_CHOICE, &m->mode, "fast|slow|off", "how\nand why", 0, 0},
+      {"a-very-long-option-name", PARLEY__CLI_FLAG, &m->hidden, NULL, NULL, 0, 0},
+  };
+  size_t n = sizeof opts / sizeof opts[0];
+  return any_order ? parley__cli_parse_any_order("prog CMD", opts, n, argc, argv, first)
+                   : parley__cli_parse("prog CMD", opts, n, argc, argv, first);
+}
+
+Test(cli, call_options_see_every_occurrence_in_order) {
+  more m = {0};
+  char *argv[] = {"prog", "--pair", "1:2", "--quiet", "--pair=3:4", "--quiet", "--mode", "slow",
+                  "--a-very-long-option-name", NULL};
+  cr_assert_eq(parse_more(&m, 9, argv, NULL, false), 0);
+  cr_assert_eq(m.pairs.n, 2);
+  cr_expect_str_eq(m.pairs.values[0], "1:2");
+  cr_expect_str_eq(m.pairs.values[1], "3:4");
+  cr_expect_eq(m.quiet.flags, 2, "the flag's parser ran at each occurrence, with no value");
+  cr_expect_eq(m.mode, 1, "slow is the second choice");
+  cr_expect(m.hidden, "an unlisted option is still parsed");
+}
+
+Test(cli, refused_call_and_choice_values_are_usage_errors, .init = cr_redirect_stderr) {
+  more m = {.mode = 2};
+  char *bad_pair[] = {"prog", "--pair", "12", NULL};
+  cr_expect_eq(parse_more(&m, 3, bad_pair, NULL, false), 2);
+  cr_expect_eq(m.pairs.n, 0);
+  char *bad_choice[] = {"prog", "--mode", "fas", NULL};
+  cr_expect_eq(parse_more(&m, 3, bad_choice, NULL, false), 2);
+  cr_expect_eq(m.mode, 2, "a refused choice leaves the default");
+  fflush(stderr);
+  char buf[4096] = {0};
+  FILE *err = cr_get_redirected_stderr();
+  size_t got = fread(buf, 1, sizeof buf - 1, err);
+  cr_assert_gt(got, 0);
+  cr_expect_not_null(strstr(buf, "prog: --pair '12': wants A:B\n"), "the parser's reason is shown: %s", buf);
+  cr_expect_not_null(strstr(buf, "prog: --mode takes one of fast|slow|off, not 'fas'\n"), "%s", buf);
+}
+
+Test(cli, help_lists_listed_options_with_continuation_lines, .init = cr_redirect_stdout) {
+  more m = {0};
+  char *argv[] = {"/usr/bin/prog", "-h", NULL};
+  cr_assert_eq(parse_more(&m, 2, argv, NULL, false), 1);
+  fflush(stdout);
+  cr_expect_stdout_eq_str("usage: prog CMD\n\noptions:\n"
+                          "  --pair A:B                 repeatable\n"
+                          "  --quiet                    counted\n"
+                          "  --mode fast|slow|off       how\n"
+                          "                             and why\n"
+                          "  --help                     print this help\n");
+}
+
+Test(cli, any_order_moves_positionals_behind_the_options) {
+  more m = {0};
+  char *argv[] = {"prog", "listen", "--quiet", "127.0.0.1:7000", "--pair", "1:2", "--", "--mode", NULL};
+  int first = -1;
+  cr_assert_eq(parse_more(&m, 8, argv, &first, true), 0);
+  cr_expect_eq(m.quiet.flags, 1);
+  cr_expect_eq(m.pairs.n, 1);
+  cr_expect_eq(m.mode, 0, "--mode after -- is an argument, not an option");
+  cr_assert_eq(first, 5, "three positionals end argv");
+  cr_expect_str_eq(argv[5], "listen");
+  cr_expect_str_eq(argv[6], "127.0.0.1:7000");
+  cr_expect_str_eq(argv[7], "--mode");
+  /* The plain parser stops at the first positional. */
+  more n = {0};
+  char *plain[] = {"prog", "--quiet", "listen", "--quiet", NULL};
+  cr_assert_eq(parse_more(&n, 4, plain, &first, false), 0);
+  cr_expect_eq(n.quiet.flags, 1);
+  cr_expect_eq(first, 2);
 }

@@ -1111,8 +1111,9 @@ static pid_t jack_spawn(void) {
     dup2(devnull, 1);
     dup2(devnull, 2);
   }
+  /* One capture port and two playback ports: unequal, so a list that swaps them shows. */
   execlp("jackd", "jackd", "-n", JACK_SERVER, "--no-realtime", "-d", "dummy", "-r", "48000", "-p",
-         jack_period, (char *)NULL);
+         jack_period, "-C", "1", "-P", "2", (char *)NULL);
   _exit(127);
 }
 
@@ -1320,4 +1321,34 @@ Test(device_pa, jack_other_period_is_adapted, .fini = jack_teardown, .timeout = 
   cr_expect_eq(atomic_load(&r.breaks), 0, "the ramp came back with %lu breaks", atomic_load(&r.breaks));
   cr_expect_geq(lat.output_frames, 480 + 256, "output latency %zu frames", lat.output_frames);
   parley__device_free(d);
+}
+
+/* The public list (parley_device_list) shows the private server as the jackd command line made it: a
+ * JACK device "system" with 1 capture and 2 playback channels at 48 kHz. */
+Test(device_pa, public_list_shows_the_jack_server, .fini = jack_teardown, .timeout = 60) {
+  cr_expect_eq(parley_device_list(NULL, 2), PARLEY_EINVAL);
+  jack_up();
+  parley_device_info info[64];
+  int n = parley_device_list(info, 64);
+  cr_assert_gt(n, 0);
+  cr_expect_eq(parley_device_list(NULL, 0), n, "the count alone agrees");
+  int jack = -1, default_in = 0, default_out = 0;
+  for (int i = 0; i < n && i < 64; i++) {
+    cr_expect_gt(strlen(info[i].name), 0);
+    if (strstr(info[i].host_api, "JACK") && strcmp(info[i].name, "system") == 0) jack = i;
+    default_in += info[i].default_input;
+    default_out += info[i].default_output;
+  }
+  cr_expect_leq(default_in, 1, "one system default input at most");
+  cr_expect_leq(default_out, 1, "one system default output at most");
+  cr_assert_geq(jack, 0, "no JACK 'system' device among %d", n);
+  cr_expect_eq(info[jack].input_channels, 1);
+  cr_expect_eq(info[jack].output_channels, 2);
+  cr_expect_eq(info[jack].default_rate_hz, 48000);
+  /* A short buffer gets the first entries and the whole count; nothing past cap is written. */
+  parley_device_info two[2];
+  memset(&two[1], 0x5a, sizeof two[1]);
+  cr_expect_eq(parley_device_list(two, 1), n);
+  cr_expect_str_eq(two[0].name, info[0].name);
+  cr_expect_eq(((unsigned char *)&two[1])[0], 0x5a);
 }

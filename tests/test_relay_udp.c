@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parley/parley.h"
@@ -435,4 +436,41 @@ Test(relay_udp, bad_configs) {
   cr_assert_null(parley__relay_udp_new(&cfg, NULL, &err));
   cr_assert_eq(parley__relay_udp_step(NULL, 0), PARLEY_EINVAL);
   parley__relay_udp_free(NULL);
+}
+
+/* new_realtime: the relay keeps the monotonic clock itself (its now lies between two readings of
+ * CLOCK_MONOTONIC taken around it) and relays on it. */
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+Test(relay_udp, realtime_relay_runs_on_the_monotonic_clock) {
+  cr_expect_eq(parley__relay_udp_now(NULL), 0);
+  cr_expect_null(parley__relay_udp_new_realtime(NULL, NULL));
+  struct sockaddr_storage a, b, relay;
+  int fa = peer("127.0.0.1:0", &a), fb = peer("127.0.0.1:0", &b);
+  cr_assert(fa >= 0 && fb >= 0);
+  parley__relay_udp_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cr_assert_eq(parley__relay_udp_parse_addr("127.0.0.1:0", &cfg.listen), 0);
+  cfg.forward = b;
+  cfg.relay.max_queued = 64;
+  cfg.relay.max_datagram = 1500;
+  int err = 1;
+  parley__relay_udp *u = parley__relay_udp_new_realtime(&cfg, &err);
+  cr_assert_not_null(u, "relay create: %d", err);
+  int64_t before = mono_us(), now = parley__relay_udp_now(u), after = mono_us();
+  cr_expect(before <= now && now <= after, "%lld not in [%lld, %lld]", (long long)now, (long long)before,
+            (long long)after);
+  cr_assert_eq(parley__relay_udp_listen_addr(u, &relay), 0);
+  runner r;
+  start(&r, u);
+  send_tag(fa, &relay, 7, 16);
+  cr_expect_eq(recv_tag(fb, NULL), 7);
+  stop(&r);
+  parley__relay_udp_free(u);
+  close(fa);
+  close(fb);
 }

@@ -7,6 +7,7 @@
  *               the path out, to show the passive disconnect and the recovery.
  *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
+ * The command line is one option table (sim/cli.h): what is parsed is what --help lists.
  *
  * Threads: the main thread owns everything. Engines dispatch events on the app's thread
  * (PARLEY_DISPATCH_APP): the main loop polls their event fds, so listeners run here and need no locks.
@@ -29,25 +30,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/clock.h"
-#include "engine/device.h"
-#include "sim/xcorr.h"
 #include "parley/parley.h"
-#include "tools/call_lib.h"
+#include "sim/cli.h"
 #include "sim/relay_udp.h"
+#include "sim/xcorr.h"
+#include "tools/call_lib.h"
 
 #define SDP_CAP PARLEY__CALLTOOL_SDP_MAX
 #define MAX_SECONDS 3600.0
 
 static const char USAGE[] =
-    "Usage:\n"
-    "  parley-call --loopback --in IN.wav --out OUT.wav [--frame-ms 10|20] [--duration S]\n"
-    "              [--cut-at S --restore-at S]\n"
-    "  parley-call listen ADDR  [audio] [common]     accept one TCP rendezvous at ADDR, answer\n"
-    "  parley-call dial ADDR    [audio] [common]     connect to ADDR, offer\n"
-    "  parley-call offer  [--sdp-out FILE] [--sdp-in FILE] [audio] [common]\n"
-    "  parley-call answer [--sdp-in FILE] [--sdp-out FILE] [audio] [common]\n"
-    "  parley-call --list-devices\n"
+    "parley-call --loopback --in IN.wav --out OUT.wav [--frame-ms 10|20] [--duration S]\n"
+    "                   [--cut-at S --restore-at S]\n"
+    "       parley-call listen ADDR  [options]     accept one TCP rendezvous at ADDR, answer\n"
+    "       parley-call dial ADDR    [options]     connect to ADDR, offer\n"
+    "       parley-call offer  [--sdp-out FILE] [--sdp-in FILE] [options]\n"
+    "       parley-call answer [--sdp-in FILE] [--sdp-out FILE] [options]\n"
+    "       parley-call --list-devices\n"
     "\n"
     "Loopback: A plays IN (mono/stereo WAV or FLAC, any rate) into the call, B writes what it hears\n"
     "to OUT. --cut-at/--restore-at route the call through an in-process relay that drops everything\n"
@@ -55,29 +54,8 @@ static const char USAGE[] =
     "ADDR: HOST:PORT (numeric; IPv6 as [::1]:PORT) or PORT (127.0.0.1).\n"
     "offer/answer: the local SDP goes to --sdp-out (written atomically) or stdout; the remote SDP is\n"
     "read from --sdp-in (waiting until the file is complete) or stdin (until EOF or a blank line).\n"
-    "\n"
-    "Audio (one backend for both directions):\n"
-    "  --in FILE / --out FILE     capture from / play out into files\n"
-    "  --device NAME              a sound device for both (see --list-devices; 'default')\n"
-    "  --in-end silence|loop|hangup  what follows the end of --in: silence, the file again, or hanging\n"
-    "                             up [silence]. listen/dial/offer/answer start --in when the call's\n"
-    "                             media starts, not when the tool starts\n"
-    "  --echo                     echo-test peer: send back what is received (its echo canceller and\n"
-    "                             noise suppressor stay off: they would remove the echo itself)\n"
-    "  (none: send silence, discard what is received)\n"
-    "Common:\n"
-    "  --frame-ms 10|20           frame size (both ends must agree) [20]\n"
-    "  --duration S               end the call after S seconds (0: when the peer hangs up) [loopback:\n"
-    "                             --in's length + 1 (5 without --in), at least restore + 3; else 0]\n"
-    "  --timeout S                give up if signaling or connecting takes longer [20]\n"
-    "  --loopback-only            offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
-    "                             when ADDR is a loopback address)\n"
-    "  --via HOST:PORT            send the media through a relay, e.g. parley-netsim --listen HOST:PORT\n"
-    "                             (no --forward): both descriptions' candidates are moved to it, so one\n"
-    "                             side's --via routes both directions (numeric IPv4)\n"
-    "  --no-aec, --no-ns          turn off echo cancellation / noise suppression (e.g. for a device\n"
-    "                             wired back to itself, which the canceller would remove)\n"
-    "  --quiet                    timeline only for the main events (no signaling/ice/candidates)\n";
+    "Audio, one backend for both directions: --in/--out files, --device, or --echo; with none the call\n"
+    "sends silence and discards what it receives.";
 
 /* ---- options ------------------------------------------------------------------------------------ */
 
@@ -103,15 +81,6 @@ static int usage_error(const char *fmt, const char *arg) {
   return 2;
 }
 
-static bool parse_seconds(const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end != '\0' || !(v >= 0.0) || v > MAX_SECONDS) return false;
-  *out = v;
-  return true;
-}
-
 /* The length of an audio file in seconds, or -1 if it cannot be read (the engine reports why later). */
 static double file_seconds(const char *path) {
   SF_INFO info;
@@ -131,92 +100,84 @@ static double loopback_default_s(const opts *o) {
   return d > MAX_SECONDS ? MAX_SECONDS : d;
 }
 
+static const char *opt_via(void *ctx, const char *v) {
+  opts *o = ctx;
+  if (parley__calltool_split_ipv4(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
+    return "wants a numeric IPv4 HOST:PORT";
+  o->via = v;
+  return NULL;
+}
+
 /* Returns 0, or an exit code (2 for usage errors, or -1 for --help). */
 static int parse_args(int argc, char **argv, opts *o) {
   memset(o, 0, sizeof *o);
-  o->frame_ms = 20;
   o->duration_s = -1;
   o->timeout_s = 20;
   o->cut_s = o->restore_s = -1;
-  int i = 1;
-  if (argc > 1 && argv[1][0] != '-') {
-    const char *m = argv[1];
+  bool loopback = false, list = false;
+  int in_end = 0, frame = 1; /* choice indices: silence, 20 ms */
+  parley__cli_call via = {opt_via, o};
+  const parley__cli_opt table[] = {
+      {"loopback", PARLEY__CLI_FLAG, &loopback, NULL, "two engines in this process call each other", 0, 0},
+      {"list-devices", PARLEY__CLI_FLAG, &list, NULL, "list the sound devices (names for --device) and exit", 0, 0},
+      {"in", PARLEY__CLI_STRING, &o->in, "FILE", "capture from FILE (WAV or FLAC, mono or stereo, any rate)", 0, 0},
+      {"out", PARLEY__CLI_STRING, &o->out, "FILE", "play out into FILE (16-bit WAV)", 0, 0},
+      {"in-end", PARLEY__CLI_CHOICE, &in_end, "silence|loop|hangup",
+       "what follows the end of --in: silence, the file again, or hanging\n"
+       "up [silence]. listen/dial/offer/answer start --in when the call's\n"
+       "media starts, not when the tool starts", 0, 0},
+      {"device", PARLEY__CLI_STRING, &o->device, "NAME",
+       "a sound device for both directions (see --list-devices; 'default')", 0, 0},
+      {"echo", PARLEY__CLI_FLAG, &o->echo, NULL,
+       "echo-test peer: send back what is received (its echo canceller and\n"
+       "noise suppressor stay off: they would remove the echo itself)", 0, 0},
+      {"sdp-out", PARLEY__CLI_STRING, &o->sdp_out, "FILE",
+       "offer/answer: write the local description to FILE [stdout]", 0, 0},
+      {"sdp-in", PARLEY__CLI_STRING, &o->sdp_in, "FILE",
+       "offer/answer: read the remote description from FILE [stdin]", 0, 0},
+      {"frame-ms", PARLEY__CLI_CHOICE, &frame, "10|20", "frame size (both ends must agree) [20]", 0, 0},
+      {"duration", PARLEY__CLI_DOUBLE, &o->duration_s, "S",
+       "end the call after S seconds (0: when the peer hangs up) [loopback:\n"
+       "--in's length + 1 (5 without --in), at least restore + 3; else 0]", 0, MAX_SECONDS},
+      {"timeout", PARLEY__CLI_DOUBLE, &o->timeout_s, "S", "give up if signaling or connecting takes longer [20]", 0,
+       MAX_SECONDS},
+      {"cut-at", PARLEY__CLI_DOUBLE, &o->cut_s, "S", "loopback: black the path out from S seconds ...", 0, MAX_SECONDS},
+      {"restore-at", PARLEY__CLI_DOUBLE, &o->restore_s, "S", "... until S seconds, then report the detection times", 0,
+       MAX_SECONDS},
+      {"loopback-only", PARLEY__CLI_FLAG, &o->loopback_only, NULL,
+       "offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
+       "when ADDR is a loopback address)", 0, 0},
+      {"via", PARLEY__CLI_CALL, &via, "HOST:PORT",
+       "send the media through a relay, e.g. parley-netsim --listen HOST:PORT\n"
+       "(no --forward): both descriptions' candidates are moved to it, so one\n"
+       "side's --via routes both directions (numeric IPv4)", 0, 0},
+      {"no-aec", PARLEY__CLI_FLAG, &o->no_aec, NULL,
+       "turn off echo cancellation (e.g. for a device wired back to itself,\n"
+       "which the canceller would remove)", 0, 0},
+      {"no-ns", PARLEY__CLI_FLAG, &o->no_ns, NULL, "turn off noise suppression", 0, 0},
+      {"quiet", PARLEY__CLI_FLAG, &o->quiet, NULL,
+       "timeline only for the main events (no signaling/ice/candidates)", 0, 0},
+  };
+  int first = argc;
+  int rc = parley__cli_parse_any_order(USAGE, table, sizeof table / sizeof table[0], argc, argv, &first);
+  if (rc != 0) return rc == 1 ? -1 : 2;
+  o->in_end = (parley_input_end)in_end; /* the choices are in the enum's order */
+  o->frame_ms = frame ? 20 : 10;
+  /* The positionals: a command, and for listen/dial its address. */
+  if (first < argc) {
+    const char *m = argv[first++];
+    if (loopback) return usage_error("--loopback is its own mode, not with '%s'", m);
     if (strcmp(m, "listen") == 0) o->mode = MODE_LISTEN;
     else if (strcmp(m, "dial") == 0) o->mode = MODE_DIAL;
     else if (strcmp(m, "offer") == 0) o->mode = MODE_OFFER;
     else if (strcmp(m, "answer") == 0) o->mode = MODE_ANSWER;
     else return usage_error("unknown command '%s'", m);
-    i = 2;
+    if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL) && first < argc) o->addr = argv[first++];
+    if (first < argc) return usage_error("unexpected argument '%s'", argv[first]);
+  } else if (loopback) {
+    o->mode = MODE_LOOPBACK;
   }
-  for (; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VALUE() \
-  do { \
-    if (!v) return usage_error("%s needs a value", a); \
-    i++; \
-  } while (0)
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(USAGE, stdout);
-      return -1;
-    } else if (strcmp(a, "--loopback") == 0) {
-      if (o->mode != MODE_NONE && o->mode != MODE_LOOPBACK) return usage_error("%s is its own mode", a);
-      o->mode = MODE_LOOPBACK;
-    } else if (strcmp(a, "--list-devices") == 0) {
-      o->mode = MODE_LIST;
-    } else if (strcmp(a, "--in") == 0) {
-      NEED_VALUE();
-      o->in = v;
-    } else if (strcmp(a, "--out") == 0) {
-      NEED_VALUE();
-      o->out = v;
-    } else if (strcmp(a, "--device") == 0) {
-      NEED_VALUE();
-      o->device = v;
-    } else if (strcmp(a, "--sdp-in") == 0) {
-      NEED_VALUE();
-      o->sdp_in = v;
-    } else if (strcmp(a, "--sdp-out") == 0) {
-      NEED_VALUE();
-      o->sdp_out = v;
-    } else if (strcmp(a, "--in-end") == 0) {
-      NEED_VALUE();
-      if (strcmp(v, "silence") == 0) o->in_end = PARLEY_INPUT_END_SILENCE;
-      else if (strcmp(v, "loop") == 0) o->in_end = PARLEY_INPUT_END_LOOP;
-      else if (strcmp(v, "hangup") == 0) o->in_end = PARLEY_INPUT_END_HANGUP;
-      else return usage_error("--in-end must be silence, loop or hangup, not '%s'", v);
-    } else if (strcmp(a, "--via") == 0) {
-      NEED_VALUE();
-      if (parley__calltool_split_ipv4(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
-        return usage_error("--via wants a numeric IPv4 HOST:PORT, not '%s'", v);
-      o->via = v;
-    } else if (strcmp(a, "--echo") == 0) {
-      o->echo = true;
-    } else if (strcmp(a, "--loopback-only") == 0) {
-      o->loopback_only = true;
-    } else if (strcmp(a, "--quiet") == 0) {
-      o->quiet = true;
-    } else if (strcmp(a, "--no-aec") == 0) {
-      o->no_aec = true;
-    } else if (strcmp(a, "--no-ns") == 0) {
-      o->no_ns = true;
-    } else if (strcmp(a, "--frame-ms") == 0) {
-      NEED_VALUE();
-      if (strcmp(v, "10") == 0) o->frame_ms = 10;
-      else if (strcmp(v, "20") == 0) o->frame_ms = 20;
-      else return usage_error("--frame-ms must be 10 or 20, not '%s'", v);
-    } else if (strcmp(a, "--duration") == 0 || strcmp(a, "--timeout") == 0 || strcmp(a, "--cut-at") == 0 ||
-               strcmp(a, "--restore-at") == 0) {
-      NEED_VALUE();
-      double *dst = a[2] == 'd' ? &o->duration_s : a[2] == 't' ? &o->timeout_s : a[2] == 'c' ? &o->cut_s : &o->restore_s;
-      if (!parse_seconds(v, dst)) return usage_error("bad number of seconds '%s'", v);
-    } else if (a[0] != '-' && !o->addr && (o->mode == MODE_LISTEN || o->mode == MODE_DIAL)) {
-      o->addr = a;
-    } else {
-      return usage_error(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
-    }
-#undef NEED_VALUE
-  }
+  if (list) o->mode = MODE_LIST;
   if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL) && !o->addr)
     return usage_error("%s", "listen/dial need an address (HOST:PORT)");
   if (o->mode == MODE_NONE) return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer");
@@ -364,7 +325,7 @@ static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   switch (err) {
   case PARLEY_ENOTFOUND:
     if (cfg->audio != PARLEY_AUDIO_DEVICE) return "no such input file";
-    return parley__device_list(NULL, 0) == 0 ? "no audio devices on this machine (no sound card, PulseAudio or "
+    return parley_device_list(NULL, 0) == 0 ? "no audio devices on this machine (no sound card, PulseAudio or "
                                                "running JACK server)"
                                              : "no such audio device (see --list-devices)";
   case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
@@ -479,7 +440,6 @@ static void print_detection(const side *s) {
 /* ---- the relay (loopback with a blackout) ------------------------------------------------------- */
 
 typedef struct relay_run {
-  parley__clock clock;
   parley__relay_udp *u;
   atomic_bool stop;
   pthread_t thread;
@@ -506,7 +466,6 @@ static int relay_start(relay_run *r, const char *ip, int port, double cut_s, dou
   rc.relay.seed = 1;
   rc.relay.max_queued = 4096;
   rc.relay.max_datagram = 2048;
-  r->clock = parley__clock_monotonic();
   int64_t start_offset_us = now_us() - g_t0_us; /* the relay's timeline starts now, not at g_t0 */
   for (int d = 0; d < 2; d++) {
     rc.relay.impair[d].n_blackouts = 1;
@@ -514,7 +473,7 @@ static int relay_start(relay_run *r, const char *ip, int port, double cut_s, dou
     rc.relay.impair[d].blackouts[0].length_us = (int64_t)((restore_s - cut_s) * 1e6);
   }
   int err = 0;
-  r->u = parley__relay_udp_new(&rc, &r->clock, &err);
+  r->u = parley__relay_udp_new_realtime(&rc, &err);
   if (!r->u) return err ? err : PARLEY_ENETWORK;
   atomic_store(&r->stop, false);
   if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
@@ -998,8 +957,8 @@ out:
 }
 
 static int list_devices(void) {
-  parley__device_info info[64];
-  int n = parley__device_list(info, 64);
+  parley_device_info info[64];
+  int n = parley_device_list(info, 64);
   if (n < 0) return fail("listing devices", n);
   if (n == 0) {
     printf("no audio devices: PortAudio found no sound card (ALSA), PulseAudio or running JACK server\n");
@@ -1007,8 +966,8 @@ static int list_devices(void) {
   }
   printf("%d device(s):\n", n);
   for (int i = 0; i < n && i < 64; i++)
-    printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].max_input_channels,
-           info[i].max_output_channels, info[i].default_rate_hz, info[i].default_input ? " [default in]" : "",
+    printf("  %-40s %-10s in %d out %d, %d Hz%s%s\n", info[i].name, info[i].host_api, info[i].input_channels,
+           info[i].output_channels, info[i].default_rate_hz, info[i].default_input ? " [default in]" : "",
            info[i].default_output ? " [default out]" : "");
   return 0;
 }

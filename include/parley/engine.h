@@ -182,6 +182,25 @@ PARLEY_API int parley_engine_process(parley_engine *eng, const float *capture, f
 /* The device rate in use (e.g. an input file's own rate), or PARLEY_EINVAL. Any thread. */
 PARLEY_API int parley_engine_rate_hz(const parley_engine *eng);
 
+/* One sound device as PARLEY_AUDIO_DEVICE sees it (through PortAudio). */
+typedef struct parley_device_info {
+  char name[128];      /* what input_device / output_device take (NUL-terminated, maybe truncated) */
+  char host_api[64];   /* the sound system behind it: "ALSA", "JACK Audio Connection Kit", ... */
+  int input_channels;  /* most capture channels; 0: output only */
+  int output_channels; /* most playout channels; 0: input only */
+  int default_rate_hz; /* the rate the device prefers, e.g. 44100 or 48000 */
+  bool default_input;  /* the system's default input (what input_device NULL opens) */
+  bool default_output; /* the system's default output */
+} parley_device_info;
+
+/* Lists the sound devices: fills out[0..min(count, cap)) (out is the caller's, may be NULL when cap is
+ * 0 to ask only for the count) and returns the number of devices, which may exceed cap. Errors:
+ * PARLEY_EINVAL (out NULL with cap > 0), PARLEY_ENOMEM, PARLEY_EDEVICE (PortAudio failed to
+ * initialise). No engine is needed. A JACK server shows up only if it runs when the sound system is
+ * first opened: while any engine with PARLEY_AUDIO_DEVICE exists, the list is the one seen when it
+ * opened. Any app thread; not real-time safe (it may open the sound system, which can take a while). */
+PARLEY_API int parley_device_list(parley_device_info *out, size_t cap);
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Calls */
 
