@@ -49,9 +49,11 @@ struct parley__jitter {
   uint32_t *order;
   uint32_t n_buf;
   uint8_t *out_buf;
-  /* Relative-transit window: ring in arrival order plus a sorted copy for quantiles. */
-  int64_t *win_ring, *win_sorted;
-  uint32_t n_win, win_pos;
+  /* Relative-transit window: ring in arrival order plus a sorted copy for quantiles; the transits of
+   * the packets in it that arrived after a later packet (reordered), sorted, for the wait limit. */
+  int64_t *win_ring, *win_sorted, *reord_sorted;
+  bool *win_reord;
+  uint32_t n_win, win_pos, n_reord;
   /* Stream. */
   bool have_stream;
   uint32_t ssrc;
@@ -119,9 +121,11 @@ parley__jitter *parley__jitter_new(const parley__jitter_config *cfg_in, int *err
       j->out_buf = malloc(c.max_payload_bytes);
       j->win_ring = malloc(c.window_packets * sizeof *j->win_ring);
       j->win_sorted = malloc(c.window_packets * sizeof *j->win_sorted);
+      j->reord_sorted = malloc(c.window_packets * sizeof *j->reord_sorted);
+      j->win_reord = malloc(c.window_packets * sizeof *j->win_reord);
     }
     if (!j || !j->slots || !j->pool || !j->free_stack || !j->order || !j->out_buf || !j->win_ring ||
-        !j->win_sorted) {
+        !j->win_sorted || !j->reord_sorted || !j->win_reord) {
       parley__jitter_free(j);
       j = NULL;
       e = PARLEY_ENOMEM;
@@ -155,6 +159,8 @@ void parley__jitter_free(parley__jitter *j) {
   free(j->out_buf);
   free(j->win_ring);
   free(j->win_sorted);
+  free(j->reord_sorted);
+  free(j->win_reord);
   free(j);
 }
 
@@ -167,7 +173,7 @@ static void flush_packets(parley__jitter *j) {
 /* Forgets the stream's timeline and packets (not the counters). */
 static void forget_stream(parley__jitter *j) {
   flush_packets(j);
-  j->n_win = j->win_pos = 0;
+  j->n_win = j->win_pos = j->n_reord = 0;
   j->started = false;
   j->have_last = false;
   j->played_mask = 0;
@@ -191,29 +197,39 @@ void parley__jitter_reset(parley__jitter *j) {
 
 /* ---- relative-transit window ---- */
 
-static uint32_t sorted_lower_bound(const parley__jitter *j, int64_t v) {
-  uint32_t lo = 0, hi = j->n_win;
+static uint32_t lower_bound(const int64_t *a, uint32_t n, int64_t v) {
+  uint32_t lo = 0, hi = n;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
-    if (j->win_sorted[mid] < v) lo = mid + 1;
+    if (a[mid] < v) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-static void window_add(parley__jitter *j, int64_t r) {
+static void sorted_remove(int64_t *a, uint32_t *n, int64_t v) {
+  uint32_t k = lower_bound(a, *n, v);
+  memmove(&a[k], &a[k + 1], (*n - k - 1) * sizeof(int64_t));
+  (*n)--;
+}
+
+static void sorted_insert(int64_t *a, uint32_t *n, int64_t v) {
+  uint32_t k = lower_bound(a, *n, v);
+  memmove(&a[k + 1], &a[k], (*n - k) * sizeof(int64_t));
+  a[k] = v;
+  (*n)++;
+}
+
+static void window_add(parley__jitter *j, int64_t r, bool reordered) {
   uint32_t cap = j->cfg.window_packets;
   if (j->n_win == cap) { /* evict the oldest */
-    int64_t old = j->win_ring[j->win_pos];
-    uint32_t k = sorted_lower_bound(j, old);
-    memmove(&j->win_sorted[k], &j->win_sorted[k + 1], (j->n_win - k - 1) * sizeof(int64_t));
-    j->n_win--;
+    sorted_remove(j->win_sorted, &j->n_win, j->win_ring[j->win_pos]);
+    if (j->win_reord[j->win_pos]) sorted_remove(j->reord_sorted, &j->n_reord, j->win_ring[j->win_pos]);
   }
-  uint32_t k = sorted_lower_bound(j, r);
-  memmove(&j->win_sorted[k + 1], &j->win_sorted[k], (j->n_win - k) * sizeof(int64_t));
-  j->win_sorted[k] = r;
-  j->n_win++;
+  sorted_insert(j->win_sorted, &j->n_win, r);
+  if (reordered) sorted_insert(j->reord_sorted, &j->n_reord, r);
   j->win_ring[j->win_pos] = r;
+  j->win_reord[j->win_pos] = reordered;
   j->win_pos = (j->win_pos + 1) % cap;
 }
 
@@ -226,6 +242,18 @@ static int64_t quantile_offset(const parley__jitter *j, double pct) {
   if (t - lo > j->max_delay_us) t = lo + j->max_delay_us;
   if (t - lo < j->min_delay_us) t = lo + j->min_delay_us;
   return t;
+}
+
+/* The wait limit under the window's wait quantile t: missing audio is waited for past the low target
+ * only while a later packet is here (with nothing later here, everything is late and waiting is
+ * all_late's), so only the packets that arrived after a later one say what waiting saves: the
+ * smallest offset that leaves at most pct of the window's packets among them late. A delay spike's
+ * packets arrive in order and do not count: after one, a loss is not waited for the spike's height. */
+static int64_t reorder_wait_offset(const parley__jitter *j, double pct, int64_t t, int64_t T_low) {
+  uint32_t allowed = (uint32_t)((double)j->n_win * pct / 100.0);
+  int64_t reord = j->n_reord > allowed ? j->reord_sorted[j->n_reord - 1 - allowed] : T_low;
+  if (reord < t) t = reord;
+  return t > T_low ? t : T_low;
 }
 
 /* ---- packet index ---- */
@@ -309,6 +337,7 @@ int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint
     }
   }
 
+  bool reordered = eseq < j->max_seq; /* a later packet came first */
   if (eseq > j->max_seq) j->max_seq = eseq;
   if (ets > j->max_ts) j->max_ts = ets;
 
@@ -320,7 +349,7 @@ int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint
   }
   j->prev_transit_us = r;
   j->have_transit = true;
-  window_add(j, r);
+  window_add(j, r, reordered);
 
   /* Late only when all of it lies before the play position. */
   if (j->started && ets + dur <= j->play_ts) {
@@ -333,7 +362,7 @@ int parley__jitter_put(parley__jitter *j, uint16_t seq, uint32_t timestamp, uint
     start_stream(j, ssrc, seq, timestamp, now_us);
     eseq = seq;
     ets = timestamp;
-    window_add(j, 0);
+    window_add(j, 0, false);
   }
   j->late_run = 0;
   if (j->n_free == 0 || (j->started && ets - j->play_ts >= j->horizon)) {
@@ -459,9 +488,10 @@ int parley__jitter_get(parley__jitter *j, int64_t now_us, uint32_t queued_sample
   out->out_samples = fill;
   if (!j->have_stream) return 0;
   out->ssrc = j->ssrc;
-  const int64_t T_wait = quantile_offset(j, j->cfg.wait_late_pct);
+  int64_t T_wait = quantile_offset(j, j->cfg.wait_late_pct);
   int64_t T_low = quantile_offset(j, j->cfg.accel_target_pct);
   if (T_low > T_wait) T_low = T_wait;
+  T_wait = reorder_wait_offset(j, j->cfg.wait_late_pct, T_wait, T_low);
   const int64_t fastest = j->n_win ? j->win_sorted[0] : 0;
   const int64_t queued_us = media_us(j, queued_samples);
   j->target_us = T_low - fastest;

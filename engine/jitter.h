@@ -24,7 +24,9 @@
  *
  * Delay model: a packet's relative transit r = arrival - media time of its timestamp; a window of
  * recent r values gives two targets: the low target (the accel_target_pct quantile) where the delay is
- * steered, and the wait limit (the wait_late_pct quantile). The chain asks whenever its queue holds
+ * steered, and the wait limit (the wait_late_pct quantile, counting only the packets that arrived after
+ * a later one: waiting past the low target while a later packet is here saves only those; a delay
+ * spike's in-order burst does not raise it). The chain asks whenever its queue holds
  * less than one device tick (tick_samples) and says how much is still queued, so the buffer knows the
  * play time of play_ts to the sample. The decision offset d = now - media time of play_ts (the packet
  * there is on time iff its r <= d). Missing audio at play_ts is waited for by EXPAND (stretch the
@@ -61,7 +63,8 @@ typedef struct parley__jitter_config {
   uint32_t min_delay_ms;             /* target floor above the fastest recent packet [0] */
   uint32_t max_delay_ms;             /* target ceiling above the fastest recent packet [1000] */
   uint32_t resync_ms;                /* transit jump (later than ever) that means a timestamp jump [3000] */
-  double wait_late_pct;              /* late share of the window the wait limit leaves out [1.0] */
+  double wait_late_pct;              /* late share of the window the wait limit leaves out, among the
+                                      * packets that arrived after a later one [1.0] */
   double accel_target_pct;           /* share of the window above the low target [5; >= wait_late_pct] */
   uint32_t tick_samples;             /* device tick at clock_hz [frame_samples / 2] */
   /* The duration of a payload in samples at clock_hz (e.g. parley__packet_samples_48k for Opus), or

@@ -281,19 +281,44 @@ Test(jitter, accelerate_sheds_a_spike_during_talk) {
   h_free(h);
 }
 
+Test(jitter, loss_after_a_spike_is_not_waited_for_the_spike_height) {
+  /* A 200 ms stall after 8 s of talk (frames 400..409 land together, in order: 2.5 % of the window,
+   * under the low target's 5 %), then frame 450 is lost. The stall's transits are the top 1 % of the
+   * window, but none came after a later packet: once frame 451 is here nothing says 450 may still
+   * come, so it is concealed and 451 plays at once instead of after ~100 ms of expansion. */
+  harness *h = h_new(NULL);
+  ts_play *p = tp_new();
+  static int64_t arr[MAXF], extra[MAXF];
+  for (int k = 400; k < 410; k++) extra[k] = 200000 - (int64_t)(k - 400) * TICK;
+  extra[450] = 100000000; /* never arrives within the run */
+  ts_stream(h, p, 600, 47300, extra, arr);
+  for (int k = 0; k < 600; k++) cr_assert_eq(h->played[k], k != 450, "frame %d", k);
+  parley__jitter_stats st = h_stats(h);
+  cr_expect_eq(st.late, 0u);
+  cr_expect_leq(p->play_us[451] - arr[451], DTICK, "frame 451 waited %lld us", (long long)(p->play_us[451] - arr[451]));
+  free(p);
+  h_free(h);
+}
+
 static bool always_fec(const uint8_t *payload, size_t bytes) {
   (void)payload;
   return bytes > 0;
 }
 
 /* Frames arrive in pairs (frame 2i with 2i + 1), so the low target sits at the pairs' arrival and the
- * next frame is always here when a frame is decided; every 100th pair comes 30 ms later still (2 % of the
- * window: the wait limit covers them). Frames 200, 400, 600 and 800 are lost. */
+ * next frame is always here when a frame is decided; every 100th pair comes 30 ms later still (in
+ * order: nothing later is here, so it is waited for), and frames 70, 120, 170, ... 10 ms alone, behind the
+ * other frame of their pair (2 % of the window came after a later packet: the wait limit covers them,
+ * where a buffer with FEC recovers them at once instead). Frames
+ * 200, 400, 600 and 800 are lost. */
 static void fec_stream(harness *h, ts_play *p, int64_t *arr) {
   enum { N = 1000 };
   static int64_t extra[MAXF];
   memset(extra, 0, sizeof extra);
-  for (int k = 50; k < N; k += 100) extra[k] = extra[k + 1] = 30000;
+  for (int k = 50; k < N; k += 100) {
+    extra[k] = extra[k + 1] = 30000;
+    extra[k + 20] = extra[k + 70] = 10000;
+  }
   static ev evs[MAXF];
   int n = 0;
   for (int k = 0; k < N; k++) {
