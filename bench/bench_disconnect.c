@@ -424,8 +424,8 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef 
     goto out;
   }
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
-    ida[k] = parley_on(a, (parley_event_kind)k, real_on_event, &la);
-    idb[k] = parley_on(b, (parley_event_kind)k, real_on_event, &lb);
+    ida[k] = parley_call_on(a, (parley_event_kind)k, real_on_event, &la);
+    idb[k] = parley_call_on(b, (parley_event_kind)k, real_on_event, &lb);
   }
   if (parley_call_create_offer(a, offer, sizeof offer) < 0 || parley_call_set_local_description(a, offer) < 0) goto out;
   strip_candidates(offer, offer_b, sizeof offer_b);
@@ -592,8 +592,8 @@ out:
   if (b) (void)parley_call_hangup(b);
   sleep_us(100 * MS);
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
-    if (a && ida[k] > 0) parley_off(a, ida[k]);
-    if (b && idb[k] > 0) parley_off(b, idb[k]);
+    if (a && ida[k] > 0) parley_call_off(a, ida[k]);
+    if (b && idb[k] > 0) parley_call_off(b, idb[k]);
   }
   parley_call_free(a);
   parley_call_free(b);

@@ -236,7 +236,7 @@ typedef struct pair {
 static int pair_connect(pair *p, result *r) {
   const char *why = NULL;
   if (parley_call_new(p->ea, &p->a) < 0 || parley_call_new(p->eb, &p->b) < 0) why = "call creation failed";
-  else if ((p->idb = parley_on(p->b, PARLEY_EVENT_TRACK_STARTED, on_track, &p->sb)) < 0) why = "parley_on failed";
+  else if ((p->idb = parley_call_on(p->b, PARLEY_EVENT_TRACK_STARTED, on_track, &p->sb)) < 0) why = "parley_on failed";
   else if (negotiate(p->a, p->b) < 0) why = "negotiation failed";
   else if (parley__call_pipeline_delays(p->b, &r->d) < 0) why = "no pipeline delays for B's call";
   if (!why) return 0;
@@ -245,7 +245,7 @@ static int pair_connect(pair *p, result *r) {
 }
 
 static void pair_close(pair *p) {
-  if (p->b && p->idb > 0) parley_off(p->b, p->idb);
+  if (p->b && p->idb > 0) parley_call_off(p->b, p->idb);
   parley_call_free(p->a);
   parley_call_free(p->b);
   parley_engine_free(p->ea);

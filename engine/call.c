@@ -351,15 +351,21 @@ int parley_call_free(parley_call *c) {
   return 0;
 }
 
-int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
+int parley_call_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
   if (!call || (int)kind < 0 || kind >= PARLEY_EVENT_CALL_KIND_COUNT) return PARLEY_EINVAL;
   return parley__target_on(call->eng, &call->tgt, kind, fn, user);
 }
 
-int parley_off(parley_call *call, int listener_id) {
+int parley_call_off(parley_call *call, int listener_id) {
   if (!call) return PARLEY_EINVAL;
   return parley__target_off(call->eng, &call->tgt, listener_id);
 }
+
+int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
+  return parley_call_on(call, kind, fn, user);
+}
+
+int parley_off(parley_call *call, int listener_id) { return parley_call_off(call, listener_id); }
 
 /* ---- public: media ---- */
 

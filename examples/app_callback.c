@@ -93,7 +93,7 @@ int main(void) {
   parley_call *tc, *lc;
   if (check(parley_call_new(a.talker, &tc), "call") < 0 || check(parley_call_new(a.listener, &lc), "call") < 0)
     return 1;
-  int id = parley_on(lc, PARLEY_EVENT_TRACK_STARTED, on_track_started, &a);
+  int id = parley_call_on(lc, PARLEY_EVENT_TRACK_STARTED, on_track_started, &a);
   if (negotiate(tc, lc) < 0) /* in an app, the SDPs travel over its signalling channel */
     return 1;
 
@@ -118,7 +118,7 @@ int main(void) {
          atomic_load(&a.listener_started) ? "yes" : "no", (unsigned long long)st.packets_received, a.tone_blocks,
          a.errors);
   parley_call_hangup(tc);
-  parley_off(lc, id);
+  parley_call_off(lc, id);
   parley_call_free(tc);
   parley_call_free(lc);
   parley_engine_free(a.talker);

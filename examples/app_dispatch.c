@@ -81,7 +81,7 @@ int main(void) {
         check(parley_call_new(sides[i]->eng, &sides[i]->call), "call") < 0)
       return 1;
     for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++)
-      ids[i][k] = parley_on(sides[i]->call, (parley_event_kind)k, on_event, sides[i]);
+      ids[i][k] = parley_call_on(sides[i]->call, (parley_event_kind)k, on_event, sides[i]);
   }
 
   if (negotiate(a.call, b.call) < 0) /* in an app, the SDPs travel over its signalling channel */
@@ -103,7 +103,7 @@ int main(void) {
   }
 
   for (int i = 0; i < 2; i++) {
-    for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) parley_off(sides[i]->call, ids[i][k]);
+    for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) parley_call_off(sides[i]->call, ids[i][k]);
     parley_call_free(sides[i]->call);
     parley_engine_free(sides[i]->eng);
   }

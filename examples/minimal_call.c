@@ -62,8 +62,8 @@ int main(int argc, char **argv) {
     return 1;
   int ids_a[PARLEY_EVENT_CALL_KIND_COUNT], ids_b[PARLEY_EVENT_CALL_KIND_COUNT];
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
-    ids_a[k] = parley_on(call_a, (parley_event_kind)k, on_event, &a);
-    ids_b[k] = parley_on(call_b, (parley_event_kind)k, on_event, &b);
+    ids_a[k] = parley_call_on(call_a, (parley_event_kind)k, on_event, &a);
+    ids_b[k] = parley_call_on(call_b, (parley_event_kind)k, on_event, &b);
   }
 
   /* Offer/answer. */
@@ -100,8 +100,8 @@ int main(int argc, char **argv) {
   parley_call_hangup(call_b);
   for (int i = 0; i < 300 && !atomic_load(&b.closed); i++) sleep_ms(10);
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
-    parley_off(call_a, ids_a[k]);
-    parley_off(call_b, ids_b[k]);
+    parley_call_off(call_a, ids_a[k]);
+    parley_call_off(call_b, ids_b[k]);
   }
   parley_call_free(call_a);
   parley_call_free(call_b);

@@ -140,8 +140,8 @@ Test(api, call_functions_reject_null) {
   cr_expect_eq(parley_call_hangup(NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_set_mute(NULL, true), PARLEY_EINVAL);
   cr_expect_eq(parley_call_get_stats(NULL, &st), PARLEY_EINVAL);
-  cr_expect_eq(parley_on(NULL, PARLEY_EVENT_CLOSED, noop, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley_off(NULL, 1), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_on(NULL, PARLEY_EVENT_CLOSED, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_off(NULL, 1), PARLEY_EINVAL);
 
   parley_engine *e = null_engine();
   cr_assert_eq(parley_call_new(e, &c), 0);
@@ -153,12 +153,12 @@ Test(api, call_functions_reject_null) {
   cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, NULL, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_add_remote_candidate(c, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_get_stats(c, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley_on(c, PARLEY_EVENT_CLOSED, NULL, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley_on(c, PARLEY_EVENT_KIND_COUNT, noop, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley_on(c, PARLEY_EVENT_MEMBERS_CHANGED, noop, NULL), PARLEY_EINVAL, "a session event");
-  cr_expect_eq(parley_on(c, (parley_event_kind)-1, noop, NULL), PARLEY_EINVAL);
-  cr_expect_eq(parley_off(c, 0), PARLEY_EINVAL);
-  cr_expect_eq(parley_off(c, 12345), PARLEY_ENOTFOUND);
+  cr_expect_eq(parley_call_on(c, PARLEY_EVENT_CLOSED, NULL, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_on(c, PARLEY_EVENT_KIND_COUNT, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_on(c, PARLEY_EVENT_MEMBERS_CHANGED, noop, NULL), PARLEY_EINVAL, "a session event");
+  cr_expect_eq(parley_call_on(c, (parley_event_kind)-1, noop, NULL), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_off(c, 0), PARLEY_EINVAL);
+  cr_expect_eq(parley_call_off(c, 12345), PARLEY_ENOTFOUND);
   cr_expect_eq(parley_call_get_stats(c, &st), 0);
   cr_expect_eq(st.rtt_ms, -1.0, "no RTT before any report");
   cr_expect_eq(st.packets_sent, 0);
@@ -209,14 +209,14 @@ Test(api, wrong_states_are_refused) {
 
   cr_assert_eq(parley_call_start(a), 0);
   cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "double start");
-  int id = parley_on(a, PARLEY_EVENT_CLOSED, noop, NULL);
+  int id = parley_call_on(a, PARLEY_EVENT_CLOSED, noop, NULL);
   cr_assert_gt(id, 0);
   cr_assert_eq(parley_call_hangup(a), 0);
   cr_expect_eq(parley_call_hangup(a), PARLEY_ESTATE, "double hangup");
   cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "start after hangup");
   cr_expect_eq(parley_call_create_offer(a, offer, sizeof offer), PARLEY_ESTATE, "offer after hangup");
   cr_expect_eq(parley_call_free(a), PARLEY_ESTATE, "a listener is still registered");
-  cr_expect_eq(parley_off(a, id), 0);
+  cr_expect_eq(parley_call_off(a, id), 0);
   cr_expect_eq(parley_call_free(a), 0);
   cr_expect_eq(parley_call_free(b), 0, "free without hangup tears down");
   parley_engine_free(e);
@@ -309,7 +309,7 @@ typedef struct self_free {
 static void free_on_closed(const parley_event *ev, void *user) {
   self_free *sf = user;
   cr_expect_eq(ev->kind, PARLEY_EVENT_CLOSED);
-  cr_expect_eq(parley_off(ev->call, sf->id), 0);
+  cr_expect_eq(parley_call_off(ev->call, sf->id), 0);
   sf->free_result = parley_call_free(ev->call);
   atomic_store(&sf->freed, 1);
 }
@@ -319,7 +319,7 @@ Test(api, call_freed_from_its_closed_listener) {
   parley_call *c;
   cr_assert_eq(parley_call_new(e, &c), 0);
   self_free sf = {0};
-  sf.id = parley_on(c, PARLEY_EVENT_CLOSED, free_on_closed, &sf);
+  sf.id = parley_call_on(c, PARLEY_EVENT_CLOSED, free_on_closed, &sf);
   cr_assert_gt(sf.id, 0);
   cr_assert_eq(parley_call_hangup(c), 0);
   for (int i = 0; i < 500 && !atomic_load(&sf.freed); i++) {
@@ -340,5 +340,30 @@ Test(api, call_table_is_bounded) {
   cr_expect_eq(parley_call_free(c[3]), 0);
   cr_expect_eq(parley_call_new(e, &c[3]), 0, "a freed place is reused");
   /* The rest are freed by the engine. */
+  parley_engine_free(e);
+}
+
+/* The names before 0.2 still work for one minor version. */
+static void count_event(const parley_event *ev, void *user) {
+  (void)ev;
+  (*(int *)user)++;
+}
+
+Test(api, deprecated_parley_on_and_off_still_work) {
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  parley_engine *e;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  parley_call *c;
+  cr_assert_eq(parley_call_new(e, &c), 0);
+  int n = 0;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  int id = parley_on(c, PARLEY_EVENT_CLOSED, count_event, &n);
+  cr_expect_gt(id, 0);
+  cr_expect_eq(parley_off(c, id), 0);
+  cr_expect_eq(parley_off(c, id), PARLEY_ENOTFOUND);
+#pragma GCC diagnostic pop
+  cr_expect_eq(parley_call_free(c), 0);
   parley_engine_free(e);
 }

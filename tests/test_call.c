@@ -74,13 +74,13 @@ static int count(rec *r, parley_event_kind k) {
 /* Registers on_event for every call event kind; ids go to ids[] (PARLEY_EVENT_CALL_KIND_COUNT entries). */
 static void listen_all(parley_call *c, rec *r, int *ids) {
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
-    ids[k] = parley_on(c, (parley_event_kind)k, on_event, r);
+    ids[k] = parley_call_on(c, (parley_event_kind)k, on_event, r);
     cr_assert_gt(ids[k], 0);
   }
 }
 
 static void unlisten_all(parley_call *c, const int *ids) {
-  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) cr_expect_eq(parley_off(c, ids[k]), 0);
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) cr_expect_eq(parley_call_off(c, ids[k]), 0);
 }
 
 /* A call on each engine, every event of each recorded (ra, rb; listener ids in ida, idb). */
@@ -177,10 +177,10 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   listen_all(a, &ra, ida);
   listen_all(b, &rb, idb);
   /* A listener removed before anything happens must never fire. */
-  int gone = parley_on(a, PARLEY_EVENT_ICE_STATE_CHANGED, on_event, &removed);
+  int gone = parley_call_on(a, PARLEY_EVENT_ICE_STATE_CHANGED, on_event, &removed);
   cr_assert_gt(gone, 0);
-  cr_assert_eq(parley_off(a, gone), 0);
-  cr_expect_eq(parley_off(a, gone), PARLEY_ENOTFOUND);
+  cr_assert_eq(parley_call_off(a, gone), 0);
+  cr_expect_eq(parley_call_off(a, gone), PARLEY_ENOTFOUND);
 
   negotiate(a, b);
   cr_expect_eq(parley_call_start(a), PARLEY_ESTATE, "double start");
@@ -231,7 +231,7 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_expect_eq(ra.kinds[ra.n - 1], PARLEY_EVENT_CLOSED, "closed is the last event");
   cr_expect_eq(ra.last_sig, PARLEY_SIGNALING_CLOSED);
   cr_expect_eq(ra.last_ice, PARLEY_ICE_CLOSED);
-  cr_expect_eq(parley_on(a, PARLEY_EVENT_RESUMED, on_event, &ra), PARLEY_ESTATE, "no listeners after closed");
+  cr_expect_eq(parley_call_on(a, PARLEY_EVENT_RESUMED, on_event, &ra), PARLEY_ESTATE, "no listeners after closed");
 
   cr_expect_eq(parley_call_free(a), PARLEY_ESTATE, "free with listeners");
   unlisten_all(a, ida);
@@ -542,13 +542,13 @@ Test(call, trickled_candidates_connect, .timeout = 60) {
   trickle_rec t;
   memset(&t, 0, sizeof t);
   pthread_mutex_init(&t.mu, NULL);
-  int idc = parley_on(a, PARLEY_EVENT_LOCAL_CANDIDATE, on_candidate, &t);
+  int idc = parley_call_on(a, PARLEY_EVENT_LOCAL_CANDIDATE, on_candidate, &t);
   cr_assert_gt(idc, 0);
   rec ra, rb;
   rec_init(&ra);
   rec_init(&rb);
-  int ida = parley_on(a, PARLEY_EVENT_TRACK_STARTED, on_event, &ra);
-  int idb = parley_on(b, PARLEY_EVENT_TRACK_STARTED, on_event, &rb);
+  int ida = parley_call_on(a, PARLEY_EVENT_TRACK_STARTED, on_event, &ra);
+  int idb = parley_call_on(b, PARLEY_EVENT_TRACK_STARTED, on_event, &rb);
 
   static char offer[8192], bare[8192], answer[8192];
   parley_sdp_error se;
@@ -582,9 +582,9 @@ Test(call, trickled_candidates_connect, .timeout = 60) {
     sleep_ms(10);
   cr_expect_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED), 1);
   cr_expect_eq(count(&rb, PARLEY_EVENT_TRACK_STARTED), 1);
-  parley_off(a, idc);
-  parley_off(a, ida);
-  parley_off(b, idb);
+  parley_call_off(a, idc);
+  parley_call_off(a, ida);
+  parley_call_off(b, idb);
   cr_expect_eq(parley_call_free(a), 0);
   cr_expect_eq(parley_call_free(b), 0);
   parley_engine_free(ea);

@@ -350,7 +350,7 @@ static int side_open(side *s, const parley_engine_config *cfg) {
   }
   if ((err = parley_call_new(s->eng, &s->call)) < 0) return fail("call", err);
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
-    s->ids[k] = parley_on(s->call, (parley_event_kind)k, on_event, s);
+    s->ids[k] = parley_call_on(s->call, (parley_event_kind)k, on_event, s);
     if (s->ids[k] < 0) return fail("listener", s->ids[k]);
   }
   return 0;
@@ -389,7 +389,7 @@ static void side_hangup(side *s) {
 static void side_close(side *s) {
   if (s->call) {
     for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++)
-      if (s->ids[k] > 0) parley_off(s->call, s->ids[k]);
+      if (s->ids[k] > 0) parley_call_off(s->call, s->ids[k]);
     parley_call_free(s->call);
     s->call = NULL;
   }

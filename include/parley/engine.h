@@ -12,7 +12,7 @@
  *
  *   parley_call *call;
  *   parley_call_new(eng, &call);
- *   parley_on(call, PARLEY_EVENT_TRACK_STARTED, on_track, app);   // callbacks on the dispatch thread
+ *   parley_call_on(call, PARLEY_EVENT_TRACK_STARTED, on_track, app);   // callbacks on the dispatch thread
  *   char sdp[8192];
  *   parley_call_create_offer(call, sdp, sizeof sdp);
  *   parley_call_set_local_description(call, sdp);
@@ -21,7 +21,7 @@
  *   parley_call_start(call);                  // audio flows once ICE connects
  *   ...
  *   parley_call_hangup(call);                 // RTCP BYE; events end with PARLEY_EVENT_CLOSED
- *   // after CLOSED was delivered: parley_off() every listener, then
+ *   // after CLOSED was delivered: parley_call_off() every listener, then
  *   parley_call_free(call);
  *   parley_engine_free(eng);
  *
@@ -211,8 +211,8 @@ PARLEY_API int parley_call_new(parley_engine *eng, parley_call **out);
 
 /* Frees a call. If it was not hung up, it is torn down first (an RTCP BYE is sent) without events.
  * Pending events of the call are dropped. Returns 0, PARLEY_EINVAL (NULL) or PARLEY_ESTATE: listeners
- * are still registered (remove them with parley_off first, so that no listener can run on freed
- * memory). To free a call from its own listener, do it in the CLOSED listener after parley_off. */
+ * are still registered (remove them with parley_call_off first, so that no listener can run on freed
+ * memory). To free a call from its own listener, do it in the CLOSED listener after parley_call_off. */
 PARLEY_API int parley_call_free(parley_call *call);
 
 /* Writes an SDP offer (NUL-terminated) into the caller's buffer sdp[0..cap) and returns its length. The
@@ -332,7 +332,7 @@ typedef enum parley_event_kind {
   PARLEY_EVENT_KIND_COUNT
 } parley_event_kind;
 
-/* Kinds below this are call events (parley_on); the others are session events (parley_session_on). */
+/* Kinds below this are call events (parley_call_on); the others are session events (parley_session_on). */
 #define PARLEY_EVENT_CALL_KIND_COUNT (PARLEY_EVENT_CLOSED + 1)
 #define PARLEY_SESSION_MAX_SPEAKERS 4
 
@@ -402,10 +402,14 @@ typedef void (*parley_event_fn)(const parley_event *ev, void *user);
  * PARLEY_EINVAL (NULL call/fn, a kind that is not a call event), PARLEY_EFULL (PARLEY_CALL_MAX_LISTENERS per call),
  * PARLEY_ESTATE (CLOSED was already delivered). Listeners of one kind run in registration order. */
 #define PARLEY_CALL_MAX_LISTENERS 32
-PARLEY_API int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user);
-/* Removes a listener. Once parley_off returns, fn is not called again (except an invocation already
+PARLEY_API int parley_call_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user);
+/* Removes a listener. Once parley_call_off returns, fn is not called again (except an invocation already
  * running on another thread). 0, PARLEY_EINVAL, PARLEY_ENOTFOUND. */
-PARLEY_API int parley_off(parley_call *call, int listener_id);
+PARLEY_API int parley_call_off(parley_call *call, int listener_id);
+/* The names before 0.2, beside parley_session_on/off: deprecated, removed in the next minor version. */
+PARLEY_API __attribute__((deprecated("use parley_call_on"))) int parley_on(parley_call *call, parley_event_kind kind,
+                                                                         parley_event_fn fn, void *user);
+PARLEY_API __attribute__((deprecated("use parley_call_off"))) int parley_off(parley_call *call, int listener_id);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Sessions: a mesh of calls (one per remote participant) sharing the engine's capture (encoded once per
@@ -435,7 +439,7 @@ PARLEY_API int parley_session_join(parley_session *s, parley_call *call);
 PARLEY_API int parley_session_leave(parley_session *s, parley_call *call);
 /* Members now (>= 0) or PARLEY_EINVAL. */
 PARLEY_API int parley_session_count(parley_session *s);
-/* Listeners for MEMBERS_CHANGED and SPEAKERS_CHANGED; same rules as parley_on / parley_off.
+/* Listeners for MEMBERS_CHANGED and SPEAKERS_CHANGED; same rules as parley_call_on / parley_call_off.
  * PARLEY_EINVAL for a call event kind. */
 PARLEY_API int parley_session_on(parley_session *s, parley_event_kind kind, parley_event_fn fn, void *user);
 PARLEY_API int parley_session_off(parley_session *s, int listener_id);

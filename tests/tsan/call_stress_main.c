@@ -69,9 +69,9 @@ int main(int argc, char **argv) {
   int ids[5];
   ids[0] = parley_session_on(s, PARLEY_EVENT_SPEAKERS_CHANGED, on_event, NULL);
   ids[1] = parley_session_on(s, PARLEY_EVENT_MEMBERS_CHANGED, on_event, NULL);
-  ids[2] = parley_on(m1, PARLEY_EVENT_TRACK_STARTED, on_event, NULL);
-  ids[3] = parley_on(m1, PARLEY_EVENT_CLOSED, on_event, NULL);
-  ids[4] = parley_on(m2, PARLEY_EVENT_TRACK_STARTED, on_event, NULL);
+  ids[2] = parley_call_on(m1, PARLEY_EVENT_TRACK_STARTED, on_event, NULL);
+  ids[3] = parley_call_on(m1, PARLEY_EVENT_CLOSED, on_event, NULL);
+  ids[4] = parley_call_on(m2, PARLEY_EVENT_TRACK_STARTED, on_event, NULL);
   if (parley_session_join(s, m1) || negotiate(m1, p1) || negotiate(p2, m2) || parley_session_join(s, m2)) {
     fprintf(stderr, "call_stress: negotiation failed\n");
     return 1;
@@ -97,9 +97,9 @@ int main(int argc, char **argv) {
   }
   parley_session_off(s, ids[0]);
   parley_session_off(s, ids[1]);
-  parley_off(m1, ids[2]);
-  parley_off(m1, ids[3]);
-  parley_off(m2, ids[4]);
+  parley_call_off(m1, ids[2]);
+  parley_call_off(m1, ids[3]);
+  parley_call_off(m2, ids[4]);
   int freed = parley_call_free(m1) | parley_call_free(m2) | parley_session_free(s) | parley_call_free(p1) |
               parley_call_free(p2);
   parley_engine_free(em);
