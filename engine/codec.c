@@ -8,10 +8,9 @@
  *
  * Default complexity 9: in libopus 1.3.1 the SILK layer, which carries speech in VOIP mode at these
  * rates, uses its most thorough settings from complexity 8 up, and the float build runs its signal
- * analysis from 7. Measured on tests/data speech (mono, 32 and 48 kbit/s, 10 and 20 ms): 8, 9 and 10
- * give the same bytes, decoded correlation and CPU (about 2% of one core); 5 halves the CPU for a
- * slightly lower correlation (0.945 vs 0.947). 9 keeps full speech quality; 10 bought nothing
- * measurable on speech, and the step below it is the cheap knob if a device runs short of CPU.
+ * analysis from 7. On speech 8, 9 and 10 give the same bytes, quality and CPU, and lower settings trade a
+ * little quality for CPU (`parley-bench stages` times the encoder): 9 keeps full speech quality, and the
+ * steps below it are the cheap knob if a device runs short of CPU.
  */
 #include "engine/codec.h"
 

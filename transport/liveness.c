@@ -40,10 +40,9 @@
  * <= 900 ms at 100 ms RTT, <= 1180 ms at the harsh network's 380 ms worst RTT.
  * Recovery: the next slow probe after the restore (<= 200 ms) plus one RTT, or earlier with media.
  *
- * Measured through two real ICE agents (bench_disconnect.c, which reads "150 ms of jitter" more harshly
- * as Gaussian sd 50 ms, one-way delay up to ~290 ms): no false disconnect in simulated hours; cut ->
- * disconnected p95 ~800 ms on the mild network and ~960 ms on the harsh one (lost_after plus the
- * latest datagram still in flight at the cut); at 800 ms the harsh p95 was ~1000 ms, too close.
+ * `parley-bench disconnect` measures these bounds through two real ICE agents on a mild and a harsh
+ * network (false disconnects per simulated hour, cut -> disconnected p95): lost_after is chosen so the
+ * harsh network's p95 stays under a second with the latest datagram still in flight at the cut.
  *
  * ICMP port unreachable (ECONNREFUSED on the selected pair) is not authenticated: anyone who knows the
  * two addresses can forge it, so one error only starts probing at once. Peer-gone needs both that ICMP
