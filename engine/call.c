@@ -138,7 +138,7 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
   parley__netaddr addrs[PARLEY__CALL_MAX_SOCKS * 2];
   parley__ice_gather_opts go = {.ipv4 = true, .ipv6 = e->cfg.ipv6, .loopback = e->cfg.loopback_candidates};
   int n = parley__ice_gather_host_addrs(&go, addrs, sizeof addrs / sizeof addrs[0]);
-  if (n < 0) return PARLEY_ENETWORK;
+  if (n < 0) return n;
   int err = 0;
   parley__ice_config ic = {0};
   ic.role = controlling ? PARLEY__ICE_CONTROLLING : PARLEY__ICE_CONTROLLED;

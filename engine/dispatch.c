@@ -2,7 +2,9 @@
  * run: the dispatch thread (PARLEY_DISPATCH_THREAD) or parley_engine_dispatch on the app's thread
  * (PARLEY_DISPATCH_APP, woken through an eventfd).
  *
- * Owns the queued events (malloc'd by the poster, freed after dispatch). Producers are the network
+ * Owns the queue of events, which lives in its targets' slots (engine_internal.h: allocated with each
+ * call and session, so posting never allocates and CLOSED, in a slot of its own, is never lost; a
+ * full target drops its oldest queued state change and counts it). Producers are the network
  * thread and app threads (signaling, hangup, session membership); never the audio thread. Listeners
  * attach to targets: calls and sessions. Everything is guarded by
  * eng->ev_lock, which is released around every listener call: a listener may call any parley_
@@ -11,6 +13,7 @@
  * id, so a listener removed or a call freed meanwhile is not called.
  */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +33,59 @@ static void notify(parley_engine *e) {
   }
 }
 
+static bool droppable(parley_event_kind k) {
+  return k == PARLEY_EVENT_ICE_STATE_CHANGED || k == PARLEY_EVENT_PEER_STATE_CHANGED ||
+         k == PARLEY_EVENT_SIGNALING_STATE_CHANGED || k == PARLEY_EVENT_SPEAKERS_CHANGED;
+}
+
+static void unlink_event(parley_engine *e, parley__queued_event *q) {
+  parley__queued_event **pp = &e->q_head, *prev = NULL;
+  while (*pp && *pp != q) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (!*pp) return;
+  *pp = q->next;
+  if (e->q_tail == q) e->q_tail = prev;
+  q->used = false;
+}
+
+/* A free slot of t for an event of kind (ev_lock held). Never fails: CLOSED has slot 0 to itself; any
+ * other event takes a free slot or, when all are queued, the slot of t's oldest queued state change
+ * (the state it reported is stale by now), else of t's oldest queued event; the dropped one is counted. */
+static parley__queued_event *take(parley_engine *e, parley__target *t, parley_event_kind kind) {
+  parley__queued_event *q = NULL;
+  if (kind == PARLEY_EVENT_CLOSED) {
+    q = &t->slots[0];
+  } else {
+    for (int i = 1; i < PARLEY__TARGET_EVENTS && !q; i++)
+      if (!t->slots[i].used) q = &t->slots[i];
+    parley__queued_event *any = NULL;
+    for (parley__queued_event *p = e->q_head; p && !q; p = p->next)
+      if (p->target == t && p->ev.kind != PARLEY_EVENT_CLOSED) {
+        if (!any) any = p;
+        if (droppable(p->ev.kind)) q = p;
+      }
+    if (!q) q = any ? any : &t->slots[1]; /* all queued: used slots are queued slots */
+  }
+  if (q->used) {
+    unlink_event(e, q);
+    t->events_dropped++;
+  }
+  memset(q, 0, offsetof(parley__queued_event, message));
+  q->message[0] = q->candidate[0] = '\0';
+  q->used = true;
+  q->target = t;
+  q->serial = t->serial;
+  q->ev.kind = kind;
+  q->ev.message = q->message;
+  q->ev.candidate = q->candidate;
+  return q;
+}
+
+/* Queues q (taken and filled under ev_lock, still held) and wakes the dispatcher. */
 static void enqueue(parley_engine *e, parley__queued_event *q) {
-  pthread_mutex_lock(&e->ev_lock);
+  q->seq = e->q_seq++;
   if (e->q_tail) e->q_tail->next = q;
   else e->q_head = q;
   e->q_tail = q;
@@ -39,21 +93,15 @@ static void enqueue(parley_engine *e, parley__queued_event *q) {
   pthread_mutex_unlock(&e->ev_lock);
 }
 
-static parley__queued_event *make(parley__target *t, parley_event_kind kind, int64_t now_us) {
-  parley__queued_event *q = calloc(1, sizeof *q);
-  if (!q) return NULL;
-  q->target = t;
-  q->serial = t->serial;
-  q->ev.kind = kind;
+static parley__queued_event *begin(parley_engine *e, parley__target *t, parley_event_kind kind, int64_t now_us) {
+  pthread_mutex_lock(&e->ev_lock);
+  parley__queued_event *q = take(e, t, kind);
   q->ev.time_us = now_us;
-  q->ev.message = q->message;
-  q->ev.candidate = q->candidate;
   return q;
 }
 
 void parley__engine_post(parley_engine *e, parley_call *call, const parley__event *iev) {
-  parley__queued_event *q = make(parley__call_target(call), iev->kind, iev->now_us);
-  if (!q) return; /* out of memory: the event is lost (nothing better to do on the network thread) */
+  parley__queued_event *q = begin(e, parley__call_target(call), iev->kind, iev->now_us);
   q->ev.call = call;
   q->ev.ssrc = iev->ssrc;
   q->ev.reason = iev->stop_reason;
@@ -67,23 +115,20 @@ void parley__engine_post(parley_engine *e, parley_call *call, const parley__even
 }
 
 void parley__engine_post_candidate(parley_engine *e, parley_call *call, const char *line, int64_t now_us) {
-  parley__queued_event *q = make(parley__call_target(call), PARLEY_EVENT_LOCAL_CANDIDATE, now_us);
-  if (!q) return;
+  parley__queued_event *q = begin(e, parley__call_target(call), PARLEY_EVENT_LOCAL_CANDIDATE, now_us);
   q->ev.call = call;
   snprintf(q->candidate, sizeof q->candidate, "%s", line);
   enqueue(e, q);
 }
 
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us) {
-  parley__queued_event *q = make(parley__call_target(call), PARLEY_EVENT_CLOSED, now_us);
-  if (!q) return;
+  parley__queued_event *q = begin(e, parley__call_target(call), PARLEY_EVENT_CLOSED, now_us);
   q->ev.call = call;
   enqueue(e, q);
 }
 
 void parley__engine_post_session(parley_engine *e, parley_session *s, const parley_event *ev) {
-  parley__queued_event *q = make(&s->tgt, ev->kind, ev->time_us);
-  if (!q) return;
+  parley__queued_event *q = begin(e, &s->tgt, ev->kind, ev->time_us);
   q->ev = *ev;
   q->ev.session = s;
   q->ev.message = q->message;
@@ -91,13 +136,19 @@ void parley__engine_post_session(parley_engine *e, parley_session *s, const parl
   enqueue(e, q);
 }
 
-static parley__queued_event *pop(parley_engine *e) {
+/* Moves the oldest queued event into *out (its slot is free again: the target may be freed while the
+ * copy is delivered). ev_lock held. false when the queue is empty. */
+static bool pop(parley_engine *e, parley__queued_event *out) {
   parley__queued_event *q = e->q_head;
-  if (q) {
-    e->q_head = q->next;
-    if (!e->q_head) e->q_tail = NULL;
-  }
-  return q;
+  if (!q) return false;
+  e->q_head = q->next;
+  if (!e->q_head) e->q_tail = NULL;
+  q->used = false;
+  *out = *q;
+  out->next = NULL;
+  out->ev.message = out->message;
+  out->ev.candidate = out->candidate;
+  return true;
 }
 
 /* ---- registry ---- */
@@ -125,7 +176,7 @@ void parley__dispatch_unregister(parley_engine *e, parley__target *t) {
     parley__queued_event *q = *pp;
     if (q->target == t) {
       *pp = q->next;
-      free(q);
+      q->used = false;
     } else {
       last = q;
       pp = &q->next;
@@ -139,6 +190,13 @@ static bool alive(parley_engine *e, parley__target *t, uint64_t serial) {
   for (int i = 0; i < LIVE_MAX; i++)
     if (e->live[i] == t && e->live_serial[i] == serial) return true;
   return false;
+}
+
+uint64_t parley__target_events_dropped(parley_engine *e, parley__target *t) {
+  pthread_mutex_lock(&e->ev_lock);
+  uint64_t n = t->events_dropped;
+  pthread_mutex_unlock(&e->ev_lock);
+  return n;
 }
 
 bool parley__target_has_listeners(parley_engine *e, parley__target *t) {
@@ -217,10 +275,10 @@ static void *disp_main(void *arg) {
   for (;;) {
     while (!e->q_head && !e->disp_stop) pthread_cond_wait(&e->ev_cond, &e->ev_lock);
     if (e->disp_stop) break;
-    parley__queued_event *q = pop(e);
+    parley__queued_event q;
+    (void)pop(e, &q);
     pthread_mutex_unlock(&e->ev_lock);
-    deliver(e, q);
-    free(q);
+    deliver(e, &q);
     pthread_mutex_lock(&e->ev_lock);
   }
   pthread_mutex_unlock(&e->ev_lock);
@@ -229,7 +287,7 @@ static void *disp_main(void *arg) {
 
 int parley__dispatch_start(parley_engine *e) {
   if (e->cfg.dispatch == PARLEY_DISPATCH_APP) return 0;
-  if (pthread_create(&e->disp, NULL, disp_main, e) != 0) return PARLEY_ENETWORK;
+  if (pthread_create(&e->disp, NULL, disp_main, e) != 0) return PARLEY_ENOMEM; /* as engine.c's threads */
   e->disp_running = true;
   return 0;
 }
@@ -244,8 +302,8 @@ void parley__dispatch_stop(parley_engine *e) {
     e->disp_running = false;
   }
   pthread_mutex_lock(&e->ev_lock);
-  parley__queued_event *q;
-  while ((q = pop(e)) != NULL) free(q);
+  parley__queued_event q;
+  while (pop(e, &q)) continue;
   pthread_mutex_unlock(&e->ev_lock);
 }
 
@@ -275,18 +333,17 @@ int parley_engine_dispatch(parley_engine *e) {
   int n = 0;
   /* Bounded: events posted by the listeners themselves wait for the next call. */
   pthread_mutex_lock(&e->ev_lock);
-  parley__queued_event *end = e->q_tail;
+  bool any = e->q_tail != NULL;
+  uint64_t end = any ? e->q_tail->seq : 0;
   pthread_mutex_unlock(&e->ev_lock);
-  while (end) {
+  while (any) {
+    parley__queued_event q;
     pthread_mutex_lock(&e->ev_lock);
-    parley__queued_event *q = pop(e);
+    bool got = e->q_head && e->q_head->seq <= end && pop(e, &q);
     pthread_mutex_unlock(&e->ev_lock);
-    if (!q) break;
-    deliver(e, q);
+    if (!got) break;
+    deliver(e, &q);
     n++;
-    bool last = q == end;
-    free(q);
-    if (last) break;
   }
   atomic_store(&e->app_dispatching, false);
   return n;

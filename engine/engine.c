@@ -470,8 +470,10 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   }
   err = parley__dispatch_start(e);
   if (err) goto fail;
+  /* A thread that fails to start is PARLEY_ENOMEM throughout the engine (pthread_create: EAGAIN, no
+   * memory for its stack or bookkeeping). */
   if (pthread_create(&e->net, NULL, net_main, e) != 0) {
-    err = PARLEY_ENETWORK;
+    err = PARLEY_ENOMEM;
     goto fail;
   }
   e->net_running = true;

@@ -76,6 +76,27 @@ typedef struct parley__listener {
   void *user;
 } parley__listener;
 
+/* A queued public event: a copy, the message lives here. One of its target's slots (below). */
+struct parley__target;
+typedef struct parley__queued_event {
+  struct parley__queued_event *next;
+  struct parley__target *target;
+  uint64_t serial;
+  uint64_t seq; /* engine-wide posting order (parley_engine_dispatch's bound) */
+  bool used;
+  parley_event ev;
+  char message[PARLEY__EVENT_MESSAGE_MAX];
+  char candidate[256];
+} parley__queued_event;
+
+/* Events a call or session can have queued and not yet dispatched: its slots, allocated with it so
+ * that posting never allocates. A call's burst between two dispatches is at most one gathering's
+ * candidates (PARLEY__CALL_MAX_SOCKS host + as many server-reflexive + end-of-candidates = 17) plus
+ * its state changes (signaling, ICE, peer, track: about a dozen); 48 leaves room for an ICE restart's
+ * second gathering. When all are queued, the target's oldest state change is dropped (dispatch.c).
+ * Slot 0 is CLOSED's alone: reserved at creation, CLOSED is never lost. */
+#define PARLEY__TARGET_EVENTS 48
+
 /* Something listeners attach to: a call or a session. Fields under eng->ev_lock except serial. */
 typedef struct parley__target {
   uint64_t serial; /* unique per engine, never reused */
@@ -83,17 +104,9 @@ typedef struct parley__target {
   parley__listener listeners[PARLEY_CALL_MAX_LISTENERS];
   int next_listener_id;
   bool closed_delivered;
+  uint64_t events_dropped; /* events dropped because all slots were queued */
+  parley__queued_event slots[PARLEY__TARGET_EVENTS];
 } parley__target;
-
-/* A queued public event: a copy, the message lives here. */
-typedef struct parley__queued_event {
-  struct parley__queued_event *next;
-  parley__target *target;
-  uint64_t serial;
-  parley_event ev;
-  char message[PARLEY__EVENT_MESSAGE_MAX];
-  char candidate[256];
-} parley__queued_event;
 
 struct parley_session {
   parley__target tgt; /* first member */
@@ -161,7 +174,8 @@ struct parley_engine {
   /* events */
   pthread_mutex_t ev_lock;
   pthread_cond_t ev_cond;
-  parley__queued_event *q_head, *q_tail;
+  parley__queued_event *q_head, *q_tail; /* FIFO through the targets' slots */
+  uint64_t q_seq;
   parley__target *live[PARLEY_ENGINE_MAX_CALLS + 1]; /* dispatch registry: calls and the session */
   uint64_t live_serial[PARLEY_ENGINE_MAX_CALLS + 1];
   int event_fd;
@@ -203,6 +217,8 @@ void parley__engine_post_session(parley_engine *e, parley_session *s, const parl
 void parley__dispatch_register(parley_engine *e, parley__target *t);
 void parley__dispatch_unregister(parley_engine *e, parley__target *t);
 bool parley__target_has_listeners(parley_engine *e, parley__target *t);
+/* Events of t dropped because its slots were all queued (ev_lock taken inside). */
+uint64_t parley__target_events_dropped(parley_engine *e, parley__target *t);
 int parley__target_on(parley_engine *e, parley__target *t, parley_event_kind kind, parley_event_fn fn, void *user);
 int parley__target_off(parley_engine *e, parley__target *t, int listener_id);
 int parley__dispatch_start(parley_engine *e);

@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "transport/ice_gather.h"
 
+#include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <sys/socket.h>
@@ -19,7 +20,7 @@ static bool wanted(const parley__ice_gather_opts *o, const parley__netaddr *a) {
 int parley__ice_gather_host_addrs(const parley__ice_gather_opts *opts, parley__netaddr *out, size_t max) {
   if (!opts || (!out && max > 0)) return PARLEY_EINVAL;
   struct ifaddrs *list = NULL;
-  if (getifaddrs(&list) != 0) return PARLEY_ENETWORK;
+  if (getifaddrs(&list) != 0) return errno == ENOMEM ? PARLEY_ENOMEM : PARLEY_ENETWORK;
   size_t n = 0;
   /* Two passes so IPv6 comes first (RFC 8421 prefers it in local preference order). */
   for (int pass = 0; pass < 2; pass++) {
