@@ -8,21 +8,25 @@
 
 #include "base/rng.h"
 
-float *th_load_wav(const char *name, size_t *n, int *rate_hz) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", PARLEY_TEST_DATA, name);
+float *th_read_wav(const char *path, size_t *n, int *rate_hz) {
   SF_INFO info = {0};
   SNDFILE *f = sf_open(path, SFM_READ, &info);
   if (!f) return NULL;
-  if (info.channels != 1 || info.frames <= 0) {
+  if (info.channels != 1 || info.frames < 0) {
     sf_close(f);
     return NULL;
   }
-  float *x = malloc((size_t)info.frames * sizeof *x);
+  float *x = calloc((size_t)info.frames + 1, sizeof *x); /* + 1: an empty file still gets a buffer */
   if (x) *n = (size_t)sf_readf_float(f, x, info.frames);
   *rate_hz = info.samplerate;
   sf_close(f);
   return x;
+}
+
+float *th_load_wav(const char *name, size_t *n, int *rate_hz) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", PARLEY_TEST_DATA, name);
+  return th_read_wav(path, n, rate_hz);
 }
 
 int th_save_wav(const char *path, const float *x, size_t n, int rate_hz) {

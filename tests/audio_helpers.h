@@ -8,6 +8,8 @@
 /* Reads tests/data/NAME (mono) as float samples in [-1, 1]. Returns a malloc'd buffer (caller frees)
  * and sets *n and *rate_hz, or NULL on failure. */
 float *th_load_wav(const char *name, size_t *n, int *rate_hz);
+/* The same for a mono WAV at path (e.g. what an engine wrote); NULL if unreadable or not mono. */
+float *th_read_wav(const char *path, size_t *n, int *rate_hz);
 /* Writes mono float samples to PATH as 16-bit WAV; 0 on success. For inspecting failures by ear. */
 int th_save_wav(const char *path, const float *x, size_t n, int rate_hz);
 

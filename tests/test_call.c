@@ -115,18 +115,6 @@ static void negotiate(parley_call *a, parley_call *b) {
   cr_expect(strstr(answer, "a=rtcp-mux") != NULL);
 }
 
-static float *read_wav(const char *path, size_t *n, int *rate) {
-  SF_INFO info;
-  memset(&info, 0, sizeof info);
-  SNDFILE *f = sf_open(path, SFM_READ, &info);
-  if (!f) return NULL;
-  float *x = calloc((size_t)info.frames + 1, sizeof *x);
-  *n = (size_t)sf_readf_float(f, x, info.frames);
-  *rate = info.samplerate;
-  sf_close(f);
-  return x;
-}
-
 /* Mean over the 200 ms pieces of x[off, off + len) of each piece's correlation with y at its own best
  * lag in 0..max_lag: time-scaled playout moves the alignment as it goes, so one lag fits only part of
  * a longer window. */
@@ -249,7 +237,7 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   size_t nx, ny;
   int rate;
   float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
-  float *y = read_wav(out_path, &ny, &rate);
+  float *y = th_read_wav(out_path, &ny, &rate);
   cr_assert_not_null(x);
   cr_assert_not_null(y);
   cr_assert_eq(rate, 48000);
@@ -479,7 +467,7 @@ Test(call, session_mesh_mixes_and_ranks_speakers, .timeout = 60) {
   size_t nx, ny;
   int rate;
   float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
-  float *y = read_wav(out_path, &ny, &rate);
+  float *y = th_read_wav(out_path, &ny, &rate);
   cr_assert(x && y);
   cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 100 / 1000, "M played %zu samples", ny);
   /* Per 200 ms piece: the receive chain time-scales its playout (its default). */
@@ -892,7 +880,7 @@ Test(call, input_file_waits_for_media_and_hangs_up_at_its_end, .timeout = 60) {
   parley_engine_free(eb); /* B's file is complete */
   size_t n = 0;
   int rate = 0;
-  float *y = read_wav(out_path, &n, &rate);
+  float *y = th_read_wav(out_path, &n, &rate);
   cr_assert_not_null(y);
   int voiced_ms = 0;
   for (size_t p = 0; p + 480 <= n; p += 480) {
@@ -961,7 +949,7 @@ Test(call, ten_and_twenty_ms_engines_hear_each_other, .timeout = 60) {
     int rate;
     float *x = th_load_wav(heard[side][1], &nx, &rate);
     float *z = th_load_wav(heard[side][2], &nz, &rate);
-    float *y = read_wav(heard[side][0], &ny, &rate);
+    float *y = th_read_wav(heard[side][0], &ny, &rate);
     cr_assert(x && y && z);
     cr_assert_gt(ny, (size_t)48000 * 2 + 48000 * 100 / 1000, "%s: played %zu samples", side ? "B" : "A", ny);
     /* Per 200 ms piece: time-scaling moves the alignment as it goes, and a loaded host (sanitizers) can

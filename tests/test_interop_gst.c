@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <signal.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,17 +76,6 @@ static int peer_wait(peer *p, int timeout_s) {
   return -1;
 }
 
-static float *read_wav(const char *path, size_t *n) {
-  SF_INFO info;
-  memset(&info, 0, sizeof info);
-  SNDFILE *f = sf_open(path, SFM_READ, &info);
-  if (!f) return NULL;
-  float *x = calloc((size_t)info.frames + 1, sizeof *x);
-  *n = (size_t)sf_readf_float(f, x, info.frames);
-  sf_close(f);
-  return x;
-}
-
 /* Mean over 200 ms pieces of x (from 0.5 s to 5 s) of each piece's best correlation with y. The delay
  * the call added (signalling and ICE come first: up to 1.5 s) is found once over 4 s of speech; each
  * piece is then searched within 50 ms of it, as time-scaling moves the alignment a little. */
@@ -154,7 +142,7 @@ static void gst_sender_into_call(int frame_ms) {
   int rate;
   float *x = th_load_wav("speech_a_48k.wav", &nx, &rate);
   float *z = th_load_wav("speech_b_48k.wav", &nz, &rate);
-  float *y = read_wav(out_path, &ny);
+  float *y = th_read_wav(out_path, &ny, &rate);
   cr_assert(x && y && z);
   double peak = piecewise(x, nx, y, ny), control = piecewise(z, nz, y, ny);
   cr_log_info("%d ms GStreamer packets (%s): %lld received, %llu concealed frames; piecewise correlation %.3f"
