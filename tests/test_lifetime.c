@@ -33,13 +33,20 @@ static int retired(parley_engine *e) {
   return n;
 }
 
-Test(lifetime, call_media_outlives_a_stalled_audio_period, .timeout = 30) {
-  parley_engine *ea = app_engine(), *eb = app_engine();
-  parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
+/* Two app-callback engines with a call between them, negotiated and started: A's media is published. */
+static void connected_pair(parley_engine **ea, parley_engine **eb, parley_call **a, parley_call **b) {
+  *ea = app_engine();
+  *eb = app_engine();
+  cr_assert_eq(parley_call_new(*ea, a), 0);
+  cr_assert_eq(parley_call_new(*eb, b), 0);
   static char offer[8192], answer[8192];
-  th_negotiate(a, b, offer, answer, sizeof offer);
+  th_negotiate(*a, *b, offer, answer, sizeof offer);
+}
+
+Test(lifetime, call_media_outlives_a_stalled_audio_period, .timeout = 30) {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  connected_pair(&ea, &eb, &a, &b);
   float in[960] = {0}, out[960];
   for (int i = 0; i < 5; i++) cr_assert_eq(parley_engine_process(ea, in, out, 960), 0);
 
@@ -69,12 +76,9 @@ Test(lifetime, call_media_outlives_a_stalled_audio_period, .timeout = 30) {
 }
 
 Test(lifetime, engine_free_with_a_stalled_period_frees_after_the_audio_stops, .timeout = 30) {
-  parley_engine *ea = app_engine(), *eb = app_engine();
+  parley_engine *ea, *eb;
   parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
-  static char offer[8192], answer[8192];
-  th_negotiate(a, b, offer, answer, sizeof offer);
+  connected_pair(&ea, &eb, &a, &b);
   atomic_store(&ea->audio_busy, 1);
   cr_assert_eq(parley_call_free(a), 0);
   cr_expect_eq(retired(ea), 1);
@@ -86,12 +90,9 @@ Test(lifetime, engine_free_with_a_stalled_period_frees_after_the_audio_stops, .t
 }
 
 Test(lifetime, media_is_freed_at_once_outside_a_period) {
-  parley_engine *ea = app_engine(), *eb = app_engine();
+  parley_engine *ea, *eb;
   parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
-  static char offer[8192], answer[8192];
-  th_negotiate(a, b, offer, answer, sizeof offer);
+  connected_pair(&ea, &eb, &a, &b);
   cr_assert_eq(parley_call_free(a), 0);
   cr_expect_eq(retired(ea), 0);
   cr_expect_eq(parley_call_free(b), 0);
