@@ -5,7 +5,8 @@ pkgs="build-essential cmake pkg-config git libopus-dev libspeexdsp-dev portaudio
 libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2
 libjack-jackd2-dev
 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
-gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev python3-aiortc gstreamer1.0-nice"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -17,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+apt-get -o DPkg::Lock::Timeout=300 update -q
 # jackd2 asks about real-time priority at install; answer no, we only use its dummy driver.
 echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections
-apt-get install -y -q --no-install-recommends $missing
+apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $missing
