@@ -111,7 +111,7 @@ for exe in "$tmp"/pc/* "$tmp"/proj/build/*_shared "$tmp"/proj/build/*_static; do
   session_mesh) set -- "$clip" ;;
   *) set -- ;;
   esac
-  LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 30 "$exe" "$@" > "$tmp/out.txt" 2>&1 || {
+  LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout -k 5 30 "$exe" "$@" > "$tmp/out.txt" 2>&1 || {
     cat "$tmp/out.txt" >&2
     fail "$exe failed"
   }

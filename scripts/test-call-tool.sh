@@ -76,7 +76,7 @@ in_order() { # file pattern...: each pattern occurs after the previous one
 }
 
 # 1. Loopback with a blackout.
-timeout 30 "$tool" --loopback --in "$speech" --out "$tmp/lb.wav" --cut-at 2 --restore-at 3.5 --duration 5 \
+timeout -k 5 30 "$tool" --loopback --in "$speech" --out "$tmp/lb.wav" --cut-at 2 --restore-at 3.5 --duration 5 \
   --quiet > "$tmp/lb.txt" 2>&1 || { cat "$tmp/lb.txt" >&2; fail "loopback call exited non-zero"; }
 for s in A B; do
   in_order "$tmp/lb.txt" "$s  peer connected" "$s  track-started" "$s  interrupted(network-lost)" \
@@ -103,19 +103,19 @@ awk -v a="$sent" -v b="$recv" 'BEGIN {exit !(a + 0 >= 15 && a + 0 <= 45 && b + 0
 pass "loopback call with blackout and recovery ($(grep -c ' ms  ' "$tmp/lb.txt") timeline lines, loss $sent % / $recv %)"
 
 # 10 ms frames, no relay.
-timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/lb10.wav" --frame-ms 10 --duration 2 --quiet \
+timeout -k 5 20 "$tool" --loopback --in "$speech" --out "$tmp/lb10.wav" --frame-ms 10 --duration 2 --quiet \
   > "$tmp/lb10.txt" 2>&1 || { cat "$tmp/lb10.txt" >&2; fail "10 ms loopback"; }
 [ "$(wav_peak "$tmp/lb10.wav")" -gt 1000 ] || fail "10 ms loopback output is silent"
 pass "loopback call with 10 ms frames"
 
 # Any mono or stereo WAV the user gives: a 44.1 kHz stereo clip goes through the same call.
-timeout 20 "$tool" --loopback --in tests/data/speech_b_44k_stereo.wav --out "$tmp/lbst.wav" --duration 3 --quiet \
+timeout -k 5 20 "$tool" --loopback --in tests/data/speech_b_44k_stereo.wav --out "$tmp/lbst.wav" --duration 3 --quiet \
   > "$tmp/lbst.txt" 2>&1 || { cat "$tmp/lbst.txt" >&2; fail "stereo 44.1 kHz loopback"; }
 wav_final "$tmp/lbst.wav" || fail "stereo loopback output WAV not finalised"
 [ "$(wav_peak "$tmp/lbst.wav")" -gt 1000 ] || fail "stereo 44.1 kHz loopback output is silent"
 pass "loopback call with a 44.1 kHz stereo file"
 # A rate no sound card runs at (22.05 kHz): the file device converts it to 48 kHz.
-timeout 20 "$tool" --loopback --in tests/data/speech_a_22k_stereo.wav --out "$tmp/lb22.wav" --duration 3 --quiet \
+timeout -k 5 20 "$tool" --loopback --in tests/data/speech_a_22k_stereo.wav --out "$tmp/lb22.wav" --duration 3 --quiet \
   > "$tmp/lb22.txt" 2>&1 || { cat "$tmp/lb22.txt" >&2; fail "stereo 22.05 kHz loopback"; }
 wav_final "$tmp/lb22.wav" || fail "22.05 kHz loopback output WAV not finalised"
 [ "$(wav_peak "$tmp/lb22.wav")" -gt 1000 ] || fail "stereo 22.05 kHz loopback output is silent"
@@ -123,10 +123,10 @@ pass "loopback call with a 22.05 kHz stereo file"
 
 # 2. listen / dial, the listener echoes.
 port=$((20000 + $$ % 20000))
-timeout 20 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen.txt" 2>&1 &
+timeout -k 5 20 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen.txt" 2>&1 &
 lpid=$!
 pids="$pids $lpid"
-timeout 20 "$tool" dial "127.0.0.1:$port" --in "$speech" --out "$tmp/dial.wav" --duration 3 --quiet --timeout 10 \
+timeout -k 5 20 "$tool" dial "127.0.0.1:$port" --in "$speech" --out "$tmp/dial.wav" --duration 3 --quiet --timeout 10 \
   > "$tmp/dial.txt" 2>&1 || { cat "$tmp/dial.txt" "$tmp/listen.txt" >&2; fail "dial exited non-zero"; }
 wait "$lpid" || { cat "$tmp/listen.txt" >&2; fail "listen exited non-zero"; }
 in_order "$tmp/listen.txt" "B  track-started" "B  track-stopped (bye)" "B  closed"
@@ -139,10 +139,10 @@ pass "listen/dial with an echo peer"
 # windows from 0.5 s after the echo arrived span 8 s and must stay within 3 dB.
 wav_tone "$tmp/tone12.wav" 12
 port=$((port + 2))
-timeout 30 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen2.txt" 2>&1 &
+timeout -k 5 30 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 > "$tmp/listen2.txt" 2>&1 &
 lpid=$!
 pids="$pids $lpid"
-timeout 30 "$tool" dial "127.0.0.1:$port" --in "$tmp/tone12.wav" --out "$tmp/echo.wav" --no-aec --no-ns \
+timeout -k 5 30 "$tool" dial "127.0.0.1:$port" --in "$tmp/tone12.wav" --out "$tmp/echo.wav" --no-aec --no-ns \
   --duration 10.5 --quiet --timeout 10 > "$tmp/dial2.txt" 2>&1 || { cat "$tmp/dial2.txt" >&2; fail "echo dial"; }
 wait "$lpid" || { cat "$tmp/listen2.txt" >&2; fail "echo listen exited non-zero"; }
 wav_windows "$tmp/echo.wav" 24000 > "$tmp/echo.half" # 0.5 s windows, to find the echo's start
@@ -159,12 +159,12 @@ pass "an echo peer returns a steady level: 8 x 1 s windows within $spread dB ($(
 # before media flowed if it had started with the tool. --in-end hangup: the offerer ends the call when
 # the tone ends (no --duration), and the answerer sees the hang-up.
 wav_tone "$tmp/tone2.wav" 2
-timeout 30 "$tool" offer --sdp-out "$tmp/o2.sdp" --sdp-in "$tmp/a2.sdp" --loopback-only --in "$tmp/tone2.wav" \
+timeout -k 5 30 "$tool" offer --sdp-out "$tmp/o2.sdp" --sdp-in "$tmp/a2.sdp" --loopback-only --in "$tmp/tone2.wav" \
   --in-end hangup --no-ns --quiet --timeout 10 > "$tmp/offer3.txt" 2>&1 &
 opid=$!
 pids="$pids $opid"
 sleep 3
-timeout 30 "$tool" answer --sdp-in "$tmp/o2.sdp" --sdp-out "$tmp/a2.sdp" --loopback-only --out "$tmp/late.wav" \
+timeout -k 5 30 "$tool" answer --sdp-in "$tmp/o2.sdp" --sdp-out "$tmp/a2.sdp" --loopback-only --out "$tmp/late.wav" \
   --quiet --timeout 10 > "$tmp/answer3.txt" 2>&1 || { cat "$tmp/answer3.txt" "$tmp/offer3.txt" >&2; fail "late answer"; }
 wait "$opid" || { cat "$tmp/offer3.txt" >&2; fail "offer with --in-end hangup exited non-zero"; }
 in_order "$tmp/answer3.txt" "B  track-started" "B  track-stopped (bye)" "B  closed"
@@ -175,12 +175,12 @@ pass "--in starts with the media ($heard x 100 ms of a 2 s tone after 3 s of sig
 
 # 2d. --loopback lasts as long as --in (plus a second), and --in-end loop repeats a short file.
 wav_tone "$tmp/tone7.wav" 7
-timeout 30 "$tool" --loopback --in "$tmp/tone7.wav" --out "$tmp/lb7.wav" --no-ns --quiet > "$tmp/lb7.txt" 2>&1 ||
+timeout -k 5 30 "$tool" --loopback --in "$tmp/tone7.wav" --out "$tmp/lb7.wav" --no-ns --quiet > "$tmp/lb7.txt" 2>&1 ||
   { cat "$tmp/lb7.txt" >&2; fail "7 s loopback"; }
 wav_windows "$tmp/lb7.wav" 4800 > "$tmp/lb7.win"
 heard=$(windows_over "$tmp/lb7.win" -25)
 [ "$heard" -ge 68 ] || fail "a 7 s file in loopback was heard for $heard x 100 ms"
-timeout 30 "$tool" --loopback --in "$tmp/tone2.wav" --in-end loop --duration 5 --out "$tmp/lbloop.wav" --no-ns \
+timeout -k 5 30 "$tool" --loopback --in "$tmp/tone2.wav" --in-end loop --duration 5 --out "$tmp/lbloop.wav" --no-ns \
   --quiet > "$tmp/lbloop.txt" 2>&1 || { cat "$tmp/lbloop.txt" >&2; fail "looping loopback"; }
 wav_windows "$tmp/lbloop.wav" 4800 > "$tmp/lbloop.win"
 heard=$(windows_over "$tmp/lbloop.win" -25)
@@ -191,14 +191,14 @@ pass "loopback plays the whole 7 s file; --in-end loop repeats a 2 s one for 5 s
 # hand-edited SDP; a 2 s blackout there is a passive disconnect both sides report, then recover from.
 netsim="$build/bin/parley-netsim"
 rport=$((port + 5))
-timeout 30 "$netsim" --listen "127.0.0.1:$rport" --blackout 3:2 --duration 12 > "$tmp/netsim.txt" 2>&1 &
+timeout -k 5 30 "$netsim" --listen "127.0.0.1:$rport" --blackout 3:2 --duration 12 > "$tmp/netsim.txt" 2>&1 &
 npid=$!
 pids="$pids $npid"
 port=$((port + 6))
-timeout 30 "$tool" listen "127.0.0.1:$port" --out "$tmp/via.wav" --quiet --timeout 10 > "$tmp/vlisten.txt" 2>&1 &
+timeout -k 5 30 "$tool" listen "127.0.0.1:$port" --out "$tmp/via.wav" --quiet --timeout 10 > "$tmp/vlisten.txt" 2>&1 &
 lpid=$!
 pids="$pids $lpid"
-timeout 30 "$tool" dial "127.0.0.1:$port" --via "127.0.0.1:$rport" --in "$tmp/tone12.wav" --no-ns --duration 8 \
+timeout -k 5 30 "$tool" dial "127.0.0.1:$port" --via "127.0.0.1:$rport" --in "$tmp/tone12.wav" --no-ns --duration 8 \
   --quiet --timeout 10 > "$tmp/vdial.txt" 2>&1 || { cat "$tmp/vdial.txt" "$tmp/vlisten.txt" >&2; fail "dial --via"; }
 wait "$lpid" || { cat "$tmp/vlisten.txt" >&2; fail "listen (peer of --via) exited non-zero"; }
 kill -INT "$npid" 2>/dev/null || true
@@ -211,11 +211,11 @@ in_order "$tmp/vlisten.txt" "B  track-started" "B  interrupted(network-lost)" "B
 pass "--via routes a call through parley-netsim; its blackout is reported and recovered on both sides"
 
 # 3a. offer / answer through files (the answerer starts first and waits for the offer file).
-timeout 20 "$tool" answer --sdp-in "$tmp/offer.sdp" --sdp-out "$tmp/answer.sdp" --loopback-only \
+timeout -k 5 20 "$tool" answer --sdp-in "$tmp/offer.sdp" --sdp-out "$tmp/answer.sdp" --loopback-only \
   --out "$tmp/answer.wav" --quiet --timeout 10 > "$tmp/answer.txt" 2>&1 &
 apid=$!
 pids="$pids $apid"
-timeout 20 "$tool" offer --sdp-out "$tmp/offer.sdp" --sdp-in "$tmp/answer.sdp" --loopback-only --in "$speech" \
+timeout -k 5 20 "$tool" offer --sdp-out "$tmp/offer.sdp" --sdp-in "$tmp/answer.sdp" --loopback-only --in "$speech" \
   --duration 2 --quiet --timeout 10 > "$tmp/offer.txt" 2>&1 || { cat "$tmp/offer.txt" >&2; fail "offer exited non-zero"; }
 wait "$apid" || { cat "$tmp/answer.txt" >&2; fail "answer exited non-zero"; }
 grep -q "^a=candidate:" "$tmp/offer.sdp" || fail "offer file has no candidate"
@@ -226,11 +226,11 @@ pass "offer/answer through files"
 # 3b. offer / answer through stdin/stdout, cross-connected with FIFOs (opened in an order that cannot
 # deadlock: each FIFO's writer and reader open it as their first redirection).
 mkfifo "$tmp/to_answer" "$tmp/to_offer"
-timeout 20 "$tool" answer --loopback-only --out "$tmp/answer2.wav" --quiet --timeout 10 \
+timeout -k 5 20 "$tool" answer --loopback-only --out "$tmp/answer2.wav" --quiet --timeout 10 \
   > "$tmp/to_offer" < "$tmp/to_answer" 2> "$tmp/answer2.err" &
 apid=$!
 pids="$pids $apid"
-timeout 20 "$tool" offer --loopback-only --in "$speech" --duration 2 --quiet --timeout 10 \
+timeout -k 5 20 "$tool" offer --loopback-only --in "$speech" --duration 2 --quiet --timeout 10 \
   < "$tmp/to_offer" > "$tmp/to_answer" 2> "$tmp/offer2.err" || { cat "$tmp/offer2.err" >&2; fail "stdio offer"; }
 wait "$apid" || { cat "$tmp/answer2.err" >&2; fail "stdio answer"; }
 [ "$(wav_peak "$tmp/answer2.wav")" -gt 1000 ] || fail "stdio: the answerer heard nothing"
@@ -239,7 +239,7 @@ pass "offer/answer through stdin/stdout"
 # 4. Errors.
 expect_fail() { # description, then the command
   what=$1; shift
-  if timeout 10 "$@" > "$tmp/err.out" 2> "$tmp/err.txt"; then fail "$what: exited 0"; fi
+  if timeout -k 5 10 "$@" > "$tmp/err.out" 2> "$tmp/err.txt"; then fail "$what: exited 0"; fi
   grep -q "parley-call: " "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "$what: no message"; }
 }
 expect_fail "no mode" "$tool"
@@ -264,7 +264,7 @@ fi
 # Network errors carry the system's reason: an address not on this host, a port already listened on.
 expect_fail "address not here" "$tool" listen 192.0.2.1:7000 --timeout 1
 grep -q "Cannot assign requested address" "$tmp/err.txt" || { cat "$tmp/err.txt" >&2; fail "no reason for the bind error"; }
-timeout 10 "$tool" listen "127.0.0.1:$((port + 3))" --timeout 3 --quiet > "$tmp/busy.txt" 2>&1 &
+timeout -k 5 10 "$tool" listen "127.0.0.1:$((port + 3))" --timeout 3 --quiet > "$tmp/busy.txt" 2>&1 &
 bpid=$!
 pids="$pids $bpid"
 n=0
@@ -300,26 +300,26 @@ for opt in listen forward delay jitter monotonic loss burst-loss reorder duplica
   seed duration stats-interval queue max-datagram; do
   grep -q -- "^  --$opt\( \|$\)" "$tmp/help.txt" || fail "parley-netsim --help does not list --$opt"
 done
-timeout 10 "$netsim" --listen 127.0.0.1:0 --a2b-delay 5 --b2a-loss 10 --a2b-monotonic --blackout 1:1 \
+timeout -k 5 10 "$netsim" --listen 127.0.0.1:0 --a2b-delay 5 --b2a-loss 10 --a2b-monotonic --blackout 1:1 \
   --blackout 3:1 --b2a-spike 1:20 --b2a-burst-loss 5:3 --seed 0x10 --duration 0.2 > "$tmp/ns.txt" 2>&1 ||
   { cat "$tmp/ns.txt" >&2; fail "parley-netsim refused per-direction and repeated impairments"; }
 grep -q "^final stats" "$tmp/ns.txt" || fail "parley-netsim printed no final stats"
 many=""
 for i in $(seq 0 16); do many="$many --a2b-blackout $i:0.5"; done
 # shellcheck disable=SC2086
-if timeout 10 "$netsim" --listen 127.0.0.1:0 $many --duration 0.1 > /dev/null 2> "$tmp/ns.err"; then
+if timeout -k 5 10 "$netsim" --listen 127.0.0.1:0 $many --duration 0.1 > /dev/null 2> "$tmp/ns.err"; then
   fail "parley-netsim took 17 blackouts in one direction"
 fi
 grep -q "at most 16 per direction" "$tmp/ns.err" || { cat "$tmp/ns.err" >&2; fail "17 blackouts: no reason"; }
 for bad in "--a2b-listen 127.0.0.1:0" "--listen 127.0.0.1:0 --loss 101" "--listen 127.0.0.1:0 stray"; do
   # shellcheck disable=SC2086
-  if timeout 10 "$netsim" $bad > /dev/null 2> "$tmp/ns.err"; then fail "parley-netsim $bad: exited 0"; fi
+  if timeout -k 5 10 "$netsim" $bad > /dev/null 2> "$tmp/ns.err"; then fail "parley-netsim $bad: exited 0"; fi
   grep -q "parley-netsim: " "$tmp/ns.err" || { cat "$tmp/ns.err" >&2; fail "parley-netsim $bad: no message"; }
 done
 pass "--help lists each tool's options; parley-netsim takes per-direction and repeated impairments"
 
 # SIGINT in the middle of a call: clean hang-up, finalised WAV.
-timeout 20 "$tool" --loopback --in "$speech" --out "$tmp/int.wav" --duration 30 --quiet > "$tmp/int.txt" 2>&1 &
+timeout -k 5 20 "$tool" --loopback --in "$speech" --out "$tmp/int.wav" --duration 30 --quiet > "$tmp/int.txt" 2>&1 &
 ipid=$!
 pids="$pids $ipid"
 n=0

@@ -54,7 +54,7 @@ done
 "$tool" --list-devices 2> /dev/null | grep -q "JACK" || fail "PortAudio does not list the JACK device"
 
 port=$((20000 + $$ % 20000))
-timeout 30 "$tool" listen "127.0.0.1:$port" --device system --no-aec --no-ns --quiet --timeout 15 \
+timeout -k 5 30 "$tool" listen "127.0.0.1:$port" --device system --no-aec --no-ns --quiet --timeout 15 \
   > "$tmp/listen.txt" 2> "$tmp/listen.err" &
 lpid=$!
 pids="$lpid"
@@ -66,7 +66,7 @@ until jack_lsp 2> /dev/null | grep -q "^PortAudio:out_0" || [ $n -ge 100 ]; do s
 jack_disconnect system:capture_1 PortAudio:in_0 2> /dev/null || true
 jack_connect PortAudio:out_0 PortAudio:in_0 || fail "jack_connect"
 
-timeout 30 "$tool" dial "127.0.0.1:$port" --in "$speech" --out "$tmp/dial.wav" --no-aec --duration 5 --quiet \
+timeout -k 5 30 "$tool" dial "127.0.0.1:$port" --in "$speech" --out "$tmp/dial.wav" --no-aec --duration 5 --quiet \
   --timeout 15 > "$tmp/dial.txt" 2> "$tmp/dial.err" || { cat "$tmp/dial.txt" "$tmp/dial.err" >&2; fail "dial"; }
 wait "$lpid" || { cat "$tmp/listen.txt" "$tmp/listen.err" >&2; fail "listen exited non-zero"; }
 pids=""
