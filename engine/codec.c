@@ -66,11 +66,12 @@ void parley__encoder_config_init(parley__encoder_config *cfg) {
   /* libopus codes no LBRR at all with a 0% hint, so FEC needs a nonzero guess until RTCP reports. */
   cfg->expected_loss_pct = 10;
   cfg->dtx = true;
+  cfg->low_delay = false;
 }
 
 static bool config_ok(const parley__encoder_config *c) {
   return rate_ok(c->rate_hz) && (c->channels == 1 || c->channels == 2) &&
-         (c->frame_ms == 10 || c->frame_ms == 20) && bitrate_ok(c->bitrate_bps) &&
+         (c->frame_ms == 5 || c->frame_ms == 10 || c->frame_ms == 20) && bitrate_ok(c->bitrate_bps) &&
          c->complexity >= 0 && c->complexity <= 10 && c->expected_loss_pct >= 0 &&
          c->expected_loss_pct <= 100;
 }
@@ -86,7 +87,8 @@ parley__encoder *parley__encoder_new(const parley__encoder_config *cfg, int *err
     return NULL;
   }
   int oerr = OPUS_OK;
-  e->opus = opus_encoder_create(cfg->rate_hz, cfg->channels, OPUS_APPLICATION_VOIP, &oerr);
+  e->opus = opus_encoder_create(cfg->rate_hz, cfg->channels,
+                                cfg->low_delay ? OPUS_APPLICATION_RESTRICTED_LOWDELAY : OPUS_APPLICATION_VOIP, &oerr);
   if (!e->opus || oerr != OPUS_OK) {
     free(e);
     set_err(err, oerr == OPUS_ALLOC_FAIL ? PARLEY_ENOMEM : PARLEY_ECODEC);

@@ -17,19 +17,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest packet one 10 or 20 ms Opus frame can produce: 1275 bytes of frame plus the TOC byte
+/* Largest packet one 5, 10 or 20 ms Opus frame can produce: 1275 bytes of frame plus the TOC byte
  * (RFC 6716, section 3.2.1). Output buffers for parley__encoder_encode must be at least this big. */
 #define PARLEY__OPUS_MAX_PACKET 1276
 
 typedef struct parley__encoder_config {
   int rate_hz;            /* 8000, 12000, 16000, 24000 or 48000; default 48000 */
   int channels;           /* 1 or 2; default 1 */
-  int frame_ms;           /* 10 or 20; default 20 */
+  int frame_ms;           /* 5, 10 or 20; default 20 */
   int bitrate_bps;        /* 6000 .. 510000 (whole stream); default 32000 */
   int complexity;         /* 0 .. 10; default 9 (see codec.c for why) */
   bool inband_fec;        /* SILK in-band FEC (LBRR); default on */
   int expected_loss_pct;  /* 0 .. 100, OPUS_SET_PACKET_LOSS_PERC hint; default 10 */
   bool dtx;               /* discontinuous transmission; default on */
+  bool low_delay;         /* application RESTRICTED_LOWDELAY instead of VOIP: CELT only, 2.5 ms
+                           * lookahead instead of 6.5; no SILK, so inband_fec and dtx do nothing;
+                           * default off */
 } parley__encoder_config;
 
 typedef struct parley__encoder parley__encoder;
@@ -38,7 +41,7 @@ typedef struct parley__decoder parley__decoder;
 /* Fills cfg with the defaults above. Any thread. NULL is ignored. */
 void parley__encoder_config_init(parley__encoder_config *cfg);
 
-/* Creates an encoder with application VOIP. cfg is borrowed (copied). Returns NULL and sets *err
+/* Creates an encoder with application VOIP (RESTRICTED_LOWDELAY with cfg->low_delay). cfg is borrowed (copied). Returns NULL and sets *err
  * (PARLEY_EINVAL for a bad config, PARLEY_ENOMEM, PARLEY_ECODEC) on failure; *err = 0 on success.
  * err may be NULL. Not real-time safe (allocates). */
 parley__encoder *parley__encoder_new(const parley__encoder_config *cfg, int *err);

@@ -63,8 +63,9 @@ static bool db_ok(int db) { return db >= -90 && db <= -1; }
 
 static bool config_ok(const parley__echo_config *c) {
   if (c->rate_hz != 48000 && c->rate_hz != 16000) return false;
-  int per_10ms = c->rate_hz / 100;
-  if (c->frame_samples != per_10ms && c->frame_samples != 2 * per_10ms) return false;
+  int per_5ms = c->rate_hz / 200;
+  if (c->frame_samples != per_5ms && c->frame_samples != 2 * per_5ms && c->frame_samples != 4 * per_5ms)
+    return false;
   if (c->tail_ms < 10 || c->tail_ms > 1000) return false;
   if (c->far_delay_ms < 0 || c->far_delay_ms > 1000) return false;
   if (!db_ok(c->echo_suppress_db) || !db_ok(c->echo_suppress_active_db) || !db_ok(c->noise_suppress_db))

@@ -25,7 +25,7 @@ typedef struct parley__echo parley__echo;
 
 typedef struct parley__echo_config {
   int rate_hz;          /* 48000 (engine rate) or 16000 */
-  int frame_samples;    /* 10 or 20 ms: 480/960 at 48 kHz, 160/320 at 16 kHz */
+  int frame_samples;    /* 5, 10 or 20 ms: 240/480/960 at 48 kHz, 80/160/320 at 16 kHz */
   int tail_ms;          /* echo path length the canceller models, 10..1000; default 200 */
   int far_delay_ms;     /* reference-to-capture alignment delay, 0..1000; default 0 */
   bool aec;             /* run the echo canceller; default true */

@@ -354,7 +354,8 @@ static char *dup_or_null(const char *s, bool *oom) {
 
 static int validate(const parley_engine_config *c) {
   if (c->audio < PARLEY_AUDIO_NONE || c->audio > PARLEY_AUDIO_APP_CALLBACK) return PARLEY_EINVAL;
-  if (c->frame_ms != 10 && c->frame_ms != 20) return PARLEY_EINVAL;
+  if (c->frame_ms != 5 && c->frame_ms != 10 && c->frame_ms != 20) return PARLEY_EINVAL;
+  if (c->device_rate_hz * c->frame_ms % 1000 != 0) return PARLEY_EINVAL; /* 5 ms at 44.1 kHz */
   if (!parley__device_rate_supported(c->device_rate_hz)) return PARLEY_EINVAL;
   if (c->opus_bitrate_bps < 6000 || c->opus_bitrate_bps > 510000) return PARLEY_EINVAL;
   if (c->suspect_after_ms <= 0 || c->lost_after_ms <= c->suspect_after_ms || c->media_timeout_ms < 0 ||

@@ -27,16 +27,16 @@
 #include "engine/jitter.h"
 
 #define PARLEY__ENGINE_RATE_HZ 48000
-/* A device frame may yield up to this many packets: two with 10 ms packets on a 20 ms frame, and one
+/* A device frame may yield up to this many packets: four with 5 ms packets on a 20 ms frame, and one
  * more when resampler wobble completes an extra frame. */
-#define PARLEY__SEND_MAX_PACKETS 3
+#define PARLEY__SEND_MAX_PACKETS 5
 
 typedef struct parley__send_config {
   int device_rate_hz;          /* capture rate [48000] */
-  int frame_ms;                /* device frame: 10 or 20 [20] */
-  int packet_ms;               /* Opus frame and packet: 10 or 20, at most frame_ms [0: frame_ms] */
+  int frame_ms;                /* device frame: 5, 10 or 20 [20] */
+  int packet_ms;               /* Opus frame and packet: 5, 10 or 20, at most frame_ms [0: frame_ms] */
   int resampler_quality;       /* speexdsp quality 0..10 [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
-  parley__echo_config echo;    /* rate_hz and frame_samples (10 ms blocks) are set by the chain */
+  parley__echo_config echo;    /* rate_hz and frame_samples (blocks of 10 ms or the frame) are set by the chain */
   parley__encoder_config opus; /* rate_hz and frame_ms are set by the chain */
   uint32_t first_timestamp;    /* RTP timestamp of the first frame (random in a call) [0] */
 } parley__send_config;
@@ -95,7 +95,7 @@ void parley__send_chain_delays(const parley__send_chain *s, parley__send_delays 
 
 typedef struct parley__recv_config {
   int device_rate_hz;           /* playout rate [48000] */
-  int frame_ms;                 /* 10 or 20 [20]: one jitter tick per device frame */
+  int frame_ms;                 /* 5, 10 or 20 [20]: one jitter tick per device frame */
   int resampler_quality;        /* [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
   parley__jitter_config jitter; /* clock_hz, frame_samples, tick_samples, packet_samples, has_fec:
                                  * set by the chain */

@@ -47,7 +47,7 @@ parley__recv_chain *parley__recv_chain_new(const parley__recv_config *cfg, int *
   int e = PARLEY_EINVAL;
   parley__recv_chain *r = NULL;
   if (!cfg || !parley__device_rate_supported(cfg->device_rate_hz) ||
-      (cfg->frame_ms != 10 && cfg->frame_ms != 20))
+      (cfg->frame_ms != 5 && cfg->frame_ms != 10 && cfg->frame_ms != 20))
     goto fail;
   e = PARLEY_ENOMEM;
   if (!(r = calloc(1, sizeof *r))) goto fail;

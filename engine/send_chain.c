@@ -11,7 +11,7 @@
 #include "engine/sample_fifo.h"
 #include "parley/parley.h"
 
-#define ECHO_BLOCK_SAMPLES (PARLEY__ENGINE_RATE_HZ / 100) /* 10 ms; every engine frame is a multiple */
+#define ECHO_BLOCK_MAX (PARLEY__ENGINE_RATE_HZ / 100) /* 10 ms */
 
 struct parley__send_chain {
   parley__owner owner; /* debug builds: the audio thread */
@@ -20,6 +20,7 @@ struct parley__send_chain {
   parley__encoder *encoder;
   size_t device_frame;  /* samples per device frame */
   size_t engine_frame;  /* samples per 48 kHz Opus frame (packet_ms) */
+  size_t echo_block;    /* samples per canceller/preprocessor block: 10 ms, or the frame if shorter */
   uint32_t timestamp;   /* RTP timestamp of the next frame */
   bool in_dtx;          /* the previous frame was not transmitted */
   parley__sample_fifo fifo; /* 48 kHz samples waiting to make a whole frame */
@@ -45,14 +46,15 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   parley__send_chain *s = NULL;
   int packet_ms = cfg && cfg->packet_ms ? cfg->packet_ms : cfg ? cfg->frame_ms : 0;
   if (!cfg || !parley__device_rate_supported(cfg->device_rate_hz) ||
-      (cfg->frame_ms != 10 && cfg->frame_ms != 20) ||
-      (packet_ms != 10 && packet_ms != 20) || packet_ms > cfg->frame_ms)
+      (cfg->frame_ms != 5 && cfg->frame_ms != 10 && cfg->frame_ms != 20) ||
+      (packet_ms != 5 && packet_ms != 10 && packet_ms != 20) || packet_ms > cfg->frame_ms)
     goto fail;
   e = PARLEY_ENOMEM;
   s = calloc(1, sizeof *s);
   if (!s) goto fail;
   s->device_frame = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
   s->engine_frame = (size_t)PARLEY__ENGINE_RATE_HZ * (size_t)packet_ms / 1000;
+  s->echo_block = s->engine_frame < ECHO_BLOCK_MAX ? s->engine_frame : ECHO_BLOCK_MAX;
   s->timestamp = cfg->first_timestamp;
   s->in_dtx = true; /* so the first packet carries the marker */
 
@@ -63,9 +65,10 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   }
   parley__echo_config ec = cfg->echo;
   ec.rate_hz = PARLEY__ENGINE_RATE_HZ;
-  /* The canceller and preprocessor run on 10 ms blocks whatever the Opus frame: the preprocessor
-   * outputs each block one block late, so 20 ms frames pay 10 ms there instead of 20. */
-  ec.frame_samples = ECHO_BLOCK_SAMPLES;
+  /* The canceller and preprocessor run on blocks of 10 ms, or of the frame when it is shorter: the
+   * preprocessor outputs each block one block late, so 20 ms frames pay 10 ms there instead of 20,
+   * and 5 ms frames pay 5. */
+  ec.frame_samples = (int)s->echo_block;
   if (!(s->echo = parley__echo_new(&ec, &e))) goto fail;
   parley__encoder_config oc = cfg->opus;
   oc.rate_hz = PARLEY__ENGINE_RATE_HZ;
@@ -124,7 +127,7 @@ int parley__loss_hint_update(double *tracked, double fraction_lost) {
  * packet was written, 0 if not, or a negative error. */
 static int encode_frame(parley__send_chain *s, parley__send_packet *out) {
   bool voice = false; /* any block voiced */
-  for (size_t off = 0; off < s->engine_frame; off += ECHO_BLOCK_SAMPLES) {
+  for (size_t off = 0; off < s->engine_frame; off += s->echo_block) {
     bool v = false;
     int rc = parley__echo_capture(s->echo, s->frame + off, s->frame + off, &v);
     if (rc < 0) return rc;

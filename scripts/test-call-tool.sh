@@ -108,6 +108,14 @@ timeout -k 5 20 "$tool" --loopback --in "$speech" --out "$tmp/lb10.wav" --frame-
 [ "$(wav_peak "$tmp/lb10.wav")" -gt 1000 ] || fail "10 ms loopback output is silent"
 pass "loopback call with 10 ms frames"
 
+# The low-delay profile: 5 ms frames, restricted-lowdelay Opus; the tool's latency line says 5 ms frames
+# (the figure itself is parley-bench latency's to measure, not a test's).
+timeout -k 5 20 "$tool" --loopback --in "$speech" --out "$tmp/lbld.wav" --low-delay --duration 2 --quiet \
+  > "$tmp/lbld.txt" 2>&1 || { cat "$tmp/lbld.txt" >&2; fail "low-delay loopback"; }
+[ "$(wav_peak "$tmp/lbld.wav")" -gt 1000 ] || fail "low-delay loopback output is silent"
+grep -q "^latency: .* one 5 ms frame of capture" "$tmp/lbld.txt" || { cat "$tmp/lbld.txt" >&2; fail "low-delay: not 5 ms frames"; }
+pass "loopback call with the low-delay profile"
+
 # Any mono or stereo WAV the user gives: a 44.1 kHz stereo clip goes through the same call.
 timeout -k 5 20 "$tool" --loopback --in tests/data/speech_b_44k_stereo.wav --out "$tmp/lbst.wav" --duration 3 --quiet \
   > "$tmp/lbst.txt" 2>&1 || { cat "$tmp/lbst.txt" >&2; fail "stereo 44.1 kHz loopback"; }

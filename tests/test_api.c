@@ -76,6 +76,10 @@ Test(api, engine_config_is_validated) {
   cfg.frame_ms = 15;
   cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
   parley_engine_config_init(&cfg);
+  cfg.frame_ms = 5;
+  cfg.device_rate_hz = 44100; /* 220.5 samples a period */
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
+  parley_engine_config_init(&cfg);
   cfg.device_rate_hz = 22050;
   cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL);
   parley_engine_config_init(&cfg);

@@ -24,9 +24,11 @@ static float *load_speech(const char *name, size_t *n) {
   return x;
 }
 
-static parley__encoder *make_encoder(int frame_ms, int bitrate_bps, bool fec, int loss_pct, bool dtx) {
+static parley__encoder *make_encoder_ld(int frame_ms, int bitrate_bps, bool fec, int loss_pct, bool dtx,
+                                       bool low_delay) {
   parley__encoder_config cfg;
   parley__encoder_config_init(&cfg);
+  cfg.low_delay = low_delay;
   cfg.frame_ms = frame_ms;
   cfg.bitrate_bps = bitrate_bps;
   cfg.inband_fec = fec;
@@ -37,6 +39,10 @@ static parley__encoder *make_encoder(int frame_ms, int bitrate_bps, bool fec, in
   cr_assert_not_null(e);
   cr_assert_eq(err, 0);
   return e;
+}
+
+static parley__encoder *make_encoder(int frame_ms, int bitrate_bps, bool fec, int loss_pct, bool dtx) {
+  return make_encoder_ld(frame_ms, bitrate_bps, fec, loss_pct, dtx, false);
 }
 
 /* Encoded stream: packet i is pkt + i * PARLEY__OPUS_MAX_PACKET, len[i] bytes (0 = not sent). */
@@ -89,13 +95,14 @@ static float *decode_all(const stream *s) {
   return y;
 }
 
-static void round_trip(int frame_ms, int bitrate_bps, double min_corr) {
+static void round_trip(int frame_ms, int bitrate_bps, double min_corr, bool low_delay) {
   size_t n = 0;
   float *x = load_speech("speech_a_48k.wav", &n);
-  parley__encoder *e = make_encoder(frame_ms, bitrate_bps, true, 10, true);
+  parley__encoder *e = make_encoder_ld(frame_ms, bitrate_bps, true, 10, true, low_delay);
   int lookahead = parley__encoder_lookahead_samples(e);
-  /* libopus VOIP at 48 kHz: 2.5 ms of CELT overlap plus 4 ms of delay compensation. */
-  cr_assert_eq(lookahead, 312);
+  /* libopus at 48 kHz: 2.5 ms of CELT overlap, plus 4 ms of delay compensation in VOIP mode
+   * (RFC 6716's SILK/hybrid alignment), none in RESTRICTED_LOWDELAY (CELT only). */
+  cr_assert_eq(lookahead, low_delay ? 120 : 312);
   stream s = encode_all(e, x, n);
   float *y = decode_all(&s);
   size_t m = s.frames * (size_t)s.frame_samples;
@@ -119,8 +126,10 @@ static void round_trip(int frame_ms, int bitrate_bps, double min_corr) {
 
 /* Measured (libopus 1.3.1, complexity 9): 20 ms at 32 kbit/s 0.947, 10 ms at 48 kbit/s 0.946; 10 ms at
  * 32 kbit/s reaches only 0.892 (hybrid with the 10 ms overhead), hence the higher rate there. */
-Test(codec, speech_round_trip_20ms) { round_trip(20, 32000, 0.93); }
-Test(codec, speech_round_trip_10ms) { round_trip(10, 48000, 0.93); }
+Test(codec, speech_round_trip_20ms) { round_trip(20, 32000, 0.93, false); }
+Test(codec, speech_round_trip_10ms) { round_trip(10, 48000, 0.93, false); }
+/* The low-delay profile: 5 ms CELT-only frames; the lag found must be its 2.5 ms lookahead. */
+Test(codec, speech_round_trip_5ms_low_delay) { round_trip(5, 64000, 0.93, true); }
 
 /* 2 s of speech, then 5 s of digital silence or faint noise. Checks the packets the encoder asks to
  * send during the quiet part: a short hangover of consecutive packets, then at most one per 400 ms. */
@@ -503,14 +512,14 @@ Test(codec, config_validation) {
     parley__encoder_config c;
   } bad[] = {
       {"rate 44100", def}, {"rate 0", def},      {"channels 0", def},   {"channels 3", def},
-      {"frame 5 ms", def}, {"frame 40 ms", def}, {"bitrate 100", def},  {"bitrate 1e6", def},
+      {"frame 15 ms", def}, {"frame 40 ms", def}, {"bitrate 100", def},  {"bitrate 1e6", def},
       {"complexity 11", def}, {"complexity -1", def}, {"loss 101", def}, {"loss -1", def},
   };
   bad[0].c.rate_hz = 44100;
   bad[1].c.rate_hz = 0;
   bad[2].c.channels = 0;
   bad[3].c.channels = 3;
-  bad[4].c.frame_ms = 5;
+  bad[4].c.frame_ms = 15;
   bad[5].c.frame_ms = 40;
   bad[6].c.bitrate_bps = 100;
   bad[7].c.bitrate_bps = 1000000;

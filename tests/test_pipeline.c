@@ -123,13 +123,14 @@ typedef struct path {
 /* recv_frame_ms > 0: the receive chain runs on its own device clock of recv_frame_ms (packets stay
  * frame_ms long); 0: on frame_ms. */
 static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame_ms,
-                       const parley__impair_config *ic) {
+                       const parley__impair_config *ic, bool low_delay) {
   memset(p, 0, sizeof *p);
   parley__send_config sc;
   parley__send_config_init(&sc);
   sc.device_rate_hz = device_rate_hz;
   sc.frame_ms = frame_ms;
   sc.opus.expected_loss_pct = 20;
+  sc.opus.low_delay = low_delay;
   int err = 0;
   p->send = parley__send_chain_new(&sc, &err);
   cr_assert_not_null(p->send, "send chain: %s", parley_strerror(err));
@@ -148,7 +149,7 @@ static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame
 }
 
 static void path_init(path *p, int device_rate_hz, int frame_ms, const parley__impair_config *ic) {
-  path_init2(p, device_rate_hz, frame_ms, 0, ic);
+  path_init2(p, device_rate_hz, frame_ms, 0, ic, false);
 }
 
 static void path_free(path *p) {
@@ -276,6 +277,38 @@ Test(pipeline, clean_path_carries_speech_at_48k) {
   cr_expect_gt(rs.decoded, 0);
   cr_expect_eq(rs.decoded, rs.jitter.packets_out, "every packet played is decoded");
   cr_expect_geq(rs.decoded + 5, ss.packets, "all but the last few packets in flight are played");
+  path_free(&p);
+  free(x);
+  free(y);
+}
+
+/* The low-delay profile (restricted-lowdelay Opus, 5 ms frames, 5 ms canceller/preprocessor blocks)
+ * carries the same speech with its smaller floor: lookahead 2.5 ms and one 5 ms block. */
+Test(pipeline, low_delay_profile_carries_speech_on_5ms_frames) {
+  size_t n;
+  float *x = load_speech(&n);
+  float *y = malloc(n * sizeof *y);
+  path p;
+  path_init2(&p, 48000, 5, 0, NULL, true);
+  run_path(&p, x, y, n, 5);
+  long lag;
+  double c = best_corr(x, y, n, 48000, &lag);
+  parley__send_delays sd;
+  parley__send_chain_delays(p.send, &sd);
+  cr_expect_eq(sd.lookahead_samples, 120, "restricted-lowdelay Opus looks 2.5 ms ahead");
+  cr_expect_eq(sd.echo_samples, 240, "the preprocessor pays one 5 ms block");
+  parley__send_stats ss;
+  parley__recv_stats rs;
+  parley__send_chain_stats(p.send, &ss);
+  parley__recv_chain_stats(p.recv, &rs);
+  cr_expect_geq(c, 0.75, "correlation %.3f at lag %ld", c, lag); /* measured 0.86 */
+  long floor_lag = 30 * 48 + ss.delay_samples + rs.delay_samples;
+  cr_expect_geq(lag, floor_lag - 48, "lag %ld below the floor %ld", lag, floor_lag);
+  cr_expect_leq(lag, floor_lag + 48 * 20, "lag %ld far above the floor %ld", lag, floor_lag);
+  cr_expect_eq(rs.jitter.concealed, 0);
+  /* 30 ms of path is six 5 ms packets in flight, and a few more wait in the jitter buffer. */
+  cr_expect_geq(rs.decoded + 10, ss.packets, "played %llu of %llu", (unsigned long long)rs.decoded,
+                (unsigned long long)ss.packets);
   path_free(&p);
   free(x);
   free(y);
@@ -417,7 +450,7 @@ Test(pipeline, packets_shorter_than_the_device_frame_play) {
   float *x = load_speech(&n);
   float *y = malloc(n * sizeof *y);
   path p;
-  path_init2(&p, 48000, 10, 20, NULL);
+  path_init2(&p, 48000, 10, 20, NULL, false);
   size_t cap = parley__send_chain_device_frame(p.send), play = parley__recv_chain_device_frame(p.recv);
   memset(y, 0, n * sizeof *y);
   for (size_t k = 0; (k + 1) * play <= n; k++) {
@@ -448,7 +481,7 @@ Test(pipeline, timescaled_clean_path_carries_speech_with_less_delay) {
   float *x = load_speech(&n);
   float *y = malloc(n * sizeof *y);
   path p;
-  path_init2(&p, 48000, 20, 10, NULL);
+  path_init2(&p, 48000, 20, 10, NULL, false);
   run_path_ts(&p, x, y, n);
   long lag;
   double c = best_corr(x, y, n, 48000, &lag);
@@ -476,7 +509,7 @@ Test(pipeline, timescaled_jittery_path_expands_and_accelerates) {
   float *y = malloc(n * sizeof *y);
   parley__impair_config ic = {.base_delay_us = 40000, .jitter_sd_us = 20000, .loss_pct = 3};
   path p;
-  path_init2(&p, 48000, 20, 10, &ic);
+  path_init2(&p, 48000, 20, 10, &ic, false);
   run_path_ts(&p, x, y, n);
   parley__recv_stats rs;
   parley__recv_chain_stats(p.recv, &rs);
@@ -508,7 +541,7 @@ Test(pipeline, timescaled_processing_never_allocates) {
   parley__impair_config ic = {.base_delay_us = 40000, .jitter_sd_us = 15000, .loss_pct = 5,
                               .reorder_pct = 2, .reorder_hold_us = 30000, .dup_pct = 1, .dup_gap_us = 5000};
   path p;
-  path_init2(&p, 44100, 20, 10, &ic);
+  path_init2(&p, 44100, 20, 10, &ic, false);
   size_t cap = parley__send_chain_device_frame(p.send), play = parley__recv_chain_device_frame(p.recv);
   size_t n441 = n * 44100 / 48000;
   float *x441 = malloc(n441 * sizeof *x);

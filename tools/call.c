@@ -40,7 +40,7 @@
 #define MAX_SECONDS 3600.0
 
 static const char USAGE[] =
-    "parley-call --loopback --in IN.wav --out OUT.wav [--frame-ms 10|20] [--duration S]\n"
+    "parley-call --loopback --in IN.wav --out OUT.wav [--frame-ms 5|10|20] [--low-delay] [--duration S]\n"
     "                   [--cut-at S --restore-at S]\n"
     "       parley-call listen ADDR  [options]     accept one TCP rendezvous at ADDR, answer\n"
     "       parley-call dial ADDR    [options]     connect to ADDR, offer\n"
@@ -68,7 +68,7 @@ typedef struct opts {
   const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
   char via_ip[16];
   int via_port;
-  bool echo, loopback_only, quiet, no_aec, no_ns;
+  bool echo, loopback_only, quiet, no_aec, no_ns, low_delay;
   parley_input_end in_end;
   int frame_ms;
   double duration_s, timeout_s, cut_s, restore_s;
@@ -115,7 +115,7 @@ static int parse_args(int argc, char **argv, opts *o) {
   o->timeout_s = 20;
   o->cut_s = o->restore_s = -1;
   bool loopback = false, list = false;
-  int in_end = 0, frame = 1; /* choice indices: silence, 20 ms */
+  int in_end = 0, frame = -1; /* choice indices: silence; frame -1 = not given */
   parley__cli_call via = {opt_via, o};
   const parley__cli_opt table[] = {
       {"loopback", PARLEY__CLI_FLAG, &loopback, NULL, "two engines in this process call each other", 0, 0},
@@ -135,7 +135,10 @@ static int parse_args(int argc, char **argv, opts *o) {
        "offer/answer: write the local description to FILE [stdout]", 0, 0},
       {"sdp-in", PARLEY__CLI_STRING, &o->sdp_in, "FILE",
        "offer/answer: read the remote description from FILE [stdin]", 0, 0},
-      {"frame-ms", PARLEY__CLI_CHOICE, &frame, "10|20", "frame size (both ends must agree) [20]", 0, 0},
+      {"frame-ms", PARLEY__CLI_CHOICE, &frame, "5|10|20", "frame size [20; 5 with --low-delay]", 0, 0},
+      {"low-delay", PARLEY__CLI_FLAG, &o->low_delay, NULL,
+       "the low-delay profile: Opus restricted-lowdelay, 5 ms frames unless\n"
+       "--frame-ms says otherwise (no in-band FEC or DTX)", 0, 0},
       {"duration", PARLEY__CLI_DOUBLE, &o->duration_s, "S",
        "end the call after S seconds (0: when the peer hangs up) [loopback:\n"
        "--in's length + 1 (5 without --in), at least restore + 3; else 0]", 0, MAX_SECONDS},
@@ -162,7 +165,8 @@ static int parse_args(int argc, char **argv, opts *o) {
   int rc = parley__cli_parse_any_order(USAGE, table, sizeof table / sizeof table[0], argc, argv, &first);
   if (rc != 0) return rc == 1 ? -1 : 2;
   o->in_end = (parley_input_end)in_end; /* the choices are in the enum's order */
-  o->frame_ms = frame ? 20 : 10;
+  static const int frame_choices[] = {5, 10, 20};
+  o->frame_ms = frame >= 0 ? frame_choices[frame] : o->low_delay ? 5 : 20;
   /* The positionals: a command, and for listen/dial its address. */
   if (first < argc) {
     const char *m = argv[first++];
@@ -611,6 +615,7 @@ static int run_loopback(const opts *o) {
   ca.dispatch = PARLEY_DISPATCH_APP;
   ca.echo_cancellation = !o->no_aec;
   ca.noise_suppression = !o->no_ns;
+  ca.low_delay = o->low_delay;
   cb = ca;
   if (o->in) {
     ca.audio = PARLEY_AUDIO_FILE;
@@ -820,6 +825,7 @@ static int run_peer(const opts *o) {
   cfg.dispatch = PARLEY_DISPATCH_APP;
   cfg.echo_cancellation = !o->no_aec;
   cfg.noise_suppression = !o->no_ns;
+  cfg.low_delay = o->low_delay;
   /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
   if (o->loopback_only || (o->addr && is_loopback_addr(o->addr)) || (o->via && strncmp(o->via_ip, "127.", 4) == 0)) {
     cfg.loopback_candidates = true;

@@ -98,7 +98,13 @@ typedef struct parley_engine_config {
                                 * at one of these rates runs at the file's rate; a file at any
                                 * other rate (11025, 22050, 96000 ...) is converted to this one. The
                                 * engine resamples to 48 kHz inside. */
-  int frame_ms;                /* 10 or 20 [20]: the Opus frame and the audio period */
+  int frame_ms;                /* 5, 10 or 20 [20]: the Opus frame and the audio period (5 ms needs a
+                                * rate that is a whole number of samples in 5 ms: not 44100) */
+  bool low_delay;              /* the low-delay profile [false]: Opus RESTRICTED_LOWDELAY (2.5 ms of
+                                * lookahead instead of 6.5), for LAN calls, music and monitoring, best
+                                * with frame_ms 5. It gives up SILK, so opus_fec and opus_dtx do
+                                * nothing (no in-band FEC; packets go out in silence too), and 5 ms
+                                * frames send 200 packets a second (~19 kbit/s of headers). */
 
   bool echo_cancellation;      /* [true] */
   bool noise_suppression;      /* [true] */
