@@ -135,26 +135,22 @@ static inline float accumulate(float *restrict sum, float *restrict dst, const f
   return ((e[0] + e[4]) + (e[1] + e[5])) + ((e[2] + e[6]) + (e[3] + e[7]));
 }
 
-/* dst = sum - g * own. */
-static void minus(float *restrict dst, const float *restrict sum, const float *restrict own, float g,
-                  size_t n) {
-  for (size_t i = 0; i < n; i += LANES)
-#pragma GCC unroll 8
-    for (size_t l = 0; l < LANES; l++) dst[i + l] = sum[i + l] - g * own[i + l];
-}
-
 static inline float max2(float a, float b) { return a > b ? a : b; }
 
-/* Peak |x| of one block (finite samples), as a tree of elementwise maxima: each level is a vector max
- * with no loop-carried chain (a running max would be one long dependency chain, and as a float
- * reduction gcc would not vectorise it at all). */
-static float block_peak(const float *restrict x) {
-  _Static_assert(BLOCK == 32, "the tree below halves 32 samples down to 4");
-  float q[BLOCK / 2];
-  for (int i = 0; i < 16; i++) q[i] = max2(fabsf(x[i]), fabsf(x[i + 16]));
-  for (int i = 0; i < 8; i++) q[i] = max2(q[i], q[i + 8]);
-  for (int i = 0; i < 4; i++) q[i] = max2(q[i], q[i + 4]);
-  return max2(max2(q[0], q[2]), max2(q[1], q[3]));
+/* dst = sum - g * own over one block, returning the block's peak |dst| (finite samples) in the same
+ * pass: one maximum per lane, folded at the end (a single running max would be one long dependency
+ * chain, and as a float reduction gcc would not vectorise it). */
+static inline float minus_block(float *restrict dst, const float *restrict sum, const float *restrict own,
+                                float g) {
+  float q[LANES] = {0};
+  for (size_t i = 0; i < BLOCK; i += LANES)
+#pragma GCC unroll 8
+    for (size_t l = 0; l < LANES; l++) {
+      float v = sum[i + l] - g * own[i + l];
+      dst[i + l] = v;
+      q[l] = max2(q[l], fabsf(v));
+    }
+  return max2(max2(max2(q[0], q[4]), max2(q[1], q[5])), max2(max2(q[2], q[6]), max2(q[3], q[7])));
 }
 
 /* x *= a gain ramping linearly from g0 (exclusive) to g1 (reached on the last sample). */
@@ -177,8 +173,8 @@ static void mix_out(const parley__mixer *m, float *restrict z, limiter *st, cons
   float *peak = peaks + 1; /* peak[-1] = 0 lets the target loop start at 0 */
   memcpy(z, z + n, BLOCK * sizeof *z);
   peak[0] = st->tail_peak;
-  minus(z + BLOCK, m->sum, own, g, n);
-  for (size_t b = 1; b <= nb; b++) peak[b] = block_peak(z + b * BLOCK);
+  for (size_t b = 1; b <= nb; b++)
+    peak[b] = minus_block(z + b * BLOCK, m->sum + (b - 1) * BLOCK, own + (b - 1) * BLOCK, g);
   for (size_t b = 0; b < PEAKS; b++) {
     const float c = PARLEY_MIXER_LIMIT_CEILING;
     float p = max2(peak[b], peak[b - 1]);
