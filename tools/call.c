@@ -581,8 +581,15 @@ static void print_latency(const opts *o, int64_t a_later_us) {
     printf("latency: not measured (needs a 48 kHz input with at least %.1f s of sound before any blackout)\n",
            1.5);
   } else {
-    double peak = 0;
-    long lag = parley__xcorr_best_lag(x + from, len, y + from, ny - from, max_lag, &peak);
+    /* The best of half-second pieces: while the jitter buffer settles (or a loaded host delays the
+     * file devices' ticks) time-scaling moves the lag a little, which blurs one long window. */
+    double peak = -1;
+    long lag = -1;
+    for (size_t at = from; at + 24000 <= from + len; at += 12000) {
+      double p = 0;
+      long l = parley__xcorr_best_lag(x + at, 24000, y + at, ny - at, max_lag, &p);
+      if (l >= 0 && p > peak) peak = p, lag = l;
+    }
     if (lag < 0 || peak < 0.5)
       printf("latency: not measured (A's speech not found in B's output, correlation %.2f)\n", peak);
     else
