@@ -228,6 +228,31 @@ int parley__stun_decode(parley__stun_msg *msg, const uint8_t *pkt, size_t len) {
   return 0;
 }
 
+int parley__stun_find_attr(const uint8_t *pkt, size_t len, uint16_t type, const uint8_t **value, size_t *vlen) {
+  if (!pkt || !value || !vlen) return PARLEY_EINVAL;
+  if (!parley__stun_is_message(pkt, len)) return PARLEY_EPARSE;
+  size_t off = PARLEY__STUN_HEADER_BYTES;
+  while (off + ATTR_HEADER_BYTES <= len) {
+    uint16_t t = parley__get_be16(pkt + off);
+    size_t n = parley__get_be16(pkt + off + 2);
+    if (n > len - off - ATTR_HEADER_BYTES) return PARLEY_EPARSE;
+    if (t == type) {
+      *value = pkt + off + ATTR_HEADER_BYTES;
+      *vlen = n;
+      return 0;
+    }
+    if (t == PARLEY__STUN_ATTR_MESSAGE_INTEGRITY) break; /* what follows is not covered */
+    off += ATTR_HEADER_BYTES + pad4(n);
+  }
+  return PARLEY_ENOTFOUND;
+}
+
+int parley__stun_decode_xor_attr(const uint8_t *pkt, const uint8_t *value, size_t vlen,
+                                 struct sockaddr_storage *out) {
+  if (!pkt || !value || !out) return PARLEY_EINVAL;
+  return decode_address(value, vlen, pkt, true, out);
+}
+
 /* HMAC-SHA1 over pkt[0, covered) with the header length field replaced by length_field. */
 static int hmac_with_length(const uint8_t *pkt, size_t covered, uint16_t length_field,
                             const uint8_t *key, size_t key_len, uint8_t out[PARLEY__STUN_HMAC_BYTES]) {
@@ -348,6 +373,10 @@ int parley__stun_build_software(parley__stun_builder *b, const char *software, s
 }
 
 int parley__stun_build_xor_address(parley__stun_builder *b, const struct sockaddr_storage *addr) {
+  return parley__stun_build_xor_attr(b, PARLEY__STUN_ATTR_XOR_MAPPED_ADDRESS, addr);
+}
+
+int parley__stun_build_xor_attr(parley__stun_builder *b, uint16_t type, const struct sockaddr_storage *addr) {
   if (!b) return PARLEY_EINVAL;
   if (b->err) return b->err;
   if (!addr) return fail(b, PARLEY_EINVAL);
@@ -372,7 +401,7 @@ int parley__stun_build_xor_address(parley__stun_builder *b, const struct sockadd
   } else {
     return fail(b, PARLEY_EINVAL);
   }
-  uint8_t *v = reserve(b, PARLEY__STUN_ATTR_XOR_MAPPED_ADDRESS, 4 + ip_len);
+  uint8_t *v = reserve(b, type, 4 + ip_len);
   if (!v) return b->err;
   v[0] = 0;
   v[1] = family;

@@ -157,6 +157,15 @@ int parley__stun_decode(parley__stun_msg *msg, const uint8_t *pkt, size_t len);
 int parley__stun_check_integrity(const parley__stun_msg *msg, const uint8_t *pkt, size_t len,
                                  const uint8_t *key, size_t key_len);
 
+/* The value of the first attribute of type in a datagram parley__stun_decode() accepted, among those
+ * before MESSAGE-INTEGRITY (borrowed). For attributes this module does not decode itself (TURN's).
+ * Returns 0, PARLEY_ENOTFOUND, PARLEY_EPARSE or PARLEY_EINVAL. */
+int parley__stun_find_attr(const uint8_t *pkt, size_t len, uint16_t type, const uint8_t **value, size_t *vlen);
+/* An XOR-encoded address attribute value (found with parley__stun_find_attr in pkt) into *out.
+ * Returns 0, PARLEY_EPARSE or PARLEY_EINVAL. */
+int parley__stun_decode_xor_attr(const uint8_t *pkt, const uint8_t *value, size_t vlen,
+                                 struct sockaddr_storage *out);
+
 /* A fresh random transaction id from RAND_bytes. 0 or PARLEY_ECRYPTO. Not real-time safe. */
 int parley__stun_new_txid(uint8_t txid[PARLEY__STUN_TXID_BYTES]);
 
@@ -184,6 +193,8 @@ int parley__stun_build_username(parley__stun_builder *b, const char *username, s
 int parley__stun_build_software(parley__stun_builder *b, const char *software, size_t len);
 /* XOR-MAPPED-ADDRESS from an AF_INET or AF_INET6 sockaddr (PARLEY_EINVAL otherwise). */
 int parley__stun_build_xor_address(parley__stun_builder *b, const struct sockaddr_storage *addr);
+/* The same encoding under another type (TURN's XOR-PEER-ADDRESS, XOR-RELAYED-ADDRESS). */
+int parley__stun_build_xor_attr(parley__stun_builder *b, uint16_t type, const struct sockaddr_storage *addr);
 int parley__stun_build_u32(parley__stun_builder *b, uint16_t type, uint32_t value); /* PRIORITY */
 int parley__stun_build_u64(parley__stun_builder *b, uint16_t type, uint64_t value); /* ICE-CONTROLL* */
 /* ERROR-CODE: code 300..699; reason NULL for the standard phrase. */
