@@ -50,6 +50,10 @@ int64_t bench_now_ns(void);
 int64_t bench_quantile_ns(int64_t *samples, size_t n, double q);
 double bench_quantile(double *samples, size_t n, double q);
 
+/* A mono 48 kHz clip (e.g. tests/data/speech_a_48k.wav, relative to the current directory) as floats
+ * (malloc'd; *n samples), or NULL after a message on stderr naming the suite. */
+float *bench_load_clip(const char *suite, const char *path, size_t *n);
+
 /* Keeps the optimiser from deleting work whose result is otherwise unused. */
 static inline void bench_use(const void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 

@@ -76,26 +76,6 @@ typedef struct tally {
   long sent;
 } tally;
 
-static float *load_clip(const char *path, size_t *n) {
-  SF_INFO info = {0};
-  SNDFILE *f = sf_open(path, SFM_READ, &info);
-  if (!f) {
-    fprintf(stderr, "parley-bench quality: cannot open the clip %s: %s (run from the source tree or pass"
-                    " --clip FILE)\n", path, sf_strerror(NULL));
-    return NULL;
-  }
-  if (info.channels != 1 || info.samplerate != RATE || info.frames <= 0) {
-    fprintf(stderr, "parley-bench quality: %s: need mono %d Hz, got %d channel(s) at %d Hz\n", path, RATE,
-            info.channels, info.samplerate);
-    sf_close(f);
-    return NULL;
-  }
-  float *x = malloc((size_t)info.frames * sizeof *x);
-  if (x) *n = (size_t)sf_readf_float(f, x, info.frames);
-  sf_close(f);
-  return x;
-}
-
 static double dot(const float *a, const float *b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
@@ -292,7 +272,7 @@ static int run_quality(bench_report *rep, int argc, char **argv) {
   int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
   if (rc_args) return rc_args;
   size_t n_clip = 0;
-  float *c = load_clip(clip, &n_clip);
+  float *c = bench_load_clip("quality", clip, &n_clip);
   if (!c) return 1;
   size_t n = n_clip * (size_t)repeat, n_out = n + (size_t)TAIL_S * RATE;
   float *x = malloc(n * sizeof *x), *y = malloc(n_out * sizeof *y);

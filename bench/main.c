@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sndfile.h>
+
 #include "bench/bench.h"
 #include "sim/cli.h"
 
@@ -241,4 +243,24 @@ int main(int argc, char **argv) {
   free(rest);
   free(rep.rows);
   return rc;
+}
+
+float *bench_load_clip(const char *suite, const char *path, size_t *n) {
+  SF_INFO info = {0};
+  SNDFILE *f = sf_open(path, SFM_READ, &info);
+  if (!f) {
+    fprintf(stderr, "parley-bench %s: cannot open the clip %s: %s (run from the source tree or pass"
+                    " --clip FILE)\n", suite, path, sf_strerror(NULL));
+    return NULL;
+  }
+  if (info.channels != 1 || info.samplerate != 48000 || info.frames <= 0) {
+    fprintf(stderr, "parley-bench %s: %s: need mono 48000 Hz, got %d channel(s) at %d Hz\n", suite, path,
+            info.channels, info.samplerate);
+    sf_close(f);
+    return NULL;
+  }
+  float *x = malloc((size_t)info.frames * sizeof *x);
+  if (x) *n = (size_t)sf_readf_float(f, x, info.frames);
+  sf_close(f);
+  return x;
 }
