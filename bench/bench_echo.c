@@ -20,8 +20,9 @@
  * Rows: "parley" is the engine's echo stage (engine/echo.h) with the engine's defaults: speexdsp's
  * canceller (200 ms tail) and preprocessor (residual echo and noise suppression) in 10 ms blocks.
  * "speexdsp" calls the same library directly in the textbook way, with a tail covering the room's
- * RT60 plus its bulk delay (up to 1 s): what the library gives when it is told the room. Measured on the
- * send chain's output before the encoder; not timed. */
+ * RT60 plus its bulk delay (up to 1 s): what the library gives when it is told the room. "webrtc-ap" is
+ * WebRTC's audio processing module 0.3 (bench/webrtc_ap.cc; when built with it) as browsers configure
+ * it. Measured on the send chain's output before the encoder; not timed. */
 #include <math.h>
 #include <speex/speex_echo.h>
 #include <speex/speex_preprocess.h>
@@ -151,6 +152,15 @@ static void run_speexdsp(const room_case *c, const float *far, const float *mic,
   speex_echo_state_destroy(st);
 }
 
+#ifdef PARLEY_HAVE_WEBRTC_AP
+int bench_webrtc_ap_run(const float *far, const float *mic, float *out, size_t total, int rate, int frame);
+
+static void run_webrtc_ap(const room_case *c, const float *far, const float *mic, float *out) {
+  (void)c;
+  if (bench_webrtc_ap_run(far, mic, out, TOTAL, RATE, FRAME) != 0) memset(out, 0, TOTAL * sizeof *out);
+}
+#endif
+
 typedef struct verdict {
   double erle_db, erle_after_dt_db, dt_echo_return_db, near_corr_dt, near_level_dt_db, near_corr_near_only;
 } verdict;
@@ -204,7 +214,13 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
   static const struct {
     const char *name;
     canceller_fn run;
-  } impls[] = {{"parley", run_parley}, {"speexdsp", run_speexdsp}};
+  } impls[] = {
+      {"parley", run_parley},
+      {"speexdsp", run_speexdsp},
+#ifdef PARLEY_HAVE_WEBRTC_AP
+      {"webrtc-ap", run_webrtc_ap},
+#endif
+  };
   parley__rng noise;
   for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
     const room_case *c = &CASES[ci];
@@ -240,8 +256,11 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
                   "(erle_after_dt_db over 13-16 s), near end only 16-20 s; echo %.1f dB above the talker",
              ECHO_OVER_NEAR_DB);
   bench_note(rep, "goal (issue 14, end to end): erle >= 25 dB, near_corr_dt >= 0.85 with its level within 2 dB, "
-                  "near_corr_near_only within 0.03 of cancellation off; webrtc-ap rows and the end-to-end path "
-                  "are not measured yet");
+                  "near_corr_near_only within 0.03 of cancellation off; the end-to-end path (two engines) is not "
+                  "measured yet");
+#ifndef PARLEY_HAVE_WEBRTC_AP
+  bench_note(rep, "webrtc-ap rows skipped: built without webrtc-audio-processing (Debian libwebrtc-audio-processing-dev)");
+#endif
   free(a);
   free(b);
   free(far);
@@ -255,5 +274,5 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
 
 BENCH_SUITE(echo, "echo",
             "echo removed and near-end talker kept in seeded statistical rooms (RT60 0.2-0.8 s, bulk delay, "
-            "clipping): parley's echo stage beside speexdsp told the room",
+            "clipping): parley's echo stage beside speexdsp told the room and WebRTC's module",
             run_echo)

@@ -6,7 +6,8 @@ libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev 
 libjack-jackd2-dev
 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev python3-aiortc gstreamer1.0-nice coturn"
+libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev python3-aiortc gstreamer1.0-nice coturn
+libwebrtc-audio-processing-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
