@@ -110,7 +110,7 @@ pass "loopback call with 10 ms frames"
 
 # The low-delay profile: 5 ms frames, restricted-lowdelay Opus; the tool's latency line says 5 ms frames
 # (the figure itself is parley-bench latency's to measure, not a test's).
-timeout -k 5 20 "$tool" --loopback --in "$speech" --out "$tmp/lbld.wav" --low-delay --duration 2 --quiet \
+timeout -k 5 20 "$tool" --loopback --in "$speech" --out "$tmp/lbld.wav" --low-delay --duration 3 --quiet \
   > "$tmp/lbld.txt" 2>&1 || { cat "$tmp/lbld.txt" >&2; fail "low-delay loopback"; }
 [ "$(wav_peak "$tmp/lbld.wav")" -gt 1000 ] || fail "low-delay loopback output is silent"
 grep -q "^latency: .* one 5 ms frame of capture" "$tmp/lbld.txt" || { cat "$tmp/lbld.txt" >&2; fail "low-delay: not 5 ms frames"; }
