@@ -256,5 +256,6 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
     out->fec_frames = atomic_load_explicit(&c->media->fec, memory_order_relaxed);
   }
   pthread_mutex_unlock(&e->lock);
+  out->events_dropped = parley__target_events_dropped(e, &c->tgt);
   return 0;
 }

@@ -136,6 +136,13 @@ int parley_session_count(parley_session *s) {
   return n;
 }
 
+int parley_session_get_stats(parley_session *s, parley_session_stats *out) {
+  if (!s || !out) return PARLEY_EINVAL;
+  memset(out, 0, sizeof *out);
+  out->events_dropped = parley__target_events_dropped(s->eng, &s->tgt);
+  return 0;
+}
+
 int parley_session_on(parley_session *s, parley_event_kind kind, parley_event_fn fn, void *user) {
   if (!s || (kind != PARLEY_EVENT_MEMBERS_CHANGED && kind != PARLEY_EVENT_SPEAKERS_CHANGED)) return PARLEY_EINVAL;
   return parley__target_on(s->eng, &s->tgt, kind, fn, user);

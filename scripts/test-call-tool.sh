@@ -1,5 +1,5 @@
 #!/bin/sh
-# test-call-tool.sh BUILD: end-to-end checks of build/bin/parley-call on 127.0.0.1 (about 60 s):
+# test-call-tool.sh BUILD: end-to-end checks of build/bin/parley-call on 127.0.0.1 and [::1] (about 70 s):
 #  1. loopback call through the relay with a blackout: the timeline has the expected events in order,
 #     the tool reports the recovery, the output WAV exists and is not silent;
 #  2. listen/dial in two processes with an --echo peer: the dialer hears itself back, at a steady
@@ -218,6 +218,22 @@ in_order "$tmp/vlisten.txt" "B  track-started" "B  interrupted(network-lost)" "B
 [ "$(wav_peak "$tmp/via.wav")" -gt 1000 ] || fail "--via: the listener heard nothing"
 pass "--via routes a call through parley-netsim; its blackout is reported and recovered on both sides"
 
+# 2f. The same over IPv6: [::1] literals for the listener, the dialer and the relay.
+timeout 20 "$netsim" --listen "[::1]:$((port + 7))" --duration 6 > "$tmp/netsim6.txt" 2>&1 &
+npid=$!
+pids="$pids $npid"
+timeout 20 "$tool" listen "[::1]:$((port + 8))" --out "$tmp/via6.wav" --quiet --timeout 10 > "$tmp/vlisten6.txt" 2>&1 &
+lpid=$!
+pids="$pids $lpid"
+timeout 20 "$tool" dial "[::1]:$((port + 8))" --via "[::1]:$((port + 7))" --in "$speech" --duration 3 --quiet \
+  --timeout 10 > "$tmp/vdial6.txt" 2>&1 || { cat "$tmp/vdial6.txt" "$tmp/vlisten6.txt" >&2; fail "dial --via [::1]"; }
+wait "$lpid" || { cat "$tmp/vlisten6.txt" >&2; fail "listen on [::1] exited non-zero"; }
+wait "$npid" || true
+grep -q "peer B known" "$tmp/netsim6.txt" || { cat "$tmp/netsim6.txt" >&2; fail "the IPv6 relay never saw B"; }
+in_order "$tmp/vlisten6.txt" "B  track-started" "B  track-stopped (bye)"
+[ "$(wav_peak "$tmp/via6.wav")" -gt 1000 ] || fail "--via [::1]: the listener heard nothing"
+pass "listen, dial and --via take [::1]:PORT"
+
 # 3a. offer / answer through files (the answerer starts first and waits for the offer file).
 timeout -k 5 20 "$tool" answer --sdp-in "$tmp/offer.sdp" --sdp-out "$tmp/answer.sdp" --loopback-only \
   --out "$tmp/answer.wav" --quiet --timeout 10 > "$tmp/answer.txt" 2>&1 &
@@ -259,6 +275,7 @@ expect_fail "bad seconds" "$tool" --loopback --duration abc
 expect_fail "dial without address" "$tool" dial
 expect_fail "bad address" "$tool" listen 127.0.0.1:99999 --timeout 1
 expect_fail "bad relay" "$tool" dial 127.0.0.1:1 --via relay.example:9000 --timeout 1
+expect_fail "unbracketed IPv6 relay" "$tool" dial 127.0.0.1:1 --via ::1:9000 --timeout 1
 expect_fail "relay in loopback" "$tool" --loopback --via 127.0.0.1:9000
 expect_fail "device with files" "$tool" dial 127.0.0.1:1 --device x --in "$speech"
 expect_fail "unknown device" "$tool" dial 127.0.0.1:1 --device "no-such-device-$$" --timeout 1

@@ -371,3 +371,87 @@ Test(api, deprecated_parley_on_and_off_still_work) {
   cr_expect_eq(parley_call_free(c), 0);
   parley_engine_free(e);
 }
+
+/* A target whose events the app does not dispatch keeps the newest ones and counts the rest in its
+ * statistics: delivered + dropped is what was posted, and CLOSED still comes last. */
+typedef struct tally {
+  int events, signaling, closed, members;
+  parley_signaling_state last_signaling;
+} tally;
+
+static void tally_event(const parley_event *ev, void *user) {
+  tally *t = user;
+  t->events++;
+  if (ev->kind == PARLEY_EVENT_SIGNALING_STATE_CHANGED) {
+    t->signaling++;
+    t->last_signaling = ev->signaling_state;
+  }
+  if (ev->kind == PARLEY_EVENT_CLOSED) t->closed++;
+  if (ev->kind == PARLEY_EVENT_MEMBERS_CHANGED) t->members++;
+}
+
+Test(api, full_event_queues_count_what_they_drop) {
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.loopback_candidates = true;
+  cfg.ipv6 = false;
+  cfg.dispatch = PARLEY_DISPATCH_APP;
+  parley_engine *e = NULL;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  parley_call *a, *b;
+  cr_assert_eq(parley_call_new(e, &a), 0);
+  cr_assert_eq(parley_call_new(e, &b), 0);
+  tally ta = {0}, ts = {0};
+  for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++)
+    cr_assert_gt(parley_call_on(a, (parley_event_kind)k, tally_event, &ta), 0);
+  parley_session *s;
+  cr_assert_eq(parley_session_new(e, &s), 0);
+  int sid = parley_session_on(s, PARLEY_EVENT_MEMBERS_CHANGED, tally_event, &ts);
+  cr_assert_gt(sid, 0);
+  parley_call_stats cs;
+  parley_session_stats ss;
+  cr_expect_eq(parley_call_get_stats(a, &cs), 0);
+  cr_expect_eq(cs.events_dropped, 0);
+  cr_expect_eq(parley_session_get_stats(NULL, &ss), PARLEY_EINVAL);
+  cr_expect_eq(parley_session_get_stats(s, NULL), PARLEY_EINVAL);
+
+  /* 40 offer/answer rounds, nothing dispatched: a's signaling state changes 80 times. */
+  enum { ROUNDS = 40 };
+  static char offer[8192], answer[8192];
+  parley_sdp_error se;
+  for (int i = 0; i < ROUNDS; i++) {
+    cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
+    cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+    cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
+    cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
+    cr_assert_eq(parley_call_set_local_description(b, answer), 0);
+    cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
+  }
+  /* 40 joins and leaves: 80 MEMBERS_CHANGED. */
+  for (int i = 0; i < ROUNDS; i++) {
+    cr_assert_eq(parley_session_join(s, b), 0);
+    cr_assert_eq(parley_session_leave(s, b), 0);
+  }
+  cr_assert_eq(parley_call_hangup(a), 0);
+  cr_assert_eq(parley_call_get_stats(a, &cs), 0);
+  cr_assert_eq(parley_session_get_stats(s, &ss), 0);
+  for (int i = 0; i < 100 && (!ta.closed || ts.members + (int)ss.events_dropped < 2 * ROUNDS); i++) {
+    parley_engine_dispatch(e);
+    struct timespec pause = {0, 2000000};
+    nanosleep(&pause, NULL);
+  }
+  cr_assert_eq(parley_call_get_stats(a, &cs), 0);
+  cr_expect_gt(cs.events_dropped, 0, "a full queue drops");
+  cr_expect_eq(ta.closed, 1, "CLOSED is never dropped");
+  cr_expect_eq(ta.last_signaling, PARLEY_SIGNALING_CLOSED, "the newest state survives");
+  /* a's signaling changes: 80 rounds, then closed at hang-up; the other kinds are ICE's and close's. */
+  cr_expect_geq(ta.events + (int)cs.events_dropped, 2 * ROUNDS + 1, "%d delivered, %d dropped", ta.events,
+                (int)cs.events_dropped);
+  cr_expect_lt(ta.signaling, 2 * ROUNDS);
+  cr_expect_gt(ss.events_dropped, 0);
+  cr_expect_eq(ts.members + (int)ss.events_dropped, 2 * ROUNDS, "%d delivered, %d dropped", ts.members,
+               (int)ss.events_dropped);
+  cr_expect_eq(parley_session_off(s, sid), 0);
+  cr_expect_eq(parley_session_free(s), 0);
+  parley_engine_free(e);
+}

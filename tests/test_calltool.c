@@ -93,29 +93,56 @@ Test(calltool, rewrite_rejects_bad_input) {
   cr_assert_eq(parley__calltool_sdp_rewrite("v=0\ns=-\n", "10.0.0.1", 4000, out, sizeof out), PARLEY_EPARSE);
 }
 
-Test(calltool, split_ipv4) {
-  char ip[16];
+Test(calltool, split_hostport_takes_ipv4_and_bracketed_ipv6) {
+  char ip[PARLEY__CALLTOOL_IP_MAX];
   int port = -1;
-  cr_assert_eq(parley__calltool_split_ipv4("127.0.0.1:9000", ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__calltool_split_hostport("127.0.0.1:9000", ip, sizeof ip, &port), 0);
   cr_expect_str_eq(ip, "127.0.0.1");
   cr_expect_eq(port, 9000);
-  cr_assert_eq(parley__calltool_split_ipv4("192.0.2.255:0", ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__calltool_split_hostport("192.0.2.255:0", ip, sizeof ip, &port), 0);
   cr_expect_eq(port, 0);
-  const char *bad[] = {"9000", ":9000", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:9x", "host:1", "[::1]:1",
-                       "1.2.3.4.5:1", "127.0.0.1:-1"};
+  cr_assert_eq(parley__calltool_split_hostport("[::1]:5004", ip, sizeof ip, &port), 0);
+  cr_expect_str_eq(ip, "::1");
+  cr_expect_eq(port, 5004);
+  const char *longest = "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"; /* 45 characters inside */
+  cr_assert_eq(parley__calltool_split_hostport(longest, ip, sizeof ip, &port), 0);
+  cr_expect_str_eq(ip, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+  cr_expect_eq(port, 65535);
+  const char *bad[] = {"9000", ":9000", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:9x", "host:1", "::1:5004",
+                       "1.2.3.4.5:1", "127.0.0.1:-1", "127.0.0.1:+1", "[::1]", "[::1]5004", "[::1]:", "[127.0.0.1]:1",
+                       "[::1:1", "[]:1", "[fe80::1%lo]:1", "[::1]:99999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    cr_expect_eq(parley__calltool_split_ipv4(bad[i], ip, sizeof ip, &port), PARLEY_EINVAL, "%s", bad[i]);
-  cr_expect_eq(parley__calltool_split_ipv4("127.0.0.1:1", ip, 8, &port), PARLEY_EINVAL, "ip buffer too small");
+    cr_expect_eq(parley__calltool_split_hostport(bad[i], ip, sizeof ip, &port), PARLEY_EINVAL, "%s", bad[i]);
+  cr_expect_eq(parley__calltool_split_hostport("127.0.0.1:1", ip, 16, &port), PARLEY_EINVAL, "ip buffer too small");
 }
 
-Test(calltool, first_candidate_is_the_first_udp_ipv4_one) {
-  char ip[64];
+Test(calltool, first_candidate_is_the_first_udp_ipv4_one_else_ipv6) {
+  char ip[PARLEY__CALLTOOL_IP_MAX];
   int port = 0;
   cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, sizeof ip, &port), 0);
   cr_assert_str_eq(ip, "127.0.0.1");
-  cr_assert_eq(port, 46957, "tcp and IPv6 candidates are skipped");
+  cr_assert_eq(port, 46957, "tcp candidates are skipped, IPv4 comes before IPv6");
+  cr_assert_eq(parley__calltool_sdp_first_candidate("a=candidate:H6 1 udp 2122317822 2001:db8::7 40000 typ host\n"
+                                                    "a=candidate:H1 1 tcp 1518280447 10.0.0.1 9 typ host\n",
+                                                    ip, sizeof ip, &port),
+               0);
+  cr_assert_str_eq(ip, "2001:db8::7");
+  cr_assert_eq(port, 40000);
   cr_assert_eq(parley__calltool_sdp_first_candidate("v=0\n", ip, sizeof ip, &port), PARLEY_ENOTFOUND);
-  cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, 8, &port), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, 16, &port), PARLEY_EINVAL);
+}
+
+Test(calltool, rewrite_to_an_ipv6_relay) {
+  static char out[4096];
+  static parley__sdp after;
+  int n = parley__calltool_sdp_rewrite(OFFER, "2001:db8::9", 4000, out, sizeof out);
+  cr_assert_gt(n, 0);
+  cr_assert_not_null(strstr(out, "c=IN IP6 2001:db8::9\n"), "%s", out);
+  cr_assert_not_null(strstr(out, "a=candidate:H0 1 udp 2122317823 2001:db8::9 4000 typ host generation 0"), "%s", out);
+  cr_assert_not_null(strstr(out, "m=audio 4000 "), "%s", out);
+  cr_assert_eq(parley__sdp_parse(out, (size_t)n, &after, NULL), 0, "the rewritten SDP still parses");
+  cr_assert_str_eq(after.media[0].candidates[0].addr, "2001:db8::9");
+  cr_assert_eq(after.media[0].candidates[0].port, 4000);
 }
 
 typedef struct dialer {
@@ -137,12 +164,15 @@ static void *dial_main(void *p) {
   return NULL;
 }
 
-Test(calltool, rendezvous_exchanges_one_message_each_way) {
+/* host: "127.0.0.1" or "[::1]". */
+static void exchange(const char *host) {
   int lfd = -1, port = 0;
-  cr_assert_eq(parley__calltool_rv_listen("127.0.0.1:0", &port, &lfd), 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "%s:0", host);
+  cr_assert_eq(parley__calltool_rv_listen(addr, &port, &lfd), 0, "%s", addr);
   cr_assert_gt(port, 0);
   dialer d = {.rc = 1};
-  snprintf(d.addr, sizeof d.addr, "127.0.0.1:%d", port);
+  snprintf(d.addr, sizeof d.addr, "%s:%d", host, port);
   pthread_t th;
   cr_assert_eq(pthread_create(&th, NULL, dial_main, &d), 0);
   int fd = parley__calltool_rv_accept(lfd, 5000);
@@ -158,6 +188,10 @@ Test(calltool, rendezvous_exchanges_one_message_each_way) {
   close(fd);
   close(lfd);
 }
+
+Test(calltool, rendezvous_exchanges_one_message_each_way) { exchange("127.0.0.1"); }
+
+Test(calltool, rendezvous_over_ipv6) { exchange("[::1]"); }
 
 /* A network error keeps its reason in errno: a port already listened on, an address not on this host. */
 Test(calltool, rendezvous_network_errors_keep_errno) {

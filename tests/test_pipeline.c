@@ -3,7 +3,6 @@
  * by interposing the allocator). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,92 +13,26 @@
 #include "sim/impair.h"
 
 /* ---- allocation counter: every malloc-family call in the process goes through here ----
- * Sanitizer runtimes own the allocator themselves, so under them the counter is compiled out and the
- * no-allocation test is skipped; the plain build (make test) runs it. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
+ * Under sanitizers (AI_SANITIZED) there is no counter and the no-allocation test is skipped; the plain
+ * build (make test) runs it. */
+#include "tests/alloc_interpose.h"
+#ifndef AI_SANITIZED
 static atomic_long alloc_calls;
 static atomic_bool counting;
-static char bootstrap[8192]; /* dlsym may allocate before the real functions are known */
-static size_t bootstrap_used;
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static int (*real_posix_memalign)(void **, size_t, size_t);
-static void *(*real_aligned_alloc)(size_t, size_t);
-static int resolving;
 
-static void resolve(void) {
-  if (real_malloc || resolving) return;
-  resolving = 1;
-  real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-  real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-  real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-  real_posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
-  real_aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
-  real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-  resolving = 0;
+static bool ai_fail(void *caller) {
+  (void)caller;
+  if (atomic_load(&counting)) atomic_fetch_add(&alloc_calls, 1);
+  return false;
 }
-
-static void *bootstrap_alloc(size_t n) {
-  n = (n + 15) & ~(size_t)15;
-  if (bootstrap_used + n > sizeof bootstrap) return NULL;
-  void *p = bootstrap + bootstrap_used;
-  bootstrap_used += n;
-  return p;
+static void ai_made(void *p, void *caller) {
+  (void)p;
+  (void)caller;
 }
-
-static void note_alloc(void) {
+static void ai_freed(void *p) {
+  (void)p;
   if (atomic_load(&counting)) atomic_fetch_add(&alloc_calls, 1);
 }
-
-void *malloc(size_t n) {
-  resolve();
-  if (!real_malloc) return bootstrap_alloc(n);
-  note_alloc();
-  return real_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-  resolve();
-  if (!real_calloc) {
-    void *p = bootstrap_alloc(a * b);
-    if (p) memset(p, 0, a * b);
-    return p;
-  }
-  note_alloc();
-  return real_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-  resolve();
-  note_alloc();
-  return real_realloc(p, n);
-}
-void free(void *p) {
-  if ((char *)p >= bootstrap && (char *)p < bootstrap + sizeof bootstrap) return;
-  resolve();
-  if (p) note_alloc();
-  if (real_free) real_free(p);
-}
-int posix_memalign(void **out, size_t align, size_t n) {
-  resolve();
-  note_alloc();
-  return real_posix_memalign(out, align, n);
-}
-void *aligned_alloc(size_t align, size_t n) {
-  resolve();
-  note_alloc();
-  return real_aligned_alloc(align, n);
-}
-
-#else
-static void *(*real_calloc)(size_t, size_t) = calloc;
 #endif
 
 /* ---- a call in one direction over a simulated path ---- */
@@ -144,7 +77,7 @@ static void path_init2(path *p, int device_rate_hz, int frame_ms, int recv_frame
     p->net = parley__impair_new(ic, 7, &err);
     cr_assert_not_null(p->net, "impair: %s", parley_strerror(err));
   }
-  p->air = real_calloc ? real_calloc(MAX_FLIGHT, sizeof *p->air) : calloc(MAX_FLIGHT, sizeof *p->air);
+  p->air = calloc(MAX_FLIGHT, sizeof *p->air);
   cr_assert_not_null(p->air);
 }
 
@@ -405,7 +338,7 @@ Test(pipeline, silence_is_dtx_not_concealment) {
 }
 
 Test(pipeline, per_frame_processing_never_allocates) {
-#ifdef SANITIZED
+#ifdef AI_SANITIZED
   cr_skip_test("the sanitizer owns the allocator; the plain build runs this test");
 #else
   size_t n;
@@ -533,7 +466,7 @@ Test(pipeline, timescaled_jittery_path_expands_and_accelerates) {
 }
 
 Test(pipeline, timescaled_processing_never_allocates) {
-#ifdef SANITIZED
+#ifdef AI_SANITIZED
   cr_skip_test("the sanitizer owns the allocator; the plain build runs this test");
 #else
   size_t n;

@@ -66,7 +66,7 @@ typedef struct opts {
   const char *addr;
   const char *in, *out, *device, *sdp_in, *sdp_out;
   const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
-  char via_ip[16];
+  char via_ip[PARLEY__CALLTOOL_IP_MAX];
   int via_port;
   bool echo, loopback_only, quiet, no_aec, no_ns, low_delay;
   parley_input_end in_end;
@@ -102,8 +102,8 @@ static double loopback_default_s(const opts *o) {
 
 static const char *opt_via(void *ctx, const char *v) {
   opts *o = ctx;
-  if (parley__calltool_split_ipv4(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
-    return "wants a numeric IPv4 HOST:PORT";
+  if (parley__calltool_split_hostport(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
+    return "wants a numeric HOST:PORT (IPv6 as [::1]:PORT)";
   o->via = v;
   return NULL;
 }
@@ -834,9 +834,10 @@ static int run_peer(const opts *o) {
   cfg.noise_suppression = !o->no_ns;
   cfg.low_delay = o->low_delay;
   /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
-  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr)) || (o->via && strncmp(o->via_ip, "127.", 4) == 0)) {
+  bool via_loopback = o->via && (strncmp(o->via_ip, "127.", 4) == 0 || strcmp(o->via_ip, "::1") == 0);
+  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr)) || via_loopback) {
     cfg.loopback_candidates = true;
-    cfg.ipv6 = o->addr && strncmp(o->addr, "[::1]", 5) == 0;
+    cfg.ipv6 = (o->addr && strncmp(o->addr, "[::1]", 5) == 0) || (o->via && strchr(o->via_ip, ':'));
   }
   if (o->in || o->out) {
     cfg.audio = PARLEY_AUDIO_FILE;

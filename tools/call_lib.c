@@ -61,10 +61,16 @@ static bool starts(const char *s, size_t n, const char *prefix) {
   return n >= p && memcmp(s, prefix, p) == 0;
 }
 
+/* 4 or 6: the family of a numeric address; 0 for anything else. */
+static int ip_family(const char *ip) {
+  struct in6_addr a;
+  if (inet_pton(AF_INET, ip, &a) == 1) return 4;
+  return inet_pton(AF_INET6, ip, &a) == 1 ? 6 : 0;
+}
+
 int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap) {
-  struct in_addr a4;
-  if (!sdp || !ip || !out || cap == 0 || port <= 0 || port > 65535 || inet_pton(AF_INET, ip, &a4) != 1)
-    return PARLEY_EINVAL;
+  if (!sdp || !ip || !out || cap == 0 || port <= 0 || port > 65535 || !ip_family(ip)) return PARLEY_EINVAL;
+  const char *c_line = ip_family(ip) == 4 ? "c=IN IP4 " : "c=IN IP6 ";
   char ports[16];
   snprintf(ports, sizeof ports, "%d", port);
   size_t len = 0;
@@ -92,7 +98,7 @@ int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char
         ok = put(out, cap, &len, p, full);
       }
     } else if (starts(p, n, "c=IN IP")) {
-      ok = put(out, cap, &len, "c=IN IP4 ", 9) && put(out, cap, &len, ip, strlen(ip)) &&
+      ok = put(out, cap, &len, c_line, 9) && put(out, cap, &len, ip, strlen(ip)) &&
            put(out, cap, &len, end, full - n);
     } else if (starts(p, n, "m=audio ")) {
       int k = fields(p, n, f, fl, 3);
@@ -107,26 +113,39 @@ int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char
   return rewritten > 0 ? (int)len : PARLEY_EPARSE;
 }
 
-int parley__calltool_split_ipv4(const char *text, char *ip, size_t ip_cap, int *port) {
-  if (!text || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
-  const char *colon = strrchr(text, ':');
-  if (!colon || colon == text || (size_t)(colon - text) >= 16) return PARLEY_EINVAL;
-  char host[16];
-  memcpy(host, text, (size_t)(colon - text));
-  host[colon - text] = '\0';
-  struct in_addr a4;
+int parley__calltool_split_hostport(const char *text, char *ip, size_t ip_cap, int *port) {
+  if (!text || !ip || ip_cap < PARLEY__CALLTOOL_IP_MAX || !port) return PARLEY_EINVAL;
+  const char *h = text, *ports;
+  size_t hl;
+  if (text[0] == '[') { /* brackets are for an IPv6 literal, and an IPv6 literal needs them (RFC 3986) */
+    const char *rb = strchr(text, ']');
+    if (!rb || rb[1] != ':') return PARLEY_EINVAL;
+    h = text + 1;
+    hl = (size_t)(rb - h);
+    ports = rb + 2;
+  } else {
+    const char *colon = strchr(text, ':');
+    if (!colon || strchr(colon + 1, ':')) return PARLEY_EINVAL; /* no port, or a bare IPv6 */
+    hl = (size_t)(colon - text);
+    ports = colon + 1;
+  }
+  char host[PARLEY__CALLTOOL_IP_MAX];
+  if (hl == 0 || hl >= sizeof host) return PARLEY_EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
   char *end;
   errno = 0;
-  long p = strtol(colon + 1, &end, 10);
-  if (inet_pton(AF_INET, host, &a4) != 1 || colon[1] == '\0' || *end != '\0' || errno || p < 0 || p > 65535)
+  long p = strtol(ports, &end, 10);
+  if (ip_family(host) != (text[0] == '[' ? 6 : 4) || ports[0] < '0' || ports[0] > '9' || *end != '\0' || errno ||
+      p > 65535)
     return PARLEY_EINVAL;
   snprintf(ip, ip_cap, "%s", host);
   *port = (int)p;
   return 0;
 }
 
-int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port) {
-  if (!sdp || !ip || ip_cap < 16 || !port) return PARLEY_EINVAL;
+/* The first UDP candidate of sdp whose address is of family fam (4 or 6). */
+static int first_candidate(const char *sdp, int fam, char *ip, size_t ip_cap, int *port) {
   for (const char *p = sdp; *p;) {
     const char *nl = strchr(p, '\n');
     size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -134,13 +153,12 @@ int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_ca
     const char *f[8];
     size_t fl[8];
     if (starts(p, n, "a=candidate:") && fields(p, n, f, fl, 8) >= 6 && fl[2] == 3 &&
-        strncasecmp(f[2], "udp", 3) == 0 && fl[4] < 16) {
-      char addr[16];
+        strncasecmp(f[2], "udp", 3) == 0 && fl[4] < PARLEY__CALLTOOL_IP_MAX) {
+      char addr[PARLEY__CALLTOOL_IP_MAX];
       memcpy(addr, f[4], fl[4]);
       addr[fl[4]] = '\0';
-      struct in_addr a4;
       long pt = strtol(f[5], NULL, 10);
-      if (inet_pton(AF_INET, addr, &a4) == 1 && pt > 0 && pt <= 65535) {
+      if (ip_family(addr) == fam && pt > 0 && pt <= 65535) {
         snprintf(ip, ip_cap, "%s", addr);
         *port = (int)pt;
         return 0;
@@ -152,31 +170,24 @@ int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_ca
   return PARLEY_ENOTFOUND;
 }
 
+int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port) {
+  if (!sdp || !ip || ip_cap < PARLEY__CALLTOOL_IP_MAX || !port) return PARLEY_EINVAL;
+  int rc = first_candidate(sdp, 4, ip, ip_cap, port);
+  return rc == 0 ? 0 : first_candidate(sdp, 6, ip, ip_cap, port);
+}
+
 /* ---- TCP rendezvous --------------------------------------------------------------------------- */
 
+/* "HOST:PORT" (parley__calltool_split_hostport) or "PORT" alone (127.0.0.1). */
 static int parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *sl) {
   if (!text || !*text) return PARLEY_EINVAL;
-  char host[64] = "127.0.0.1";
-  const char *ports = text;
-  if (text[0] == '[') {
-    const char *rb = strchr(text, ']');
-    if (!rb || rb[1] != ':' || (size_t)(rb - text - 1) >= sizeof host) return PARLEY_EINVAL;
-    memcpy(host, text + 1, (size_t)(rb - text - 1));
-    host[rb - text - 1] = '\0';
-    ports = rb + 2;
-  } else {
-    const char *colon = strrchr(text, ':');
-    if (colon) {
-      if ((size_t)(colon - text) >= sizeof host || colon == text) return PARLEY_EINVAL;
-      memcpy(host, text, (size_t)(colon - text));
-      host[colon - text] = '\0';
-      ports = colon + 1;
-    }
+  char host[PARLEY__CALLTOOL_IP_MAX], full[PARLEY__CALLTOOL_IP_MAX + 16];
+  int port;
+  if (!strchr(text, ':') && strlen(text) < 8) { /* a port alone */
+    snprintf(full, sizeof full, "127.0.0.1:%s", text);
+    text = full;
   }
-  char *endp;
-  errno = 0;
-  long port = strtol(ports, &endp, 10);
-  if (*ports == '\0' || *endp != '\0' || errno || port < 0 || port > 65535) return PARLEY_EINVAL;
+  if (parley__calltool_split_hostport(text, host, sizeof host, &port) != 0) return PARLEY_EINVAL;
   memset(ss, 0, sizeof *ss);
   struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
   struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;

@@ -16,24 +16,30 @@
 #include "parley/parley.h"
 
 /* Copies sdp into out[0..cap) with the connection address and port of every a=candidate line, the
- * c= line and the m=audio port replaced by ip / port (an IPv4 literal), so the peer sends to that
- * address (a relay) instead. Returns the length written, PARLEY_EINVAL (NULL, bad ip or port),
+ * c= line and the m=audio port replaced by ip / port (an IPv4 or IPv6 literal, without brackets), so
+ * the peer sends to that address (a relay) instead. Returns the length written, PARLEY_EINVAL (NULL, bad ip or port),
  * PARLEY_ENOSPC, or PARLEY_EPARSE (no candidate line to rewrite). CRLF or LF line ends are kept. */
 int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap);
 
-/* Splits "A.B.C.D:PORT" (a numeric IPv4 address, a port 0..65535) into ip (cap >= 16) and *port.
- * 0 or PARLEY_EINVAL. */
-int parley__calltool_split_ipv4(const char *text, char *ip, size_t ip_cap, int *port);
+/* Room for a numeric address as text, IPv4 or IPv6, with its NUL (INET6_ADDRSTRLEN). */
+#define PARLEY__CALLTOOL_IP_MAX 46
 
-/* The address and port of the first UDP IPv4 a=candidate line of sdp: ip (cap >= 16) and *port.
- * 0, PARLEY_EINVAL or PARLEY_ENOTFOUND. */
+/* Splits "A.B.C.D:PORT" or "[IPV6]:PORT" (numeric addresses; an IPv6 literal needs its brackets, as
+ * in a URI, and brackets hold only IPv6; a port 0..65535) into ip (without brackets; cap >=
+ * PARLEY__CALLTOOL_IP_MAX) and *port. 0 or PARLEY_EINVAL. */
+int parley__calltool_split_hostport(const char *text, char *ip, size_t ip_cap, int *port);
+
+/* The address and port of sdp's first UDP a=candidate line with an IPv4 address, else of its first
+ * with an IPv6 one: ip (cap >= PARLEY__CALLTOOL_IP_MAX) and *port. 0, PARLEY_EINVAL or
+ * PARLEY_ENOTFOUND. */
 int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port);
 
 /* The largest description the tool takes, in bytes with the NUL: a browser's offer with audio, video
  * and data runs 5-10 KB. */
 #define PARLEY__CALLTOOL_SDP_MAX 32768
 
-/* TCP rendezvous. addr is "HOST:PORT" (numeric IPv4 or IPv6 in brackets, or "PORT" for 127.0.0.1).
+/* TCP rendezvous. addr is "HOST:PORT" (as parley__calltool_split_hostport takes it) or "PORT" (for
+ * 127.0.0.1).
  * listen: binds addr and listens; *listen_fd gets the socket (the caller closes it) and *bound_port,
  * if non-NULL, the actual port (port 0 picks one). accept: waits at most timeout_ms for one
  * connection and returns its fd. dial: connects to addr, retrying every 50 ms until timeout_ms (the

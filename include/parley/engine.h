@@ -315,6 +315,8 @@ typedef struct parley_call_stats {
                                 * it arrives */
   int fec_loss_hint_pct;       /* the loss our encoder plans in-band FEC for, percent: follows the
                                 * peer's reports of our stream (up at once, down slowly), from 10 */
+  uint64_t events_dropped;     /* events of this call never delivered: its event queue was full (the
+                                * app did not dispatch), so the oldest state change went (CLOSED never) */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
@@ -445,6 +447,11 @@ PARLEY_API int parley_session_join(parley_session *s, parley_call *call);
 PARLEY_API int parley_session_leave(parley_session *s, parley_call *call);
 /* Members now (>= 0) or PARLEY_EINVAL. */
 PARLEY_API int parley_session_count(parley_session *s);
+typedef struct parley_session_stats {
+  uint64_t events_dropped; /* session events never delivered, as in parley_call_stats */
+} parley_session_stats;
+/* Copies a snapshot of the session's statistics into *out. PARLEY_EINVAL. */
+PARLEY_API int parley_session_get_stats(parley_session *s, parley_session_stats *out);
 /* Listeners for MEMBERS_CHANGED and SPEAKERS_CHANGED; same rules as parley_call_on / parley_call_off.
  * PARLEY_EINVAL for a call event kind. */
 PARLEY_API int parley_session_on(parley_session *s, parley_event_kind kind, parley_event_fn fn, void *user);

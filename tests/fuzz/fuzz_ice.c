@@ -6,6 +6,8 @@
  * learned, media is only accepted from the selected pair, deadlines never go backwards past now.
  * The agent's sources are compiled into this translation unit so they are instrumented. */
 #include "transport/ice.c"
+#include "transport/ice_checklist.c"
+#include "transport/ice_checks.c"
 #include "transport/ice_msg.c"
 #include "transport/netaddr.c"
 
