@@ -111,6 +111,52 @@ Test(ice_formula, host_candidates_foundations_and_credentials) {
   cr_expect_null(parley__ice_new(&nosend, &err));
 }
 
+typedef struct relay_events {
+  int candidates, gathering_done;
+  parley__ice_candidate last;
+} relay_events;
+
+static void count_relay_events(void *ctx, const parley__ice_event *ev) {
+  relay_events *r = ctx;
+  if (ev->kind == PARLEY__ICE_EV_LOCAL_CANDIDATE) r->candidates++, r->last = *ev->candidate;
+  if (ev->kind == PARLEY__ICE_EV_GATHERING_DONE) r->gathering_done++;
+}
+
+/* A relayed candidate: type preference 0 (RFC 8445 5.1.2.2), so below every host candidate; its own
+ * base, raddr = the mapped address; trickled when it comes after start, and gathering (so
+ * end-of-candidates) waits for the relays the owner said it is allocating, or their failure. */
+Test(ice_formula, relayed_candidates_and_gathering) {
+  relay_events ev = {0};
+  parley__ice_config cfg = {.role = PARLEY__ICE_CONTROLLING, .send = noop_send, .on_event = count_relay_events,
+                            .ctx = &ev};
+  parley__ice_agent *a = parley__ice_new(&cfg, NULL);
+  cr_assert_not_null(a);
+  parley__netaddr host = ip("192.0.2.1", 4000), relayed = ip("203.0.113.7", 49200), mapped = ip("198.51.100.3", 61000);
+  cr_assert_eq(parley__ice_add_local(a, &host), 0);
+  parley__ice_expect_relays(a, 2);
+  cr_assert_eq(parley__ice_start(a, 0), 0);
+  cr_expect_eq(ev.candidates, 1);
+  cr_expect_eq(ev.gathering_done, 0, "two relays still being allocated");
+  cr_assert_eq(parley__ice_add_local_relay(a, &relayed, &mapped, 1000), 1);
+  cr_expect_eq(ev.candidates, 2, "trickled");
+  cr_expect_eq(ev.last.type, PARLEY__ICE_RELAY);
+  cr_expect_eq(ev.last.priority, parley__ice_candidate_priority(PARLEY__ICE_RELAY, 32766, 1));
+  cr_expect_eq(ev.last.priority >> 24, 0u, "type preference 0");
+  cr_expect(parley__netaddr_equal(&ev.last.addr, &relayed));
+  cr_expect(parley__netaddr_equal(&ev.last.related, &mapped));
+  cr_expect_eq(ev.last.foundation[0], 'R');
+  cr_expect_eq(ev.gathering_done, 0, "one relay still pending");
+  parley__ice_relay_given_up(a, 2000);
+  cr_expect_eq(ev.gathering_done, 1, "the other relay failed: gathering is done");
+  parley__ice_relay_given_up(a, 3000);
+  cr_expect_eq(ev.gathering_done, 1, "once");
+  parley__ice_candidate c[4];
+  cr_expect_eq(parley__ice_local_candidates(a, c, 4), 2);
+  cr_expect_lt(c[1].priority, c[0].priority, "relay below host");
+  cr_expect_eq(parley__ice_add_local_relay(a, NULL, &mapped, 0), PARLEY_EINVAL);
+  parley__ice_free(a);
+}
+
 /* ---------- simulated network (sim/simnet.h) ---------- */
 
 #define MAXADDR 4

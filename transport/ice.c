@@ -138,6 +138,46 @@ int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound) {
   return i;
 }
 
+int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *relayed, const parley__netaddr *mapped,
+                                int64_t now_us) {
+  if (!a || !relayed || !mapped || (relayed->family != PARLEY__NETADDR_V4 && relayed->family != PARLEY__NETADDR_V6) ||
+      relayed->port == 0)
+    return PARLEY_EINVAL;
+  if (a->nlocal >= PARLEY__ICE_MAX_LOCAL) return PARLEY_EFULL;
+  int i = a->nlocal++;
+  local_sock *ls = &a->locals[i];
+  memset(ls, 0, sizeof *ls);
+  ls->local_pref = (uint16_t)((relayed->family == PARLEY__NETADDR_V6 ? 65535 : 32767) - i);
+  parley__ice_candidate *c = &ls->host;
+  c->addr = *relayed; /* a relayed candidate is its own base (RFC 8445 5.1.1.2) */
+  c->related = *mapped;
+  parley__ice_make_foundation(a, i, 'R', c->foundation);
+  c->component = 1;
+  c->type = PARLEY__ICE_RELAY;
+  c->priority = parley__ice_candidate_priority(PARLEY__ICE_RELAY, ls->local_pref, 1);
+  c->local = i;
+  if (a->relays_pending > 0) a->relays_pending--;
+  if (a->started) { /* trickled and paired at once */
+    a->now_us = now_us;
+    emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_LOCAL_CANDIDATE, .candidate = c, .local = i});
+    for (int r = 0; r < a->nremote; r++) (void)parley__ice_form_pair(a, i, r);
+    parley__ice_update_state(a);
+    parley__ice_check_gathering_done(a);
+  }
+  return i;
+}
+
+void parley__ice_expect_relays(parley__ice_agent *a, int count) {
+  if (a && count >= 0 && !a->gathering_done) a->relays_pending = count;
+}
+
+void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us) {
+  if (!a || a->relays_pending <= 0) return;
+  a->relays_pending--;
+  a->now_us = now_us;
+  if (a->started) parley__ice_check_gathering_done(a);
+}
+
 int parley__ice_start(parley__ice_agent *a, int64_t now_us) {
   if (!a) return PARLEY_EINVAL;
   if (a->started || a->nlocal == 0) return PARLEY_ESTATE;

@@ -145,6 +145,19 @@ void parley__ice_free(parley__ice_agent *a);
  * PARLEY_EINVAL / PARLEY_EFULL / PARLEY_ESTATE (after parley__ice_start). Local preference follows
  * RFC 8421: IPv6 above IPv4, earlier sockets above later ones. */
 int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound);
+/* A relayed candidate (RFC 8656) on a TURN allocation the owner made: `relayed` is its address on
+ * the server, `mapped` our address as the server saw it (its raddr). It is a local of its own, with
+ * the index returned: the agent sends its checks and answers through cfg.send with that index, and
+ * the owner wraps them for the TURN server (transport/turn.h); what the server relays from a peer goes
+ * to parley__ice_receive / parley__ice_accept_media with that index. Before or after start (then it
+ * is trickled and paired at once). Returns the index, PARLEY_EINVAL or PARLEY_EFULL. */
+int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *relayed, const parley__netaddr *mapped,
+                                int64_t now_us);
+/* The owner is allocating `count` relayed candidates: gathering is done (GATHERING_DONE, so
+ * end-of-candidates) only once each was added or given up on. Before gathering is done. */
+void parley__ice_expect_relays(parley__ice_agent *a, int count);
+void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us);
+
 /* Starts gathering (server-reflexive, if a STUN server is set; LOCAL_CANDIDATE events for every host
  * candidate first) and, once remote credentials are known, connectivity checks. 0 or PARLEY_ESTATE. */
 int parley__ice_start(parley__ice_agent *a, int64_t now_us);

@@ -96,6 +96,7 @@ struct parley__ice_agent {
   int64_t first_valid_us;
   bool nominating;
   bool gathering_done;
+  int relays_pending;   /* relayed candidates the owner is still allocating (parley__ice_expect_relays) */
 
   bool has_selected;    /* a pair carries media (maybe from before a restart) */
   bool usable_now;      /* ... and it is a valid pair of the current generation */

@@ -112,7 +112,7 @@ static void respond(parley__ice_agent *a, int local, const parley__netaddr *dst,
 }
 
 void parley__ice_check_gathering_done(parley__ice_agent *a) {
-  if (a->gathering_done) return;
+  if (a->gathering_done || a->relays_pending > 0) return;
   for (int i = 0; i < a->nlocal; i++)
     if (a->locals[i].stun_wanted && !a->locals[i].stun_done) return;
   a->gathering_done = true;
