@@ -27,6 +27,11 @@ void parley__call_drain_events(parley_call *c) {
   parley__event ev;
   while (parley__event_queue_pop(&c->evq, &ev) == 0) {
     if (ev.kind == PARLEY_EVENT_ICE_STATE_CHANGED) c->ice_monitor = c->ice_shown = ev.ice_state;
+    if (ev.kind == PARLEY_EVENT_PEER_STATE_CHANGED) { /* combined with DTLS's */
+      c->peer_ice = ev.peer_state;
+      parley__call_post_peer_state(c, ev.now_us, ev.message);
+      continue;
+    }
     parley__engine_post(c->eng, c, &ev);
   }
   if (!c->ice) return;
@@ -78,7 +83,8 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
   }
   if (ev->kind == PARLEY__ICE_EV_SELECTED_PAIR) {
     c->ice_pairs_selected++;
-    if (c->started) parley__device_input_release(c->eng->dev); /* media flows: a held input file starts */
+    /* Media flows (with DTLS: once its handshake is done, call_dtls.c): a held input file starts. */
+    if (c->started && !c->dtls) parley__device_input_release(c->eng->dev);
   }
   (void)parley__ice_liveness_on_ice_event(&c->il, ev);
   /* The monitor owns connected/disconnected; an agent that failed outright is reported here. */
@@ -90,9 +96,8 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
     out.now_us = ev->now_us;
     out.ice_state = c->ice_monitor = c->ice_shown = PARLEY_ICE_FAILED;
     parley__engine_post(c->eng, c, &out);
-    out.kind = PARLEY_EVENT_PEER_STATE_CHANGED;
-    out.peer_state = PARLEY_PEER_FAILED;
-    parley__engine_post(c->eng, c, &out);
+    c->peer_ice = PARLEY_PEER_FAILED;
+    parley__call_post_peer_state(c, ev->now_us, NULL);
   }
   parley__call_drain_events(c);
 }
@@ -208,7 +213,8 @@ int64_t parley__call_net_deadline(parley_call *c, int64_t now) {
     if (tx < d) d = tx;
     if (c->next_rtcp_us < d) d = c->next_rtcp_us;
   }
-  return d;
+  int64_t dt = parley__call_dtls_deadline(c, now);
+  return dt < d ? dt : d;
 }
 
 void parley__call_net_service(parley_call *c, int64_t now) {
@@ -233,6 +239,7 @@ void parley__call_net_service(parley_call *c, int64_t now) {
       case PARLEY__DEMUX_RTCP:
         if (parley__ice_accept_media(c->ice, i, &src)) parley__call_on_rtcp(c, buf, (size_t)n, now);
         break;
+      case PARLEY__DEMUX_DTLS: parley__call_dtls_receive(c, i, &src, buf, (size_t)n, now); break;
       default: break;
       }
       parley__call_drain_events(c);
@@ -240,6 +247,7 @@ void parley__call_net_service(parley_call *c, int64_t now) {
   }
   if (parley__ice_next_deadline_us(c->ice) <= now) parley__ice_tick(c->ice, now);
   if (parley__liveness_next_deadline_us(c->mon) <= now) (void)parley__ice_liveness_tick(&c->il, now);
+  parley__call_dtls_service(c, now);
   if (c->media) {
     parley__call_drain_tx(c, now);
     if (now >= c->next_rtcp_us) {
@@ -252,8 +260,14 @@ void parley__call_net_service(parley_call *c, int64_t now) {
 
 /* ---- teardown ---- */
 
+/* close_notify, then RTCP BYE (both while the keys still exist). */
+static void say_bye(parley_call *c, int64_t now) {
+  parley__call_dtls_close(c, now);
+  if (c->started) parley__call_send_rtcp(c, now, true);
+}
+
 static void teardown(parley_call *c, bool send_bye) {
-  if (send_bye && c->started && !c->hungup) parley__call_send_rtcp(c, now_us(c->eng), true);
+  if (send_bye && !c->hungup) say_bye(c, now_us(c->eng));
   if (c->media) {
     atomic_store(&c->media->session_id, 0);
     parley__engine_detach_media(c->eng, c->slot);
@@ -267,6 +281,7 @@ static void teardown(parley_call *c, bool send_bye) {
   c->ice = NULL;
   parley__liveness_free(c->mon);
   c->mon = NULL;
+  parley__call_dtls_free(c);
   parley__srtp_free(c->tx_srtp);
   parley__srtp_free(c->rx_srtp);
   c->tx_srtp = c->rx_srtp = NULL;
@@ -376,7 +391,7 @@ int parley_call_start(parley_call *c) {
   int r = 0;
   parley__call_media *m = NULL;
   if (c->hungup || c->started || c->sig != PARLEY_SIGNALING_STABLE || !c->remote_applied || !c->local_applied ||
-      !c->tx_srtp || !c->rx_srtp) {
+      (!c->dtls && (!c->tx_srtp || !c->rx_srtp))) { /* DTLS: keys once its handshake is done */
     r = PARLEY_ESTATE;
     goto out;
   }
@@ -393,7 +408,8 @@ int parley_call_start(parley_call *c) {
   c->slot = slot;
   c->started = true;
   c->next_rtcp_us = now_us(e) + PARLEY__CALL_RTCP_INTERVAL_US / 2;
-  if (c->ice_pairs_selected > 0) parley__device_input_release(e->dev); /* ICE connected first */
+  if (c->ice_pairs_selected > 0 && (!c->dtls || parley__dtls_get_state(c->dtls) == PARLEY__DTLS_CONNECTED))
+    parley__device_input_release(e->dev); /* ICE (and DTLS) connected first */
   parley__engine_wake(e);
 out:
   pthread_mutex_unlock(&e->lock);
@@ -426,7 +442,7 @@ int parley__call_hangup_locked(parley_call *c) {
   parley_engine *e = c->eng;
   if (c->hungup) return PARLEY_ESTATE;
   int64_t now = now_us(e);
-  if (c->started) parley__call_send_rtcp(c, now, true);
+  say_bye(c, now);
   if (c->mon) {
     (void)parley__liveness_close(c->mon, now);
     parley__call_drain_events(c);

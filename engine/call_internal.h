@@ -1,5 +1,5 @@
-/* call_internal.h: struct parley_call and what call.c (life and state), call_sdp.c (descriptions) and
- * call_media.c (media over the network) share. Private to those three files. Locks as in
+/* call_internal.h: struct parley_call and what call.c (life and state), call_sdp.c (descriptions),
+ * call_dtls.c (DTLS-SRTP) and call_media.c (media over the network) share. Private to those files. Locks as in
  * engine_internal.h: everything below "under eng->lock" is touched only with eng->lock held. */
 #ifndef PARLEY_ENGINE_CALL_INTERNAL_H
 #define PARLEY_ENGINE_CALL_INTERNAL_H
@@ -8,6 +8,7 @@
 
 #include "engine/engine_internal.h"
 #include "engine/signaling.h"
+#include "transport/dtls.h"
 #include "transport/ice.h"
 #include "transport/ice_liveness.h"
 #include "transport/liveness.h"
@@ -20,6 +21,7 @@
 #define PARLEY__CALL_RTCP_INTERVAL_US 1000000 /* reports every 0.5..1.5 s: a voice call's RTT stays fresh */
 #define PARLEY__CALL_MEDIA_POLL_US 500        /* tx ring drain retry while an audio period is overdue */
 #define PARLEY__CALL_TX_AFTER_TICK_US 200     /* drain this long after a period is due to have ended */
+#define PARLEY__CALL_DTLS_EARLY_MAX 1500      /* one early DTLS datagram (a ClientHello) kept */
 
 struct parley_call {
   parley__target tgt; /* first member */
@@ -50,10 +52,24 @@ struct parley_call {
   bool agent_failed_reported;
   parley_ice_state ice_monitor, ice_shown; /* the monitor's last ICE state; the last one posted */
 
-  /* SDES-SRTP */
+  /* SRTP: keyed by SDES (local_key and the peer's a=crypto) or by DTLS */
   parley__sdes_crypto local_key;
   parley__srtp *tx_srtp;
   parley__srtp *rx_srtp;
+
+  /* DTLS-SRTP (call_dtls.c), when the peer's description carries a=fingerprint */
+  parley__dtls *dtls;
+  parley__dtls_fingerprint dtls_peer;
+  parley__dtls_role dtls_role;
+  int dtls_local;             /* before ICE selects a pair: where the peer's first DTLS datagram came */
+  parley__netaddr dtls_remote;
+  bool dtls_has_path;
+  /* The answerer's first flight can beat its answer to us: kept until the answer makes our session. */
+  uint8_t dtls_early[PARLEY__CALL_DTLS_EARLY_MAX];
+  size_t dtls_early_len;
+  int dtls_early_local;
+  parley__netaddr dtls_early_src;
+  parley_peer_state peer_ice, peer_shown; /* the ICE side's peer state; the combined one last posted */
 
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
@@ -108,6 +124,24 @@ void parley__call_post_signaling(parley_call *c, parley__sdp_op op);
 int parley__call_ensure_transport(parley_call *c, bool controlling);
 /* A fresh SDES key for our outbound SRTP. 0 or an error. */
 int parley__call_make_local_key(parley_call *c, parley__srtp_suite suite, uint32_t tag);
+
+/* ---- call_dtls.c ---- */
+/* Our sha-256 fingerprint "AB:CD:..." for a=fingerprint. */
+const char *parley__call_fingerprint(const parley_call *c);
+/* The DTLS session for the peer's m-line (a=fingerprint, a=setup; offer: it is the peer's offer). 0, or an
+ * error with *why set for the app. A re-offer with the same fingerprint keeps the session. */
+int parley__call_dtls_configure(parley_call *c, const parley__sdp_media *m, bool offer, const char **why);
+/* Posts PEER_STATE_CHANGED if the state combined from peer_ice and DTLS changed (message: the reason). */
+void parley__call_post_peer_state(parley_call *c, int64_t now, const char *message);
+/* A datagram the demux classed as DTLS, from local/src. */
+void parley__call_dtls_receive(parley_call *c, int local, const parley__netaddr *src, uint8_t *buf, size_t len,
+                               int64_t now);
+/* Starts the handshake once ICE selected a pair, runs its timers: the network thread's service. */
+int64_t parley__call_dtls_deadline(const parley_call *c, int64_t now);
+void parley__call_dtls_service(parley_call *c, int64_t now);
+/* close_notify (hang-up); free (teardown). */
+void parley__call_dtls_close(parley_call *c, int64_t now);
+void parley__call_dtls_free(parley_call *c);
 
 /* ---- call_media.c ---- */
 int parley__call_media_new(parley_call *c, parley__call_media **out);

@@ -1,5 +1,11 @@
 /* call_sdp.c: a call's descriptions: SDP offers and answers (sdp.h), local and remote, with their ICE
- * credentials and candidates (ice_sdp.h), SDES keys and Opus parameters, and trickled candidates.
+ * credentials and candidates (ice_sdp.h), SRTP keying (DTLS's a=fingerprint/a=setup, or SDES keys),
+ * Opus parameters, and trickled candidates.
+ *
+ * Keying: our offers are DTLS-SRTP only (UDP/TLS/RTP/SAVPF, a=fingerprint, a=setup:actpass): browsers
+ * and WebRTC stacks require it and ignore a=crypto beside it (JSEP), some refuse an offer that has both,
+ * and an SDES key in the SDP gives no forward secrecy. We answer both: DTLS when the offer carries
+ * a=fingerprint, SDES (a=crypto) otherwise.
  * Threads: app threads, under eng->lock (see call.c). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,10 +71,6 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   }
   r = parley__call_ensure_transport(c, true);
   if (r) goto out;
-  if (!c->tx_srtp) {
-    r = parley__call_make_local_key(c, PARLEY__SRTP_AES_CM_128_HMAC_SHA1_80, 1);
-    if (r) goto out;
-  }
   s = malloc(sizeof *s);
   if (!s) {
     r = PARLEY_ENOMEM;
@@ -81,8 +83,10 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   parley__sdp_media_init(m);
   snprintf(m->type, sizeof m->type, "audio");
   m->port = c->socks[0].local.port;
-  snprintf(m->proto_text, sizeof m->proto_text, "RTP/SAVPF");
-  m->proto = PARLEY__SDP_PROTO_RTP_SAVPF;
+  snprintf(m->proto_text, sizeof m->proto_text, "UDP/TLS/RTP/SAVPF");
+  m->proto = PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF;
+  snprintf(m->fingerprint, sizeof m->fingerprint, "sha-256 %s", parley__call_fingerprint(c));
+  m->setup = PARLEY__SDP_SETUP_ACTPASS;
   snprintf(m->conn_addr, sizeof m->conn_addr, "%s", ip);
   parley__sdp_format *f = &m->formats[0];
   snprintf(f->id, sizeof f->id, "%d", PARLEY__CALL_OPUS_PT);
@@ -102,12 +106,9 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   snprintf(m->ice_pwd, sizeof m->ice_pwd, "%s", pwd);
   m->candidate_count = local_candidates(c, m->candidates, PARLEY__SDP_MAX_CANDIDATES);
   m->end_of_candidates = gathering_done(c);
-  local_crypto(c, &m->crypto[0]);
-  m->crypto_count = 1;
   m->rtcp_mux = true;
   m->dir = PARLEY__SDP_SENDRECV;
   r = parley__sdp_write(s, sdp, cap);
-  OPENSSL_cleanse(m->crypto, sizeof m->crypto);
   if (r >= 0) c->offer_made = true;
 out:
   free(s);
@@ -134,6 +135,8 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
   ip_text(&c->socks[0].local, ip, sizeof ip);
   parley__sdp_crypto cr;
   local_crypto(c, &cr);
+  char fp[PARLEY__SDP_FINGERPRINT_MAX];
+  snprintf(fp, sizeof fp, "sha-256 %s", parley__call_fingerprint(c));
   parley__sdp_candidate cands[PARLEY__SDP_MAX_CANDIDATES];
   const char *ufrag, *pwd;
   parley__ice_local_credentials(c->ice, &ufrag, &pwd);
@@ -149,7 +152,11 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
       .maxptime_ms = PARLEY__OPUS_MAX_FRAME_MS,
       .useinbandfec = e->cfg.opus_fec,
       .usedtx = e->cfg.opus_dtx,
-      .crypto = &cr,
+      .crypto = c->dtls ? NULL : &cr,
+      .fingerprint = c->dtls ? fp : NULL,
+      .setup = !c->dtls ? PARLEY__SDP_SETUP_NONE
+               : c->dtls_role == PARLEY__DTLS_CLIENT ? PARLEY__SDP_SETUP_ACTIVE
+                                                     : PARLEY__SDP_SETUP_PASSIVE,
       .candidates = cands,
       .candidate_count = local_candidates(c, cands, PARLEY__SDP_MAX_CANDIDATES),
       .end_of_candidates = gathering_done(c),
@@ -206,7 +213,8 @@ static int pick_media(const parley__sdp *s) {
   for (size_t i = 0; i < s->media_count; i++) {
     const parley__sdp_media *m = &s->media[i];
     if (strcmp(m->type, "audio") == 0 && m->port != 0 && m->opus_pt >= 0 &&
-        (m->proto == PARLEY__SDP_PROTO_RTP_SAVP || m->proto == PARLEY__SDP_PROTO_RTP_SAVPF))
+        (m->proto == PARLEY__SDP_PROTO_RTP_SAVP || m->proto == PARLEY__SDP_PROTO_RTP_SAVPF ||
+         m->proto == PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF))
       return (int)i;
   }
   return -1;
@@ -264,7 +272,7 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   }
   int mi = pick_media(s);
   if (mi < 0) {
-    fill_err(err, 0, "no audio m-line with Opus over RTP/SAVP(F)");
+    fill_err(err, 0, "no audio m-line with Opus over UDP/TLS/RTP/SAVPF or RTP/SAVP(F)");
     free(s);
     return PARLEY_ENOTSUP;
   }
@@ -274,9 +282,16 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     free(s);
     return PARLEY_ENOTSUP;
   }
+  bool dtls = m->fingerprint[0] != '\0';
   parley__sdes_crypto remote_key;
-  if (pick_crypto(m, &remote_key) != 0) {
-    fill_err(err, 0, "no supported a=crypto (SDES) line");
+  memset(&remote_key, 0, sizeof remote_key);
+  if (!dtls && type == PARLEY_SDP_ANSWER) {
+    fill_err(err, 0, "the answer has no a=fingerprint (our offer is DTLS-SRTP)");
+    free(s);
+    return PARLEY_ENOTSUP;
+  }
+  if (!dtls && pick_crypto(m, &remote_key) != 0) {
+    fill_err(err, 0, "no a=fingerprint (DTLS-SRTP) and no supported a=crypto (SDES) line");
     free(s);
     return PARLEY_ENOTSUP;
   }
@@ -306,20 +321,35 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     fill_err(err, 0, "cannot open the call's sockets / ICE agent");
     goto out;
   }
-  if (offer && (!c->tx_srtp || c->local_key.suite != remote_key.suite || c->local_key.tag != remote_key.tag)) {
-    r = parley__call_make_local_key(c, remote_key.suite, remote_key.tag);
+  parley__srtp *rx = NULL;
+  if (dtls) {
+    const char *why = NULL;
+    r = parley__call_dtls_configure(c, m, offer, &why);
     if (r) {
-      fill_err(err, 0, "cannot make the local SRTP key");
+      fill_err(err, 0, why);
       goto out;
     }
-  }
-  int serr;
-  parley__srtp *rx = parley__srtp_new(remote_key.suite, PARLEY__SRTP_INBOUND, remote_key.key_salt,
-                                      remote_key.key_salt_len, &serr);
-  if (!rx) {
-    r = serr;
-    fill_err(err, 0, "libsrtp refused the remote key");
-    goto out;
+  } else {
+    if (c->dtls) {
+      r = PARLEY_ENOTSUP;
+      fill_err(err, 0, "a=crypto after DTLS-SRTP: the call cannot change its keying");
+      goto out;
+    }
+    if (offer && (!c->tx_srtp || c->local_key.suite != remote_key.suite || c->local_key.tag != remote_key.tag)) {
+      r = parley__call_make_local_key(c, remote_key.suite, remote_key.tag);
+      if (r) {
+        fill_err(err, 0, "cannot make the local SRTP key");
+        goto out;
+      }
+    }
+    int serr;
+    rx = parley__srtp_new(remote_key.suite, PARLEY__SRTP_INBOUND, remote_key.key_salt, remote_key.key_salt_len,
+                          &serr);
+    if (!rx) {
+      r = serr;
+      fill_err(err, 0, "libsrtp refused the remote key");
+      goto out;
+    }
   }
   r = parley__ice_set_remote_credentials(c->ice, m->ice_ufrag, m->ice_pwd);
   if (r == PARLEY_ESTATE) { /* new credentials: the peer restarted ICE */
@@ -332,8 +362,10 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     r = PARLEY_EINVAL;
     goto out;
   }
-  parley__srtp_free(c->rx_srtp);
-  c->rx_srtp = rx;
+  if (rx) {
+    parley__srtp_free(c->rx_srtp);
+    c->rx_srtp = rx;
+  }
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
   c->remote_maxptime_ms = (int)m->maxptime_ms;

@@ -437,6 +437,8 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
     err = PARLEY_ENOMEM;
     goto fail;
   }
+  err = parley__call_cert_init(e);
+  if (err) goto fail;
 
   /* The device: the period is one chain frame at the device's actual rate (a file's own rate). */
   size_t period = (size_t)cfg->device_rate_hz * (size_t)cfg->frame_ms / 1000;
@@ -519,6 +521,7 @@ void parley_engine_free(parley_engine *e) {
   parley__dispatch_stop(e);
   parley__engine_reap(e, true); /* no audio period runs any more */
   parley__device_free(e->dev);
+  parley__call_cert_free(e);
   if (e->wake_fd >= 0) close(e->wake_fd);
   if (e->event_fd >= 0) close(e->event_fd);
   free(e->mix);

@@ -167,6 +167,7 @@ struct parley_engine {
   atomic_bool net_stop;
   int wake_fd;
   parley_call *calls[PARLEY_ENGINE_MAX_CALLS];
+  struct parley__dtls_cert *dtls_cert; /* every call's DTLS identity (call_dtls.c); immutable */
   uint64_t next_serial;
   int64_t next_dev_poll_us;
   int64_t input_end_hangup_us; /* PARLEY_INPUT_END_HANGUP: when to hang up every call; 0 = not due */
@@ -241,6 +242,10 @@ int parley__call_fds(parley_call *c, int *fds, int cap);
 /* Engine free, under eng->lock: tears the call down without events (a BYE to a started peer),
  * unregisters it from dispatch and frees it. */
 void parley__call_destroy(parley_call *c);
+/* The engine's DTLS certificate (from cfg's PEM, or self-signed): made at engine creation and freed with
+ * it, the PEM pointers in eng->cfg cleared (call_dtls.c). 0 or parley__dtls_cert_new's error. */
+int parley__call_cert_init(parley_engine *e);
+void parley__call_cert_free(parley_engine *e);
 /* parley_call_hangup with eng->lock already held (the network thread). 0 or PARLEY_ESTATE. */
 int parley__call_hangup_locked(parley_call *c);
 /* What the engine, dispatch and sessions read or set of a call (under eng->lock, except target and

@@ -3,6 +3,8 @@
  * with a clear code, wrong-state calls get PARLEY_ESTATE, malformed SDP gets PARLEY_EPARSE with the line,
  * every error code has a message and a name. Engines here use no audio I/O and loopback only. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <string.h>
@@ -454,4 +456,50 @@ Test(api, full_event_queues_count_what_they_drop) {
   cr_expect_eq(parley_session_off(s, sid), 0);
   cr_expect_eq(parley_session_free(s), 0);
   parley_engine_free(e);
+}
+
+/* The app's own DTLS certificate: both PEMs or neither; unreadable PEM refused; a good pair is what the
+ * offer's a=fingerprint names (checked against the openssl tool's fingerprint of the same file). */
+Test(api, engine_takes_the_apps_dtls_certificate) {
+  char dir[] = "/tmp/parley-pem-XXXXXX", cmd[1024], path[300];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=app -days 2 "
+           "-keyout %s/k.pem -out %s/c.pem 2>/dev/null && openssl x509 -in %s/c.pem -noout -fingerprint "
+           "-sha256 > %s/fp",
+           dir, dir, dir, dir);
+  cr_assert_eq(system(cmd), 0);
+  static char cert[8192], key[8192], fp[256];
+  const char *names[] = {"c.pem", "k.pem", "fp"};
+  char *bufs[] = {cert, key, fp};
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(bufs[i], 1, 8191, f);
+    bufs[i][n] = '\0';
+    fclose(f);
+  }
+  fp[strcspn(fp, "\r\n")] = '\0';
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.loopback_candidates = true;
+  parley_engine *e = NULL;
+  cfg.dtls_certificate_pem = cert;
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL, "a certificate without its key");
+  cfg.dtls_private_key_pem = "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n";
+  cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EPARSE);
+  cfg.dtls_private_key_pem = key;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  parley_call *c;
+  cr_assert_eq(parley_call_new(e, &c), 0);
+  static char offer[8192];
+  cr_assert_gt(parley_call_create_offer(c, offer, sizeof offer), 0);
+  char want[300];
+  snprintf(want, sizeof want, "a=fingerprint:sha-256 %s\r\n", strchr(fp, '=') + 1);
+  cr_expect(strstr(offer, want), "want %s in\n%s", want, offer);
+  cr_expect_eq(parley_call_free(c), 0);
+  parley_engine_free(e);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_expect_eq(system(cmd), 0);
 }

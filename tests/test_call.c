@@ -1,7 +1,8 @@
 #define _GNU_SOURCE
 /* test_call.c: two engines in one process calling each other over real UDP on 127.0.0.1 through the
- * public API only: offer/answer, ICE, SDES-SRTP, audio from a WAV file arriving at the far side,
- * events (track-started, bye, closed last, parley_off), app dispatch through the event fd, app audio. */
+ * public API only: offer/answer, ICE, DTLS-SRTP (roles, a refused fingerprint), audio from a WAV file
+ * arriving at the far side, events (track-started, bye, closed last, parley_off), app dispatch through
+ * the event fd, app audio. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <poll.h>
@@ -30,6 +31,8 @@ typedef struct rec {
   parley_stop_reason last_stop;
   parley_interrupt_code last_code;
   char last_message[128];
+  parley_peer_state last_peer;
+  char peer_message[128]; /* the last PEER_STATE_CHANGED's message */
   parley_ice_state last_ice;
   parley_signaling_state last_sig;
   parley_ice_state ice_seq[16]; /* the ICE states in the order reported */
@@ -59,6 +62,10 @@ static void on_event(const parley_event *ev, void *user) {
     snprintf(r->last_message, sizeof r->last_message, "%s", ev->message);
   }
   if (ev->kind == PARLEY_EVENT_SIGNALING_STATE_CHANGED) r->last_sig = ev->signaling_state;
+  if (ev->kind == PARLEY_EVENT_PEER_STATE_CHANGED) {
+    r->last_peer = ev->peer_state;
+    snprintf(r->peer_message, sizeof r->peer_message, "%s", ev->message);
+  }
   cr_expect_not_null(ev->message);
   r->thread = pthread_self();
   pthread_mutex_unlock(&r->mu);
@@ -109,7 +116,11 @@ static void loopback_cfg(parley_engine_config *cfg) {
 static void negotiate(parley_call *a, parley_call *b) {
   static char offer[8192], answer[8192];
   th_negotiate(a, b, offer, answer, sizeof offer);
-  cr_expect(strstr(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") != NULL);
+  /* DTLS-SRTP: the offerer leaves the role to the answerer, which takes the client's (RFC 8842). */
+  cr_expect(strstr(offer, "m=audio ") && strstr(offer, " UDP/TLS/RTP/SAVPF 111\r\n"), "%s", offer);
+  cr_expect(strstr(offer, "a=fingerprint:sha-256 ") && strstr(offer, "a=setup:actpass\r\n"));
+  cr_expect(strstr(offer, "a=crypto") == NULL, "no SDES key beside DTLS");
+  cr_expect(strstr(answer, "a=fingerprint:sha-256 ") && strstr(answer, "a=setup:active\r\n"));
   cr_expect(strstr(offer, "a=candidate:") != NULL);
   cr_expect(strstr(offer, "127.0.0.1") != NULL);
   cr_expect(strstr(answer, "a=rtcp-mux") != NULL);
@@ -738,7 +749,10 @@ Test(call, ice_restart_keeps_the_call, .timeout = 60) {
   int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
   listen_all(a, &ra, ida);
   listen_all(b, &rb, idb);
-  (void)pull_energy(eb, 500); /* connect, fill the jitter buffer */
+  /* Connect (ICE, then DTLS; with DTX on a quiet start the first packet may follow up to 400 ms
+   * later), then fill the jitter buffer. */
+  for (int i = 0; i < 300 && count(&rb, PARLEY_EVENT_TRACK_STARTED) == 0; i++) (void)pull_energy(eb, 10);
+  (void)pull_energy(eb, 300);
   cr_assert_eq(count(&rb, PARLEY_EVENT_TRACK_STARTED), 1, "B hears A");
   parley_call_stats before;
   cr_assert_eq(parley_call_get_stats(b, &before), 0);
@@ -965,4 +979,95 @@ Test(call, ten_and_twenty_ms_engines_hear_each_other, .timeout = 60) {
   }
   unlink(out_a);
   unlink(out_b);
+}
+
+/* Replaces the first `from` in sdp (in place; same length or shorter). */
+static void sdp_replace(char *sdp, const char *from, const char *to) {
+  char *p = strstr(sdp, from);
+  cr_assert_not_null(p, "no %s", from);
+  size_t fl = strlen(from), tl = strlen(to);
+  cr_assert_leq(tl, fl);
+  memcpy(p, to, tl);
+  memmove(p + tl, p + fl, strlen(p + fl) + 1);
+}
+
+/* An offer that imposes a role is honoured: setup:active makes the answerer passive (the DTLS server),
+ * and speech flows the same. */
+Test(call, dtls_offer_with_setup_active_is_honoured, .timeout = 60) {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  talker_listener(&ea, &eb, &a, &b);
+  static char offer[8192], answer[8192];
+  parley_sdp_error se;
+  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  sdp_replace(offer, "a=setup:actpass", "a=setup:active");
+  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
+  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
+  cr_expect(strstr(answer, "a=setup:passive\r\n"), "%s", answer);
+  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_start(a), 0);
+  cr_assert_eq(parley_call_start(b), 0);
+  (void)pull_energy(eb, 500);
+  double on = pull_energy(eb, 700);
+  cr_expect_gt(on, 1.0, "speech over DTLS-SRTP with A as the client (energy %.3f)", on);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
+}
+
+/* A fingerprint that is not the offerer's certificate's: ICE connects, the handshake is refused, and
+ * both sides' peer state fails with the reason; no audio flows. An answer without a fingerprint and
+ * an offer with an unknown hash function are refused at set_remote_description. */
+Test(call, dtls_fingerprint_mismatch_fails_the_call, .timeout = 60) {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  talker_listener(&ea, &eb, &a, &b);
+  rec ra, rb;
+  int ida[PARLEY_EVENT_CALL_KIND_COUNT], idb[PARLEY_EVENT_CALL_KIND_COUNT];
+  rec_init(&ra);
+  rec_init(&rb);
+  listen_all(a, &ra, ida);
+  listen_all(b, &rb, idb);
+  static char offer[8192], answer[8192], bad[8192];
+  parley_sdp_error se;
+  cr_assert_gt(parley_call_create_offer(a, offer, sizeof offer), 0);
+  cr_assert_eq(parley_call_set_local_description(a, offer), 0);
+  snprintf(bad, sizeof bad, "%s", offer);
+  sdp_replace(bad, "a=fingerprint:sha-256 ", "a=fingerprint:md5 ");
+  cr_expect_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, bad, &se), PARLEY_ENOTSUP);
+  cr_expect(strstr(se.message, "hash function"), "%s", se.message);
+  /* Flip one hex digit of the fingerprint. */
+  char *fp = strstr(offer, "a=fingerprint:sha-256 ") + strlen("a=fingerprint:sha-256 ");
+  fp[0] = fp[0] == '0' ? '1' : '0';
+  cr_assert_eq(parley_call_set_remote_description(b, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
+  cr_assert_gt(parley_call_create_answer(b, answer, sizeof answer), 0);
+  cr_assert_eq(parley_call_set_local_description(b, answer), 0);
+  snprintf(bad, sizeof bad, "%s", answer);
+  sdp_replace(bad, "a=fingerprint:", "a=x-fingerpri:");
+  cr_expect_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, bad, &se), PARLEY_ENOTSUP);
+  cr_expect(strstr(se.message, "fingerprint"), "%s", se.message);
+  cr_assert_eq(parley_call_set_remote_description(a, PARLEY_SDP_ANSWER, answer, &se), 0, "%s", se.message);
+  cr_assert_eq(parley_call_start(a), 0);
+  cr_assert_eq(parley_call_start(b), 0);
+  for (int i = 0; i < 300 && !(ra.last_peer == PARLEY_PEER_FAILED && rb.last_peer == PARLEY_PEER_FAILED); i++)
+    (void)pull_energy(eb, 10);
+  pthread_mutex_lock(&rb.mu);
+  cr_expect_eq(rb.last_peer, PARLEY_PEER_FAILED, "%s", parley_peer_state_name(rb.last_peer));
+  cr_expect(strstr(rb.peer_message, "does not match the fingerprint"), "B: %s", rb.peer_message);
+  pthread_mutex_unlock(&rb.mu);
+  pthread_mutex_lock(&ra.mu);
+  cr_expect_eq(ra.last_peer, PARLEY_PEER_FAILED, "%s", parley_peer_state_name(ra.last_peer));
+  cr_expect(strstr(ra.peer_message, "bad certificate"), "A: %s", ra.peer_message);
+  pthread_mutex_unlock(&ra.mu);
+  cr_expect_eq(count(&ra, PARLEY_EVENT_TRACK_STARTED) + count(&rb, PARLEY_EVENT_TRACK_STARTED), 0);
+  cr_expect_lt(pull_energy(eb, 300), 1e-6, "nothing heard");
+  unlisten_all(a, ida);
+  unlisten_all(b, idb);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
 }

@@ -644,3 +644,47 @@ Test(sdp, a_trickled_candidate_parses_and_formats_like_one_in_an_sdp) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     cr_expect_eq(parley__sdp_candidate_parse(bad[i], strlen(bad[i]), &c), PARLEY_EPARSE, "%s", bad[i]);
 }
+
+Test(sdp, dtls_fingerprint_and_setup) {
+  parley__sdp *s = parse_ok(browser_offer);
+  cr_expect_str_eq(s->media[0].fingerprint, "sha-256 3C:4A:8F:21:9B:0D:77:E5:12:6A:C4:0F:93:5E:B8:27:D1:66:0A:F3:48:"
+                                            "9C:2E:75:B0:1D:E9:84:5F:3A:C2:60");
+  cr_expect_eq(s->media[0].setup, PARLEY__SDP_SETUP_ACTPASS);
+  cr_expect_str_eq(s->media[1].fingerprint, "");
+  cr_expect_eq(s->media[1].setup, PARLEY__SDP_SETUP_NONE);
+  free(s);
+  /* Session level (as Firefox writes it) applies to every m-line without its own; a second is ignored. */
+  s = parse_ok("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-1 AA:BB\r\n"
+               "a=setup:passive\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256  CC:DD \r\n"
+               "a=fingerprint:sha-512 EE\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\n");
+  cr_expect_str_eq(s->media[0].fingerprint, "sha-256 CC:DD");
+  cr_expect_eq(s->media[0].setup, PARLEY__SDP_SETUP_PASSIVE);
+  cr_expect_str_eq(s->media[1].fingerprint, "sha-1 AA:BB");
+  cr_expect_eq(s->media[1].setup, PARLEY__SDP_SETUP_ACTIVE);
+  free(s);
+  const char *bad[] = {"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\na=setup:both\r\n",
+                       "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\na=fingerprint:sha-256\r\n",
+                       "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\na=fingerprint:a b c\r\n"};
+  parley__sdp *t = new_sdp();
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    parley__sdp_error err;
+    cr_expect_eq(parley__sdp_parse(bad[i], strlen(bad[i]), t, &err), PARLEY_EPARSE, "%s", bad[i]);
+    cr_expect_eq(err.line, 5);
+  }
+  /* The answer carries the answerer's fingerprint and role, and they parse back. */
+  parley__sdp *offer = parse_ok(browser_offer);
+  parley__sdp_answer_params p = local_params();
+  p.fingerprint = "sha-256 01:02";
+  p.setup = PARLEY__SDP_SETUP_ACTIVE;
+  cr_assert_eq(parley__sdp_answer(offer, &p, t), 0);
+  char text[4096];
+  cr_assert_gt(parley__sdp_write(t, text, sizeof text), 0);
+  cr_expect(strstr(text, "a=fingerprint:sha-256 01:02\r\na=setup:active\r\n"), "%s", text);
+  parley__sdp *back = parse_ok(text);
+  cr_expect_str_eq(back->media[0].fingerprint, "sha-256 01:02");
+  cr_expect_eq(back->media[0].setup, PARLEY__SDP_SETUP_ACTIVE);
+  cr_expect_str_eq(back->media[1].fingerprint, "", "a rejected m-line carries none");
+  free(offer);
+  free(back);
+  free(t);
+}

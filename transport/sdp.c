@@ -204,6 +204,8 @@ typedef struct parser {
   char ice_pwd[PARLEY__SDP_ICE_MAX];
   bool has_dir;
   parley__sdp_dir dir;
+  char fingerprint[PARLEY__SDP_FINGERPRINT_MAX];
+  parley__sdp_setup setup;
   /* Per m-line: which inheritable values it set itself. */
   bool media_has_dir[PARLEY__SDP_MAX_MEDIA];
   bool seen_o, seen_s;
@@ -425,6 +427,31 @@ static int parse_ice_credential(parser *ps, span v, char *dst, size_t cap, const
   return 0;
 }
 
+static const char *const setup_names[] = {"", "actpass", "active", "passive", "holdconn"};
+
+/* "<hash-func> <fingerprint>": two tokens; transport/dtls.h reads them. */
+static int parse_fingerprint(parser *ps, span v, char *dst) {
+  span rest = trim(v), alg, fp;
+  if (dst[0]) return 0; /* several: the first one counts */
+  if (!next_token(&rest, &alg) || !next_token(&rest, &fp) || rest.n != 0 ||
+      alg.n + 1 + fp.n >= PARLEY__SDP_FINGERPRINT_MAX)
+    return fail(ps, "bad fingerprint");
+  memcpy(dst, alg.p, alg.n);
+  dst[alg.n] = ' ';
+  memcpy(dst + alg.n + 1, fp.p, fp.n);
+  dst[alg.n + 1 + fp.n] = '\0';
+  return 0;
+}
+
+static int parse_setup(parser *ps, span v, parley__sdp_setup *dst) {
+  for (int i = PARLEY__SDP_SETUP_ACTPASS; i <= PARLEY__SDP_SETUP_HOLDCONN; i++)
+    if (span_eq(trim(v), setup_names[i])) {
+      *dst = (parley__sdp_setup)i;
+      return 0;
+    }
+  return fail(ps, "bad setup (actpass, active, passive or holdconn)");
+}
+
 static int parse_attribute(parser *ps, span v) {
   span value;
   span name = split_at(v, ':', &value);
@@ -452,6 +479,8 @@ static int parse_attribute(parser *ps, span v) {
                                 "ice-ufrag");
   if (span_eq(name, "ice-pwd"))
     return parse_ice_credential(ps, value, m ? m->ice_pwd : ps->ice_pwd, PARLEY__SDP_ICE_MAX, "ice-pwd");
+  if (span_eq(name, "fingerprint")) return parse_fingerprint(ps, value, m ? m->fingerprint : ps->fingerprint);
+  if (span_eq(name, "setup")) return parse_setup(ps, value, m ? &m->setup : &ps->setup);
   if (!m) return 0; /* the rest are media-level only */
   if (span_eq(name, "rtcp-mux")) {
     m->rtcp_mux = true;
@@ -556,6 +585,8 @@ int parley__sdp_parse(const char *text, size_t len, parley__sdp *out, parley__sd
     if (m->ice_ufrag[0] == '\0') strcpy(m->ice_ufrag, ps.ice_ufrag);
     if (m->ice_pwd[0] == '\0') strcpy(m->ice_pwd, ps.ice_pwd);
     if (!ps.media_has_dir[i] && ps.has_dir) m->dir = ps.dir;
+    if (m->fingerprint[0] == '\0') strcpy(m->fingerprint, ps.fingerprint);
+    if (m->setup == PARLEY__SDP_SETUP_NONE) m->setup = ps.setup;
     resolve_opus(m);
   }
   return 0;
@@ -608,7 +639,8 @@ static bool media_writable(const parley__sdp_media *m) {
       m->crypto_count > PARLEY__SDP_MAX_CRYPTO)
     return false;
   if ((m->conn_addr[0] && !is_token(m->conn_addr)) || (m->mid[0] && !is_token(m->mid)) ||
-      (m->ice_ufrag[0] && !is_token(m->ice_ufrag)) || (m->ice_pwd[0] && !is_token(m->ice_pwd)))
+      (m->ice_ufrag[0] && !is_token(m->ice_ufrag)) || (m->ice_pwd[0] && !is_token(m->ice_pwd)) ||
+      !is_text(m->fingerprint) || (unsigned)m->setup > PARLEY__SDP_SETUP_HOLDCONN)
     return false;
   for (size_t i = 0; i < m->format_count; i++) {
     const parley__sdp_format *f = &m->formats[i];
@@ -636,6 +668,8 @@ static void write_media(writer *w, const parley__sdp_media *m) {
   if (m->mid[0]) put(w, "a=mid:%s\r\n", m->mid);
   if (m->ice_ufrag[0]) put(w, "a=ice-ufrag:%s\r\n", m->ice_ufrag);
   if (m->ice_pwd[0]) put(w, "a=ice-pwd:%s\r\n", m->ice_pwd);
+  if (m->fingerprint[0]) put(w, "a=fingerprint:%s\r\n", m->fingerprint);
+  if (m->setup) put(w, "a=setup:%s\r\n", setup_names[m->setup]);
   for (size_t i = 0; i < m->format_count; i++) {
     const parley__sdp_format *f = &m->formats[i];
     if (f->encoding[0]) {
@@ -754,6 +788,8 @@ static int accept_audio(const parley__sdp_media *o, const parley__sdp_answer_par
     a->crypto[0] = *p->crypto;
     a->crypto_count = 1;
   }
+  if (p->fingerprint && !copy_str(a->fingerprint, sizeof a->fingerprint, p->fingerprint)) return PARLEY_ERANGE;
+  a->setup = p->setup;
   if (p->candidate_count > PARLEY__SDP_MAX_CANDIDATES) return PARLEY_ERANGE;
   if (p->candidate_count && !p->candidates) return PARLEY_EINVAL;
   for (size_t i = 0; i < p->candidate_count; i++) a->candidates[i] = p->candidates[i];

@@ -5,7 +5,8 @@
  * but only understands what a voice call needs: origin, connection address, media type/port/proto/
  * formats, rtpmap, fmtp (opus useinbandfec/usedtx read out, the raw string kept), ptime, mid,
  * ice-ufrag, ice-pwd, ICE candidates (RFC 8839), end-of-candidates, crypto (RFC 4568, kept as strings
- * for the SRTP layer to interpret), rtcp-mux and direction. Unknown lines and attributes are skipped.
+ * for the SRTP layer to interpret), fingerprint and setup (DTLS-SRTP, RFC 8122 / 4145: the fingerprint
+ * kept as text for transport/dtls.h), rtcp-mux and direction. Unknown lines and attributes are skipped.
  *
  * Limits are fixed array sizes (PARLEY__SDP_MAX_*); input beyond them is refused with PARLEY_EPARSE
  * (parser) or PARLEY_ERANGE/PARLEY_ENOSPC (answer/writer), never truncated silently.
@@ -29,6 +30,7 @@
 #define PARLEY__SDP_ICE_MAX 257       /* ice-ufrag / ice-pwd: at most 256 bytes (RFC 8839) */
 #define PARLEY__SDP_FMTP_MAX 256      /* raw fmtp parameters: at most 255 bytes */
 #define PARLEY__SDP_CRYPTO_MAX 256    /* crypto key-params / session-params: at most 255 bytes */
+#define PARLEY__SDP_FINGERPRINT_MAX 208 /* "sha-512 " + 64 hex pairs with colons fits */
 
 typedef enum parley__sdp_dir {
   PARLEY__SDP_SENDRECV = 0, /* the default when no direction attribute is present */
@@ -44,6 +46,15 @@ typedef enum parley__sdp_proto {
   PARLEY__SDP_PROTO_RTP_SAVPF,
   PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF,
 } parley__sdp_proto;
+
+/* a=setup (RFC 4145, for DTLS RFC 5763 / 8842): who sends the ClientHello. */
+typedef enum parley__sdp_setup {
+  PARLEY__SDP_SETUP_NONE = 0, /* absent */
+  PARLEY__SDP_SETUP_ACTPASS,
+  PARLEY__SDP_SETUP_ACTIVE,
+  PARLEY__SDP_SETUP_PASSIVE,
+  PARLEY__SDP_SETUP_HOLDCONN,
+} parley__sdp_setup;
 
 typedef enum parley__sdp_cand_type {
   PARLEY__SDP_CAND_HOST = 0,
@@ -109,6 +120,9 @@ typedef struct parley__sdp_media {
   size_t crypto_count;
   bool rtcp_mux;
   parley__sdp_dir dir;               /* media level, or inherited from session level */
+  /* DTLS-SRTP, media level or inherited from session level. The first a=fingerprint is kept. */
+  char fingerprint[PARLEY__SDP_FINGERPRINT_MAX]; /* "<hash-func> <hex:hex...>" as written, "" absent */
+  parley__sdp_setup setup;
 } parley__sdp_media;
 
 typedef struct parley__sdp {
@@ -162,6 +176,8 @@ typedef struct parley__sdp_answer_params {
   bool useinbandfec;
   bool usedtx;
   const parley__sdp_crypto *crypto;  /* the answerer's a=crypto for SRTP protos; NULL: omitted */
+  const char *fingerprint;           /* the answerer's a=fingerprint value; NULL: omitted */
+  parley__sdp_setup setup;           /* the answerer's a=setup; NONE: omitted */
   const parley__sdp_candidate *candidates;
   size_t candidate_count;
   bool end_of_candidates;

@@ -131,6 +131,11 @@ typedef struct parley_engine_config {
   bool input_file_at_media;        /* FILE: the input file starts when a call's media starts (ICE has a
                                     * pair and parley_call_start ran), not at parley_engine_new;
                                     * capture is silence until then [false] */
+
+  /* DTLS-SRTP identity: a PEM certificate and its PEM private key, both or neither (read at
+   * parley_engine_new, not kept). NULL: a self-signed ECDSA P-256 certificate made for the engine. */
+  const char *dtls_certificate_pem;
+  const char *dtls_private_key_pem;
 } parley_engine_config;
 
 /* Fills cfg with the defaults in brackets above. NULL is ignored. Any thread, real-time safe. */
@@ -138,7 +143,8 @@ PARLEY_API void parley_engine_config_init(parley_engine_config *cfg);
 
 /* Creates an engine and starts its threads and its audio device. cfg and its strings are copied. On
  * success *out holds the engine and 0 is returned; on failure *out is NULL and one of: PARLEY_EINVAL
- * (NULL argument, a field out of range, unparsable stun_server), PARLEY_ENOMEM, PARLEY_ENOTFOUND (no such
+ * (NULL argument, a field out of range, unparsable stun_server, one DTLS PEM without the other),
+ * PARLEY_EPARSE (unreadable DTLS PEM, or a key that does not match the certificate), PARLEY_ENOMEM, PARLEY_ENOTFOUND (no such
  * device or input file), PARLEY_EFORMAT (input file unreadable as audio), PARLEY_EIO (output file cannot
  * be created), PARLEY_ENOTSUP (the device cannot do the rate), PARLEY_EDEVICE (the device failed to
  * open or start), PARLEY_ECODEC / PARLEY_EDSP (codec or DSP set-up), PARLEY_ENETWORK (threads or event
