@@ -262,7 +262,9 @@ PARLEY_API int parley_call_set_remote_description(parley_call *call, parley_sdp_
                                                   parley_sdp_error *err);
 /* A trickled remote ICE candidate: "candidate:..." or "a=candidate:...", or "a=end-of-candidates"
  * (line borrowed). PARLEY_EINVAL, PARLEY_EPARSE, PARLEY_ENOTSUP (not UDP, or an unresolved name),
- * PARLEY_ESTATE (no remote description yet), PARLEY_EFULL (too many candidates). 1 if already known. */
+ * PARLEY_ESTATE (no remote description yet), PARLEY_EFULL (too many candidates). 1 if already known.
+ * A browser's mDNS host candidate ("<uuid>.local") gives 0 and is skipped: its checks reach us and
+ * make the address known as peer-reflexive (the same holds for such candidates inside an SDP). */
 PARLEY_API int parley_call_add_remote_candidate(parley_call *call, const char *candidate_line);
 
 /* Starts media: once both descriptions are applied (signaling stable), creates the call's audio chains
@@ -309,6 +311,9 @@ typedef struct parley_call_stats {
                                 * it arrives */
   int fec_loss_hint_pct;       /* the loss our encoder plans in-band FEC for, percent: follows the
                                 * peer's reports of our stream (up at once, down slowly), from 10 */
+  int audio_level_received;    /* the peer's audio level in its latest packet (RFC 6464 header extension,
+                                * negotiated by a=extmap): -dBov, 0 loudest .. 127; -1 when none came */
+  bool voice_received;         /* that packet's voice-activity flag */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
