@@ -299,6 +299,12 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     free(s);
     return PARLEY_ENOTSUP;
   }
+  if (!m->rtcp_mux) { /* one ICE component: RTCP shares the RTP port (RFC 5761, required by JSEP) */
+    parley__sdes_crypto_wipe(&remote_key);
+    fill_err(err, 0, "no a=rtcp-mux: parley sends and receives RTCP on the RTP port");
+    free(s);
+    return PARLEY_ENOTSUP;
+  }
 
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);

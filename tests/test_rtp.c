@@ -1,8 +1,10 @@
+#define _POSIX_C_SOURCE 200809L
 /* test_rtp.c: RTP build/parse against hand-made RFC 3550 byte layouts, malformed and truncated input,
- * RFC 8285 header extensions (one-byte and two-byte forms) and RFC 6464 audio levels,
- * wrap-safe sequence numbers, and the receiver statistics of RFC 3550 A.1 / A.3 / A.8. */
+ * RFC 8285 header extensions (one-byte and two-byte forms, also against GStreamer's GstRtp), RFC 6464
+ * audio levels, wrap-safe sequence numbers, and the receiver statistics of RFC 3550 A.1 / A.3 / A.8. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -500,4 +502,70 @@ Test(rtp_ext, audio_level_in_dbov) {
   cr_expect_eq(parley__rtp_audio_level(NULL, 0), 127);
   cr_expect_eq(parley__rtp_audio_level_byte(true, 10), 0x8A);
   cr_expect_eq(parley__rtp_audio_level_byte(false, 200), 0x7F);
+}
+
+/* ---- against GStreamer's GstRtp (tests/interop/rtp_ext_gst.py) ---- */
+
+#define RTP_EXT_GST "/usr/bin/python3 " PARLEY_TEST_DATA "/../interop/rtp_ext_gst.py"
+
+static void run_capture(const char *cmd, char *out, size_t cap) {
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = '\0';
+  cr_assert_eq(pclose(p), 0, "%s failed: %s", cmd, out);
+}
+
+static size_t from_hex(const char *hex, uint8_t *out, size_t cap) {
+  size_t n = 0;
+  unsigned b;
+  while (n < cap && sscanf(hex + 2 * n, "%2x", &b) == 1) out[n++] = (uint8_t)b;
+  return n;
+}
+
+Test(rtp_ext, gstreamer_packets_parse_and_ours_read_back) {
+  static char out[4096];
+  run_capture(RTP_EXT_GST " make", out, sizeof out);
+  char *second = strchr(out, '\n');
+  cr_assert_not_null(second);
+  *second++ = '\0';
+  uint8_t pkt[256];
+  parley__rtp_view v;
+  /* One-byte form. */
+  size_t n = from_hex(out, pkt, sizeof pkt);
+  cr_assert_eq(parse_exact(pkt, n, &v), 0, "%s", out);
+  cr_expect_eq(v.hdr.ext_profile, PARLEY__RTP_EXT_ONE_BYTE);
+  expect_elem(&v.hdr, 1, 1, 0, 0x8A);
+  expect_elem(&v.hdr, 4, 1, 0, '0');
+  cr_assert_eq(v.payload_len, 3);
+  cr_expect(v.payload[0] == 0xF8 && v.payload[2] == 0x02);
+  /* Two-byte form: an element too long for the one-byte form. */
+  n = from_hex(second, pkt, sizeof pkt);
+  cr_assert_eq(parse_exact(pkt, n, &v), 0, "%s", second);
+  cr_expect_eq(v.hdr.ext_profile & 0xfff0, PARLEY__RTP_EXT_TWO_BYTE);
+  expect_elem(&v.hdr, 1, 1, 0, 0x8A);
+  expect_elem(&v.hdr, 20, 24, 23, 's');
+  cr_assert_eq(v.payload_len, 3);
+  cr_expect(v.payload[0] == 0xF8 && v.payload[2] == 0x02);
+
+  /* Ours, read by GstRtp. */
+  const uint8_t level = 0x8A, unknown[3] = {0xA1, 0xA2, 0xA3}, mid = '0', payload[] = {0xF8, 0x01, 0x02};
+  const parley__rtp_ext_elem el[] = {{1, 1, &level}, {3, 3, unknown}, {4, 1, &mid}};
+  uint8_t body[16];
+  parley__rtp_header h;
+  memset(&h, 0, sizeof h);
+  h.payload_type = 111;
+  h.has_ext = true;
+  h.ext_profile = PARLEY__RTP_EXT_ONE_BYTE;
+  h.ext_data = body;
+  int xl = parley__rtp_ext_build(el, 3, body, sizeof body);
+  cr_assert_gt(xl, 0);
+  h.ext_len = (size_t)xl;
+  int len = parley__rtp_build(&h, payload, sizeof payload, 0, pkt, sizeof pkt);
+  cr_assert_gt(len, 0);
+  char cmd[512];
+  int k = snprintf(cmd, sizeof cmd, "%s read ", RTP_EXT_GST);
+  for (int i = 0; i < len; i++) k += snprintf(cmd + k, sizeof cmd - (size_t)k, "%02x", pkt[i]);
+  run_capture(cmd, out, sizeof out);
+  cr_expect_str_eq(out, "1 8a\n3 a1a2a3\n4 30\npayload f80102\n");
 }

@@ -257,23 +257,32 @@ Test(sdp_webrtc, malformed_and_ignored_attributes) {
     if (cases[i].rc) cr_expect_eq(err.line, 6, "%s: %s", cases[i].line, err.msg);
     else cr_expect(s->media[0].ext_mid == 0 && s->media[0].msid[0] == '\0', "%s", cases[i].line);
   }
+  snprintf(text, sizeof text, "%sa=extmap:3 " PARLEY__SDP_EXT_MID "\r\na=extmap:3 " PARLEY__SDP_EXT_AUDIO_LEVEL "\r\n",
+           head);
+  cr_expect_eq(parse_text(text, s, &err), PARLEY_EPARSE, "one id, two extensions");
+  cr_expect_eq(err.line, 7);
   snprintf(text, sizeof text, "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\na=group:BUNDLE 0 1 2 3 4 5 6 7 8\r\n");
   cr_expect_eq(parse_text(text, s, &err), PARLEY_EPARSE);
   cr_expect_eq(err.line, 4);
   free(s);
 }
 
-/* An offer from a parley call: written by call_sdp.c, parsed back to the same fields and the same text,
- * and read by aiortc with its BUNDLE, mid, extmaps, trickle and only Opus. */
-Test(sdp_webrtc, own_offer_round_trip_and_aiortc) {
+/* An engine without audio I/O, on loopback, and a call on it. */
+static void loopback_call(parley_engine **e, parley_call **c) {
   parley_engine_config cfg;
   parley_engine_config_init(&cfg);
   cfg.loopback_candidates = true;
   cfg.ipv6 = false;
+  cr_assert_eq(parley_engine_new(&cfg, e), 0);
+  cr_assert_eq(parley_call_new(*e, c), 0);
+}
+
+/* An offer from a parley call: written by call_sdp.c, parsed back to the same fields and the same text,
+ * and read by aiortc with its BUNDLE, mid, extmaps, trickle and only Opus. */
+Test(sdp_webrtc, own_offer_round_trip_and_aiortc) {
   parley_engine *e;
   parley_call *c;
-  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
-  cr_assert_eq(parley_call_new(e, &c), 0);
+  loopback_call(&e, &c);
   static char t1[8192], t2[8192], got[8192];
   int n = parley_call_create_offer(c, t1, sizeof t1);
   cr_assert_gt(n, 0);
@@ -330,4 +339,25 @@ Test(sdp_webrtc, aiortc_reads_our_answer) {
                         "m video 0 UDP/TLS/RTP/SAVPF mid=1 mux=0 dir=inactive\n"
                         "m application 0 UDP/DTLS/SCTP mid=2 mux=0 dir=inactive\n");
   free(offer);
+}
+
+/* parley multiplexes RTCP with RTP on one ICE component: an offer without a=rtcp-mux is refused with a
+ * reason (the same offer with it is taken). The key is RFC 4568's example. */
+Test(sdp_webrtc, offer_without_rtcp_mux_is_refused) {
+  parley_engine *e;
+  parley_call *c;
+  loopback_call(&e, &c);
+  static const char head[] = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                             "m=audio 5000 RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+                             "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+                             "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+  char text[1024];
+  parley_sdp_error se;
+  snprintf(text, sizeof text, "%s", head);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, text, &se), PARLEY_ENOTSUP);
+  cr_expect_not_null(strstr(se.message, "rtcp-mux"), "%s", se.message);
+  snprintf(text, sizeof text, "%sa=rtcp-mux\r\n", head);
+  cr_expect_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, text, &se), 0, "%s", se.message);
+  cr_expect_eq(parley_call_free(c), 0);
+  parley_engine_free(e);
 }

@@ -28,8 +28,13 @@ static int parse_extmap(parley__sdp_media *m, span v, const char **why) {
   bool has_dir = dir.p != id.p + id.n;
   /* parley writes one-byte headers only (ids 1..14) and sends and receives both extensions. */
   if (n > 14 || (has_dir && !span_eq(dir, "sendrecv"))) return 1;
-  if (span_eq(uri, PARLEY__SDP_EXT_AUDIO_LEVEL)) m->ext_audio_level = (uint8_t)n;
-  if (span_eq(uri, PARLEY__SDP_EXT_MID)) m->ext_mid = (uint8_t)n;
+  bool level = span_eq(uri, PARLEY__SDP_EXT_AUDIO_LEVEL), mid = span_eq(uri, PARLEY__SDP_EXT_MID);
+  if ((level && m->ext_mid == n) || (mid && m->ext_audio_level == n)) {
+    *why = "one extmap id for two extensions"; /* RFC 8285 5: an id names one extension */
+    return -1;
+  }
+  if (level) m->ext_audio_level = (uint8_t)n;
+  if (mid) m->ext_mid = (uint8_t)n;
   return 1;
 }
 

@@ -253,7 +253,8 @@ typedef enum parley_sdp_type {
  * credentials and candidates, the SRTP key of the inbound direction, the Opus payload type and the
  * peer's direction. PARLEY_EINVAL (NULL call/sdp, unknown type), PARLEY_EPARSE (malformed: *err, if
  * non-NULL, names
- * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, or no ICE credentials; any
+ * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, no a=rtcp-mux (parley
+ * sends and receives RTCP on the RTP port) or no ICE credentials; any
  * a=ptime is fine: packets of every Opus duration play on any engine),
  * PARLEY_ESTATE (an answer without our offer, an offer while ours is pending (glare), an offer while
  * the peer's previous offer is unanswered, closed call), PARLEY_ENETWORK, PARLEY_ECRYPTO. err may be
