@@ -1,6 +1,7 @@
 /* call_media.c: a call's media over the network: the audio chains and rings it hands to the audio
  * thread at start (pipeline.h), RTP out of the tx ring and into the rx ring through SDES-SRTP (rtp.h,
- * srtp.h), RTCP reports and BYE with rtcp-mux (rtcp.h), and the call's statistics. Threads: the network
+ * srtp.h) with the negotiated header extensions (audio level, mid), RTCP reports and BYE with rtcp-mux
+ * (rtcp.h), and the call's statistics. Threads: the network
  * thread and app threads, under eng->lock (see call.c); the audio thread only through the rings. */
 #define _GNU_SOURCE
 #include <stdio.h>

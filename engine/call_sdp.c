@@ -1,5 +1,6 @@
 /* call_sdp.c: a call's descriptions: SDP offers and answers (sdp.h), local and remote, with their ICE
- * credentials and candidates (ice_sdp.h), SDES keys and Opus parameters, and trickled candidates.
+ * credentials and candidates (ice_sdp.h), SDES keys and Opus parameters, the WebRTC lines (BUNDLE, msid,
+ * trickle, rtcp-rsize, the audio-level and mid extensions), and trickled candidates.
  * Threads: app threads, under eng->lock (see call.c). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
