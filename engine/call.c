@@ -320,6 +320,7 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   c->sig = PARLEY_SIGNALING_STABLE;
   c->slot = -1;
   c->pt = PARLEY__CALL_OPUS_PT;
+  c->audio_level_received = -1;
   parley__encoder_config oc;
   parley__encoder_config_init(&oc);
   c->loss_hint_pct = oc.expected_loss_pct; /* until the peer reports */

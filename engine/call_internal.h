@@ -18,6 +18,8 @@
 #include "transport/udp.h"
 
 #define PARLEY__CALL_OPUS_PT 111
+#define PARLEY__CALL_EXT_AUDIO_LEVEL 1 /* the a=extmap ids parley offers (RFC 8285 one-byte ids) */
+#define PARLEY__CALL_EXT_MID 2
 #define PARLEY__CALL_RTCP_INTERVAL_US 1000000 /* reports every 0.5..1.5 s: a voice call's RTT stays fresh */
 #define PARLEY__CALL_MEDIA_POLL_US 500        /* tx ring drain retry while an audio period is overdue */
 #define PARLEY__CALL_TX_AFTER_TICK_US 200     /* drain this long after a period is due to have ended */
@@ -74,6 +76,11 @@ struct parley_call {
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
   int remote_maxptime_ms; /* the peer's a=maxptime (0: absent): bounds the packets we send */
+  /* RTP header extensions both sides agreed (ids 1..14, 0 = off) and the mid the mid extension carries. */
+  uint8_t ext_audio_level, ext_mid;
+  char mid[PARLEY__SDP_TOKEN_MAX];
+  int audio_level_received; /* -dBov of the peer's latest packet (RFC 6464), -1 until one carries it */
+  bool voice_received;      /* that packet's voice-activity flag */
   uint32_t ssrc;
   uint16_t seq;
   char cname[32];

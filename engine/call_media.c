@@ -1,6 +1,7 @@
 /* call_media.c: a call's media over the network: the audio chains and rings it hands to the audio
  * thread at start (pipeline.h), RTP out of the tx ring and into the rx ring through SDES-SRTP (rtp.h,
- * srtp.h), RTCP reports and BYE with rtcp-mux (rtcp.h), and the call's statistics. Threads: the network
+ * srtp.h) with the negotiated header extensions (audio level, mid), RTCP reports and BYE with rtcp-mux
+ * (rtcp.h), and the call's statistics. Threads: the network
  * thread and app threads, under eng->lock (see call.c); the audio thread only through the rings. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -170,6 +171,11 @@ void parley__call_on_rtp(parley_call *c, uint8_t *buf, size_t len, int64_t now) 
     c->remote_ssrc = v.hdr.ssrc;
   }
   (void)parley__rtp_rx_update(&c->rx, v.hdr.seq, v.hdr.timestamp, now);
+  const uint8_t *lvl;
+  if (c->ext_audio_level && parley__rtp_ext_find(&v.hdr, c->ext_audio_level, &lvl) == 1) {
+    c->audio_level_received = lvl[0] & 0x7f;
+    c->voice_received = (lvl[0] & 0x80) != 0;
+  }
   (void)parley__liveness_on_rtp(c->mon, now, v.hdr.ssrc, true);
   if (!c->media || v.payload_len == 0 || v.payload_len > PARLEY__OPUS_MAX_PACKET) return;
   parley__rx_item *it = parley__ring_write_slot(c->media->rx);
@@ -184,12 +190,18 @@ void parley__call_on_rtp(parley_call *c, uint8_t *buf, size_t len, int64_t now) 
   parley__ring_commit(c->media->rx);
 }
 
+/* The header extensions we send (one-byte form): the audio level (2 bytes) and the mid (at most 17),
+ * padded to a word. */
+#define EXT_BODY_MAX 20
+
 void parley__call_drain_tx(parley_call *c, int64_t now) {
   int local;
   parley__netaddr remote;
   bool ok = c->tx_srtp && selected(c, &local, &remote) == 0;
   const parley__tx_item *it;
-  uint8_t pkt[PARLEY__RTP_FIXED_HEADER_LEN + PARLEY__OPUS_MAX_PACKET + PARLEY__SRTP_RTP_TRAILER_ROOM];
+  uint8_t pkt[PARLEY__RTP_FIXED_HEADER_LEN + 4 + EXT_BODY_MAX + PARLEY__OPUS_MAX_PACKET +
+              PARLEY__SRTP_RTP_TRAILER_ROOM];
+  size_t mid_len = strlen(c->mid);
   for (int i = 0; i < PARLEY__TX_RING_SLOTS && (it = parley__ring_read_slot(c->media->tx)) != NULL; i++) {
     if (ok) {
       parley__rtp_header h;
@@ -199,6 +211,20 @@ void parley__call_drain_tx(parley_call *c, int64_t now) {
       h.seq = c->seq++;
       h.timestamp = it->timestamp;
       h.ssrc = c->ssrc;
+      uint8_t ext[EXT_BODY_MAX];
+      uint8_t lvl = parley__rtp_audio_level_byte(it->voice, it->level);
+      parley__rtp_ext_elem el[2];
+      size_t ne = 0;
+      if (c->ext_audio_level) el[ne++] = (parley__rtp_ext_elem){c->ext_audio_level, 1, &lvl};
+      if (c->ext_mid && mid_len && mid_len <= PARLEY__RTP_EXT_ONE_BYTE_MAX)
+        el[ne++] = (parley__rtp_ext_elem){c->ext_mid, (uint8_t)mid_len, (const uint8_t *)c->mid};
+      int xl = parley__rtp_ext_build(el, ne, ext, sizeof ext);
+      if (xl > 0) {
+        h.has_ext = true;
+        h.ext_profile = PARLEY__RTP_EXT_ONE_BYTE;
+        h.ext_data = ext;
+        h.ext_len = (size_t)xl;
+      }
       int n = parley__rtp_build(&h, it->data, it->len, 0, pkt, sizeof pkt - PARLEY__SRTP_RTP_TRAILER_ROOM);
       if (n > 0) n = parley__srtp_protect_rtp(c->tx_srtp, pkt, (size_t)n, sizeof pkt);
       if (n > 0) {
@@ -229,6 +255,8 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
   out->rtt_ms = c->rtt_ms;
+  out->audio_level_received = c->audio_level_received;
+  out->voice_received = c->voice_received;
   out->fraction_lost = c->fraction_lost;
   out->loss_received = out->loss_sent = -1;
   out->packets_lost_sent = -1;

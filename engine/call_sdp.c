@@ -1,6 +1,7 @@
 /* call_sdp.c: a call's descriptions: SDP offers and answers (sdp.h), local and remote, with their ICE
  * credentials and candidates (ice_sdp.h), SRTP keying (DTLS's a=fingerprint/a=setup, or SDES keys),
- * Opus parameters, and trickled candidates.
+ * Opus parameters, the WebRTC lines (BUNDLE, msid, trickle, rtcp-rsize, the audio-level and mid
+ * extensions), and trickled candidates.
  *
  * Keying: our offers are DTLS-SRTP only (UDP/TLS/RTP/SAVPF, a=fingerprint, a=setup:actpass): browsers
  * and WebRTC stacks require it and ignore a=crypto beside it (JSEP), some refuse an offer that has both,
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine/call_internal.h"
 #include "transport/ice_sdp.h"
@@ -57,6 +59,11 @@ static void local_crypto(parley_call *c, parley__sdp_crypto *out) {
   p = p ? strchr(p + 1, ' ') : NULL;
   snprintf(out->key_params, sizeof out->key_params, "%s", p ? p + 1 : "");
   OPENSSL_cleanse(val, sizeof val);
+}
+
+/* a=msid: one stream and one track per call, named after the session and our SSRC. */
+static void local_msid(const parley_call *c, char *buf, size_t cap) {
+  snprintf(buf, cap, "parley-%llu audio-%08x", (unsigned long long)c->sess_id, (unsigned)c->ssrc);
 }
 
 int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
@@ -108,6 +115,15 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   m->end_of_candidates = gathering_done(c);
   m->rtcp_mux = true;
   m->dir = PARLEY__SDP_SENDRECV;
+  /* What browsers look for (JSEP): one BUNDLE of our one mid, trickle, reduced-size RTCP, the stream's
+   * msid, and the two header extensions parley sends and reads. */
+  snprintf(s->bundle[0], sizeof s->bundle[0], "%s", m->mid);
+  s->bundle_count = 1;
+  m->ice_trickle = true;
+  m->rtcp_rsize = true;
+  local_msid(c, m->msid, sizeof m->msid);
+  m->ext_audio_level = PARLEY__CALL_EXT_AUDIO_LEVEL;
+  m->ext_mid = PARLEY__CALL_EXT_MID;
   r = parley__sdp_write(s, sdp, cap);
   if (r >= 0) c->offer_made = true;
 out:
@@ -138,6 +154,8 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
   char fp[PARLEY__SDP_FINGERPRINT_MAX];
   snprintf(fp, sizeof fp, "sha-256 %s", parley__call_fingerprint(c));
   parley__sdp_candidate cands[PARLEY__SDP_MAX_CANDIDATES];
+  char msid[PARLEY__SDP_MSID_MAX];
+  local_msid(c, msid, sizeof msid);
   const char *ufrag, *pwd;
   parley__ice_local_credentials(c->ice, &ufrag, &pwd);
   parley__sdp_answer_params p = {
@@ -160,6 +178,8 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
       .candidates = cands,
       .candidate_count = local_candidates(c, cands, PARLEY__SDP_MAX_CANDIDATES),
       .end_of_candidates = gathering_done(c),
+      .msid = msid,
+      .ice_trickle = true,
   };
   r = parley__sdp_answer(c->remote_offer, &p, s);
   OPENSSL_cleanse(&cr, sizeof cr);
@@ -295,6 +315,12 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     free(s);
     return PARLEY_ENOTSUP;
   }
+  if (!m->rtcp_mux) { /* one ICE component: RTCP shares the RTP port (RFC 5761, required by JSEP) */
+    parley__sdes_crypto_wipe(&remote_key);
+    fill_err(err, 0, "no a=rtcp-mux: parley sends and receives RTCP on the RTP port");
+    free(s);
+    return PARLEY_ENOTSUP;
+  }
 
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
@@ -369,6 +395,10 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
   c->remote_maxptime_ms = (int)m->maxptime_ms;
+  /* An offer's extensions are what our answer accepts (it mirrors them); an answer's are the agreement. */
+  c->ext_audio_level = m->ext_audio_level;
+  c->ext_mid = m->mid[0] ? m->ext_mid : 0;
+  snprintf(c->mid, sizeof c->mid, "%s", m->mid);
   (void)parley__liveness_on_remote_direction(c->mon, now, live_dir(m->dir));
   c->remote_applied = true;
   parley__call_post_signaling(c, offer ? PARLEY__SDP_SET_REMOTE_OFFER : PARLEY__SDP_SET_REMOTE_ANSWER);
@@ -389,6 +419,14 @@ out:
   return r;
 }
 
+/* A browser's host candidate hidden behind an mDNS name (RFC 6762 ".local"). Resolving it would block
+ * or need a resolver thread; the browser's own checks reach us anyway and make its address known as
+ * peer-reflexive (RFC 8445 7.3.1.3), so such a candidate is skipped, never an error. */
+static bool is_mdns_name(const char *addr) {
+  size_t n = strlen(addr);
+  return n > 6 && strcasecmp(addr + n - 6, ".local") == 0;
+}
+
 int parley_call_add_remote_candidate(parley_call *c, const char *line) {
   if (!c || !line) return PARLEY_EINVAL;
   const char *p = line;
@@ -396,11 +434,13 @@ int parley_call_add_remote_candidate(parley_call *c, const char *line) {
   size_t len = strcspn(p, "\r\n");
   bool eoc = len == strlen("end-of-candidates") && strncmp(p, "end-of-candidates", len) == 0;
   parley__ice_candidate ic;
+  bool mdns = false;
   if (!eoc) {
     parley__sdp_candidate sc;
     int r = parley__sdp_candidate_parse(p, len, &sc);
     if (r == 0) r = parley__ice_candidate_from_sdp(&ic, &sc);
-    if (r) return r;
+    mdns = r == PARLEY_ENOTSUP && is_mdns_name(sc.addr) && strcasecmp(sc.transport, "udp") == 0;
+    if (r && !mdns) return r;
   }
   parley_engine *e = c->eng;
   pthread_mutex_lock(&e->lock);
@@ -410,7 +450,7 @@ int parley_call_add_remote_candidate(parley_call *c, const char *line) {
   } else {
     int64_t now = now_us(e);
     if (eoc) parley__ice_remote_end_of_candidates(c->ice, now);
-    else r = parley__ice_add_remote_candidate(c->ice, &ic, now);
+    else if (!mdns) r = parley__ice_add_remote_candidate(c->ice, &ic, now);
     parley__call_drain_events(c);
     parley__engine_wake(e);
   }

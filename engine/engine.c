@@ -55,6 +55,7 @@
 
 #include "engine/engine_internal.h"
 #include "transport/liveness.h"
+#include "transport/rtp.h"
 
 void parley_engine_config_init(parley_engine_config *cfg) {
   if (!cfg) return;
@@ -125,6 +126,7 @@ static void audio_send(parley_engine *e, parley__call_media *m, const float *in,
   const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
   int n = parley__send_chain_process(m->send, cap, pk, PARLEY__SEND_MAX_PACKETS);
+  uint8_t level = n > 0 ? parley__rtp_audio_level(cap, e->frame_samples) : 127;
   for (int j = 0; j < n; j++) {
     parley__tx_item *slot = parley__ring_write_slot(m->tx);
     if (!slot) {
@@ -133,6 +135,8 @@ static void audio_send(parley_engine *e, parley__call_media *m, const float *in,
     }
     slot->timestamp = pk[j].timestamp;
     slot->marker = pk[j].marker;
+    slot->voice = pk[j].voice;
+    slot->level = level;
     slot->len = (uint16_t)pk[j].len;
     memcpy(slot->data, pk[j].data, pk[j].len);
     parley__ring_commit(m->tx);

@@ -37,6 +37,8 @@ typedef struct parley__tx_item {
   uint32_t timestamp;
   uint16_t len;
   bool marker;
+  bool voice;    /* the send chain's VAD, for the RFC 6464 flag */
+  uint8_t level; /* -dBov of the capture frame that completed the packet (RFC 6464) */
   uint8_t data[PARLEY__OPUS_MAX_PACKET];
 } parley__tx_item;
 

@@ -124,6 +124,14 @@ static void negotiate(parley_call *a, parley_call *b) {
   cr_expect(strstr(offer, "a=candidate:") != NULL);
   cr_expect(strstr(offer, "127.0.0.1") != NULL);
   cr_expect(strstr(answer, "a=rtcp-mux") != NULL);
+  /* The WebRTC lines: both header extensions offered and accepted with the offer's ids, one BUNDLE. */
+  static const char *const webrtc[] = {"a=group:BUNDLE 0\r\n", "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n",
+                                       "a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\n", "a=rtcp-rsize\r\n",
+                                       "a=ice-options:trickle\r\n", "a=msid:parley-"};
+  for (size_t i = 0; i < sizeof webrtc / sizeof webrtc[0]; i++) {
+    cr_expect(strstr(offer, webrtc[i]) != NULL, "offer lacks %s", webrtc[i]);
+    cr_expect(strstr(answer, webrtc[i]) != NULL, "answer lacks %s", webrtc[i]);
+  }
 }
 
 /* Mean over the 200 ms pieces of x[off, off + len) of each piece's correlation with y at its own best
@@ -218,6 +226,9 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_expect_geq(sa.packets_lost_sent, 0);
   cr_expect(sb.loss_received >= 0.0 && sb.loss_received <= 0.02, "loss B counted: %.3f", sb.loss_received);
   cr_expect_lt(sb.jitter_ms, 20.0);
+  /* A's RFC 6464 level reached B: speech, so well above silence (127) and below full scale. */
+  cr_expect(sb.audio_level_received > 5 && sb.audio_level_received < 100, "level -%d dBov",
+            sb.audio_level_received);
 
   /* A hangs up: B sees track-stopped(bye); A's last event is closed. */
   cr_assert_eq(parley_call_hangup(a), 0);
@@ -575,6 +586,13 @@ Test(call, trickled_candidates_connect, .timeout = 60) {
     cr_expect_eq(parley_call_add_remote_candidate(b, t.lines[i]), 1, "already known");
   }
   pthread_mutex_unlock(&t.mu);
+  /* A browser's mDNS host candidate is skipped, not an error: its checks make it peer-reflexive. */
+  cr_expect_eq(parley_call_add_remote_candidate(
+                   b, "candidate:3097813261 1 udp 2113937151 e3b0c442-98fc-4c14-9afb-f4c8996fb924.local 50000 "
+                      "typ host generation 0"),
+               0);
+  cr_expect_eq(parley_call_add_remote_candidate(b, "candidate:1 1 udp 2113937151 host.example.org 50000 typ host"),
+               PARLEY_ENOTSUP, "other names stay unresolved");
   cr_expect_eq(parley_call_add_remote_candidate(b, "a=end-of-candidates"), 0);
 
   for (int i = 0; i < 500 && (count(&ra, PARLEY_EVENT_TRACK_STARTED) == 0 || count(&rb, PARLEY_EVENT_TRACK_STARTED) == 0); i++)

@@ -207,9 +207,10 @@ Test(rtcp, rejects_malformed_compounds) {
   expect_malformed(rr_vec, n, 32, 0x82, "SDES count 2 with one chunk");
   expect_malformed(rr_vec, n, 56, 0x04, "BYE reason longer than the packet");
   expect_malformed(rr_vec, n, 48, 0x83, "BYE count 3 with room for 2");
-  /* First packet must be SR or RR. */
+  /* The first packet needs its SSRC word. */
   parley__rtcp_info in;
-  cr_expect_eq(parse_exact(rr_vec + 32, n - 32, &in), PARLEY_EPARSE);
+  static const uint8_t empty_sdes[] = {0x80, 0xCA, 0x00, 0x00};
+  cr_expect_eq(parse_exact(empty_sdes, sizeof empty_sdes, &in), PARLEY_EPARSE);
   /* Padding on the last packet: count 0 and count larger than the body. */
   uint8_t rr_only[32];
   memcpy(rr_only, rr_vec, 32);
@@ -336,4 +337,33 @@ Test(rtcp_ntp, receiver_stats_feed_a_report_block) {
   cr_expect_eq(in.blocks[0].cumulative_lost, 10);
   cr_expect_eq(in.blocks[0].ext_highest_seq, 99u);
   cr_expect_eq(in.blocks[0].jitter, 0u); /* perfectly paced */
+}
+
+/* RFC 5506 reduced-size RTCP (what a browser sends after a=rtcp-rsize): lone feedback packets, an RR
+ * without SDES, an SDES + BYE without a report. Layouts from RFC 4585 6.1 (common feedback header:
+ * sender SSRC, media source SSRC, FCI). */
+Test(rtcp, reduced_size_packets_are_accepted) {
+  parley__rtcp_info in;
+  /* PSFB (206) FMT 1 = PLI: no FCI. */
+  static const uint8_t pli[] = {0x81, 0xCE, 0x00, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
+  cr_assert_eq(parse_exact(pli, sizeof pli, &in), 0);
+  cr_expect_eq(in.first_type, 206);
+  cr_expect_eq(in.ssrc, 0x11223344u);
+  cr_expect_eq(in.n_other, 1);
+  cr_expect_eq(in.n_blocks, 0);
+  /* RTPFB (205) FMT 1 = generic NACK: one FCI word (PID, BLP). */
+  static const uint8_t nack[] = {0x81, 0xCD, 0x00, 0x03, 0x11, 0x22, 0x33, 0x44,
+                                 0x55, 0x66, 0x77, 0x88, 0x01, 0x00, 0x00, 0x05};
+  cr_assert_eq(parse_exact(nack, sizeof nack, &in), 0);
+  cr_expect_eq(in.first_type, 205);
+  cr_expect_eq(in.n_packets, 1);
+  /* An RR alone. */
+  cr_assert_eq(parse_exact(rr_vec, 32, &in), 0);
+  cr_expect_eq(in.n_blocks, 1);
+  cr_expect_not(in.has_cname);
+  /* SDES then BYE, no report: the BYE still counts. */
+  cr_assert_eq(parse_exact(rr_vec + 32, sizeof rr_vec - 32, &in), 0);
+  cr_expect_eq(in.first_type, PARLEY__RTCP_SDES);
+  cr_expect(in.has_bye);
+  cr_expect_str_eq(in.cname, "abcd");
 }

@@ -1,7 +1,10 @@
+#define _POSIX_C_SOURCE 200809L
 /* test_rtp.c: RTP build/parse against hand-made RFC 3550 byte layouts, malformed and truncated input,
- * wrap-safe sequence numbers, and the receiver statistics of RFC 3550 A.1 / A.3 / A.8. */
+ * RFC 8285 header extensions (one-byte and two-byte forms, also against GStreamer's GstRtp), RFC 6464
+ * audio levels, wrap-safe sequence numbers, and the receiver statistics of RFC 3550 A.1 / A.3 / A.8. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,4 +359,213 @@ Test(rtp_rx, init_rejects_bad_arguments) {
   cr_expect_eq(parley__rtp_rx_init(&rx, 0, 2), PARLEY_EINVAL);
   cr_expect_eq(parley__rtp_rx_init(NULL, 48000, 2), PARLEY_EINVAL);
   cr_expect_eq(parley__rtp_rx_update(NULL, 1, 1, 1), PARLEY_EINVAL);
+}
+
+/* ---- RFC 8285 header extensions, vectors written from the RFC's 4.2 / 4.3 diagrams ---- */
+
+/* One-byte form, as a browser sends audio: audio level (id 1: V=1, 10 dBov down), a padding byte, an
+ * unknown id 3 with 3 bytes, the mid "0" (id 4), padding to the word; then a 2-byte payload. */
+static const uint8_t one_byte_vec[] = {
+    0x90, 0x6F, 0x00, 0x01, 0x00, 0x00, 0x03, 0xC0, 0xCA, 0xFE, 0xBA, 0xBE, /* X=1, PT 111 */
+    0xBE, 0xDE, 0x00, 0x03,                                                 /* profile, 3 words */
+    0x10, 0x8A, 0x00, 0x32, 0xA1, 0xA2, 0xA3, 0x40, 0x30, 0x00, 0x00, 0x00, /* elements, padding */
+    0xF8, 0x01,                                                             /* payload */
+};
+
+/* Two-byte form (profile 0x100, app bits 5): id 1 (1 byte), a padding byte, id 20 with no data, id 4
+ * with "1", padding to the word. */
+static const uint8_t two_byte_vec[] = {
+    0x90, 0x6F, 0x00, 0x02, 0x00, 0x00, 0x03, 0xC0, 0xCA, 0xFE, 0xBA, 0xBE,
+    0x10, 0x05, 0x00, 0x03,
+    0x01, 0x01, 0x85, 0x00, 0x14, 0x00, 0x04, 0x01, 0x31, 0x00, 0x00, 0x00,
+    0xF8, 0x02, 0x03,
+};
+
+/* Element id of h holds len bytes, byte [at] of them being want. */
+static void expect_elem(const parley__rtp_header *h, uint8_t id, int len, int at, uint8_t want) {
+  const uint8_t *d;
+  cr_assert_eq(parley__rtp_ext_find(h, id, &d), len, "element %u", id);
+  if (len > 0) cr_expect_eq(d[at], want, "element %u byte %d", id, at);
+}
+
+Test(rtp_ext, one_byte_elements_found_and_payload_after_the_block) {
+  parley__rtp_view v;
+  cr_assert_eq(parse_exact(one_byte_vec, sizeof one_byte_vec, &v), 0);
+  cr_expect_eq(v.payload_offset, 28);
+  cr_expect_eq(v.payload_len, 2);
+  cr_expect_eq(v.payload[0], 0xF8);
+  expect_elem(&v.hdr, 1, 1, 0, 0x8A);
+  expect_elem(&v.hdr, 3, 3, 2, 0xA3);
+  expect_elem(&v.hdr, 4, 1, 0, '0');
+  expect_elem(&v.hdr, 2, PARLEY_ENOTFOUND, 0, 0);
+  const uint8_t *d;
+  cr_expect_eq(parley__rtp_ext_find(&v.hdr, 0, &d), PARLEY_EINVAL);
+}
+
+Test(rtp_ext, two_byte_elements_found_and_payload_after_the_block) {
+  parley__rtp_view v;
+  cr_assert_eq(parse_exact(two_byte_vec, sizeof two_byte_vec, &v), 0);
+  cr_expect_eq(v.payload_offset, 28);
+  cr_expect_eq(v.payload_len, 3);
+  cr_expect_eq(v.payload[2], 0x03);
+  expect_elem(&v.hdr, 1, 1, 0, 0x85);
+  expect_elem(&v.hdr, 20, 0, 0, 0);
+  expect_elem(&v.hdr, 4, 1, 0, '1');
+  expect_elem(&v.hdr, 2, PARLEY_ENOTFOUND, 0, 0);
+}
+
+Test(rtp_ext, stop_id_other_profiles_and_overruns) {
+  uint8_t pkt[sizeof one_byte_vec];
+  parley__rtp_view v;
+  const uint8_t *d;
+  /* One-byte id 15 ends the walk: what follows is not read. */
+  memcpy(pkt, one_byte_vec, sizeof pkt);
+  pkt[16] = 0xF0;
+  cr_assert_eq(parse_exact(pkt, sizeof pkt, &v), 0);
+  cr_expect_eq(parley__rtp_ext_find(&v.hdr, 4, &d), PARLEY_ENOTFOUND);
+  /* A profile that is neither form: no elements, the payload still found. */
+  memcpy(pkt, one_byte_vec, sizeof pkt);
+  pkt[12] = 0x00, pkt[13] = 0x01;
+  cr_assert_eq(parse_exact(pkt, sizeof pkt, &v), 0);
+  cr_expect_eq(parley__rtp_ext_find(&v.hdr, 1, &d), PARLEY_ENOTFOUND);
+  cr_expect_eq(v.payload_offset, 28);
+  /* An element longer than its block: the walk says so, the packet itself is sound. */
+  memcpy(pkt, one_byte_vec, sizeof pkt);
+  pkt[23] = 0x4F; /* id 4, 16 bytes, 4 left */
+  cr_assert_eq(parse_exact(pkt, sizeof pkt, &v), 0);
+  cr_expect_eq(parley__rtp_ext_find(&v.hdr, 4, &d), PARLEY_EPARSE);
+  cr_expect_eq(v.payload_offset, 28);
+  cr_expect_eq(v.payload_len, 2);
+  uint8_t two[sizeof two_byte_vec];
+  memcpy(two, two_byte_vec, sizeof two);
+  two[25] = 0x31; /* the last word now starts an element (id 0x31) whose length byte is its neighbour */
+  two[26] = 0x09;
+  cr_assert_eq(parse_exact(two, sizeof two, &v), 0);
+  cr_expect_eq(parley__rtp_ext_find(&v.hdr, 0x31, &d), PARLEY_EPARSE);
+}
+
+Test(rtp_ext, builder_writes_the_one_byte_vector) {
+  const uint8_t level = 0x8A, unknown[3] = {0xA1, 0xA2, 0xA3}, mid = '0';
+  const parley__rtp_ext_elem el[] = {{1, 1, &level}, {3, 3, unknown}, {4, 1, &mid}};
+  /* The builder packs elements without inner padding: 8 bytes, two words. */
+  static const uint8_t packed[] = {0x10, 0x8A, 0x32, 0xA1, 0xA2, 0xA3, 0x40, 0x30};
+  uint8_t body[16];
+  cr_assert_eq(parley__rtp_ext_build(el, 3, body, sizeof body), 8);
+  cr_expect_arr_eq(body, packed, 8);
+  cr_assert_eq(parley__rtp_ext_build(el, 2, body, sizeof body), 8, "6 bytes padded to 8");
+  cr_expect_arr_eq(body, packed, 6);
+  cr_expect(body[6] == 0 && body[7] == 0);
+  cr_assert_eq(parley__rtp_ext_build(el, 3, body, sizeof body), 8);
+  parley__rtp_header h;
+  memset(&h, 0, sizeof h);
+  h.payload_type = 111;
+  h.seq = 1;
+  h.timestamp = 0x3C0;
+  h.ssrc = 0xCAFEBABE;
+  h.has_ext = true;
+  h.ext_profile = PARLEY__RTP_EXT_ONE_BYTE;
+  h.ext_data = body;
+  h.ext_len = 8;
+  const uint8_t payload[] = {0xF8, 0x01};
+  uint8_t pkt[64];
+  cr_assert_eq(parley__rtp_build(&h, payload, 2, 0, pkt, sizeof pkt), 26);
+  cr_expect_arr_eq(pkt, one_byte_vec, 12);
+  cr_expect(pkt[14] == 0 && pkt[15] == 2, "two words");
+  parley__rtp_view v;
+  cr_assert_eq(parse_exact(pkt, 26, &v), 0);
+  cr_expect_eq(v.payload_offset, 24);
+  expect_elem(&v.hdr, 4, 1, 0, '0');
+
+  cr_expect_eq(parley__rtp_ext_build(el, 3, body, 7), PARLEY_ENOSPC);
+  cr_expect_eq(parley__rtp_ext_build(el, 0, body, sizeof body), 0);
+  const uint8_t big[17] = {0};
+  const parley__rtp_ext_elem bad[] = {{0, 1, &level}, {15, 1, &level}, {1, 0, &level}, {1, 17, big}, {1, 1, NULL}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect_eq(parley__rtp_ext_build(&bad[i], 1, body, sizeof body), PARLEY_EINVAL, "case %zu", i);
+}
+
+/* RFC 6464 levels: dBov is relative to a full-scale square wave (0), so a full-scale sine is 3 down. */
+Test(rtp_ext, audio_level_in_dbov) {
+  float x[480];
+  for (size_t i = 0; i < 480; i++) x[i] = (i % 2) ? 1.0f : -1.0f;
+  cr_expect_eq(parley__rtp_audio_level(x, 480), 0);
+  for (size_t i = 0; i < 480; i++) x[i] *= 0.1f;
+  cr_expect_eq(parley__rtp_audio_level(x, 480), 20);
+  for (size_t i = 0; i < 480; i++) x[i] = (float)sin(2 * 3.14159265358979323846 * 1000.0 * (double)i / 48000.0);
+  cr_expect_eq(parley__rtp_audio_level(x, 480), 3);
+  for (size_t i = 0; i < 480; i++) x[i] *= 1e-3f; /* 63 dB down */
+  cr_expect_eq(parley__rtp_audio_level(x, 480), 63);
+  for (size_t i = 0; i < 480; i++) x[i] *= 1e-4f; /* 143 dB down: below the scale */
+  cr_expect_eq(parley__rtp_audio_level(x, 480), 127);
+  memset(x, 0, sizeof x);
+  cr_expect_eq(parley__rtp_audio_level(x, 480), 127);
+  cr_expect_eq(parley__rtp_audio_level(NULL, 0), 127);
+  cr_expect_eq(parley__rtp_audio_level_byte(true, 10), 0x8A);
+  cr_expect_eq(parley__rtp_audio_level_byte(false, 200), 0x7F);
+}
+
+/* ---- against GStreamer's GstRtp (tests/interop/rtp_ext_gst.py) ---- */
+
+#define RTP_EXT_GST "/usr/bin/python3 " PARLEY_TEST_DATA "/../interop/rtp_ext_gst.py"
+
+static void run_capture(const char *cmd, char *out, size_t cap) {
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = '\0';
+  cr_assert_eq(pclose(p), 0, "%s failed: %s", cmd, out);
+}
+
+static size_t from_hex(const char *hex, uint8_t *out, size_t cap) {
+  size_t n = 0;
+  unsigned b;
+  while (n < cap && sscanf(hex + 2 * n, "%2x", &b) == 1) out[n++] = (uint8_t)b;
+  return n;
+}
+
+Test(rtp_ext, gstreamer_packets_parse_and_ours_read_back) {
+  static char out[4096];
+  run_capture(RTP_EXT_GST " make", out, sizeof out);
+  char *second = strchr(out, '\n');
+  cr_assert_not_null(second);
+  *second++ = '\0';
+  uint8_t pkt[256];
+  parley__rtp_view v;
+  /* One-byte form. */
+  size_t n = from_hex(out, pkt, sizeof pkt);
+  cr_assert_eq(parse_exact(pkt, n, &v), 0, "%s", out);
+  cr_expect_eq(v.hdr.ext_profile, PARLEY__RTP_EXT_ONE_BYTE);
+  expect_elem(&v.hdr, 1, 1, 0, 0x8A);
+  expect_elem(&v.hdr, 4, 1, 0, '0');
+  cr_assert_eq(v.payload_len, 3);
+  cr_expect(v.payload[0] == 0xF8 && v.payload[2] == 0x02);
+  /* Two-byte form: an element too long for the one-byte form. */
+  n = from_hex(second, pkt, sizeof pkt);
+  cr_assert_eq(parse_exact(pkt, n, &v), 0, "%s", second);
+  cr_expect_eq(v.hdr.ext_profile & 0xfff0, PARLEY__RTP_EXT_TWO_BYTE);
+  expect_elem(&v.hdr, 1, 1, 0, 0x8A);
+  expect_elem(&v.hdr, 20, 24, 23, 's');
+  cr_assert_eq(v.payload_len, 3);
+  cr_expect(v.payload[0] == 0xF8 && v.payload[2] == 0x02);
+
+  /* Ours, read by GstRtp. */
+  const uint8_t level = 0x8A, unknown[3] = {0xA1, 0xA2, 0xA3}, mid = '0', payload[] = {0xF8, 0x01, 0x02};
+  const parley__rtp_ext_elem el[] = {{1, 1, &level}, {3, 3, unknown}, {4, 1, &mid}};
+  uint8_t body[16];
+  parley__rtp_header h;
+  memset(&h, 0, sizeof h);
+  h.payload_type = 111;
+  h.has_ext = true;
+  h.ext_profile = PARLEY__RTP_EXT_ONE_BYTE;
+  h.ext_data = body;
+  int xl = parley__rtp_ext_build(el, 3, body, sizeof body);
+  cr_assert_gt(xl, 0);
+  h.ext_len = (size_t)xl;
+  int len = parley__rtp_build(&h, payload, sizeof payload, 0, pkt, sizeof pkt);
+  cr_assert_gt(len, 0);
+  char cmd[512];
+  int k = snprintf(cmd, sizeof cmd, "%s read ", RTP_EXT_GST);
+  for (int i = 0; i < len; i++) k += snprintf(cmd + k, sizeof cmd - (size_t)k, "%02x", pkt[i]);
+  run_capture(cmd, out, sizeof out);
+  cr_expect_str_eq(out, "1 8a\n3 a1a2a3\n4 30\npayload f80102\n");
 }

@@ -220,7 +220,8 @@ int parley__rtcp_parse_compound(const uint8_t *buf, size_t len, parley__rtcp_inf
       body_len -= pad;
     }
     if (off == 0) {
-      if (type != PARLEY__RTCP_SR && type != PARLEY__RTCP_RR) return PARLEY_EPARSE;
+      /* RFC 5506 reduced-size RTCP (a=rtcp-rsize) may start with any packet, e.g. a lone feedback
+       * message; every RTCP packet type parley meets begins with an SSRC. */
       out->first_type = type;
       if (body_len < 4) return PARLEY_EPARSE;
       out->ssrc = parley__get_be32(p + HEADER_LEN);

@@ -66,8 +66,8 @@ int parley__rtcp_build_compound(const parley__rtcp_compound_desc *desc, uint8_t 
 
 /* The summary of a parsed compound. Fixed size, copied out of the packet. */
 typedef struct parley__rtcp_info {
-  uint8_t first_type;  /* PARLEY__RTCP_SR or PARLEY__RTCP_RR */
-  uint32_t ssrc;       /* sender SSRC of the first SR/RR */
+  uint8_t first_type;  /* the first packet's type: SR or RR in a full compound, anything reduced-size */
+  uint32_t ssrc;       /* the first packet's first 32-bit word: its sender's SSRC */
   bool has_sr;         /* an SR was present (first SR wins) */
   uint32_t sr_ssrc;
   parley__rtcp_sender_info sender;
@@ -90,7 +90,8 @@ typedef struct parley__rtcp_info {
 } parley__rtcp_info;
 
 /* Parses a compound RTCP packet (RFC 3550 A.2 validity checks): every packet has version 2 and a length
- * that fits; the lengths add up exactly to len; the first packet is an SR or RR; only the last packet may
+ * that fits; the lengths add up exactly to len; the first packet has an SSRC (it need not be an SR or RR:
+ * RFC 5506 reduced-size RTCP, e.g. a lone feedback packet, is accepted as a compound); only the last packet may
  * carry padding, with a count of 1..(its body length); SR/RR/SDES/BYE bodies are checked against their
  * counts. 0 on success, PARLEY_EPARSE when malformed, PARLEY_EINVAL for NULL arguments. */
 int parley__rtcp_parse_compound(const uint8_t *buf, size_t len, parley__rtcp_info *out);

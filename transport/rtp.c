@@ -9,6 +9,7 @@
  */
 #include "transport/rtp.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "parley/parley.h"
@@ -114,6 +115,74 @@ int parley__rtp_build(const parley__rtp_header *hdr, const uint8_t *payload, siz
     off += padding_len;
   }
   return (int)off;
+}
+
+/* ---- RFC 8285 header extensions ---- */
+
+int parley__rtp_ext_build(const parley__rtp_ext_elem *elems, size_t n, uint8_t *out, size_t cap) {
+  if ((n && !elems) || !out) return PARLEY_EINVAL;
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    const parley__rtp_ext_elem *e = &elems[i];
+    if (e->id < 1 || e->id > 14 || e->len < 1 || e->len > PARLEY__RTP_EXT_ONE_BYTE_MAX || !e->data)
+      return PARLEY_EINVAL;
+    if (cap - off < 1u + e->len) return PARLEY_ENOSPC;
+    out[off] = (uint8_t)(e->id << 4 | (e->len - 1));
+    memcpy(out + off + 1, e->data, e->len);
+    off += 1u + e->len;
+  }
+  size_t padded = (off + 3) & ~(size_t)3;
+  if (padded > cap) return PARLEY_ENOSPC;
+  memset(out + off, 0, padded - off);
+  return (int)padded;
+}
+
+int parley__rtp_ext_find(const parley__rtp_header *hdr, uint8_t id, const uint8_t **data) {
+  if (!hdr || !data || id == 0) return PARLEY_EINVAL;
+  if (!hdr->has_ext || !hdr->ext_data) return PARLEY_ENOTFOUND;
+  const uint8_t *p = hdr->ext_data;
+  size_t len = hdr->ext_len, off = 0;
+  bool one_byte = hdr->ext_profile == PARLEY__RTP_EXT_ONE_BYTE;
+  if (!one_byte && (hdr->ext_profile & 0xfff0u) != PARLEY__RTP_EXT_TWO_BYTE) return PARLEY_ENOTFOUND;
+  while (off < len) {
+    uint8_t b = p[off];
+    if (b == 0) { /* a padding byte, in either form */
+      off++;
+      continue;
+    }
+    uint8_t eid;
+    size_t elen;
+    if (one_byte) {
+      eid = b >> 4;
+      if (eid == 15) break; /* reserved: stop reading the block */
+      elen = (size_t)(b & 0x0f) + 1;
+      off += 1;
+    } else {
+      if (len - off < 2) return PARLEY_EPARSE;
+      eid = b;
+      elen = p[off + 1];
+      off += 2;
+    }
+    if (elen > len - off) return PARLEY_EPARSE;
+    if (eid == id) {
+      *data = p + off;
+      return (int)elen;
+    }
+    off += elen;
+  }
+  return PARLEY_ENOTFOUND;
+}
+
+uint8_t parley__rtp_audio_level(const float *pcm, size_t n) {
+  if (!pcm || n == 0) return 127;
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) sum += (double)pcm[i] * pcm[i];
+  double mean = sum / (double)n;
+  if (mean <= 0) return 127;
+  double db = -10.0 * log10(mean); /* = -20 log10(rms) */
+  if (db < 0) return 0;
+  long lvl = lround(db);
+  return (uint8_t)(lvl > 127 ? 127 : lvl);
 }
 
 /* ---- Receiver statistics ---- */

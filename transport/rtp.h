@@ -63,6 +63,39 @@ int parley__rtp_parse(const uint8_t *buf, size_t len, parley__rtp_view *out);
 int parley__rtp_build(const parley__rtp_header *hdr, const uint8_t *payload, size_t payload_len,
                       size_t padding_len, uint8_t *out, size_t cap);
 
+/* ---- RFC 8285 header extensions ---- */
+
+#define PARLEY__RTP_EXT_ONE_BYTE 0xBEDEu  /* profile of the one-byte form: ids 1..14, 1..16 data bytes */
+#define PARLEY__RTP_EXT_TWO_BYTE 0x1000u  /* the two-byte form: 0x100 in the top 12 bits, 4 app bits */
+#define PARLEY__RTP_EXT_ONE_BYTE_MAX 16   /* data bytes in one one-byte element */
+
+/* One element to write: id 1..14, 1..16 bytes of data (borrowed). */
+typedef struct parley__rtp_ext_elem {
+  uint8_t id;
+  uint8_t len;
+  const uint8_t *data;
+} parley__rtp_ext_elem;
+
+/* Writes n elements in the one-byte form, zero-padded to a multiple of 4, into out: the extension body
+ * to pass as ext_data with ext_profile PARLEY__RTP_EXT_ONE_BYTE. Returns its length (0 for n == 0),
+ * PARLEY_ENOSPC, or PARLEY_EINVAL (an id or length out of range, NULL data). */
+int parley__rtp_ext_build(const parley__rtp_ext_elem *elems, size_t n, uint8_t *out, size_t cap);
+
+/* Finds element id (1..255) in a parsed header's extension, one-byte or two-byte form; padding bytes
+ * are skipped and a one-byte id 15 ends the walk (RFC 8285 4.2). Returns the element's data length with
+ * *data pointing into the packet; PARLEY_ENOTFOUND when there is no such element, no extension, or an
+ * extension of another profile; PARLEY_EPARSE when an element runs past the block. The payload offset
+ * of the packet never depends on this walk (the block's length word alone bounds it). */
+int parley__rtp_ext_find(const parley__rtp_header *hdr, uint8_t id, const uint8_t **data);
+
+/* RFC 6464: the level of n samples (-1..1 full scale) in -dBov, 0 (a full-scale square wave) ..127
+ * (silence and below -127 dBov), rounded to the nearest dB; and the one-byte element that carries it,
+ * the voice-activity flag in the top bit. Real-time safe (arithmetic only). */
+uint8_t parley__rtp_audio_level(const float *pcm, size_t n);
+static inline uint8_t parley__rtp_audio_level_byte(bool voice, uint8_t level) {
+  return (uint8_t)((voice ? 0x80 : 0) | (level > 127 ? 127 : level));
+}
+
 /* Wrap-safe sequence arithmetic (RFC 1982 style on 16 bits): the signed distance from b to a, in
  * [-32768, 32767], and "a comes before b". */
 static inline int32_t parley__rtp_seq_diff(uint16_t a, uint16_t b) {

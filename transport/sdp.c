@@ -12,99 +12,8 @@
 #include <string.h>
 
 #include "parley/parley.h"
-
-/* ---- spans ---- */
-
-typedef struct span {
-  const char *p;
-  size_t n;
-} span;
-
-static bool is_space(char c) { return c == ' ' || c == '\t'; }
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-static span trim(span s) {
-  while (s.n && is_space(s.p[0])) s.p++, s.n--;
-  while (s.n && is_space(s.p[s.n - 1])) s.n--;
-  return s;
-}
-
-/* Next space-separated token of *rest; false when none is left. */
-static bool next_token(span *rest, span *tok) {
-  while (rest->n && is_space(rest->p[0])) rest->p++, rest->n--;
-  if (rest->n == 0) return false;
-  size_t i = 0;
-  while (i < rest->n && !is_space(rest->p[i])) i++;
-  tok->p = rest->p;
-  tok->n = i;
-  rest->p += i;
-  rest->n -= i;
-  return true;
-}
-
-/* Split s at the first c: head before, *tail after (empty when c is absent). */
-static span split_at(span s, char c, span *tail) {
-  for (size_t i = 0; i < s.n; i++) {
-    if (s.p[i] == c) {
-      *tail = (span){s.p + i + 1, s.n - i - 1};
-      return (span){s.p, i};
-    }
-  }
-  *tail = (span){s.p + s.n, 0};
-  return s;
-}
-
-static bool span_eq(span s, const char *lit) {
-  size_t n = strlen(lit);
-  return s.n == n && memcmp(s.p, lit, n) == 0;
-}
-
-static bool span_ieq(span s, const char *lit) {
-  size_t n = strlen(lit);
-  if (s.n != n) return false;
-  for (size_t i = 0; i < n; i++) {
-    char a = s.p[i], b = lit[i];
-    if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = (char)(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
-}
-
-static bool parse_u64(span s, uint64_t max, uint64_t *out) {
-  if (s.n == 0 || s.n > 20) return false;
-  uint64_t v = 0;
-  for (size_t i = 0; i < s.n; i++) {
-    if (!is_digit(s.p[i])) return false;
-    unsigned d = (unsigned)(s.p[i] - '0');
-    if (v > (max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
-static bool parse_u32(span s, uint32_t max, uint32_t *out) {
-  uint64_t v;
-  if (!parse_u64(s, max, &v)) return false;
-  *out = (uint32_t)v;
-  return true;
-}
-
-static bool parse_port(span s, uint16_t *out) {
-  uint32_t v;
-  if (!parse_u32(s, 65535, &v)) return false;
-  *out = (uint16_t)v;
-  return true;
-}
-
-/* Copy s into dst[cap] as a C string; false when it does not fit or holds a NUL. */
-static bool copy_span(char *dst, size_t cap, span s) {
-  if (s.n >= cap || memchr(s.p, '\0', s.n)) return false;
-  memcpy(dst, s.p, s.n);
-  dst[s.n] = '\0';
-  return true;
-}
+#include "transport/sdp_span.h"
+#include "transport/sdp_webrtc.h"
 
 /* ---- model helpers ---- */
 
@@ -481,6 +390,9 @@ static int parse_attribute(parser *ps, span v) {
     return parse_ice_credential(ps, value, m ? m->ice_pwd : ps->ice_pwd, PARLEY__SDP_ICE_MAX, "ice-pwd");
   if (span_eq(name, "fingerprint")) return parse_fingerprint(ps, value, m ? m->fingerprint : ps->fingerprint);
   if (span_eq(name, "setup")) return parse_setup(ps, value, m ? &m->setup : &ps->setup);
+  const char *why = "";
+  int webrtc = parley__sdp_webrtc_attr(ps->out, m, name, value, has_value, &why);
+  if (webrtc) return webrtc < 0 ? fail(ps, "%s", why) : 0;
   if (!m) return 0; /* the rest are media-level only */
   if (span_eq(name, "rtcp-mux")) {
     m->rtcp_mux = true;
@@ -589,6 +501,7 @@ int parley__sdp_parse(const char *text, size_t len, parley__sdp *out, parley__sd
     if (m->setup == PARLEY__SDP_SETUP_NONE) m->setup = ps.setup;
     resolve_opus(m);
   }
+  parley__sdp_webrtc_inherit(out);
   return 0;
 }
 
@@ -615,20 +528,6 @@ static void put(writer *w, const char *fmt, ...) {
   } else {
     w->len += (size_t)n;
   }
-}
-
-/* A token we write must be non-empty and free of spaces and line breaks. */
-static bool is_token(const char *s) {
-  if (!s || !*s) return false;
-  for (; *s; s++)
-    if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') return false;
-  return true;
-}
-
-static bool is_text(const char *s) {
-  for (; *s; s++)
-    if (*s == '\r' || *s == '\n') return false;
-  return true;
 }
 
 static const char *addr_type(const char *addr) { return strchr(addr, ':') ? "IP6" : "IP4"; }
@@ -694,6 +593,9 @@ static void write_media(writer *w, const parley__sdp_media *m) {
   }
   if (m->end_of_candidates) put(w, "a=end-of-candidates\r\n");
   if (m->rtcp_mux) put(w, "a=rtcp-mux\r\n");
+  char webrtc[1024];
+  if (parley__sdp_webrtc_write_media(m, webrtc, sizeof webrtc) >= (int)sizeof webrtc) w->err = PARLEY_ENOSPC;
+  put(w, "%s", webrtc);
   put(w, "a=%s\r\n", dir_name(m->dir));
 }
 
@@ -706,6 +608,7 @@ int parley__sdp_write(const parley__sdp *s, char *buf, size_t cap) {
     return PARLEY_EINVAL;
   for (size_t i = 0; i < s->media_count; i++)
     if (!media_writable(&s->media[i])) return PARLEY_EINVAL;
+  if (!parley__sdp_webrtc_writable(s)) return PARLEY_EINVAL;
   writer w = {buf, cap, 0, 0};
   put(&w, "v=0\r\n");
   put(&w, "o=%s %llu %llu IN %s %s\r\n", s->origin_user, (unsigned long long)s->sess_id,
@@ -713,6 +616,9 @@ int parley__sdp_write(const parley__sdp *s, char *buf, size_t cap) {
   put(&w, "s=%s\r\n", s->session_name[0] ? s->session_name : "-");
   if (s->conn_addr[0]) put(&w, "c=IN %s %s\r\n", addr_type(s->conn_addr), s->conn_addr);
   put(&w, "t=0 0\r\n");
+  char webrtc[1024];
+  if (parley__sdp_webrtc_write_session(s, webrtc, sizeof webrtc) >= (int)sizeof webrtc) w.err = PARLEY_ENOSPC;
+  put(&w, "%s", webrtc);
   for (size_t i = 0; i < s->media_count; i++) write_media(&w, &s->media[i]);
   if (w.err) return w.err;
   if (w.len > INT32_MAX) return PARLEY_ERANGE;
@@ -818,6 +724,8 @@ int parley__sdp_answer(const parley__sdp *offer, const parley__sdp_answer_params
       int rc = accept_audio(o, params, &answer->media[i]);
       if (rc < 0) return rc;
       accepted = (int)i;
+      rc = parley__sdp_webrtc_answer(offer, params, i, answer);
+      if (rc < 0) return rc;
     } else {
       reject(o, &answer->media[i]);
     }

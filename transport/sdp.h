@@ -6,7 +6,9 @@
  * formats, rtpmap, fmtp (opus useinbandfec/usedtx read out, the raw string kept), ptime, mid,
  * ice-ufrag, ice-pwd, ICE candidates (RFC 8839), end-of-candidates, crypto (RFC 4568, kept as strings
  * for the SRTP layer to interpret), fingerprint and setup (DTLS-SRTP, RFC 8122 / 4145: the fingerprint
- * kept as text for transport/dtls.h), rtcp-mux and direction. Unknown lines and attributes are skipped.
+ * kept as text for transport/dtls.h), rtcp-mux and direction; and what browsers write beside them
+ * (sdp_webrtc.c): group:BUNDLE, msid, rtcp-rsize, ice-options:trickle and the two extmaps parley speaks.
+ * Unknown lines and attributes are skipped.
  *
  * Limits are fixed array sizes (PARLEY__SDP_MAX_*); input beyond them is refused with PARLEY_EPARSE
  * (parser) or PARLEY_ERANGE/PARLEY_ENOSPC (answer/writer), never truncated silently.
@@ -31,6 +33,11 @@
 #define PARLEY__SDP_FMTP_MAX 256      /* raw fmtp parameters: at most 255 bytes */
 #define PARLEY__SDP_CRYPTO_MAX 256    /* crypto key-params / session-params: at most 255 bytes */
 #define PARLEY__SDP_FINGERPRINT_MAX 208 /* "sha-512 " + 64 hex pairs with colons fits */
+#define PARLEY__SDP_MSID_MAX 132      /* "<stream id> <track id>", 64 + 1 + 64 bytes (RFC 8830) */
+
+/* The RTP header extensions parley negotiates (RFC 8285 a=extmap URIs). */
+#define PARLEY__SDP_EXT_AUDIO_LEVEL "urn:ietf:params:rtp-hdrext:ssrc-audio-level" /* RFC 6464 */
+#define PARLEY__SDP_EXT_MID "urn:ietf:params:rtp-hdrext:sdes:mid"                 /* RFC 8843 */
 
 typedef enum parley__sdp_dir {
   PARLEY__SDP_SENDRECV = 0, /* the default when no direction attribute is present */
@@ -123,6 +130,13 @@ typedef struct parley__sdp_media {
   /* DTLS-SRTP, media level or inherited from session level. The first a=fingerprint is kept. */
   char fingerprint[PARLEY__SDP_FINGERPRINT_MAX]; /* "<hash-func> <hex:hex...>" as written, "" absent */
   parley__sdp_setup setup;
+  /* WebRTC (sdp_webrtc.c). Extension ids are RFC 8285 one-byte ids 1..14; 0 = not offered. An extmap
+   * with another URI, an id outside 1..14 or a direction other than sendrecv is ignored. */
+  uint8_t ext_audio_level;           /* a=extmap id of PARLEY__SDP_EXT_AUDIO_LEVEL */
+  uint8_t ext_mid;                   /* a=extmap id of PARLEY__SDP_EXT_MID */
+  bool rtcp_rsize;                   /* a=rtcp-rsize (RFC 5506) */
+  bool ice_trickle;                  /* a=ice-options with "trickle", media level or inherited */
+  char msid[PARLEY__SDP_MSID_MAX];   /* a=msid value as written, "" when absent or longer than fits */
 } parley__sdp_media;
 
 typedef struct parley__sdp {
@@ -134,6 +148,10 @@ typedef struct parley__sdp {
   char conn_addr[PARLEY__SDP_TOKEN_MAX];    /* session-level c= address, "" when absent */
   parley__sdp_media media[PARLEY__SDP_MAX_MEDIA];
   size_t media_count;
+  /* The first a=group:BUNDLE (RFC 8843): its mids in order; other group semantics are ignored. */
+  char bundle[PARLEY__SDP_MAX_MEDIA][PARLEY__SDP_TOKEN_MAX];
+  size_t bundle_count;
+  bool ice_trickle;                  /* session-level a=ice-options with "trickle" */
 } parley__sdp;
 
 /* Where and why parsing failed: 1-based line number and "line N: <what>". */
@@ -181,12 +199,16 @@ typedef struct parley__sdp_answer_params {
   const parley__sdp_candidate *candidates;
   size_t candidate_count;
   bool end_of_candidates;
+  const char *msid;                  /* a=msid of the accepted m-line; NULL: omitted */
+  bool ice_trickle;                  /* write a=ice-options:trickle */
 } parley__sdp_answer_params;
 
 /* Build answer (overwritten) to offer: the same number of m-lines in the same order. The first audio
  * m-line with a non-zero port, a supported proto (RTP/AVP, RTP/SAVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF) and
- * opus/48000/2 is accepted with the offer's opus payload type, mid and rtcp-mux; every other m-line is
- * rejected (port 0, the offer's proto and first format, its mid).
+ * opus/48000/2 is accepted with only Opus (the offer's payload type), the offer's mid, rtcp-mux and
+ * rtcp-rsize, the audio-level and mid extmaps it offered (their ids mirrored); every other m-line is
+ * rejected (port 0, the offer's proto and first format, its mid). When the offer bundles the accepted
+ * mid, the answer's BUNDLE group holds it alone (rejected m-lines leave the bundle, RFC 8843 7.3.3).
  * Returns the index of the accepted m-line; PARLEY_ENOTSUP when nothing could be accepted (answer then
  * holds every m-line rejected); PARLEY_EINVAL; PARLEY_ERANGE (a parameter does not fit the model). */
 int parley__sdp_answer(const parley__sdp *offer, const parley__sdp_answer_params *params,

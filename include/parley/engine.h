@@ -265,7 +265,8 @@ typedef enum parley_sdp_type {
  * credentials and candidates, the SRTP key of the inbound direction, the Opus payload type and the
  * peer's direction. PARLEY_EINVAL (NULL call/sdp, unknown type), PARLEY_EPARSE (malformed: *err, if
  * non-NULL, names
- * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, or no ICE credentials; any
+ * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, no a=rtcp-mux (parley
+ * sends and receives RTCP on the RTP port) or no ICE credentials; any
  * a=ptime is fine: packets of every Opus duration play on any engine),
  * PARLEY_ESTATE (an answer without our offer, an offer while ours is pending (glare), an offer while
  * the peer's previous offer is unanswered, closed call), PARLEY_ENETWORK, PARLEY_ECRYPTO. err may be
@@ -274,7 +275,9 @@ PARLEY_API int parley_call_set_remote_description(parley_call *call, parley_sdp_
                                                   parley_sdp_error *err);
 /* A trickled remote ICE candidate: "candidate:..." or "a=candidate:...", or "a=end-of-candidates"
  * (line borrowed). PARLEY_EINVAL, PARLEY_EPARSE, PARLEY_ENOTSUP (not UDP, or an unresolved name),
- * PARLEY_ESTATE (no remote description yet), PARLEY_EFULL (too many candidates). 1 if already known. */
+ * PARLEY_ESTATE (no remote description yet), PARLEY_EFULL (too many candidates). 1 if already known.
+ * A browser's mDNS host candidate ("<uuid>.local") gives 0 and is skipped: its checks reach us and
+ * make the address known as peer-reflexive (the same holds for such candidates inside an SDP). */
 PARLEY_API int parley_call_add_remote_candidate(parley_call *call, const char *candidate_line);
 
 /* Starts media: once both descriptions are applied (signaling stable), creates the call's audio chains
@@ -323,6 +326,9 @@ typedef struct parley_call_stats {
                                 * peer's reports of our stream (up at once, down slowly), from 10 */
   uint64_t events_dropped;     /* events of this call never delivered: its event queue was full (the
                                 * app did not dispatch), so the oldest state change went (CLOSED never) */
+  int audio_level_received;    /* the peer's audio level in its latest packet (RFC 6464 header extension,
+                                * negotiated by a=extmap): -dBov, 0 loudest .. 127; -1 when none came */
+  bool voice_received;         /* that packet's voice-activity flag */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */

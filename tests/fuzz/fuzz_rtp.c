@@ -1,7 +1,9 @@
-/* fuzz_rtp.c: libFuzzer target for the RTP parser, the header-length check and the receiver statistics.
+/* fuzz_rtp.c: libFuzzer target for the RTP parser, the header-length check, RFC 8285 extension lookup
+ * and the receiver statistics.
  * Asserts the invariants a parsed view promises: it lies inside the input and adds up to its length. */
 #include "transport/rtp.h"
 #include "transport/demux.h"
+#include "parley/parley.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +26,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < v.payload_len; i++) sink ^= v.payload[i];
     for (size_t i = 0; i < v.hdr.ext_len; i++) sink ^= v.hdr.ext_data[i];
     (void)sink;
+    /* Every extension element found lies inside the extension block. */
+    for (unsigned id = 1; id <= 255; id++) {
+      const uint8_t *d;
+      int len = parley__rtp_ext_find(&v.hdr, (uint8_t)id, &d);
+      if (len >= 0 && (d < v.hdr.ext_data || d + len > v.hdr.ext_data + v.hdr.ext_len)) abort();
+      if (len < 0 && len != PARLEY_ENOTFOUND && len != PARLEY_EPARSE) abort();
+    }
     /* Rebuild and re-parse: same header fields and payload length. */
     uint8_t out[2048];
     int n = parley__rtp_build(&v.hdr, v.payload, v.payload_len, v.padding_len, out, sizeof out);
