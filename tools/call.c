@@ -7,6 +7,8 @@
  *               the path out, to show the passive disconnect and the recovery.
  *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
+ *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl).
+ *   serve       a WHIP endpoint and the call page, one engine per call (call_serve.c).
  * The command line is one option table (sim/cli.h): what is parsed is what --help lists.
  *
  * Threads: the main thread owns everything. Engines dispatch events on the app's thread

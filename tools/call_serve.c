@@ -4,7 +4,8 @@
  *   PATCH  /whip/ID        application/trickle-ice-sdpfrag: the browser's trickled candidates -> 204
  *                          (If-Match "*", an ICE restart, is 422: not supported; a stale ETag is 412)
  *   DELETE /whip/ID        hangs the call up -> 200 (the id is gone afterwards: 404)
- *   GET    /events/ID      Server-Sent Events: the call's parley events, with ms since the POST
+ *   GET    /events/ID      Server-Sent Events: the call's parley events, {"t": ms since the POST,
+ *                          "wall": Unix ms, "event": parley's name, "text": what it says}
  *   POST   /report         application/json from the page (?auto=1), appended to --report FILE
  *   GET    /, /FILE        the page (web/, embedded at build time)
  *
@@ -31,6 +32,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/select.h>
+#include <time.h>
 
 #include "tools/call_lib.h"
 #include "tools/call_tool.h"
@@ -114,8 +116,13 @@ static void log_event(serve_call *c, int64_t t_us, const char *name, const char 
   }
   char esc[256];
   json_escape(esc, sizeof esc, text);
-  snprintf(c->log[c->n_log++], LOG_LEN, "data: {\"t\":%lld,\"event\":\"%s\",\"text\":\"%s\"}\n\n",
-           (long long)((t_us - c->t0_us) / 1000), name, esc);
+  /* wall: Unix ms, so a test can line parley's events up with another process's (the browser's). */
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  long long wall_ms = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 - (calltool_now_us() - t_us) / 1000;
+  snprintf(c->log[c->n_log++], LOG_LEN,
+           "data: {\"t\":%lld,\"wall\":%lld,\"event\":\"%s\",\"text\":\"%s\"}\n\n",
+           (long long)((t_us - c->t0_us) / 1000), wall_ms, name, esc);
   wake_streams(c);
 }
 
@@ -316,9 +323,7 @@ static enum MHD_Result whip_delete(server *sv, struct MHD_Connection *conn, serv
   printf("call %s: DELETE\n", c->id);
   log_event(c, calltool_now_us(), "server", "DELETE: hanging up");
   if (c->live) calltool_side_hangup(&c->s); /* closed follows; sweep() frees the engine */
-  c->used = false;                          /* the resource is gone: a second DELETE is 404 */
-  c->gen++;
-  wake_streams(c);
+  c->used = false; /* the resource is gone: a second DELETE is 404; open streams run to closed */
   (void)sv;
   return reply(conn, 200, NULL, "", 0, NULL, NULL);
 }
@@ -558,6 +563,13 @@ static void run(server *sv) {
   }
 }
 
+static bool streams_open(const server *sv) {
+  for (int i = 0; i < sv->n_slots; i++)
+    for (int k = 0; k < STREAMS_MAX; k++)
+      if (sv->calls[i].streams[k].used) return true;
+  return false;
+}
+
 /* Hangs up every call and waits (bounded) for them to close. */
 static void hang_up_all(server *sv) {
   for (int i = 0; i < sv->n_slots; i++)
@@ -576,8 +588,10 @@ static void hang_up_all(server *sv) {
   calltool_flush_timeline();
   for (int i = 0; i < sv->n_slots; i++)
     if (sv->calls[i].live) close_call(sv, &sv->calls[i], "server stopping");
-  for (int i = 0; i < sv->n_slots; i++) retire(&sv->calls[i]); /* every stream ends before the daemon stops */
-  for (int k = 0; k < 10; k++) MHD_run(sv->d);
+  /* The event streams send what is left, "server stopping" last, and end: the daemon stops after. */
+  for (int64_t by = calltool_now_us() + 2000000; streams_open(sv) && calltool_now_us() < by;) {
+    MHD_run_wait(sv->d, 20);
+  }
 }
 
 int calltool_serve(const calltool_opts *o) {

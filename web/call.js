@@ -241,6 +241,7 @@ async function report() {
   const rep = {
     ok: !c.error && c.pc && c.pc.connectionState === 'connected', error: c.error || null, seconds: autoSeconds,
     call: c.location ? new URL(c.location).pathname : null,
+    t0Wall: c.t0 ? Math.round(performance.timeOrigin + c.t0) : null, // Unix ms of the browser's t = 0
     connectionState: c.pc ? c.pc.connectionState : null, iceConnectionState: c.pc ? c.pc.iceConnectionState : null,
     stats: await inboundStats(c.pc), envelopeMs: ENVELOPE_MS, micDb: c.micEnv, remoteDb: c.remoteEnv,
     timeline: c.timeline, parley: c.parley, errors, userAgent: navigator.userAgent,
