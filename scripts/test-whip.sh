@@ -241,7 +241,9 @@ rep = json.loads(open(sys.argv[1]).readline())
 assert rep["errors"] == [], "script errors: %s" % rep["errors"]
 assert any("POST /whip" in e["text"] for e in rep["timeline"]), "the page never POSTed its offer"
 assert len(rep["micDb"]) > 0, "no microphone level measured"
-if rep["ok"]:
+if rep["ok"]:  # a browser call (DTLS-SRTP): both sides saw media
+    assert any(e["event"] == "track-started" for e in rep["parley"]), "parley never saw the page's track"
+    assert rep["stats"].get("packetsReceived", 0) > 0, "the page received no RTP"
     print("page: connected; %d parley events, inbound %s" % (len(rep["parley"]), rep["stats"]))
 else:
     print("page: no call (%s); its script ran without errors and reported" % rep["error"])

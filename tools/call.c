@@ -59,9 +59,9 @@ static const char USAGE[] =
     "ADDR: HOST:PORT (numeric; IPv6 as [::1]:PORT) or PORT (127.0.0.1).\n"
     "offer/answer: the local SDP goes to --sdp-out (written atomically) or stdout; the remote SDP is\n"
     "read from --sdp-in (waiting until the file is complete) or stdin (until EOF or a blank line).\n"
-    "serve: each POSTed offer is a call on its own engine, ended by DELETE on its Location; the page\n"
-    "at / calls from a browser and shows both sides' events. --echo serves --max-calls at once, the\n"
-    "other audio modes one.\n"
+    "serve (ADDR numeric IPv4): each POSTed offer is a call on its own engine, ended by DELETE on its\n"
+    "Location; the page at / calls from a browser and shows both sides' events. --echo serves\n"
+    "--max-calls at once, the other audio modes one.\n"
     "Audio, one backend for both directions: --in/--out files, --device, or --echo; with none the call\n"
     "sends silence and discards what it receives.";
 

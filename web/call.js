@@ -3,7 +3,8 @@
 // Level meters (WebAudio analysers on the microphone and on parley's track), and one timeline with the
 // browser's RTCPeerConnection state changes beside parley's events (Server-Sent Events).
 // ?auto=1&seconds=N: call on load, hang up after N seconds and POST a JSON report to /report: both
-// timelines, the level envelopes (RMS per 20 ms, dBFS), the inbound RTP counters and any script errors.
+// timelines (browser: ms since the offer was sent, t0Wall its Unix ms; parley: ms since it arrived, and
+// Unix ms), the level envelopes (RMS per 20 ms, dBFS), the RTP counters and any script errors.
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -29,7 +30,7 @@ function setState(text, kind) {
 // One timeline row. side: 'browser' or 'parley'; t: ms on that side's clock.
 function addRow(side, t, text, alarm) {
   const rec = { side, t: Math.round(t), text };
-  if (call) call.timeline.push(rec);
+  if (call && side === 'browser') call.timeline.push(rec); // parley's are in call.parley
   const tr = document.createElement('tr');
   if (alarm) tr.className = 'alarm';
   tr.innerHTML = '<td class="t"></td><td class="browser"></td><td class="parley"></td>';
