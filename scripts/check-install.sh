@@ -7,7 +7,9 @@
 #    pkg-config --static (against a copy of the prefix without libparley.so, so the linker must take
 #    libparley.a and its dependencies from `pkg-config --static --libs`), and a CMake find_package(parley)
 #    project with parley::parley and with parley::parley_static; and each build runs (bounded) and must
-#    exit 0: each example exits 0 only when what it shows happened.
+#    exit 0: each example exits 0 only when what it shows happened. An example that needs another
+#    library names its pkg-config module in a line "/* pkg-config: MODULE */" (whip_client: libcurl);
+#    whip_client calls the installed `parley-call serve`.
 # Usage: scripts/check-install.sh [build-dir]   (default: build)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,10 +69,14 @@ cp -R "$prefix" "$tmp/static-prefix"
 rm -f "$tmp/static-prefix/${libdir#"$prefix"/}"/libparley.so*
 static_pcdir="$tmp/static-prefix/${libdir#"$prefix"/}/pkgconfig"
 # pc_build PKG_CONFIG_DIR OUT SRC PKG-CONFIG-LIBS-FLAG: compile and link one example with pkg-config.
+# The example's own modules ("/* pkg-config: M */"): shared.
+extra_modules() { sed -n 's|^/\* pkg-config: \(.*\) \*/$|\1|p' "$1"; }
 pc_build() (
   PKG_CONFIG_PATH=$1
   export PKG_CONFIG_PATH
-  $cc -std=c11 -Wall -Wextra -Werror "$3" -o "$2" $(pkg-config --cflags parley) $(pkg-config $4 parley) -lm
+  extra=$(extra_modules "$3")
+  $cc -std=c11 -Wall -Wextra -Werror "$3" -o "$2" $(pkg-config --cflags parley $extra) $(pkg-config $4 parley) \
+    ${extra:+$(pkg-config --libs $extra)} -lm
 )
 mkdir -p "$tmp/pc"
 for ex in $examples; do
@@ -84,22 +90,40 @@ mkdir -p "$tmp/proj"
   echo "cmake_minimum_required(VERSION 3.25)"
   echo "project(parley_examples C)"
   echo "find_package(parley REQUIRED)"
+  echo "find_package(PkgConfig REQUIRED)"
   for ex in $examples; do
+    extra=$(extra_modules "$root/examples/$ex.c")
+    libs=""
+    for m in $extra; do
+      echo "pkg_check_modules(EX_$m REQUIRED IMPORTED_TARGET $m)"
+      libs="$libs PkgConfig::EX_$m"
+    done
     for kind in shared static; do
       target=parley::parley
       [ $kind = static ] && target=parley::parley_static
       echo "add_executable(${ex}_$kind \"$root/examples/$ex.c\")"
       echo "set_target_properties(${ex}_$kind PROPERTIES C_STANDARD 11)"
       echo "target_compile_options(${ex}_$kind PRIVATE -Wall -Wextra -Werror)"
-      echo "target_link_libraries(${ex}_$kind PRIVATE $target m)"
+      echo "target_link_libraries(${ex}_$kind PRIVATE $target$libs m)"
     done
   done
 } > "$tmp/proj/CMakeLists.txt"
 cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$tmp/proj/build" >/dev/null
 
-# What each example is given: a 48 kHz speech clip where it plays one, a file for what it hears.
+# What each example is given: a 48 kHz speech clip where it plays one, a file for what it hears, and
+# for whip_client a WHIP endpoint: the installed parley-call serve, echoing.
 clip="$root/tests/data/speech_a_48k.wav"
+timeout -k 5 600 "$prefix/bin/parley-call" serve 127.0.0.1:0 --echo --loopback-only > "$tmp/serve.txt" 2>&1 &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+until grep -q '^serving at' "$tmp/serve.txt"; do
+  i=$((i + 1))
+  [ $i -lt 100 ] || fail "parley-call serve did not start: $(cat "$tmp/serve.txt")"
+  sleep 0.05
+done
+whip_url=$(sed -n 's|^serving at \(http://[0-9.:]*\)/.*|\1/whip|p' "$tmp/serve.txt")
 for exe in "$tmp"/pc/* "$tmp"/proj/build/*_shared "$tmp"/proj/build/*_static; do
   name=$(basename "$exe")
   case $name in
@@ -109,6 +133,7 @@ for exe in "$tmp"/pc/* "$tmp"/proj/build/*_shared "$tmp"/proj/build/*_static; do
   case ${name%_*} in
   minimal_call) set -- "$clip" "$tmp/heard.wav" ;;
   session_mesh) set -- "$clip" ;;
+  whip_client) set -- "$whip_url" "$clip" "$tmp/whip_heard.wav" 2 ;;
   *) set -- ;;
   esac
   LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout -k 5 30 "$exe" "$@" > "$tmp/out.txt" 2>&1 || {

@@ -7,6 +7,8 @@
  *               the path out, to show the passive disconnect and the recovery.
  *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
+ *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl).
+ *   serve       a WHIP endpoint and the call page, one engine per call (call_serve.c).
  * The command line is one option table (sim/cli.h): what is parsed is what --help lists.
  *
  * Threads: the main thread owns everything. Engines dispatch events on the app's thread
@@ -35,6 +37,7 @@
 #include "sim/relay_udp.h"
 #include "sim/xcorr.h"
 #include "tools/call_lib.h"
+#include "tools/call_tool.h"
 
 #define SDP_CAP PARLEY__CALLTOOL_SDP_MAX
 #define MAX_SECONDS 3600.0
@@ -46,6 +49,8 @@ static const char USAGE[] =
     "       parley-call dial ADDR    [options]     connect to ADDR, offer\n"
     "       parley-call offer  [--sdp-out FILE] [--sdp-in FILE] [options]\n"
     "       parley-call answer [--sdp-in FILE] [--sdp-out FILE] [options]\n"
+    "       parley-call serve ADDR   [options]     WHIP endpoint at http://ADDR/whip, a call page at /\n"
+    "       parley-call whip URL     [options]     call a WHIP endpoint, e.g. http://127.0.0.1:8080/whip\n"
     "       parley-call --list-devices\n"
     "\n"
     "Loopback: A plays IN (mono/stereo WAV or FLAC, any rate) into the call, B writes what it hears\n"
@@ -54,25 +59,13 @@ static const char USAGE[] =
     "ADDR: HOST:PORT (numeric; IPv6 as [::1]:PORT) or PORT (127.0.0.1).\n"
     "offer/answer: the local SDP goes to --sdp-out (written atomically) or stdout; the remote SDP is\n"
     "read from --sdp-in (waiting until the file is complete) or stdin (until EOF or a blank line).\n"
+    "serve (ADDR numeric IPv4): each POSTed offer is a call on its own engine, ended by DELETE on its\n"
+    "Location; the page at / calls from a browser and shows both sides' events. --echo serves\n"
+    "--max-calls at once, the other audio modes one.\n"
     "Audio, one backend for both directions: --in/--out files, --device, or --echo; with none the call\n"
     "sends silence and discards what it receives.";
 
 /* ---- options ------------------------------------------------------------------------------------ */
-
-typedef enum mode { MODE_NONE, MODE_LOOPBACK, MODE_LISTEN, MODE_DIAL, MODE_OFFER, MODE_ANSWER, MODE_LIST } mode;
-
-typedef struct opts {
-  mode mode;
-  const char *addr;
-  const char *in, *out, *device, *sdp_in, *sdp_out;
-  const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
-  char via_ip[PARLEY__CALLTOOL_IP_MAX];
-  int via_port;
-  bool echo, loopback_only, quiet, no_aec, no_ns, low_delay;
-  parley_input_end in_end;
-  int frame_ms;
-  double duration_s, timeout_s, cut_s, restore_s;
-} opts;
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "parley-call: ");
@@ -93,7 +86,7 @@ static double file_seconds(const char *path) {
 
 /* --loopback without --duration: the whole input plus a second for the last audio to cross the call
  * (5 s without a readable --in, or looping), and past any restore by 3 s to show the recovery. */
-static double loopback_default_s(const opts *o) {
+static double loopback_default_s(const calltool_opts *o) {
   double len = o->in && o->in_end != PARLEY_INPUT_END_LOOP ? file_seconds(o->in) : -1;
   double d = len >= 0 ? len + 1.0 : 5.0;
   if (o->cut_s >= 0 && d < o->restore_s + 3.0) d = o->restore_s + 3.0;
@@ -101,7 +94,7 @@ static double loopback_default_s(const opts *o) {
 }
 
 static const char *opt_via(void *ctx, const char *v) {
-  opts *o = ctx;
+  calltool_opts *o = ctx;
   if (parley__calltool_split_hostport(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
     return "wants a numeric HOST:PORT (IPv6 as [::1]:PORT)";
   o->via = v;
@@ -109,7 +102,7 @@ static const char *opt_via(void *ctx, const char *v) {
 }
 
 /* Returns 0, or an exit code (2 for usage errors, or -1 for --help). */
-static int parse_args(int argc, char **argv, opts *o) {
+static int parse_args(int argc, char **argv, calltool_opts *o) {
   memset(o, 0, sizeof *o);
   o->duration_s = -1;
   o->timeout_s = 20;
@@ -158,6 +151,9 @@ static int parse_args(int argc, char **argv, opts *o) {
        "turn off echo cancellation (e.g. for a device wired back to itself,\n"
        "which the canceller would remove)", 0, 0},
       {"no-ns", PARLEY__CLI_FLAG, &o->no_ns, NULL, "turn off noise suppression", 0, 0},
+      {"max-calls", PARLEY__CLI_INT, &o->max_calls, "N", "serve: concurrent calls with --echo or no audio [4]", 1, 64},
+      {"report", PARLEY__CLI_STRING, &o->report, "FILE",
+       "serve: append what pages POST to /report (one JSON line each) to FILE", 0, 0},
       {"quiet", PARLEY__CLI_FLAG, &o->quiet, NULL,
        "timeline only for the main events (no signaling/ice/candidates)", 0, 0},
   };
@@ -175,16 +171,24 @@ static int parse_args(int argc, char **argv, opts *o) {
     else if (strcmp(m, "dial") == 0) o->mode = MODE_DIAL;
     else if (strcmp(m, "offer") == 0) o->mode = MODE_OFFER;
     else if (strcmp(m, "answer") == 0) o->mode = MODE_ANSWER;
+    else if (strcmp(m, "serve") == 0) o->mode = MODE_SERVE;
+    else if (strcmp(m, "whip") == 0) o->mode = MODE_WHIP;
     else return usage_error("unknown command '%s'", m);
-    if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL) && first < argc) o->addr = argv[first++];
+    if (o->mode == MODE_LISTEN || o->mode == MODE_DIAL || o->mode == MODE_SERVE || o->mode == MODE_WHIP)
+      if (first < argc) o->addr = argv[first++];
     if (first < argc) return usage_error("unexpected argument '%s'", argv[first]);
   } else if (loopback) {
     o->mode = MODE_LOOPBACK;
   }
   if (list) o->mode = MODE_LIST;
-  if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL) && !o->addr)
-    return usage_error("%s", "listen/dial need an address (HOST:PORT)");
-  if (o->mode == MODE_NONE) return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer");
+  if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL || o->mode == MODE_SERVE) && !o->addr)
+    return usage_error("%s", "listen/dial/serve need an address (HOST:PORT)");
+  if (o->mode == MODE_WHIP && !o->addr) return usage_error("%s", "whip needs the endpoint's URL");
+  if (o->mode == MODE_NONE)
+    return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer, serve, whip");
+  if ((o->max_calls || o->report) && o->mode != MODE_SERVE)
+    return usage_error("%s", "--max-calls and --report are for serve");
+  if (o->max_calls == 0) o->max_calls = 4;
   if (o->mode == MODE_LIST) return 0;
   if (o->in_end != PARLEY_INPUT_END_SILENCE && !o->in) return usage_error("%s", "--in-end needs --in");
   if ((o->cut_s >= 0) != (o->restore_s >= 0)) return usage_error("%s", "--cut-at and --restore-at go together");
@@ -203,7 +207,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (o->duration_s < 0) o->duration_s = 0;
     if (o->device && (o->in || o->out)) return usage_error("%s", "--device replaces --in/--out");
     if (o->echo && (o->device || o->in || o->out)) return usage_error("%s", "--echo is its own audio source");
-    if (o->via && o->mode != MODE_LISTEN && o->mode != MODE_DIAL && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
+    if (o->via && o->mode != MODE_LISTEN && o->mode != MODE_DIAL && o->mode != MODE_OFFER && o->mode != MODE_ANSWER &&
+        o->mode != MODE_WHIP)
       return usage_error("%s", "--via is for listen/dial/offer/answer");
     if ((o->sdp_in || o->sdp_out) && o->mode != MODE_OFFER && o->mode != MODE_ANSWER)
       return usage_error("%s", "--sdp-in/--sdp-out are for offer/answer");
@@ -217,12 +222,14 @@ static int64_t g_t0_us;
 static volatile sig_atomic_t g_stop;
 static bool g_ending; /* hanging up: waits no longer end on a signal, they are short anyway */
 
-static int64_t now_us(void) {
+int64_t calltool_now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts); /* the engine stamps events on this clock too */
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
-static int64_t since_ms(int64_t t_us) { return (t_us - g_t0_us) / 1000; }
+int64_t calltool_since_ms(int64_t t_us) { return (t_us - g_t0_us) / 1000; }
+
+bool calltool_stopping(void) { return g_stop != 0; }
 
 static void on_signal(int sig) {
   (void)sig;
@@ -230,21 +237,6 @@ static void on_signal(int sig) {
 }
 
 /* ---- one side of a call -------------------------------------------------------------------------- */
-
-#define NOT_SEEN INT64_MIN
-
-typedef struct side {
-  const char *name;
-  parley_engine *eng;
-  parley_call *call;
-  int ids[PARLEY_EVENT_CALL_KIND_COUNT];
-  bool quiet;
-  bool connected, track_started, bye, closed, interrupted;
-  /* detection marks (ms since start), set by the listener relative to the cut/restore times */
-  int64_t cut_ms, restore_ms;
-  int64_t t_stopped, t_disconnected, t_interrupted, t_reconnected, t_resumed, t_restarted;
-  int64_t opened_us; /* when parley_engine_new returned: its audio device had just started */
-} side;
 
 /* Timeline lines of one dispatch round, printed sorted by time: the engines are dispatched one after
  * the other, so without this B's earlier events could print after A's later ones. */
@@ -256,7 +248,7 @@ typedef struct timeline_line {
 static timeline_line g_lines[MAX_PENDING];
 static int g_pending;
 
-static void flush_timeline(void) {
+void calltool_flush_timeline(void) {
   for (int i = 1; i < g_pending; i++) /* insertion sort: stable, and rounds are short */
     for (int j = i; j > 0 && g_lines[j - 1].ms > g_lines[j].ms; j--) {
       timeline_line t = g_lines[j];
@@ -269,12 +261,12 @@ static void flush_timeline(void) {
 }
 
 static void on_event(const parley_event *ev, void *user) {
-  side *s = user;
-  int64_t ms = since_ms(ev->time_us);
+  calltool_side *s = user;
+  int64_t ms = calltool_since_ms(ev->time_us);
   bool minor = ev->kind == PARLEY_EVENT_SIGNALING_STATE_CHANGED || ev->kind == PARLEY_EVENT_LOCAL_CANDIDATE ||
                ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED;
   if (!(s->quiet && minor)) {
-    if (g_pending == MAX_PENDING) flush_timeline();
+    if (g_pending == MAX_PENDING) calltool_flush_timeline();
     g_lines[g_pending].ms = ms;
     parley__calltool_format_event(g_lines[g_pending].text, sizeof g_lines[g_pending].text, ms, s->name, ev);
     g_pending++;
@@ -309,9 +301,10 @@ static void on_event(const parley_event *ev, void *user) {
   case PARLEY_EVENT_CLOSED: s->closed = true; break;
   default: break;
   }
+  if (s->hook) s->hook(ev, s->hook_ctx);
 }
 
-static void side_init(side *s, const char *name, bool quiet) {
+void calltool_side_init(calltool_side *s, const char *name, bool quiet) {
   memset(s, 0, sizeof *s);
   s->name = name;
   s->quiet = quiet;
@@ -320,7 +313,7 @@ static void side_init(side *s, const char *name, bool quiet) {
       NOT_SEEN;
 }
 
-static int fail(const char *what, int err) {
+int calltool_fail(const char *what, int err) {
   fprintf(stderr, "parley-call: %s: %s (%s)\n", what, parley_strerror(err), parley_err_name(err));
   return err;
 }
@@ -340,9 +333,9 @@ static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   }
 }
 
-static int side_open(side *s, const parley_engine_config *cfg) {
+int calltool_side_open(calltool_side *s, const parley_engine_config *cfg) {
   int err = parley_engine_new(cfg, &s->eng);
-  s->opened_us = now_us();
+  s->opened_us = calltool_now_us();
   if (err < 0) {
     const char *what = cfg->audio == PARLEY_AUDIO_DEVICE ? (cfg->input_device ? cfg->input_device : "default")
                        : cfg->input_file                 ? cfg->input_file
@@ -352,21 +345,21 @@ static int side_open(side *s, const parley_engine_config *cfg) {
             what, parley_err_name(err));
     return err;
   }
-  if ((err = parley_call_new(s->eng, &s->call)) < 0) return fail("call", err);
+  if ((err = parley_call_new(s->eng, &s->call)) < 0) return calltool_fail("call", err);
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++) {
     s->ids[k] = parley_call_on(s->call, (parley_event_kind)k, on_event, s);
-    if (s->ids[k] < 0) return fail("listener", s->ids[k]);
+    if (s->ids[k] < 0) return calltool_fail("listener", s->ids[k]);
   }
   return 0;
 }
 
 /* Polls the engines' event fds and dispatches until done(ctx) or until_us (absolute; <0 = no limit)
  * or a signal. Returns true if done() became true. */
-static bool run_until(side **sides, int n, int64_t until_us, bool (*done)(void *), void *ctx) {
+static bool run_until(calltool_side **sides, int n, int64_t until_us, bool (*done)(void *), void *ctx) {
   for (;;) {
     if (done && done(ctx)) return true;
     if (g_stop && !g_ending) return false;
-    int64_t left_ms = until_us < 0 ? 200 : (until_us - now_us() + 999) / 1000;
+    int64_t left_ms = until_us < 0 ? 200 : (until_us - calltool_now_us() + 999) / 1000;
     if (left_ms <= 0) return false;
     struct pollfd pfd[4];
     for (int i = 0; i < n; i++) pfd[i] = (struct pollfd){.fd = parley_engine_event_fd(sides[i]->eng), .events = POLLIN};
@@ -374,23 +367,23 @@ static bool run_until(side **sides, int n, int64_t until_us, bool (*done)(void *
     if (r < 0 && errno != EINTR) return false;
     for (int i = 0; i < n; i++)
       if (r > 0 && (pfd[i].revents & POLLIN)) parley_engine_dispatch(sides[i]->eng);
-    flush_timeline();
+    calltool_flush_timeline();
   }
 }
 
 static bool all_closed(void *ctx) {
-  side **s = ctx;
+  calltool_side **s = ctx;
   for (int i = 0; s[i]; i++)
     if (!s[i]->closed) return false;
   return true;
 }
 
-static void side_hangup(side *s) {
+void calltool_side_hangup(calltool_side *s) {
   g_ending = true;
   if (s->call && !s->closed) (void)parley_call_hangup(s->call);
 }
 
-static void side_close(side *s) {
+void calltool_side_close(calltool_side *s) {
   if (s->call) {
     for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++)
       if (s->ids[k] > 0) parley_call_off(s->call, s->ids[k]);
@@ -408,7 +401,7 @@ static const char *fmt_or_na(char *buf, size_t cap, const char *fmt, double v, d
   return buf;
 }
 
-static void print_stats(const side *s) {
+void calltool_print_stats(const calltool_side *s) {
   parley_call_stats st;
   if (!s->call || parley_call_get_stats(s->call, &st) != 0) return;
   char rtt[32], sent[32], recent[32], recv[32];
@@ -431,7 +424,7 @@ static void print_delta(const char *label, int64_t from_ms, int64_t at_ms) {
   else printf("    %-26s %lld ms\n", label, (long long)(at_ms - from_ms));
 }
 
-static void print_detection(const side *s) {
+static void print_detection(const calltool_side *s) {
   printf("  %s:\n", s->name);
   print_delta("cut -> track-stopped", s->cut_ms, s->t_stopped);
   print_delta("cut -> disconnected", s->cut_ms, s->t_disconnected);
@@ -470,7 +463,7 @@ static int relay_start(relay_run *r, const char *ip, int port, double cut_s, dou
   rc.relay.seed = 1;
   rc.relay.max_queued = 4096;
   rc.relay.max_datagram = 2048;
-  int64_t start_offset_us = now_us() - g_t0_us; /* the relay's timeline starts now, not at g_t0 */
+  int64_t start_offset_us = calltool_now_us() - g_t0_us; /* the relay's timeline starts now, not at g_t0 */
   for (int d = 0; d < 2; d++) {
     rc.relay.impair[d].n_blackouts = 1;
     rc.relay.impair[d].blackouts[0].start_us = (int64_t)(cut_s * 1e6) - start_offset_us;
@@ -516,16 +509,16 @@ static int relay_addr(const relay_run *r, bool listen_side, char *ip, int *port)
 /* ---- modes ------------------------------------------------------------------------------------------ */
 
 static bool both_started(void *ctx) {
-  side **s = ctx;
+  calltool_side **s = ctx;
   return s[0]->track_started && s[1]->track_started;
 }
 
 static bool bye_seen(void *ctx) {
-  side **s = ctx;
+  calltool_side **s = ctx;
   return s[0]->closed && s[1]->bye;
 }
 
-static int apply_remote(side *s, parley_sdp_type type, const char *sdp) {
+int calltool_apply_remote(calltool_side *s, parley_sdp_type type, const char *sdp) {
   parley_sdp_error se;
   memset(&se, 0, sizeof se);
   int err = parley_call_set_remote_description(s->call, type, sdp, &se);
@@ -568,7 +561,7 @@ static float *read_mono(const char *path, size_t *n, int *rate) {
  * (from 0.5 s, before any blackout) turns up in B's output. Both file devices run in real time from
  * when their engine started, B's a_later_us before A's; a file device hands a period to the engine
  * once it is "recorded", so a sample was spoken one frame before A sees it. */
-static void print_latency(const opts *o, int64_t a_later_us) {
+static void print_latency(const calltool_opts *o, int64_t a_later_us) {
   size_t nx = 0, ny = 0;
   int rx = 0, ry = 0;
   float *x = read_mono(o->in, &nx, &rx), *y = read_mono(o->out, &ny, &ry);
@@ -602,11 +595,11 @@ static void print_latency(const opts *o, int64_t a_later_us) {
   free(y);
 }
 
-static int run_loopback(const opts *o) {
+static int run_loopback(const calltool_opts *o) {
   static char offer[SDP_CAP], answer[SDP_CAP], rewritten[SDP_CAP];
-  side a, b;
-  side_init(&a, "A", o->quiet);
-  side_init(&b, "B", o->quiet);
+  calltool_side a, b;
+  calltool_side_init(&a, "A", o->quiet);
+  calltool_side_init(&b, "B", o->quiet);
   relay_run relay;
   memset(&relay, 0, sizeof relay);
   bool cut = o->cut_s >= 0;
@@ -635,15 +628,15 @@ static int run_loopback(const opts *o) {
   }
   int rc = 1, err;
   /* B first: it owns the output file, which then exists (and is a valid WAV) whatever fails later. */
-  if (side_open(&b, &cb) < 0 || side_open(&a, &ca) < 0) goto out;
+  if (calltool_side_open(&b, &cb) < 0 || calltool_side_open(&a, &ca) < 0) goto out;
   printf("loopback call: A %s -> B %s, %d ms frames%s\n", o->in ? o->in : "(silence)", o->out ? o->out : "(discarded)",
          o->frame_ms, cut ? ", through a relay" : "");
   if ((err = parley_call_create_offer(a.call, offer, sizeof offer)) < 0) {
-    fail("offer", err);
+    calltool_fail("offer", err);
     goto out;
   }
   if ((err = parley_call_set_local_description(a.call, offer)) < 0) {
-    fail("A local description", err);
+    calltool_fail("A local description", err);
     goto out;
   }
   const char *offer_for_b = offer;
@@ -653,28 +646,28 @@ static int run_loopback(const opts *o) {
     char ip[64];
     int port;
     if ((err = parley__calltool_sdp_first_candidate(offer, ip, sizeof ip, &port)) < 0) {
-      fail("A's candidate", err);
+      calltool_fail("A's candidate", err);
       goto out;
     }
     if ((err = relay_start(&relay, ip, port, o->cut_s, o->restore_s)) < 0) {
-      fail("relay", err);
+      calltool_fail("relay", err);
       goto out;
     }
     if ((err = relay_addr(&relay, true, ip, &port)) < 0 ||
         (err = parley__calltool_sdp_rewrite(offer, ip, port, rewritten, sizeof rewritten)) < 0) {
-      fail("routing the offer through the relay", err);
+      calltool_fail("routing the offer through the relay", err);
       goto out;
     }
     printf("relay: B -> %s:%d -> A, blackout %.3f s .. %.3f s\n", ip, port, o->cut_s, o->restore_s);
     offer_for_b = rewritten;
   }
-  if (apply_remote(&b, PARLEY_SDP_OFFER, offer_for_b) < 0) goto out;
+  if (calltool_apply_remote(&b, PARLEY_SDP_OFFER, offer_for_b) < 0) goto out;
   if ((err = parley_call_create_answer(b.call, answer, sizeof answer)) < 0) {
-    fail("answer", err);
+    calltool_fail("answer", err);
     goto out;
   }
   if ((err = parley_call_set_local_description(b.call, answer)) < 0) {
-    fail("B local description", err);
+    calltool_fail("B local description", err);
     goto out;
   }
   const char *answer_for_a = answer;
@@ -683,33 +676,33 @@ static int run_loopback(const opts *o) {
     int port;
     if ((err = relay_addr(&relay, false, ip, &port)) < 0 ||
         (err = parley__calltool_sdp_rewrite(answer, ip, port, rewritten, sizeof rewritten)) < 0) {
-      fail("routing the answer through the relay", err);
+      calltool_fail("routing the answer through the relay", err);
       goto out;
     }
     answer_for_a = rewritten;
   }
-  if (apply_remote(&a, PARLEY_SDP_ANSWER, answer_for_a) < 0) goto out;
+  if (calltool_apply_remote(&a, PARLEY_SDP_ANSWER, answer_for_a) < 0) goto out;
   if ((err = parley_call_start(a.call)) < 0 || (err = parley_call_start(b.call)) < 0) {
-    fail("start", err);
+    calltool_fail("start", err);
     goto out;
   }
-  side *both[3] = {&a, &b, NULL};
+  calltool_side *both[3] = {&a, &b, NULL};
   int64_t end_us = g_t0_us + (int64_t)(o->duration_s * 1e6);
-  int64_t connect_by = now_us() + (int64_t)(o->timeout_s * 1e6);
+  int64_t connect_by = calltool_now_us() + (int64_t)(o->timeout_s * 1e6);
   if (!run_until(both, 2, connect_by < end_us ? connect_by : end_us, both_started, both))
     fprintf(stderr, "parley-call: the call did not start (A track %s, B track %s)\n",
             a.track_started ? "started" : "not started", b.track_started ? "started" : "not started");
   else
     run_until(both, 2, end_us, NULL, NULL);
 
-  printf("stats at %lld ms:\n", (long long)since_ms(now_us()));
-  print_stats(&a);
-  print_stats(&b);
+  printf("stats at %lld ms:\n", (long long)calltool_since_ms(calltool_now_us()));
+  calltool_print_stats(&a);
+  calltool_print_stats(&b);
   /* A hangs up; B sees the BYE; both calls end with closed. */
-  side_hangup(&a);
-  run_until(both, 2, now_us() + 2000000, bye_seen, both);
-  side_hangup(&b);
-  run_until(both, 2, now_us() + 2000000, all_closed, both);
+  calltool_side_hangup(&a);
+  run_until(both, 2, calltool_now_us() + 2000000, bye_seen, both);
+  calltool_side_hangup(&b);
+  run_until(both, 2, calltool_now_us() + 2000000, all_closed, both);
   if (cut) {
     printf("detection (cut at %.3f s, restore at %.3f s):\n", o->cut_s, o->restore_s);
     print_detection(&a);
@@ -718,29 +711,21 @@ static int run_loopback(const opts *o) {
   bool ok = a.track_started && b.track_started;
   if (cut) ok = ok && a.t_reconnected != NOT_SEEN && b.t_reconnected != NOT_SEEN;
   int64_t a_later_us = a.opened_us - b.opened_us;
-  side_close(&a);
-  side_close(&b); /* B's WAV is complete now */
+  calltool_side_close(&a);
+  calltool_side_close(&b); /* B's WAV is complete now */
   if (ok && o->in && o->out) print_latency(o, a_later_us);
   printf("%s\n", ok ? "ok" : "FAILED");
   rc = ok ? 0 : 1;
 out:
-  side_close(&a);
-  side_close(&b);
+  calltool_side_close(&a);
+  calltool_side_close(&b);
   relay_stop(&relay);
   return rc;
 }
 
 /* --echo: pull what the call plays out and push it back as capture. */
-typedef struct echo_pump {
-  parley_engine *eng;
-  size_t period;
-  int frame_ms;
-  atomic_bool stop;
-  pthread_t thread;
-} echo_pump;
-
 static void *echo_main(void *p) {
-  echo_pump *e = p;
+  calltool_echo *e = p;
   float buf[4800];
   size_t n = e->period < 4800 ? e->period : 4800;
   struct timespec nap = {0, (long)e->frame_ms * 250000L}; /* a quarter frame between empty pulls */
@@ -752,18 +737,36 @@ static void *echo_main(void *p) {
   return NULL;
 }
 
+int calltool_echo_start(calltool_echo *e, parley_engine *eng, int frame_ms) {
+  memset(e, 0, sizeof *e);
+  e->eng = eng;
+  e->frame_ms = frame_ms;
+  int rate = parley_engine_rate_hz(eng);
+  e->period = (size_t)(rate > 0 ? rate : 48000) * (size_t)frame_ms / 1000;
+  atomic_store(&e->stop, false);
+  e->running = pthread_create(&e->thread, NULL, echo_main, e) == 0;
+  return e->running ? 0 : PARLEY_ENOMEM;
+}
+
+void calltool_echo_stop(calltool_echo *e) {
+  if (!e->running) return;
+  atomic_store(&e->stop, true);
+  pthread_join(e->thread, NULL);
+  e->running = false;
+}
+
 static bool is_loopback_addr(const char *addr) {
   return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strchr(addr, ':') == NULL;
 }
 
 static bool peer_gone(void *ctx) {
-  side *s = ctx;
+  calltool_side *s = ctx;
   return s->bye || s->closed;
 }
 
-static bool started(void *ctx) { return ((side *)ctx)->track_started; }
+static bool started(void *ctx) { return ((calltool_side *)ctx)->track_started; }
 
-static int write_local(const opts *o, const char *sdp) {
+static int write_local(const calltool_opts *o, const char *sdp) {
   if (o->sdp_out) {
     int err = parley__calltool_write_file(o->sdp_out, sdp);
     if (err < 0) fprintf(stderr, "parley-call: cannot write %s\n", o->sdp_out);
@@ -790,7 +793,7 @@ static void signaling_error(const char *what, int err, size_t size) {
 /* --via: sdp with every candidate (and c=, m=) moved to the relay, into buf (SDP_CAP); both our
  * description and the peer's go through it, so each side sends its media to the relay. Without --via,
  * sdp itself. NULL (after a message) if it cannot be rewritten. */
-static const char *routed(const opts *o, const char *sdp, char *buf) {
+static const char *routed(const calltool_opts *o, const char *sdp, char *buf) {
   if (!o->via) return sdp;
   int err = parley__calltool_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
   if (err >= 0) return buf;
@@ -804,7 +807,7 @@ static const char *routed(const opts *o, const char *sdp, char *buf) {
 static struct stat g_stale_sdp_in;
 static bool g_have_stale;
 
-static int read_remote(const opts *o, char *buf, size_t cap) {
+static int read_remote(const calltool_opts *o, char *buf, size_t cap) {
   int n;
   size_t size = 0;
   if (o->sdp_in) {
@@ -820,51 +823,59 @@ static int read_remote(const opts *o, char *buf, size_t cap) {
   return n;
 }
 
-static int run_peer(const opts *o) {
-  static char local[SDP_CAP], remote[SDP_CAP], out_sdp[SDP_CAP], in_sdp[SDP_CAP];
-  const char *sent, *got; /* the descriptions as they cross: through the relay with --via */
-  side s;
-  side_init(&s, o->mode == MODE_LISTEN || o->mode == MODE_ANSWER ? "B" : "A", o->quiet);
-  bool offerer = o->mode == MODE_DIAL || o->mode == MODE_OFFER;
-  parley_engine_config cfg;
-  parley_engine_config_init(&cfg);
-  cfg.frame_ms = o->frame_ms;
-  cfg.dispatch = PARLEY_DISPATCH_APP;
-  cfg.echo_cancellation = !o->no_aec;
-  cfg.noise_suppression = !o->no_ns;
-  cfg.low_delay = o->low_delay;
+void calltool_peer_config(const calltool_opts *o, parley_engine_config *cfg) {
+  /* listen/dial on a loopback address call within this host; serve's and whip's addresses are HTTP's,
+   * not the media's (a browser on this host reaches us on a LAN address). */
+  bool rendezvous = o->mode == MODE_LISTEN || o->mode == MODE_DIAL;
+  parley_engine_config_init(cfg);
+  cfg->frame_ms = o->frame_ms;
+  cfg->dispatch = PARLEY_DISPATCH_APP;
+  cfg->echo_cancellation = !o->no_aec;
+  cfg->noise_suppression = !o->no_ns;
+  cfg->low_delay = o->low_delay;
   /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
   bool via_loopback = o->via && (strncmp(o->via_ip, "127.", 4) == 0 || strcmp(o->via_ip, "::1") == 0);
-  if (o->loopback_only || (o->addr && is_loopback_addr(o->addr)) || via_loopback) {
-    cfg.loopback_candidates = true;
-    cfg.ipv6 = (o->addr && strncmp(o->addr, "[::1]", 5) == 0) || (o->via && strchr(o->via_ip, ':'));
+  if (o->loopback_only || (rendezvous && is_loopback_addr(o->addr)) || via_loopback) {
+    cfg->loopback_candidates = true;
+    cfg->ipv6 = (rendezvous && strncmp(o->addr, "[::1]", 5) == 0) || (o->via && strchr(o->via_ip, ':'));
   }
   if (o->in || o->out) {
-    cfg.audio = PARLEY_AUDIO_FILE;
-    cfg.input_file = o->in;
-    cfg.output_file = o->out;
-    cfg.input_file_end = o->in_end;
-    cfg.input_file_at_media = true; /* signaling may take seconds: the clip waits for the call */
+    cfg->audio = PARLEY_AUDIO_FILE;
+    cfg->input_file = o->in;
+    cfg->output_file = o->out;
+    cfg->input_file_end = o->in_end;
+    cfg->input_file_at_media = true; /* signaling may take seconds: the clip waits for the call */
   } else if (o->device) {
-    cfg.audio = PARLEY_AUDIO_DEVICE;
+    cfg->audio = PARLEY_AUDIO_DEVICE;
     bool dflt = strcmp(o->device, "default") == 0;
-    cfg.input_device = dflt ? NULL : o->device;
-    cfg.output_device = dflt ? NULL : o->device;
+    cfg->input_device = dflt ? NULL : o->device;
+    cfg->output_device = dflt ? NULL : o->device;
   } else if (o->echo) {
     /* The echo path is playout -> capture inside this process: a canceller here would learn it and
      * remove exactly what we mean to send back (the dialer hears itself for a second, then nothing). */
-    cfg.audio = PARLEY_AUDIO_APP;
-    cfg.echo_cancellation = false;
-    cfg.noise_suppression = false;
+    cfg->audio = PARLEY_AUDIO_APP;
+    cfg->echo_cancellation = false;
+    cfg->noise_suppression = false;
   }
+}
+
+static int run_peer(const calltool_opts *o) {
+  static char local[SDP_CAP], remote[SDP_CAP], out_sdp[SDP_CAP], in_sdp[SDP_CAP];
+  const char *sent, *got; /* the descriptions as they cross: through the relay with --via */
+  calltool_side s;
+  calltool_side_init(&s, o->mode == MODE_LISTEN || o->mode == MODE_ANSWER ? "B" : "A", o->quiet);
+  bool offerer = o->mode == MODE_DIAL || o->mode == MODE_OFFER || o->mode == MODE_WHIP;
+  parley_engine_config cfg;
+  calltool_peer_config(o, &cfg);
   int rc = 1, err, fd = -1, lfd = -1;
-  echo_pump pump;
+  calltool_echo pump;
   memset(&pump, 0, sizeof pump);
-  bool pumping = false;
+  static char location[2048]; /* whip: our resource on the server, DELETEd on hang-up */
+  location[0] = '\0';
   int timeout_ms = (int)(o->timeout_s * 1000);
   char what[128];
   size_t size = 0;
-  if (side_open(&s, &cfg) < 0) goto out;
+  if (calltool_side_open(&s, &cfg) < 0) goto out;
 
   /* Signaling. */
   if (o->mode == MODE_LISTEN) {
@@ -898,15 +909,19 @@ static int run_peer(const opts *o) {
       fprintf(stderr, "parley-call: %s exists already; waiting for a new answer there\n", o->sdp_in);
     }
     if ((err = parley_call_create_offer(s.call, local, sizeof local)) < 0) {
-      fail("offer", err);
+      calltool_fail("offer", err);
       goto out;
     }
     if ((err = parley_call_set_local_description(s.call, local)) < 0) {
-      fail("local description", err);
+      calltool_fail("local description", err);
       goto out;
     }
     if (!(sent = routed(o, local, out_sdp))) goto out;
-    if (o->mode == MODE_DIAL) {
+    if (o->mode == MODE_WHIP) {
+      if (calltool_whip_offer(o->addr, sent, timeout_ms, remote, sizeof remote, location, sizeof location) < 0)
+        goto out;
+      printf("whip: %s\n", location);
+    } else if (o->mode == MODE_DIAL) {
       if ((err = parley__calltool_msg_send(fd, sent)) < 0 ||
           (err = parley__calltool_msg_recv(fd, remote, sizeof remote, timeout_ms, &size)) < 0) {
         signaling_error("exchanging descriptions", err, size);
@@ -915,15 +930,15 @@ static int run_peer(const opts *o) {
     } else {
       if (write_local(o, sent) < 0 || read_remote(o, remote, sizeof remote) < 0) goto out;
     }
-    if (!(got = routed(o, remote, in_sdp)) || apply_remote(&s, PARLEY_SDP_ANSWER, got) < 0) goto out;
+    if (!(got = routed(o, remote, in_sdp)) || calltool_apply_remote(&s, PARLEY_SDP_ANSWER, got) < 0) goto out;
   } else {
-    if (!(got = routed(o, remote, in_sdp)) || apply_remote(&s, PARLEY_SDP_OFFER, got) < 0) goto out;
+    if (!(got = routed(o, remote, in_sdp)) || calltool_apply_remote(&s, PARLEY_SDP_OFFER, got) < 0) goto out;
     if ((err = parley_call_create_answer(s.call, local, sizeof local)) < 0) {
-      fail("answer", err);
+      calltool_fail("answer", err);
       goto out;
     }
     if ((err = parley_call_set_local_description(s.call, local)) < 0) {
-      fail("local description", err);
+      calltool_fail("local description", err);
       goto out;
     }
     if (!(sent = routed(o, local, out_sdp))) goto out;
@@ -937,43 +952,42 @@ static int run_peer(const opts *o) {
     }
   }
   if ((err = parley_call_start(s.call)) < 0) {
-    fail("start", err);
+    calltool_fail("start", err);
     goto out;
   }
-  if (o->echo) {
-    pump.eng = s.eng;
-    pump.frame_ms = o->frame_ms;
-    int rate = parley_engine_rate_hz(s.eng);
-    pump.period = (size_t)(rate > 0 ? rate : 48000) * (size_t)o->frame_ms / 1000;
-    pumping = pthread_create(&pump.thread, NULL, echo_main, &pump) == 0;
+  if (o->echo && (err = calltool_echo_start(&pump, s.eng, o->frame_ms)) < 0) {
+    calltool_fail("echo", err);
+    goto out;
   }
-  side *one[2] = {&s, NULL};
-  if (!run_until(one, 1, now_us() + (int64_t)(o->timeout_s * 1e6), started, &s)) {
+  calltool_side *one[2] = {&s, NULL};
+  if (!run_until(one, 1, calltool_now_us() + (int64_t)(o->timeout_s * 1e6), started, &s)) {
     fprintf(stderr, "parley-call: the peer's audio did not start within %.0f s\n", o->timeout_s);
   } else {
-    int64_t end_us = o->duration_s > 0 ? now_us() + (int64_t)(o->duration_s * 1e6) : -1;
+    int64_t end_us = o->duration_s > 0 ? calltool_now_us() + (int64_t)(o->duration_s * 1e6) : -1;
     run_until(one, 1, end_us, peer_gone, &s);
     rc = 0;
   }
-  printf("stats at %lld ms:\n", (long long)since_ms(now_us()));
-  print_stats(&s);
-  side_hangup(&s);
-  run_until(one, 1, now_us() + 2000000, all_closed, one);
-out:
-  if (pumping) {
-    atomic_store(&pump.stop, true);
-    pthread_join(pump.thread, NULL);
+  printf("stats at %lld ms:\n", (long long)calltool_since_ms(calltool_now_us()));
+  calltool_print_stats(&s);
+  if (location[0]) { /* WHIP's hang-up: the server ends its side (our BYE follows) */
+    (void)calltool_whip_delete(location, timeout_ms);
+    location[0] = '\0';
   }
+  calltool_side_hangup(&s);
+  run_until(one, 1, calltool_now_us() + 2000000, all_closed, one);
+out:
+  calltool_echo_stop(&pump);
+  if (location[0]) (void)calltool_whip_delete(location, timeout_ms);
   if (fd >= 0) close(fd);
   if (lfd >= 0) close(lfd);
-  side_close(&s);
+  calltool_side_close(&s);
   return rc;
 }
 
 static int list_devices(void) {
   parley_device_info info[64];
   int n = parley_device_list(info, 64);
-  if (n < 0) return fail("listing devices", n);
+  if (n < 0) return calltool_fail("listing devices", n);
   if (n == 0) {
     printf("no audio devices: PortAudio found no sound card (ALSA), PulseAudio or running JACK server\n");
     return 0;
@@ -987,9 +1001,9 @@ static int list_devices(void) {
 }
 
 int main(int argc, char **argv) {
-  g_t0_us = now_us();
+  g_t0_us = calltool_now_us();
   setvbuf(stdout, NULL, _IOLBF, 0);
-  opts o;
+  calltool_opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc == -1) return 0;
   if (rc != 0) return rc;
@@ -1002,6 +1016,7 @@ int main(int argc, char **argv) {
   switch (o.mode) {
   case MODE_LIST: return list_devices() < 0 ? 1 : 0;
   case MODE_LOOPBACK: return run_loopback(&o);
+  case MODE_SERVE: return calltool_serve(&o);
   default: return run_peer(&o);
   }
 }

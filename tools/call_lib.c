@@ -401,6 +401,45 @@ int parley__calltool_read_stream(FILE *in, char *buf, size_t cap, size_t *size) 
 
 /* ---- Timeline ---------------------------------------------------------------------------------- */
 
+int parley__calltool_describe_event(char *what, size_t cap, const parley_event *ev) {
+  if (!what || cap == 0) return PARLEY_EINVAL;
+  if (!ev) {
+    what[0] = '\0';
+    return 0;
+  }
+  const char *kind = parley_event_kind_name(ev->kind);
+  switch (ev->kind) {
+  case PARLEY_EVENT_ICE_STATE_CHANGED:
+    snprintf(what, cap, "ice %s", parley_ice_state_name(ev->ice_state));
+    break;
+  case PARLEY_EVENT_PEER_STATE_CHANGED:
+    snprintf(what, cap, "peer %s", parley_peer_state_name(ev->peer_state));
+    break;
+  case PARLEY_EVENT_SIGNALING_STATE_CHANGED:
+    snprintf(what, cap, "signaling %s", parley_signaling_state_name(ev->signaling_state));
+    break;
+  case PARLEY_EVENT_TRACK_STARTED:
+    snprintf(what, cap, "%s (ssrc %08x)", kind, (unsigned)ev->ssrc);
+    break;
+  case PARLEY_EVENT_TRACK_STOPPED:
+    snprintf(what, cap, "%s (%s)", kind, parley_stop_reason_name(ev->reason));
+    break;
+  case PARLEY_EVENT_INTERRUPTED:
+  case PARLEY_EVENT_RESUMED:
+    snprintf(what, cap, "%s(%s)%s%s", kind, parley_interrupt_code_name(ev->code),
+             ev->message && *ev->message ? ": " : "", ev->message ? ev->message : "");
+    break;
+  case PARLEY_EVENT_LOCAL_CANDIDATE:
+    snprintf(what, cap, "%s %s", kind, ev->candidate ? ev->candidate : "");
+    break;
+  default:
+    snprintf(what, cap, "%s", kind);
+    break;
+  }
+  size_t n = strlen(what);
+  return (int)n;
+}
+
 int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char *side, const parley_event *ev) {
   if (!buf || cap == 0) return PARLEY_EINVAL;
   if (!ev) {
@@ -408,36 +447,12 @@ int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char 
     return 0;
   }
   char what[192];
-  const char *kind = parley_event_kind_name(ev->kind);
-  switch (ev->kind) {
-  case PARLEY_EVENT_ICE_STATE_CHANGED:
-    snprintf(what, sizeof what, "ice %s", parley_ice_state_name(ev->ice_state));
-    break;
-  case PARLEY_EVENT_PEER_STATE_CHANGED:
-    snprintf(what, sizeof what, "peer %s", parley_peer_state_name(ev->peer_state));
-    break;
-  case PARLEY_EVENT_SIGNALING_STATE_CHANGED:
-    snprintf(what, sizeof what, "signaling %s", parley_signaling_state_name(ev->signaling_state));
-    break;
-  case PARLEY_EVENT_TRACK_STARTED:
-    snprintf(what, sizeof what, "%s (ssrc %08x)", kind, (unsigned)ev->ssrc);
-    break;
-  case PARLEY_EVENT_TRACK_STOPPED:
-    snprintf(what, sizeof what, "%s (%s)", kind, parley_stop_reason_name(ev->reason));
-    break;
-  case PARLEY_EVENT_INTERRUPTED:
-  case PARLEY_EVENT_RESUMED:
-    snprintf(what, sizeof what, "%s(%s)%s%s", kind, parley_interrupt_code_name(ev->code),
-             ev->message && *ev->message ? ": " : "", ev->message ? ev->message : "");
-    break;
-  case PARLEY_EVENT_LOCAL_CANDIDATE:
-    snprintf(what, sizeof what, "%s %s", kind, ev->candidate ? ev->candidate : "");
-    break;
-  default:
-    snprintf(what, sizeof what, "%s", kind);
-    break;
-  }
-  int n = snprintf(buf, cap, "%7lld ms  %-2s %s", (long long)ms, side ? side : "", what);
+  parley__calltool_describe_event(what, sizeof what, ev);
+  char line[256]; /* whole, then cut to cap: the caller's buffer may be small */
+  int n = snprintf(line, sizeof line, "%7lld ms  %-2.20s %s", (long long)ms, side ? side : "", what);
   if (n < 0) return PARLEY_EINVAL;
-  return (size_t)n >= cap ? (int)cap - 1 : n;
+  size_t len = strlen(line) < cap - 1 ? strlen(line) : cap - 1;
+  memcpy(buf, line, len);
+  buf[len] = '\0';
+  return (int)len;
 }

@@ -76,6 +76,9 @@ int parley__calltool_read_file_wait(const char *path, const struct stat *stale, 
  * is read and dropped; *size, if size is non-NULL, gets its whole length) or PARLEY_EIO (nothing read). */
 int parley__calltool_read_stream(FILE *in, char *buf, size_t cap, size_t *size);
 
+/* What ev says, without time or side: "track-stopped (timeout)", "peer connected", "ice checking".
+ * Returns the length (truncated to cap - 1), PARLEY_EINVAL. */
+int parley__calltool_describe_event(char *buf, size_t cap, const parley_event *ev);
 /* One timeline line for ev, without a newline: "   1234 ms  A  track-stopped (timeout)"; peer states read
  * "peer connected", ICE states "ice checking". ms is the time
  * since the tool started, side a short label. Returns the length (truncated to cap - 1). */
