@@ -9,6 +9,7 @@
 #ifndef PARLEY_BASE_THREAD_CHECK_H
 #define PARLEY_BASE_THREAD_CHECK_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -16,14 +17,27 @@ typedef struct parley__owner {
   atomic_uintptr_t thread; /* 0: unclaimed */
 } parley__owner;
 
+/* An object that threads share under a mutex (the engine's lock guards each call's ICE agent and
+ * liveness monitor, which the network thread and the API's callers both drive): every checked call
+ * must hold that mutex. With no mutex (lock NULL) the object belongs to one thread, as with
+ * parley__owner. */
+typedef struct parley__guard {
+  pthread_mutex_t *lock; /* borrowed; NULL: one owner thread */
+  parley__owner owner;
+} parley__guard;
+
 #ifdef PARLEY_THREAD_CHECKS
 /* Claims o for this thread, or aborts if another thread holds it. what names the call, for the report. */
 void parley__owner_check(parley__owner *o, const char *what);
+/* Aborts unless this thread holds g->lock (or, with no lock, owns g). glibc: reads the mutex's owner. */
+void parley__guard_check(parley__guard *g, const char *what);
 #define PARLEY__OWNER_CHECK(o, what) parley__owner_check((o), (what))
 #define PARLEY__OWNER_RELEASE(o) atomic_store(&(o)->thread, (uintptr_t)0)
+#define PARLEY__GUARD_CHECK(g, what) parley__guard_check((g), (what))
 #else
 #define PARLEY__OWNER_CHECK(o, what) ((void)(o))
 #define PARLEY__OWNER_RELEASE(o) ((void)(o))
+#define PARLEY__GUARD_CHECK(g, what) ((void)(g))
 #endif
 
 #endif

@@ -150,6 +150,7 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
   ic.send = ice_send;
   ic.on_event = ice_event;
   ic.ctx = c;
+  ic.guard = &e->lock; /* the network thread and the API's callers share the agent under the lock */
   if (e->has_stun) {
     ic.has_stun_server = true;
     ic.stun_server = e->stun;
@@ -174,6 +175,7 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
   }
   parley__liveness_config lc;
   liveness_config(&e->cfg, &lc);
+  lc.guard = &e->lock;
   parley__event_queue_init(&c->evq, c->evstore, PARLEY__CALL_EVQ);
   c->mon = parley__liveness_new(&lc, &c->evq, &err);
   if (!c->mon) goto fail;

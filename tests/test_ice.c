@@ -1373,3 +1373,59 @@ Test(ice_sdp, candidate_conversion_round_trip) {
   s.component = 2;
   cr_expect_eq(parley__ice_candidate_from_sdp(&back, &s), PARLEY_EINVAL);
 }
+
+/* Debug builds check the agent's thread contract (base/thread_check.h): shared under a mutex
+ * (cfg.guard), every call that changes it must hold the mutex, on whichever thread; without one, the
+ * first thread to use it owns it. */
+#ifdef PARLEY_THREAD_CHECKS
+#include <pthread.h>
+#include <signal.h>
+
+typedef struct guarded {
+  parley__ice_agent *a;
+  pthread_mutex_t *m; /* NULL: tick without any lock */
+} guarded;
+
+static parley__ice_agent *started_agent(pthread_mutex_t *guard) {
+  parley__ice_config cfg = {.role = PARLEY__ICE_CONTROLLING, .send = noop_send, .guard = guard};
+  parley__ice_agent *a = parley__ice_new(&cfg, NULL);
+  cr_assert_not_null(a);
+  parley__netaddr l = ip("192.0.2.1", 4000);
+  if (guard) pthread_mutex_lock(guard);
+  cr_assert_eq(parley__ice_add_local(a, &l), 0);
+  cr_assert_eq(parley__ice_start(a, 0), 0);
+  if (guard) pthread_mutex_unlock(guard);
+  return a;
+}
+
+static void *tick_on_thread(void *p) {
+  guarded *g = p;
+  if (g->m) pthread_mutex_lock(g->m);
+  parley__ice_tick(g->a, 1000);
+  if (g->m) pthread_mutex_unlock(g->m);
+  return NULL;
+}
+
+Test(ice_thread_check, a_guarded_agent_runs_on_any_thread_holding_its_lock) {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  guarded g = {started_agent(&m), &m};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, tick_on_thread, &g), 0);
+  pthread_join(th, NULL);
+  tick_on_thread(&g);
+  parley__ice_free(g.a);
+}
+
+Test(ice_thread_check, a_guarded_agent_called_without_its_lock_aborts, .signal = SIGABRT) {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  guarded g = {started_agent(&m), NULL};
+  tick_on_thread(&g);
+}
+
+Test(ice_thread_check, an_unguarded_agent_used_by_a_second_thread_aborts, .signal = SIGABRT) {
+  guarded g = {started_agent(NULL), NULL};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, tick_on_thread, &g), 0);
+  pthread_join(th, NULL);
+}
+#endif

@@ -781,3 +781,27 @@ Test(liveness, peer_process_death_over_simnet_is_peer_gone) {
   parley__simnet_free(d.net);
   teardown(d.h);
 }
+
+/* Debug builds check the monitor's thread contract (base/thread_check.h): shared under a mutex
+ * (cfg.guard), every input must hold it. */
+#ifdef PARLEY_THREAD_CHECKS
+#include <pthread.h>
+#include <signal.h>
+
+Test(liveness_thread_check, a_guarded_monitor_fed_without_its_lock_aborts, .signal = SIGABRT) {
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  parley__liveness_config c;
+  parley__liveness_config_init(&c);
+  c.guard = &m;
+  parley__event q_store[8];
+  parley__event_queue q;
+  parley__event_queue_init(&q, q_store, 8);
+  int err;
+  parley__liveness *mon = parley__liveness_new(&c, &q, &err);
+  cr_assert_not_null(mon);
+  pthread_mutex_lock(&m);
+  cr_assert_eq(parley__liveness_on_ice_checking(mon, 0), 0, "held: fine");
+  pthread_mutex_unlock(&m);
+  parley__liveness_on_ice_connected(mon, 1000);
+}
+#endif

@@ -93,6 +93,7 @@ parley__ice_agent *parley__ice_new(const parley__ice_config *cfg, int *err) {
     return NULL;
   }
   a->cfg = *cfg;
+  a->guard.lock = cfg->guard;
   if (!a->cfg.ta_us) a->cfg.ta_us = 50000;
   if (!a->cfg.rto_us) a->cfg.rto_us = 500000;
   if (!a->cfg.rto_max_us) a->cfg.rto_max_us = 3000000;
@@ -120,6 +121,7 @@ int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound) {
   if (!a || !bound || (bound->family != PARLEY__NETADDR_V4 && bound->family != PARLEY__NETADDR_V6) ||
       bound->port == 0)
     return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   if (a->started) return PARLEY_ESTATE;
   if (a->nlocal >= PARLEY__ICE_MAX_LOCAL) return PARLEY_EFULL;
   int i = a->nlocal++;
@@ -180,6 +182,7 @@ void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us) {
 
 int parley__ice_start(parley__ice_agent *a, int64_t now_us) {
   if (!a) return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   if (a->started || a->nlocal == 0) return PARLEY_ESTATE;
   a->now_us = now_us;
   a->started = true;
@@ -223,6 +226,7 @@ static bool cred_ok(const char *s, size_t min) {
 
 int parley__ice_set_remote_credentials(parley__ice_agent *a, const char *ufrag, const char *pwd) {
   if (!a || !cred_ok(ufrag, 4) || !cred_ok(pwd, 22)) return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   if (a->remote_creds) return strcmp(ufrag, a->rufrag) == 0 && strcmp(pwd, a->rpwd) == 0 ? 0 : PARLEY_ESTATE;
   strcpy(a->rufrag, ufrag);
   strcpy(a->rpwd, pwd);
@@ -236,6 +240,7 @@ int parley__ice_add_remote_candidate(parley__ice_agent *a, const parley__ice_can
       (c->addr.family != PARLEY__NETADDR_V4 && c->addr.family != PARLEY__NETADDR_V6) || c->addr.port == 0 ||
       c->foundation[0] == '\0' || memchr(c->foundation, '\0', sizeof c->foundation) == NULL)
     return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   for (int i = 0; i < a->nremote; i++) {
     parley__ice_candidate *r = &a->remotes[i];
     if (!parley__netaddr_equal(&r->addr, &c->addr)) continue;
@@ -259,6 +264,7 @@ int parley__ice_add_remote_candidate(parley__ice_agent *a, const parley__ice_can
 
 void parley__ice_remote_end_of_candidates(parley__ice_agent *a, int64_t now_us) {
   if (!a) return;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   a->now_us = now_us;
   a->remote_eoc = true;
   parley__ice_update_state(a);
@@ -290,7 +296,9 @@ void parley__ice_get_stats(const parley__ice_agent *a, parley__ice_stats *out) {
 /* ---- consent, restart ---- */
 
 int parley__ice_send_consent_check(parley__ice_agent *a, int64_t now_us) {
-  if (!a || !a->has_selected) return PARLEY_ESTATE;
+  if (!a) return PARLEY_ESTATE;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
+  if (!a->has_selected) return PARLEY_ESTATE;
   a->now_us = now_us;
   const char *rufrag = a->remote_creds ? a->rufrag : a->prev_remote_creds ? a->prev_rufrag : NULL;
   const char *rpwd = a->remote_creds ? a->rpwd : a->prev_rpwd;
@@ -312,6 +320,7 @@ int parley__ice_send_consent_check(parley__ice_agent *a, int64_t now_us) {
 
 int parley__ice_restart(parley__ice_agent *a, int64_t now_us) {
   if (!a) return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   char old_ufrag[sizeof a->ufrag], old_pwd[sizeof a->pwd];
   strcpy(old_ufrag, a->ufrag);
   strcpy(old_pwd, a->pwd);

@@ -10,8 +10,8 @@
  *  - learns of progress through cfg.on_event (candidates to trickle, state, selected pair, consent).
  * So the same agent runs over real UDP (transport/udp.h) and over a simulated network.
  *
- * Threads: an agent belongs to one thread (the network/control thread); all calls, and the callbacks
- * it makes, happen there. Callbacks must not call back into the agent except the read-only getters.
+ * Threads: an agent belongs to one thread (the network/control thread), or to whoever holds
+ * cfg.guard; all calls, and the callbacks it makes, happen there. Callbacks must not call back into the agent except the read-only getters.
  * Real-time: parley__ice_accept_media and the getters are real-time safe (no allocation, no system
  * calls). Everything else may allocate only in parley__ice_new and is bounded: the agent holds at
  * most PARLEY__ICE_MAX_LOCAL local sockets, PARLEY__ICE_MAX_REMOTE remote candidates and
@@ -33,6 +33,7 @@
 #ifndef PARLEY_TRANSPORT_ICE_H
 #define PARLEY_TRANSPORT_ICE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -120,6 +121,8 @@ typedef struct parley__ice_config {
   parley__ice_send_fn send; /* required */
   parley__ice_event_fn on_event; /* optional */
   void *ctx;
+  pthread_mutex_t *guard; /* optional: the mutex held by every call into the agent when threads share
+                             it (checked in PARLEY_THREAD_CHECKS builds); NULL: one thread owns it */
 } parley__ice_config;
 
 typedef struct parley__ice_stats {

@@ -4,12 +4,13 @@
  *    which check goes next, and the agent's state;
  *  - ice_checks.c: the checks on the wire: requests sent and retransmitted, requests answered,
  *    answers received (checks, srflx gathering, consent), and the timers.
- * Same thread rules as ice.h: one thread owns an agent. */
+ * Same thread rules as ice.h: one thread owns an agent, or its cfg.guard serialises the calls. */
 #ifndef PARLEY_TRANSPORT_ICE_AGENT_H
 #define PARLEY_TRANSPORT_ICE_AGENT_H
 
 #include <string.h>
 
+#include "base/thread_check.h"
 #include "transport/ice.h"
 #include "transport/ice_msg.h"
 #include "transport/stun_limit.h"
@@ -108,6 +109,7 @@ struct parley__ice_agent {
   uint32_t consent_seq;
   parley__stun_limit error_budget; /* error replies to requests we cannot authenticate */
   parley__ice_stats stats;
+  parley__guard guard; /* cfg.guard, or the owner thread: checked on every call that changes the agent */
 };
 
 static inline void emit(parley__ice_agent *a, parley__ice_event ev) {

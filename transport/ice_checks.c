@@ -326,6 +326,7 @@ static void handle_answer(parley__ice_agent *a, int local, const parley__netaddr
 int parley__ice_receive(parley__ice_agent *a, int local, const parley__netaddr *src, const uint8_t *buf,
                         size_t len, int64_t now_us) {
   if (!a || !src || (!buf && len) || local < 0 || local >= a->nlocal) return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
   if (!parley__ice_msg_is_stun(buf, len)) return 0;
   a->now_us = now_us;
   parley__ice_msg m;
@@ -364,7 +365,9 @@ static void resend_pair(parley__ice_agent *a, int i) {
 static void resend_stun(parley__ice_agent *a, int i) { transmit_stun(a, i); }
 
 void parley__ice_tick(parley__ice_agent *a, int64_t now_us) {
-  if (!a || !a->started) return;
+  if (!a) return;
+  PARLEY__GUARD_CHECK(&a->guard, __func__);
+  if (!a->started) return;
   a->now_us = now_us;
   bool expired;
   for (int i = 0; i < a->npairs; i++) {

@@ -65,6 +65,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/thread_check.h"
 #include "parley/parley.h"
 
 typedef enum phase {
@@ -77,6 +78,7 @@ typedef enum phase {
 
 struct parley__liveness {
   parley__liveness_config cfg;
+  parley__guard guard; /* cfg.guard, or the owner thread: checked on every input and tick */
   parley__event_queue *events; /* borrowed */
   parley__rng rng;
   phase ph;
@@ -159,6 +161,7 @@ parley__liveness *parley__liveness_new(const parley__liveness_config *cfg, parle
     return NULL;
   }
   m->cfg = *cfg;
+  m->guard.lock = cfg->guard;
   m->events = events;
   parley__rng_seed(&m->rng, cfg->seed);
   m->ph = PH_IDLE;
@@ -325,7 +328,9 @@ static void evidence(parley__liveness *m, int64_t now_us) {
 
 /* Common entry check: monitor, time order, not closed. */
 static int enter(parley__liveness *m, int64_t now_us) {
-  if (!m || now_us < m->now_us) return PARLEY_EINVAL;
+  if (!m) return PARLEY_EINVAL;
+  PARLEY__GUARD_CHECK(&m->guard, "a parley__liveness input or tick");
+  if (now_us < m->now_us) return PARLEY_EINVAL;
   if (m->ph == PH_CLOSED) return PARLEY_ESTATE;
   m->now_us = now_us;
   m->push_err = 0;
@@ -476,6 +481,7 @@ int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int er
 
 void parley__liveness_on_rtt(parley__liveness *m, int64_t rtt_us) {
   if (!m || rtt_us <= 0 || rtt_us > 10000000) return;
+  PARLEY__GUARD_CHECK(&m->guard, __func__);
   if (m->srtt_us == 0) { /* RFC 6298 2.2 and 2.3 */
     m->srtt_us = rtt_us;
     m->rttvar_us = rtt_us / 2;

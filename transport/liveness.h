@@ -3,10 +3,10 @@
  * probes on the selected ICE pair, RFC 7675 consent responses, ICMP errors, RTCP BYE.
  *
  * A pure single-threaded state machine: no sockets, no clock reads, no allocation after create. The
- * owner (the transport thread, later driven by the ICE agent) feeds inputs with the injected time
- * now_us, calls parley__liveness_tick() at or soon after parley__liveness_next_deadline_us(), and performs
- * the actions tick returns (send a probe / a consent check on the selected pair). Time must not go
- * backwards between calls (PARLEY_EINVAL).
+ * owner (the transport thread, later driven by the ICE agent; or whoever holds cfg.guard) feeds inputs
+ * with the injected time now_us, calls parley__liveness_tick() at or soon after
+ * parley__liveness_next_deadline_us(), and performs the actions tick returns (send a probe / a consent
+ * check on the selected pair). Time must not go backwards between calls (PARLEY_EINVAL).
  *
  * Output: events are appended to the caller's parley__event_queue (events.h), borrowed at create. Chosen
  * over a callback so that the monitor never re-enters the owner; drain the queue after each call. One
@@ -19,6 +19,7 @@
 #ifndef PARLEY_TRANSPORT_LIVENESS_H
 #define PARLEY_TRANSPORT_LIVENESS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,6 +51,8 @@ typedef struct parley__liveness_config {
    * Default 150 ms. */
   int64_t icmp_confirm_us;
   uint64_t seed;                   /* seeds the parley__rng for the consent timers */
+  pthread_mutex_t *guard;          /* optional: the mutex held by every call when threads share the
+                                      monitor (checked in PARLEY_THREAD_CHECKS builds); NULL: one owner */
 } parley__liveness_config;
 
 /* Fills the defaults above. */
