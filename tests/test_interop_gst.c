@@ -6,75 +6,17 @@
  * the test correlates that with the fixture (the other fixture is the control). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audio_helpers.h"
+#include "peer_helpers.h"
 #include "parley/parley.h"
 
 #define SENDER PARLEY_TEST_DATA "/../interop/gst_opus_sender.py"
-
-typedef struct peer {
-  pid_t pid;
-  FILE *to, *from;
-} peer;
-
-static void peer_start(peer *p, int frame_ms) {
-  int in[2], out[2];
-  cr_assert_eq(pipe(in), 0);
-  cr_assert_eq(pipe(out), 0);
-  p->pid = fork();
-  cr_assert_geq(p->pid, 0);
-  if (p->pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    close(in[1]);
-    close(out[0]);
-    char ms[8];
-    snprintf(ms, sizeof ms, "%d", frame_ms);
-    /* Debian's python3, which python3-gi belongs to (not another python3 earlier on PATH). */
-    execl("/usr/bin/python3", "python3", SENDER, "--wav", PARLEY_TEST_DATA "/speech_a_48k.wav", "--frame-ms", ms,
-           (char *)NULL);
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  p->to = fdopen(in[1], "w");
-  p->from = fdopen(out[0], "r");
-  cr_assert(p->to && p->from);
-}
-
-/* Reads lines into buf until a line "END" (not kept); false at end of file. */
-static bool read_until_end(FILE *f, char *buf, size_t cap) {
-  size_t n = 0;
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "END", 3) == 0) return true;
-    size_t len = strlen(line);
-    if (n + len + 1 > cap) return false;
-    memcpy(buf + n, line, len + 1);
-    n += len;
-  }
-  return false;
-}
-
-/* Waits up to timeout_s for the sender to exit; kills it after that. Returns its exit status. */
-static int peer_wait(peer *p, int timeout_s) {
-  int status = -1;
-  for (int i = 0; i < timeout_s * 10; i++) {
-    if (waitpid(p->pid, &status, WNOHANG) == p->pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    struct timespec ts = {0, 100000000L};
-    nanosleep(&ts, NULL);
-  }
-  kill(p->pid, SIGKILL);
-  waitpid(p->pid, &status, 0);
-  return -1;
-}
 
 /* Mean over 200 ms pieces of x (from 0.5 s to 5 s) of each piece's best correlation with y. The delay
  * the call added (signalling and ICE come first: up to 1.5 s) is found once over 4 s of speech; each
@@ -113,10 +55,13 @@ static void gst_sender_into_call(int frame_ms) {
   parley_call *c;
   cr_assert_eq(parley_call_new(e, &c), 0);
 
-  peer p;
-  peer_start(&p, frame_ms);
+  char ms[8];
+  snprintf(ms, sizeof ms, "%d", frame_ms);
+  const char *args[] = {SENDER, "--wav", PARLEY_TEST_DATA "/speech_a_48k.wav", "--frame-ms", ms, NULL};
+  th_peer p;
+  th_peer_start(&p, args);
   static char offer[8192], answer[8192];
-  cr_assert(read_until_end(p.from, offer, sizeof offer), "the GStreamer peer wrote no offer");
+  cr_assert(th_read_until_end(p.from, offer, sizeof offer), "the GStreamer peer wrote no offer");
   parley_sdp_error se;
   cr_assert_eq(parley_call_set_remote_description(c, PARLEY_SDP_OFFER, offer, &se), 0, "%s", se.message);
   cr_assert_gt(parley_call_create_answer(c, answer, sizeof answer), 0);
@@ -127,9 +72,7 @@ static void gst_sender_into_call(int frame_ms) {
   char done[128] = "";
   if (!fgets(done, sizeof done, p.from)) done[0] = '\0';
   done[strcspn(done, "\n")] = '\0';
-  int status = peer_wait(&p, 40);
-  fclose(p.to);
-  fclose(p.from);
+  int status = th_peer_wait(&p, 40);
   cr_assert_eq(status, 0, "%d ms: the GStreamer peer failed (%s)", frame_ms, done);
   struct timespec ts = {0, 400000000L}; /* the jitter buffer's tail */
   nanosleep(&ts, NULL);
