@@ -109,7 +109,7 @@ typedef struct parley_engine_config {
   bool opus_dtx;               /* discontinuous transmission [true] */
 
   /* Liveness thresholds (how fast a broken call is reported; defaults are the liveness monitor's): */
-  int suspect_after_ms;        /* silence before fast probing starts [200] */
+  int suspect_after_ms;        /* silence before fast probing starts [100] */
   int lost_after_ms;           /* silence with probes unanswered before "interrupted" [760] */
   int media_timeout_ms;        /* media silence (path alive) before track-stopped(timeout); 0 = off [5000] */
   int consent_expiry_ms;       /* RFC 7675 consent lifetime [30000] */
