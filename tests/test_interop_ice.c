@@ -5,7 +5,8 @@
  * nomination on its first success when it controls, its media on a valid pair before the peer
  * nominates, consent checks answered both ways, the STUN error-reply budget (transport/stun_limit)
  * under floods from one and many sources, and the liveness rules against a peer that stops answering
- * (network-lost, then resumed) or is killed (ICMP: peer-gone).
+ * (network-lost, then resumed), is killed (ICMP: peer-gone, ECONNREFUSED named) or loses its route
+ * (network-lost, ENETUNREACH named).
  *
  * aioice skips loopback addresses: each test moves its own process into a new network namespace
  * (unshare) with a veth pair, 10.77.0.1 and 10.77.0.2, both ends in it. The namespace has no other
@@ -95,6 +96,7 @@ typedef struct ev_log {
     parley_event_kind kind;
     int value; /* ice state or interrupt code */
     int64_t t_us;
+    char message[128];
   } ev[MAX_EV];
 } ev_log;
 
@@ -105,6 +107,7 @@ static void on_event(const parley_event *ev, void *user) {
     l->ev[l->n].kind = ev->kind;
     l->ev[l->n].value = ev->kind == PARLEY_EVENT_ICE_STATE_CHANGED ? (int)ev->ice_state : (int)ev->code;
     l->ev[l->n].t_us = ev->time_us;
+    snprintf(l->ev[l->n].message, sizeof l->ev[l->n].message, "%s", ev->message);
     l->n++;
   }
   pthread_mutex_unlock(&l->mu);
@@ -127,6 +130,18 @@ static int n_events(ev_log *l) {
   int n = l->n;
   pthread_mutex_unlock(&l->mu);
   return n;
+}
+
+/* The message of the first event of kind/value from index from on ("" if none). */
+static void first_message(ev_log *l, int from, parley_event_kind kind, int value, char *out, size_t cap) {
+  out[0] = '\0';
+  pthread_mutex_lock(&l->mu);
+  for (int i = from; i < l->n; i++)
+    if (l->ev[i].kind == kind && (value < 0 || l->ev[i].value == value)) {
+      snprintf(out, cap, "%s", l->ev[i].message);
+      break;
+    }
+  pthread_mutex_unlock(&l->mu);
 }
 
 /* Waits up to ms for an event of kind/value from index from on. */
@@ -196,6 +211,16 @@ static bool connected(side *s, int ms) {
   return wait_event(&s->log, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_CONNECTED, ms);
 }
 
+/* A call with the peer started with args, up to parley's ICE connected: parley offers (and controls)
+ * or answers the peer's offer. */
+static void call_up(side *s, peer *p, bool parley_controls, const char *const *args) {
+  side_new(s);
+  peer_start(p, args);
+  if (parley_controls) parley_offers(s, p);
+  else parley_answers(s, p);
+  cr_assert(connected(s, 10000), "parley never reported ICE connected");
+}
+
 /* Reads the peer's SUMMARY and checks what every run must show: ICE done on both sides, parley's media
  * (Opus, one stream) reached the peer, no interruption on parley's side. */
 static void finish(side *s, peer *p) {
@@ -233,12 +258,9 @@ static void finish(side *s, peer *p) {
 Test(interop_ice, parley_controlling_nominates_on_first_success, .timeout = 40) {
   SKIP_WITHOUT_NETNS();
   side s;
-  side_new(&s);
   peer p;
   const char *args[] = {"--role", "controlled", "--consent", "5", "--hold", "2", NULL};
-  peer_start(&p, args);
-  parley_offers(&s, &p);
-  cr_assert(connected(&s, 10000), "parley never reported ICE connected");
+  call_up(&s, &p, true, args);
   finish(&s, &p);
   int64_t plain = figure(&p, "plain_checks_on_pair_before_nomination");
   cr_expect(plain >= 1 && plain <= 2, "parley sent %lld plain checks on the pair before nominating it", (long long)plain);
@@ -256,12 +278,9 @@ Test(interop_ice, parley_controlling_nominates_on_first_success, .timeout = 40) 
 Test(interop_ice, parley_controlled_aggressive_nomination, .timeout = 40) {
   SKIP_WITHOUT_NETNS();
   side s;
-  side_new(&s);
   peer p;
   const char *args[] = {"--role", "controlling", "--consent", "5", "--hold", "1", NULL};
-  peer_start(&p, args);
-  parley_answers(&s, &p);
-  cr_assert(connected(&s, 10000), "parley never reported ICE connected");
+  call_up(&s, &p, false, args);
   finish(&s, &p);
   cr_expect_eq(figure(&p, "controlling_requests"), 0, "parley claimed the controlling role");
   cr_expect_eq(figure(&p, "controlled_requests"), figure(&p, "requests"));
@@ -275,12 +294,9 @@ Test(interop_ice, parley_controlled_aggressive_nomination, .timeout = 40) {
 Test(interop_ice, parley_controlled_media_before_nomination, .timeout = 40) {
   SKIP_WITHOUT_NETNS();
   side s;
-  side_new(&s);
   peer p;
   const char *args[] = {"--role", "controlling", "--check-delay", "0.6", NULL};
-  peer_start(&p, args);
-  parley_answers(&s, &p);
-  cr_assert(connected(&s, 10000), "parley never reported ICE connected");
+  call_up(&s, &p, false, args);
   finish(&s, &p);
   /* 0.6 s at 50 packets/s, less parley's start: well over 10 */
   cr_expect_gt(figure(&p, "rtp_before_nomination"), 10, "parley sent %lld packets before the nomination",
@@ -295,12 +311,9 @@ Test(interop_ice, parley_controlled_media_before_nomination, .timeout = 40) {
 Test(interop_ice, stun_error_replies_within_budget, .timeout = 40) {
   SKIP_WITHOUT_NETNS();
   side s;
-  side_new(&s);
   peer p;
   const char *args[] = {"--role", "controlled", "--flood", "200:1", "--flood", "512:40", NULL};
-  peer_start(&p, args);
-  parley_offers(&s, &p);
-  cr_assert(connected(&s, 10000), "parley never reported ICE connected");
+  call_up(&s, &p, true, args);
   finish(&s, &p);
   int64_t e0 = figure(&p, "flood0_errors"), ms0 = figure(&p, "flood0_ms");
   int64_t e1 = figure(&p, "flood1_errors"), ms1 = figure(&p, "flood1_ms");
@@ -327,12 +340,9 @@ Test(interop_ice, stun_error_replies_within_budget, .timeout = 40) {
 Test(interop_ice, peer_that_stops_answering_is_network_lost_then_resumed, .timeout = 40) {
   SKIP_WITHOUT_NETNS();
   side s;
-  side_new(&s);
   peer p;
   const char *args[] = {"--role", "controlling", "--hold", "20", NULL};
-  peer_start(&p, args);
-  parley_answers(&s, &p);
-  cr_assert(connected(&s, 10000), "parley never reported ICE connected");
+  call_up(&s, &p, false, args);
   cr_assert(read_line(&p, "CONNECTED", NULL, 0));
   sleep_ms(500);
   cr_assert_eq(count(&s.log, 0, PARLEY_EVENT_INTERRUPTED, -1), 0, "interrupted while the peer answered");
@@ -360,12 +370,9 @@ Test(interop_ice, peer_that_stops_answering_is_network_lost_then_resumed, .timeo
 Test(interop_ice, killed_peer_is_peer_gone, .timeout = 40) {
   SKIP_WITHOUT_NETNS();
   side s;
-  side_new(&s);
   peer p;
   const char *args[] = {"--role", "controlled", "--hold", "20", NULL};
-  peer_start(&p, args);
-  parley_offers(&s, &p);
-  cr_assert(connected(&s, 10000), "parley never reported ICE connected");
+  call_up(&s, &p, true, args);
   cr_assert(read_line(&p, "CONNECTED", NULL, 0));
   sleep_ms(500);
   int mark = n_events(&s.log);
@@ -375,5 +382,39 @@ Test(interop_ice, killed_peer_is_peer_gone, .timeout = 40) {
   cr_expect_eq(count(&s.log, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE), 1,
                "the killed peer was not reported as peer-gone");
   cr_expect_eq(count(&s.log, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST), 0);
+  char msg[128];
+  first_message(&s.log, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_PEER_GONE, msg, sizeof msg);
+  cr_expect(strstr(msg, "ECONNREFUSED"), "the socket error is not named: \"%s\"", msg);
+  side_free(&s);
+}
+
+/* The route to the peer goes (a policy rule ahead of the local table makes parley's datagrams to the
+ * peer's port unroutable): sendto fails with ENETUNREACH, parley reports interrupted(network-lost)
+ * and names the error in the message. */
+Test(interop_ice, lost_route_is_named_in_the_interruption, .timeout = 40) {
+  SKIP_WITHOUT_NETNS();
+  side s;
+  peer p;
+  const char *args[] = {"--role", "controlled", "--hold", "20", NULL};
+  call_up(&s, &p, true, args);
+  char line[256], ip[64];
+  int port = 0;
+  cr_assert(read_line(&p, "CONNECTED", line, sizeof line));
+  cr_assert_eq(sscanf(line, "CONNECTED %63s %d", ip, &port), 2, "%s", line);
+  sleep_ms(300);
+  int mark = n_events(&s.log);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "ip rule add pref 10 to %s ipproto udp dport %d unreachable && ip rule add pref 20 table local && "
+           "ip rule del pref 0 table local",
+           ip, port);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  cr_expect(wait_event(&s.log, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST, 5000),
+            "no interrupted(network-lost) with the route gone");
+  char msg[128];
+  first_message(&s.log, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST, msg, sizeof msg);
+  cr_expect(strstr(msg, "ENETUNREACH"), "the socket error is not named: \"%s\"", msg);
+  kill(p.proc.pid, SIGKILL);
+  th_peer_wait(&p.proc, 1);
   side_free(&s);
 }

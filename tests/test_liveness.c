@@ -464,6 +464,7 @@ Test(liveness, killed_peer_is_peer_gone_once_probes_bounce) {
   cr_assert_geq(i, 0);
   /* No round trip measured yet: the first probe (sent at t0) was given icmp_confirm to be answered. */
   cr_expect_eq(h->log[i].now_us, t0 + h->cfg.icmp_confirm_us);
+  cr_expect(strstr(h->log[i].message, "; ECONNREFUSED: Connection refused"), "%s", h->log[i].message);
   cr_expect_eq(h->log[mark].ice_state, PARLEY_ICE_DISCONNECTED);
   cr_expect_eq(h->log[mark].now_us, t0 + h->cfg.icmp_confirm_us);
   int k = find(h, mark, PARLEY_EVENT_TRACK_STOPPED, -1);
@@ -542,9 +543,38 @@ Test(liveness, one_icmp_then_silence_is_network_lost) {
   int i = find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, 1 * S + h->cfg.lost_after_us);
+  cr_expect(strstr(h->log[i].message, "ECONNREFUSED"), "the error is named: %s", h->log[i].message);
   int k = find(h, 0, PARLEY_EVENT_TRACK_STOPPED, -1);
   cr_assert_geq(k, 0);
   cr_expect_eq(h->log[k].stop_reason, PARLEY_STOP_TIMEOUT);
+  teardown(h);
+}
+
+/* The outage message names the socket error that came with the silence (errno's name and text), and
+ * only one since the last evidence: an error the peer's answers have since disproved is not named. */
+Test(liveness, outage_message_names_the_socket_error) {
+  harness *h = setup(NULL);
+  start_call(h, 20 * MS);
+  run_until(h, 1 * S);
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, EHOSTUNREACH), 0); /* a route flapped */
+  run_until(h, 2 * S);                                                           /* media: evidence */
+  cut(h);
+  run_until(h, 4 * S);
+  int i = find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_assert_geq(i, 0);
+  cr_expect_null(strstr(h->log[i].message, "EHOSTUNREACH"), "a disproved error named: %s", h->log[i].message);
+  cr_expect_null(strchr(h->log[i].message, ';'), "%s", h->log[i].message);
+  restore(h);
+  run_until(h, 6 * S);
+  cr_assert_geq(find(h, i, PARLEY_EVENT_RESUMED, -1), 0);
+  int mark = h->n;
+  cut(h);
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ENETUNREACH), 0);
+  run_until(h, 8 * S);
+  i = find(h, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_assert_geq(i, 0);
+  cr_expect(strstr(h->log[i].message, "; ENETUNREACH: Network is unreachable"), "%s", h->log[i].message);
+  cr_expect_lt(strlen(h->log[i].message), PARLEY__EVENT_MESSAGE_MAX - 1, "truncated: %s", h->log[i].message);
   teardown(h);
 }
 

@@ -58,6 +58,7 @@
  * Consent under the same loss: checks every ~5 s, then every ~1 s once 7.5 s pass without a response,
  * give >= 20 checks before the 30 s expiry: 0.36^20 ~ 1e-9. Probe responses also refresh consent
  * (they are successful binding transactions on the selected pair). */
+#define _GNU_SOURCE /* strerrorname_np, strerrordesc_np */
 #include "transport/liveness.h"
 
 #include <errno.h>
@@ -95,6 +96,7 @@ struct parley__liveness {
   int icmp_errors;
   int64_t first_probe_us;
   int64_t srtt_us, rttvar_us; /* probe / consent round trip, RFC 6298 estimators; 0 = no sample yet */
+  int sock_errno; /* the latest socket error on the selected pair since the last evidence (0: none) */
   bool interrupted;
   parley_interrupt_code outage_code;
   bool hung_up; /* the last track ended with BYE: loss of the path is not an interruption */
@@ -258,6 +260,7 @@ static void schedule_consent(parley__liveness *m, int64_t now_us) {
 static void clear_suspicion(parley__liveness *m) {
   m->suspect = false;
   m->icmp_errors = 0;
+  m->sock_errno = 0;
   m->first_probe_us = INT64_MAX;
 }
 
@@ -270,13 +273,24 @@ static void start_timers(parley__liveness *m, int64_t now_us) {
 
 /* ---- transitions ---- */
 
+/* The outage message's tail: the socket error that came with the silence, by name and text, so the
+ * app can tell a refused port from a lost route (glibc's tables: no allocation, no locale). */
+static void socket_error_tail(const parley__liveness *m, char *msg, size_t cap) {
+  if (m->sock_errno <= 0) return;
+  size_t n = strlen(msg);
+  const char *name = strerrorname_np(m->sock_errno), *text = strerrordesc_np(m->sock_errno);
+  if (name && text) snprintf(msg + n, cap - n, "; %s: %s", name, text);
+  else snprintf(msg + n, cap - n, "; errno %d", m->sock_errno);
+}
+
 static void declare_outage(parley__liveness *m, int64_t now_us, parley_interrupt_code code) {
   char msg[PARLEY__EVENT_MESSAGE_MAX];
   if (code == PARLEY_INTERRUPT_PEER_GONE)
-    snprintf(msg, sizeof msg, "the peer's port is unreachable (ICMP) and probes go unanswered: it is gone");
+    snprintf(msg, sizeof msg, "peer gone: its port is unreachable, probes unanswered");
   else
-    snprintf(msg, sizeof msg, "nothing from the peer and no probe answered for %lld ms",
+    snprintf(msg, sizeof msg, "nothing from the peer for %lld ms, probes unanswered",
              (long long)((now_us - m->last_rx_us) / 1000));
+  socket_error_tail(m, msg, sizeof msg);
   m->ph = PH_LOST;
   clear_suspicion(m);
   m->outage_start_us = now_us;
@@ -289,8 +303,9 @@ static void declare_outage(parley__liveness *m, int64_t now_us, parley_interrupt
 
 static void fail_consent(parley__liveness *m, int64_t now_us) {
   char msg[PARLEY__EVENT_MESSAGE_MAX];
-  snprintf(msg, sizeof msg, "no consent response for %lld ms (RFC 7675): stopped sending",
+  snprintf(msg, sizeof msg, "consent expired: no answer for %lld ms, stopped sending",
            (long long)((now_us - m->last_consent_rx_us) / 1000));
+  socket_error_tail(m, msg, sizeof msg);
   if (m->ph != PH_LOST) m->outage_start_us = now_us;
   m->ph = PH_FAILED;
   clear_suspicion(m);
@@ -464,6 +479,7 @@ int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int er
   int rc = enter(m, now_us);
   if (rc) return rc;
   if (m->ph != PH_CONNECTED) return 0;
+  m->sock_errno = errno_value;
   if (errno_value == ECONNREFUSED) {
     /* Anyone can forge one (it only has to quote our addresses): a reason to probe, not a verdict. */
     if (m->icmp_errors < INT32_MAX) m->icmp_errors++;

@@ -18,7 +18,7 @@ requests (wrong password) from K sockets, counting parley's error replies over t
 parley's checks, or until stdin closes.
 
 stdio: the offer (or answer) then a line END; reads the other side up to a line END; when ICE is done
-writes "CONNECTED"; at the end a line "RESULT {json}" (the wire log) and a line "SUMMARY k=v ..."
+writes "CONNECTED ip port" (its end of the selected pair); at the end a line "RESULT {json}" (the wire log) and a line "SUMMARY k=v ..."
 (the figures the test asserts), then waits for one more line (or end of file) before it closes. Every wait is bounded.
 """
 import argparse
@@ -255,7 +255,7 @@ async def main():
         result["t_connected"] = now()
         pair = conn._nominated[1]
         result["selected"] = {"local": list(pair.local_addr), "remote": list(pair.remote_addr)}
-        print("CONNECTED", flush=True)
+        print(f"CONNECTED {pair.local_addr[0]} {pair.local_addr[1]}", flush=True)
     except (ConnectionError, asyncio.TimeoutError) as exc:
         result["error"] = str(exc) or type(exc).__name__
     if result["connected"] and args.consent:
