@@ -3,10 +3,11 @@
  * Opus parameters, the WebRTC lines (BUNDLE, msid, trickle, rtcp-rsize, the audio-level and mid
  * extensions), and trickled candidates.
  *
- * Keying: our offers are DTLS-SRTP only (UDP/TLS/RTP/SAVPF, a=fingerprint, a=setup:actpass): browsers
- * and WebRTC stacks require it and ignore a=crypto beside it (JSEP), some refuse an offer that has both,
- * and an SDES key in the SDP gives no forward secrecy. We answer both: DTLS when the offer carries
- * a=fingerprint, SDES (a=crypto) otherwise.
+ * Keying: our offers are DTLS-SRTP (UDP/TLS/RTP/SAVPF, a=fingerprint, a=setup:actpass): browsers and
+ * WebRTC stacks require it and ignore a=crypto beside it (JSEP), some refuse an offer that has both,
+ * and an SDES key in the SDP gives no forward secrecy. Never both in one offer: with the engine's
+ * offer_sdes, for peers that do not do DTLS, the offer is SDES only (RTP/SAVPF, a=crypto). We answer
+ * both: DTLS when the offer carries a=fingerprint, SDES (a=crypto) otherwise.
  * Threads: app threads, under eng->lock (see call.c). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -78,6 +79,11 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   }
   r = parley__call_ensure_transport(c, true);
   if (r) goto out;
+  const bool sdes = e->cfg.offer_sdes;
+  if (sdes && !c->tx_srtp) {
+    r = parley__call_make_local_key(c, PARLEY__SRTP_AES_CM_128_HMAC_SHA1_80, 1);
+    if (r) goto out;
+  }
   s = malloc(sizeof *s);
   if (!s) {
     r = PARLEY_ENOMEM;
@@ -90,10 +96,17 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   parley__sdp_media_init(m);
   snprintf(m->type, sizeof m->type, "audio");
   m->port = c->socks[0].local.port;
-  snprintf(m->proto_text, sizeof m->proto_text, "UDP/TLS/RTP/SAVPF");
-  m->proto = PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF;
-  snprintf(m->fingerprint, sizeof m->fingerprint, "sha-256 %s", parley__call_fingerprint(c));
-  m->setup = PARLEY__SDP_SETUP_ACTPASS;
+  if (sdes) { /* the app asked for SDES keys in the SDP (peers without DTLS, e.g. SIP gear) */
+    snprintf(m->proto_text, sizeof m->proto_text, "RTP/SAVPF");
+    m->proto = PARLEY__SDP_PROTO_RTP_SAVPF;
+    local_crypto(c, &m->crypto[0]);
+    m->crypto_count = 1;
+  } else {
+    snprintf(m->proto_text, sizeof m->proto_text, "UDP/TLS/RTP/SAVPF");
+    m->proto = PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF;
+    snprintf(m->fingerprint, sizeof m->fingerprint, "sha-256 %s", parley__call_fingerprint(c));
+    m->setup = PARLEY__SDP_SETUP_ACTPASS;
+  }
   snprintf(m->conn_addr, sizeof m->conn_addr, "%s", ip);
   parley__sdp_format *f = &m->formats[0];
   snprintf(f->id, sizeof f->id, "%d", PARLEY__CALL_OPUS_PT);
@@ -125,6 +138,7 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   m->ext_audio_level = PARLEY__CALL_EXT_AUDIO_LEVEL;
   m->ext_mid = PARLEY__CALL_EXT_MID;
   r = parley__sdp_write(s, sdp, cap);
+  OPENSSL_cleanse(m->crypto, sizeof m->crypto);
   if (r >= 0) c->offer_made = true;
 out:
   free(s);
@@ -305,7 +319,7 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   bool dtls = m->fingerprint[0] != '\0';
   parley__sdes_crypto remote_key;
   memset(&remote_key, 0, sizeof remote_key);
-  if (!dtls && type == PARLEY_SDP_ANSWER) {
+  if (!dtls && type == PARLEY_SDP_ANSWER && !c->eng->cfg.offer_sdes) {
     fill_err(err, 0, "the answer has no a=fingerprint (our offer is DTLS-SRTP)");
     free(s);
     return PARLEY_ENOTSUP;
@@ -348,6 +362,11 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     goto out;
   }
   parley__srtp *rx = NULL;
+  if (dtls && !offer && e->cfg.offer_sdes) {
+    r = PARLEY_ENOTSUP;
+    fill_err(err, 0, "a DTLS answer to our SDES offer");
+    goto out;
+  }
   if (dtls) {
     const char *why = NULL;
     r = parley__call_dtls_configure(c, m, offer, &why);

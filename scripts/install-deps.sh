@@ -5,7 +5,7 @@ pkgs="build-essential cmake pkg-config git libopus-dev libspeexdsp-dev portaudio
 libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2
 libjack-jackd2-dev libmicrohttpd-dev libcurl4-openssl-dev curl
 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
-gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-aiortc iproute2 procps openssl
+gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-aiortc python3-aioice iproute2 procps openssl
 libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev gstreamer1.0-nice coturn
 libwebrtc-audio-processing-dev"
 missing=""

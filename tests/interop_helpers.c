@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "tests/audio_helpers.h"
@@ -22,6 +23,7 @@ void th_peer_start(th_peer *p, char *const argv[]) {
     dup2(out[1], 1);
     close(in[1]);
     close(out[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test, even if it crashes */
     execv("/usr/bin/python3", argv);
     _exit(127);
   }

@@ -705,9 +705,11 @@ static double pull_energy(parley_engine *e, int ms) {
 }
 
 /* A talks the speech clip from a file; B's app pulls what it hears (pull_energy). Calls not negotiated. */
-static void talker_listener(parley_engine **ea, parley_engine **eb, parley_call **a, parley_call **b) {
+static void talker_listener_sdes(parley_engine **ea, parley_engine **eb, parley_call **a, parley_call **b,
+                                 bool a_offers_sdes) {
   parley_engine_config ca, cb;
   loopback_cfg(&ca);
+  ca.offer_sdes = a_offers_sdes;
   ca.audio = PARLEY_AUDIO_FILE;
   ca.input_file = PARLEY_TEST_DATA "/speech_a_48k.wav";
   loopback_cfg(&cb);
@@ -716,6 +718,31 @@ static void talker_listener(parley_engine **ea, parley_engine **eb, parley_call 
   cr_assert_eq(parley_engine_new(&cb, eb), 0);
   cr_assert_eq(parley_call_new(*ea, a), 0);
   cr_assert_eq(parley_call_new(*eb, b), 0);
+}
+
+static void talker_listener(parley_engine **ea, parley_engine **eb, parley_call **a, parley_call **b) {
+  talker_listener_sdes(ea, eb, a, b, false);
+}
+
+/* An engine set to offer SDES (offer_sdes): RTP/SAVPF with one a=crypto and no DTLS lines; the answer
+ * follows with its own key, and speech flows. */
+Test(call, sdes_offer_when_the_engine_asks_for_it, .timeout = 60) {
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  talker_listener_sdes(&ea, &eb, &a, &b, true);
+  static char offer[8192], answer[8192];
+  th_negotiate(a, b, offer, answer, sizeof offer);
+  cr_expect(strstr(offer, " RTP/SAVPF ") && strstr(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "%s", offer);
+  cr_expect(!strstr(offer, "a=fingerprint") && !strstr(offer, "a=setup"), "%s", offer);
+  cr_expect(strstr(answer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") && !strstr(answer, "a=fingerprint"), "%s",
+            answer);
+  (void)pull_energy(eb, 500);
+  double on = pull_energy(eb, 700);
+  cr_expect_gt(on, 1.0, "speech over SDES-SRTP (energy %.3f)", on);
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
 }
 
 Test(call, mute_silences_the_sender, .timeout = 60) {

@@ -6,11 +6,9 @@
  * the test correlates that with the fixture (the other fixture is the control). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 

@@ -159,7 +159,7 @@ Test(liveness, config_defaults_and_validation) {
   parley__liveness_config c;
   parley__liveness_config_init(&c);
   cr_expect_eq(parley__liveness_config_validate(&c), 0);
-  cr_expect_eq(c.suspect_after_us, 200 * MS);
+  cr_expect_eq(c.suspect_after_us, 100 * MS);
   cr_expect_eq(c.probe_interval_us, 20 * MS);
   cr_expect_eq(c.lost_after_us, 760 * MS);
   cr_expect_eq(c.consent_expiry_us, 30 * S);
@@ -239,12 +239,12 @@ Test(liveness, dtx_every_400ms_never_disconnects) {
   cr_expect_eq(count(h, 0, PARLEY_EVENT_INTERRUPTED), 0);
   cr_expect_eq(find(h, 0, PARLEY_EVENT_ICE_STATE_CHANGED, PARLEY_ICE_DISCONNECTED), -1);
   cr_expect_eq(parley__liveness_ice_state(h->m), PARLEY_ICE_CONNECTED);
-  /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 200..380 ms => 10,
+  /* The 1500 gaps of 400 ms exceed suspect_after, so the monitor probes in each: 100..380 ms => 15,
    * fewer in the gaps where a consent answer (evidence too) arrived. */
   parley__liveness_stats st;
   parley__liveness_get_stats(h->m, &st);
-  cr_expect_leq(st.probes_requested, 1500 * 10);
-  cr_expect_geq(st.probes_requested, 1500 * 10 - 10 * (uint64_t)h->n_consents);
+  cr_expect_leq(st.probes_requested, 1500 * 15);
+  cr_expect_geq(st.probes_requested, 1500 * 15 - 15 * (uint64_t)h->n_consents);
   cr_expect_gt(h->n_consents, 100); /* ~ every 5 s */
   teardown(h);
 }
@@ -252,7 +252,7 @@ Test(liveness, dtx_every_400ms_never_disconnects) {
 Test(liveness, cut_then_restore_event_sequence) {
   harness *h = setup(NULL);
   start_call(h, 400 * MS);
-  run_until(h, 10 * S + 100 * MS); /* last media at 10.0 s */
+  run_until(h, 10 * S + 50 * MS); /* last media at 10.0 s; the cut comes before suspect_after */
   int mark = h->n;
   cut(h);
   int64_t cut_at = h->now;
@@ -302,7 +302,8 @@ Test(liveness, cut_then_restore_event_sequence) {
 Test(liveness, probes_at_configured_pace) {
   parley__liveness_config cfg;
   parley__liveness_config_init(&cfg);
-  cfg.lost_after_us = 800 * MS; /* a round figure, so the schedule below reads plainly */
+  cfg.suspect_after_us = 200 * MS; /* round figures, so the schedule below reads plainly */
+  cfg.lost_after_us = 800 * MS;
   harness *h = setup(&cfg);
   start_call(h, 20 * MS);
   run_until(h, 5 * S); /* media every 20 ms: no probing at all */
@@ -463,6 +464,7 @@ Test(liveness, killed_peer_is_peer_gone_once_probes_bounce) {
   cr_assert_geq(i, 0);
   /* No round trip measured yet: the first probe (sent at t0) was given icmp_confirm to be answered. */
   cr_expect_eq(h->log[i].now_us, t0 + h->cfg.icmp_confirm_us);
+  cr_expect(strstr(h->log[i].message, "; ECONNREFUSED: Connection refused"), "%s", h->log[i].message);
   cr_expect_eq(h->log[mark].ice_state, PARLEY_ICE_DISCONNECTED);
   cr_expect_eq(h->log[mark].now_us, t0 + h->cfg.icmp_confirm_us);
   int k = find(h, mark, PARLEY_EVENT_TRACK_STOPPED, -1);
@@ -541,9 +543,38 @@ Test(liveness, one_icmp_then_silence_is_network_lost) {
   int i = find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
   cr_assert_geq(i, 0);
   cr_expect_eq(h->log[i].now_us, 1 * S + h->cfg.lost_after_us);
+  cr_expect(strstr(h->log[i].message, "ECONNREFUSED"), "the error is named: %s", h->log[i].message);
   int k = find(h, 0, PARLEY_EVENT_TRACK_STOPPED, -1);
   cr_assert_geq(k, 0);
   cr_expect_eq(h->log[k].stop_reason, PARLEY_STOP_TIMEOUT);
+  teardown(h);
+}
+
+/* The outage message names the socket error that came with the silence (errno's name and text), and
+ * only one since the last evidence: an error the peer's answers have since disproved is not named. */
+Test(liveness, outage_message_names_the_socket_error) {
+  harness *h = setup(NULL);
+  start_call(h, 20 * MS);
+  run_until(h, 1 * S);
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, EHOSTUNREACH), 0); /* a route flapped */
+  run_until(h, 2 * S);                                                           /* media: evidence */
+  cut(h);
+  run_until(h, 4 * S);
+  int i = find(h, 0, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_assert_geq(i, 0);
+  cr_expect_null(strstr(h->log[i].message, "EHOSTUNREACH"), "a disproved error named: %s", h->log[i].message);
+  cr_expect_null(strchr(h->log[i].message, ';'), "%s", h->log[i].message);
+  restore(h);
+  run_until(h, 6 * S);
+  cr_assert_geq(find(h, i, PARLEY_EVENT_RESUMED, -1), 0);
+  int mark = h->n;
+  cut(h);
+  cr_assert_eq(parley__liveness_on_socket_error(h->m, h->now, ENETUNREACH), 0);
+  run_until(h, 8 * S);
+  i = find(h, mark, PARLEY_EVENT_INTERRUPTED, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_assert_geq(i, 0);
+  cr_expect(strstr(h->log[i].message, "; ENETUNREACH: Network is unreachable"), "%s", h->log[i].message);
+  cr_expect_lt(strlen(h->log[i].message), PARLEY__EVENT_MESSAGE_MAX - 1, "truncated: %s", h->log[i].message);
   teardown(h);
 }
 

@@ -4,7 +4,7 @@
  *
  * Policy: evidence, not a bare media timeout. Any arrival from the peer (decodable RTP, RTCP, a probe
  * response, a consent response) is evidence that the path and the peer are alive. After
- * suspect_after (200 ms) of total silence the monitor asks for STUN binding probes on the selected pair
+ * suspect_after (100 ms) of total silence the monitor asks for STUN binding probes on the selected pair
  * every probe_interval (20 ms); any evidence clears the suspicion. If silence reaches lost_after
  * (760 ms) the path is declared lost: ICE disconnected, peer disconnected, track-stopped timeout, one
  * interrupted network-lost. Then probes go every lost_probe_interval (200 ms) and the first evidence
@@ -14,27 +14,28 @@
  * overdue), and 30 s without a consent or probe response => ICE failed, peer failed, interrupted
  * consent-expired unless this outage already raised one.
  *
- * Why 200/20/800 (false alarm on paper). Model of the bench's harsh network, per packet and per
+ * Why 100/20/760 (false alarm on paper). Model of the bench's harsh network, per packet and per
  * direction independently: 20 % loss, one-way delay 40 ms + U[0, 150] ms ("150 ms of jitter" taken as
  * uniform 0..150 ms extra delay, which is harsher than a Gaussian of deviation 50 ms clipped at 150).
  * A probe round trip then fails with q = 1 - 0.8^2 = 0.36 and takes RTT = 80 + U1 + U2 <= 380 ms.
  * Take the last evidence at t0 and ignore media entirely (it can only help). Probes go out at
- * t0 + 200, 220, ..., 780 (30 probes); the path is declared lost at t0 + 800 only if no response has
- * arrived by then. The 12 probes sent by t0 + 420 always return in time unless lost: 0.36^12 =
- * 4.7e-6. The 18 later ones return in time with falling probability (P(U1 + U2 <= 720 - s)); the
- * product of their failure probabilities is 1.9e-3. So one suspicion episode ends in a false
- * disconnect with p = 9.2e-9. Episodes start at least suspect_after apart, so at most 18000 per hour:
- * expected false disconnects <= 1.7e-4 per hour (one per ~6000 hours). For comparison 250/50/1000
- * gives 2.1e-5 per episode, ~0.3 per hour: too many; 200/25/800 gives ~3e-3 per hour.
- * The default is 760, not 800, to keep the harsh-network detection p95 under 1 s with margin (below).
- * Same method at 760: the 10 probes sent by t0 + 380 always return in time unless lost (0.36^10 =
- * 3.7e-5), the 18 later ones fail together with ~1.9e-3: ~7e-8 per episode, <= ~1.3e-3 per hour
- * (one per ~800 hours). The bench saw none in 40 simulated hours.
+ * t0 + 100, 120, ..., 740 (33 probes); the path is declared lost at t0 + 760 only if no response has
+ * arrived by then. The 15 probes sent by t0 + 380 always return in time unless lost: 0.36^15 =
+ * 2.2e-7. The 18 later ones return in time with falling probability (P(U1 + U2 <= 680 - s)); the
+ * product of their failure probabilities is ~1.9e-3. So one suspicion episode ends in a false
+ * disconnect with p ~ 4e-10. Episodes start at least suspect_after apart, so at most 36000 per hour:
+ * expected false disconnects <= ~1.5e-5 per hour. (With suspect_after 200 the same method gives
+ * ~7e-8 per episode, ~1.3e-3 per hour: earlier suspicion only adds probes.) lost_after is 760, not
+ * 800, to keep the harsh-network detection p95 under 1 s with margin (below).
+ * Why suspect_after is 100, not 200: a killed peer is proven gone by ICMP bouncing our datagrams, and
+ * a silent (DTX) side sends few; its first probe leaves suspect_after after the peer's last packet, so
+ * at 200 the kill -> peer-gone p95 of a silent side on the mild network was 329 ms (bench), over the
+ * 300 ms goal. The cost is more probes (below).
  * Limits of the model: losses are independent; a loss burst longer than ~600 ms in both directions
  * is indistinguishable from a cut and will (correctly, by this definition) be reported as one.
  * Cost: in DTX (1 packet / 400 ms) suspicion starts after most packets, so the monitor asks for
- * probes in most DTX gaps until the first answer: ~3 per 400 ms at 50 ms RTT, more at long RTT (the
- * bench reports probes per second: ~7/s mild, ~13/s on the harsh network).
+ * probes in most DTX gaps until the first answer: ~4 per 400 ms at 50 ms RTT, more at long RTT (the
+ * bench reports probes per second per side: ~10/s mild, ~17/s on the harsh network in DTX).
  * Detection: the path is declared lost lost_after after the last arrival, so at most lost_after +
  * (the latest arrival still in flight at the cut: a probe answer, up to one RTT) after a cut:
  * <= 900 ms at 100 ms RTT, <= 1180 ms at the harsh network's 380 ms worst RTT.
@@ -57,6 +58,7 @@
  * Consent under the same loss: checks every ~5 s, then every ~1 s once 7.5 s pass without a response,
  * give >= 20 checks before the 30 s expiry: 0.36^20 ~ 1e-9. Probe responses also refresh consent
  * (they are successful binding transactions on the selected pair). */
+#define _GNU_SOURCE /* strerrorname_np, strerrordesc_np */
 #include "transport/liveness.h"
 
 #include <errno.h>
@@ -96,6 +98,7 @@ struct parley__liveness {
   int icmp_errors;
   int64_t first_probe_us;
   int64_t srtt_us, rttvar_us; /* probe / consent round trip, RFC 6298 estimators; 0 = no sample yet */
+  int sock_errno; /* the latest socket error on the selected pair since the last evidence (0: none) */
   bool interrupted;
   parley_interrupt_code outage_code;
   bool hung_up; /* the last track ended with BYE: loss of the path is not an interruption */
@@ -113,7 +116,7 @@ struct parley__liveness {
 void parley__liveness_config_init(parley__liveness_config *cfg) {
   if (!cfg) return;
   memset(cfg, 0, sizeof *cfg);
-  cfg->suspect_after_us = 200000;
+  cfg->suspect_after_us = 100000;
   cfg->probe_interval_us = 20000;
   cfg->lost_after_us = 760000;
   cfg->lost_probe_interval_us = 200000;
@@ -260,6 +263,7 @@ static void schedule_consent(parley__liveness *m, int64_t now_us) {
 static void clear_suspicion(parley__liveness *m) {
   m->suspect = false;
   m->icmp_errors = 0;
+  m->sock_errno = 0;
   m->first_probe_us = INT64_MAX;
 }
 
@@ -272,13 +276,24 @@ static void start_timers(parley__liveness *m, int64_t now_us) {
 
 /* ---- transitions ---- */
 
+/* The outage message's tail: the socket error that came with the silence, by name and text, so the
+ * app can tell a refused port from a lost route (glibc's tables: no allocation, no locale). */
+static void socket_error_tail(const parley__liveness *m, char *msg, size_t cap) {
+  if (m->sock_errno <= 0) return;
+  size_t n = strlen(msg);
+  const char *name = strerrorname_np(m->sock_errno), *text = strerrordesc_np(m->sock_errno);
+  if (name && text) snprintf(msg + n, cap - n, "; %s: %s", name, text);
+  else snprintf(msg + n, cap - n, "; errno %d", m->sock_errno);
+}
+
 static void declare_outage(parley__liveness *m, int64_t now_us, parley_interrupt_code code) {
   char msg[PARLEY__EVENT_MESSAGE_MAX];
   if (code == PARLEY_INTERRUPT_PEER_GONE)
-    snprintf(msg, sizeof msg, "the peer's port is unreachable (ICMP) and probes go unanswered: it is gone");
+    snprintf(msg, sizeof msg, "peer gone: its port is unreachable, probes unanswered");
   else
-    snprintf(msg, sizeof msg, "nothing from the peer and no probe answered for %lld ms",
+    snprintf(msg, sizeof msg, "nothing from the peer for %lld ms, probes unanswered",
              (long long)((now_us - m->last_rx_us) / 1000));
+  socket_error_tail(m, msg, sizeof msg);
   m->ph = PH_LOST;
   clear_suspicion(m);
   m->outage_start_us = now_us;
@@ -291,8 +306,9 @@ static void declare_outage(parley__liveness *m, int64_t now_us, parley_interrupt
 
 static void fail_consent(parley__liveness *m, int64_t now_us) {
   char msg[PARLEY__EVENT_MESSAGE_MAX];
-  snprintf(msg, sizeof msg, "no consent response for %lld ms (RFC 7675): stopped sending",
+  snprintf(msg, sizeof msg, "consent expired: no answer for %lld ms, stopped sending",
            (long long)((now_us - m->last_consent_rx_us) / 1000));
+  socket_error_tail(m, msg, sizeof msg);
   if (m->ph != PH_LOST) m->outage_start_us = now_us;
   m->ph = PH_FAILED;
   clear_suspicion(m);
@@ -468,6 +484,7 @@ int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int er
   int rc = enter(m, now_us);
   if (rc) return rc;
   if (m->ph != PH_CONNECTED) return 0;
+  m->sock_errno = errno_value;
   if (errno_value == ECONNREFUSED) {
     /* Anyone can forge one (it only has to quote our addresses): a reason to probe, not a verdict. */
     if (m->icmp_errors < INT32_MAX) m->icmp_errors++;

@@ -115,7 +115,7 @@ typedef struct parley_engine_config {
   bool opus_dtx;               /* discontinuous transmission [true] */
 
   /* Liveness thresholds (how fast a broken call is reported; defaults are the liveness monitor's): */
-  int suspect_after_ms;        /* silence before fast probing starts [200] */
+  int suspect_after_ms;        /* silence before fast probing starts [100] */
   int lost_after_ms;           /* silence with probes unanswered before "interrupted" [760] */
   int media_timeout_ms;        /* media silence (path alive) before track-stopped(timeout); 0 = off [5000] */
   int consent_expiry_ms;       /* RFC 7675 consent lifetime [30000] */
@@ -124,6 +124,10 @@ typedef struct parley_engine_config {
   bool loopback_candidates;    /* use ONLY loopback addresses (127.0.0.1, and ::1 with ipv6) as host
                                 * candidates: tests and calls within one host [false] */
   bool ipv6;                   /* gather IPv6 candidates too [true] */
+  bool offer_sdes;             /* offers carry SDES keys (RTP/SAVPF, a=crypto) instead of DTLS-SRTP, for
+                                * peers without DTLS (SIP gear, plain SRTP stacks); the key then travels
+                                * in the signalling, with no forward secrecy [false]. Answers follow the
+                                * offer either way */
 
   parley_dispatch_mode dispatch; /* [PARLEY_DISPATCH_THREAD] */
 
