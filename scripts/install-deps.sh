@@ -5,7 +5,7 @@ pkgs="build-essential cmake pkg-config git libopus-dev libspeexdsp-dev portaudio
 libcriterion-dev libssl-dev zlib1g-dev libsndfile1-dev clang libclang-rt-14-dev jackd2
 libjack-jackd2-dev
 python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
-gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-aioice iproute2"
+gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-aioice iproute2 gir1.2-nice-0.1 gstreamer1.0-nice"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
