@@ -273,7 +273,18 @@ void parley__ice_remote_end_of_candidates(parley__ice_agent *a, int64_t now_us) 
 /* ---- media gate, getters ---- */
 
 bool parley__ice_accept_media(const parley__ice_agent *a, int local, const parley__netaddr *src) {
-  return a && src && a->has_selected && local == a->sel_local && parley__netaddr_equal(src, &a->sel_remote);
+  if (!a || !src || !a->has_selected) return false;
+  if (local == a->sel_local && parley__netaddr_equal(src, &a->sel_remote)) return true;
+  /* RFC 8445 12.2: data may arrive on any valid pair, not only the selected one. A controlling browser
+   * sends on whichever pair it likes best (Chromium: its loopback and its LAN socket both reach ours;
+   * it nominated one and sends on the other, a pair whose checks only it ran, ours having stopped at
+   * the nomination). So: a pair we validated, or one the peer checked with our password. */
+  for (int i = 0; i < a->npairs; i++) {
+    const pair *p = &a->pairs[i];
+    if ((p->valid || p->peer_checked) && p->local == local && parley__netaddr_equal(src, &a->remotes[p->remote].addr))
+      return true;
+  }
+  return false;
 }
 
 int parley__ice_selected_pair(const parley__ice_agent *a, int *local, parley__netaddr *remote) {

@@ -189,8 +189,10 @@ void parley__ice_tick(parley__ice_agent *a, int64_t now_us);
 /* When tick next has work; INT64_MAX when nothing is scheduled. */
 int64_t parley__ice_next_deadline_us(const parley__ice_agent *a);
 
-/* True only for a datagram that arrived on the selected pair's socket from its remote address: the
- * media gate. Real-time safe. */
+/* The media gate: true for a datagram that arrived on a valid pair (RFC 8445 12.2: a check of ours on
+ * it succeeded, or the peer's authenticated check on it was answered), from that pair's remote address
+ * to its socket, once a pair is selected. Anything else is dropped. Real-time safe (a scan of at most
+ * PARLEY__ICE_MAX_PAIRS pairs). */
 bool parley__ice_accept_media(const parley__ice_agent *a, int local, const parley__netaddr *src);
 /* The selected pair: 0 with *local and *remote filled, or PARLEY_ENOTFOUND. Real-time safe. */
 int parley__ice_selected_pair(const parley__ice_agent *a, int *local, parley__netaddr *remote);

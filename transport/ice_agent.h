@@ -35,6 +35,7 @@ typedef struct pair {
   uint64_t priority;
   uint8_t state;
   bool valid;        /* a check on it succeeded (it is in the valid list) */
+  bool peer_checked; /* we answered an authenticated check of the peer's on it */
   bool nominate;     /* controlling: the next check carries USE-CANDIDATE */
   bool nominated;    /* controlled: the peer sent USE-CANDIDATE on it */
   bool cancelled;    /* removed from the checklist after selection */

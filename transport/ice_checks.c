@@ -228,6 +228,7 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
   int pi = parley__ice_form_pair(a, local, r);
   if (pi < 0) return;
   pair *p = &a->pairs[pi];
+  p->peer_checked = true; /* the peer proved our password from there: its media may come that way */
   bool nominate_now = m->use_candidate && a->role == PARLEY__ICE_CONTROLLED;
   if (nominate_now) p->nominated = true;
   /* 7.3.1.4 triggered checks; 7.3.1.5 nomination on the controlled side. */
