@@ -5,11 +5,14 @@
 // ?auto=1&seconds=N: call on load, hang up after N seconds and POST a JSON report to /report: both
 // timelines (browser: ms since the offer was sent, t0Wall its Unix ms; parley: ms since it arrived, and
 // Unix ms), the level envelopes (RMS per 20 ms, dBFS), the RTP counters and any script errors.
+// ?raw=1: the microphone without the browser's echo cancellation, noise suppression and gain control
+// (tests compare what parley hears with the file behind a fake microphone).
 'use strict';
 
 const params = new URLSearchParams(location.search);
 const auto = params.get('auto') === '1';
 const autoSeconds = Math.min(Math.max(Number(params.get('seconds')) || 5, 1), 300);
+const rawMic = params.get('raw') === '1';
 const ENVELOPE_MS = 20;
 const GATHER_WAIT_MS = 1500; // the offer waits this long for the browser's candidates; later ones are PATCHed
 
@@ -138,7 +141,8 @@ async function startCall() {
   $('timeline').textContent = '';
   try {
     setState('asking for the microphone');
-    c.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    const audio = rawMic ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : true;
+    c.stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
     c.ctx = new AudioContext();
     c.ctx.resume().catch(() => {});
     c.timers.push(meter(c.ctx, c.stream, 'mic-fill', 'mic-db', c.micEnv));

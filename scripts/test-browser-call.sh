@@ -1,0 +1,149 @@
+#!/bin/sh
+# test-browser-call.sh BUILD: a real browser calls parley. Headless Chromium loads the page that
+# `parley-call serve` serves, and the page calls parley over WHIP (DTLS-SRTP, ICE, Opus) on 127.0.0.1.
+#  1. Audio both ways: Chromium's fake microphone plays speech_a (the page asks for it raw: no echo
+#     cancellation, noise suppression or gain control); parley answers with speech_b. Levels per 20 ms
+#     (the browser's Opus at ~32 kbit/s keeps the envelope, not the waveform): parley's recording must
+#     follow what the page measured on its microphone (parley's own speech the control), and what the
+#     page measured on parley's track must follow speech_b (speech_a the control).
+#  2. Chromium killed mid-call (SIGKILL, every process of it): parley's `interrupted` must come within
+#     1 s of the kill, read from its Server-Sent Events (wall-clock times).
+# Run by .ci/run (Chromium is installed there; without it this script skips). Every wait is bounded.
+set -eu
+build=$(cd "${1:-build}" && pwd)
+cd "$(dirname "$0")/.."
+tool="$build/bin/parley-call"
+[ -x "$tool" ] || { echo "test-browser-call: $tool not built" >&2; exit 1; }
+chromium=$(command -v chromium || true)
+if [ -z "$chromium" ]; then
+  echo "test-browser-call: skip: chromium is not installed (apt-get install chromium)"
+  exit 0
+fi
+tmp=$(mktemp -d /tmp/parley-browser.XXXXXX)
+pids=""
+cleanup() {
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  pkill -9 -f "user-data-dir=$tmp/" 2>/dev/null || true
+  sleep 0.2
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+wait_for() { # TRIES WHAT COMMAND...: every 50 ms
+  n=$1
+  what=$2
+  shift 2
+  i=0
+  until "$@"; do
+    i=$((i + 1))
+    [ $i -lt "$n" ] || fail "$what"
+    sleep 0.05
+  done
+}
+now_ms() { date +%s%3N; }
+
+serve() { # LOG ARGS...: parley-call serve on a free port; sets $url and $serve_pid
+  log=$1
+  shift
+  timeout -k 5 120 "$tool" serve 127.0.0.1:0 --loopback-only "$@" > "$log" 2>&1 &
+  serve_pid=$!
+  pids="$pids $serve_pid"
+  wait_for 100 "serve did not start" grep -q '^serving at' "$log"
+  url=$(sed -n 's|^serving at \(http://[0-9.:]*\)/.*|\1|p' "$log")
+}
+browser() { # PROFILE URL: headless Chromium with a fake microphone playing speech_a
+  timeout -k 5 90 "$chromium" --headless=new --no-sandbox --user-data-dir="$tmp/$1" \
+    --use-fake-ui-for-media-stream --use-fake-device-for-media-stream \
+    --use-file-for-fake-audio-capture="$PWD/tests/data/speech_a_48k.wav" --autoplay-policy=no-user-gesture-required \
+    --allow-loopback-in-peer-connection "$2" > "$tmp/$1.log" 2>&1 &
+  browser_pid=$!
+  pids="$pids $browser_pid"
+}
+
+# 1. Audio both ways.
+serve "$tmp/serve1.log" --in tests/data/speech_b_48k.wav --in-end loop --out "$tmp/heard.wav" --report "$tmp/report.json"
+browser prof1 "$url/?auto=1&seconds=8&raw=1"
+wait_for 800 "the page posted no report within 40 s" test -s "$tmp/report.json"
+kill -TERM "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" || fail "serve exited non-zero on SIGTERM"
+pkill -9 -f "user-data-dir=$tmp/prof1" 2>/dev/null || true
+/usr/bin/python3 - "$tmp/report.json" "$tmp/heard.wav" tests/data/speech_a_48k.wav tests/data/speech_b_48k.wav <<'EOF' ||
+import json, sys, wave
+import numpy as np
+
+rep = json.loads(open(sys.argv[1]).readline())
+assert rep["errors"] == [], "script errors: %s" % rep["errors"]
+assert rep["ok"], "the page's call failed: %s" % rep["error"]
+ms = rep["envelopeMs"]
+
+def pcm(path):
+    w = wave.open(path)
+    assert w.getframerate() == 48000 and w.getnchannels() == 1, path
+    return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768
+
+def env_db(x):
+    """RMS per envelope period in dBFS, floored at -60 dB, as the page measures its levels."""
+    w = 48 * ms
+    n = len(x) // w
+    r = np.sqrt(np.mean(x[: n * w].reshape(n, w) ** 2, axis=1))
+    return np.maximum(20 * np.log10(np.maximum(r, 1e-6)), -60)
+
+def best_corr(probe, ref, loop):
+    """Best correlation of probe with ref (looped when loop) over every lag."""
+    ref = np.tile(ref, len(probe) // len(ref) + 3) if loop else ref
+    best = -1.0
+    for lag in range(0, len(ref) - len(probe) + 1):
+        c = np.corrcoef(probe, ref[lag:lag + len(probe)])[0, 1]
+        if np.isfinite(c):
+            best = max(best, float(c))
+    return best
+
+heard = env_db(pcm(sys.argv[2]))
+mic = np.maximum(np.array(rep["micDb"], dtype=np.float64), -60)
+remote = np.maximum(np.array(rep["remoteDb"], dtype=np.float64), -60)
+speech_a, speech_b = env_db(pcm(sys.argv[3])), env_db(pcm(sys.argv[4]))
+
+# Parley's recording against what the page measured on its own microphone (Chromium's fake capture of
+# speech_a: its level as the browser saw it), from the second second on; parley's own voice (speech_b)
+# is the control: it must not come back.
+probe = heard[50:50 + min(len(heard) - 50, 250)]
+c_mic, c_own = best_corr(probe, mic, False), best_corr(probe, speech_b, True)
+print("parley heard the page: level correlation with the page's microphone %.2f (control, parley's own speech %.2f)"
+      % (c_mic, c_own))
+assert len(probe) >= 150, "parley recorded only %d x %d ms" % (len(probe), ms)
+assert c_mic >= 0.8 and c_mic > c_own + 0.3, "parley did not hear the browser's microphone"
+
+# The page's measurement of parley's track against speech_b, the file parley sent (speech_a the control).
+probe = remote[60:]
+c_b, c_a = best_corr(probe, speech_b, True), best_corr(probe, speech_a, True)
+print("the page heard parley: level correlation with speech_b %.2f (control speech_a %.2f) over %d x %d ms"
+      % (c_b, c_a, len(probe), ms))
+assert len(probe) >= 150, "the page measured only %d x %d ms" % (len(probe), ms)
+assert c_b >= 0.7 and c_b > c_a + 0.3, "the page did not hear parley's speech"
+print("page: %s; inbound %s" % (rep["connectionState"], rep["stats"]))
+EOF
+  fail "audio both ways"
+pass "a browser call: speech both ways"
+
+# 2. Chromium killed mid-call.
+serve "$tmp/serve2.log" --echo
+browser prof2 "$url/?auto=1&seconds=60"
+wait_for 600 "the browser's call did not start" grep -q 'track-started' "$tmp/serve2.log"
+id=$(sed -n 's/^call \([0-9a-f]*\): answered.*/\1/p' "$tmp/serve2.log" | head -n 1)
+[ -n "$id" ] || fail "no call id in serve's log"
+timeout -k 2 30 curl -sN "$url/events/$id" > "$tmp/events.txt" 2>/dev/null &
+pids="$pids $!"
+sleep 2
+t_kill=$(now_ms)
+pkill -9 -f "user-data-dir=$tmp/prof2" || fail "no Chromium to kill"
+wait_for 100 "parley reported no interruption within 5 s of the kill" grep -q '"event":"interrupted"' "$tmp/events.txt"
+t_int=$(sed -n 's/.*"wall":\([0-9]*\),"event":"interrupted".*/\1/p' "$tmp/events.txt" | head -n 1)
+why=$(sed -n 's/.*"event":"interrupted","text":"\([^"]*\)".*/\1/p' "$tmp/events.txt" | head -n 1)
+dt=$((t_int - t_kill))
+echo "Chromium killed: parley interrupted after $dt ms ($why)"
+[ "$dt" -ge 0 ] && [ "$dt" -le 1000 ] || fail "interrupted $dt ms after the kill (goal: within 1 s)"
+kill -TERM "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" || fail "serve exited non-zero on SIGTERM"
+pass "Chromium killed mid-call: parley interrupted within $dt ms"
+echo "test-browser-call: all passed"
