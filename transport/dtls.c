@@ -41,6 +41,15 @@ static void hex_colons(const uint8_t *d, size_t n, char *out) {
   }
 }
 
+/* What a libcrypto/libssl failure was: PARLEY_ENOMEM when its error queue says an allocation failed,
+ * else PARLEY_ECRYPTO. Clears the queue. */
+static int crypto_failure(void) {
+  int e = PARLEY_ECRYPTO;
+  for (unsigned long code; (code = ERR_get_error()) != 0;)
+    if (ERR_GET_REASON(code) == ERR_R_MALLOC_FAILURE) e = PARLEY_ENOMEM;
+  return e;
+}
+
 static int self_signed(parley__dtls_cert *c) {
   c->pkey = EVP_EC_gen("P-256");
   c->x509 = X509_new();
@@ -90,6 +99,7 @@ parley__dtls_cert *parley__dtls_cert_new(const char *cert_pem, const char *key_p
     if (X509_digest(c->x509, EVP_sha256(), md, &n) != 1 || n != 32) e = PARLEY_ECRYPTO;
     else hex_colons(md, n, c->fingerprint);
   }
+  if (e == PARLEY_ECRYPTO) e = crypto_failure();
 out:
   ERR_clear_error();
   if (e) {
@@ -303,6 +313,7 @@ parley__dtls *parley__dtls_new(const parley__dtls_config *cfg, int *err) {
   if (err) *err = 0;
   return d;
 fail:
+  if (e == PARLEY_ECRYPTO) e = crypto_failure();
   ERR_clear_error();
   parley__dtls_free(d);
   if (err) *err = e;
