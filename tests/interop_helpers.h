@@ -22,7 +22,7 @@ bool th_read_until_end(FILE *f, char *buf, size_t cap);
  * or -1 (killed, or it died by a signal). */
 int th_peer_wait(th_peer *p, int timeout_s);
 /* Mean over 200 ms pieces of x (0.5 s .. 5 s) of each piece's best correlation with y (48 kHz): the call's
- * delay is found once over 4 s of speech, then each piece is searched within 50 ms of it. 0 when y is
+ * delay is found once over 4 s of speech, then each piece is searched within 100 ms of it. 0 when y is
  * too short or too few pieces are voiced. */
 double th_piecewise_speech(const float *x, size_t nx, const float *y, size_t ny);
 

@@ -75,7 +75,7 @@ static void gst_sender_into_call(int frame_ms) {
               " (other clip %.3f)", frame_ms, done, (long long)st.packets_received,
               (unsigned long long)st.concealed_frames, peak, control);
   /* 6 s of speech in frame_ms packets, all of them delivered over loopback. */
-  cr_expect_geq(st.packets_received, (int64_t)(5000 / frame_ms), "%d ms: received %lld", frame_ms,
+  cr_expect_geq(st.packets_received, (uint64_t)(5000 / frame_ms), "%d ms: received %lld", frame_ms,
                 (long long)st.packets_received);
   cr_expect_geq(peak, 0.6, "%d ms: piecewise correlation %.3f", frame_ms, peak);
   cr_expect_lt(control, peak * 0.6, "%d ms: control %.3f vs %.3f", frame_ms, control, peak);
