@@ -228,4 +228,8 @@ int parley__sdp_candidate_parse(const char *text, size_t len, parley__sdp_candid
  * a=maxptime:120 beside it), decodes mono (stereo=0) and sends mono (sprop-stereo=0). */
 void parley__sdp_opus_fmtp(char *buf, size_t cap, bool useinbandfec, bool usedtx);
 
+/* Derives m's opus_pt / opus_useinbandfec / opus_usedtx from its formats (the first opus/48000/2 in
+ * m= order). Used by the parser and the answer. */
+void parley__sdp_resolve_opus(parley__sdp_media *m);
+
 #endif
