@@ -8,6 +8,8 @@
 #     page measured on parley's track must follow speech_b (speech_a the control).
 #  2. Chromium killed mid-call (SIGKILL, every process of it): parley's `interrupted` must come within
 #     1 s of the kill, read from its Server-Sent Events (wall-clock times).
+#  3. The path cut with nft (UDP to and from parley's media port dropped): parley's `interrupted` within
+#     1 s, beside when Chromium itself noticed (from the page's report).
 # Run by .ci/run (Chromium is installed there; without it this script skips). Every wait is bounded.
 set -eu
 build=$(cd "${1:-build}" && pwd)
@@ -21,7 +23,9 @@ if [ -z "$chromium" ]; then
 fi
 tmp=$(mktemp -d /tmp/parley-browser.XXXXXX)
 pids=""
+nft_table=""
 cleanup() {
+  [ -z "$nft_table" ] || nft delete table inet "$nft_table" 2>/dev/null || true
   for p in $pids; do kill "$p" 2>/dev/null || true; done
   pkill -9 -f "user-data-dir=$tmp/" 2>/dev/null || true
   sleep 0.2
@@ -146,4 +150,45 @@ echo "Chromium killed: parley interrupted after $dt ms ($why)"
 kill -TERM "$serve_pid" 2>/dev/null || true
 wait "$serve_pid" || fail "serve exited non-zero on SIGTERM"
 pass "Chromium killed mid-call: parley interrupted within $dt ms"
+pkill -9 -f "user-data-dir=$tmp/prof2" 2>/dev/null || true
+# 3. The path cut: nft drops UDP to and from parley's media port (127.0.0.1, both directions). parley
+#    must report it (interrupted network-lost) within 1 s; when Chromium noticed (its connection state
+#    changes, from the page's report) is printed beside it, for comparison.
+if ! command -v nft > /dev/null; then
+  echo "skip 3: nft is not installed (apt-get install nftables)"
+else
+  serve "$tmp/serve3.log" --echo --report "$tmp/report3.json"
+  browser prof3 "$url/?auto=1&seconds=16"
+  wait_for 600 "the browser's call did not start" grep -q 'track-started' "$tmp/serve3.log"
+  id=$(sed -n 's/^call \([0-9a-f]*\): answered.*/\1/p' "$tmp/serve3.log" | head -n 1)
+  port=$(sed -n 's/.*local-candidate candidate:[^ ]* 1 udp [0-9]* 127\.0\.0\.1 \([0-9]*\) typ host.*/\1/p' "$tmp/serve3.log" |
+    head -n 1)
+  [ -n "$id" ] && [ -n "$port" ] || fail "no call id or media port in serve's log"
+  timeout -k 2 40 curl -sN "$url/events/$id" > "$tmp/events3.txt" 2>/dev/null &
+  pids="$pids $!"
+  sleep 2
+  nft_table="parley_browser_$$"
+  nft add table inet "$nft_table"
+  nft "add chain inet $nft_table input { type filter hook input priority 0; }"
+  nft add rule inet "$nft_table" input udp dport "$port" drop
+  nft add rule inet "$nft_table" input udp sport "$port" drop
+  t_cut=$(now_ms)
+  wait_for 100 "parley reported no interruption within 5 s of the cut" grep -q '"event":"interrupted"' "$tmp/events3.txt"
+  t_int=$(sed -n 's/.*"wall":\([0-9]*\),"event":"interrupted".*/\1/p' "$tmp/events3.txt" | head -n 1)
+  dt=$((t_int - t_cut))
+  wait_for 500 "the page posted no report after the cut" test -s "$tmp/report3.json"
+  nft delete table inet "$nft_table"
+  nft_table=""
+  chrome=$(/usr/bin/python3 - "$tmp/report3.json" "$t_cut" <<'EOF'
+import json, sys
+rep, cut = json.loads(open(sys.argv[1]).readline()), int(sys.argv[2])
+seen = [(rep["t0Wall"] + e["t"] - cut, e["text"]) for e in rep["timeline"]
+        if rep["t0Wall"] + e["t"] >= cut and ("disconnected" in e["text"] or "failed" in e["text"])]
+print("%d ms (%s)" % seen[0] if seen else "not within the page's %d s" % rep["seconds"])
+EOF
+)
+  echo "path cut: parley interrupted after $dt ms; Chromium noticed after $chrome"
+  [ "$dt" -ge 0 ] && [ "$dt" -le 1000 ] || fail "interrupted $dt ms after the cut (goal: within 1 s)"
+  pass "the path cut: parley interrupted within $dt ms (Chromium: $chrome)"
+fi
 echo "test-browser-call: all passed"
