@@ -45,9 +45,10 @@ static atomic_bool failed;
  *   - speexdsp 1.2 (echo canceller, preprocessor): never checks what speex_alloc returns;
  *   - the dynamic loader (dlopen, on behalf of any of them).
  * - UNTRACKED: what they allocate is kept by the library for the process or the thread (OpenSSL's
- *   fetched-method cache and per-thread DRBGs, NSPR's per-thread error text), so it is not counted as
- *   left over. parley holds no OpenSSL object (only one-shot HMAC, RAND_bytes, base64), so nothing of
- *   libcrypto's can be parley's leak. libcrypto handles a failed allocation, so it may fail. */
+ *   fetched-method cache and per-thread DRBGs, NSPR's per-thread error text, the dynamic loader's TLS
+ *   blocks for a new thread: 20 of those were once left over by a run after the warm-up on a fresh
+ *   machine), so it is not counted as left over. libcrypto handles a failed allocation, so it may fail.
+ *   (So the DTLS objects parley holds through libcrypto are left to the ASan build's leak check.) */
 enum { PARLEY = 1, NEVER_FAILS = 2, UNTRACKED = 4 };
 static const struct {
   const char *name; /* a substring of the loaded object's path */
@@ -55,7 +56,7 @@ static const struct {
 } modules[] = {{"libparley.so", PARLEY},
                {"libsrtp2", NEVER_FAILS},
                {"libspeexdsp", NEVER_FAILS},
-               {"ld-linux", NEVER_FAILS},
+               {"ld-linux", NEVER_FAILS | UNTRACKED},
                {"libnss", NEVER_FAILS | UNTRACKED},
                {"libnspr4", NEVER_FAILS | UNTRACKED},
                {"libplc4", NEVER_FAILS | UNTRACKED},
