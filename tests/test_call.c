@@ -264,13 +264,19 @@ Test(call, wav_speech_over_srtp_loopback_with_events, .timeout = 60) {
   cr_assert_not_null(y);
   cr_assert_eq(rate, 48000);
   cr_assert_gt(ny, (size_t)48000 * 5 / 2 + 48000 * 100 / 1000, "B played %zu samples", ny);
-  /* Skip the first second (engine start, ICE, jitter-buffer fill), compare 1.5 s at lags up to 100 ms
-   * (measured ~46 ms: the engines' start offset, the chains' delays and the jitter buffer). */
+  /* Skip the first second (engine start, ICE, jitter-buffer fill), then three half-second pieces, each
+   * at its own best lag up to 100 ms (measured ~46 ms: the engines' start offset, the chains' delays
+   * and the jitter buffer; on a loaded host time-scaling moves it between pieces). */
+  const size_t off = 48000;
   double peak = 0;
-  size_t off = 48000;
-  long lag = th_best_lag(x + off, y + off, 48000 * 3 / 2, 48000 * 100 / 1000, &peak);
-  cr_expect_geq(peak, 0.6, "correlation %.3f at lag %ld", peak, lag);
-  cr_log_info("speech correlation %.3f at lag %ld samples", peak, lag);
+  long lag = 0;
+  for (int k = 0; k < 3; k++) {
+    double p = 0;
+    lag = th_best_lag(x + off + (size_t)k * 24000, y + off + (size_t)k * 24000, 24000, 48000 * 100 / 1000, &p);
+    peak += p / 3;
+  }
+  cr_expect_geq(peak, 0.6, "mean correlation %.3f (last lag %ld)", peak, lag);
+  cr_log_info("speech correlation %.3f (last lag %ld samples)", peak, lag);
   cr_expect_gt(th_rms(y + off, 48000 * 2), 0.005, "B's playout is not silent");
   free(x);
   free(y);
