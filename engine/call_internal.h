@@ -35,6 +35,7 @@ struct parley_call {
   bool hungup;
   bool started;
   bool offer_made;  /* create_offer ran since the last stable state */
+  bool offered_dtls; /* and offered DTLS-SRTP (else SDES: a re-offer in a call an SDES offer set up) */
   bool answer_made; /* create_answer ran for the pending remote offer */
   bool remote_applied;
   bool local_applied;

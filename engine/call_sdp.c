@@ -83,10 +83,17 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   parley__sdp_media_init(m);
   snprintf(m->type, sizeof m->type, "audio");
   m->port = c->socks[0].local.port;
-  snprintf(m->proto_text, sizeof m->proto_text, "UDP/TLS/RTP/SAVPF");
-  m->proto = PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF;
-  snprintf(m->fingerprint, sizeof m->fingerprint, "sha-256 %s", parley__call_fingerprint(c));
-  m->setup = PARLEY__SDP_SETUP_ACTPASS;
+  /* A call that an SDES offer set up keeps SDES in its re-offers (an ICE restart): its peer has no DTLS. */
+  bool sdes = c->remote_applied && !c->dtls && c->tx_srtp;
+  snprintf(m->proto_text, sizeof m->proto_text, sdes ? "RTP/SAVPF" : "UDP/TLS/RTP/SAVPF");
+  m->proto = sdes ? PARLEY__SDP_PROTO_RTP_SAVPF : PARLEY__SDP_PROTO_UDP_TLS_RTP_SAVPF;
+  if (sdes) {
+    local_crypto(c, &m->crypto[0]);
+    m->crypto_count = 1;
+  } else {
+    snprintf(m->fingerprint, sizeof m->fingerprint, "sha-256 %s", parley__call_fingerprint(c));
+    m->setup = PARLEY__SDP_SETUP_ACTPASS;
+  }
   snprintf(m->conn_addr, sizeof m->conn_addr, "%s", ip);
   parley__sdp_format *f = &m->formats[0];
   snprintf(f->id, sizeof f->id, "%d", PARLEY__CALL_OPUS_PT);
@@ -109,7 +116,11 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   m->rtcp_mux = true;
   m->dir = PARLEY__SDP_SENDRECV;
   r = parley__sdp_write(s, sdp, cap);
-  if (r >= 0) c->offer_made = true;
+  OPENSSL_cleanse(m->crypto, sizeof m->crypto);
+  if (r >= 0) {
+    c->offer_made = true;
+    c->offered_dtls = !sdes;
+  }
 out:
   free(s);
   pthread_mutex_unlock(&e->lock);
@@ -285,11 +296,6 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   bool dtls = m->fingerprint[0] != '\0';
   parley__sdes_crypto remote_key;
   memset(&remote_key, 0, sizeof remote_key);
-  if (!dtls && type == PARLEY_SDP_ANSWER) {
-    fill_err(err, 0, "the answer has no a=fingerprint (our offer is DTLS-SRTP)");
-    free(s);
-    return PARLEY_ENOTSUP;
-  }
   if (!dtls && pick_crypto(m, &remote_key) != 0) {
     fill_err(err, 0, "no a=fingerprint (DTLS-SRTP) and no supported a=crypto (SDES) line");
     free(s);
@@ -314,6 +320,12 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   if (!offer && (c->sig != PARLEY_SIGNALING_HAVE_LOCAL_OFFER || !c->ice)) {
     r = PARLEY_ESTATE;
     fill_err(err, 0, "an answer, but no local offer is pending");
+    goto out;
+  }
+  if (!offer && dtls != c->offered_dtls) {
+    r = PARLEY_ENOTSUP;
+    fill_err(err, 0, dtls ? "a=fingerprint in the answer to an SDES offer"
+                          : "the answer has no a=fingerprint (our offer is DTLS-SRTP)");
     goto out;
   }
   r = parley__call_ensure_transport(c, offer ? false : true);
