@@ -2,8 +2,8 @@
  * own ICE, DTLS-SRTP, RTP and Opus), driven by tests/interop/aiortc_peer.py. Both offer/answer
  * directions: speech goes both ways and each side's recording is correlated with what the other sent
  * (the other fixture is the control); aiortc closing its connection (DTLS close_notify, RTCP BYE) is
- * parley's track-stopped(bye) and, after parley's hang-up, closed; aiortc killed (SIGKILL) is parley's
- * interrupted.
+ * parley's track-stopped(bye) and, after parley's hang-up, closed; so is its close_notify alone (its
+ * DTLS transport stopped, no RTCP BYE); aiortc killed (SIGKILL) is parley's interrupted.
  *
  * aiortc does not use loopback addresses: each test runs in a network namespace of its own (unshare;
  * the Criterion test process is alone in it, and it vanishes with that process) with a veth pair whose
@@ -236,5 +236,31 @@ Test(interop_aiortc, aiortc_killed_is_interrupted, .timeout = 120) {
   cr_log_info("aiortc killed -> parley interrupted after %.0f ms", (double)(g.r.interrupted_us - killed_at) / 1000);
   cr_expect_eq(count(&g.r, PARLEY_EVENT_TRACK_STOPPED) > 0 ? g.r.last_stop : PARLEY_STOP_PEER_GONE,
                PARLEY_STOP_PEER_GONE, "no bye from a killed peer");
+  rig_free(&g);
+}
+
+/* aiortc closes only its DTLS transport: its close_notify, with no RTCP BYE beside it, is parley's
+ * track-stopped(bye), and no interruption follows though nothing more arrives. */
+Test(interop_aiortc, dtls_close_notify_alone_is_bye, .timeout = 120) {
+  rig g;
+  rig_start(&g, false, "dtls-close", "2");
+  char line[256] = "";
+  if (!fgets(line, sizeof line, g.p.from)) line[0] = '\0';
+  cr_assert(strncmp(line, "dtls-closed", 11) == 0, "aiortc: %s", line);
+  int64_t closed_at = mono_us();
+  for (int i = 0; i < 300 && count(&g.r, PARLEY_EVENT_TRACK_STOPPED) == 0; i++)
+    nanosleep(&(struct timespec){0, 10000000L}, NULL);
+  cr_assert_eq(count(&g.r, PARLEY_EVENT_TRACK_STOPPED), 1);
+  cr_expect_eq(g.r.last_stop, PARLEY_STOP_BYE, "%s", parley_stop_reason_name(g.r.last_stop));
+  cr_log_info("aiortc's close_notify -> parley bye %.1f ms after aiortc said so",
+              (double)(g.r.stopped_us - closed_at) / 1000);
+  nanosleep(&(struct timespec){1, 500000000L}, NULL); /* longer than the liveness monitor's lost_after */
+  cr_expect_eq(count(&g.r, PARLEY_EVENT_INTERRUPTED), 0, "a peer that hung up is not an interruption");
+  kill(g.p.pid, SIGKILL);
+  (void)th_peer_wait(&g.p, 10);
+  cr_assert_eq(parley_call_hangup(g.c), 0);
+  for (int i = 0; i < 300 && count(&g.r, PARLEY_EVENT_CLOSED) == 0; i++)
+    nanosleep(&(struct timespec){0, 10000000L}, NULL);
+  cr_expect_eq(count(&g.r, PARLEY_EVENT_CLOSED), 1);
   rig_free(&g);
 }
