@@ -121,6 +121,8 @@ void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, co
 void parley__call_drain_events(parley_call *c);
 /* Applies op to the signaling state; posts the change. */
 void parley__call_post_signaling(parley_call *c, parley__sdp_op op);
+/* Starts a held input file once media flows (started, a selected pair, DTLS done if used). */
+void parley__call_release_input(parley_call *c);
 /* Opens the call's sockets and ICE agent and monitor if not yet (controlling: our role). 0 or an error. */
 int parley__call_ensure_transport(parley_call *c, bool controlling);
 /* A fresh SDES key for our outbound SRTP. 0 or an error. */
