@@ -561,8 +561,8 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef 
   parley__relay_dir_stats a2b, b2a;
   parley__relay_get_stats(core, PARLEY__RELAY_A2B, &a2b);
   parley__relay_get_stats(core, PARLEY__RELAY_B2A, &b2a);
-  bench_note(rep, "real: two engines (public API, AUDIO_NONE, Opus DTX off: 50 packets/s each way) over UDP on "
-             "127.0.0.1 through the parley-netsim relay core in a thread (sim/relay_udp.h); each side's "
+  bench_note(rep, "real: two engines (public API, AUDIO_NONE, Opus DTX off: 50 packets/s each way; security dtls: "
+             "the calls key SRTP with DTLS-SRTP) over UDP on 127.0.0.1 through the parley-netsim relay core in a thread (sim/relay_udp.h); each side's "
              "only candidate for the other is a relay socket (rewritten answer for A, trickled candidate for B), "
              "so every datagram crosses the relay");
   if (net)

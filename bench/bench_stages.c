@@ -8,6 +8,7 @@
 #include <speex/speex_echo.h>
 #include <speex/speex_preprocess.h>
 #include <speex/speex_resampler.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "engine/pipeline.h"
 #include "engine/resampler.h"
 #include "base/rng.h"
+#include "transport/dtls.h"
 
 #define RATE 48000
 #define FRAME 480 /* 10 ms at 48 kHz */
@@ -262,6 +264,80 @@ static void bench_chains(bench_report *rep) {
   parley__send_chain_free(s);
 }
 
+/* A call's DTLS-SRTP handshake, both sides in one thread through memory (no network wait): what the
+ * network thread spends per call setting up its keys (ECDHE and ECDSA P-256 each way, the fingerprint
+ * check, the key export), not per frame. */
+#define HANDSHAKES 200
+typedef struct dtls_end {
+  parley__dtls *d;
+  uint8_t q[8][1500]; /* datagrams for this end, in order */
+  size_t len[8];
+  int n;
+} dtls_end;
+
+static void dtls_to(void *ctx, const uint8_t *buf, size_t len) {
+  dtls_end *to = ctx;
+  if (to->n < 8 && len <= sizeof to->q[0]) {
+    memcpy(to->q[to->n], buf, len);
+    to->len[to->n++] = len;
+  }
+}
+
+static int64_t one_handshake(parley__dtls_cert *const certs[2]) {
+  dtls_end e[2];
+  memset(e, 0, sizeof e);
+  int64_t t0 = bench_now_ns();
+  for (int i = 0; i < 2; i++) {
+    char fp[PARLEY__DTLS_FINGERPRINT_MAX];
+    snprintf(fp, sizeof fp, "sha-256 %s", parley__dtls_cert_fingerprint(certs[1 - i]));
+    parley__dtls_config c = {.role = i ? PARLEY__DTLS_SERVER : PARLEY__DTLS_CLIENT, .cert = certs[i],
+                             .send = dtls_to, .ctx = &e[1 - i]};
+    (void)parley__dtls_fingerprint_parse(fp, strlen(fp), &c.peer);
+    e[i].d = parley__dtls_new(&c, NULL);
+  }
+  (void)parley__dtls_start(e[1].d, 0);
+  (void)parley__dtls_start(e[0].d, 0);
+  for (int round = 0; round < 16; round++) {
+    for (int i = 0; i < 2; i++) {
+      int n = e[i].n;
+      e[i].n = 0;
+      uint8_t buf[1500];
+      for (int k = 0; k < n; k++) {
+        memcpy(buf, e[i].q[k], e[i].len[k]);
+        (void)parley__dtls_receive(e[i].d, buf, e[i].len[k], 0);
+      }
+    }
+    if (parley__dtls_get_state(e[0].d) == PARLEY__DTLS_CONNECTED &&
+        parley__dtls_get_state(e[1].d) == PARLEY__DTLS_CONNECTED)
+      break;
+  }
+  bool ok = parley__dtls_get_state(e[0].d) == PARLEY__DTLS_CONNECTED;
+  parley__srtp_suite suite;
+  uint8_t a[PARLEY__SRTP_MAX_KEY_SALT_LEN], b[PARLEY__SRTP_MAX_KEY_SALT_LEN];
+  size_t n;
+  ok = ok && parley__dtls_srtp_keys(e[0].d, &suite, a, b, &n) == 0;
+  int64_t dt = bench_now_ns() - t0;
+  for (int i = 0; i < 2; i++) parley__dtls_free(e[i].d);
+  return ok ? dt : -1;
+}
+
+static void bench_dtls(bench_report *rep) {
+  parley__dtls_cert *certs[2] = {parley__dtls_cert_new(NULL, NULL, NULL), parley__dtls_cert_new(NULL, NULL, NULL)};
+  if (!certs[0] || !certs[1]) return;
+  int n = 0;
+  for (int k = 0; k < 20 + HANDSHAKES; k++) {
+    int64_t dt = one_handshake(certs);
+    if (dt < 0) break;
+    if (k >= 20) samples[n++] = dt;
+  }
+  if (n == HANDSHAKES) {
+    timing t = {(double)bench_quantile_ns(samples, (size_t)n, 0.5), (double)bench_quantile_ns(samples, (size_t)n, 0.99)};
+    report(rep, "dtls handshake (per call, both ends)", t, NULL, (timing){0, 0});
+  }
+  parley__dtls_cert_free(certs[0]);
+  parley__dtls_cert_free(certs[1]);
+}
+
 static int run_stages(bench_report *rep, int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -272,9 +348,12 @@ static int run_stages(bench_report *rep, int argc, char **argv) {
   bench_jitter(rep);
   bench_mixer(rep);
   bench_chains(rep);
+  bench_dtls(rep);
   bench_note(rep, "per 10 ms frame (480 samples at 48 kHz); %d frames timed after %d warm-up; budget 10,000,000 ns",
              FRAMES, WARMUP);
   bench_note(rep, "glue_ratio = our stage / the bare library calls it wraps, same settings and input");
+  bench_note(rep, "dtls handshake: once per call, not per frame: both ends' whole DTLS-SRTP handshake in memory, "
+                  "%d timed after 20 warm-up", HANDSHAKES);
   free(voice);
   free(voice44);
   return 0;

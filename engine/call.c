@@ -51,6 +51,15 @@ void parley__call_post_signaling(parley_call *c, parley__sdp_op op) {
   if (r == 1) parley__engine_post(c->eng, c, &ev);
 }
 
+/* Media flows once the call started, ICE selected a pair and, with DTLS, its handshake is done (which
+ * may come first: the offerer's DTLS can finish on the answerer's path before its own agent selects):
+ * then a held input file starts (input_file_at_media). */
+void parley__call_release_input(parley_call *c) {
+  if (c->started && c->ice_pairs_selected > 0 &&
+      (!c->dtls || parley__dtls_get_state(c->dtls) == PARLEY__DTLS_CONNECTED))
+    parley__device_input_release(c->eng->dev);
+}
+
 /* ---- ICE callbacks (network or app thread, under lock) ---- */
 
 void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
@@ -83,8 +92,7 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
   }
   if (ev->kind == PARLEY__ICE_EV_SELECTED_PAIR) {
     c->ice_pairs_selected++;
-    /* Media flows (with DTLS: once its handshake is done, call_dtls.c): a held input file starts. */
-    if (c->started && !c->dtls) parley__device_input_release(c->eng->dev);
+    parley__call_release_input(c);
   }
   (void)parley__ice_liveness_on_ice_event(&c->il, ev);
   /* The monitor owns connected/disconnected; an agent that failed outright is reported here. */
@@ -411,8 +419,7 @@ int parley_call_start(parley_call *c) {
   c->slot = slot;
   c->started = true;
   c->next_rtcp_us = now_us(e) + PARLEY__CALL_RTCP_INTERVAL_US / 2;
-  if (c->ice_pairs_selected > 0 && (!c->dtls || parley__dtls_get_state(c->dtls) == PARLEY__DTLS_CONNECTED))
-    parley__device_input_release(e->dev); /* ICE (and DTLS) connected first */
+  parley__call_release_input(c); /* ICE (and DTLS) connected first */
   parley__engine_wake(e);
 out:
   pthread_mutex_unlock(&e->lock);

@@ -134,7 +134,7 @@ static void after(parley_call *c, parley__dtls_state before, int64_t now) {
       parley__srtp_free(c->rx_srtp);
       c->tx_srtp = tx;
       c->rx_srtp = rx;
-      if (c->started) parley__device_input_release(c->eng->dev); /* media flows: a held input file starts */
+      parley__call_release_input(c);
     }
   } else if (st == PARLEY__DTLS_CLOSED && parley__dtls_closed_by_peer(c->dtls)) {
     if (c->mon && c->rx_valid) (void)parley__liveness_on_rtcp_bye(c->mon, now, c->remote_ssrc);

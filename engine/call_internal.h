@@ -37,6 +37,7 @@ struct parley_call {
   bool hungup;
   bool started;
   bool offer_made;  /* create_offer ran since the last stable state */
+  bool offered_dtls; /* and offered DTLS-SRTP (else SDES: a re-offer in a call an SDES offer set up) */
   bool answer_made; /* create_answer ran for the pending remote offer */
   bool remote_applied;
   bool local_applied;
@@ -127,6 +128,8 @@ void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, co
 void parley__call_drain_events(parley_call *c);
 /* Applies op to the signaling state; posts the change. */
 void parley__call_post_signaling(parley_call *c, parley__sdp_op op);
+/* Starts a held input file once media flows (started, a selected pair, DTLS done if used). */
+void parley__call_release_input(parley_call *c);
 /* Opens the call's sockets and ICE agent and monitor if not yet (controlling: our role). 0 or an error. */
 int parley__call_ensure_transport(parley_call *c, bool controlling);
 /* A fresh SDES key for our outbound SRTP. 0 or an error. */

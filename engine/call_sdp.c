@@ -79,7 +79,9 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   }
   r = parley__call_ensure_transport(c, true);
   if (r) goto out;
-  const bool sdes = e->cfg.offer_sdes;
+  /* SDES when the app asked for it (peers without DTLS), and in the re-offers (ICE restarts) of a call
+   * that an SDES offer set up: its peer has no DTLS. */
+  const bool sdes = e->cfg.offer_sdes || (c->remote_applied && !c->dtls && c->tx_srtp);
   if (sdes && !c->tx_srtp) {
     r = parley__call_make_local_key(c, PARLEY__SRTP_AES_CM_128_HMAC_SHA1_80, 1);
     if (r) goto out;
@@ -139,7 +141,10 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   m->ext_mid = PARLEY__CALL_EXT_MID;
   r = parley__sdp_write(s, sdp, cap);
   OPENSSL_cleanse(m->crypto, sizeof m->crypto);
-  if (r >= 0) c->offer_made = true;
+  if (r >= 0) {
+    c->offer_made = true;
+    c->offered_dtls = !sdes;
+  }
 out:
   free(s);
   pthread_mutex_unlock(&e->lock);
@@ -319,11 +324,6 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   bool dtls = m->fingerprint[0] != '\0';
   parley__sdes_crypto remote_key;
   memset(&remote_key, 0, sizeof remote_key);
-  if (!dtls && type == PARLEY_SDP_ANSWER && !c->eng->cfg.offer_sdes) {
-    fill_err(err, 0, "the answer has no a=fingerprint (our offer is DTLS-SRTP)");
-    free(s);
-    return PARLEY_ENOTSUP;
-  }
   if (!dtls && pick_crypto(m, &remote_key) != 0) {
     fill_err(err, 0, "no a=fingerprint (DTLS-SRTP) and no supported a=crypto (SDES) line");
     free(s);
@@ -356,17 +356,18 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
     fill_err(err, 0, "an answer, but no local offer is pending");
     goto out;
   }
+  if (!offer && dtls != c->offered_dtls) {
+    r = PARLEY_ENOTSUP;
+    fill_err(err, 0, dtls ? "a=fingerprint in the answer to an SDES offer"
+                          : "the answer has no a=fingerprint (our offer is DTLS-SRTP)");
+    goto out;
+  }
   r = parley__call_ensure_transport(c, offer ? false : true);
   if (r) {
     fill_err(err, 0, "cannot open the call's sockets / ICE agent");
     goto out;
   }
   parley__srtp *rx = NULL;
-  if (dtls && !offer && e->cfg.offer_sdes) {
-    r = PARLEY_ENOTSUP;
-    fill_err(err, 0, "a DTLS answer to our SDES offer");
-    goto out;
-  }
   if (dtls) {
     const char *why = NULL;
     r = parley__call_dtls_configure(c, m, offer, &why);

@@ -2,8 +2,8 @@
  * own ICE, DTLS-SRTP, RTP and Opus), driven by tests/interop/aiortc_peer.py. Both offer/answer
  * directions: speech goes both ways and each side's recording is correlated with what the other sent
  * (the other fixture is the control); aiortc closing its connection (DTLS close_notify, RTCP BYE) is
- * parley's track-stopped(bye) and, after parley's hang-up, closed; aiortc killed (SIGKILL) is parley's
- * interrupted.
+ * parley's track-stopped(bye) and, after parley's hang-up, closed; so is its close_notify alone (its
+ * DTLS transport stopped, no RTCP BYE); aiortc killed (SIGKILL) is parley's interrupted.
  *
  * aiortc does not use loopback addresses: each test runs in a network namespace of its own (unshare;
  * the Criterion test process is alone in it, and it vanishes with that process) with a veth pair whose
@@ -46,14 +46,17 @@ typedef struct rec {
   int count[PARLEY_EVENT_KIND_COUNT];
   parley_stop_reason last_stop;
   parley_peer_state last_peer;
-  int64_t interrupted_us;
+  int64_t interrupted_us, stopped_us; /* the events' time_us */
 } rec;
 
 static void on_event(const parley_event *ev, void *user) {
   rec *r = user;
   pthread_mutex_lock(&r->mu);
   r->count[ev->kind]++;
-  if (ev->kind == PARLEY_EVENT_TRACK_STOPPED) r->last_stop = ev->reason;
+  if (ev->kind == PARLEY_EVENT_TRACK_STOPPED) {
+    r->last_stop = ev->reason;
+    r->stopped_us = ev->time_us;
+  }
   if (ev->kind == PARLEY_EVENT_PEER_STATE_CHANGED) r->last_peer = ev->peer_state;
   if (ev->kind == PARLEY_EVENT_INTERRUPTED && !r->interrupted_us) r->interrupted_us = ev->time_us;
   pthread_mutex_unlock(&r->mu);
@@ -203,8 +206,8 @@ static void answer_or_offer_then_close(bool parley_offers) {
   }
   /* webrtcbin (GStreamer 1.22) ends its stream and stops without a BYE or close_notify that parley sees:
    * to parley that is a peer gone quiet or away, whatever reason it gives. */
-  cr_log_info("%s closed -> parley track-stopped (%s) after %.0f ms", g_name, parley_stop_reason_name(g.r.last_stop),
-              (double)(mono_us() - closed_at) / 1000);
+  cr_log_info("%s closed -> parley track-stopped (%s) %.1f ms after it said so", g_name,
+              parley_stop_reason_name(g.r.last_stop), (double)(g.r.stopped_us - closed_at) / 1000);
   cr_assert_eq(parley_call_hangup(g.c), 0);
   for (int i = 0; i < 300 && count(&g.r, PARLEY_EVENT_CLOSED) == 0; i++)
     nanosleep(&(struct timespec){0, 10000000L}, NULL);
@@ -266,4 +269,30 @@ Test(interop_webrtcbin, parley_offers_speech_both_ways_then_webrtcbin_closes, .t
 Test(interop_webrtcbin, webrtcbin_killed_is_interrupted, .timeout = 120) {
   use_webrtcbin();
   killed_is_interrupted();
+}
+
+/* aiortc closes only its DTLS transport: its close_notify, with no RTCP BYE beside it, is parley's
+ * track-stopped(bye), and no interruption follows though nothing more arrives. */
+Test(interop_aiortc, dtls_close_notify_alone_is_bye, .timeout = 120) {
+  rig g;
+  rig_start(&g, false, "dtls-close", "2");
+  char line[256] = "";
+  if (!fgets(line, sizeof line, g.p.from)) line[0] = '\0';
+  cr_assert(strncmp(line, "dtls-closed", 11) == 0, "aiortc: %s", line);
+  int64_t closed_at = mono_us();
+  for (int i = 0; i < 300 && count(&g.r, PARLEY_EVENT_TRACK_STOPPED) == 0; i++)
+    nanosleep(&(struct timespec){0, 10000000L}, NULL);
+  cr_assert_eq(count(&g.r, PARLEY_EVENT_TRACK_STOPPED), 1);
+  cr_expect_eq(g.r.last_stop, PARLEY_STOP_BYE, "%s", parley_stop_reason_name(g.r.last_stop));
+  cr_log_info("aiortc's close_notify -> parley bye %.1f ms after aiortc said so",
+              (double)(g.r.stopped_us - closed_at) / 1000);
+  nanosleep(&(struct timespec){1, 500000000L}, NULL); /* longer than the liveness monitor's lost_after */
+  cr_expect_eq(count(&g.r, PARLEY_EVENT_INTERRUPTED), 0, "a peer that hung up is not an interruption");
+  kill(g.p.pid, SIGKILL);
+  (void)th_peer_wait(&g.p, 10);
+  cr_assert_eq(parley_call_hangup(g.c), 0);
+  for (int i = 0; i < 300 && count(&g.r, PARLEY_EVENT_CLOSED) == 0; i++)
+    nanosleep(&(struct timespec){0, 10000000L}, NULL);
+  cr_expect_eq(count(&g.r, PARLEY_EVENT_CLOSED), 1);
+  rig_free(&g);
 }

@@ -233,7 +233,8 @@ PARLEY_API int parley_call_free(parley_call *call);
 
 /* Writes an SDP offer (NUL-terminated) into the caller's buffer sdp[0..cap) and returns its length. The
  * first offer opens the call's UDP sockets and starts ICE (this side controlling). The offer carries
- * every host candidate, SDES a=crypto (AES_CM_128_HMAC_SHA1_80), Opus, rtcp-mux, and
+ * every host candidate, DTLS-SRTP (UDP/TLS/RTP/SAVPF, a=fingerprint:sha-256 of the engine's certificate,
+ * a=setup:actpass; in a call an SDES offer set up, SDES a=crypto instead), Opus, rtcp-mux, and
  * a=end-of-candidates unless a STUN server is configured (server-reflexive candidates then follow as
  * LOCAL_CANDIDATE events). Calling it again re-offers (same ICE credentials and key, new
  * credentials after parley_call_restart_ice).
@@ -244,7 +245,7 @@ PARLEY_API int parley_call_create_offer(parley_call *call, char *sdp, size_t cap
 /* Writes the SDP answer to the pending remote offer into the caller's buffer sdp[0..cap). Returns its
  * length, or
  * PARLEY_EINVAL, PARLEY_ENOSPC, PARLEY_ESTATE (no remote offer pending), PARLEY_ENOTSUP (the offer has
- * no acceptable Opus audio with SDES-SRTP), PARLEY_ENETWORK, PARLEY_ECRYPTO. */
+ * no acceptable Opus audio with DTLS-SRTP or SDES-SRTP), PARLEY_ENETWORK, PARLEY_ECRYPTO. */
 PARLEY_API int parley_call_create_answer(parley_call *call, char *sdp, size_t cap);
 
 /* Where set_remote_description failed: 1-based line (0 when not about a line) and a readable message
@@ -266,8 +267,11 @@ typedef enum parley_sdp_type {
 } parley_sdp_type;
 
 /* Applies the peer's offer (in stable) or answer (in have-local-offer); sdp borrowed. Sets the ICE
- * credentials and candidates, the SRTP key of the inbound direction, the Opus payload type and the
- * peer's direction. PARLEY_EINVAL (NULL call/sdp, unknown type), PARLEY_EPARSE (malformed: *err, if
+ * credentials and candidates, the SRTP keying (a=fingerprint and a=setup: DTLS-SRTP, the answerer taking
+ * the client role unless the offer imposes one; else the a=crypto key of the inbound direction), the
+ * Opus payload type and the peer's direction. With DTLS, media flows once the handshake on the selected
+ * ICE pair is done; a peer whose certificate does not match its a=fingerprint fails the call
+ * (PEER_STATE_CHANGED failed, .message says why). PARLEY_EINVAL (NULL call/sdp, unknown type), PARLEY_EPARSE (malformed: *err, if
  * non-NULL, names
  * the line), PARLEY_ENOTSUP (no usable audio m-line, no supported a=crypto, no a=rtcp-mux (parley
  * sends and receives RTCP on the RTP port) or no ICE credentials; any
@@ -297,7 +301,8 @@ PARLEY_API int parley_call_start(parley_call *call);
  * gathering). Returns 0, PARLEY_EINVAL, PARLEY_ESTATE (not negotiated yet, an offer/answer exchange
  * in progress, or closed), PARLEY_ECRYPTO. */
 PARLEY_API int parley_call_restart_ice(parley_call *call);
-/* Ends the call: sends an RTCP BYE (the peer sees TRACK_STOPPED with reason bye), detaches the audio,
+/* Ends the call: sends a DTLS close_notify and an RTCP BYE (the peer sees TRACK_STOPPED with reason
+ * bye), detaches the audio,
  * closes ICE. Emits ICE/peer state closed, signaling state closed, and last CLOSED. PARLEY_EINVAL,
  * PARLEY_ESTATE (already hung up). */
 PARLEY_API int parley_call_hangup(parley_call *call);
@@ -345,7 +350,7 @@ typedef enum parley_event_kind {
   PARLEY_EVENT_TRACK_STARTED = 0,       /* the peer's audio started flowing (.ssrc) */
   PARLEY_EVENT_TRACK_STOPPED,           /* it stopped: .reason */
   PARLEY_EVENT_ICE_STATE_CHANGED,       /* .ice_state */
-  PARLEY_EVENT_PEER_STATE_CHANGED,      /* .peer_state */
+  PARLEY_EVENT_PEER_STATE_CHANGED,      /* .peer_state (ICE and DTLS combined, W3C); failed: .message */
   PARLEY_EVENT_SIGNALING_STATE_CHANGED, /* .signaling_state */
   PARLEY_EVENT_INTERRUPTED,             /* the call broke without a hang-up: .code, .message */
   PARLEY_EVENT_RESUMED,                 /* the interruption is over: .code repeats its cause */

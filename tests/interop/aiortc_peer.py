@@ -6,7 +6,8 @@ stdio protocol: with --role offer it writes its SDP offer, then a line END, and 
 a line END; with --role answer it reads the offer up to END and writes its answer and END. Then it
 writes "connected" when its peer connection is, and after --seconds of call either closes the
 connection (--end close: DTLS close_notify and RTCP BYE) and writes "closed", or (--end hang) writes
-"hanging" and waits to be killed. Progress goes to stderr.
+"hanging" and waits to be killed, or (--end dtls-close) closes only its DTLS transport (close_notify, no
+RTCP BYE), writes "dtls-closed" and waits to be killed. Progress goes to stderr.
 """
 import argparse
 import asyncio
@@ -36,7 +37,7 @@ async def main():
     ap.add_argument("--wav", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seconds", type=float, default=6.0)
-    ap.add_argument("--end", choices=["close", "hang"], default="close")
+    ap.add_argument("--end", choices=["close", "hang", "dtls-close"], default="close")
     args = ap.parse_args()
 
     pc = RTCPeerConnection()
@@ -78,6 +79,10 @@ async def main():
     await asyncio.sleep(args.seconds)
     if args.end == "hang":
         say("hanging")
+        await asyncio.sleep(600)
+    if args.end == "dtls-close":
+        await pc.getTransceivers()[0].sender.transport.stop()
+        say("dtls-closed")
         await asyncio.sleep(600)
     await recorder.stop()
     await pc.close()
