@@ -109,9 +109,17 @@ bool parley__sdp_webrtc_writable(const parley__sdp *s) {
 }
 
 /* snprintf into buf at *len, keeping the length it would need (so overflow shows at the end). */
-static void add(char *buf, size_t cap, int *len, const char *fmt, const char *arg, unsigned num) {
+/* Appends to buf at *len (which counts on past cap, as snprintf does): fmt with one string, or with
+ * one number. */
+static void add(char *buf, size_t cap, int *len, const char *fmt, const char *arg) {
   size_t at = (size_t)*len < cap ? (size_t)*len : cap;
-  int n = arg ? snprintf(buf + at, cap - at, fmt, arg) : snprintf(buf + at, cap - at, fmt, num);
+  int n = snprintf(buf + at, cap - at, fmt, arg);
+  if (n > 0) *len += n;
+}
+
+static void add_num(char *buf, size_t cap, int *len, const char *fmt, unsigned num) {
+  size_t at = (size_t)*len < cap ? (size_t)*len : cap;
+  int n = snprintf(buf + at, cap - at, fmt, num);
   if (n > 0) *len += n;
 }
 
@@ -119,23 +127,23 @@ int parley__sdp_webrtc_write_session(const parley__sdp *s, char *buf, size_t cap
   int len = 0;
   if (cap) buf[0] = '\0';
   if (s->bundle_count) {
-    add(buf, cap, &len, "%s", "a=group:BUNDLE", 0);
-    for (size_t i = 0; i < s->bundle_count; i++) add(buf, cap, &len, " %s", s->bundle[i], 0);
-    add(buf, cap, &len, "%s", "\r\n", 0);
+    add(buf, cap, &len, "%s", "a=group:BUNDLE");
+    for (size_t i = 0; i < s->bundle_count; i++) add(buf, cap, &len, " %s", s->bundle[i]);
+    add(buf, cap, &len, "%s", "\r\n");
   }
-  if (s->ice_trickle) add(buf, cap, &len, "%s", "a=ice-options:trickle\r\n", 0);
+  if (s->ice_trickle) add(buf, cap, &len, "%s", "a=ice-options:trickle\r\n");
   return len;
 }
 
 int parley__sdp_webrtc_write_media(const parley__sdp_media *m, char *buf, size_t cap) {
   int len = 0;
   if (cap) buf[0] = '\0';
-  if (m->msid[0]) add(buf, cap, &len, "a=msid:%s\r\n", m->msid, 0);
-  if (m->ice_trickle) add(buf, cap, &len, "%s", "a=ice-options:trickle\r\n", 0);
+  if (m->msid[0]) add(buf, cap, &len, "a=msid:%s\r\n", m->msid);
+  if (m->ice_trickle) add(buf, cap, &len, "%s", "a=ice-options:trickle\r\n");
   if (m->ext_audio_level)
-    add(buf, cap, &len, "a=extmap:%u " PARLEY__SDP_EXT_AUDIO_LEVEL "\r\n", NULL, m->ext_audio_level);
-  if (m->ext_mid) add(buf, cap, &len, "a=extmap:%u " PARLEY__SDP_EXT_MID "\r\n", NULL, m->ext_mid);
-  if (m->rtcp_rsize) add(buf, cap, &len, "%s", "a=rtcp-rsize\r\n", 0);
+    add_num(buf, cap, &len, "a=extmap:%u " PARLEY__SDP_EXT_AUDIO_LEVEL "\r\n", m->ext_audio_level);
+  if (m->ext_mid) add_num(buf, cap, &len, "a=extmap:%u " PARLEY__SDP_EXT_MID "\r\n", m->ext_mid);
+  if (m->rtcp_rsize) add(buf, cap, &len, "%s", "a=rtcp-rsize\r\n");
   return len;
 }
 
