@@ -343,8 +343,8 @@ static int parse_fingerprint(parser *ps, span v, char *dst) {
   span rest = trim(v), alg, fp;
   if (dst[0]) return 0; /* several: the first one counts */
   if (!next_token(&rest, &alg) || !next_token(&rest, &fp) || rest.n != 0 ||
-      alg.n + 1 + fp.n >= PARLEY__SDP_FINGERPRINT_MAX)
-    return fail(ps, "bad fingerprint");
+      alg.n + 1 + fp.n >= PARLEY__SDP_FINGERPRINT_MAX || memchr(alg.p, '\0', alg.n) || memchr(fp.p, '\0', fp.n))
+    return fail(ps, "bad fingerprint"); /* a NUL would cut the value short when it is written back */
   memcpy(dst, alg.p, alg.n);
   dst[alg.n] = ' ';
   memcpy(dst + alg.n + 1, fp.p, fp.n);
