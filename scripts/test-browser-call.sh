@@ -34,28 +34,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
-wait_for() { # TRIES WHAT COMMAND...: every 50 ms
-  n=$1
-  what=$2
-  shift 2
-  i=0
-  until "$@"; do
-    i=$((i + 1))
-    [ $i -lt "$n" ] || fail "$what"
-    sleep 0.05
-  done
-}
+. scripts/serve-lib.sh # wait_for, serve
 now_ms() { date +%s%3N; }
 
-serve() { # LOG ARGS...: parley-call serve on a free port; sets $url and $serve_pid
-  log=$1
-  shift
-  timeout -k 5 120 "$tool" serve 127.0.0.1:0 --loopback-only "$@" > "$log" 2>&1 &
-  serve_pid=$!
-  pids="$pids $serve_pid"
-  wait_for 100 "serve did not start" grep -q '^serving at' "$log"
-  url=$(sed -n 's|^serving at \(http://[0-9.:]*\)/.*|\1|p' "$log")
-}
 browser() { # PROFILE URL: headless Chromium with a fake microphone playing speech_a
   timeout -k 5 90 "$chromium" --headless=new --no-sandbox --user-data-dir="$tmp/$1" \
     --use-fake-ui-for-media-stream --use-fake-device-for-media-stream \

@@ -35,29 +35,7 @@ fail() {
 pass() { echo "ok: $*"; }
 
 . scripts/wav-lib.sh # wav_tone, wav_windows
-# wait_for POLLS WHAT CMD...: runs CMD every 0.05 s until it succeeds; fails with WHAT after POLLS tries.
-wait_for() {
-  n=$1
-  what=$2
-  shift 2
-  i=0
-  until "$@"; do
-    i=$((i + 1))
-    [ $i -lt "$n" ] || fail "$what"
-    sleep 0.05
-  done
-}
-
-# serve LOG ARGS...: starts parley-call serve on a free port in the background; sets $url (http://...).
-serve() {
-  log=$1
-  shift
-  timeout -k 5 120 "$tool" serve 127.0.0.1:0 --loopback-only "$@" > "$log" 2>&1 &
-  pids="$pids $!"
-  serve_pid=$!
-  wait_for 100 "serve did not start" grep -q '^serving at' "$log"
-  url=$(sed -n 's|^serving at \(http://[0-9.:]*\)/.*|\1|p' "$log")
-}
+. scripts/serve-lib.sh # wait_for, serve
 # stop_serve: SIGTERM, which must end it cleanly (exit 0: under ASan no leak or error either).
 stop_serve() {
   kill -TERM "$serve_pid" 2>/dev/null || true

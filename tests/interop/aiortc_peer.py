@@ -16,19 +16,7 @@ import sys
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer, MediaRecorder
 
-
-def read_sdp():
-    lines = []
-    for line in sys.stdin:
-        if line.startswith("END"):
-            return "".join(lines)
-        lines.append(line)
-    sys.exit("aiortc_peer: stdin ended before END")
-
-
-def say(text):
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+from peer_stdio import read_sdp, say
 
 
 async def main():

@@ -20,23 +20,11 @@ gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
-
-def say(text):
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+from peer_stdio import read_sdp, say  # noqa: E402
 
 
 def log(*a):
     print("webrtcbin_peer:", *a, file=sys.stderr, flush=True)
-
-
-def read_sdp():
-    lines = []
-    for line in sys.stdin:
-        if line.startswith("END"):
-            return "".join(lines)
-        lines.append(line)
-    sys.exit("webrtcbin_peer: stdin ended before END")
 
 
 def main():
