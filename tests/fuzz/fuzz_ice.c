@@ -3,7 +3,9 @@
  * password so the authenticated paths are reached; an answer to the agent's latest request, signed
  * with the remote password; a remote candidate; time passing; consent check; restart) and the
  * following bytes feed it. Invariants checked: the agent only ever sends to addresses it was given or
- * learned, media is only accepted from the selected pair, deadlines never go backwards past now.
+ * learned; media is accepted on the selected pair, and otherwise only from an address the agent was
+ * given as a candidate or that sent it an authenticated check (RFC 8445 12.2: any valid pair), never
+ * before a pair is selected.
  * The agent's sources are compiled into this translation unit so they are instrumented. */
 #include "transport/ice.c"
 #include "transport/ice_checklist.c"
@@ -21,7 +23,19 @@ typedef struct harness {
   parley__netaddr last_dst;
   int last_local;
   size_t sends;
+  parley__netaddr known[80]; /* remote candidates given, and sources of correctly signed checks */
+  int nknown;
 } harness;
+
+static void know(harness *h, const parley__netaddr *a) {
+  if (h->nknown < (int)(sizeof h->known / sizeof h->known[0])) h->known[h->nknown++] = *a;
+}
+
+static bool known(const harness *h, const parley__netaddr *a) {
+  for (int i = 0; i < h->nknown; i++)
+    if (parley__netaddr_equal(&h->known[i], a)) return true;
+  return false;
+}
 
 static void on_send(void *ctx, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
   harness *h = ctx;
@@ -67,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   parley__ice_set_remote_credentials(a, remote_ufrag, remote_pwd);
   parley__ice_candidate c = {.foundation = "x", .component = 1, .priority = 2130706431u, .addr = peer, .local = -1};
   parley__ice_add_remote_candidate(a, &c, now);
+  know(&h, &peer);
 
   for (int steps = 0; size > 0 && steps < 64; steps++) {
     uint8_t op = data[0];
@@ -95,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int n = parley__ice_msg_build(&m, (f.flags & 32) ? remote_pwd : p, buf, sizeof buf);
       parley__netaddr src = peer;
       if (f.flags & 64) src.port = f.port ? f.port : 1;
+      if (!(f.flags & (16 | 32))) know(&h, &src);
       if (n > 0) parley__ice_receive(a, 0, &src, buf, (size_t)n, now);
       break;
     }
@@ -129,6 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       r.priority = f.prio;
       r.type = (parley__ice_cand_type)(f.type % 4);
       parley__ice_add_remote_candidate(a, &r, now);
+      know(&h, &r.addr);
       break;
     }
     case 5: parley__ice_send_consent_check(a, now); break;
@@ -139,14 +156,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     default: parley__ice_remote_end_of_candidates(a, now); break;
     }
-    /* The media gate opens only for the selected pair. */
+    /* The media gate: open for the selected pair; for any other source only if the agent knows it. */
     int sl;
     parley__netaddr sr;
     if (parley__ice_selected_pair(a, &sl, &sr) == 0) {
       if (!parley__ice_accept_media(a, sl, &sr)) abort();
       parley__netaddr other = sr;
       other.port ^= 1;
-      if (parley__ice_accept_media(a, sl, &other)) abort();
+      if (parley__ice_accept_media(a, sl, &other) && !known(&h, &other)) abort();
+      parley__netaddr stranger = sr;
+      stranger.port = 9;
+      stranger.ip[0] ^= 0x80;
+      if (parley__ice_accept_media(a, sl, &stranger) && !known(&h, &stranger)) abort();
     } else if (parley__ice_accept_media(a, 0, &peer)) {
       abort();
     }
