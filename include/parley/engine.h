@@ -366,6 +366,17 @@ typedef enum parley_event_kind {
 #define PARLEY_SESSION_MAX_SPEAKERS 4
 
 typedef struct parley_session parley_session;
+typedef struct parley_room parley_room;               /* parley/room.h */
+typedef struct parley_room_member parley_room_member; /* parley/room.h */
+
+/* Why a room member left (room MEMBERS_CHANGED, CLOSED). */
+typedef enum parley_leave_reason {
+  PARLEY_LEAVE_NONE = 0, /* joined, or only its flags changed */
+  PARLEY_LEAVE_LEFT,     /* left on purpose */
+  PARLEY_LEAVE_KICKED,   /* removed by the server or a moderator */
+  PARLEY_LEAVE_VANISHED, /* interrupted for longer than the grace period */
+  PARLEY_LEAVE_FAILED,   /* its call failed or could not be set up */
+} parley_leave_reason;
 
 typedef enum parley_stop_reason {
   PARLEY_STOP_NONE = 0,
@@ -420,6 +431,11 @@ typedef struct parley_event {
   const char *candidate;
   size_t count;                /* MEMBERS_CHANGED: members; SPEAKERS_CHANGED: entries in speakers */
   parley_call *speakers[PARLEY_SESSION_MAX_SPEAKERS]; /* SPEAKERS_CHANGED: loudest first */
+  /* Room events (parley/room.h); else NULL / NONE. */
+  parley_room *room;
+  const parley_room_member *member;      /* MEMBERS_CHANGED, member INTERRUPTED/RESUMED */
+  parley_leave_reason leave_reason;      /* MEMBERS_CHANGED, CLOSED */
+  const char *speaker_ids[PARLEY_SESSION_MAX_SPEAKERS]; /* SPEAKERS_CHANGED: member ids, loudest first */
 } parley_event;
 
 /* A listener. Runs on the dispatch thread (or in parley_engine_dispatch), never on the audio or network

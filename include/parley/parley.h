@@ -70,5 +70,7 @@ PARLEY_API const char *parley_version(void);
 
 /* Engines, calls and events. */
 #include "parley/engine.h"
+/* Rooms: multi-party voice through a mesh or a Janus AudioBridge. */
+#include "parley/room.h"
 
 #endif /* PARLEY_H */
