@@ -68,6 +68,9 @@ def main():
         log("connection", s.value_nick)
         if s == GstWebRTC.WebRTCPeerConnectionState.CONNECTED and not state["connected"]:
             state["connected"] = True
+            # The held file's timestamps start at 0 but the pipeline has run since PLAYING: shift them to
+            # now, or the pacer lets the first seconds out in one burst.
+            pace_pad.set_offset(pipe.get_clock().get_time() - pipe.get_base_time())
             pace_pad.remove_probe(hold)
             say("connected")
             GLib.timeout_add(int(args.seconds * 1000), finish)
@@ -106,10 +109,6 @@ def main():
         w.emit("set-local-description", desc, Gst.Promise.new())
         local_sdp_when_gathered()
 
-    def on_negotiation_needed(_w):
-        if args.role == "offer":
-            w.emit("create-offer", None, Gst.Promise.new_with_change_func(on_created, "offer"))
-
     def create_answer():
         w.emit("create-answer", None, Gst.Promise.new_with_change_func(on_created, "answer"))
 
@@ -135,9 +134,16 @@ def main():
     w.connect("pad-added", on_pad)
     w.connect("notify::connection-state", on_state)
     w.connect("notify::ice-gathering-state", on_gathering)
-    w.connect("on-negotiation-needed", on_negotiation_needed)
     pipe.set_state(Gst.State.PLAYING)
-    if args.role == "answer":
+    if args.role == "offer":
+        # The pacer holds the first buffer, so no caps reach webrtcbin and it would never want to
+        # negotiate: name the codec on the transceiver and offer at once.
+        trans = w.emit("get-transceiver", 0)
+        trans.set_property("codec-preferences", Gst.Caps.from_string(
+            "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000"))
+        GLib.idle_add(lambda: w.emit("create-offer", None,
+                                     Gst.Promise.new_with_change_func(on_created, "offer")) and False)
+    else:
         offer = read_sdp()
         set_remote(offer, GstWebRTC.WebRTCSDPType.OFFER, create_answer)
     GLib.timeout_add(60000, lambda: (say("not connected"), loop.quit()) and False)
