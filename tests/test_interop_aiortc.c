@@ -214,6 +214,9 @@ static void answer_or_offer_then_close(bool parley_offers) {
   cr_expect_eq(count(&g.r, PARLEY_EVENT_CLOSED), 1);
   parley_call_stats st;
   cr_assert_eq(parley_call_get_stats(g.c, &st), 0);
+  cr_log_info("parley received %llu packets (%lld lost), concealed %llu ms, jitter %.1f ms, buffer %.1f ms",
+              (unsigned long long)st.packets_received, (long long)st.packets_lost,
+              (unsigned long long)st.concealed_ms, st.jitter_ms, st.jitter_buffer_ms);
   parley_engine_free(g.e); /* finalises parley's WAV */
   g.e = NULL;
   heard("parley", g.parley_out, "speech_b_48k.wav", "speech_a_48k.wav");

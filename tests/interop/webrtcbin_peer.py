@@ -39,14 +39,14 @@ def main():
     Gst.init(None)
     pipe = Gst.parse_launch(
         "webrtcbin name=w bundle-policy=max-bundle "
-        "filesrc location=%s ! wavparse ! identity name=pace sync=true ! audioconvert ! audioresample "
+        "filesrc location=%s ! wavparse ! identity name=hold ! identity sync=true ! audioconvert ! audioresample "
         "! audio/x-raw,rate=48000,channels=1 "
         "! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w."
         % args.wav)
     w = pipe.get_by_name("w")
     loop = GLib.MainLoop()
-    # The file starts when the call does (as aiortc's player does): held at the pacer until connected.
-    pace_pad = pipe.get_by_name("pace").get_static_pad("sink")
+    # The file starts when the call does (as aiortc's player does): held before the pacer until connected.
+    pace_pad = pipe.get_by_name("hold").get_static_pad("src")
     hold = pace_pad.add_probe(Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER,  # caps pass: the offer needs them
                               lambda *_: Gst.PadProbeReturn.OK)
     state = {"gathered": threading.Event(), "connected": False}
@@ -69,7 +69,8 @@ def main():
         if s == GstWebRTC.WebRTCPeerConnectionState.CONNECTED and not state["connected"]:
             state["connected"] = True
             # The held file's timestamps start at 0 but the pipeline has run since PLAYING: shift them to
-            # now, or the pacer lets the first seconds out in one burst.
+            # now (an offset on a source pad moves the segment it sends), or the pacer lets the first
+            # seconds out in one burst, which parley then plays 5 % fast for seconds to shed.
             pace_pad.set_offset(pipe.get_clock().get_time() - pipe.get_base_time())
             pace_pad.remove_probe(hold)
             say("connected")
