@@ -183,7 +183,7 @@ void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us) {
 int parley__ice_start(parley__ice_agent *a, int64_t now_us) {
   if (!a) return PARLEY_EINVAL;
   PARLEY__GUARD_CHECK(&a->guard, __func__);
-  if (a->started || a->nlocal == 0) return PARLEY_ESTATE;
+  if (a->started || (a->nlocal == 0 && a->relays_pending == 0)) return PARLEY_ESTATE; /* relays: may come later */
   a->now_us = now_us;
   a->started = true;
   a->next_ta_us = now_us;

@@ -162,7 +162,8 @@ void parley__ice_expect_relays(parley__ice_agent *a, int count);
 void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us);
 
 /* Starts gathering (server-reflexive, if a STUN server is set; LOCAL_CANDIDATE events for every host
- * candidate first) and, once remote credentials are known, connectivity checks. 0 or PARLEY_ESTATE. */
+ * candidate first) and, once remote credentials are known, connectivity checks. 0, or PARLEY_ESTATE
+ * (started already, or no local socket and no relay expected). */
 int parley__ice_start(parley__ice_agent *a, int64_t now_us);
 
 /* Local ufrag and pwd (NUL-terminated, owned by the agent, valid until the next restart or free). */
