@@ -2,7 +2,8 @@
  * (engine/signaling.h), ICE over the call's own UDP sockets (ice.h, udp.h, ice_gather.h) with the
  * liveness monitor (liveness.h via ice_liveness.h), the network thread's service of the call, start,
  * ICE restart, hangup and teardown. Its descriptions (SDP offer/answer, candidates) are call_sdp.c; its
- * media over the network (RTP/RTCP/SRTP, the chains it hands to the audio thread) call_media.c.
+ * media over the network (RTP/RTCP/SRTP, the chains it hands to the audio thread) call_media.c; its
+ * relayed candidates (TURN allocations, what goes through them) call_turn.c.
  *
  * Owns: the sockets, agent, monitor, SRTP sessions and, from start to hangup, the parley__call_media
  * (chains and the two SPSC rings). Threads: the parley_call_* functions run on app threads and the

@@ -1,6 +1,7 @@
 /* call_internal.h: struct parley_call and what call.c (life and state), call_sdp.c (descriptions),
- * call_dtls.c (DTLS-SRTP) and call_media.c (media over the network) share. Private to those files. Locks as in
- * engine_internal.h: everything below "under eng->lock" is touched only with eng->lock held. */
+ * call_dtls.c (DTLS-SRTP), call_media.c (media over the network) and call_turn.c (TURN relays) share.
+ * Private to those files. Locks as in engine_internal.h: everything below "under eng->lock" is touched
+ * only with eng->lock held. */
 #ifndef PARLEY_ENGINE_CALL_INTERNAL_H
 #define PARLEY_ENGINE_CALL_INTERNAL_H
 

@@ -2,8 +2,8 @@
  * (transport/turn.h, sans-IO), made from the call's first host socket of the server's family, which
  * carries everything to and from that server; or, for ?transport=tcp, from a TCP connection of its own
  * (opened here, non-blocking, from that socket's address), whose stream is cut into messages by
- * parley__turn_frame_len and written through a small buffer so that no message goes out in part. Owns the clients and their plumbing: the allocation
- * becomes a local candidate of the agent (parley__ice_add_local_relay) whose datagrams, whatever sends
+ * parley__turn_frame_len and written through a small buffer so that no message goes out in part.
+ * Owns the clients and their plumbing: the allocation becomes a local candidate of the agent (parley__ice_add_local_relay) whose datagrams, whatever sends
  * them (ICE checks, consent, DTLS, SRTP), go out wrapped (Send indications, ChannelData once a channel
  * is bound); what the server relays comes back unwrapped, with the peer as its source, to the demux in
  * call.c. Remote candidates get permissions and channels as they arrive; a peer only the agent learns
@@ -96,7 +96,8 @@ static void settle(parley_call *c, parley__call_relay *r, int64_t now) {
   if (st == PARLEY__TURN_READY && parley__turn_addresses(r->turn, &rel, &map) == 0 &&
       parley__netaddr_from_sockaddr(&relayed, &rel) == 0 && parley__netaddr_from_sockaddr(&mapped, &map) == 0) {
     /* The relay policy hides this host's address from the peer: raddr 0.0.0.0 rport 0, as browsers do. */
-    if (c->eng->relay_only) (void)parley__netaddr_from_ip(&mapped, mapped.family == PARLEY__NETADDR_V6 ? "::" : "0.0.0.0", 0);
+    if (c->eng->relay_only)
+      (void)parley__netaddr_from_ip(&mapped, mapped.family == PARLEY__NETADDR_V6 ? "::" : "0.0.0.0", 0);
     r->local = parley__ice_add_local_relay(c->ice, &relayed, &mapped, now);
   }
   if (r->local < 0) parley__ice_relay_given_up(c->ice, now);
@@ -183,7 +184,8 @@ bool parley__call_turn_socket_error(parley_call *c, int sock, const parley__udp_
     parley__call_relay *r = &c->relays[i];
     if (r->tcp || r->sock != sock || !parley__netaddr_equal(&err->peer, &r->server)) continue;
     /* The server is unreachable: so is every peer behind it (no peer filter). */
-    if (r->local >= 0 && c->mon) (void)parley__ice_liveness_on_socket_error(&c->il, r->local, NULL, err->sys_errno, now);
+    if (r->local >= 0 && c->mon)
+      (void)parley__ice_liveness_on_socket_error(&c->il, r->local, NULL, err->sys_errno, now);
     return true;
   }
   return false;

@@ -265,9 +265,11 @@ PARLEY_API int parley_call_free(parley_call *call);
  * first offer opens the call's UDP sockets and starts ICE (this side controlling). The offer carries
  * every host candidate, DTLS-SRTP (UDP/TLS/RTP/SAVPF, a=fingerprint:sha-256 of the engine's certificate,
  * a=setup:actpass; in a call an SDES offer set up, SDES a=crypto instead), Opus, rtcp-mux, and
- * a=end-of-candidates unless a STUN or TURN server is configured (server-reflexive and relayed candidates
- * then follow as LOCAL_CANDIDATE events; with PARLEY_ICE_POLICY_RELAY only relayed ones, none in the SDP). Calling it again re-offers (same ICE credentials and key, new
- * credentials after parley_call_restart_ice).
+ * a=end-of-candidates once gathering is done: at once without STUN and TURN servers; with them the
+ * server-reflexive and relayed candidates follow as LOCAL_CANDIDATE events, then "end-of-candidates"
+ * (PARLEY_ICE_POLICY_RELAY: relayed ones only, and no host address in the SDP). Calling it again
+ * re-offers (same ICE credentials and key, new credentials after parley_call_restart_ice), with every
+ * candidate gathered so far.
  * PARLEY_EINVAL (NULL), PARLEY_ENOSPC (cap too small; 8192 is always enough), PARLEY_ESTATE (a remote
  * offer is pending, or the call is closed), PARLEY_ENETWORK (no usable local address or socket),
  * PARLEY_ECRYPTO. */
