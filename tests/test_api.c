@@ -47,6 +47,8 @@ Test(api, event_and_state_names) {
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STARTED), "track-started");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STOPPED), "track-stopped");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_ICE_STATE_CHANGED), "ice-connection-state-changed");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_NEGOTIATION_NEEDED), "negotiation-needed");
+  cr_expect_lt(PARLEY_EVENT_NEGOTIATION_NEEDED, PARLEY_EVENT_CALL_KIND_COUNT, "a call event");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_CLOSED), "closed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_MEMBERS_CHANGED), "members-changed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_SPEAKERS_CHANGED), "speakers-changed");
@@ -61,6 +63,7 @@ Test(api, event_and_state_names) {
 Test(api, engine_config_is_validated) {
   parley_engine *e = (parley_engine *)1;
   cr_expect_eq(parley_engine_new(NULL, &e), PARLEY_EINVAL);
+  cr_expect_eq(parley_engine_network_changed(NULL), PARLEY_EINVAL);
   cr_expect_null(e);
   parley_engine_config cfg;
   parley_engine_config_init(&cfg);
