@@ -8,8 +8,8 @@
  * namespace R (unshare), which holds coturn on 10.0.0.1:3478 and two veth links to namespaces A
  * (10.0.0.2) and B (10.0.1.2); R forwards between A and B only as far as nft lets it, and it drops
  * everything forwarded, so A and B reach coturn and the relayed addresses and never each other. Each
- * engine's sockets are made while the calling thread is in its namespace (setns), which is where the
- * call's sockets then live; the engines' threads stay in R. coturn dies with the test process
+ * engine is made while the calling thread is in its namespace (setns), so that its threads live there
+ * (the network thread watches the addresses, for handover), and so are its sockets. coturn dies with the test process
  * (PR_SET_PDEATHSIG). Skipped without root, namespaces, nft or coturn. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -354,8 +354,13 @@ static void rig_up(rig *g, parley_ice_transport_policy policy, const char *const
   if (why) cr_skip_test("%s", why);
   turn_start(&g->n);
   if (block) sh(block);
+  /* Each engine is made in its namespace, so its network thread lives there too: the thread that
+   * watches the host's addresses (handover) must see those of the call's sockets. */
+  enter(g->n.a);
   side_start(&g->a, "A", SPEECH_A, policy, urls);
+  enter(g->n.b);
   side_start(&g->b, "B", SPEECH_B, policy, urls);
+  enter(g->n.r);
 }
 
 /* Host candidates on both sides, but only the relay connects: speech both ways through coturn; then
