@@ -397,11 +397,6 @@ int parley_call_off(parley_call *call, int listener_id) {
   return parley__target_off(call->eng, &call->tgt, listener_id);
 }
 
-int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
-  return parley_call_on(call, kind, fn, user);
-}
-
-int parley_off(parley_call *call, int listener_id) { return parley_call_off(call, listener_id); }
 
 /* ---- public: media ---- */
 

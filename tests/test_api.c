@@ -342,31 +342,6 @@ Test(api, call_table_is_bounded) {
   parley_engine_free(e);
 }
 
-/* The names before 0.2 still work for one minor version. */
-static void count_event(const parley_event *ev, void *user) {
-  (void)ev;
-  (*(int *)user)++;
-}
-
-Test(api, deprecated_parley_on_and_off_still_work) {
-  parley_engine_config cfg;
-  parley_engine_config_init(&cfg);
-  parley_engine *e;
-  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
-  parley_call *c;
-  cr_assert_eq(parley_call_new(e, &c), 0);
-  int n = 0;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  int id = parley_on(c, PARLEY_EVENT_CLOSED, count_event, &n);
-  cr_expect_gt(id, 0);
-  cr_expect_eq(parley_off(c, id), 0);
-  cr_expect_eq(parley_off(c, id), PARLEY_ENOTFOUND);
-#pragma GCC diagnostic pop
-  cr_expect_eq(parley_call_free(c), 0);
-  parley_engine_free(e);
-}
-
 /* A target whose events the app does not dispatch keeps the newest ones and counts the rest in its
  * statistics: delivered + dropped is what was posted, and CLOSED still comes last. */
 typedef struct tally {

@@ -507,10 +507,6 @@ PARLEY_API int parley_call_on(parley_call *call, parley_event_kind kind, parley_
 /* Removes a listener. Once parley_call_off returns, fn is not called again (except an invocation already
  * running on another thread). 0, PARLEY_EINVAL, PARLEY_ENOTFOUND. */
 PARLEY_API int parley_call_off(parley_call *call, int listener_id);
-/* The names before 0.2, beside parley_session_on/off: deprecated, removed in the next minor version. */
-PARLEY_API __attribute__((deprecated("use parley_call_on"))) int parley_on(parley_call *call, parley_event_kind kind,
-                                                                         parley_event_fn fn, void *user);
-PARLEY_API __attribute__((deprecated("use parley_call_off"))) int parley_off(parley_call *call, int listener_id);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Sessions: a mesh of calls (one per remote participant) sharing the engine's capture (encoded once per
