@@ -11,8 +11,9 @@
  * Timeline (20 s at 48 kHz, 10 ms frames, reference and capture perfectly aligned as the engine's
  * echo stage sees them when the device reports no extra delay): 0-8 s far end only (erle_db over 4-8
  * s: 10 log10 of microphone over output energy), 8-12 s double talk (near_corr_dt: the output's
- * correlation with the clean talker, pooled over half-second pieces each at its best lag within 40 ms
- * (400 ms end to end), pauses skipped; near_level_dt_db: the talker's level
+ * correlation with the clean talker, pooled over 125 ms pieces each at its best lag within 40 ms (400
+ * ms end to end: the receiver's time-scaling moves the lag within a second; half-second pieces read
+ * 0.67 where these read 0.82), pauses skipped; near_level_dt_db: the talker's level
  * in the output against the clean talker, by least squares; dt_echo_return_db: what is left of the
  * output after taking that talker out, against the echo at the microphone), 12-16 s far end only again
  * (erle_after_dt_db over 13-16 s: does the canceller hold after double talk), 16-20 s near end only
@@ -33,7 +34,8 @@
  * (real time, 22 s per room); B's microphone hears what B's loudspeaker played one period earlier
  * through the room, plus B's talker, and the figures are taken on what A hears (Opus, DTX, jitter
  * buffer and time-scaling included; lags searched up to 400 ms). "parley-e2e-off" is the same call with
- * B's echo cancellation off, in the first room: the reference for near_corr_near_only. Not timed. */
+ * B's echo cancellation off, in the first room (or the one --room names): the reference for
+ * near_corr_near_only. Not timed. */
 #define _GNU_SOURCE /* clock_nanosleep */
 #include <math.h>
 #include <speex/speex_echo.h>
@@ -183,22 +185,24 @@ typedef struct verdict {
 
 #define S(sec) ((size_t)(sec) * RATE)
 
-/* How the near-end talker comes out in out over [from, to): in pieces of PIECE samples, each at its own
- * best lag in 0..max_lag (time-scaling in a jitter buffer moves the lag within a segment; pieces where
- * the talker is silent are skipped). corr: the pooled correlation; *gain: the least-squares gain of
- * near in out; *residual: what is left of out after taking gain * near out; *lag_out: the median lag. */
-#define PIECE (RATE / 2)
+/* How the near-end talker comes out in out over [from, to): in pieces of PIECE samples (125 ms), each
+ * at its own best lag in 0..max_lag (time-scaling in a jitter buffer moves the lag within a segment;
+ * pieces where the talker is silent are skipped). Returns the pooled correlation; *gain: the
+ * least-squares gain of near in out; *residual: what is left of out after taking gain * near out;
+ * *lag_out: the median lag. */
+#define PIECE (RATE / 8)
+#define MAX_PIECES 40 /* a 4 s segment */
 static double near_fit(const float *near, const float *out, size_t from, size_t to, long max_lag, double *gain,
                        double *residual, long *lag_out) {
   double xy = 0, xx = 0, yy = 0;
-  long lags[64];
+  long lags[MAX_PIECES];
   size_t n_lags = 0;
   typedef struct {
     size_t at;
     long lag;
   } piece;
-  piece pcs[64];
-  for (size_t p = from; p + PIECE <= to && n_lags < 64; p += PIECE) {
+  piece pcs[MAX_PIECES];
+  for (size_t p = from; p + PIECE <= to && n_lags < MAX_PIECES; p += PIECE) {
     if (energy(near + p, PIECE) < 1e-4 * PIECE) continue; /* under -40 dBFS: a pause */
     double peak = 0;
     long lag = parley__xcorr_best_lag(near + p, PIECE, out + p, PIECE + (size_t)max_lag, max_lag, &peak);
@@ -222,7 +226,7 @@ static double near_fit(const float *near, const float *out, size_t from, size_t 
       }
     *residual = r2;
   }
-  if (lag_out) { /* median, by insertion sort of a few values */
+  if (lag_out) { /* median, by insertion sort */
     for (size_t a = 1; a < n_lags; a++)
       for (size_t b = a; b > 0 && lags[b - 1] > lags[b]; b--) {
         long t = lags[b];
@@ -235,7 +239,8 @@ static double near_fit(const float *near, const float *out, size_t from, size_t 
 }
 
 /* out lags the microphone by up to max_lag (the stage's own delay; end to end, the call's). */
-static void judge(const float *mic, const float *echo, const float *near, const float *out, long max_lag, verdict *v) {
+static void judge(const float *mic, const float *echo, const float *near, const float *out, long max_lag,
+                  verdict *v) {
   double g, residual;
   long lag;
   v->near_corr_dt = near_fit(near, out, S(8), S(12), max_lag, &g, &residual, &lag);
@@ -268,6 +273,8 @@ static int negotiate(parley_call *a, parley_call *b) {
   return parley_call_start(a) < 0 || parley_call_start(b) < 0 ? -1 : 0;
 }
 
+static bool e2e_no_dtx; /* --no-dtx */
+
 #define E2E_LEAD_S 2 /* periods run before the timeline: ICE connects, the jitter buffers settle */
 
 /* A (the far talker) calls B over loopback; both engines in PARLEY_AUDIO_APP_CALLBACK, this thread
@@ -276,7 +283,7 @@ static int negotiate(parley_call *a, parley_call *b) {
  * h scaled by g, plus `near` and the noise floor. Fills out (what A hears), mic and echo (B's). -1 if
  * the call could not be set up. */
 static int run_e2e(const room_case *c, const sparse_ir *h, double g, bool aec, const float *far,
-                   const float *near, float *out, float *mic, float *echo) {
+                   const float *near, float *out, float *mic, float *echo, float *played) {
   parley_engine_config ca;
   parley_engine_config_init(&ca);
   ca.audio = PARLEY_AUDIO_APP_CALLBACK;
@@ -284,14 +291,15 @@ static int run_e2e(const room_case *c, const sparse_ir *h, double g, bool aec, c
   ca.loopback_candidates = true;
   ca.ipv6 = false;
   ca.echo_cancellation = false; /* A hears no echo: only B's stage is measured */
+  ca.opus_dtx = !e2e_no_dtx;
   parley_engine_config cb = ca;
   cb.echo_cancellation = aec;
   parley_engine *ea = NULL, *eb = NULL;
   parley_call *a = NULL, *b = NULL;
-  float *played = calloc(TOTAL + FRAME, sizeof *played);
+  memset(played, 0, (TOTAL + FRAME) * sizeof *played);
   float zero[FRAME] = {0}, sink[FRAME];
   int rc = -1;
-  if (!played || parley_engine_new(&ca, &ea) < 0 || parley_engine_new(&cb, &eb) < 0 ||
+  if (parley_engine_new(&ca, &ea) < 0 || parley_engine_new(&cb, &eb) < 0 ||
       parley_call_new(ea, &a) < 0 || parley_call_new(eb, &b) < 0 || negotiate(a, b) < 0)
     goto out;
   parley__rng noise;
@@ -328,7 +336,6 @@ out:
   parley_call_free(b);
   parley_engine_free(ea);
   parley_engine_free(eb);
-  free(played);
   return rc;
 }
 
@@ -346,8 +353,10 @@ static void report(bench_report *rep, const char *room, const char *impl, const 
 }
 
 static int run_echo(bench_report *rep, int argc, char **argv) {
-  const char *only = NULL;
+  const char *only = NULL, *only_room = NULL;
   const parley__cli_opt opts[] = {
+      {"room", PARLEY__CLI_STRING, &only_room, "NAME", "only this room (rt60_0.2 ... clip_6db) [all]", 0, 0},
+      {"no-dtx", PARLEY__CLI_FLAG, &e2e_no_dtx, NULL, "end to end without Opus DTX (a diagnostic)", 0, 0},
       {"impl", PARLEY__CLI_STRING, &only, "NAME", "only this row: parley, speexdsp, webrtc-ap, parley-e2e or parley-e2e-off [all]", 0, 0},
   };
   int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
@@ -360,7 +369,8 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
   float *spk = malloc(TOTAL * sizeof *spk), *echo = malloc(TOTAL * sizeof *echo);
   float *mic = malloc(TOTAL * sizeof *mic), *out = malloc(TOTAL * sizeof *out);
   float *mic2 = malloc(TOTAL * sizeof *mic2), *echo2 = malloc(TOTAL * sizeof *echo2);
-  if (!far || !near || !spk || !echo || !mic || !out || !mic2 || !echo2) return 1;
+  float *played = malloc((TOTAL + FRAME) * sizeof *played);
+  if (!far || !near || !spk || !echo || !mic || !out || !mic2 || !echo2 || !played) return 1;
   for (size_t i = S(12); i < S(16); i++) near[i] = 0; /* 12-16 s: far end alone again */
   static const struct {
     const char *name;
@@ -375,6 +385,7 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
   parley__rng noise;
   for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
     const room_case *c = &CASES[ci];
+    if (only_room && strcmp(only_room, c->name) != 0) continue;
     sparse_ir h;
     if (ir_make(&h, c, 1000 + ci) < 0) return 1;
     for (size_t i = 0; i < TOTAL; i++) spk[i] = c->clip ? tanhf(2.0f * far[i]) / 2.0f : far[i];
@@ -394,16 +405,22 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
       report(rep, c->name, impls[k].name, &v);
     }
     /* End to end, on and (in the first room, for the near-end-only reference) off. */
-    for (int aec = 1; aec >= (ci == 0 ? 0 : 1); aec--) {
+    for (int aec = 1; aec >= (ci == 0 || only_room ? 0 : 1); aec--) {
       const char *name = aec ? "parley-e2e" : "parley-e2e-off";
       if (only && strcmp(only, name) != 0) continue;
       verdict v;
-      if (run_e2e(c, &h, g, aec, far, near, out, mic2, echo2) < 0) {
+      if (run_e2e(c, &h, g, aec, far, near, out, mic2, echo2, played) < 0) {
         bench_note(rep, "%s %s: the call could not be set up", c->name, name);
         continue;
       }
       judge(mic2, echo2, near, out, E2E_MAX_LAG, &v);
       report(rep, c->name, name, &v);
+      if (!aec) continue;
+      /* The stage alone on the call's own signals: B's output stream (what it played one period later)
+       * as the reference, B's microphone as the capture. Tells the stage from the codec path. */
+      run_parley(c, played + FRAME, mic2, out);
+      judge(mic2, echo2, near, out, RATE / 25, &v);
+      report(rep, c->name, "parley-e2e-stage", &v);
     }
     ir_free(&h);
   }
@@ -425,6 +442,7 @@ static int run_echo(bench_report *rep, int argc, char **argv) {
   free(out);
   free(mic2);
   free(echo2);
+  free(played);
   return 0;
 }
 

@@ -33,6 +33,7 @@ struct parley__echo {
   parley__echo_delay *est;         /* echo delay estimator; NULL when the filter covers the whole tail */
   uint64_t shift;                  /* where the filter starts after delay_samples (from est) */
   uint64_t max_shift;              /* tail - filter, in samples */
+  bool placed;                     /* the estimator has placed the filter once */
   float *far_raw, *near_raw;       /* one frame each: the estimator's inputs */
   parley__echo_suppress sup;       /* residual echo suppressor (cfg.residual_echo_suppression) */
   int far_quiet_frames;            /* frames since the reference last carried sound */
@@ -208,8 +209,11 @@ static float reference_at(parley__echo *e, uint64_t k, uint64_t delay, bool coun
   return 0;
 }
 
-/* Feeds the delay estimator this frame and moves the filter to its estimate: the filter starts a few
- * milliseconds before the echo's onset (so the direct path is inside it), within 0..max_shift. */
+/* The filter's echo return (echo_suppress.h's leak) below which it is cancelling: -10 dB. */
+#define FILTER_WORKS_DB (-10.0)
+
+/* Feeds the delay estimator this frame and moves the filter to its estimate: the filter starts 50 ms
+ * before the echo's onset (so the direct path is inside it), within 0..max_shift. */
 static void track_delay(parley__echo *e, const float *near) {
   size_t frame = (size_t)e->cfg.frame_samples;
   for (size_t i = 0; i < frame; i++) {
@@ -219,13 +223,17 @@ static void track_delay(parley__echo *e, const float *near) {
   parley__echo_delay_update(e->est, e->far_raw, e->near_raw, frame);
   long onset = parley__echo_delay_get(e->est);
   if (onset < 0) return;
-  long margin = e->cfg.rate_hz / 40; /* 25 ms: the estimate jitters by a few 4 ms blocks */
+  long margin = e->cfg.rate_hz / 20; /* 50 ms: the estimate jitters, and a long tail drags it late */
   uint64_t want = onset > margin ? (uint64_t)(onset - margin) : 0;
   if (want > e->max_shift) want = e->max_shift;
-  /* Moving the filter costs a re-convergence: move only when the onset left it (an earlier echo) or
-   * more than 40 ms of it sits before the onset (a later one); the estimate jitters by a few blocks. */
+  /* Moving the filter costs a re-convergence, with echo getting through meanwhile: move only when the
+   * onset left it (an earlier echo) or more than 40 ms of it sits before the onset (a later one; the
+   * estimate jitters by a few blocks), and after the first placement only while the filter does not
+   * cancel (a peak of the speech's own rhythm can move the estimate under a filter that works). */
   uint64_t slack = (uint64_t)e->cfg.rate_hz / 25;
-  if ((want < e->shift && (uint64_t)onset < e->shift) || want > e->shift + slack) {
+  bool moved = (want < e->shift && (uint64_t)onset < e->shift) || want > e->shift + slack;
+  if (moved && (!e->placed || e->sup.leak_db > FILTER_WORKS_DB)) {
+    e->placed = true;
     e->shift = want;
     /* What the filter learnt belongs to the old placement; speexdsp adapts faster from scratch than
      * from a filter that is wrong everywhere (its step size follows its own estimate of how well it
@@ -261,8 +269,9 @@ int parley__echo_capture(parley__echo *e, const float *near, float *out, bool *v
     if (e->est) track_delay(e, near);
     gather_reference(e);
     speex_echo_cancellation(e->aec, e->near16, e->far16, e->out16);
-    if (e->cfg.residual_echo_suppression)
-      parley__echo_suppress_run(&e->sup, e->near16, e->out16, e->far_quiet_frames < e->far_span_frames);
+    /* Run without residual suppression too: track_delay reads its leak (how well the filter does). */
+    parley__echo_suppress_run(&e->sup, e->near16, e->out16, e->far_quiet_frames < e->far_span_frames,
+                              e->cfg.residual_echo_suppression);
     res = e->out16;
   }
   bool vad = true;
@@ -305,6 +314,7 @@ void parley__echo_reset(parley__echo *e) {
   parley__echo_suppress_reset(&e->sup);
   e->far_quiet_frames = e->far_span_frames;
   e->shift = 0;
+  e->placed = false;
   memset(e->ref_ring, 0, e->ref_cap * sizeof *e->ref_ring);
   e->far_written = 0;
   e->near_pos = 0;

@@ -9,10 +9,11 @@
  * the capture by stream position: capture sample k is cancelled against playback sample
  * k - far_delay - start, where far_delay = far_delay_ms of samples (what the caller knows: output
  * buffering, device latency) and start (0..tail_ms - filter_ms) is where the delay estimator found the
- * echo to begin, less a few ms. The adaptive filter then models filter_ms of echo path from there: the
+ * echo to begin, less 50 ms. The adaptive filter then models filter_ms of echo path from there: the
  * stage covers echo paths up to tail_ms (bulk delay included) with a filter that converges as fast as
  * a filter_ms one. The filter moves only when the echo's onset leaves it or 40 ms of it are wasted
- * before the onset (each move costs a re-convergence). Reference samples that are not there yet count
+ * before the onset, and after its first placement only while it does not cancel (each move costs a
+ * re-convergence). Reference samples that are not there yet count
  * as silence (stats.ref_missing_samples).
  *
  * Threads: create/free on any thread (they allocate; NOT real-time safe). playback, capture, stats and

@@ -27,7 +27,8 @@ void parley__echo_suppress_reset(parley__echo_suppress *s) {
   s->gain = 1.0f;
 }
 
-float parley__echo_suppress_run(parley__echo_suppress *s, const int16_t *mic, int16_t *out, bool far_active) {
+float parley__echo_suppress_run(parley__echo_suppress *s, const int16_t *mic, int16_t *out, bool far_active,
+                                bool apply) {
   double ee = 0, ey = 0;
   for (size_t i = 0; i < s->frame; i++) {
     double y = (double)mic[i] - out[i];
@@ -51,6 +52,7 @@ float parley__echo_suppress_run(parley__echo_suppress *s, const int16_t *mic, in
   } else {
     s->hang = 0;
   }
+  if (!apply) return 1.0f;
   float from = s->gain, to = target < from * FALL ? from * FALL : target;
   for (size_t i = 0; i < s->frame; i++) {
     float g = from + (to - from) * (float)(i + 1) / (float)s->frame;

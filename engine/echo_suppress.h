@@ -8,8 +8,8 @@
  * whose output stands 9 dB above leak * estimate holds near-end speech: the gain opens at once and
  * stays open 60 ms (double-talk detection). Every other block with echo is attenuated down to
  * max_atten_db, by at most 6 dB per block, ramped across the block (no clicks). Blocks without echo
- * (estimate under -50 dBFS, or a silent reference) pass. So the near-end talker passes at its own level through double talk
- * and alone, and the echo is taken out while the far end talks alone.
+ * (estimate under -50 dBFS, or a silent reference) pass. So the near-end talker passes at its own
+ * level through double talk and alone, and the echo is taken out while the far end talks alone.
  *
  * Threads: a plain struct without allocation; init on any thread, run/reset on the audio thread,
  * real-time safe.
@@ -36,9 +36,10 @@ void parley__echo_suppress_init(parley__echo_suppress *s, int rate_hz, size_t fr
 void parley__echo_suppress_reset(parley__echo_suppress *s);
 
 /* One block: mic is what the microphone picked up, out the canceller's output for it (frame samples,
- * int16 scale), suppressed in place. far_active: the reference the filter spans carried sound (without
- * it there is no echo: mic - out is then only what the canceller's DC notch took out). Returns the
- * gain applied at the end of the block. */
-float parley__echo_suppress_run(parley__echo_suppress *s, const int16_t *mic, int16_t *out, bool far_active);
+ * int16 scale), suppressed in place when apply is set (otherwise only leak_db is followed). far_active:
+ * the reference the filter spans carried sound (without it there is no echo: mic - out is then only
+ * what the canceller's DC notch took out). Returns the gain applied at the end of the block. */
+float parley__echo_suppress_run(parley__echo_suppress *s, const int16_t *mic, int16_t *out, bool far_active,
+                                bool apply);
 
 #endif
