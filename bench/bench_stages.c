@@ -322,7 +322,7 @@ static void bench_vs_gstreamer(bench_report *rep) {
   bench_field_num(rep, "ratio", gst_ns > 0 ? ours / gst_ns : 0, 2);
   bench_row_end(rep);
   bench_note(rep, "send chain vs gstreamer: CPU time per 10 ms frame over the same 30 s signal; parley = send chain "
-                  "(echo 200 ms tail + preprocess + Opus 32 kbit/s, FEC, DTX) + RTP + SRTP; GStreamer = webrtcdsp (AEC, NS) + "
+                  "(echo canceller at its defaults + preprocess + Opus 32 kbit/s, FEC, DTX) + RTP + SRTP; GStreamer = webrtcdsp (AEC, NS) + "
                   "opusenc + rtpopuspay + srtpenc, its process's CPU time less the same pipeline without them, best of 3");
 out:
   free(signal);
