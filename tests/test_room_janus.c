@@ -97,6 +97,7 @@ typedef struct part {
   char *answer;
   uint64_t self;
   int joined, talking, stopped_talking, errors;
+  uint64_t left; /* the last participant seen leaving */
   uint64_t others[8]; /* ids seen joining */
   char other_names[8][PARLEY__JANUS_NAME_MAX];
   int n_others;
@@ -124,6 +125,7 @@ static void on_janus(const parley__janus_event *ev, void *user) {
     free(p->answer);
     p->answer = strdup(ev->sdp);
     break;
+  case PARLEY__JANUS_LEAVING: p->left = ev->id; break;
   case PARLEY__JANUS_TALKING: p->talking++; break;
   case PARLEY__JANUS_STOPPED_TALKING: p->stopped_talking++; break;
   case PARLEY__JANUS_ERROR:
@@ -242,4 +244,50 @@ Test(room_janus, client_two_participants_hear_each_other, .timeout = 120) {
   heard(&b, SPEECH_A, SPEECH_B);
   unlink(a.out);
   unlink(b.out);
+}
+
+/* A participant killed (SIGKILL: no leave, no hang-up) leaves the room when Janus times its session
+ * out: session_timeout (here 3 s) after its last request, plus up to 2 s of Janus's watchdog. */
+Test(room_janus, client_killed_participant_leaves_after_session_timeout, .timeout = 120) {
+  janus_proc jp;
+  janus_start(&jp, 3);
+  int go[2];
+  cr_assert_eq(pipe(go), 0);
+  pid_t child = fork();
+  cr_assert_geq(child, 0);
+  if (child == 0) { /* Bob, joined only when Alice is in, killed below */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    part b = {.name = "Bob", .says = SPEECH_B};
+    part_join(&b);
+    unlink(b.out); /* nobody reads it: the process dies */
+    for (;;) pause();
+  }
+  close(go[0]);
+  part a = {.name = "Alice", .says = SPEECH_A};
+  part_join(&a);
+  cr_assert_eq(write(go[1], "g", 1), 1);
+  for (int i = 0; i < 1000 && !a.n_others; i++) sleep_ms(10);
+  pthread_mutex_lock(&a.mu);
+  uint64_t bob = a.n_others ? a.others[0] : 0;
+  pthread_mutex_unlock(&a.mu);
+  cr_assert(bob, "Alice never saw Bob join");
+  sleep_ms(1500); /* media flowing */
+  int64_t killed = mono_ms();
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  int64_t left = 0;
+  for (int i = 0; i < 1500 && !left; i++) {
+    pthread_mutex_lock(&a.mu);
+    if (a.left == bob) left = mono_ms();
+    pthread_mutex_unlock(&a.mu);
+    sleep_ms(10);
+  }
+  cr_assert(left, "Bob never left in Alice's view (15 s)");
+  cr_log_info("Bob killed -> leaving at Alice after %lld ms (session_timeout 3 s)", (long long)(left - killed));
+  part_leave(&a);
+  janus_stop(&jp);
+  unlink(a.out);
 }
