@@ -328,6 +328,7 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   if (!c) return PARLEY_ENOMEM;
   c->eng = e;
   c->sig = PARLEY_SIGNALING_STABLE;
+  atomic_init(&c->volume_pct, 100);
   c->slot = -1;
   c->pt = PARLEY__CALL_OPUS_PT;
   c->audio_level_received = -1;
@@ -462,6 +463,10 @@ int parley__call_hangup_locked(parley_call *c) {
   c->hungup = true;
   parley__engine_post_closed(e, c, now);
   return 0;
+}
+
+void parley__call_set_volume(parley_call *c, int volume_pct) {
+  atomic_store_explicit(&c->volume_pct, volume_pct, memory_order_relaxed);
 }
 
 int parley_call_set_mute(parley_call *c, bool mute) {

@@ -31,6 +31,7 @@ struct parley_call {
   parley_session *session; /* under eng->lock */
 
   atomic_bool muted; /* parley_call_set_mute: any thread */
+  atomic_int volume_pct; /* parley__call_set_volume: any thread */
 
   /* ---- under eng->lock ---- */
   parley_signaling_state sig;

@@ -37,6 +37,7 @@ int parley__call_media_new(parley_call *c, parley__call_media **out) {
   parley__call_media *m = calloc(1, sizeof *m);
   if (!m) return PARLEY_ENOMEM;
   m->muted = &c->muted;
+  m->volume_pct = &c->volume_pct;
   int err = 0;
   parley__send_config sc;
   parley__send_config_init(&sc);

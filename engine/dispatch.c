@@ -136,6 +136,29 @@ void parley__engine_post_session(parley_engine *e, parley_session *s, const parl
   enqueue(e, q);
 }
 
+void parley__engine_post_room(parley_engine *e, parley__target *t, const parley_event *ev) {
+  parley__queued_event *q = begin(e, t, ev->kind, ev->time_us);
+  q->ev = *ev;
+  snprintf(q->message, sizeof q->message, "%s", ev->message ? ev->message : "");
+  if (ev->member) q->member = *ev->member;
+  for (size_t i = 0; ev->kind == PARLEY_EVENT_SPEAKERS_CHANGED && i < ev->count && i < PARLEY_SESSION_MAX_SPEAKERS; i++)
+    snprintf(q->speaker_ids[i], sizeof q->speaker_ids[i], "%s", ev->speaker_ids[i]);
+  enqueue(e, q);
+}
+
+/* Points q's event at q's own copies of its strings and member. */
+static void repoint(parley__queued_event *q) {
+  q->ev.message = q->message;
+  if (!q->ev.room) {
+    q->ev.candidate = q->candidate;
+    return;
+  }
+  q->ev.candidate = "";
+  if (q->ev.member) q->ev.member = &q->member;
+  for (size_t i = 0; i < PARLEY_SESSION_MAX_SPEAKERS; i++)
+    q->ev.speaker_ids[i] = q->ev.kind == PARLEY_EVENT_SPEAKERS_CHANGED && i < q->ev.count ? q->speaker_ids[i] : NULL;
+}
+
 /* Moves the oldest queued event into *out (its slot is free again: the target may be freed while the
  * copy is delivered). ev_lock held. false when the queue is empty. */
 static bool pop(parley_engine *e, parley__queued_event *out) {
@@ -146,14 +169,13 @@ static bool pop(parley_engine *e, parley__queued_event *out) {
   q->used = false;
   *out = *q;
   out->next = NULL;
-  out->ev.message = out->message;
-  out->ev.candidate = out->candidate;
+  repoint(out);
   return true;
 }
 
 /* ---- registry ---- */
 
-#define LIVE_MAX (PARLEY_ENGINE_MAX_CALLS + 1)
+#define LIVE_MAX PARLEY__LIVE_MAX
 
 void parley__dispatch_register(parley_engine *e, parley__target *t) {
   pthread_mutex_lock(&e->ev_lock);
@@ -244,6 +266,10 @@ int parley__target_off(parley_engine *e, parley__target *t, int listener_id) {
 
 /* Runs the listeners of one event. ev_lock is NOT held on entry or exit. */
 static void deliver(parley_engine *e, parley__queued_event *q) {
+  pthread_mutex_lock(&e->ev_lock);
+  void (*hook)(parley__target *, const parley_event *) = alive(e, q->target, q->serial) ? q->target->hook : NULL;
+  pthread_mutex_unlock(&e->ev_lock);
+  if (hook) hook(q->target, &q->ev);
   int last_id = 0;
   for (int guard = 0; guard < PARLEY_CALL_MAX_LISTENERS * 4; guard++) {
     pthread_mutex_lock(&e->ev_lock);

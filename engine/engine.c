@@ -16,7 +16,9 @@
  *    before the output resampler), so there the reference misses the other calls' audio. Calls that are members of the
  *    session (session.c) are not summed directly: their frames go through the session's mixer, which
  *    this thread owns while it is published (membership is followed from media->session_id), and its
- *    speaker ranking is published for the network thread. Nothing here allocates, locks or makes a
+ *    speaker ranking is published for the network thread. A room (room.c) adds a per-call playout
+ *    volume, the earphone mute (the output zeroed) and capture_voice_us (when a voiced frame was last
+ *    sent), all relaxed atomics. Nothing here allocates, locks or makes a
  *    system call (the monotonic clock is a vDSO read).
  *  - Network thread (one per engine): ppoll() over the wake eventfd and every call's UDP sockets, with
  *    the timeout from the nearest ICE / liveness / RTCP deadline, capped at 100 ms. While media flows
@@ -54,6 +56,7 @@
 #include <unistd.h>
 
 #include "engine/engine_internal.h"
+#include "engine/room_internal.h"
 #include "transport/liveness.h"
 #include "transport/rtp.h"
 
@@ -113,6 +116,10 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
   }
   float *play = e->mix + e->frame_samples; /* second half of the scratch */
   if (parley__recv_chain_process(m->recv, now, play) == 0) {
+    int vol = atomic_load_explicit(m->volume_pct, memory_order_relaxed); /* a room member's volume */
+    float g = (float)vol / 100.0f;
+    if (vol != 100)
+      for (size_t k = 0; k < e->frame_samples; k++) play[k] *= g;
     if (mix && pid) (void)parley__mixer_put(mix, pid, play, voiced(play, e->frame_samples));
     else
       for (size_t k = 0; k < e->frame_samples; k++) out[k] += play[k];
@@ -121,7 +128,7 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
 
 /* Phase 2 for one call: the echo canceller hears the whole playout (at 48 kHz the device output itself;
  * otherwise the call's own receive chain feeds it, linked at start), then capture -> send chain -> tx. */
-static void audio_send(parley_engine *e, parley__call_media *m, const float *in, const float *out) {
+static void audio_send(parley_engine *e, parley__call_media *m, const float *in, const float *out, int64_t now) {
   if (e->echo_from_output) (void)parley__echo_playback(parley__send_chain_echo(m->send), out, e->frame_samples);
   const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
@@ -136,6 +143,7 @@ static void audio_send(parley_engine *e, parley__call_media *m, const float *in,
     slot->timestamp = pk[j].timestamp;
     slot->marker = pk[j].marker;
     slot->voice = pk[j].voice;
+    if (pk[j].voice && cap == in) atomic_store_explicit(&e->capture_voice_us, now, memory_order_relaxed);
     slot->level = level;
     slot->len = (uint16_t)pk[j].len;
     memcpy(slot->data, pk[j].data, pk[j].len);
@@ -197,8 +205,10 @@ static void audio_process(void *user, const float *in, float *out, size_t frames
       for (size_t k = 0; k < frames; k++) out[k] += full[k];
     }
     for (size_t k = 0; k < frames; k++) out[k] = out[k] > 1.0f ? 1.0f : out[k] < -1.0f ? -1.0f : out[k];
+    /* A room's earphone mute: nothing is played, and the echo canceller hears that silence. */
+    if (atomic_load_explicit(&e->playout_muted, memory_order_relaxed)) memset(out, 0, frames * sizeof *out);
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
-      if (media[i]) audio_send(e, media[i], in, out);
+      if (media[i]) audio_send(e, media[i], in, out, now);
   }
   /* After the tx rings were filled: the network thread drains them right after this, and after the
    * next period's predicted end (see the top comment). */
@@ -341,6 +351,7 @@ static void *net_main(void *arg) {
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
       if (e->calls[i]) parley__call_net_service(e->calls[i], now);
     parley__session_poll(e);
+    parley__room_poll(e, now);
     parley__engine_reap(e, false);
     pthread_mutex_unlock(&e->lock);
   }
@@ -349,7 +360,7 @@ static void *net_main(void *arg) {
 
 /* ---- engine ---- */
 
-static char *dup_or_null(const char *s, bool *oom) {
+char *parley__dup_or_null(const char *s, bool *oom) {
   if (!s) return NULL;
   char *d = strdup(s);
   if (!d) *oom = true;
@@ -421,10 +432,10 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   e->wake_fd = -1;
   e->event_fd = -1;
   bool oom = false;
-  e->str_input_device = dup_or_null(cfg->input_device, &oom);
-  e->str_output_device = dup_or_null(cfg->output_device, &oom);
-  e->str_input_file = dup_or_null(cfg->input_file, &oom);
-  e->str_output_file = dup_or_null(cfg->output_file, &oom);
+  e->str_input_device = parley__dup_or_null(cfg->input_device, &oom);
+  e->str_output_device = parley__dup_or_null(cfg->output_device, &oom);
+  e->str_input_file = parley__dup_or_null(cfg->input_file, &oom);
+  e->str_output_file = parley__dup_or_null(cfg->output_file, &oom);
   e->cfg.input_device = e->str_input_device;
   e->cfg.output_device = e->str_output_device;
   e->cfg.input_file = e->str_input_file;
@@ -503,6 +514,7 @@ void parley_engine_free(parley_engine *e) {
   /* The dispatch thread first: once joined, no listener can be running on a call freed below. Then the
    * calls (they send BYE through the network state), then the audio and network threads. */
   parley__dispatch_stop(e);
+  parley__room_destroy(e); /* its backend frees its calls and the session it made */
   pthread_mutex_lock(&e->lock);
   parley__session_destroy(e);
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {

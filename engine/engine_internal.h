@@ -61,6 +61,7 @@ typedef struct parley__call_media {
   parley__ring *tx; /* producer: audio thread; consumer: network thread */
   parley__ring *rx; /* producer: network thread; consumer: audio thread */
   atomic_bool *muted; /* the call's flag (the call outlives its media) */
+  atomic_int *volume_pct; /* the call's playout volume, 0..200 (rooms: a member's volume); likewise */
   /* Published by the audio thread every few frames for get_stats (relaxed: independent counters). */
   atomic_int_least64_t jb_delay_us;
   atomic_uint_least64_t concealed;
@@ -88,7 +89,11 @@ typedef struct parley__queued_event {
   bool used;
   parley_event ev;
   char message[PARLEY__EVENT_MESSAGE_MAX];
-  char candidate[256];
+  union { /* by kind: call events' candidate; room events' member or speaker ids */
+    char candidate[256];
+    parley_room_member member;
+    char speaker_ids[PARLEY_SESSION_MAX_SPEAKERS][PARLEY_ROOM_ID_MAX];
+  };
 } parley__queued_event;
 
 /* Events a call or session can have queued and not yet dispatched: its slots, allocated with it so
@@ -99,10 +104,13 @@ typedef struct parley__queued_event {
  * Slot 0 is CLOSED's alone: reserved at creation, CLOSED is never lost. */
 #define PARLEY__TARGET_EVENTS 48
 
-/* Something listeners attach to: a call or a session. Fields under eng->ev_lock except serial. */
+/* Something listeners attach to: a call, a session or a room. Fields under eng->ev_lock except serial
+ * and hook. */
 typedef struct parley__target {
   uint64_t serial; /* unique per engine, never reused */
   bool is_session;
+  /* Rooms: runs on the dispatch thread before the listeners of each event, no lock held. */
+  void (*hook)(struct parley__target *t, const parley_event *ev);
   parley__listener listeners[PARLEY_CALL_MAX_LISTENERS];
   int next_listener_id;
   bool closed_delivered;
@@ -161,6 +169,9 @@ struct parley_engine {
   uint32_t slot_pid[PARLEY_ENGINE_MAX_CALLS]; /* audio thread: participant added for each slot */
   parley__ranking speakers; /* published by the audio thread, read by the network thread */
   parley_session *session; /* under lock */
+  parley_room *room;       /* under lock (room.c) */
+  atomic_bool playout_muted;              /* rooms' earphone mute: the audio thread plays silence */
+  atomic_int_least64_t capture_voice_us;  /* audio thread: when a call last sent a voiced frame */
 
   /* network */
   pthread_mutex_t lock;
@@ -179,8 +190,9 @@ struct parley_engine {
   pthread_cond_t ev_cond;
   parley__queued_event *q_head, *q_tail; /* FIFO through the targets' slots */
   uint64_t q_seq;
-  parley__target *live[PARLEY_ENGINE_MAX_CALLS + 1]; /* dispatch registry: calls and the session */
-  uint64_t live_serial[PARLEY_ENGINE_MAX_CALLS + 1];
+#define PARLEY__LIVE_MAX (PARLEY_ENGINE_MAX_CALLS + 2)
+  parley__target *live[PARLEY__LIVE_MAX]; /* dispatch registry: calls, the session and the room */
+  uint64_t live_serial[PARLEY__LIVE_MAX];
   int event_fd;
   pthread_t disp;
   bool disp_running;
@@ -190,6 +202,8 @@ struct parley_engine {
 };
 
 /* ---- engine.c ---- */
+/* strdup(s), or NULL for a NULL s; sets *oom when the copy fails. */
+char *parley__dup_or_null(const char *s, bool *oom);
 /* Wakes the network thread (it recomputes its poll set and deadlines). Any thread except audio. */
 void parley__engine_wake(parley_engine *e);
 /* Unpublishes a call's media slot (the audio thread loads NULL from its next period on). Not the audio
@@ -216,6 +230,9 @@ void parley__engine_post_candidate(parley_engine *e, parley_call *call, const ch
 void parley__engine_post_closed(parley_engine *e, parley_call *call, int64_t now_us);
 /* Queues a session event (ev copied; message empty). */
 void parley__engine_post_session(parley_engine *e, parley_session *s, const parley_event *ev);
+/* Queues a room event for target t (ev copied with its message, *ev->member and speaker_ids[0..count)
+ * for SPEAKERS_CHANGED; ev->room must be set). */
+void parley__engine_post_room(parley_engine *e, parley__target *t, const parley_event *ev);
 /* Dispatch registry and queue housekeeping (ev_lock taken inside). */
 void parley__dispatch_register(parley_engine *e, parley__target *t);
 void parley__dispatch_unregister(parley_engine *e, parley__target *t);
@@ -259,5 +276,7 @@ bool parley__call_is_hungup(const parley_call *c);
 parley_session *parley__call_session(const parley_call *c);
 /* Sets the call's session (NULL: none) and tells its media's mixer membership. */
 void parley__call_set_session(parley_call *c, parley_session *s);
+/* The call's playout volume, 0..200 percent (rooms' member volume): any thread, real-time safe. */
+void parley__call_set_volume(parley_call *c, int volume_pct);
 
 #endif

@@ -10,6 +10,9 @@
 #     1 s of the kill, read from its Server-Sent Events (wall-clock times).
 #  3. The path cut with nft (UDP to and from parley's media port dropped): parley's `interrupted` within
 #     1 s, beside when Chromium itself noticed (from the page's report).
+#  4. An ICE restart over WHIP: the page restarts ICE 3 s into an echo call (PATCH If-Match "*" with new
+#     credentials, RFC 9725); parley answers with its own, the browser's selected pair moves to the new
+#     credentials, and the echo of its microphone keeps coming back afterwards.
 # Run by .ci/run (Chromium is installed there; without it this script skips). Every wait is bounded.
 set -eu
 build=$(cd "${1:-build}" && pwd)
@@ -172,4 +175,28 @@ EOF
   [ "$dt" -ge 0 ] && [ "$dt" -le 1000 ] || fail "interrupted $dt ms after the cut (goal: within 1 s)"
   pass "the path cut: parley interrupted within $dt ms (Chromium: $chrome)"
 fi
+# 4. ICE restart through WHIP.
+serve "$tmp/serve4.log" --echo --report "$tmp/report4.json"
+browser prof4 "$url/?auto=1&seconds=9&restart=3"
+wait_for 800 "the page posted no report within 40 s" test -s "$tmp/report4.json"
+kill -TERM "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" || fail "serve exited non-zero on SIGTERM"
+pkill -9 -f "user-data-dir=$tmp/prof4" 2>/dev/null || true
+grep -q 'ICE restart' "$tmp/serve4.log" || fail "serve logged no ICE restart"
+/usr/bin/python3 - "$tmp/report4.json" <<'EOF' || fail "ICE restart over WHIP"
+import json, sys
+rep = json.loads(open(sys.argv[1]).readline())
+assert rep["errors"] == [], "script errors: %s" % rep["errors"]
+r = rep["restart"]
+assert r and r.get("status") == 200 and "error" not in r, "restart: %s" % r
+assert "connectedAt" in r, "the browser's selected pair never moved to the new credentials: %s" % r
+ms = rep["envelopeMs"]
+after = rep["remoteDb"][(r["connectedAt"] + 500) // ms:]
+loud = sum(1 for db in after if db > -45)
+print("ICE restart at %d ms: answered after %d ms, new pair after %d ms; then %d of %d x %d ms echo envelopes above -45 dBFS; page %s"
+      % (r["at"], r["answeredAt"] - r["at"], r["connectedAt"] - r["at"], loud, len(after), ms, rep["connectionState"]))
+assert rep["ok"], "the call did not stay connected: %s" % rep["connectionState"]
+assert len(after) >= 100 and loud >= len(after) // 4, "the echo did not keep coming after the restart"
+EOF
+pass "an ICE restart over WHIP: new credentials both ways, the call kept going"
 echo "test-browser-call: all passed"

@@ -5,7 +5,9 @@
 #     on the Location ends the server's call (200), and the server logs closed;
 #  2. curl drives the protocol with a parley offer: 201 with Location, ETag and an SDP answer (the
 #     offerer's call then connects); the call's event stream (SSE) carries parley's events; PATCH
-#     trickle 204, ICE restart 422, stale ETag 412, wrong type 415; DELETE 200, then 404;
+#     trickle 204, stale ETag 412, wrong type 415; an ICE restart (If-Match "*", new credentials): 200
+#     with parley's new credentials and candidates as a fragment and a new ETag, the old one then 412,
+#     without credentials 400; DELETE 200, then 404;
 #  3. bad requests: wrong Content-Type 415, no/garbage SDP 400, wrong method 405, unknown call 404,
 #     oversized body 413; the page, its script and 404 for the rest;
 #     SIGTERM mid-call with the call's event stream open: the caller gets a BYE, the stream ends, exit 0;
@@ -108,8 +110,6 @@ frag="a=mid:0
 a=end-of-candidates"
 code=$(status PATCH "$location" -H 'Content-Type: text/plain' --data-binary "$frag")
 expect 415 "$code" "PATCH with a wrong type"
-code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H 'If-Match: *' --data-binary "$frag")
-expect 422 "$code" "PATCH If-Match * (ICE restart)"
 code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H 'If-Match: "stale"' --data-binary "$frag")
 expect 412 "$code" "PATCH with a stale ETag"
 code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H "If-Match: $etag" --data-binary "$frag")
@@ -117,6 +117,27 @@ expect 204 "$code" "PATCH trickle (end-of-candidates)"
 code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H "If-Match: $etag" \
   --data-binary "a=candidate:not a candidate")
 expect 400 "$code" "PATCH with a bad candidate"
+code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H 'If-Match: *' --data-binary "$frag")
+expect 400 "$code" "PATCH If-Match * without new credentials"
+restart="a=ice-ufrag:rst1
+a=ice-pwd:restartpassword0123456789
+m=audio 9 UDP/TLS/RTP/SAVPF 111
+a=mid:0
+a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host
+a=end-of-candidates"
+code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H 'If-Match: *' --data-binary "$restart")
+expect 200 "$code" "PATCH If-Match * (ICE restart)"
+tr -d '\r' < "$tmp/headers" | grep -qi '^content-type: application/trickle-ice-sdpfrag$' || fail "the restart's answer is not a fragment"
+etag2=$(tr -d '\r' < "$tmp/headers" | sed -n 's/^[Ee][Tt]ag: //p')
+[ -n "$etag2" ] && [ "$etag2" != "$etag" ] || fail "the restart kept the ETag ($etag2)"
+old_ufrag=$(tr -d '\r' < "$tmp/answer.sdp" | sed -n 's/^a=ice-ufrag://p' | head -n 1)
+new_ufrag=$(tr -d '\r' < "$tmp/body" | sed -n 's/^a=ice-ufrag://p')
+[ -n "$new_ufrag" ] && [ "$new_ufrag" != "$old_ufrag" ] || fail "the restart's ufrag '$new_ufrag' (was '$old_ufrag')"
+grep -q '^a=ice-pwd:' "$tmp/body" && grep -q '^a=candidate:.* typ host' "$tmp/body" || fail "the restart's fragment: $(cat "$tmp/body")"
+code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H "If-Match: $etag" --data-binary "$frag")
+expect 412 "$code" "PATCH with the ETag from before the restart"
+code=$(status PATCH "$location" -H 'Content-Type: application/trickle-ice-sdpfrag' -H "If-Match: $etag2" --data-binary "$frag")
+expect 204 "$code" "PATCH trickle with the restart's ETag"
 code=$(status GET "$location")
 expect 405 "$code" "GET on a call"
 grep -qi '^allow: PATCH, DELETE' "$tmp/headers" || fail "405 without Allow"

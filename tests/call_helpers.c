@@ -14,3 +14,14 @@ void th_negotiate(parley_call *a, parley_call *b, char *offer, char *answer, siz
   cr_assert_eq(parley_call_start(a), 0, "offerer: start");
   cr_assert_eq(parley_call_start(b), 0, "answerer: start");
 }
+
+parley_engine *th_null_engine(void) {
+  parley_engine_config cfg;
+  parley_engine_config_init(&cfg);
+  cfg.loopback_candidates = true;
+  cfg.ipv6 = false;
+  parley_engine *e = NULL;
+  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
+  cr_assert_not_null(e);
+  return e;
+}

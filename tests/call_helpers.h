@@ -11,4 +11,7 @@
  * step succeeds, naming the step and, for a rejected description, the parser's message. */
 void th_negotiate(parley_call *a, parley_call *b, char *offer, char *answer, size_t cap);
 
+/* An engine with no audio I/O on loopback candidates only (IPv4), asserted to start. */
+parley_engine *th_null_engine(void);
+
 #endif

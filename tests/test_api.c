@@ -10,17 +10,7 @@
 #include <string.h>
 
 #include "parley/parley.h"
-
-static parley_engine *null_engine(void) {
-  parley_engine_config cfg;
-  parley_engine_config_init(&cfg);
-  cfg.loopback_candidates = true;
-  cfg.ipv6 = false;
-  parley_engine *e = NULL;
-  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
-  cr_assert_not_null(e);
-  return e;
-}
+#include "tests/call_helpers.h"
 
 static void noop(const parley_event *ev, void *user) {
   (void)ev;
@@ -119,7 +109,7 @@ Test(api, engine_functions_reject_null_and_wrong_mode) {
   float buf[480] = {0};
   cr_expect_eq(parley_engine_push_capture(NULL, buf, 480), PARLEY_EINVAL);
   cr_expect_eq(parley_engine_pull_playout(NULL, buf, 480), PARLEY_EINVAL);
-  parley_engine *e = null_engine();
+  parley_engine *e = th_null_engine();
   cr_expect_eq(parley_engine_event_fd(e), PARLEY_ESTATE, "thread dispatch has no fd");
   cr_expect_eq(parley_engine_dispatch(e), PARLEY_ESTATE);
   cr_expect_eq(parley_engine_push_capture(e, buf, 480), PARLEY_ESTATE, "not an APP engine");
@@ -149,7 +139,7 @@ Test(api, call_functions_reject_null) {
   cr_expect_eq(parley_call_on(NULL, PARLEY_EVENT_CLOSED, noop, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_off(NULL, 1), PARLEY_EINVAL);
 
-  parley_engine *e = null_engine();
+  parley_engine *e = th_null_engine();
   cr_assert_eq(parley_call_new(e, &c), 0);
   cr_expect_eq(parley_call_new(e, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_call_create_offer(c, NULL, 100), PARLEY_EINVAL);
@@ -174,7 +164,7 @@ Test(api, call_functions_reject_null) {
 }
 
 Test(api, wrong_states_are_refused) {
-  parley_engine *e = null_engine();
+  parley_engine *e = th_null_engine();
   parley_call *a, *b;
   cr_assert_eq(parley_call_new(e, &a), 0);
   cr_assert_eq(parley_call_new(e, &b), 0);
@@ -229,7 +219,7 @@ Test(api, wrong_states_are_refused) {
 }
 
 Test(api, malformed_sdp_names_the_line) {
-  parley_engine *e = null_engine();
+  parley_engine *e = th_null_engine();
   parley_call *c;
   cr_assert_eq(parley_call_new(e, &c), 0);
   parley_sdp_error se;
@@ -268,7 +258,7 @@ Test(api, session_rejects_bad_input_and_states) {
   cr_expect_eq(parley_session_on(NULL, PARLEY_EVENT_MEMBERS_CHANGED, noop, NULL), PARLEY_EINVAL);
   cr_expect_eq(parley_session_off(NULL, 1), PARLEY_EINVAL);
 
-  parley_engine *e = null_engine(), *e2 = null_engine();
+  parley_engine *e = th_null_engine(), *e2 = th_null_engine();
   cr_assert_eq(parley_session_new(e, &s), 0);
   parley_session *s2;
   cr_expect_eq(parley_session_new(e, &s2), PARLEY_EFULL, "one session per engine");
@@ -321,7 +311,7 @@ static void free_on_closed(const parley_event *ev, void *user) {
 }
 
 Test(api, call_freed_from_its_closed_listener) {
-  parley_engine *e = null_engine();
+  parley_engine *e = th_null_engine();
   parley_call *c;
   cr_assert_eq(parley_call_new(e, &c), 0);
   self_free sf = {0};
@@ -338,7 +328,7 @@ Test(api, call_freed_from_its_closed_listener) {
 }
 
 Test(api, call_table_is_bounded) {
-  parley_engine *e = null_engine();
+  parley_engine *e = th_null_engine();
   parley_call *c[PARLEY_ENGINE_MAX_CALLS + 1];
   for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) cr_assert_eq(parley_call_new(e, &c[i]), 0);
   cr_expect_eq(parley_call_new(e, &c[PARLEY_ENGINE_MAX_CALLS]), PARLEY_EFULL);

@@ -214,6 +214,9 @@ static void answer_or_offer_then_close(bool parley_offers) {
   cr_expect_eq(count(&g.r, PARLEY_EVENT_CLOSED), 1);
   parley_call_stats st;
   cr_assert_eq(parley_call_get_stats(g.c, &st), 0);
+  cr_log_info("parley received %llu packets (%lld lost), concealed %llu ms, jitter %.1f ms, buffer %.1f ms",
+              (unsigned long long)st.packets_received, (long long)st.packets_lost,
+              (unsigned long long)st.concealed_ms, st.jitter_ms, st.jitter_buffer_ms);
   parley_engine_free(g.e); /* finalises parley's WAV */
   g.e = NULL;
   heard("parley", g.parley_out, "speech_b_48k.wav", "speech_a_48k.wav");
@@ -251,9 +254,8 @@ static void killed_is_interrupted(void) {
 
 Test(interop_aiortc, aiortc_killed_is_interrupted, .timeout = 120) { killed_is_interrupted(); }
 
-/* With GStreamer's webrtcbin (libnice ICE, its own DTLS-SRTP) answering parley's offer: run by .ci/run
- * (PARLEY_INTEROP_WEBRTCBIN=1), skipped in make test, which has the aiortc ones. (webrtcbin offering to
- * parley is not here yet: tests/interop/webrtcbin_peer.py's offer role writes no offer.) */
+/* With GStreamer's webrtcbin (libnice ICE, its own DTLS-SRTP) answering parley's offer and offering to
+ * parley: run by .ci/run (PARLEY_INTEROP_WEBRTCBIN=1), skipped in make test, which has the aiortc ones. */
 static void use_webrtcbin(void) {
   if (!getenv("PARLEY_INTEROP_WEBRTCBIN")) cr_skip_test("webrtcbin interop runs in .ci/run (PARLEY_INTEROP_WEBRTCBIN=1)");
   g_peer = WEBRTCBIN_PEER;
@@ -264,6 +266,11 @@ static void use_webrtcbin(void) {
 Test(interop_webrtcbin, parley_offers_speech_both_ways_then_webrtcbin_closes, .timeout = 120) {
   use_webrtcbin();
   answer_or_offer_then_close(true);
+}
+
+Test(interop_webrtcbin, parley_answers_speech_both_ways_then_webrtcbin_closes, .timeout = 120) {
+  use_webrtcbin();
+  answer_or_offer_then_close(false);
 }
 
 Test(interop_webrtcbin, webrtcbin_killed_is_interrupted, .timeout = 120) {

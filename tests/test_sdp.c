@@ -543,6 +543,22 @@ Test(sdp_answer, sendonly_offer_gets_recvonly) {
   free(ans);
 }
 
+/* webrtcbin writes "OPUS/48000" when its caps carry no channel count: still Opus; "opus/48000/1" is not. */
+Test(sdp_parse, opus_without_channel_count_is_opus) {
+  static const char without[] = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+                                "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n"
+                                "a=rtpmap:111 OPUS/48000\r\n";
+  parley__sdp *sdp = parse_ok(without);
+  cr_expect_eq(sdp->media[0].opus_pt, 111);
+  free(sdp);
+  char mono[sizeof without + 2];
+  snprintf(mono, sizeof mono, "%s", without);
+  strcpy(strstr(mono, "OPUS/48000") + strlen("OPUS/48000"), "/1\r\n");
+  sdp = parse_ok(mono);
+  cr_expect_eq(sdp->media[0].opus_pt, -1);
+  free(sdp);
+}
+
 Test(sdp_answer, rejected_and_unsupported_lines) {
   /* Audio with port 0, audio without opus, audio over an unsupported proto: nothing to accept. */
   static const char text[] = "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nt=0 0\n"

@@ -2,7 +2,8 @@
  *
  *   POST   /whip           application/sdp offer -> 201, Location /whip/ID, ETag, the SDP answer
  *   PATCH  /whip/ID        application/trickle-ice-sdpfrag: the browser's trickled candidates -> 204
- *                          (If-Match "*", an ICE restart, is 422: not supported; a stale ETag is 412)
+ *                          (a stale ETag is 412); with If-Match "*" and new ICE credentials, an ICE
+ *                          restart -> 200, parley's new credentials and candidates, a new ETag
  *   DELETE /whip/ID        hangs the call up -> 200 (the id is gone afterwards: 404)
  *   GET    /events/ID      Server-Sent Events: the call's parley events, {"t": ms since the POST,
  *                          "wall": Unix ms, "event": parley's name, "text": what it says}
@@ -61,6 +62,7 @@ struct serve_call {
   int64_t t0_us, interrupted_us;
   calltool_side s;
   calltool_echo echo;
+  char *offer; /* the client's offer, the base of the re-offer an ICE restart makes (malloc) */
   char log[LOG_MAX][LOG_LEN];
   unsigned n_log, dropped;
   stream streams[STREAMS_MAX];
@@ -255,6 +257,7 @@ static enum MHD_Result whip_post(server *sv, struct MHD_Connection *conn, reques
   unsigned gen = c->gen;
   stream streams[STREAMS_MAX];
   memcpy(streams, c->streams, sizeof streams);
+  free(c->offer);
   memset(c, 0, sizeof *c);
   memcpy(c->streams, streams, sizeof streams);
   c->gen = gen;
@@ -278,8 +281,10 @@ static enum MHD_Result whip_post(server *sv, struct MHD_Connection *conn, reques
     return reply_error(conn, 500, "cannot open an engine for the call (see the server's log)", NULL, NULL);
   }
   c->live = true;
+  c->offer = strdup(rq->body);
   const char *stage = "the offer";
-  if ((err = parley_call_set_remote_description(c->s.call, PARLEY_SDP_OFFER, rq->body, &se)) >= 0) {
+  if (!c->offer) err = PARLEY_ENOMEM;
+  else if ((err = parley_call_set_remote_description(c->s.call, PARLEY_SDP_OFFER, rq->body, &se)) >= 0) {
     stage = "the answer";
     if ((err = parley_call_create_answer(c->s.call, answer, sizeof answer)) >= 0 &&
         (err = parley_call_set_local_description(c->s.call, answer)) >= 0) {
@@ -328,31 +333,107 @@ static enum MHD_Result whip_delete(server *sv, struct MHD_Connection *conn, serv
   return reply(conn, 200, NULL, "", 0, NULL, NULL);
 }
 
-/* RFC 8840 fragment: a=candidate lines and a=end-of-candidates go to the call; ICE credentials and
- * m=/a=mid lines only say which session they belong to (one audio section here). */
-static enum MHD_Result whip_patch(server *sv, struct MHD_Connection *conn, serve_call *c, request *rq) {
-  (void)sv;
-  const char *match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
-  if (match && strcmp(match, "*") == 0)
-    return reply_error(conn, 422, "ICE restart is not supported; trickle is", NULL, NULL);
-  if (match && strcmp(match, c->etag) != 0)
-    return reply_error(conn, 412, "If-Match does not match this session's ETag", NULL, NULL);
-  if (!c->live) return reply_error(conn, 409, "the call has ended", NULL, NULL);
+/* The value of the first "a=NAME:" line of text (an SDP or a fragment) into out; false if none fits. */
+static bool sdp_attr(const char *text, const char *name, char *out, size_t cap) {
+  size_t n = strlen(name);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    if (strncmp(l, "a=", 2) != 0 || strncmp(l + 2, name, n) != 0 || l[2 + n] != ':') continue;
+    size_t len = strcspn(l + 3 + n, "\r\n");
+    if (len == 0 || len >= cap) return false;
+    memcpy(out, l + 3 + n, len);
+    out[len] = '\0';
+    return true;
+  }
+  return false;
+}
+
+/* Feeds a fragment's a=candidate / a=end-of-candidates lines to the call: the number added, or the first
+ * refusal (why filled). */
+static int add_candidates(serve_call *c, char *frag, char *why, size_t why_cap) {
   int added = 0;
-  for (char *line = rq->body; line && *line;) {
+  for (char *line = frag; line && *line;) {
     char *end = strpbrk(line, "\r\n");
     if (end) *end = '\0';
     if (strncmp(line, "a=candidate:", 12) == 0 || strcmp(line, "a=end-of-candidates") == 0) {
       int err = parley_call_add_remote_candidate(c->s.call, line);
       if (err < 0) {
-        char why[200];
-        snprintf(why, sizeof why, "candidate refused: %s: %.100s", parley_strerror(err), line);
-        return reply_error(conn, err == PARLEY_ESTATE || err == PARLEY_EFULL ? 409 : 400, why, NULL, NULL);
+        snprintf(why, why_cap, "candidate refused: %s: %.100s", parley_strerror(err), line);
+        return err;
       }
       added++;
     }
     line = end ? end + 1 + (end[1] == '\n') : NULL;
   }
+  return added;
+}
+
+/* RFC 9725 4.4.2, an ICE restart: the client's fragment carries new credentials (and maybe candidates).
+ * The call's offer with those credentials and without its old candidates is a re-offer that restarts
+ * parley's side too; parley's new credentials and candidates go back as a fragment with a new ETag. */
+static enum MHD_Result whip_restart(struct MHD_Connection *conn, serve_call *c, request *rq) {
+  static char offer[SDP_CAP], answer[SDP_CAP], frag[SDP_CAP];
+  char ufrag[257], pwd[257], why[300];
+  if (!sdp_attr(rq->body, "ice-ufrag", ufrag, sizeof ufrag) || !sdp_attr(rq->body, "ice-pwd", pwd, sizeof pwd))
+    return reply_error(conn, 400, "an ICE restart needs a=ice-ufrag and a=ice-pwd", NULL, NULL);
+  size_t n = 0;
+  for (const char *l = c->offer; *l && n < sizeof offer;) {
+    size_t len = strcspn(l, "\n");
+    size_t next = len + (l[len] == '\n');
+    if (strncmp(l, "a=ice-ufrag:", 12) == 0) n += (size_t)snprintf(offer + n, sizeof offer - n, "a=ice-ufrag:%s\r\n", ufrag);
+    else if (strncmp(l, "a=ice-pwd:", 10) == 0) n += (size_t)snprintf(offer + n, sizeof offer - n, "a=ice-pwd:%s\r\n", pwd);
+    else if (strncmp(l, "a=candidate:", 12) != 0 && strncmp(l, "a=end-of-candidates", 19) != 0)
+      n += (size_t)snprintf(offer + n, sizeof offer - n, "%.*s\n", (int)len, l);
+    l += next;
+  }
+  if (n >= sizeof offer) return reply_error(conn, 413, "the re-offer does not fit", NULL, NULL);
+  parley_sdp_error se;
+  memset(&se, 0, sizeof se);
+  int err = parley_call_set_remote_description(c->s.call, PARLEY_SDP_OFFER, offer, &se);
+  if (err >= 0 && (err = parley_call_create_answer(c->s.call, answer, sizeof answer)) >= 0)
+    err = parley_call_set_local_description(c->s.call, answer);
+  if (err < 0) {
+    snprintf(why, sizeof why, "ICE restart: %s%s%s", parley_strerror(err), se.message[0] ? ": " : "", se.message);
+    return reply_error(conn, err == PARLEY_ESTATE ? 409 : 400, why, NULL, NULL);
+  }
+  if ((err = add_candidates(c, rq->body, why, sizeof why)) < 0) return reply_error(conn, 400, why, NULL, NULL);
+  /* The fragment: parley's credentials, then its audio section's candidates (RFC 8840). */
+  char mid[64] = "0";
+  (void)sdp_attr(answer, "mid", mid, sizeof mid);
+  if (!sdp_attr(answer, "ice-ufrag", ufrag, sizeof ufrag) || !sdp_attr(answer, "ice-pwd", pwd, sizeof pwd))
+    return reply_error(conn, 500, "parley's answer has no ICE credentials", NULL, NULL);
+  n = (size_t)snprintf(frag, sizeof frag, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:%s\r\n",
+                       ufrag, pwd, mid);
+  for (const char *l = answer; *l && n < sizeof frag;) {
+    size_t len = strcspn(l, "\r\n");
+    if (strncmp(l, "a=candidate:", 12) == 0 || strncmp(l, "a=end-of-candidates", 19) == 0)
+      n += (size_t)snprintf(frag + n, sizeof frag - n, "%.*s\r\n", (int)len, l);
+    l += len;
+    while (*l == '\r' || *l == '\n') l++;
+  }
+  if (n >= sizeof frag) return reply_error(conn, 500, "parley's fragment does not fit", NULL, NULL);
+  char tag[33];
+  new_id(tag);
+  snprintf(c->etag, sizeof c->etag, "\"%.16s\"", tag);
+  log_event(c, calltool_now_us(), "server", "PATCH: ICE restart answered");
+  printf("call %s: ICE restart\n", c->id);
+  return reply(conn, 200, "application/trickle-ice-sdpfrag", frag, strlen(frag), MHD_HTTP_HEADER_ETAG, c->etag);
+}
+
+/* RFC 8840 fragment: a=candidate lines and a=end-of-candidates go to the call; ICE credentials and
+ * m=/a=mid lines only say which session they belong to (one audio section here). */
+static enum MHD_Result whip_patch(server *sv, struct MHD_Connection *conn, serve_call *c, request *rq) {
+  (void)sv;
+  const char *match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
+  if (match && strcmp(match, "*") == 0) {
+    if (!c->live) return reply_error(conn, 409, "the call has ended", NULL, NULL);
+    return whip_restart(conn, c, rq);
+  }
+  if (match && strcmp(match, c->etag) != 0)
+    return reply_error(conn, 412, "If-Match does not match this session's ETag", NULL, NULL);
+  if (!c->live) return reply_error(conn, 409, "the call has ended", NULL, NULL);
+  char why[300];
+  int added = add_candidates(c, rq->body, why, sizeof why);
+  if (added < 0) return reply_error(conn, added == PARLEY_ESTATE || added == PARLEY_EFULL ? 409 : 400, why, NULL, NULL);
   char note[64];
   snprintf(note, sizeof note, "PATCH: %d trickled line%s", added, added == 1 ? "" : "s");
   log_event(c, calltool_now_us(), "server", note);
@@ -647,6 +728,7 @@ int calltool_serve(const calltool_opts *o) {
 out:
   if (sv.d) MHD_stop_daemon(sv.d);
   if (sv.report) fclose(sv.report);
+  for (int i = 0; sv.calls && i < sv.n_slots; i++) free(sv.calls[i].offer);
   free(sv.calls);
   return rc;
 }

@@ -85,7 +85,10 @@ static void read_opus_fmtp(parley__sdp_media *m, const char *fmtp) {
   }
 }
 
-/* Derive the opus fields of m from its formats: the first opus/48000/2 in m= order wins. */
+/* Derive the opus fields of m from its formats: the first opus/48000/2 in m= order wins. RFC 7587
+ * requires the /2, but GStreamer's webrtcbin leaves it out when its caps have no encoding-params (the
+ * stream is the same: Opus signals its channels in each packet), so an omitted count is accepted too;
+ * an explicit other count is not Opus as RFC 7587 defines it. */
 void parley__sdp_resolve_opus(parley__sdp_media *m) {
   m->opus_pt = -1;
   m->opus_useinbandfec = -1;
@@ -93,7 +96,7 @@ void parley__sdp_resolve_opus(parley__sdp_media *m) {
   for (size_t i = 0; i < m->format_count; i++) {
     const parley__sdp_format *f = &m->formats[i];
     span enc = {f->encoding, strlen(f->encoding)};
-    if (f->pt >= 0 && span_ieq(enc, "opus") && f->clock_hz == 48000 && f->channels == 2) {
+    if (f->pt >= 0 && span_ieq(enc, "opus") && f->clock_hz == 48000 && (f->channels == 2 || f->channels == 0)) {
       m->opus_pt = f->pt;
       read_opus_fmtp(m, f->fmtp);
       return;

@@ -5,6 +5,8 @@
 // ?auto=1&seconds=N: call on load, hang up after N seconds and POST a JSON report to /report: both
 // timelines (browser: ms since the offer was sent, t0Wall its Unix ms; parley: ms since it arrived, and
 // Unix ms), the level envelopes (RMS per 20 ms, dBFS), the RTP counters and any script errors.
+// ?restart=S: S seconds into the call, restart ICE through WHIP (PATCH If-Match "*", RFC 9725); the
+// report says when the answer came and when the browser was connected again.
 // ?raw=1: the microphone without the browser's echo cancellation, noise suppression and gain control
 // (tests compare what parley hears with the file behind a fake microphone).
 'use strict';
@@ -13,6 +15,7 @@ const params = new URLSearchParams(location.search);
 const auto = params.get('auto') === '1';
 const autoSeconds = Math.min(Math.max(Number(params.get('seconds')) || 5, 1), 300);
 const rawMic = params.get('raw') === '1';
+const restartAfter = Number(params.get('restart')) || 0;
 const ENVELOPE_MS = 20;
 const GATHER_WAIT_MS = 1500; // the offer waits this long for the browser's candidates; later ones are PATCHed
 
@@ -118,7 +121,7 @@ function waitGathering(pc) {
 }
 
 async function patchCandidate(c, cand) {
-  if (!c.location || c.ended) { c.pending.push(cand); return; }
+  if (!c.location || c.ended || c.restart && !c.restart.answeredAt) { c.pending.push(cand); return; }
   const frag = cand ? 'a=candidate:' + cand.candidate.replace(/^candidate:/, '') + '\r\n' : 'a=end-of-candidates\r\n';
   const mid = 'a=mid:' + ((cand && cand.sdpMid) || '0') + '\r\n';
   try {
@@ -180,6 +183,7 @@ async function startCall() {
     browserEvent('201 Created ' + new URL(c.location).pathname);
     const id = c.location.split('/').pop();
     followEvents(c, '/events/' + id);
+    c.answer = body;
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
     for (const cand of c.pending.splice(0)) patchCandidate(c, cand);
     $('hangup').disabled = false;
@@ -192,7 +196,65 @@ async function startCall() {
   }
 }
 
+const sdpLine = (sdp, name) => (sdp.match(new RegExp('^a=' + name + ':(.*)$', 'm')) || [])[1];
+const candidateLines = (sdp) => sdp.split(/\r?\n/).filter((l) => /^a=(candidate:|end-of-candidates)/.test(l));
+
+// An ICE restart over WHIP: new credentials and every candidate in one fragment; parley's fragment back
+// (its credentials and candidates) replaces those of its answer, with the new ETag for later PATCHes.
+async function restartIce(c) {
+  const t = () => Math.round(performance.now() - c.t0);
+  c.restart = { at: t() };
+  browserEvent('ICE restart: PATCH If-Match *');
+  try {
+    await c.pc.setLocalDescription(await c.pc.createOffer({ iceRestart: true }));
+    await waitGathering(c.pc);
+    const sdp = c.pc.localDescription.sdp;
+    const frag = ['a=ice-ufrag:' + sdpLine(sdp, 'ice-ufrag'), 'a=ice-pwd:' + sdpLine(sdp, 'ice-pwd'),
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:' + (sdpLine(sdp, 'mid') || '0'), ...candidateLines(sdp)].join('\r\n') + '\r\n';
+    const r = await fetch(c.location, {
+      method: 'PATCH', body: frag, headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' },
+    });
+    const body = await r.text();
+    c.restart.status = r.status;
+    if (r.status !== 200) throw new Error('HTTP ' + r.status + ': ' + body.trim());
+    c.etag = r.headers.get('ETag');
+    const answer = c.answer.split(/\r?\n/).filter((l) => l && !/^a=(candidate:|end-of-candidates)/.test(l))
+      .map((l) => l.replace(/^a=ice-ufrag:.*/, 'a=ice-ufrag:' + sdpLine(body, 'ice-ufrag'))
+        .replace(/^a=ice-pwd:.*/, 'a=ice-pwd:' + sdpLine(body, 'ice-pwd')));
+    await c.pc.setRemoteDescription({ type: 'answer', sdp: answer.concat(candidateLines(body)).join('\r\n') + '\r\n' });
+    c.restart.answeredAt = t();
+    browserEvent('ICE restart answered (' + candidateLines(body).length + ' candidate lines)');
+    watchRestart(c, sdpLine(sdp, 'ice-ufrag'), t);
+    const sent = new Set(candidateLines(sdp));
+    for (const cand of c.pending.splice(0)) // only those the fragment did not carry
+      if (!cand || !sent.has('a=candidate:' + cand.candidate.replace(/^candidate:/, ''))) patchCandidate(c, cand);
+  } catch (e) {
+    c.restart.error = e.message || String(e);
+    browserEvent('ICE restart failed: ' + c.restart.error, true);
+  }
+}
+
+// The restart is done when the transport's selected pair runs on the new credentials (the connection
+// state stays 'connected' throughout: the old pair carries the call meanwhile). Polls for up to 10 s.
+function watchRestart(c, ufrag, t) {
+  let polls = 0;
+  const timer = setInterval(async () => {
+    if (++polls > 200 || c.ended) { clearInterval(timer); return; }
+    (await c.pc.getStats()).forEach((s) => {
+      if (s.type === 'transport' && s.iceLocalUsernameFragment === ufrag && s.selectedCandidatePairId &&
+          c.restart.connectedAt === undefined) {
+        c.restart.connectedAt = t();
+        browserEvent('ICE restart done: the selected pair uses the new credentials');
+        clearInterval(timer);
+      }
+    });
+  }, 50);
+  c.timers.push(timer);
+}
+
 function onConnectionState(c, v) {
+  if (v === 'connected' && restartAfter > 0 && !c.restartTimer)
+    c.restartTimer = setTimeout(() => { if (!c.ended) restartIce(c); }, restartAfter * 1000);
   if (v === 'connected') setState('in call', 'good');
   else if (v === 'disconnected') setState('network trouble: the browser lost parley', 'warn');
   else if (v === 'failed') setState('call failed: no path to parley', 'bad');
@@ -249,7 +311,7 @@ async function report() {
     t0Wall: c.t0 ? Math.round(performance.timeOrigin + c.t0) : null, // Unix ms of the browser's t = 0
     connectionState: c.pc ? c.pc.connectionState : null, iceConnectionState: c.pc ? c.pc.iceConnectionState : null,
     stats: await inboundStats(c.pc), envelopeMs: ENVELOPE_MS, micDb: c.micEnv, remoteDb: c.remoteEnv,
-    timeline: c.timeline, parley: c.parley, errors, userAgent: navigator.userAgent,
+    timeline: c.timeline, parley: c.parley, restart: c.restart || null, errors, userAgent: navigator.userAgent,
   };
   try {
     await fetch('/report', { method: 'POST', body: JSON.stringify(rep), headers: { 'Content-Type': 'application/json' } });

@@ -39,14 +39,14 @@ def main():
     Gst.init(None)
     pipe = Gst.parse_launch(
         "webrtcbin name=w bundle-policy=max-bundle "
-        "filesrc location=%s ! wavparse ! identity name=pace sync=true ! audioconvert ! audioresample "
+        "filesrc location=%s ! wavparse ! identity name=hold ! identity sync=true ! audioconvert ! audioresample "
         "! audio/x-raw,rate=48000,channels=1 "
         "! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w."
         % args.wav)
     w = pipe.get_by_name("w")
     loop = GLib.MainLoop()
-    # The file starts when the call does (as aiortc's player does): held at the pacer until connected.
-    pace_pad = pipe.get_by_name("pace").get_static_pad("sink")
+    # The file starts when the call does (as aiortc's player does): held before the pacer until connected.
+    pace_pad = pipe.get_by_name("hold").get_static_pad("src")
     hold = pace_pad.add_probe(Gst.PadProbeType.BLOCK | Gst.PadProbeType.BUFFER,  # caps pass: the offer needs them
                               lambda *_: Gst.PadProbeReturn.OK)
     state = {"gathered": threading.Event(), "connected": False}
@@ -68,6 +68,10 @@ def main():
         log("connection", s.value_nick)
         if s == GstWebRTC.WebRTCPeerConnectionState.CONNECTED and not state["connected"]:
             state["connected"] = True
+            # The held file's timestamps start at 0 but the pipeline has run since PLAYING: shift them to
+            # now (an offset on a source pad moves the segment it sends), or the pacer lets the first
+            # seconds out in one burst, which parley then plays 5 % fast for seconds to shed.
+            pace_pad.set_offset(pipe.get_clock().get_time() - pipe.get_base_time())
             pace_pad.remove_probe(hold)
             say("connected")
             GLib.timeout_add(int(args.seconds * 1000), finish)
@@ -106,10 +110,6 @@ def main():
         w.emit("set-local-description", desc, Gst.Promise.new())
         local_sdp_when_gathered()
 
-    def on_negotiation_needed(_w):
-        if args.role == "offer":
-            w.emit("create-offer", None, Gst.Promise.new_with_change_func(on_created, "offer"))
-
     def create_answer():
         w.emit("create-answer", None, Gst.Promise.new_with_change_func(on_created, "answer"))
 
@@ -135,9 +135,16 @@ def main():
     w.connect("pad-added", on_pad)
     w.connect("notify::connection-state", on_state)
     w.connect("notify::ice-gathering-state", on_gathering)
-    w.connect("on-negotiation-needed", on_negotiation_needed)
     pipe.set_state(Gst.State.PLAYING)
-    if args.role == "answer":
+    if args.role == "offer":
+        # The pacer holds the first buffer, so no caps reach webrtcbin and it would never want to
+        # negotiate: name the codec on the transceiver and offer at once.
+        trans = w.emit("get-transceiver", 0)
+        trans.set_property("codec-preferences", Gst.Caps.from_string(
+            "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000"))
+        GLib.idle_add(lambda: w.emit("create-offer", None,
+                                     Gst.Promise.new_with_change_func(on_created, "offer")) and False)
+    else:
         offer = read_sdp()
         set_remote(offer, GstWebRTC.WebRTCSDPType.OFFER, create_answer)
     GLib.timeout_add(60000, lambda: (say("not connected"), loop.quit()) and False)
