@@ -8,7 +8,10 @@
 # carries the media (tests/test_room_janus.c and scripts/bench-room-janus.sh make one). SESSION_TIMEOUT
 # (seconds, default 60) is how long Janus keeps a session that sends nothing: a participant that
 # vanishes (killed, unplugged) leaves the room that long after its last request, plus up to 2 s
-# (Janus's session watchdog runs every 2 s). Janus 1.1.2 has no ICE consent freshness.
+# (Janus's session watchdog runs every 2 s). Janus 1.1.2 has no ICE consent freshness; nat's
+# ice_keepalive_conncheck = true would drop a vanished participant when ICE fails instead (12 s measured
+# with parley-bench room), but Janus's sample config warns that some libnice versions then break
+# connections after 50 s, so it stays off here.
 #
 # The script ends by exec'ing janus (foreground, log in DIR/janus.log), so a parent's PR_SET_PDEATHSIG
 # and its signals reach janus itself.
