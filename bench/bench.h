@@ -46,6 +46,8 @@ void bench_note(bench_report *rep, const char *fmt, ...) __attribute__((format(p
 
 /* Monotonic nanoseconds, for timing. */
 int64_t bench_now_ns(void);
+/* bench_connect_relay.c: the connect suite's rows through a real TURN server (trials calls). 0 or 1. */
+int bench_connect_relay(bench_report *rep, int trials);
 /* Sorts samples in place and returns the q-quantile (0..1) by nearest rank. */
 int64_t bench_quantile_ns(int64_t *samples, size_t n, double q);
 double bench_quantile(double *samples, size_t n, double q);

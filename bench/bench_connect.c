@@ -224,11 +224,13 @@ static int trial(int64_t one_way_us, int64_t jitter_us, uint64_t seed, parley__d
 }
 
 static int run_connect(bench_report *rep, int argc, char **argv) {
-  int trials = 500;
+  int trials = 500, relay_trials = 20;
   uint64_t seed = 1;
   const parley__cli_opt opts[] = {
       {"trials", PARLEY__CLI_INT, &trials, "N", "seeded trials per row [500]", 1, 100000},
       {"seed", PARLEY__CLI_U64, &seed, "S", "seed of the first trial [1]", 0, 0},
+      {"relay-trials", PARLEY__CLI_INT, &relay_trials, "N", "real calls through coturn for the turn-udp rows [20]", 0,
+       1000},
   };
   int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);
   if (rc_args) return rc_args;
@@ -283,11 +285,13 @@ static int run_connect(bench_report *rep, int argc, char **argv) {
                   "each way; goal: sdes within 1 RTT + 10 ms, dtls within ICE + 2 RTT + 20 ms; cpu: real CPU time "
                   "of one side's handshake");
   for (int i = 0; i < 6; i++) free(ms[i]);
+  if (rc == 0) rc = bench_connect_relay(rep, relay_trials);
   parley__dtls_cert_free(certs[0]);
   parley__dtls_cert_free(certs[1]);
   return rc;
 }
 
 BENCH_SUITE(connect, "connect",
-            "remote description -> ICE (sdes) or DTLS (dtls) connected, both roles, clean and 50 ms RTT (simulated)",
+            "remote description -> ICE (sdes) or DTLS (dtls) connected, both roles, clean and 50 ms RTT (simulated); "
+            "offer -> first audio through coturn over UDP and TCP (real)",
             run_connect);

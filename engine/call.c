@@ -2,7 +2,8 @@
  * (engine/signaling.h), ICE over the call's own UDP sockets (ice.h, udp.h, ice_gather.h) with the
  * liveness monitor (liveness.h via ice_liveness.h), the network thread's service of the call, start,
  * ICE restart, hangup and teardown. Its descriptions (SDP offer/answer, candidates) are call_sdp.c; its
- * media over the network (RTP/RTCP/SRTP, the chains it hands to the audio thread) call_media.c.
+ * media over the network (RTP/RTCP/SRTP, the chains it hands to the audio thread) call_media.c; its
+ * relayed candidates (TURN allocations, what goes through them) call_turn.c.
  *
  * Owns: the sockets, agent, monitor, SRTP sessions and, from start to hangup, the parley__call_media
  * (chains and the two SPSC rings). Threads: the parley_call_* functions run on app threads and the
@@ -63,6 +64,7 @@ void parley__call_release_input(parley_call *c) {
 /* ---- ICE callbacks (network or app thread, under lock) ---- */
 
 void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
+  if (parley__call_turn_send(c, local, dst, buf, len) || c->eng->relay_only) return; /* call_turn.c */
   if (local < 0 || local >= c->nsocks) return;
   parley__udp_error uerr;
   if (parley__udp_send(&c->socks[local], dst, buf, len, &uerr) == PARLEY_ENETWORK && c->mon)
@@ -88,6 +90,7 @@ static void ice_event(void *ctx, const parley__ice_event *ev) {
     if (candidate_line(ev->candidate, line, sizeof line) == 0)
       parley__engine_post_candidate(c->eng, c, line, ev->now_us);
   } else if (ev->kind == PARLEY__ICE_EV_GATHERING_DONE) {
+    c->gathered = true;
     parley__engine_post_candidate(c->eng, c, "end-of-candidates", ev->now_us);
   }
   if (ev->kind == PARLEY__ICE_EV_SELECTED_PAIR) {
@@ -159,7 +162,7 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
   ic.on_event = ice_event;
   ic.ctx = c;
   ic.guard = &e->lock; /* the network thread and the API's callers share the agent under the lock */
-  if (e->has_stun) {
+  if (e->has_stun && !e->relay_only) {
     ic.has_stun_server = true;
     ic.stun_server = e->stun;
   }
@@ -171,7 +174,8 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
     if (e->cfg.loopback_candidates != parley__netaddr_is_loopback(&addrs[i])) continue;
     parley__udp *s = &c->socks[c->nsocks];
     if (parley__udp_open(s, &addrs[i]) != 0) continue;
-    if (parley__ice_add_local(c->ice, &s->local) < 0) {
+    /* The relay policy keeps host sockets out of the agent: they are only the TURN clients' bases. */
+    if (!e->relay_only && parley__ice_add_local(c->ice, &s->local) < 0) {
       parley__udp_close(s);
       continue;
     }
@@ -188,12 +192,14 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
   c->mon = parley__liveness_new(&lc, &c->evq, &err);
   if (!c->mon) goto fail;
   parley__ice_liveness_init(&c->il, c->ice, c->mon);
+  parley__call_turn_start(c, now_us(e));
   err = parley__ice_start(c->ice, now_us(e));
   if (err) goto fail;
   parley__call_drain_events(c);
   parley__engine_wake(e);
   return 0;
 fail:
+  parley__call_turn_close(c, now_us(e));
   for (int i = 0; i < c->nsocks; i++) parley__udp_close(&c->socks[i]);
   c->nsocks = 0;
   parley__ice_free(c->ice);
@@ -209,7 +215,7 @@ int parley__call_fds(parley_call *c, int *fds, int cap) {
   int n = 0;
   for (int i = 0; i < c->nsocks && n < cap; i++)
     if (c->socks[i].fd >= 0) fds[n++] = c->socks[i].fd;
-  return n;
+  return n + parley__call_turn_fds(c, fds + n, cap - n);
 }
 
 int64_t parley__call_net_deadline(parley_call *c, int64_t now) {
@@ -224,7 +230,24 @@ int64_t parley__call_net_deadline(parley_call *c, int64_t now) {
     if (c->next_rtcp_us < d) d = c->next_rtcp_us;
   }
   int64_t dt = parley__call_dtls_deadline(c, now);
-  return dt < d ? dt : d;
+  if (dt < d) d = dt;
+  int64_t tt = parley__call_turn_deadline(c);
+  return tt < d ? tt : d;
+}
+
+void parley__call_demux(parley_call *c, int local, const parley__netaddr *src, uint8_t *buf, size_t n, int64_t now) {
+  switch (parley__demux_classify(buf, n)) {
+  case PARLEY__DEMUX_STUN: (void)parley__ice_receive(c->ice, local, src, buf, n, now); break;
+  case PARLEY__DEMUX_RTP:
+    if (parley__ice_accept_media(c->ice, local, src)) parley__call_on_rtp(c, buf, n, now);
+    break;
+  case PARLEY__DEMUX_RTCP:
+    if (parley__ice_accept_media(c->ice, local, src)) parley__call_on_rtcp(c, buf, n, now);
+    break;
+  case PARLEY__DEMUX_DTLS: parley__call_dtls_receive(c, local, src, buf, n, now); break;
+  default: break;
+  }
+  parley__call_drain_events(c);
 }
 
 void parley__call_net_service(parley_call *c, int64_t now) {
@@ -237,24 +260,22 @@ void parley__call_net_service(parley_call *c, int64_t now) {
       int n = parley__udp_recv(&c->socks[i], buf, sizeof buf, &src, &uerr);
       if (n == PARLEY_EAGAIN) break;
       if (n == PARLEY_ENETWORK) {
-        (void)parley__ice_liveness_on_socket_error(&c->il, i, &uerr.peer, uerr.sys_errno, now);
+        if (!parley__call_turn_socket_error(c, i, &uerr, now))
+          (void)parley__ice_liveness_on_socket_error(&c->il, i, &uerr.peer, uerr.sys_errno, now);
         continue;
       }
       if (n <= 0) continue;
-      switch (parley__demux_classify(buf, (size_t)n)) {
-      case PARLEY__DEMUX_STUN: (void)parley__ice_receive(c->ice, i, &src, buf, (size_t)n, now); break;
-      case PARLEY__DEMUX_RTP:
-        if (parley__ice_accept_media(c->ice, i, &src)) parley__call_on_rtp(c, buf, (size_t)n, now);
-        break;
-      case PARLEY__DEMUX_RTCP:
-        if (parley__ice_accept_media(c->ice, i, &src)) parley__call_on_rtcp(c, buf, (size_t)n, now);
-        break;
-      case PARLEY__DEMUX_DTLS: parley__call_dtls_receive(c, i, &src, buf, (size_t)n, now); break;
-      default: break;
-      }
-      parley__call_drain_events(c);
+      /* What a TURN server relays comes unwrapped, on the relayed candidate's local index. */
+      int local = i;
+      parley__netaddr from = src;
+      uint8_t *p = buf;
+      size_t len = (size_t)n;
+      int t = parley__call_turn_receive(c, i, &src, buf, len, now, &local, &from, &p, &len);
+      if (t == 0 || (t < 0 && c->eng->relay_only)) continue;
+      parley__call_demux(c, local, &from, p, len, now);
     }
   }
+  parley__call_turn_service(c, now);
   if (parley__ice_next_deadline_us(c->ice) <= now) parley__ice_tick(c->ice, now);
   if (parley__liveness_next_deadline_us(c->mon) <= now) (void)parley__ice_liveness_tick(&c->il, now);
   parley__call_dtls_service(c, now);
@@ -285,6 +306,7 @@ static void teardown(parley_call *c, bool send_bye) {
     c->media = NULL;
     c->slot = -1;
   }
+  parley__call_turn_close(c, now_us(c->eng)); /* the release goes out before its socket closes */
   for (int i = 0; i < c->nsocks; i++) parley__udp_close(&c->socks[i]);
   c->nsocks = 0;
   parley__ice_free(c->ice);

@@ -1,6 +1,7 @@
 /* call_internal.h: struct parley_call and what call.c (life and state), call_sdp.c (descriptions),
- * call_dtls.c (DTLS-SRTP) and call_media.c (media over the network) share. Private to those files. Locks as in
- * engine_internal.h: everything below "under eng->lock" is touched only with eng->lock held. */
+ * call_dtls.c (DTLS-SRTP), call_media.c (media over the network) and call_turn.c (TURN relays) share.
+ * Private to those files. Locks as in engine_internal.h: everything below "under eng->lock" is touched
+ * only with eng->lock held. */
 #ifndef PARLEY_ENGINE_CALL_INTERNAL_H
 #define PARLEY_ENGINE_CALL_INTERNAL_H
 
@@ -15,6 +16,7 @@
 #include "transport/rtp.h"
 #include "transport/sdp.h"
 #include "transport/srtp.h"
+#include "transport/turn.h"
 #include "transport/udp.h"
 
 #define PARLEY__CALL_OPUS_PT 111
@@ -24,6 +26,21 @@
 #define PARLEY__CALL_MEDIA_POLL_US 500        /* tx ring drain retry while an audio period is overdue */
 #define PARLEY__CALL_TX_AFTER_TICK_US 200     /* drain this long after a period is due to have ended */
 #define PARLEY__CALL_DTLS_EARLY_MAX 1500      /* one early DTLS datagram (a ClientHello) kept */
+
+/* One TURN allocation of a call (call_turn.c). */
+#define PARLEY__CALL_TCP_RBUF 4096 /* a TURN-over-TCP stream: bytes of an incomplete message */
+#define PARLEY__CALL_TCP_WBUF 8192 /* and bytes the kernel did not take yet */
+typedef struct parley__call_relay {
+  parley__turn *turn;
+  int sock;              /* UDP: the base, the index in socks[] it talks to the server from */
+  bool tcp;              /* ?transport=tcp: over tcp_fd, its own connection to the server */
+  int tcp_fd;            /* -1 for UDP, and once the connection is gone */
+  size_t rlen, wlen;
+  uint8_t rbuf[PARLEY__CALL_TCP_RBUF], wbuf[PARLEY__CALL_TCP_WBUF];
+  int local;             /* the agent's local index for the relayed candidate; -1 until allocated */
+  bool settled;          /* added to the agent, or given up on */
+  parley__netaddr server;
+} parley__call_relay;
 
 struct parley_call {
   parley__target tgt; /* first member */
@@ -51,9 +68,12 @@ struct parley_call {
   int nsocks;
   parley__liveness *mon;
   parley__ice_liveness il;
+  parley__call_relay relays[PARLEY_ENGINE_MAX_TURN_SERVERS];
+  int nrelays;
   parley__event evstore[PARLEY__CALL_EVQ];
   parley__event_queue evq;
   bool agent_failed_reported;
+  bool gathered; /* the agent's GATHERING_DONE came: descriptions carry a=end-of-candidates */
   parley_ice_state ice_monitor, ice_shown; /* the monitor's last ICE state; the last one posted */
 
   /* SRTP: keyed by SDES (local_key and the peer's a=crypto) or by DTLS */
@@ -125,6 +145,8 @@ static inline int64_t now_us(parley_engine *e) { return parley__clock_now(&e->cl
 /* One datagram out of the call's socket local (STUN, SRTP, SRTCP); a send error goes to the liveness
  * monitor (an ICMP error pending on the socket says the peer may be gone). */
 void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len);
+/* One datagram (or a relayed peer's data) into the agent, SRTP/SRTCP or DTLS as the demux classes it. */
+void parley__call_demux(parley_call *c, int local, const parley__netaddr *src, uint8_t *buf, size_t n, int64_t now);
 /* Posts the monitor's queued events and the ICE state refined by the agent's. */
 void parley__call_drain_events(parley_call *c);
 /* Applies op to the signaling state; posts the change. */
@@ -153,6 +175,33 @@ void parley__call_dtls_service(parley_call *c, int64_t now);
 /* close_notify (hang-up); free (teardown). */
 void parley__call_dtls_close(parley_call *c, int64_t now);
 void parley__call_dtls_free(parley_call *c);
+
+/* ---- call_turn.c: relayed candidates (network thread, or an app thread setting up, under the lock) ---- */
+/* Starts an allocation on each of the engine's TURN servers from the first socket of its family, and
+ * tells the agent to wait for them before gathering is done. Before parley__ice_start. */
+void parley__call_turn_start(parley_call *c, int64_t now);
+/* What the agent, DTLS and media send on a relay's local index: wrapped for the server (a Send
+ * indication, or ChannelData once the peer's channel is bound) and sent from the base socket. True
+ * when local is a relay's (sent or dropped), false for a socket's. */
+bool parley__call_turn_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len);
+/* A datagram on socket sock from src: 1 when it was a peer's data through a relay (*local, *peer, and
+ * *data and *len inside buf, unwrapped), 0 when the TURN client took it, PARLEY_ENOTFOUND when it is not
+ * from a TURN server of that socket. */
+int parley__call_turn_receive(parley_call *c, int sock, const parley__netaddr *src, uint8_t *buf, size_t n,
+                              int64_t now, int *local, parley__netaddr *peer, uint8_t **data, size_t *len);
+/* A socket error (ICMP) about a TURN server is one about its relayed path: true when it was. */
+bool parley__call_turn_socket_error(parley_call *c, int sock, const parley__udp_error *err, int64_t now);
+/* A permission (and channel) on every allocation for a remote candidate's address. */
+void parley__call_turn_permit(parley_call *c, const parley__netaddr *peer, int64_t now);
+/* Requests, retransmissions and refreshes due; allocations that finished become relayed candidates;
+ * TCP connections read (their peers' data to parley__call_demux) and flushed. */
+void parley__call_turn_service(parley_call *c, int64_t now);
+int64_t parley__call_turn_deadline(const parley_call *c);
+/* The TCP connections' fds (after the sockets' in parley__call_fds), at most cap. */
+int parley__call_turn_fds(const parley_call *c, int *fds, int cap);
+bool parley__call_turn_is_relay(const parley_call *c, int local);
+/* Releases every allocation (a Refresh with lifetime 0, sent at once) and frees the clients. */
+void parley__call_turn_close(parley_call *c, int64_t now);
 
 /* ---- call_media.c ---- */
 int parley__call_media_new(parley_call *c, parley__call_media **out);

@@ -278,6 +278,10 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   out->bytes_received = c->bytes_recv;
   out->ice_pairs_selected = c->ice_pairs_selected;
   out->fec_loss_hint_pct = c->loss_hint_pct;
+  int local;
+  parley__netaddr remote;
+  if (c->ice && parley__ice_selected_pair(c->ice, &local, &remote) == 0)
+    out->local_candidate_type = parley__call_turn_is_relay(c, local) ? PARLEY_CANDIDATE_RELAY : PARLEY_CANDIDATE_HOST;
   if (c->media) {
     out->jitter_buffer_ms = (double)atomic_load_explicit(&c->media->jb_delay_us, memory_order_relaxed) / 1000.0;
     out->concealed_frames = atomic_load_explicit(&c->media->concealed, memory_order_relaxed);

@@ -28,11 +28,22 @@ static void ip_text(const parley__netaddr *a, char *buf, size_t cap) {
 
 /* ---- public: SDP ---- */
 
+/* The address and port an m-line shows: the first socket's, or with the relay policy none (RFC 8840's
+ * 0.0.0.0 and 9, the host address never leaks: the relayed candidates trickle). */
+static uint16_t default_addr(parley_call *c, char *ip, size_t ipcap) {
+  if (c->eng->relay_only) {
+    snprintf(ip, ipcap, "0.0.0.0");
+    return 9;
+  }
+  ip_text(&c->socks[0].local, ip, ipcap);
+  return c->socks[0].local.port;
+}
+
 static int local_sdp_common(parley_call *c, parley__sdp *s, char *ip, size_t ipcap) {
   parley__sdp_init(s);
   s->sess_id = c->sess_id;
   s->sess_version = ++c->sess_version;
-  ip_text(&c->socks[0].local, ip, ipcap);
+  (void)default_addr(c, ip, ipcap);
   snprintf(s->origin_addr, sizeof s->origin_addr, "%s", ip);
   return 0;
 }
@@ -47,7 +58,7 @@ static size_t local_candidates(parley_call *c, parley__sdp_candidate *out, size_
   return k;
 }
 
-static bool gathering_done(parley_call *c) { return !c->eng->has_stun; }
+static bool gathering_done(parley_call *c) { return c->gathered; }
 
 static void local_crypto(parley_call *c, parley__sdp_crypto *out) {
   char val[PARLEY__SDP_CRYPTO_MAX + 96];
@@ -97,7 +108,7 @@ int parley_call_create_offer(parley_call *c, char *sdp, size_t cap) {
   parley__sdp_media *m = &s->media[0];
   parley__sdp_media_init(m);
   snprintf(m->type, sizeof m->type, "audio");
-  m->port = c->socks[0].local.port;
+  m->port = default_addr(c, ip, sizeof ip);
   if (sdes) { /* the app asked for SDES keys in the SDP (peers without DTLS, e.g. SIP gear) */
     snprintf(m->proto_text, sizeof m->proto_text, "RTP/SAVPF");
     m->proto = PARLEY__SDP_PROTO_RTP_SAVPF;
@@ -167,7 +178,7 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
     goto out;
   }
   char ip[64];
-  ip_text(&c->socks[0].local, ip, sizeof ip);
+  uint16_t port = default_addr(c, ip, sizeof ip);
   parley__sdp_crypto cr;
   local_crypto(c, &cr);
   char fp[PARLEY__SDP_FINGERPRINT_MAX];
@@ -181,7 +192,7 @@ int parley_call_create_answer(parley_call *c, char *sdp, size_t cap) {
       .sess_id = c->sess_id,
       .sess_version = ++c->sess_version,
       .addr = ip,
-      .port = c->socks[0].local.port,
+      .port = port,
       .ice_ufrag = ufrag,
       .ice_pwd = pwd,
       .dir = PARLEY__SDP_SENDRECV,
@@ -277,8 +288,10 @@ static int pick_crypto(const parley__sdp_media *m, parley__sdes_crypto *out) {
 static void add_candidates(parley_call *c, const parley__sdp_media *m, int64_t now) {
   for (size_t i = 0; i < m->candidate_count; i++) {
     parley__ice_candidate ic;
-    if (parley__ice_candidate_from_sdp(&ic, &m->candidates[i]) == 0)
+    if (parley__ice_candidate_from_sdp(&ic, &m->candidates[i]) == 0) {
+      parley__call_turn_permit(c, &ic.addr, now);
       (void)parley__ice_add_remote_candidate(c->ice, &ic, now);
+    }
   }
   if (m->end_of_candidates) parley__ice_remote_end_of_candidates(c->ice, now);
 }
@@ -470,7 +483,10 @@ int parley_call_add_remote_candidate(parley_call *c, const char *line) {
   } else {
     int64_t now = now_us(e);
     if (eoc) parley__ice_remote_end_of_candidates(c->ice, now);
-    else if (!mdns) r = parley__ice_add_remote_candidate(c->ice, &ic, now);
+    else if (!mdns) {
+      parley__call_turn_permit(c, &ic.addr, now);
+      r = parley__ice_add_remote_candidate(c->ice, &ic, now);
+    }
     parley__call_drain_events(c);
     parley__engine_wake(e);
   }

@@ -382,13 +382,6 @@ static int validate(const parley_engine_config *c) {
   return 0;
 }
 
-static int parse_stun(const char *s, parley__netaddr *out) {
-  char host[64];
-  uint16_t port;
-  if (parley__hostport_split(s, host, sizeof host, &port) != 0 || port == 0) return PARLEY_EINVAL;
-  return parley__netaddr_from_ip(out, host, port) == 0 ? 0 : PARLEY_EINVAL;
-}
-
 static parley__device *open_device(parley_engine *e, size_t period, int *err) {
   static const parley__device_backend map[] = {
       [PARLEY_AUDIO_NONE] = PARLEY__DEVICE_NULL,
@@ -423,8 +416,6 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   if (!cfg || !out) return PARLEY_EINVAL;
   int err = validate(cfg);
   if (err) return err;
-  parley__netaddr stun;
-  if (cfg->stun_server && parse_stun(cfg->stun_server, &stun) != 0) return PARLEY_EINVAL;
 
   parley_engine *e = calloc(1, sizeof *e);
   if (!e) return PARLEY_ENOMEM;
@@ -440,9 +431,9 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   e->cfg.output_device = e->str_output_device;
   e->cfg.input_file = e->str_input_file;
   e->cfg.output_file = e->str_output_file;
-  e->cfg.stun_server = NULL; /* parsed; the string is not kept */
-  e->has_stun = cfg->stun_server != NULL;
-  if (e->has_stun) e->stun = stun;
+  e->cfg.stun_server = NULL; /* parsed (below); the strings are not kept */
+  e->cfg.ice_servers = NULL;
+  e->cfg.ice_server_count = 0;
   e->clock = parley__clock_monotonic();
   e->next_serial = 1;
   pthread_mutex_init(&e->lock, NULL);
@@ -452,6 +443,8 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
     err = PARLEY_ENOMEM;
     goto fail;
   }
+  err = parley__engine_ice_servers(e, cfg);
+  if (err) goto fail;
   err = parley__call_cert_init(e);
   if (err) goto fail;
 

@@ -32,6 +32,13 @@
 #define PARLEY__RX_RING_SLOTS 128
 #define PARLEY__CALL_EVQ 64
 
+/* A TURN server from the config's ice_servers (ice_servers.c): where each call allocates. */
+typedef struct parley__turn_server {
+  parley__netaddr addr;
+  bool tcp; /* ?transport=tcp: the call talks to it over a TCP connection */
+  char username[128], password[128]; /* PARLEY__TURN_CRED_MAX with the NUL */
+} parley__turn_server;
+
 /* audio thread -> network thread: one encoded frame. */
 typedef struct parley__tx_item {
   uint32_t timestamp;
@@ -141,6 +148,9 @@ struct parley_engine {
   parley__clock clock;
   bool has_stun;
   parley__netaddr stun;
+  parley__turn_server turn[PARLEY_ENGINE_MAX_TURN_SERVERS]; /* ice_servers.c */
+  int n_turn;
+  bool relay_only; /* PARLEY_ICE_POLICY_RELAY */
 
   /* audio */
   parley__device *dev;
@@ -252,6 +262,11 @@ void parley__session_poll(parley_engine *e);
 void parley__session_drop_call(parley_call *c);
 /* Engine free: frees the session whatever it holds, under lock. */
 void parley__session_destroy(parley_engine *e);
+
+/* ---- ice_servers.c ---- */
+/* cfg's stun_server, ice_servers and ice_transport_policy into e->stun, e->turn, e->relay_only. 0,
+ * PARLEY_EINVAL, PARLEY_ENOTSUP or PARLEY_ENOTFOUND (parley_engine_new's meanings). May block (DNS). */
+int parley__engine_ice_servers(parley_engine *e, const parley_engine_config *cfg);
 
 /* ---- call.c (struct parley_call is private to call*.c: engine_internal.h users go through these) ---- */
 /* Network thread, under eng->lock. */

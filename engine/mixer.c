@@ -137,20 +137,27 @@ static inline float accumulate(float *restrict sum, float *restrict dst, const f
 
 static inline float max2(float a, float b) { return a > b ? a : b; }
 
+static inline int32_t imax(int32_t a, int32_t b) { return a > b ? a : b; }
+
 /* dst = sum - g * own over one block, returning the block's peak |dst| (finite samples) in the same
  * pass: one maximum per lane, folded at the end (a single running max would be one long dependency
- * chain, and as a float reduction gcc would not vectorise it). */
+ * chain). The maxima are taken on the bits of |dst| (abs_bits: the same order for finite values), as
+ * integers: gcc turns a float a > b ? a : b into a vector max only under -ffinite-math-only, and left
+ * this loop scalar. */
 static inline float minus_block(float *restrict dst, const float *restrict sum, const float *restrict own,
                                 float g) {
-  float q[LANES] = {0};
+  int32_t q[LANES] = {0};
   for (size_t i = 0; i < BLOCK; i += LANES)
 #pragma GCC unroll 8
     for (size_t l = 0; l < LANES; l++) {
       float v = sum[i + l] - g * own[i + l];
       dst[i + l] = v;
-      q[l] = max2(q[l], fabsf(v));
+      q[l] = imax(q[l], abs_bits(v));
     }
-  return max2(max2(max2(q[0], q[4]), max2(q[1], q[5])), max2(max2(q[2], q[6]), max2(q[3], q[7])));
+  int32_t top = imax(imax(imax(q[0], q[4]), imax(q[1], q[5])), imax(imax(q[2], q[6]), imax(q[3], q[7])));
+  float peak;
+  memcpy(&peak, &top, sizeof peak);
+  return peak;
 }
 
 /* x *= a gain ramping linearly from g0 (exclusive) to g1 (reached on the last sample). */

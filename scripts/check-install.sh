@@ -132,7 +132,7 @@ for exe in "$tmp"/pc/* "$tmp"/proj/build/*_shared "$tmp"/proj/build/*_static; do
   esac
   case ${name%_*} in
   minimal_call) set -- "$clip" "$tmp/heard.wav" ;;
-  session_mesh) set -- "$clip" ;;
+  session_mesh | room_mesh) set -- "$clip" ;;
   whip_client) set -- "$whip_url" "$clip" "$tmp/whip_heard.wav" 2 ;;
   *) set -- ;;
   esac

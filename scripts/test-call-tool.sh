@@ -3,7 +3,8 @@
 #  1. loopback call through the relay with a blackout: the timeline has the expected events in order,
 #     the tool reports the recovery, the output WAV exists and is not silent;
 #  2. listen/dial in two processes with an --echo peer: the dialer hears itself back, at a steady
-#     level; --in starts with the media, --in-end hangup/loop; --loopback lasts as long as --in;
+#     level; --in starts with the media, --in-end hangup/loop; --loopback lasts as long as --in; the
+#     same through coturn (when installed) with --relay-only;
 #  3. offer/answer through files, and through stdin/stdout over FIFOs;
 #  4. bad arguments, missing or wrong-format input, unknown device: non-zero exit, a message, and
 #     the output WAV that was already open is kept valid;
@@ -165,6 +166,35 @@ heard=$(windows_over "$tmp/lbloop.win" -25)
 [ "$heard" -ge 45 ] || fail "a looping 2 s file was heard for $heard x 100 ms of a 5 s call"
 pass "loopback plays the whole 7 s file; --in-end loop repeats a 2 s one for 5 s"
 
+# 2f. Through a TURN server: coturn on 127.0.0.1 (if installed), both sides relay-only, so the echo comes
+# back through two allocations; each side waits for its relayed candidate before sending its description.
+if [ -x /usr/bin/turnserver ]; then
+  tport=$((port + 40))
+  mkdir -p "$tmp/turn"
+  /usr/bin/turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port "$tport" \
+    --min-port=$((tport + 1)) --max-port=$((tport + 100)) --lt-cred-mech --user=u:p --realm=parley.test \
+    --allow-loopback-peers --no-tls --no-dtls --no-cli --userdb="$tmp/turn/db" --pidfile="$tmp/turn/pid" \
+    --log-file=stdout > "$tmp/turn/log" 2>&1 &
+  tpid=$!
+  pids="$pids $tpid"
+  sleep 1
+  turn="--ice-server turn:127.0.0.1:$tport --turn-user u --turn-password p --relay-only"
+  port=$((port + 1))
+  timeout -k 5 20 "$tool" listen "127.0.0.1:$port" --echo --quiet --timeout 10 $turn > "$tmp/tlisten.txt" 2>&1 &
+  lpid=$!
+  pids="$pids $lpid"
+  sleep 0.3
+  timeout -k 5 20 "$tool" dial "127.0.0.1:$port" --in "$speech" --out "$tmp/tdial.wav" --duration 3 --timeout 10 \
+    $turn > "$tmp/tdial.txt" 2>&1 || { cat "$tmp/tdial.txt" "$tmp/tlisten.txt" >&2; fail "dial through TURN"; }
+  wait "$lpid" || { cat "$tmp/tlisten.txt" >&2; fail "listen through TURN exited non-zero"; }
+  kill "$tpid" 2>/dev/null || true
+  grep -q "typ relay raddr 0.0.0.0 rport 0" "$tmp/tdial.txt" || { cat "$tmp/tdial.txt" >&2; fail "no relayed candidate"; }
+  if grep -q "typ host" "$tmp/tdial.txt"; then fail "a host candidate with --relay-only"; fi
+  in_order "$tmp/tdial.txt" "A  track-started" "A  closed"
+  [ "$(wav_peak "$tmp/tdial.wav")" -gt 1000 ] || fail "the dialer did not hear its echo through TURN"
+  pass "listen/dial through coturn, both relay-only"
+fi
+
 # 2e. --via: the dialer routes the call through parley-netsim (a meeting point: no --forward) with no
 # hand-edited SDP; a 2 s blackout there is a passive disconnect both sides report, then recover from.
 netsim="$build/bin/parley-netsim"
@@ -247,6 +277,9 @@ expect_fail "bad address" "$tool" listen 127.0.0.1:99999 --timeout 1
 expect_fail "bad relay" "$tool" dial 127.0.0.1:1 --via relay.example:9000 --timeout 1
 expect_fail "unbracketed IPv6 relay" "$tool" dial 127.0.0.1:1 --via ::1:9000 --timeout 1
 expect_fail "relay in loopback" "$tool" --loopback --via 127.0.0.1:9000
+expect_fail "relay-only without TURN" "$tool" dial 127.0.0.1:1 --relay-only --timeout 1
+expect_fail "not an ICE server URL" "$tool" dial 127.0.0.1:1 --ice-server http://127.0.0.1:3478 --timeout 1
+expect_fail "TURN without credentials" "$tool" dial 127.0.0.1:1 --ice-server turn:127.0.0.1:3478 --timeout 1
 expect_fail "device with files" "$tool" dial 127.0.0.1:1 --device x --in "$speech"
 expect_fail "unknown device" "$tool" dial 127.0.0.1:1 --device "no-such-device-$$" --timeout 1
 if [ "$("$tool" --list-devices 2>&1)" = "$("$tool" --list-devices 2>/dev/null)" ]; then

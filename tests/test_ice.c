@@ -1338,6 +1338,147 @@ Test(ice_sim, srflx_candidates_are_pruned_to_their_base) {
   sim_free(&s);
 }
 
+/* ---------- network changes mid-call (ice_mobility.c) ---------- */
+
+/* Peer p's socket idx goes away (its address was deleted) and a socket on new_ip appears: the agent is
+ * told as the call tells it (remove, then add live), the simulated network likewise. */
+static int move_local(sim *s, peer *p, int idx, const char *new_ip) {
+  cr_assert_eq(parley__simnet_remove_endpoint(s->net, p->ep_id[idx]), 0);
+  cr_assert_eq(parley__ice_remove_local(p->ag, idx, s->now_us), 0);
+  cr_expect_eq(parley__ice_remove_local(p->ag, idx, s->now_us), PARLEY_EINVAL, "already gone");
+  parley__netaddr na = ip(new_ip, 6000);
+  int j = parley__ice_add_local_live(p->ag, &na, s->now_us);
+  cr_assert_eq(j, idx, "the freed index is reused");
+  p->addr[j] = na;
+  struct sockaddr_storage sa;
+  cr_assert_gt(parley__netaddr_to_sockaddr(&na, &sa), 0);
+  p->ep_id[j] = parley__simnet_add_endpoint(s->net, (struct sockaddr *)&sa, sim_recv, sim_error, &p->ep[j]);
+  cr_assert_geq(p->ep_id[j], 0);
+  return j;
+}
+
+static bool both_completed(sim *s) {
+  return parley__ice_get_state(s->peers[0]->ag) == PARLEY_ICE_COMPLETED &&
+         parley__ice_get_state(s->peers[1]->ag) == PARLEY_ICE_COMPLETED;
+}
+
+/* Both selected pairs are on A's socket 0 and B's socket 0 as they are now. */
+static bool on_current_sockets(sim *s) {
+  peer *a = s->peers[0], *b = s->peers[1];
+  int la, lb;
+  parley__netaddr ra, rb;
+  if (parley__ice_selected_pair(a->ag, &la, &ra) != 0 || parley__ice_selected_pair(b->ag, &lb, &rb) != 0) return false;
+  return la == 0 && lb == 0 && parley__netaddr_equal(&ra, &b->addr[0]) && parley__netaddr_equal(&rb, &a->addr[0]) &&
+         both_connected(s);
+}
+
+/* A (controlling, 10.0.0.1) and B (10.0.0.2) connected on clean 10 ms links, checklists done. */
+static void completed_call(sim *s, peer *a, peer *b, uint64_t seed) {
+  sim_init(s, seed, 0.0);
+  static const char *const a_ip[] = {"10.0.0.1"}, *const b_ip[] = {"10.0.0.2"};
+  connect_peers(s, a, b, a_ip, b_ip, 1);
+  cr_assert(sim_run(s, 10000000, both_completed));
+}
+
+static void trickle_local(peer *from, peer *to) {
+  parley__ice_candidate c[8];
+  int n = parley__ice_local_candidates(from->ag, c, 8);
+  for (int i = 0; i < n; i++) cr_assert_geq(parley__ice_add_remote_candidate(to->ag, &c[i], to->net->now_us), 0);
+}
+
+/* One side's address changes after the nomination; nothing is signalled. The mover checks its new pairs
+ * (the peer answers: same credentials), the peer learns the new address as peer-reflexive after its
+ * nomination, so the peer moved: both move media to the new pair and the controlling side nominates it,
+ * with no ICE restart (the credentials stay) and within a few round trips (10 ms links). */
+static void one_side_moves(bool mover_controls) {
+  sim s;
+  peer a, b;
+  completed_call(&s, &a, &b, 21);
+  const char *ua, *ub;
+  parley__ice_local_credentials(a.ag, &ua, NULL);
+  parley__ice_local_credentials(b.ag, &ub, NULL);
+  char ufrag_a[64], ufrag_b[64];
+  strcpy(ufrag_a, ua);
+  strcpy(ufrag_b, ub);
+  int sel_a = a.selected_events, sel_b = b.selected_events;
+  peer *mover = mover_controls ? &a : &b;
+  int64_t t0 = s.now_us;
+  move_local(&s, mover, 0, "10.0.9.9");
+  cr_expect_eq(parley__ice_selected_pair(mover->ag, NULL, NULL), PARLEY_ENOTFOUND, "its pair went with the address");
+  cr_expect_neq(parley__ice_get_state(mover->ag), PARLEY_ICE_FAILED, "a new address is coming, not a failure");
+  cr_assert(sim_run(&s, 5000000, on_current_sockets), "both ends moved to the new pair");
+  cr_expect_lt(s.now_us - t0, 500000, "switched in %lld us", (long long)(s.now_us - t0));
+  expect_mirrored_selection(&a, &b);
+  cr_expect_gt(a.selected_events, sel_a);
+  cr_expect_gt(b.selected_events, sel_b);
+  parley__ice_local_credentials(a.ag, &ua, NULL);
+  parley__ice_local_credentials(b.ag, &ub, NULL);
+  cr_expect_str_eq(ua, ufrag_a, "no ICE restart");
+  cr_expect_str_eq(ub, ufrag_b, "no ICE restart");
+  parley__ice_candidate c[8];
+  cr_expect_eq(parley__ice_local_candidates(mover->ag, c, 8), 1, "only the new address is a candidate");
+  cr_expect(parley__netaddr_equal(&c[0].addr, &mover->addr[0]));
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+Test(ice_mobility, controlling_side_moves_without_restart) { one_side_moves(true); }
+Test(ice_mobility, controlled_side_moves_without_restart) { one_side_moves(false); }
+
+/* Both addresses change at once: neither can reach the other's old address, so the new candidates
+ * travel by trickle (the app's signalling) and the new pair forms between the two new sockets. */
+Test(ice_mobility, both_sides_move_with_trickled_candidates) {
+  sim s;
+  peer a, b;
+  completed_call(&s, &a, &b, 22);
+  move_local(&s, &a, 0, "10.0.7.1");
+  move_local(&s, &b, 0, "10.0.8.2");
+  cr_assert(sim_run(&s, 100000, NULL)); /* the trickle takes a while */
+  trickle_local(&a, &b);
+  trickle_local(&b, &a);
+  cr_assert(sim_run(&s, 5000000, on_current_sockets), "both ends on the new pair");
+  expect_mirrored_selection(&a, &b);
+  /* Completed once the checks towards the old addresses ran out (they time out, a few seconds). */
+  cr_expect(sim_run(&s, 30000000, both_completed));
+  cr_expect(on_current_sockets(&s));
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
+/* The bookkeeping: add_local_live only after start, remove_local's bounds, an agent whose only address
+ * went reports no failure, the next address takes the freed index. */
+Test(ice_mobility, add_and_remove_rules) {
+  parley__ice_config cfg = {.role = PARLEY__ICE_CONTROLLING, .send = noop_send};
+  parley__ice_agent *a = parley__ice_new(&cfg, NULL);
+  cr_assert_not_null(a);
+  parley__netaddr l0 = ip("192.0.2.1", 4000), l1 = ip("192.0.2.2", 4000);
+  cr_expect_eq(parley__ice_add_local_live(a, &l0, 0), PARLEY_ESTATE, "before start: add_local");
+  cr_assert_eq(parley__ice_add_local(a, &l0), 0);
+  cr_assert_eq(parley__ice_start(a, 0), 0);
+  cr_expect_eq(parley__ice_remove_local(a, 1, 0), PARLEY_EINVAL);
+  cr_expect_eq(parley__ice_remove_local(a, -1, 0), PARLEY_EINVAL);
+  cr_assert_eq(parley__ice_set_remote_credentials(a, "abcd", "0123456789012345678901"), 0);
+  parley__ice_remote_end_of_candidates(a, 0);
+  cr_assert_eq(parley__ice_remove_local(a, 0, 1000), 0);
+  cr_expect_eq(parley__ice_local_candidates(a, NULL, 0), 0);
+  cr_expect_eq(parley__ice_get_state(a), PARLEY_ICE_CHECKING, "no address: waiting, not failed");
+  parley__netaddr zero = ip("192.0.2.2", 0);
+  cr_expect_eq(parley__ice_add_local_live(a, &zero, 2000), PARLEY_EINVAL);
+  cr_expect_eq(parley__ice_add_local_live(a, &l1, 2000), 0);
+  parley__ice_candidate c[2];
+  cr_assert_eq(parley__ice_local_candidates(a, c, 2), 1);
+  cr_expect(parley__netaddr_equal(&c[0].addr, &l1));
+  for (int i = 1; i < PARLEY__ICE_MAX_LOCAL; i++) {
+    parley__netaddr li = ip("192.0.2.3", (uint16_t)(4000 + i));
+    cr_expect_eq(parley__ice_add_local_live(a, &li, 3000), i);
+  }
+  parley__netaddr full = ip("192.0.2.4", 4000);
+  cr_expect_eq(parley__ice_add_local_live(a, &full, 3000), PARLEY_EFULL);
+  parley__ice_free(a);
+}
+
 Test(ice_sdp, candidate_conversion_round_trip) {
   parley__ice_candidate c = {.foundation = "S0", .component = 1, .priority = 1694498815u, .type = PARLEY__ICE_SRFLX,
                              .addr = ip("203.0.113.77", 15000), .related = ip("10.0.0.1", 5000), .local = 0};

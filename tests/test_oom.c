@@ -1,6 +1,6 @@
 /* test_oom.c: the allocation-failure sweep. For k = 1, 2, ... the k-th allocation that libparley makes
  * after arming fails, while an engine starts, two calls negotiate, join a session, start, hang up and are
- * freed, and the session is freed. Every API call returns 0 or PARLEY_ENOMEM (or the documented
+ * freed, the session is freed, and a mesh room is joined, hears a member, mutes, is left and freed. Every API call returns 0 or PARLEY_ENOMEM (or the documented
  * consequence of an earlier failure), nothing crashes, nothing allocated in the run is left over, and
  * every call that was created gets CLOSED exactly once, as its last event.
  *
@@ -206,6 +206,8 @@ typedef struct run {
   int members_changed;      /* session events */
   parley_call *call[NCALLS];
   parley_session *session;
+  int room_closed;       /* room CLOSED events */
+  int room_after_closed; /* room events after it */
 } run;
 
 static void expect(run *r, bool ok, const char *what, int code) {
@@ -223,6 +225,11 @@ static bool step(run *r, const char *what, int code) {
 
 static void on_event(const parley_event *ev, void *user) {
   run *r = user;
+  if (ev->room) {
+    if (r->room_closed) r->room_after_closed++;
+    if (ev->kind == PARLEY_EVENT_CLOSED) r->room_closed++;
+    return;
+  }
   if (ev->session && ev->kind == PARLEY_EVENT_MEMBERS_CHANGED) r->members_changed++;
   for (int i = 0; i < NCALLS; i++) {
     if (ev->call != r->call[i]) continue;
@@ -240,6 +247,40 @@ static void dispatch_for(run *r, parley_engine *e, int ms) {
       if (r->call[c] && !r->closed[c]) all = false;
     if (all) return;
   }
+}
+
+static int drop_message(const char *to, const char *message, void *user) {
+  (void)to;
+  (void)message;
+  (void)user;
+  return 0;
+}
+
+/* A mesh room on the engine once its session is gone: join, a member's hello (a call and an offer
+ * follow), mute, leave, CLOSED, free. */
+static void room_run(run *r, parley_engine *e) {
+  parley_room_config rc;
+  parley_room_config_init(&rc);
+  rc.room_id = "oom";
+  rc.member_id = "alice";
+  rc.display_name = "Alice";
+  rc.send = drop_message;
+  parley_room *room = NULL;
+  if (!step(r, "room_join", parley_room_join(e, &rc, &room))) return;
+  int lids[2] = {parley_room_on(room, PARLEY_EVENT_CLOSED, on_event, r),
+                 parley_room_on(room, PARLEY_EVENT_MEMBERS_CHANGED, on_event, r)};
+  expect(r, lids[0] > 0 && lids[1] > 0, "parley_room_on", lids[0] > 0 ? lids[1] : lids[0]);
+  step(r, "room_receive", parley_room_receive(room, "bob", "parley-room/1 hello 0 Bob"));
+  step(r, "room_mute", parley_room_set_mute_microphone(room, true));
+  expect(r, parley_room_leave(room) == 0, "room_leave", 0);
+  struct pollfd p = {.fd = parley_engine_event_fd(e), .events = POLLIN};
+  for (int i = 0; i < 2000 && !r->room_closed; i++)
+    if (poll(&p, 1, 1) > 0) expect(r, parley_engine_dispatch(e) >= 0, "dispatch", 0);
+  expect(r, r->room_closed == 1, "room CLOSED", r->room_closed);
+  for (int i = 0; i < 2; i++)
+    if (lids[i] > 0) expect(r, parley_room_off(room, lids[i]) == 0, "parley_room_off", 0);
+  int fr = parley_room_free(room);
+  expect(r, fr == 0, "room_free", fr);
 }
 
 static void one_run(run *r) {
@@ -300,6 +341,7 @@ static void one_run(run *r) {
     int fr = parley_session_free(r->session);
     expect(r, fr == 0, "session_free", fr);
   }
+  room_run(r, e);
   parley_engine_free(e);
 }
 
@@ -315,6 +357,7 @@ static bool run_at(long k) {
     cr_assert_eq(r.closed[c], 1, "k=%ld: call %d got CLOSED %d times", k, c, r.closed[c]);
     cr_assert_eq(r.after_closed[c], 0, "k=%ld: call %d had events after CLOSED", k, c);
   }
+  cr_assert_eq(r.room_after_closed, 0, "k=%ld: room events after CLOSED", k);
   char where[256];
   pthread_mutex_lock(&live_lock);
   long left = live_count;

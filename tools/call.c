@@ -105,6 +105,14 @@ static const char *opt_via(void *ctx, const char *v) {
 }
 
 /* Returns 0, or an exit code (2 for usage errors, or -1 for --help). */
+static const char *opt_ice_server(void *ctx, const char *v) {
+  calltool_opts *o = ctx;
+  if (o->n_ice == PARLEY_ENGINE_MAX_ICE_SERVERS) return "too many (8 at most)";
+  if (strncmp(v, "stun:", 5) != 0 && strncmp(v, "turn:", 5) != 0) return "wants a stun: or turn: URL";
+  o->ice[o->n_ice++].url = v;
+  return NULL;
+}
+
 static int parse_args(int argc, char **argv, calltool_opts *o) {
   memset(o, 0, sizeof *o);
   o->duration_s = -1;
@@ -112,7 +120,7 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
   o->cut_s = o->restore_s = -1;
   bool loopback = false, list = false;
   int in_end = 0, frame = -1; /* choice indices: silence; frame -1 = not given */
-  parley__cli_call via = {opt_via, o};
+  parley__cli_call via = {opt_via, o}, ice = {opt_ice_server, o};
   const parley__cli_opt table[] = {
       {"loopback", PARLEY__CLI_FLAG, &loopback, NULL, "two engines in this process call each other", 0, 0},
       {"list-devices", PARLEY__CLI_FLAG, &list, NULL, "list the sound devices (names for --device) and exit", 0, 0},
@@ -150,6 +158,15 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
        "send the media through a relay, e.g. parley-netsim --listen HOST:PORT\n"
        "(no --forward): both descriptions' candidates are moved to it, so one\n"
        "side's --via routes both directions (numeric IPv4)", 0, 0},
+      {"ice-server", PARLEY__CLI_CALL, &ice, "URL",
+       "a STUN or TURN server (repeatable): stun:HOST[:PORT] or\n"
+       "turn:HOST[:PORT][?transport=udp]; listen/dial/offer/answer wait for\n"
+       "its candidates before sending the description", 0, 0},
+      {"turn-user", PARLEY__CLI_STRING, &o->turn_user, "NAME", "the TURN servers' username", 0, 0},
+      {"turn-password", PARLEY__CLI_STRING, &o->turn_password, "PASS", "the TURN servers' password", 0, 0},
+      {"relay-only", PARLEY__CLI_FLAG, &o->relay_only, NULL,
+       "ICE uses relayed candidates only (W3C iceTransportPolicy relay):\n"
+       "the peer never learns this host's addresses", 0, 0},
       {"no-aec", PARLEY__CLI_FLAG, &o->no_aec, NULL,
        "turn off echo cancellation (e.g. for a device wired back to itself,\n"
        "which the canceller would remove)", 0, 0},
@@ -207,6 +224,13 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
   if (o->cut_s >= 0 && !(o->cut_s > 0 && o->restore_s > o->cut_s))
     return usage_error("%s", "need 0 < --cut-at < --restore-at");
   if (o->timeout_s <= 0) return usage_error("%s", "--timeout must be positive");
+  for (int i = 0; i < o->n_ice; i++) {
+    o->ice[i].username = o->turn_user;
+    o->ice[i].credential = o->turn_password;
+  }
+  if (o->relay_only && o->n_ice == 0) return usage_error("%s", "--relay-only needs --ice-server turn:...");
+  if (o->n_ice && (o->mode == MODE_LOOPBACK || o->mode == MODE_SERVE))
+    return usage_error("%s", "--ice-server is for listen/dial/offer/answer/whip");
   if (o->mode == MODE_LOOPBACK) {
     if (o->device || o->echo || o->sdp_in || o->sdp_out || o->via)
       return usage_error("%s", "--loopback takes --in/--out files only");
@@ -285,6 +309,9 @@ static void on_event(const parley_event *ev, void *user) {
   bool after_cut = s->cut_ms >= 0 && ms >= s->cut_ms;
   bool after_restore = s->restore_ms >= 0 && ms >= s->restore_ms;
   switch (ev->kind) {
+  case PARLEY_EVENT_LOCAL_CANDIDATE:
+    if (ev->candidate && strcmp(ev->candidate, "end-of-candidates") == 0) s->gathered = true;
+    break;
   case PARLEY_EVENT_TRACK_STARTED:
     s->track_started = true;
     if (after_restore && s->t_restarted == NOT_SEEN) s->t_restarted = ms;
@@ -844,6 +871,9 @@ void calltool_peer_config(const calltool_opts *o, parley_engine_config *cfg) {
   cfg->echo_cancellation = !o->no_aec;
   cfg->noise_suppression = !o->no_ns;
   cfg->low_delay = o->low_delay;
+  cfg->ice_servers = o->ice;
+  cfg->ice_server_count = o->n_ice;
+  cfg->ice_transport_policy = o->relay_only ? PARLEY_ICE_POLICY_RELAY : PARLEY_ICE_POLICY_ALL;
   /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
   bool via_loopback = o->via && (strncmp(o->via_ip, "127.", 4) == 0 || strcmp(o->via_ip, "::1") == 0);
   if (o->loopback_only || (rendezvous && is_loopback_addr(o->addr)) || via_loopback) {
@@ -868,6 +898,15 @@ void calltool_peer_config(const calltool_opts *o, parley_engine_config *cfg) {
     cfg->echo_cancellation = false;
     cfg->noise_suppression = false;
   }
+}
+
+static bool side_gathered(void *ctx) { return ((calltool_side *)ctx)->gathered; }
+
+/* With ICE servers, the relayed and server-reflexive candidates come after the first description: this
+ * waits for them (the tool sends one description, no trickle). True when they all came. */
+static bool wait_gathered(calltool_side *s, int timeout_ms) {
+  calltool_side *sides[1] = {s};
+  return run_until(sides, 1, calltool_now_us() + timeout_ms * 1000LL, side_gathered, s);
 }
 
 static int run_peer(const calltool_opts *o) {
@@ -919,7 +958,8 @@ static int run_peer(const calltool_opts *o) {
       g_have_stale = true;
       fprintf(stderr, "parley-call: %s exists already; waiting for a new answer there\n", o->sdp_in);
     }
-    if ((err = parley_call_create_offer(s.call, local, sizeof local)) < 0) {
+    if ((err = parley_call_create_offer(s.call, local, sizeof local)) < 0 ||
+        (o->n_ice && wait_gathered(&s, timeout_ms) && (err = parley_call_create_offer(s.call, local, sizeof local)) < 0)) {
       calltool_fail("offer", err);
       goto out;
     }
@@ -944,6 +984,7 @@ static int run_peer(const calltool_opts *o) {
     if (!(got = routed(o, remote, in_sdp)) || calltool_apply_remote(&s, PARLEY_SDP_ANSWER, got) < 0) goto out;
   } else {
     if (!(got = routed(o, remote, in_sdp)) || calltool_apply_remote(&s, PARLEY_SDP_OFFER, got) < 0) goto out;
+    if (o->n_ice) (void)wait_gathered(&s, timeout_ms);
     if ((err = parley_call_create_answer(s.call, local, sizeof local)) < 0) {
       calltool_fail("answer", err);
       goto out;

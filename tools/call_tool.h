@@ -44,6 +44,10 @@ typedef struct calltool_opts {
   parley_input_end in_end;
   int frame_ms;
   double duration_s, timeout_s, cut_s, restore_s;
+  parley_ice_server ice[PARLEY_ENGINE_MAX_ICE_SERVERS]; /* --ice-server, with --turn-user/--turn-password */
+  int n_ice;
+  const char *turn_user, *turn_password;
+  bool relay_only;
 } calltool_opts;
 
 /* Monotonic microseconds (the clock parley stamps events on), and milliseconds since the tool started. */
@@ -62,6 +66,7 @@ typedef struct calltool_side {
   int ids[PARLEY_EVENT_CALL_KIND_COUNT];
   bool quiet;
   bool connected, track_started, bye, closed, interrupted;
+  bool gathered; /* end-of-candidates trickled: every local candidate is in a new description */
   /* detection marks (ms since start), set by the listener relative to the cut/restore times */
   int64_t cut_ms, restore_ms;
   int64_t t_stopped, t_disconnected, t_interrupted, t_reconnected, t_resumed, t_restarted;

@@ -125,8 +125,14 @@ int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound) {
   if (a->started) return PARLEY_ESTATE;
   if (a->nlocal >= PARLEY__ICE_MAX_LOCAL) return PARLEY_EFULL;
   int i = a->nlocal++;
+  parley__ice_init_host(a, i, bound);
+  return i;
+}
+
+void parley__ice_init_host(parley__ice_agent *a, int i, const parley__netaddr *bound) {
   local_sock *ls = &a->locals[i];
   memset(ls, 0, sizeof *ls);
+  ls->serial = a->serials++;
   /* RFC 8421-style: IPv6 above IPv4, then registration order. */
   ls->local_pref = (uint16_t)((bound->family == PARLEY__NETADDR_V6 ? 65535 : 32767) - i);
   parley__ice_candidate *c = &ls->host;
@@ -137,7 +143,6 @@ int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound) {
   c->priority = parley__ice_candidate_priority(PARLEY__ICE_HOST, ls->local_pref, 1);
   c->local = i;
   ls->stun_wanted = a->cfg.has_stun_server && a->cfg.stun_server.family == bound->family;
-  return i;
 }
 
 int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *relayed, const parley__netaddr *mapped,
@@ -149,6 +154,7 @@ int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *rel
   int i = a->nlocal++;
   local_sock *ls = &a->locals[i];
   memset(ls, 0, sizeof *ls);
+  ls->serial = a->serials++;
   ls->local_pref = (uint16_t)((relayed->family == PARLEY__NETADDR_V6 ? 65535 : 32767) - i);
   parley__ice_candidate *c = &ls->host;
   c->addr = *relayed; /* a relayed candidate is its own base (RFC 8445 5.1.1.2) */
@@ -183,7 +189,7 @@ void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us) {
 int parley__ice_start(parley__ice_agent *a, int64_t now_us) {
   if (!a) return PARLEY_EINVAL;
   PARLEY__GUARD_CHECK(&a->guard, __func__);
-  if (a->started || a->nlocal == 0) return PARLEY_ESTATE;
+  if (a->started || (a->nlocal == 0 && a->relays_pending == 0)) return PARLEY_ESTATE; /* relays: may come later */
   a->now_us = now_us;
   a->started = true;
   a->next_ta_us = now_us;
@@ -206,6 +212,7 @@ int parley__ice_local_candidates(const parley__ice_agent *a, parley__ice_candida
   if (!a || (!out && max)) return PARLEY_EINVAL;
   size_t n = 0;
   for (int i = 0; i < a->nlocal; i++) {
+    if (a->locals[i].gone) continue;
     if (n < max) out[n] = a->locals[i].host;
     n++;
     if (a->locals[i].has_srflx) {
@@ -256,8 +263,10 @@ int parley__ice_add_remote_candidate(parley__ice_agent *a, const parley__ice_can
   int r = a->nremote++;
   a->remotes[r] = *c;
   a->remotes[r].local = -1;
-  if (a->started)
+  if (a->started) {
     for (int l = 0; l < a->nlocal; l++) (void)parley__ice_form_pair(a, l, r);
+    parley__ice_on_late_remote(a, r);
+  }
   parley__ice_update_state(a);
   return 0;
 }
@@ -357,6 +366,12 @@ int parley__ice_restart(parley__ice_agent *a, int64_t now_us) {
   a->usable_now = false;
   a->selected_now = false;
   a->next_ta_us = now_us;
+  for (int i = 0; i < a->nlocal; i++) { /* a new network may map us elsewhere: srflx again */
+    local_sock *ls = &a->locals[i];
+    if (!ls->stun_wanted) continue;
+    ls->stun_sent = ls->stun_done = ls->has_srflx = ls->stun.active = false;
+    a->gathering_done = false;
+  }
   if (a->started) {
     a->state = PARLEY_ICE_NEW; /* forces the CHECKING event */
     parley__ice_update_state(a);

@@ -162,7 +162,8 @@ void parley__ice_expect_relays(parley__ice_agent *a, int count);
 void parley__ice_relay_given_up(parley__ice_agent *a, int64_t now_us);
 
 /* Starts gathering (server-reflexive, if a STUN server is set; LOCAL_CANDIDATE events for every host
- * candidate first) and, once remote credentials are known, connectivity checks. 0 or PARLEY_ESTATE. */
+ * candidate first) and, once remote credentials are known, connectivity checks. 0, or PARLEY_ESTATE
+ * (started already, or no local socket and no relay expected). */
 int parley__ice_start(parley__ice_agent *a, int64_t now_us);
 
 /* Local ufrag and pwd (NUL-terminated, owned by the agent, valid until the next restart or free). */
@@ -211,8 +212,29 @@ int parley__ice_send_consent_check(parley__ice_agent *a, int64_t now_us);
 
 /* ICE restart: new local credentials, remote candidates, credentials and checks cleared (set the new
  * remote ones from the peer's SDP), state CHECKING. The old selected pair keeps carrying media (and
- * consent checks) until a new pair is selected. Local candidates are kept. 0 or PARLEY_ECRYPTO. */
+ * consent checks) until a new pair is selected. Local candidates are kept (the owner adds and removes
+ * sockets for the addresses that changed first); with a STUN server their server-reflexive candidates
+ * are gathered again (a new network may map them elsewhere). 0 or PARLEY_ECRYPTO. */
 int parley__ice_restart(parley__ice_agent *a, int64_t now_us);
+
+/* Network changes mid-call (ice_mobility.c). The agent keeps checking after selection when a path
+ * changes, so both ends of a call move to a new pair without an ICE restart:
+ *  - the side whose address changed removes the old socket and adds the new one: its pairs are
+ *    checked (the peer answers any check that carries its password, from any address);
+ *  - the peer sees checks from an address it learned after nomination (or, controlled, a nomination
+ *    of another pair): the peer moved; its old selected pair stops counting as valid and the
+ *    checklist opens again, so the new pair is checked, used and (controlling side) nominated.
+ * A peer that does neither (its checklist stays closed) needs an ICE restart: the owner's call. */
+/* A socket for an address that appeared after start (bound: concrete address and port): reuses a
+ * removed local's index, or the next one; trickles its host candidate (LOCAL_CANDIDATE), gathers its
+ * srflx one (STUN server), pairs it with every remote candidate and reopens the checklist. Returns the
+ * index, PARLEY_EINVAL, PARLEY_EFULL or PARLEY_ESTATE (not started: use parley__ice_add_local). */
+int parley__ice_add_local_live(parley__ice_agent *a, const parley__netaddr *bound, int64_t now_us);
+/* Local socket `local` is gone (its address went away; the owner closes the socket): its candidates
+ * and pairs are forgotten and its index is free for parley__ice_add_local_live. When it carried media
+ * the agent has no selected pair until another valid one is chosen (at once when one is valid). 0,
+ * PARLEY_EINVAL (no such local, already gone). */
+int parley__ice_remove_local(parley__ice_agent *a, int local, int64_t now_us);
 
 /* RFC 8445 5.1.2.1: (2^24)*type_pref + (2^8)*local_pref + (256 - component). Pure. */
 uint32_t parley__ice_candidate_priority(parley__ice_cand_type type, uint16_t local_pref, uint16_t component);

@@ -3,7 +3,8 @@
  *  - ice_checklist.c: the checklist: pairs and their states, which pair carries media and is nominated,
  *    which check goes next, and the agent's state;
  *  - ice_checks.c: the checks on the wire: requests sent and retransmitted, requests answered,
- *    answers received (checks, srflx gathering, consent), and the timers.
+ *    answers received (checks, srflx gathering, consent), and the timers;
+ *  - ice_mobility.c: local addresses that come and go mid-call, and a peer that moved.
  * Same thread rules as ice.h: one thread owns an agent, or its cfg.guard serialises the calls. */
 #ifndef PARLEY_TRANSPORT_ICE_AGENT_H
 #define PARLEY_TRANSPORT_ICE_AGENT_H
@@ -53,6 +54,9 @@ typedef struct pair {
 typedef struct local_sock {
   parley__ice_candidate host;
   uint16_t local_pref;
+  bool gone; /* removed (its address went away): a free slot for the next address (ice_mobility.c) */
+  int serial; /* order of registration over the agent's life: names foundations (a reused index must
+                 not give a new address the foundation of the one it replaced) */
   bool stun_wanted, stun_sent, stun_done, has_srflx;
   txn stun;
   parley__ice_candidate srflx;
@@ -85,6 +89,7 @@ struct parley__ice_agent {
 
   local_sock locals[PARLEY__ICE_MAX_LOCAL];
   int nlocal;
+  int serials; /* local sockets ever registered */
   parley__ice_candidate remotes[PARLEY__ICE_MAX_REMOTE];
   int nremote;
   uint32_t prflx_counter;
@@ -103,6 +108,7 @@ struct parley__ice_agent {
   bool has_selected;    /* a pair carries media (maybe from before a restart) */
   bool usable_now;      /* ... and it is a valid pair of the current generation */
   bool selected_now;    /* ... and it was nominated: the checklist is done */
+  int settled_remotes;  /* nremote when it was nominated: later ones are a peer on the move */
   int sel_local;
   parley__netaddr sel_remote;
 
@@ -135,6 +141,11 @@ static inline bool same_foundation(const parley__ice_agent *a, const pair *p, co
 static inline void send_to(parley__ice_agent *a, int local, const parley__netaddr *dst, const uint8_t *buf, int len) {
   if (len > 0) a->cfg.send(a->cfg.ctx, local, dst, buf, (size_t)len);
 }
+
+/* ---- ice.c ---- */
+
+/* Local slot i becomes a host candidate for the socket bound to `bound`. */
+void parley__ice_init_host(parley__ice_agent *a, int i, const parley__netaddr *bound);
 
 /* ---- ice_checklist.c ---- */
 
@@ -169,5 +180,20 @@ int parley__ice_build_check(const parley__ice_agent *a, const pair *p, const cha
 void parley__ice_make_foundation(const parley__ice_agent *a, int local, char type_letter, char *out);
 /* GATHERING_DONE once every wanted srflx request is answered or timed out. */
 void parley__ice_check_gathering_done(parley__ice_agent *a);
+
+/* ---- ice_mobility.c ---- */
+
+/* The checklist opens again after selection (a local address came or went, or the peer moved):
+ * cancelled pairs may be checked, and the controlling side nominates again. */
+void parley__ice_reopen(parley__ice_agent *a);
+/* handle_request's hook, once the request authenticated with the current credentials and r is its
+ * remote: after selection, a request from a remote learned since (the peer's address changed) or a
+ * nomination of another pair (controlled) reopens the checklist. */
+void parley__ice_on_peer_request(parley__ice_agent *a, int local, int r, bool use_candidate);
+/* A remote candidate trickled once the call was up (the peer gathered again: it moved): its pairs are
+ * checked next, ahead of the older pairs waiting for the pacer. */
+void parley__ice_on_late_remote(parley__ice_agent *a, int r);
+/* A local socket that is not gone, for FAILED: without one the agent waits for an address. */
+bool parley__ice_has_live_local(const parley__ice_agent *a);
 
 #endif

@@ -18,7 +18,7 @@ static void set_state(parley__ice_agent *a, parley_ice_state s) {
 
 void parley__ice_update_state(parley__ice_agent *a) {
   if (!a->started) return;
-  bool busy = false, all_failed = a->npairs > 0 || a->remote_eoc;
+  bool busy = false, all_failed = (a->npairs > 0 || a->remote_eoc) && parley__ice_has_live_local(a);
   for (int i = 0; i < a->npairs; i++) {
     const pair *p = &a->pairs[i];
     if (p->state == PS_IN_PROGRESS || p->trig_seq) busy = true;
@@ -47,7 +47,7 @@ static int find_pair(const parley__ice_agent *a, int local, int remote) {
 }
 
 int parley__ice_form_pair(parley__ice_agent *a, int local, int remote) {
-  if (a->locals[local].host.addr.family != a->remotes[remote].addr.family) return -1;
+  if (a->locals[local].gone || a->locals[local].host.addr.family != a->remotes[remote].addr.family) return -1;
   int i = find_pair(a, local, remote);
   if (i >= 0) return i;
   if (a->npairs >= PARLEY__ICE_MAX_PAIRS) return -1;
@@ -99,6 +99,7 @@ static void use_pair(parley__ice_agent *a, const pair *p) {
 void parley__ice_select_pair(parley__ice_agent *a, pair *p) {
   use_pair(a, p);
   a->selected_now = true;
+  a->settled_remotes = a->nremote;
   a->nominating = false;
   /* 8.1.2: the checklist is done; stop everything else. */
   for (int i = 0; i < a->npairs; i++) {

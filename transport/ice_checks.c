@@ -119,15 +119,14 @@ void parley__ice_check_gathering_done(parley__ice_agent *a) {
   emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_GATHERING_DONE});
 }
 
-/* Foundation (5.1.1.3): equal for the same type, base IP and server. We name it by type and the index
- * of the first socket with that base IP, so it is short, stable and made of ice-chars. */
+/* Foundation (5.1.1.3): equal for the same type, base IP and server. We name it by type and the serial
+ * of the first socket registered with that base IP, so it is short, stable and made of ice-chars. */
 void parley__ice_make_foundation(const parley__ice_agent *a, int local, char type_letter, char *out) {
-  int first = local;
-  for (int i = 0; i < local; i++)
-    if (parley__netaddr_same_ip(&a->locals[i].host.addr, &a->locals[local].host.addr)) {
-      first = i;
-      break;
-    }
+  int first = a->locals[local].serial;
+  for (int i = 0; i < a->nlocal; i++)
+    if (!a->locals[i].gone && a->locals[i].serial < first &&
+        parley__netaddr_same_ip(&a->locals[i].host.addr, &a->locals[local].host.addr))
+      first = a->locals[i].serial;
   snprintf(out, PARLEY__ICE_FOUNDATION_MAX + 1, "%c%d", type_letter, first);
 }
 
@@ -225,6 +224,7 @@ static void handle_request(parley__ice_agent *a, int local, const parley__netadd
     c->local = -1;
     a->stats.prflx_learned++;
   }
+  parley__ice_on_peer_request(a, local, r, m->use_candidate);
   int pi = parley__ice_form_pair(a, local, r);
   if (pi < 0) return;
   pair *p = &a->pairs[pi];

@@ -99,6 +99,7 @@ struct parley__liveness {
   int64_t first_probe_us;
   int64_t srtt_us, rttvar_us; /* probe / consent round trip, RFC 6298 estimators; 0 = no sample yet */
   int sock_errno; /* the latest socket error on the selected pair since the last evidence (0: none) */
+  int outage_errno; /* sock_errno when the outage was declared (the resumed message names a handover) */
   bool interrupted;
   parley_interrupt_code outage_code;
   bool hung_up; /* the last track ended with BYE: loss of the path is not an interruption */
@@ -294,6 +295,7 @@ static void declare_outage(parley__liveness *m, int64_t now_us, parley_interrupt
     snprintf(msg, sizeof msg, "nothing from the peer for %lld ms, probes unanswered",
              (long long)((now_us - m->last_rx_us) / 1000));
   socket_error_tail(m, msg, sizeof msg);
+  m->outage_errno = m->sock_errno;
   m->ph = PH_LOST;
   clear_suspicion(m);
   m->outage_start_us = now_us;
@@ -326,8 +328,9 @@ static void recover(parley__liveness *m, int64_t now_us) {
     m->interrupted = false;
     parley__event ev = make(PARLEY_EVENT_RESUMED, now_us);
     ev.code = m->outage_code;
-    snprintf(ev.message, sizeof ev.message, "the peer answered again after %lld ms",
-             (long long)((now_us - m->outage_start_us) / 1000));
+    snprintf(ev.message, sizeof ev.message, "the peer answered again after %lld ms%s",
+             (long long)((now_us - m->outage_start_us) / 1000),
+             m->outage_errno == EADDRNOTAVAIL ? ", on a new path after a local address change" : "");
     emit(m, &ev);
   }
 }
@@ -490,7 +493,8 @@ int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int er
     if (m->icmp_errors < INT32_MAX) m->icmp_errors++;
     start_probing(m, now_us);
     if (icmp_proved(m, now_us)) declare_outage(m, now_us, PARLEY_INTERRUPT_PEER_GONE);
-  } else if (errno_value == ENETUNREACH || errno_value == EHOSTUNREACH || errno_value == ENETDOWN) {
+  } else if (errno_value == ENETUNREACH || errno_value == EHOSTUNREACH || errno_value == ENETDOWN ||
+             errno_value == EADDRNOTAVAIL) {
     start_probing(m, now_us);
   }
   return m->push_err;

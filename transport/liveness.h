@@ -114,8 +114,9 @@ int parley__liveness_on_consent_response(parley__liveness *m, int64_t now_us);
  * unreachable: the peer process may be gone, or someone forged it) starts suspicion (probing at once);
  * the outage is declared with code peer-gone (track-stopped peer-gone) only when ICMP keeps coming (a
  * second error) and the first probe since the last evidence stays unanswered for icmp_confirm (its
- * round trip with margin). Any evidence clears the count. ENETUNREACH, EHOSTUNREACH, ENETDOWN start
- * suspicion at once; others change no timer. The latest error since the last evidence is named in the
+ * round trip with margin). Any evidence clears the count. ENETUNREACH, EHOSTUNREACH, ENETDOWN and
+ * EADDRNOTAVAIL (the socket's local address went away: a network change; the resumed event then says
+ * so) start suspicion at once; others change no timer. The latest error since the last evidence is named in the
  * outage's message (interrupted, e.g. "...; EHOSTUNREACH: No route to host"). */
 int parley__liveness_on_socket_error(parley__liveness *m, int64_t now_us, int errno_value);
 /* A measured probe or consent round trip (the agent's rtt of the answer): sets the ICMP confirmation

@@ -405,6 +405,17 @@ int parley__turn_add_peer(parley__turn *t, const struct sockaddr_storage *addr, 
   return 0;
 }
 
+int parley__turn_frame_len(const uint8_t *buf, size_t avail) {
+  if (!buf) return PARLEY_EINVAL;
+  if (avail < PARLEY__TURN_CHANNEL_HEADER) return 0;
+  size_t len = (size_t)buf[2] << 8 | buf[3];
+  size_t need;
+  if ((buf[0] & 0xF0) == 0x40) need = PARLEY__TURN_CHANNEL_HEADER + len + (4 - len % 4) % 4; /* ChannelData */
+  else if (buf[0] < 4 && len % 4 == 0) need = PARLEY__STUN_HEADER_BYTES + len;            /* STUN */
+  else return PARLEY_EPARSE;
+  return avail < need ? 0 : (int)need;
+}
+
 bool parley__turn_peer_ready(const parley__turn *t, const struct sockaddr_storage *addr) {
   const peer *p = t && addr ? find_peer(t, addr) : NULL;
   return p && p->ok;
@@ -417,11 +428,14 @@ int parley__turn_wrap(parley__turn *t, const struct sockaddr_storage *addr, cons
   const peer *p = find_peer(t, addr);
   if (!p) return PARLEY_ENOTFOUND;
   if (p->channel && p->ok) {
-    if (len > UINT16_MAX || cap < PARLEY__TURN_CHANNEL_HEADER + len) return PARLEY_ENOSPC;
+    /* Over TCP the message is padded to a multiple of 4 bytes (RFC 8656 12.5); the length says the data's. */
+    size_t pad = t->cfg.stream ? (4 - len % 4) % 4 : 0;
+    if (len > UINT16_MAX || cap < PARLEY__TURN_CHANNEL_HEADER + len + pad) return PARLEY_ENOSPC;
     parley__put_be16(out, p->number);
     parley__put_be16(out + 2, (uint16_t)len);
     if (len) memcpy(out + PARLEY__TURN_CHANNEL_HEADER, payload, len);
-    return (int)(PARLEY__TURN_CHANNEL_HEADER + len);
+    memset(out + PARLEY__TURN_CHANNEL_HEADER + len, 0, pad);
+    return (int)(PARLEY__TURN_CHANNEL_HEADER + len + pad);
   }
   uint8_t txid[PARLEY__STUN_TXID_BYTES];
   int rc = parley__stun_new_txid(txid);

@@ -10,7 +10,9 @@
  * unwraps Data indications and ChannelData from the server. Closing sends a Refresh with LIFETIME 0.
  * Requests are retransmitted on the caller's clock (rto_ms, doubling), PARLEY__TURN_TRIES sends in
  * all; an Allocate nobody answers fails the allocation.
- * Not here: TURN over TCP/TLS (RFC 6062 framing), SASLprep (credentials are used as given, so keep
+ * Over TCP (config.stream) the same messages go on the stream, STUN framed by its own length and
+ * ChannelData by its length padded to 4 (RFC 8656 12.5): parley__turn_frame_len cuts them apart.
+ * Not here: TLS, TCP relays (RFC 6062), SASLprep (credentials are used as given, so keep
  * them ASCII), DONT-FRAGMENT, EVEN-PORT/RESERVATION-TOKEN, IPv6 relays from an IPv4 server.
  *
  * Threads: one owner thread per client (the network thread in a call); nothing is shared. It never
@@ -44,6 +46,9 @@ typedef struct parley__turn_config {
   char password[PARLEY__TURN_CRED_MAX];
   uint32_t lifetime_s;                           /* asked for [600]; the server may grant less */
   uint32_t rto_ms;                               /* first retransmission after [250]; doubles */
+  bool stream;                                   /* TCP to the server [false]: ChannelData padded to 4
+                                                    bytes (RFC 8656 12.5); the caller cuts the stream
+                                                    into messages with parley__turn_frame_len */
 } parley__turn_config;
 
 typedef struct parley__turn parley__turn;
@@ -87,6 +92,11 @@ int parley__turn_on_packet(parley__turn *t, const uint8_t *pkt, size_t len, int6
  * again may turn its channel on. Returns 0, PARLEY_ENOSPC (PARLEY__TURN_MAX_PEERS already),
  * PARLEY_ESTATE (failed or closed), PARLEY_EINVAL. */
 int parley__turn_add_peer(parley__turn *t, const struct sockaddr_storage *peer, bool channel, int64_t now_us);
+
+/* On a TCP stream: the length of the message that starts buf (STUN: 20 + its length; ChannelData: 4 +
+ * its length padded to 4) when avail bytes hold it whole, 0 when more bytes are needed, PARLEY_EPARSE
+ * when buf starts neither (the stream is out of step: close it), PARLEY_EINVAL for NULL. */
+int parley__turn_frame_len(const uint8_t *buf, size_t avail);
 
 /* Whether the server confirmed peer's permission (and its channel, if one was asked for). */
 bool parley__turn_peer_ready(const parley__turn *t, const struct sockaddr_storage *peer);

@@ -88,6 +88,28 @@ typedef enum parley_input_end {
   PARLEY_INPUT_END_HANGUP,      /* every call is hung up (an RTCP BYE to each peer, then CLOSED) */
 } parley_input_end;
 
+/* One ICE server, as a W3C RTCIceServer with a single URL (give a server with several URLs as several
+ * entries). url (RFC 7064 / 7065): "stun:HOST[:PORT]" (a server-reflexive candidate; the first STUN
+ * entry is used) or "turn:HOST[:PORT][?transport=udp|tcp]" (a relayed candidate, RFC 8656, with
+ * username and credential as long-term credentials; tcp: the call reaches the server over TCP, for
+ * networks that block UDP, and the relay still speaks UDP to the peer); PORT defaults to 3478. HOST
+ * is an IPv4 or IPv6 address ([::1] in brackets) or a name, resolved once at parley_engine_new.
+ * "turns:" and "stuns:" (TLS) are not supported (PARLEY_ENOTSUP). */
+typedef struct parley_ice_server {
+  const char *url;
+  const char *username;   /* turn: required */
+  const char *credential; /* turn: required (the password; used as given: keep it ASCII) */
+} parley_ice_server;
+
+#define PARLEY_ENGINE_MAX_ICE_SERVERS 8
+#define PARLEY_ENGINE_MAX_TURN_SERVERS 4 /* of those, TURN ones: each call allocates on every one */
+
+/* Which candidates ICE may use (W3C iceTransportPolicy). */
+typedef enum parley_ice_transport_policy {
+  PARLEY_ICE_POLICY_ALL = 0, /* host, server-reflexive and relayed */
+  PARLEY_ICE_POLICY_RELAY,   /* relayed only: the peer never learns our addresses (needs a TURN server) */
+} parley_ice_transport_policy;
+
 typedef struct parley_engine_config {
   parley_audio_backend audio;  /* [PARLEY_AUDIO_NONE] */
   const char *input_device;    /* DEVICE: name (exact, then substring, case-insensitive); NULL = default */
@@ -120,7 +142,12 @@ typedef struct parley_engine_config {
   int media_timeout_ms;        /* media silence (path alive) before track-stopped(timeout); 0 = off [5000] */
   int consent_expiry_ms;       /* RFC 7675 consent lifetime [30000] */
 
-  const char *stun_server;     /* "ip:port" (numeric) for a server-reflexive candidate; NULL = none */
+  const char *stun_server;     /* "ip:port" (numeric) for a server-reflexive candidate; NULL = none.
+                                * Shorthand for an ice_servers entry "stun:ip:port" (used before them) */
+  const parley_ice_server *ice_servers; /* STUN and TURN servers, ice_server_count of them [NULL, 0]; read at
+                                         * parley_engine_new, not kept */
+  int ice_server_count;        /* 0..PARLEY_ENGINE_MAX_ICE_SERVERS */
+  parley_ice_transport_policy ice_transport_policy; /* [PARLEY_ICE_POLICY_ALL] */
   bool loopback_candidates;    /* use ONLY loopback addresses (127.0.0.1, and ::1 with ipv6) as host
                                 * candidates: tests and calls within one host [false] */
   bool ipv6;                   /* gather IPv6 candidates too [true] */
@@ -147,7 +174,10 @@ PARLEY_API void parley_engine_config_init(parley_engine_config *cfg);
 
 /* Creates an engine and starts its threads and its audio device. cfg and its strings are copied. On
  * success *out holds the engine and 0 is returned; on failure *out is NULL and one of: PARLEY_EINVAL
- * (NULL argument, a field out of range, unparsable stun_server, one DTLS PEM without the other),
+ * (NULL argument, a field out of range, unparsable stun_server or ice_servers URL, a TURN server without
+ * username or credential, more than PARLEY_ENGINE_MAX_TURN_SERVERS of them, the relay policy without
+ * one, one DTLS PEM without the other), PARLEY_ENOTSUP (turns: or stuns:), PARLEY_ENOTFOUND (an
+ * ICE server's name does not resolve: the lookup blocks here),
  * PARLEY_EPARSE (unreadable DTLS PEM, or a key that does not match the certificate), PARLEY_ENOMEM, PARLEY_ENOTFOUND (no such
  * device or input file), PARLEY_EFORMAT (input file unreadable as audio), PARLEY_EIO (output file cannot
  * be created), PARLEY_ENOTSUP (the device cannot do the rate), PARLEY_EDEVICE (the device failed to
@@ -235,9 +265,11 @@ PARLEY_API int parley_call_free(parley_call *call);
  * first offer opens the call's UDP sockets and starts ICE (this side controlling). The offer carries
  * every host candidate, DTLS-SRTP (UDP/TLS/RTP/SAVPF, a=fingerprint:sha-256 of the engine's certificate,
  * a=setup:actpass; in a call an SDES offer set up, SDES a=crypto instead), Opus, rtcp-mux, and
- * a=end-of-candidates unless a STUN server is configured (server-reflexive candidates then follow as
- * LOCAL_CANDIDATE events). Calling it again re-offers (same ICE credentials and key, new
- * credentials after parley_call_restart_ice).
+ * a=end-of-candidates once gathering is done: at once without STUN and TURN servers; with them the
+ * server-reflexive and relayed candidates follow as LOCAL_CANDIDATE events, then "end-of-candidates"
+ * (PARLEY_ICE_POLICY_RELAY: relayed ones only, and no host address in the SDP). Calling it again
+ * re-offers (same ICE credentials and key, new credentials after parley_call_restart_ice), with every
+ * candidate gathered so far.
  * PARLEY_EINVAL (NULL), PARLEY_ENOSPC (cap too small; 8192 is always enough), PARLEY_ESTATE (a remote
  * offer is pending, or the call is closed), PARLEY_ENETWORK (no usable local address or socket),
  * PARLEY_ECRYPTO. */
@@ -309,6 +341,12 @@ PARLEY_API int parley_call_hangup(parley_call *call);
 /* Mute: the call sends silence (Opus DTX then sends almost nothing). 0, PARLEY_EINVAL. Real-time safe. */
 PARLEY_API int parley_call_set_mute(parley_call *call, bool mute);
 
+/* ICE candidate types (RFC 8445 5.1.1). */
+typedef enum parley_candidate_type {
+  PARLEY_CANDIDATE_NONE = 0, PARLEY_CANDIDATE_HOST, PARLEY_CANDIDATE_SRFLX, PARLEY_CANDIDATE_PRFLX,
+  PARLEY_CANDIDATE_RELAY
+} parley_candidate_type;
+
 typedef struct parley_call_stats {
   double rtt_ms;               /* from RTCP reports; -1 until measured */
   double fraction_lost;        /* the peer's latest report of our stream, 0..1; -1 until reported: the
@@ -338,6 +376,8 @@ typedef struct parley_call_stats {
   int audio_level_received;    /* the peer's audio level in its latest packet (RFC 6464 header extension,
                                 * negotiated by a=extmap): -dBov, 0 loudest .. 127; -1 when none came */
   bool voice_received;         /* that packet's voice-activity flag */
+  parley_candidate_type local_candidate_type; /* the selected pair's local candidate (RELAY: through a
+                                * TURN server); NONE while no pair is selected */
 } parley_call_stats;
 
 /* Copies a snapshot of the call's statistics into *out. PARLEY_EINVAL. */
@@ -427,7 +467,8 @@ typedef struct parley_event {
   const char *message;         /* readable, never NULL, may be "" */
   /* LOCAL_CANDIDATE: "candidate:..." for parley_call_add_remote_candidate on the peer, or
    * "end-of-candidates" once gathering is done. Host candidates are in the SDP already (trickling them
-   * again is harmless); server-reflexive ones (cfg.stun_server) come only this way. Else "". */
+   * again is harmless); server-reflexive (a STUN server) and relayed ones (a TURN server: "typ relay
+   * raddr ... rport ...") come only this way. Else "". */
   const char *candidate;
   size_t count;                /* MEMBERS_CHANGED: members; SPEAKERS_CHANGED: entries in speakers */
   parley_call *speakers[PARLEY_SESSION_MAX_SPEAKERS]; /* SPEAKERS_CHANGED: loudest first */

@@ -29,9 +29,13 @@
  *    now, the local user included. Also when a member's mute or interrupted flag changes (reason NONE,
  *    ev->member shows the new flags).
  *  - SPEAKERS_CHANGED: ev->speaker_ids[0..count) loudest first, the local user's id included while it
- *    speaks.
+ *    speaks (first: its capture level is not on the mix's scale, so it is not ranked against the
+ *    others).
+ *  A member event's ev->call is that member's mesh call: read it (parley_call_get_stats), but add no
+ *    listener to it and do not free it (the room does).
  *  - INTERRUPTED / RESUMED: with ev->member NULL, the room as a whole (the local user's own
- *    connectivity, or the audio device); with ev->member set, that member only. ev->code, ev->message.
+ *    connectivity, or the audio device; mesh: every member's call is interrupted); with ev->member set,
+ *    that member only (mesh: its call). ev->code, ev->message.
  *  - CLOSED: the last event of the room; ev->leave_reason says why (LEFT after parley_room_leave; KICKED;
  *    FAILED with ev->message).
  * Every function may be called from any app thread, including inside a listener; none is real-time safe.
@@ -66,7 +70,7 @@ typedef struct parley_room_config {
   bool mute_microphone;     /* start muted: nothing sent; the others see it in the member list */
   bool mute_earphone;       /* start with nothing played */
   int vanish_grace_ms;      /* a member interrupted this long is removed (reason VANISHED) unless it
-                             * comes back; default 5000 */
+                             * comes back; > 0, default 5000 (checked about every 100 ms) */
   /* mesh */
   parley_room_send_fn send;
   void *user;               /* passed back to send */
@@ -94,13 +98,19 @@ struct parley_room_member {
  * built in; an engine rate other than 48000 Hz), PARLEY_EFULL (the engine already has a room or a
  * session), PARLEY_ENETWORK (Janus unreachable; the message is in no event, the room is not created). */
 PARLEY_API int parley_room_join(parley_engine *eng, const parley_room_config *cfg, parley_room **out);
-/* Mesh: a message from member `from` on the app's channel. PARLEY_EINVAL (NULL), PARLEY_EPARSE (not
- * a room message; nothing changes), PARLEY_ESTATE (left, or not a mesh room). */
+/* Mesh: a message from member `from` on the app's channel (both borrowed). Messages are text whose
+ * first line starts "parley-room/1 " (engine/room_mesh.c documents them); the app carries them as they
+ * are. 0, PARLEY_EINVAL (NULL; `from` is the local id or no valid id), PARLEY_EPARSE (not a room
+ * message, or its SDP is malformed; nothing changes), PARLEY_ENOTFOUND (from a member that has not said
+ * hello, or has left), PARLEY_EFULL (a new member beyond PARLEY_ROOM_MESH_MAX_MEMBERS: not listed),
+ * PARLEY_ESTATE (left, not a mesh room, or out of turn: an offer from the member that should answer). */
 PARLEY_API int parley_room_receive(parley_room *room, const char *from, const char *message);
 /* Leaves: the others are told (mesh: a message; Janus: leave), calls hang up, then CLOSED with reason
  * LEFT. PARLEY_EINVAL, PARLEY_ESTATE (already left or closed). */
 PARLEY_API int parley_room_leave(parley_room *room);
-/* Frees a room that is closed (CLOSED delivered) and has no listeners. PARLEY_EINVAL, PARLEY_ESTATE. */
+/* Frees a room that is closed (CLOSED queued; from its CLOSED listener too, after parley_room_off) and
+ * has no listeners. PARLEY_EINVAL, PARLEY_ESTATE. parley_engine_free frees a room still joined (its
+ * calls hang up with a BYE; no events), leaving the app's handle dangling, as for calls. */
 PARLEY_API int parley_room_free(parley_room *room);
 
 /* The members now, the local user first: up to cap entries copied to out; returns the number of members
@@ -108,7 +118,10 @@ PARLEY_API int parley_room_free(parley_room *room);
 PARLEY_API int parley_room_members(parley_room *room, parley_room_member *out, size_t cap);
 
 /* Mute config, kept for members who join later. 0, PARLEY_EINVAL, PARLEY_ESTATE (closed),
- * PARLEY_ENOTFOUND (no such member), PARLEY_ERANGE (volume outside 0..200). */
+ * PARLEY_ENOTFOUND (no such member; the local user has no volume), PARLEY_ERANGE (volume outside
+ * 0..200), PARLEY_ENOTSUP (volume: the backend mixes on a server). A member's volume is kept for its id:
+ * it applies again when the member leaves and rejoins. Earphone mute: nothing is played (the engine's
+ * playout is silence, calls outside the room included). */
 PARLEY_API int parley_room_set_mute_microphone(parley_room *room, bool mute);
 PARLEY_API int parley_room_set_mute_earphone(parley_room *room, bool mute);
 PARLEY_API int parley_room_set_member_volume(parley_room *room, const char *member_id, int volume_pct);

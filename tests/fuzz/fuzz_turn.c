@@ -3,7 +3,8 @@
  * looks like STUN gets the transaction id of the client's last request spliced in, so responses reach
  * the transaction code (401/438 handling, allocation, refresh, permission and channel answers) and
  * not only the "not ours" check; the client's requests are drained with poll() after each, on a
- * clock that moves a second per datagram. Data handed back must lie inside the datagram. */
+ * clock that moves a second per datagram. Data handed back must lie inside the datagram, and the TCP
+ * framing (parley__turn_frame_len) never claims more bytes than it was given. */
 #include "transport/turn.h"
 
 #include <arpa/inet.h>
@@ -50,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(pkt, data + off, len);
     off += len;
     if (len >= 20 && (pkt[0] & 0xC0) == 0) memcpy(pkt + 8, txid, sizeof txid);
+    int f = parley__turn_frame_len(pkt, len); /* as if pkt were the head of a TCP stream */
+    if (f > (int)len) abort();
     parley__turn_data d;
     int rc = parley__turn_on_packet(t, pkt, len, now, &d);
     if (rc == 1 && (d.data < pkt || d.data + d.len > pkt + len)) abort();

@@ -1,0 +1,137 @@
+/* ice_servers.c: the engine config's ICE servers (stun_server, ice_servers: RFC 7064 stun: and RFC 7065
+ * turn: URLs) into the engine's STUN address and TURN servers (engine_internal.h), which every call's
+ * transport then uses (call.c, call_turn.c). Owns nothing. App thread, inside parley_engine_new: a
+ * name is resolved here with getaddrinfo, which may block. */
+#define _GNU_SOURCE
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "engine/engine_internal.h"
+
+#define DEFAULT_PORT 3478
+
+/* host (brackets removed) and port from "HOST[:PORT]" or "[V6][:PORT]" ending at end. */
+static int split_host(const char *p, const char *end, char *host, size_t cap, uint16_t *port) {
+  const char *hend, *rest;
+  if (*p == '[') {
+    hend = memchr(p, ']', (size_t)(end - p));
+    if (!hend) return PARLEY_EINVAL;
+    p++;
+    rest = hend + 1;
+  } else {
+    hend = memchr(p, ':', (size_t)(end - p));
+    if (!hend) hend = end;
+    rest = hend;
+  }
+  size_t n = (size_t)(hend - p);
+  if (n == 0 || n >= cap) return PARLEY_EINVAL;
+  memcpy(host, p, n);
+  host[n] = '\0';
+  *port = DEFAULT_PORT;
+  if (rest == end) return 0;
+  if (*rest != ':' || rest + 1 == end || end - rest > 6) return PARLEY_EINVAL;
+  unsigned v = 0;
+  for (const char *q = rest + 1; q < end; q++) {
+    if (*q < '0' || *q > '9') return PARLEY_EINVAL;
+    v = v * 10 + (unsigned)(*q - '0');
+  }
+  if (v == 0 || v > 65535) return PARLEY_EINVAL;
+  *port = (uint16_t)v;
+  return 0;
+}
+
+static int resolve(const char *host, uint16_t port, parley__netaddr *out) {
+  if (parley__netaddr_from_ip(out, host, port) == 0) return 0;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return PARLEY_ENOTFOUND;
+  int r = PARLEY_ENOTFOUND; /* IPv4 first: every call has an IPv4 socket to allocate from */
+  for (int pass = 0; pass < 2 && r != 0; pass++)
+    for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next)
+      if ((ai->ai_family == AF_INET) == (pass == 0) && parley__netaddr_from_sockaddr(out, ai->ai_addr) == 0) {
+        out->port = port;
+        r = 0;
+      }
+  freeaddrinfo(res);
+  return r;
+}
+
+/* One URL: 0 with *is_turn, *tcp and *addr filled, or an error. */
+static int parse_url(const char *url, bool *is_turn, bool *tcp, parley__netaddr *addr) {
+  *tcp = false;
+  const char *p;
+  if (strncasecmp(url, "stun:", 5) == 0) {
+    *is_turn = false;
+    p = url + 5;
+  } else if (strncasecmp(url, "turn:", 5) == 0) {
+    *is_turn = true;
+    p = url + 5;
+  } else if (strncasecmp(url, "stuns:", 6) == 0 || strncasecmp(url, "turns:", 6) == 0) {
+    return PARLEY_ENOTSUP; /* TLS */
+  } else {
+    return PARLEY_EINVAL;
+  }
+  const char *q = strchr(p, '?');
+  const char *end = q ? q : p + strlen(p);
+  if (q) { /* RFC 7065: only turn: has a query, and only "transport" */
+    if (!*is_turn || strncasecmp(q + 1, "transport=", 10) != 0) return PARLEY_EINVAL;
+    const char *t = q + 11;
+    *tcp = strcasecmp(t, "tcp") == 0;
+    if (!*tcp && strcasecmp(t, "udp") != 0) return PARLEY_EINVAL;
+  }
+  char host[256];
+  uint16_t port;
+  int r = split_host(p, end, host, sizeof host, &port);
+  return r ? r : resolve(host, port, addr);
+}
+
+static int add_turn(parley_engine *e, const parley_ice_server *s, const parley__netaddr *addr, bool tcp) {
+  if (!s->username || !s->credential || !s->username[0] || !s->credential[0]) return PARLEY_EINVAL;
+  if (e->n_turn >= PARLEY_ENGINE_MAX_TURN_SERVERS) return PARLEY_EINVAL;
+  parley__turn_server *t = &e->turn[e->n_turn];
+  if (strlen(s->username) >= sizeof t->username || strlen(s->credential) >= sizeof t->password)
+    return PARLEY_EINVAL;
+  snprintf(t->username, sizeof t->username, "%s", s->username);
+  snprintf(t->password, sizeof t->password, "%s", s->credential);
+  t->addr = *addr;
+  t->tcp = tcp;
+  e->n_turn++;
+  return 0;
+}
+
+int parley__engine_ice_servers(parley_engine *e, const parley_engine_config *cfg) {
+  if (cfg->stun_server) {
+    char host[64];
+    uint16_t port;
+    if (parley__hostport_split(cfg->stun_server, host, sizeof host, &port) != 0 || port == 0 ||
+        parley__netaddr_from_ip(&e->stun, host, port) != 0)
+      return PARLEY_EINVAL;
+    e->has_stun = true;
+  }
+  if (cfg->ice_server_count < 0 || cfg->ice_server_count > PARLEY_ENGINE_MAX_ICE_SERVERS ||
+      (cfg->ice_server_count > 0 && !cfg->ice_servers))
+    return PARLEY_EINVAL;
+  for (int i = 0; i < cfg->ice_server_count; i++) {
+    const parley_ice_server *s = &cfg->ice_servers[i];
+    if (!s->url) return PARLEY_EINVAL;
+    bool is_turn, tcp;
+    parley__netaddr addr;
+    int r = parse_url(s->url, &is_turn, &tcp, &addr);
+    if (r == 0 && is_turn) r = add_turn(e, s, &addr, tcp);
+    if (r) return r;
+    if (!is_turn && !e->has_stun) {
+      e->stun = addr;
+      e->has_stun = true;
+    }
+  }
+  if (cfg->ice_transport_policy != PARLEY_ICE_POLICY_ALL && cfg->ice_transport_policy != PARLEY_ICE_POLICY_RELAY)
+    return PARLEY_EINVAL;
+  e->relay_only = cfg->ice_transport_policy == PARLEY_ICE_POLICY_RELAY;
+  if (e->relay_only && e->n_turn == 0) return PARLEY_EINVAL;
+  return 0;
+}
