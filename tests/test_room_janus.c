@@ -15,7 +15,10 @@
  * hears both others and not itself; members are listed by name, the local user first; speakers events
  * name the others; Carol killed -> members-changed (left) at both; Bob mutes -> Alice sees him muted
  * and hears silence; every UDP datagram into the namespace dropped (nft) -> the room is interrupted,
- * and resumed once they pass again. The delays are logged, not asserted (parley-bench room measures). */
+ * and resumed once they pass again. The delays are logged, not asserted (parley-bench room measures).
+ * engine_free_*: an engine freed with its room joined says goodbye to Janus: the other sees it leave.
+ * kicked_*: a moderator's kick (tests/interop/janus_kick.py) closes the member's room, reason KICKED.
+ * join_without_janus_*: nothing at the URL is PARLEY_ENETWORK; a room id that is no number, EINVAL. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -338,6 +341,7 @@ typedef struct member {
   int ids[5];
   pthread_mutex_t mu;
   int joined, left, flags, speakers, interrupted, resumed, closed;
+  parley_leave_reason closed_reason;
   int64_t left_ms, interrupted_ms, resumed_ms; /* mono_ms() when seen */
   char names_seen[4][PARLEY_ROOM_ID_MAX];
   int n_names;
@@ -379,7 +383,10 @@ static void on_room(const parley_event *ev, void *user) {
   case PARLEY_EVENT_RESUMED:
     if (!ev->member && !m->resumed++) m->resumed_ms = mono_ms();
     break;
-  case PARLEY_EVENT_CLOSED: m->closed++; break;
+  case PARLEY_EVENT_CLOSED:
+    m->closed++;
+    m->closed_reason = ev->leave_reason;
+    break;
   default: break;
   }
   pthread_mutex_unlock(&m->mu);
@@ -614,4 +621,46 @@ Test(room_janus, join_without_janus_is_a_network_error) {
   rc.room_id = "-5";
   cr_expect_eq(parley_room_join(e, &rc, &room), PARLEY_EINVAL, "not a room number");
   parley_engine_free(e);
+}
+
+/* parley_engine_free with a room still joined: the backend says goodbye to Janus on the way out (leave,
+ * detach, destroy), so the others see the member leave at once, not after Janus's session timeout. */
+Test(room_janus, engine_free_leaves_the_room, .timeout = 120) {
+  janus_proc jp;
+  janus_start(&jp, 60);
+  member a = {.name = "Alice"}, b = {.name = "Bob"};
+  member_join(&a, SPEECH_A);
+  member_join(&b, SPEECH_B);
+  bool both = false;
+  for (int i = 0; i < 1000 && !both; i++, sleep_ms(10))
+    both = parley_room_members(a.room, NULL, 0) == 2 && parley_room_members(b.room, NULL, 0) == 2;
+  cr_assert(both, "Alice and Bob list each other");
+  int64_t freed = mono_ms();
+  parley_engine_free(a.e); /* no parley_room_leave: the room goes with the engine */
+  cr_expect(wait_for(&b, &b.left, 1, 10000), "Bob sees Alice leave");
+  cr_log_info("Alice's engine freed -> Bob sees her leave after %lld ms", (long long)(b.left_ms - freed));
+  cr_expect_eq(parley_room_members(b.room, NULL, 0), 1);
+  member_leave(&b);
+  janus_stop(&jp);
+  unlink(a.out);
+  unlink(b.out);
+}
+
+/* Janus kicks the member (a moderator's kick request: tests/interop/janus_kick.py on Janus's API): its
+ * room closes with reason KICKED. */
+Test(room_janus, kicked_closes_the_room, .timeout = 120) {
+  janus_proc jp;
+  janus_start(&jp, 60);
+  member a = {.name = "Alice"};
+  member_join(&a, SPEECH_A);
+  sleep_ms(500);
+  int rc = system("/usr/bin/python3 " PARLEY_TEST_DATA "/../interop/janus_kick.py " JANUS_URL " 1234 Alice");
+  cr_assert_eq(rc, 0, "the kick request failed");
+  cr_expect(wait_for(&a, &a.closed, 1, 5000), "Alice's room closed");
+  cr_expect_eq(a.closed_reason, PARLEY_LEAVE_KICKED, "%s", parley_leave_reason_name(a.closed_reason));
+  for (int k = 0; k < 5; k++) cr_expect_eq(parley_room_off(a.room, a.ids[k]), 0);
+  cr_expect_eq(parley_room_free(a.room), 0);
+  parley_engine_free(a.e);
+  janus_stop(&jp);
+  unlink(a.out);
 }

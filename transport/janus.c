@@ -26,6 +26,7 @@ struct parley__janus {
   uint64_t session, handle;
   _Atomic uint64_t self;
   int keepalive_ms;
+  long request_ms; /* each request's bound: PARLEY__JANUS_REQUEST_MS, PARLEY__JANUS_CLOSE_MS in close */
   parley__janus_fn fn;
   void *user;
   CURLM *multi;
@@ -60,7 +61,7 @@ static CURL *easy(const char *url, const char *body, reply *r, long timeout_ms) 
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)PARLEY__JANUS_REQUEST_MS);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < PARLEY__JANUS_REQUEST_MS ? timeout_ms : (long)PARLEY__JANUS_REQUEST_MS);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
   if (body) curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, body);
@@ -82,7 +83,7 @@ static int request(parley__janus *j, const char *url, json_t *msg, json_t **out,
   char *body = json_dumps(msg, JSON_COMPACT);
   json_decref(msg);
   reply r = {0};
-  CURL *c = body ? easy(url, body, &r, PARLEY__JANUS_REQUEST_MS) : NULL;
+  CURL *c = body ? easy(url, body, &r, j ? j->request_ms : PARLEY__JANUS_REQUEST_MS) : NULL;
   free(body);
   if (!c) return PARLEY_ENOMEM;
   CURLcode rc = curl_easy_perform(c);
@@ -245,6 +246,7 @@ int parley__janus_open(const char *url, parley__janus_fn fn, void *user, parley_
   if (!j) return PARLEY_ENOMEM;
   j->fn = fn;
   j->user = user;
+  j->request_ms = PARLEY__JANUS_REQUEST_MS;
   size_t len = strlen(url);
   while (len > 1 && url[len - 1] == '/') len--;
   j->url = strndup(url, len);
@@ -317,7 +319,9 @@ void parley__janus_close(parley__janus *j) {
   atomic_store(&j->stop, true);
   curl_multi_wakeup(j->multi);
   if (j->started) pthread_join(j->thread, NULL);
-  /* Leave first, so the others see "leaving" even if the rest fails; then the handle and session. */
+  /* Leave first, so the others see "leaving" even if the rest fails; then the handle and session.
+   * Best effort and short: an engine being freed waits for these. */
+  j->request_ms = PARLEY__JANUS_CLOSE_MS;
   json_t *body = json_pack("{s:s}", "request", "leave");
   if (body) (void)message(j, body, NULL, NULL, 0);
   json_t *r;

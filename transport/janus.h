@@ -11,7 +11,8 @@
  * theirs and Janus answers with its own: half-trickle), string room ids.
  *
  * Threads: open, join, set_muted and close are called from app threads, never from the audio or network
- * thread or under an engine lock: each makes blocking HTTP requests (bounded, PARLEY__JANUS_REQUEST_MS).
+ * thread or under an engine lock: each makes blocking HTTP requests (bounded, PARLEY__JANUS_REQUEST_MS;
+ * close's PARLEY__JANUS_CLOSE_MS each).
  * The event function runs on the client's own thread and must not call parley__janus_close.
  * Errors: negative PARLEY_E* codes; PARLEY_ENETWORK when Janus cannot be reached or answers with an
  * error (the message is copied to the caller's err buffer where there is one).
@@ -24,6 +25,7 @@
 #include <stdint.h>
 
 #define PARLEY__JANUS_REQUEST_MS 5000 /* one request, connect to last byte */
+#define PARLEY__JANUS_CLOSE_MS 1000   /* each of close's three requests (leave, detach, destroy) */
 #define PARLEY__JANUS_NAME_MAX 64     /* display names kept, bytes with the NUL (PARLEY_ROOM_ID_MAX) */
 
 typedef struct parley__janus parley__janus;
