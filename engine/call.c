@@ -1,9 +1,9 @@
 /* call.c: one call context's life and state: creation and freeing, its listeners, the signaling state
- * (engine/signaling.h), ICE over the call's own UDP sockets (ice.h, udp.h, ice_gather.h) with the
- * liveness monitor (liveness.h via ice_liveness.h), the network thread's service of the call, start,
- * ICE restart, hangup and teardown. Its descriptions (SDP offer/answer, candidates) are call_sdp.c; its
- * media over the network (RTP/RTCP/SRTP, the chains it hands to the audio thread) call_media.c; its
- * relayed candidates (TURN allocations, what goes through them) call_turn.c.
+ * (engine/signaling.h), ICE over the call's own UDP sockets (ice.h, udp.h; call_handover.c opens them)
+ * with the liveness monitor (liveness.h via ice_liveness.h), the network thread's service of the call,
+ * start, ICE restart, hangup and teardown. Its descriptions (SDP offer/answer, candidates) are
+ * call_sdp.c; its media over the network (RTP/RTCP/SRTP, the chains it hands to the audio thread)
+ * call_media.c; its relayed candidates (TURN allocations, what goes through them) call_turn.c.
  *
  * Owns: the sockets, agent, monitor, SRTP sessions and, from start to hangup, the parley__call_media
  * (chains and the two SPSC rings). Threads: the parley_call_* functions run on app threads and the
@@ -17,7 +17,6 @@
 
 #include "engine/call_internal.h"
 #include "transport/demux.h"
-#include "transport/ice_gather.h"
 #include "transport/ice_sdp.h"
 
 /* ---- events ---- */
@@ -65,7 +64,7 @@ void parley__call_release_input(parley_call *c) {
 
 void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
   if (parley__call_turn_send(c, local, dst, buf, len) || c->eng->relay_only) return; /* call_turn.c */
-  if (local < 0 || local >= c->nsocks) return;
+  if (local < 0 || local >= c->nsocks || c->socks[local].fd < 0) return;
   parley__udp_error uerr;
   if (parley__udp_send(&c->socks[local], dst, buf, len, &uerr) == PARLEY_ENETWORK && c->mon)
     (void)parley__ice_liveness_on_socket_error(&c->il, local, &uerr.peer, uerr.sys_errno, now_us(c->eng));
@@ -151,10 +150,6 @@ int parley__call_make_local_key(parley_call *c, parley__srtp_suite suite, uint32
 int parley__call_ensure_transport(parley_call *c, bool controlling) {
   if (c->ice) return 0;
   parley_engine *e = c->eng;
-  parley__netaddr addrs[PARLEY__CALL_MAX_SOCKS * 2];
-  parley__ice_gather_opts go = {.ipv4 = true, .ipv6 = e->cfg.ipv6, .loopback = e->cfg.loopback_candidates};
-  int n = parley__ice_gather_host_addrs(&go, addrs, sizeof addrs / sizeof addrs[0]);
-  if (n < 0) return n;
   int err = 0;
   parley__ice_config ic = {0};
   ic.role = controlling ? PARLEY__ICE_CONTROLLING : PARLEY__ICE_CONTROLLED;
@@ -169,20 +164,9 @@ int parley__call_ensure_transport(parley_call *c, bool controlling) {
   c->ice = parley__ice_new(&ic, &err);
   if (!c->ice) return err;
   c->controlling = controlling;
-  for (int i = 0; i < n && c->nsocks < PARLEY__CALL_MAX_SOCKS; i++) {
-    /* loopback_candidates: loopback addresses only, so that tests and same-host calls stay local. */
-    if (e->cfg.loopback_candidates != parley__netaddr_is_loopback(&addrs[i])) continue;
-    parley__udp *s = &c->socks[c->nsocks];
-    if (parley__udp_open(s, &addrs[i]) != 0) continue;
-    /* The relay policy keeps host sockets out of the agent: they are only the TURN clients' bases. */
-    if (!e->relay_only && parley__ice_add_local(c->ice, &s->local) < 0) {
-      parley__udp_close(s);
-      continue;
-    }
-    c->nsocks++;
-  }
-  if (c->nsocks == 0) {
-    err = PARLEY_ENETWORK;
+  int n = parley__call_open_socks(c, false, now_us(e));
+  if (n <= 0) {
+    err = n < 0 ? n : PARLEY_ENETWORK;
     goto fail;
   }
   parley__liveness_config lc;
@@ -232,7 +216,9 @@ int64_t parley__call_net_deadline(parley_call *c, int64_t now) {
   int64_t dt = parley__call_dtls_deadline(c, now);
   if (dt < d) d = dt;
   int64_t tt = parley__call_turn_deadline(c);
-  return tt < d ? tt : d;
+  if (tt < d) d = tt;
+  int64_t dh = parley__call_handover_deadline(c);
+  return dh < d ? dh : d;
 }
 
 void parley__call_demux(parley_call *c, int local, const parley__netaddr *src, uint8_t *buf, size_t n, int64_t now) {
@@ -254,7 +240,7 @@ void parley__call_net_service(parley_call *c, int64_t now) {
   if (!c->ice) return;
   uint8_t buf[2048];
   for (int i = 0; i < c->nsocks; i++) {
-    for (int k = 0; k < 256; k++) {
+    for (int k = 0; k < 256 && c->socks[i].fd >= 0; k++) {
       parley__netaddr src;
       parley__udp_error uerr;
       int n = parley__udp_recv(&c->socks[i], buf, sizeof buf, &src, &uerr);
@@ -279,6 +265,7 @@ void parley__call_net_service(parley_call *c, int64_t now) {
   if (parley__ice_next_deadline_us(c->ice) <= now) parley__ice_tick(c->ice, now);
   if (parley__liveness_next_deadline_us(c->mon) <= now) (void)parley__ice_liveness_tick(&c->il, now);
   parley__call_dtls_service(c, now);
+  parley__call_handover_service(c, now);
   if (c->media) {
     parley__call_drain_tx(c, now);
     if (now >= c->next_rtcp_us) {
@@ -410,11 +397,6 @@ int parley_call_off(parley_call *call, int listener_id) {
   return parley__target_off(call->eng, &call->tgt, listener_id);
 }
 
-int parley_on(parley_call *call, parley_event_kind kind, parley_event_fn fn, void *user) {
-  return parley_call_on(call, kind, fn, user);
-}
-
-int parley_off(parley_call *call, int listener_id) { return parley_call_off(call, listener_id); }
 
 /* ---- public: media ---- */
 
@@ -455,6 +437,7 @@ int parley_call_restart_ice(parley_call *c) {
   pthread_mutex_lock(&e->lock);
   int r = PARLEY_ESTATE;
   if (!c->hungup && c->ice && c->remote_applied && c->sig == PARLEY_SIGNALING_STABLE) {
+    (void)parley__call_regather(c, now_us(e), NULL); /* no socket on an address that went away */
     r = parley__ice_restart(c->ice, now_us(e));
     if (r == 0) parley__engine_wake(e);
   }

@@ -1,7 +1,7 @@
 /* call_internal.h: struct parley_call and what call.c (life and state), call_sdp.c (descriptions),
- * call_dtls.c (DTLS-SRTP), call_media.c (media over the network) and call_turn.c (TURN relays) share.
- * Private to those files. Locks as in engine_internal.h: everything below "under eng->lock" is touched
- * only with eng->lock held. */
+ * call_dtls.c (DTLS-SRTP), call_media.c (media over the network), call_turn.c (TURN relays) and
+ * call_handover.c (network changes) share. Private to those files. Locks as in engine_internal.h:
+ * everything below "under eng->lock" is touched only with eng->lock held. */
 #ifndef PARLEY_ENGINE_CALL_INTERNAL_H
 #define PARLEY_ENGINE_CALL_INTERNAL_H
 
@@ -64,8 +64,11 @@ struct parley_call {
 
   /* ICE over UDP */
   parley__ice_agent *ice;
-  parley__udp socks[PARLEY__CALL_MAX_SOCKS];
+  parley__udp socks[PARLEY__CALL_MAX_SOCKS]; /* index = the agent's local index; fd -1: gone or a relay */
   int nsocks;
+  int64_t handover_due_us; /* a local address carrying media went away: restart ICE if media has not
+                            * come back on a new pair by then (call_handover.c); 0 = none */
+  uint64_t handover_pkts;  /* pkts_recv when it went */
   parley__liveness *mon;
   parley__ice_liveness il;
   parley__call_relay relays[PARLEY_ENGINE_MAX_TURN_SERVERS];
@@ -157,6 +160,17 @@ void parley__call_release_input(parley_call *c);
 int parley__call_ensure_transport(parley_call *c, bool controlling);
 /* A fresh SDES key for our outbound SRTP. 0 or an error. */
 int parley__call_make_local_key(parley_call *c, parley__srtp_suite suite, uint32_t tag);
+
+/* ---- call_handover.c ---- */
+/* Opens a socket on every usable host address that has none and gives it to the agent (live: the
+ * agent started, so it is trickled and checked at once). Returns how many were added. */
+int parley__call_open_socks(parley_call *c, bool live, int64_t now);
+/* Gathers again: closes the sockets whose address went away, opens the new ones. Returns how many
+ * changed; *lost_selected (may be NULL) when the selected pair's socket was one that went. */
+int parley__call_regather(parley_call *c, int64_t now, bool *lost_selected);
+/* The network thread's part: the fallback ICE restart when media did not come back. */
+int64_t parley__call_handover_deadline(const parley_call *c);
+void parley__call_handover_service(parley_call *c, int64_t now);
 
 /* ---- call_dtls.c ---- */
 /* Our sha-256 fingerprint "AB:CD:..." for a=fingerprint. */

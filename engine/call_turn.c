@@ -109,7 +109,7 @@ void parley__call_turn_start(parley_call *c, int64_t now) {
     const parley__turn_server *ts = &e->turn[i];
     int base = -1;
     for (int k = 0; k < c->nsocks && base < 0; k++)
-      if (c->socks[k].local.family == ts->addr.family) base = k;
+      if (c->socks[k].fd >= 0 && c->socks[k].local.family == ts->addr.family) base = k;
     if (base < 0) continue; /* no socket of the server's family */
     parley__turn_config tc;
     parley__turn_config_init(&tc);

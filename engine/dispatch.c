@@ -8,7 +8,7 @@
  * thread and app threads (signaling, hangup, session membership); never the audio thread. Listeners
  * attach to targets: calls and sessions. Everything is guarded by
  * eng->ev_lock, which is released around every listener call: a listener may call any parley_
- * function, including parley_off and parley_call_free on its own call. Before each listener runs, the
+ * function, including parley_call_off and parley_call_free on its own call. Before each listener runs, the
  * call is looked up again in the registry (pointer and serial) and the next listener is looked up by
  * id, so a listener removed or a call freed meanwhile is not called.
  */

@@ -308,7 +308,7 @@ void parley__engine_wake(parley_engine *e) {
 
 static void *net_main(void *arg) {
   parley_engine *e = arg;
-  struct pollfd fds[1 + PARLEY_ENGINE_MAX_CALLS * PARLEY__CALL_MAX_SOCKS];
+  struct pollfd fds[2 + PARLEY_ENGINE_MAX_CALLS * PARLEY__CALL_MAX_SOCKS];
   int sock_fds[PARLEY__CALL_MAX_SOCKS];
   while (!atomic_load(&e->net_stop)) {
     pthread_mutex_lock(&e->lock);
@@ -323,6 +323,7 @@ static void *net_main(void *arg) {
     if (hangup_at < deadline) deadline = hangup_at;
     nfds_t n = 0;
     fds[n++] = (struct pollfd){.fd = e->wake_fd, .events = POLLIN};
+    if (e->netwatch_fd >= 0) fds[n++] = (struct pollfd){.fd = e->netwatch_fd, .events = POLLIN};
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++) {
       parley_call *c = e->calls[i];
       if (!c) continue;
@@ -346,6 +347,7 @@ static void *net_main(void *arg) {
 
     pthread_mutex_lock(&e->lock);
     now = parley__clock_now(&e->clock);
+    parley__netwatch_service(e, now); /* before the calls: they gather again */
     /* Sockets are read by trying every one (non-blocking): cheaper than mapping revents back across a
      * window in which calls may have come or gone. */
     for (int i = 0; i < PARLEY_ENGINE_MAX_CALLS; i++)
@@ -421,6 +423,7 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   if (!e) return PARLEY_ENOMEM;
   e->cfg = *cfg;
   e->wake_fd = -1;
+  e->netwatch_fd = -1;
   e->event_fd = -1;
   bool oom = false;
   e->str_input_device = parley__dup_or_null(cfg->input_device, &oom);
@@ -472,6 +475,7 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
     err = PARLEY_ENETWORK;
     goto fail;
   }
+  e->netwatch_fd = parley__netwatch_open(); /* -1: no rtnetlink here, the app's hint still works */
   if (cfg->dispatch == PARLEY_DISPATCH_APP) {
     e->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (e->event_fd < 0) {
@@ -532,6 +536,7 @@ void parley_engine_free(parley_engine *e) {
   parley__device_free(e->dev);
   parley__call_cert_free(e);
   if (e->wake_fd >= 0) close(e->wake_fd);
+  if (e->netwatch_fd >= 0) close(e->netwatch_fd);
   if (e->event_fd >= 0) close(e->event_fd);
   free(e->mix);
   free(e->silence);

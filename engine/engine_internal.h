@@ -189,6 +189,7 @@ struct parley_engine {
   bool net_running;
   atomic_bool net_stop;
   int wake_fd;
+  int netwatch_fd; /* rtnetlink address notifications (network_change.c); -1 without */
   parley_call *calls[PARLEY_ENGINE_MAX_CALLS];
   struct parley__dtls_cert *dtls_cert; /* every call's DTLS identity (call_dtls.c); immutable */
   uint64_t next_serial;
@@ -229,6 +230,14 @@ void parley__engine_retire(parley_engine *e, void *p, void (*free_fn)(void *));
 void parley__engine_reap(parley_engine *e, bool audio_stopped);
 /* Publishes media in a free slot; returns the slot or PARLEY_EFULL. */
 int parley__engine_attach_media(parley_engine *e, parley__call_media *m);
+
+/* ---- network_change.c ---- */
+/* The rtnetlink socket for address changes (non-blocking), or -1 where there is none (the app's hint,
+ * parley_engine_network_changed, still works). Engine creation. */
+int parley__netwatch_open(void);
+/* Network thread, under lock, when netwatch_fd is readable: reads what the kernel said and, when an
+ * address came or went, tells every call (parley__call_network_changed). */
+void parley__netwatch_service(parley_engine *e, int64_t now_us);
 
 /* ---- dispatch.c ---- */
 /* Queues an internal event (from the liveness monitor, signaling, the device) for call. Copies it.
@@ -280,6 +289,8 @@ void parley__call_destroy(parley_call *c);
  * it, the PEM pointers in eng->cfg cleared (call_dtls.c). 0 or parley__dtls_cert_new's error. */
 int parley__call_cert_init(parley_engine *e);
 void parley__call_cert_free(parley_engine *e);
+/* The host's addresses changed: the call gathers again (call_handover.c). Under eng->lock. */
+void parley__call_network_changed(parley_call *c, int64_t now_us);
 /* parley_call_hangup with eng->lock already held (the network thread). 0 or PARLEY_ESTATE. */
 int parley__call_hangup_locked(parley_call *c);
 /* What the engine, dispatch and sessions read or set of a call (under eng->lock, except target and

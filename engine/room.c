@@ -179,11 +179,13 @@ int parley__room_send(parley_room *r, const char *to, const char *message) {
 int parley__room_member_joined(parley_room *r, const char *id, const char *name, bool muted, parley_call *call,
                                int *volume_pct) {
   if (volume_pct) *volume_pct = 100;
-  if (!valid_text(id) || !valid_text(name) || strcmp(id, r->member_id) == 0) return PARLEY_EINVAL;
+  if (!valid_text(id) || !valid_text(name)) return PARLEY_EINVAL;
   pthread_mutex_lock(&r->lock);
   int rc = 0;
   member *mb = find(r, id);
-  if (r->closed) {
+  if (strcmp(id, r->member_id) == 0) {
+    rc = PARLEY_EINVAL;
+  } else if (r->closed) {
     rc = PARLEY_ESTATE;
   } else if (mb) { /* back again (a rejoin): fresh flags */
     snprintf(mb->pub.name, sizeof mb->pub.name, "%s", name);
@@ -264,6 +266,14 @@ void parley__room_speakers(parley_room *r, const char *const *ids, size_t n) {
     if (ids[i] && find(r, ids[i]))
       snprintf(r->remote_speakers[r->n_remote_speakers++], PARLEY_ROOM_ID_MAX, "%s", ids[i]);
   update_speakers(r);
+  pthread_mutex_unlock(&r->lock);
+}
+
+void parley__room_set_local_id(parley_room *r, const char *id) {
+  if (!valid_text(id)) return;
+  pthread_mutex_lock(&r->lock);
+  snprintf(r->member_id, sizeof r->member_id, "%s", id);
+  snprintf(r->m[0].pub.id, sizeof r->m[0].pub.id, "%s", id);
   pthread_mutex_unlock(&r->lock);
 }
 

@@ -103,6 +103,9 @@ void parley__room_interrupted(parley_room *room, bool interrupted, parley_interr
 /* The remote speakers now, loudest first (ids of listed members; others are skipped). The core adds
  * the local user while it speaks and posts SPEAKERS_CHANGED when the list changed. */
 void parley__room_speakers(parley_room *room, const char *const *ids, size_t n);
+/* The local user's id as a server assigned it (Janus: the config's member_id is NULL, and the local
+ * entry's id is "" until this). Ignored for an invalid id. */
+void parley__room_set_local_id(parley_room *room, const char *id);
 /* The room ended (reason LEFT, KICKED or FAILED; message may be NULL): CLOSED is posted, once; later
  * reports are ignored. */
 void parley__room_closed(parley_room *room, parley_leave_reason reason, const char *message);

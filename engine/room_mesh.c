@@ -248,17 +248,19 @@ static int on_offer(mesh *m, peer *p, const char *sdp) {
     free_call(p); /* it stays a member, without a call until it offers again */
   }
   free(answer);
-  return rc == PARLEY_EPARSE ? PARLEY_EPARSE : rc ? PARLEY_ESTATE : 0;
+  return rc == PARLEY_EPARSE || rc == PARLEY_ENOMEM ? rc : rc ? PARLEY_ESTATE : 0;
 }
 
 static int on_answer(mesh *m, peer *p, const char *sdp) {
-  (void)m;
   if (!p->call) return PARLEY_ESTATE;
   parley_sdp_error se;
   int rc = parley_call_set_remote_description(p->call, PARLEY_SDP_ANSWER, sdp, &se);
-  if (rc) return rc == PARLEY_EPARSE ? PARLEY_EPARSE : PARLEY_ESTATE;
+  if (rc) return rc == PARLEY_EPARSE || rc == PARLEY_ENOMEM ? rc : PARLEY_ESTATE;
   rc = parley_call_start(p->call);
-  return rc == PARLEY_ESTATE ? 0 : rc; /* a re-answer: already started */
+  if (rc == 0 || rc == PARLEY_ESTATE) return 0; /* ESTATE: a re-answer, already started */
+  parley__room_member_left(m->room, p->id, PARLEY_LEAVE_FAILED); /* no media for this pair */
+  let_go(p);
+  return rc == PARLEY_ENOMEM ? rc : 0;
 }
 
 static int receive(void *state, const char *from, const char *message) {

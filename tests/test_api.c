@@ -47,6 +47,8 @@ Test(api, event_and_state_names) {
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STARTED), "track-started");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STOPPED), "track-stopped");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_ICE_STATE_CHANGED), "ice-connection-state-changed");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_NEGOTIATION_NEEDED), "negotiation-needed");
+  cr_expect_lt(PARLEY_EVENT_NEGOTIATION_NEEDED, PARLEY_EVENT_CALL_KIND_COUNT, "a call event");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_CLOSED), "closed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_MEMBERS_CHANGED), "members-changed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_SPEAKERS_CHANGED), "speakers-changed");
@@ -61,6 +63,7 @@ Test(api, event_and_state_names) {
 Test(api, engine_config_is_validated) {
   parley_engine *e = (parley_engine *)1;
   cr_expect_eq(parley_engine_new(NULL, &e), PARLEY_EINVAL);
+  cr_expect_eq(parley_engine_network_changed(NULL), PARLEY_EINVAL);
   cr_expect_null(e);
   parley_engine_config cfg;
   parley_engine_config_init(&cfg);
@@ -336,31 +339,6 @@ Test(api, call_table_is_bounded) {
   cr_expect_eq(parley_call_free(c[3]), 0);
   cr_expect_eq(parley_call_new(e, &c[3]), 0, "a freed place is reused");
   /* The rest are freed by the engine. */
-  parley_engine_free(e);
-}
-
-/* The names before 0.2 still work for one minor version. */
-static void count_event(const parley_event *ev, void *user) {
-  (void)ev;
-  (*(int *)user)++;
-}
-
-Test(api, deprecated_parley_on_and_off_still_work) {
-  parley_engine_config cfg;
-  parley_engine_config_init(&cfg);
-  parley_engine *e;
-  cr_assert_eq(parley_engine_new(&cfg, &e), 0);
-  parley_call *c;
-  cr_assert_eq(parley_call_new(e, &c), 0);
-  int n = 0;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  int id = parley_on(c, PARLEY_EVENT_CLOSED, count_event, &n);
-  cr_expect_gt(id, 0);
-  cr_expect_eq(parley_off(c, id), 0);
-  cr_expect_eq(parley_off(c, id), PARLEY_ENOTFOUND);
-#pragma GCC diagnostic pop
-  cr_expect_eq(parley_call_free(c), 0);
   parley_engine_free(e);
 }
 

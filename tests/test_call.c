@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 /* test_call.c: two engines in one process calling each other over real UDP on 127.0.0.1 through the
  * public API only: offer/answer, ICE, DTLS-SRTP (roles, a refused fingerprint), audio from a WAV file
- * arriving at the far side, events (track-started, bye, closed last, parley_off), app dispatch through
+ * arriving at the far side, events (track-started, bye, closed last, parley_call_off), app dispatch through
  * the event fd, app audio. */
 #include <criterion/criterion.h>
 #include <math.h>

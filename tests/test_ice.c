@@ -1447,6 +1447,41 @@ Test(ice_mobility, both_sides_move_with_trickled_candidates) {
   sim_free(&s);
 }
 
+/* The controlling side, with two addresses, loses the one in use: no new address, no signalling; media
+ * moves to a pair on the other address (the checklist reopens: its pairs are checked if they were not)
+ * on both ends, the controlled one following the new nomination. (The controlled side losing one of
+ * two addresses is not covered: its controlling peer sees checks from an address it knew and keeps its
+ * nomination; the call's fallback restart heals that, engine/call_handover.c.) */
+static bool mirrored_off(sim *s) {
+  int la, lb;
+  parley__netaddr ra, rb;
+  peer *a = s->peers[0], *b = s->peers[1];
+  return parley__ice_selected_pair(a->ag, &la, &ra) == 0 && parley__ice_selected_pair(b->ag, &lb, &rb) == 0 &&
+         parley__netaddr_equal(&ra, &b->addr[lb]) && parley__netaddr_equal(&rb, &a->addr[la]) && both_connected(s);
+}
+
+Test(ice_mobility, controlling_side_losing_one_of_two_addresses_moves_to_the_other) {
+  sim s;
+  sim_init(&s, 23, 0.0);
+  peer a, b;
+  connect_peers(&s, &a, &b, two_v4, two_v4_b, 2);
+  cr_assert(sim_run(&s, 10000000, both_completed));
+  int gone;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &gone, NULL), 0);
+  cr_assert_eq(parley__simnet_remove_endpoint(s.net, a.ep_id[gone]), 0);
+  cr_assert_eq(parley__ice_remove_local(a.ag, gone, s.now_us), 0);
+  a.addr[gone] = ip("192.0.2.250", 1); /* nothing may use it any more */
+  int64_t t0 = s.now_us;
+  cr_assert(sim_run(&s, 5000000, mirrored_off), "both ends on a pair of the other address");
+  int now_local;
+  cr_assert_eq(parley__ice_selected_pair(a.ag, &now_local, NULL), 0);
+  cr_expect_neq(now_local, gone);
+  cr_expect_lt(s.now_us - t0, 500000, "moved in %lld us", (long long)(s.now_us - t0));
+  parley__ice_free(a.ag);
+  parley__ice_free(b.ag);
+  sim_free(&s);
+}
+
 /* The bookkeeping: add_local_live only after start, remove_local's bounds, an agent whose only address
  * went reports no failure, the next address takes the freed index. */
 Test(ice_mobility, add_and_remove_rules) {

@@ -1,15 +1,16 @@
 /* test_turn_call.c: calls through a real TURN server (coturn, Debian's turnserver) between two engines
  * that cannot reach each other: audio both ways through the relay, the relayed pair selected, the relay
  * killed mid-call (both sides interrupted), the relay-only policy (no host address offered, both ends
- * relayed, both allocations released at hang-up), and TURN over TCP with UDP to the server blocked.
+ * relayed, both allocations released at hang-up), A's path to the relay cut and restored (network-lost,
+ * then resumed, on both sides), and TURN over TCP with UDP to the server blocked.
  * Also the ICE server URLs the engine config takes and refuses (no network).
  *
  * The network, made by each test and gone with its process: the test process moves into a new network
  * namespace R (unshare), which holds coturn on 10.0.0.1:3478 and two veth links to namespaces A
  * (10.0.0.2) and B (10.0.1.2); R forwards between A and B only as far as nft lets it, and it drops
  * everything forwarded, so A and B reach coturn and the relayed addresses and never each other. Each
- * engine's sockets are made while the calling thread is in its namespace (setns), which is where the
- * call's sockets then live; the engines' threads stay in R. coturn dies with the test process
+ * engine is made while the calling thread is in its namespace (setns), so that its threads live there
+ * (the network thread watches the addresses, for handover), and so are its sockets. coturn dies with the test process
  * (PR_SET_PDEATHSIG). Skipped without root, namespaces, nft or coturn. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -173,8 +174,8 @@ typedef struct side {
   pthread_mutex_t mu; /* the fields below: the dispatch thread writes them */
   char lines[MAX_LINES][256];
   int nlines, forwarded;
-  int tracks, interrupts, closed;
-  int64_t interrupted_at;
+  int tracks, interrupts, resumes, closed;
+  int64_t interrupted_at, resumed_at;
   parley_interrupt_code code;
 } side;
 
@@ -190,6 +191,8 @@ static void on_event(const parley_event *ev, void *user) {
     s->interrupted_at = mono_us();
     s->code = ev->code;
     cr_log_info("%s interrupted: %s", s->name, ev->message);
+  } else if (ev->kind == PARLEY_EVENT_RESUMED && s->resumes++ == 0) {
+    s->resumed_at = mono_us();
   } else if (ev->kind == PARLEY_EVENT_CLOSED) {
     s->closed++;
   }
@@ -327,14 +330,16 @@ static void kill_relay(net *n, side *a, side *b) {
               (a->interrupted_at - killed) / 1000.0, a->code, (b->interrupted_at - killed) / 1000.0, b->code);
 }
 
-/* Hangs up, frees, and checks that each side recorded the other's speech. */
-static void finish(side *a, side *b) {
+/* Hangs up, frees, and with speech checks that each side recorded the other's speech. */
+static void end_call(side *a, side *b, bool speech) {
   cr_expect_eq(parley_call_hangup(a->call), 0);
   cr_expect_eq(parley_call_hangup(b->call), 0);
   side_free(a);
   side_free(b);
-  heard(a, "speech_b_48k.wav", "speech_a_48k.wav");
-  heard(b, "speech_a_48k.wav", "speech_b_48k.wav");
+  if (speech) {
+    heard(a, "speech_b_48k.wav", "speech_a_48k.wav");
+    heard(b, "speech_a_48k.wav", "speech_b_48k.wav");
+  }
   unlink(a->out);
   unlink(b->out);
 }
@@ -354,8 +359,13 @@ static void rig_up(rig *g, parley_ice_transport_policy policy, const char *const
   if (why) cr_skip_test("%s", why);
   turn_start(&g->n);
   if (block) sh(block);
+  /* Each engine is made in its namespace, so its network thread lives there too: the thread that
+   * watches the host's addresses (handover) must see those of the call's sockets. */
+  enter(g->n.a);
   side_start(&g->a, "A", SPEECH_A, policy, urls);
+  enter(g->n.b);
   side_start(&g->b, "B", SPEECH_B, policy, urls);
+  enter(g->n.r);
 }
 
 /* Host candidates on both sides, but only the relay connects: speech both ways through coturn; then
@@ -381,7 +391,7 @@ Test(turn_call, speech_both_ways_through_the_relay_then_the_relay_dies, .timeout
   cr_expect_gt(sa.rtt_ms, 0, "RTCP round trips through the relay");
 
   kill_relay(&g.n, &g.a, &g.b);
-  finish(&g.a, &g.b);
+  end_call(&g.a, &g.b, true);
   net_down(&g.n);
 }
 
@@ -408,12 +418,7 @@ Test(turn_call, relay_only_policy, .timeout = 240) {
     cr_expect(st.audio_level_received >= 0 && st.audio_level_received < 60, "%s hears speech: -%d dBov", s->name,
               st.audio_level_received);
   }
-  cr_expect_eq(parley_call_hangup(g.a.call), 0);
-  cr_expect_eq(parley_call_hangup(g.b.call), 0);
-  side_free(&g.a);
-  side_free(&g.b);
-  unlink(g.a.out);
-  unlink(g.b.out);
+  end_call(&g.a, &g.b, false);
   /* coturn (--verbose) logs each Refresh: "session ...: refreshed, ..., lifetime=0". */
   sleep_ms(300);
   char cmd[320];
@@ -425,6 +430,43 @@ Test(turn_call, relay_only_policy, .timeout = 240) {
     pclose(f);
   }
   cr_expect_eq(count, 2, "coturn saw both allocations released (Refresh with lifetime 0): %d", count);
+  net_down(&g.n);
+}
+
+/* A's path to the relay is cut (nft drops what A and R exchange, no ICMP) while both are relay-only:
+ * both sides report network-lost as they would on a direct path, and resume once it is restored. */
+Test(turn_call, path_to_the_relay_cut_then_restored, .timeout = 240) {
+  rig g;
+  rig_up(&g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL);
+  static char offer[8192];
+  connect_sides(&g.n, &g.a, &g.b, offer, sizeof offer, 10000);
+  sleep_ms(1000);
+  int64_t cut = mono_us();
+  /* Dropped where each direction arrives (R's input from A, A's input from R): a drop on output would
+   * fail the sender's send (EPERM), which a network never does (coturn ends the session on it). */
+  enter(g.n.a);
+  sh("nft add table inet cut && nft add chain inet cut in '{ type filter hook input priority 0; }' && "
+     "nft add rule inet cut in ip saddr 10.0.0.1 drop");
+  enter(g.n.r);
+  sh("nft add chain inet parley cut_in '{ type filter hook input priority 0; }' && "
+     "nft add rule inet parley cut_in ip saddr 10.0.0.2 drop");
+  for (int i = 0; i < 500 && (get(&g.a, &g.a.interrupts) == 0 || get(&g.b, &g.b.interrupts) == 0); i++) sleep_ms(10);
+  cr_assert(get(&g.a, &g.a.interrupts) > 0 && get(&g.b, &g.b.interrupts) > 0, "both interrupted within 5 s");
+  cr_expect_eq(g.a.code, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_expect_eq(g.b.code, PARLEY_INTERRUPT_NETWORK_LOST);
+  cr_log_info("path to the relay cut: A interrupted after %.0f ms, B after %.0f ms", (g.a.interrupted_at - cut) / 1000.0,
+              (g.b.interrupted_at - cut) / 1000.0);
+  sleep_ms(1000);
+  int64_t restored = mono_us();
+  enter(g.n.a);
+  sh("nft flush chain inet cut in");
+  enter(g.n.r);
+  sh("nft flush chain inet parley cut_in");
+  for (int i = 0; i < 500 && (get(&g.a, &g.a.resumes) == 0 || get(&g.b, &g.b.resumes) == 0); i++) sleep_ms(10);
+  cr_expect(get(&g.a, &g.a.resumes) > 0 && get(&g.b, &g.b.resumes) > 0, "both resumed within 5 s");
+  cr_log_info("restored: A resumed after %.0f ms, B after %.0f ms", (g.a.resumed_at - restored) / 1000.0,
+              (g.b.resumed_at - restored) / 1000.0);
+  end_call(&g.a, &g.b, false);
   net_down(&g.n);
 }
 
@@ -458,7 +500,7 @@ Test(turn_call, turn_over_tcp_when_udp_is_blocked, .timeout = 240) {
   pthread_mutex_unlock(&g.a.mu);
   cr_expect_eq(relays, 1, "A's one relayed candidate is the TCP allocation's");
   kill_relay(&g.n, &g.a, &g.b);
-  finish(&g.a, &g.b);
+  end_call(&g.a, &g.b, true);
   net_down(&g.n);
 }
 

@@ -22,6 +22,7 @@ const char *parley_event_kind_name(parley_event_kind k) {
                                   "interrupted",
                                   "resumed",
                                   "local-candidate",
+                                  "negotiation-needed",
                                   "closed",
                                   "members-changed",
                                   "speakers-changed"};

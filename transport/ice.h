@@ -221,10 +221,13 @@ int parley__ice_restart(parley__ice_agent *a, int64_t now_us);
  * changes, so both ends of a call move to a new pair without an ICE restart:
  *  - the side whose address changed removes the old socket and adds the new one: its pairs are
  *    checked (the peer answers any check that carries its password, from any address);
- *  - the peer sees checks from an address it learned after nomination (or, controlled, a nomination
- *    of another pair): the peer moved; its old selected pair stops counting as valid and the
- *    checklist opens again, so the new pair is checked, used and (controlling side) nominated.
- * A peer that does neither (its checklist stays closed) needs an ICE restart: the owner's call. */
+ *  - the peer sees checks from a host or peer-reflexive address it learned after nomination (or,
+ *    controlled, a nomination of another pair): the peer moved; its old selected pair stops counting
+ *    as valid and the checklist opens again, so the new pair is checked, used and (controlling side)
+ *    nominated. Late srflx and relay candidates are slow gathering, not a move.
+ * A peer that does neither (its checklist stays closed) needs an ICE restart: the owner's call. So does
+ * a controlled side that loses one of two addresses it had from the start: its peer sees checks from
+ * an address it knew and keeps its nomination. */
 /* A socket for an address that appeared after start (bound: concrete address and port): reuses a
  * removed local's index, or the next one; trickles its host candidate (LOCAL_CANDIDATE), gathers its
  * srflx one (STUN server), pairs it with every remote candidate and reopens the checklist. Returns the

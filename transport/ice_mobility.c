@@ -40,7 +40,10 @@ static bool is_selected(const parley__ice_agent *a, int local, const parley__net
 
 void parley__ice_on_peer_request(parley__ice_agent *a, int local, int r, bool use_candidate) {
   if (!a->selected_now) return;
-  bool moved = r >= a->settled_remotes;
+  /* A peer that moved checks from a new host address (learned: peer-reflexive). A late srflx or relay
+   * candidate is slow gathering (a browser's TURN allocation), not a move. */
+  parley__ice_cand_type t = a->remotes[r].type;
+  bool moved = r >= a->settled_remotes && (t == PARLEY__ICE_HOST || t == PARLEY__ICE_PRFLX);
   bool renominated = use_candidate && a->role == PARLEY__ICE_CONTROLLED && !is_selected(a, local, &a->remotes[r].addr);
   if (!moved && !renominated) return;
   if (moved) {

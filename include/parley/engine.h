@@ -227,6 +227,16 @@ PARLEY_API int parley_engine_pull_playout(parley_engine *eng, float *samples, si
 PARLEY_API int parley_engine_process(parley_engine *eng, const float *capture, float *playout, size_t frames);
 /* The device rate in use (e.g. an input file's own rate), or PARLEY_EINVAL. Any thread. */
 PARLEY_API int parley_engine_rate_hz(const parley_engine *eng);
+/* The host's network changed (the app heard first: a platform's connectivity callback, a VPN going up).
+ * On Linux the engine also watches its addresses itself (rtnetlink), so this is only a hint there.
+ * Every call gathers again: sockets on addresses that went away close, new addresses get sockets
+ * whose candidates are trickled (LOCAL_CANDIDATE) and checked against the peer's, and media moves to
+ * a new pair without an offer when the peer keeps checking (parley does). If the peer does not follow
+ * within about a second, the call restarts ICE and asks for an offer (NEGOTIATION_NEEDED). A gap in
+ * the peer's audio long enough for the liveness monitor shows as INTERRUPTED then RESUMED ("...after
+ * a local address change"); a fast switch shows nothing. Any thread except audio, not real-time
+ * safe (system calls). 0, PARLEY_EINVAL. */
+PARLEY_API int parley_engine_network_changed(parley_engine *eng);
 
 /* One sound device as PARLEY_AUDIO_DEVICE sees it (through PortAudio). */
 typedef struct parley_device_info {
@@ -329,8 +339,10 @@ PARLEY_API int parley_call_start(parley_call *call);
  * does not heal: new local ICE credentials, the peer's candidates forgotten. Follow it with a new offer
  * (create_offer, set_local_description, send it; the peer answers with new credentials of its own) to
  * run fresh connectivity checks. Media and consent checks stay on the old pair until a new one is
- * selected, so a working call keeps playing through the restart. Local candidates are reused (no new
- * gathering). Returns 0, PARLEY_EINVAL, PARLEY_ESTATE (not negotiated yet, an offer/answer exchange
+ * selected, so a working call keeps playing through the restart. Local candidates are gathered again:
+ * sockets on addresses that went away are closed, new addresses get sockets, server-reflexive
+ * candidates are asked for again (the offer carries the host ones, LOCAL_CANDIDATE trickles the
+ * rest). Returns 0, PARLEY_EINVAL, PARLEY_ESTATE (not negotiated yet, an offer/answer exchange
  * in progress, or closed), PARLEY_ECRYPTO. */
 PARLEY_API int parley_call_restart_ice(parley_call *call);
 /* Ends the call: sends a DTLS close_notify and an RTCP BYE (the peer sees TRACK_STOPPED with reason
@@ -395,6 +407,9 @@ typedef enum parley_event_kind {
   PARLEY_EVENT_INTERRUPTED,             /* the call broke without a hang-up: .code, .message */
   PARLEY_EVENT_RESUMED,                 /* the interruption is over: .code repeats its cause */
   PARLEY_EVENT_LOCAL_CANDIDATE,         /* a local ICE candidate to trickle: .candidate */
+  PARLEY_EVENT_NEGOTIATION_NEEDED,      /* W3C negotiationneeded: the call restarted ICE itself (its
+                                         * network changed and the peer did not follow): send a new
+                                         * offer (create_offer, set_local_description); .message why */
   PARLEY_EVENT_CLOSED,                  /* the last event of the call */
   PARLEY_EVENT_MEMBERS_CHANGED,         /* session: .call joined or left; .count members now */
   PARLEY_EVENT_SPEAKERS_CHANGED,        /* session: .speakers[0..count) loudest first */
@@ -492,10 +507,6 @@ PARLEY_API int parley_call_on(parley_call *call, parley_event_kind kind, parley_
 /* Removes a listener. Once parley_call_off returns, fn is not called again (except an invocation already
  * running on another thread). 0, PARLEY_EINVAL, PARLEY_ENOTFOUND. */
 PARLEY_API int parley_call_off(parley_call *call, int listener_id);
-/* The names before 0.2, beside parley_session_on/off: deprecated, removed in the next minor version. */
-PARLEY_API __attribute__((deprecated("use parley_call_on"))) int parley_on(parley_call *call, parley_event_kind kind,
-                                                                         parley_event_fn fn, void *user);
-PARLEY_API __attribute__((deprecated("use parley_call_off"))) int parley_off(parley_call *call, int listener_id);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Sessions: a mesh of calls (one per remote participant) sharing the engine's capture (encoded once per
