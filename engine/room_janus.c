@@ -157,12 +157,16 @@ static void on_janus(const parley__janus_event *ev, void *user) {
   jroom *r = user;
   char why[192];
   switch (ev->kind) {
-  case PARLEY__JANUS_JOINED:
+  case PARLEY__JANUS_JOINED: {
+    char self[24];
+    id_text(ev->id, self, sizeof self);
+    parley__room_set_local_id(r->room, self); /* our id is Janus's: speakers and the member list show it */
     pthread_mutex_lock(&r->mu);
     r->self = ev->id;
     pthread_mutex_unlock(&r->mu);
     participants(r, ev);
     break;
+  }
   case PARLEY__JANUS_PARTICIPANTS: participants(r, ev); break;
   case PARLEY__JANUS_LEAVING: gone(r, ev->id, PARLEY_LEAVE_LEFT); break;
   case PARLEY__JANUS_KICKED:

@@ -537,6 +537,7 @@ Test(room_janus, three_members_hear_see_mute_vanish_interrupt, .timeout = 240) {
   parley_room_member first;
   cr_assert_eq(parley_room_members(a.room, &first, 1), 3);
   cr_expect(first.local && !strcmp(first.name, "Alice"), "the local user first: %s", first.name);
+  cr_expect_str_eq(first.id, alice, "Alice's own id is the one Bob lists: Janus's");
   sleep_ms(12500); /* the clips loop: everyone talks (Carol records 12 s: heard_clip's need) */
   cr_expect(spoke(&a, bob) && spoke(&a, carol_id), "Alice's speakers events name Bob and Carol");
   cr_expect(spoke(&b, alice), "Bob's speakers events name Alice");

@@ -33,9 +33,7 @@ static void on_room(const parley_event *ev, void *user) {
     break;
   case PARLEY_EVENT_SPEAKERS_CHANGED:
     printf("%8lld ms  speakers:", (long long)ms);
-    /* The local user has no id in a Janus room (Janus assigns ids; the room lists it as ""). */
-    for (size_t i = 0; i < ev->count && i < PARLEY_SESSION_MAX_SPEAKERS; i++)
-      printf(" %s", ev->speaker_ids[i][0] ? ev->speaker_ids[i] : "[you]");
+    for (size_t i = 0; i < ev->count && i < PARLEY_SESSION_MAX_SPEAKERS; i++) printf(" %s", ev->speaker_ids[i]);
     printf("%s\n", ev->count ? "" : " (none)");
     break;
   case PARLEY_EVENT_INTERRUPTED:
