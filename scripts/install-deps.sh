@@ -8,7 +8,7 @@ python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-aiortc python3-aioice iproute2 procps openssl
 libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev gstreamer1.0-nice gir1.2-nice-0.1 coturn
 libwebrtc-audio-processing-dev python3-numpy nftables
-gir1.2-gst-plugins-bad-1.0"
+gir1.2-gst-plugins-bad-1.0 janus"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,6 +9,7 @@
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
  *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl).
  *   serve       a WHIP endpoint and the call page, one engine per call (call_serve.c).
+ *   room        one engine in a Janus AudioBridge room through the room API (call_room.c).
  * The command line is one option table (sim/cli.h): what is parsed is what --help lists.
  *
  * Threads: the main thread owns everything. Engines dispatch events on the app's thread
@@ -51,6 +52,8 @@ static const char USAGE[] =
     "       parley-call answer [--sdp-in FILE] [--sdp-out FILE] [options]\n"
     "       parley-call serve ADDR   [options]     WHIP endpoint at http://ADDR/whip, a call page at /\n"
     "       parley-call whip URL     [options]     call a WHIP endpoint, e.g. http://127.0.0.1:8080/whip\n"
+    "       parley-call room --janus URL --room ID --name NAME [--pin PIN] [options]\n"
+    "                                              join a Janus AudioBridge room, print its timeline\n"
     "       parley-call --list-devices\n"
     "\n"
     "Loopback: A plays IN (mono/stereo WAV or FLAC, any rate) into the call, B writes what it hears\n"
@@ -171,6 +174,10 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
       {"max-calls", PARLEY__CLI_INT, &o->max_calls, "N", "serve: concurrent calls with --echo or no audio [4]", 1, 64},
       {"report", PARLEY__CLI_STRING, &o->report, "FILE",
        "serve: append what pages POST to /report (one JSON line each) to FILE", 0, 0},
+      {"janus", PARLEY__CLI_STRING, &o->janus, "URL", "room: the Janus HTTP API, e.g. http://127.0.0.1:8088/janus", 0, 0},
+      {"room", PARLEY__CLI_STRING, &o->room_id, "ID", "room: the AudioBridge room number", 0, 0},
+      {"name", PARLEY__CLI_STRING, &o->name, "NAME", "room: the name the others see", 0, 0},
+      {"pin", PARLEY__CLI_STRING, &o->pin, "PIN", "room: the room's pin, if it has one", 0, 0},
       {"quiet", PARLEY__CLI_FLAG, &o->quiet, NULL,
        "timeline only for the main events (no signaling/ice/candidates)", 0, 0},
   };
@@ -190,6 +197,7 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
     else if (strcmp(m, "answer") == 0) o->mode = MODE_ANSWER;
     else if (strcmp(m, "serve") == 0) o->mode = MODE_SERVE;
     else if (strcmp(m, "whip") == 0) o->mode = MODE_WHIP;
+    else if (strcmp(m, "room") == 0) o->mode = MODE_ROOM;
     else return usage_error("unknown command '%s'", m);
     if (o->mode == MODE_LISTEN || o->mode == MODE_DIAL || o->mode == MODE_SERVE || o->mode == MODE_WHIP)
       if (first < argc) o->addr = argv[first++];
@@ -201,8 +209,11 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
   if ((o->mode == MODE_LISTEN || o->mode == MODE_DIAL || o->mode == MODE_SERVE) && !o->addr)
     return usage_error("%s", "listen/dial/serve need an address (HOST:PORT)");
   if (o->mode == MODE_WHIP && !o->addr) return usage_error("%s", "whip needs the endpoint's URL");
+  if ((o->janus || o->room_id || o->name || o->pin) != (o->mode == MODE_ROOM) ||
+      (o->mode == MODE_ROOM && !(o->janus && o->room_id && o->name)))
+    return usage_error("%s", "room needs --janus URL --room ID --name NAME (and they are room's alone)");
   if (o->mode == MODE_NONE)
-    return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer, serve, whip");
+    return usage_error("%s", "say what to do: --loopback, listen, dial, offer, answer, serve, whip, room");
   if ((o->max_calls || o->report) && o->mode != MODE_SERVE)
     return usage_error("%s", "--max-calls and --report are for serve");
   if (o->max_calls == 0) o->max_calls = 4;
@@ -1058,6 +1069,7 @@ int main(int argc, char **argv) {
   case MODE_LIST: return list_devices() < 0 ? 1 : 0;
   case MODE_LOOPBACK: return run_loopback(&o);
   case MODE_SERVE: return calltool_serve(&o);
+  case MODE_ROOM: return calltool_room(&o);
   default: return run_peer(&o);
   }
 }

@@ -1,6 +1,6 @@
 /* call_tool.h: what the files of parley-call share. tools/call.c owns the options, the one-call modes
  * (loopback, listen/dial, offer/answer, whip) and the timeline; tools/call_serve.c the WHIP server and
- * its page; tools/call_whip.c the WHIP client's HTTP exchange (libcurl). call_lib.h is different: pure
+ * its page; tools/call_whip.c the WHIP client's HTTP exchange (libcurl); tools/call_room.c the room mode. call_lib.h is different: pure
  * helpers that tests compile; this header is the tool's own glue.
  *
  * Threads: the tool's main thread, for everything here, except the echo pump's own thread. Errors are
@@ -26,6 +26,7 @@ typedef enum calltool_mode {
   MODE_ANSWER,
   MODE_SERVE,
   MODE_WHIP,
+  MODE_ROOM,
   MODE_LIST
 } calltool_mode;
 
@@ -35,6 +36,7 @@ typedef struct calltool_opts {
   const char *in, *out, *device, *sdp_in, *sdp_out;
   const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
   const char *report; /* serve: append the page's /report bodies to this file */
+  const char *janus, *room_id, *name, *pin; /* room: the Janus API URL, the room, our display name, its pin */
   char via_ip[PARLEY__CALLTOOL_IP_MAX];
   int via_port;
   int max_calls; /* serve: concurrent calls */
@@ -126,5 +128,9 @@ extern const size_t calltool_web_file_count;
 int calltool_whip_offer(const char *url, const char *sdp, int timeout_ms, char *answer, size_t cap, char *location,
                         size_t location_cap);
 int calltool_whip_delete(const char *location, int timeout_ms);
+
+/* `room --janus URL --room ID --name NAME`: joins a Janus AudioBridge room and prints its timeline until
+ * --duration, a signal or the room's end; the exit code. (call_room.c) */
+int calltool_room(const calltool_opts *o);
 
 #endif
