@@ -46,6 +46,8 @@ int parley__call_media_new(parley_call *c, parley__call_media **out) {
   sc.packet_ms = packet_ms_for(ec->frame_ms, c->remote_maxptime_ms);
   sc.opus.low_delay = ec->low_delay;
   sc.echo.aec = ec->echo_cancellation;
+  if (ec->echo_tail_ms) sc.echo.tail_ms = ec->echo_tail_ms;
+  sc.echo.far_delay_ms = ec->echo_delay_ms;
   sc.echo.residual_echo_suppression = ec->echo_cancellation;
   sc.echo.noise_suppression = ec->noise_suppression;
   sc.echo.agc = ec->agc;

@@ -1,7 +1,8 @@
 /* echo.c: capture-side echo cancellation and preprocessing (see echo.h). Owns the speexdsp echo and
- * preprocessor states, the far-end reference ring and the int16 work frames, all allocated in
- * parley__echo_new; the per-frame calls only convert, copy and call into speexdsp (which works in
- * place on preallocated state), so they are real-time safe.
+ * preprocessor states, the delay estimator, the residual echo suppressor, the far-end reference ring
+ * and the work frames, all allocated in parley__echo_new; the per-frame calls (audio thread) only
+ * convert, copy, do arithmetic and call into speexdsp (which works in place on preallocated state), so
+ * they are real-time safe.
  *
  * Alignment is by absolute stream position, not by "what is in the buffer now": playback advances
  * far_written, capture advances near_pos, and capture sample k reads reference sample k - delay from
@@ -16,6 +17,8 @@
 #include <speex/speex_echo.h>
 #include <speex/speex_preprocess.h>
 
+#include "engine/echo_delay.h"
+#include "engine/echo_suppress.h"
 #include "parley/parley.h"
 
 struct parley__echo {
@@ -27,6 +30,14 @@ struct parley__echo {
   uint64_t far_written;            /* playback samples recorded since create/reset */
   uint64_t near_pos;               /* capture samples processed since create/reset */
   uint64_t delay_samples;          /* far_delay_ms in samples */
+  parley__echo_delay *est;         /* echo delay estimator; NULL when the filter covers the whole tail */
+  uint64_t shift;                  /* where the filter starts after delay_samples (from est) */
+  uint64_t max_shift;              /* tail - filter, in samples */
+  bool placed;                     /* the estimator has placed the filter once */
+  float *far_raw, *near_raw;       /* one frame each: the estimator's inputs */
+  parley__echo_suppress sup;       /* residual echo suppressor (cfg.residual_echo_suppression) */
+  int far_quiet_frames;            /* frames since the reference last carried sound */
+  int far_span_frames;             /* frames the filter and a reverberant tail span */
   spx_int16_t *near16, *far16, *out16; /* one frame each */
   double in_energy, out_energy;    /* smoothed per-frame energies for the ERLE estimate */
   double smooth;                   /* smoothing weight of the newest frame */
@@ -46,7 +57,8 @@ void parley__echo_config_init(parley__echo_config *cfg) {
   *cfg = (parley__echo_config){
       .rate_hz = 48000,
       .frame_samples = 480,
-      .tail_ms = 200,
+      .tail_ms = 500,
+      .filter_ms = 300,
       .far_delay_ms = 0,
       .aec = true,
       .residual_echo_suppression = true,
@@ -66,7 +78,8 @@ static bool config_ok(const parley__echo_config *c) {
   int per_5ms = c->rate_hz / 200;
   if (c->frame_samples != per_5ms && c->frame_samples != 2 * per_5ms && c->frame_samples != 4 * per_5ms)
     return false;
-  if (c->tail_ms < 10 || c->tail_ms > 1000) return false;
+  if (c->tail_ms < 10 || c->tail_ms > 2000) return false;
+  if (c->filter_ms < 10 || c->filter_ms > 1000) return false;
   if (c->far_delay_ms < 0 || c->far_delay_ms > 1000) return false;
   if (!db_ok(c->echo_suppress_db) || !db_ok(c->echo_suppress_active_db) || !db_ok(c->noise_suppress_db))
     return false;
@@ -112,9 +125,11 @@ parley__echo *parley__echo_new(const parley__echo_config *cfg, int *err) {
   }
   e->cfg = *cfg;
   size_t frame = (size_t)cfg->frame_samples;
+  if (e->cfg.filter_ms > e->cfg.tail_ms) e->cfg.filter_ms = e->cfg.tail_ms;
   e->delay_samples = (uint64_t)cfg->far_delay_ms * (uint64_t)cfg->rate_hz / 1000;
-  /* Room for the alignment delay, one frame, and a second of playback running ahead of capture. */
-  e->ref_cap = (size_t)e->delay_samples + frame + (size_t)cfg->rate_hz;
+  e->max_shift = (uint64_t)(e->cfg.tail_ms - e->cfg.filter_ms) * (uint64_t)cfg->rate_hz / 1000;
+  /* Room for the alignment delay, the tail, one frame, and a second of playback running ahead of capture. */
+  e->ref_cap = (size_t)e->delay_samples + (size_t)e->max_shift + frame + (size_t)cfg->rate_hz;
   e->ref_ring = calloc(e->ref_cap, sizeof *e->ref_ring);
   e->near16 = calloc(frame, sizeof *e->near16);
   e->far16 = calloc(frame, sizeof *e->far16);
@@ -122,8 +137,16 @@ parley__echo *parley__echo_new(const parley__echo_config *cfg, int *err) {
   *err = PARLEY_ENOMEM;
   if (!e->ref_ring || !e->near16 || !e->far16 || !e->out16) goto fail;
   *err = PARLEY_EDSP;
+  if (cfg->aec && e->max_shift > 0) {
+    e->est = parley__echo_delay_new(cfg->rate_hz, e->cfg.tail_ms);
+    e->far_raw = calloc(frame, sizeof *e->far_raw);
+    e->near_raw = calloc(frame, sizeof *e->near_raw);
+    *err = PARLEY_ENOMEM;
+    if (!e->est || !e->far_raw || !e->near_raw) goto fail;
+    *err = PARLEY_EDSP;
+  }
   if (cfg->aec) {
-    int taps = cfg->tail_ms * (cfg->rate_hz / 1000);
+    int taps = e->cfg.filter_ms * (cfg->rate_hz / 1000);
     e->aec = speex_echo_state_init(cfg->frame_samples, taps);
     if (!e->aec) goto fail;
     spx_int32_t rate = cfg->rate_hz;
@@ -133,6 +156,10 @@ parley__echo *parley__echo_new(const parley__echo_config *cfg, int *err) {
     e->pp = speex_preprocess_state_init(cfg->frame_samples, cfg->rate_hz);
     if (!e->pp || setup_preprocessor(e) != 0) goto fail;
   }
+  parley__echo_suppress_init(&e->sup, cfg->rate_hz, frame, cfg->echo_suppress_db);
+  /* The echo lasts the filter's length and then a reverberant tail: 1 s more. */
+  e->far_span_frames = (int)(((size_t)e->cfg.filter_ms + 1000) * (size_t)cfg->rate_hz / 1000 / frame);
+  e->far_quiet_frames = e->far_span_frames;
   e->smooth = (double)frame / cfg->rate_hz; /* ~1 s time constant */
   *err = 0;
   return e;
@@ -145,6 +172,9 @@ void parley__echo_free(parley__echo *e) {
   if (!e) return;
   if (e->pp) speex_preprocess_state_destroy(e->pp);
   if (e->aec) speex_echo_state_destroy(e->aec);
+  parley__echo_delay_free(e->est);
+  free(e->far_raw);
+  free(e->near_raw);
   free(e->ref_ring);
   free(e->near16);
   free(e->far16);
@@ -170,21 +200,60 @@ static spx_int16_t to_i16(float x) {
   return (spx_int16_t)lrintf(v);
 }
 
-/* Fills far16 with the reference for capture samples near_pos .. near_pos + frame. */
-static void gather_reference(parley__echo *e) {
+/* The reference sample for capture position k, `delay` samples back; missing ones are silence. */
+static float reference_at(parley__echo *e, uint64_t k, uint64_t delay, bool count) {
+  if (k < delay) return 0;
+  uint64_t j = k - delay;
+  if (j < e->far_written && e->far_written - j <= e->ref_cap) return e->ref_ring[j % e->ref_cap];
+  if (count) e->stats.ref_missing_samples++;
+  return 0;
+}
+
+/* The filter's echo return (echo_suppress.h's leak) below which it is cancelling: -10 dB. */
+#define FILTER_WORKS_DB (-10.0)
+
+/* Feeds the delay estimator this frame and moves the filter to its estimate: the filter starts 50 ms
+ * before the echo's onset (so the direct path is inside it), within 0..max_shift. */
+static void track_delay(parley__echo *e, const float *near) {
   size_t frame = (size_t)e->cfg.frame_samples;
   for (size_t i = 0; i < frame; i++) {
-    uint64_t k = e->near_pos + i;
-    float v = 0;
-    if (k >= e->delay_samples) {
-      uint64_t j = k - e->delay_samples;
-      if (j < e->far_written && e->far_written - j <= e->ref_cap)
-        v = e->ref_ring[j % e->ref_cap];
-      else
-        e->stats.ref_missing_samples++;
-    }
-    e->far16[i] = to_i16(v);
+    e->far_raw[i] = reference_at(e, e->near_pos + i, e->delay_samples, false);
+    e->near_raw[i] = near[i];
   }
+  parley__echo_delay_update(e->est, e->far_raw, e->near_raw, frame);
+  long onset = parley__echo_delay_get(e->est);
+  if (onset < 0) return;
+  long margin = e->cfg.rate_hz / 20; /* 50 ms: the estimate jitters, and a long tail drags it late */
+  uint64_t want = onset > margin ? (uint64_t)(onset - margin) : 0;
+  if (want > e->max_shift) want = e->max_shift;
+  /* Moving the filter costs a re-convergence, with echo getting through meanwhile: move only when the
+   * onset left it (an earlier echo) or more than 40 ms of it sits before the onset (a later one; the
+   * estimate jitters by a few blocks), and after the first placement only while the filter does not
+   * cancel (a peak of the speech's own rhythm can move the estimate under a filter that works). */
+  uint64_t slack = (uint64_t)e->cfg.rate_hz / 25;
+  bool moved = (want < e->shift && (uint64_t)onset < e->shift) || want > e->shift + slack;
+  if (moved && (!e->placed || e->sup.leak_db > FILTER_WORKS_DB)) {
+    e->placed = true;
+    e->shift = want;
+    /* What the filter learnt belongs to the old placement; speexdsp adapts faster from scratch than
+     * from a filter that is wrong everywhere (its step size follows its own estimate of how well it
+     * does). The reset only clears preallocated state. */
+    speex_echo_state_reset(e->aec);
+  }
+  e->stats.filter_start_samples = (int64_t)(e->delay_samples + e->shift);
+}
+
+/* Fills far16 with the reference for capture samples near_pos .. near_pos + frame; follows whether
+ * any of it carried sound (above -70 dBFS) within the filter's span. */
+static void gather_reference(parley__echo *e) {
+  size_t frame = (size_t)e->cfg.frame_samples;
+  double energy = 0;
+  for (size_t i = 0; i < frame; i++) {
+    e->far16[i] = to_i16(reference_at(e, e->near_pos + i, e->delay_samples + e->shift, true));
+    energy += (double)e->far16[i] * e->far16[i];
+  }
+  if (energy > 100.0 * (double)frame) e->far_quiet_frames = 0;
+  else if (e->far_quiet_frames < e->far_span_frames) e->far_quiet_frames++;
 }
 
 int parley__echo_capture(parley__echo *e, const float *near, float *out, bool *voice) {
@@ -197,8 +266,12 @@ int parley__echo_capture(parley__echo *e, const float *near, float *out, bool *v
   }
   spx_int16_t *res = e->near16;
   if (e->aec) {
+    if (e->est) track_delay(e, near);
     gather_reference(e);
     speex_echo_cancellation(e->aec, e->near16, e->far16, e->out16);
+    /* Run without residual suppression too: track_delay reads its leak (how well the filter does). */
+    parley__echo_suppress_run(&e->sup, e->near16, e->out16, e->far_quiet_frames < e->far_span_frames,
+                              e->cfg.residual_echo_suppression);
     res = e->out16;
   }
   bool vad = true;
@@ -237,6 +310,11 @@ void parley__echo_stats_get(const parley__echo *e, parley__echo_stats *st) {
 void parley__echo_reset(parley__echo *e) {
   if (!e) return;
   if (e->aec) speex_echo_state_reset(e->aec);
+  parley__echo_delay_reset(e->est);
+  parley__echo_suppress_reset(&e->sup);
+  e->far_quiet_frames = e->far_span_frames;
+  e->shift = 0;
+  e->placed = false;
   memset(e->ref_ring, 0, e->ref_cap * sizeof *e->ref_ring);
   e->far_written = 0;
   e->near_pos = 0;

@@ -1,14 +1,20 @@
-/* echo.h: the capture-side echo stage: acoustic echo canceller (speexdsp MDF) followed by the speexdsp
- * preprocessor (residual echo suppression, noise suppression, VAD, optional AGC).
+/* echo.h: the capture-side echo stage: acoustic echo canceller (speexdsp MDF) placed by an echo delay
+ * estimator (echo_delay.h), a double-talk-aware residual echo suppressor (echo_suppress.h), then the
+ * speexdsp preprocessor (its own spectral residual echo suppression, noise suppression, VAD, optional
+ * AGC).
  *
  * The stage sees two streams at the same rate: what the speaker played (the far-end reference, handed
  * over with parley__echo_playback) and what the microphone picked up (processed frame by frame with
  * parley__echo_capture). The reference is kept in a circular buffer owned by the object and aligned to
  * the capture by stream position: capture sample k is cancelled against playback sample
- * k - far_delay, where far_delay = far_delay_ms of samples. Set far_delay_ms to the time the played
- * sound takes to come back into the capture stream beyond what the caller's call order already implies
- * (output buffering, device latency); the canceller's adaptive filter absorbs the room's own delay up to
- * tail_ms. Reference samples that are not there yet count as silence (stats.ref_missing_samples).
+ * k - far_delay - start, where far_delay = far_delay_ms of samples (what the caller knows: output
+ * buffering, device latency) and start (0..tail_ms - filter_ms) is where the delay estimator found the
+ * echo to begin, less 50 ms. The adaptive filter then models filter_ms of echo path from there: the
+ * stage covers echo paths up to tail_ms (bulk delay included) with a filter that converges as fast as
+ * a filter_ms one. The filter moves only when the echo's onset leaves it or 40 ms of it are wasted
+ * before the onset, and after its first placement only while it does not cancel (each move costs a
+ * re-convergence). Reference samples that are not there yet count
+ * as silence (stats.ref_missing_samples).
  *
  * Threads: create/free on any thread (they allocate; NOT real-time safe). playback, capture, stats and
  * reset are called by one thread (the audio thread) and are real-time safe: no allocation, locks or
@@ -26,11 +32,15 @@ typedef struct parley__echo parley__echo;
 typedef struct parley__echo_config {
   int rate_hz;          /* 48000 (engine rate) or 16000 */
   int frame_samples;    /* 5, 10 or 20 ms: 240/480/960 at 48 kHz, 80/160/320 at 16 kHz */
-  int tail_ms;          /* echo path length the canceller models, 10..1000; default 200 */
+  int tail_ms;          /* longest echo path covered, bulk delay included, 10..2000; default 500 */
+  int filter_ms;        /* adaptive filter length, 10..1000 (at most tail_ms); default 300. When shorter
+                         * than tail_ms, a delay estimator (echo_delay.h) places it where the echo
+                         * starts, up to tail_ms - filter_ms after the reference */
   int far_delay_ms;     /* reference-to-capture alignment delay, 0..1000; default 0 */
   bool aec;             /* run the echo canceller; default true */
-  bool residual_echo_suppression; /* preprocessor suppresses what the canceller left (needs aec); true */
-  int echo_suppress_db;         /* residual echo attenuation, -90..-1; default -40 */
+  bool residual_echo_suppression; /* the suppressor and the preprocessor take out what the canceller
+                                   * left (needs aec); true */
+  int echo_suppress_db;         /* residual echo attenuation (both), -90..-1; default -40 */
   int echo_suppress_active_db;  /* the same while the near end talks, -90..-1; default -15 */
   bool noise_suppression;       /* default true */
   int noise_suppress_db;        /* maximum noise attenuation, -90..-1; default -15 */
@@ -43,6 +53,8 @@ typedef struct parley__echo_stats {
   uint64_t frames;              /* capture frames processed */
   uint64_t ref_missing_samples; /* reference samples that had not been played (or were overwritten) when needed */
   bool last_voice;              /* VAD decision of the last frame */
+  int64_t filter_start_samples; /* where the adaptive filter starts after the reference: far_delay plus
+                                 * the delay estimator's placement */
   /* 10*log10(input energy / output energy), each smoothed over ~1 s of frames: an ERLE estimate while
    * only the far end talks (near-end speech and noise drag it towards 0). */
   double erle_db;

@@ -375,6 +375,8 @@ static int validate(const parley_engine_config *c) {
   if (c->device_rate_hz * c->frame_ms % 1000 != 0) return PARLEY_EINVAL; /* 5 ms at 44.1 kHz */
   if (!parley__device_rate_supported(c->device_rate_hz)) return PARLEY_EINVAL;
   if (c->opus_bitrate_bps < 6000 || c->opus_bitrate_bps > 510000) return PARLEY_EINVAL;
+  if (c->echo_tail_ms != 0 && (c->echo_tail_ms < 10 || c->echo_tail_ms > 2000)) return PARLEY_EINVAL;
+  if (c->echo_delay_ms < 0 || c->echo_delay_ms > 1000) return PARLEY_EINVAL;
   if (c->suspect_after_ms <= 0 || c->lost_after_ms <= c->suspect_after_ms || c->media_timeout_ms < 0 ||
       c->consent_expiry_ms <= 0)
     return PARLEY_EINVAL;

@@ -103,20 +103,26 @@ static float *make_mic(const float *far, size_t extra_delay_ms, uint64_t seed) {
   return make_mic_n(far, N, extra_delay_ms, seed);
 }
 
-/* Runs the stage like an audio callback: each 10 ms, play a far frame, then capture a mic frame. */
-static void run(const parley__echo_config *cfg, const float *far, const float *mic, float *out,
-                parley__echo_stats *stats) {
+/* Runs the stage like an audio callback over n samples: each 10 ms, play a far frame, then capture a
+ * mic frame. */
+static void run_n(const parley__echo_config *cfg, const float *far, const float *mic, float *out, size_t n,
+                  parley__echo_stats *stats) {
   int err = 1;
   parley__echo *e = parley__echo_new(cfg, &err);
   cr_assert_not_null(e);
   cr_assert_eq(err, 0);
-  for (size_t pos = 0; pos + FRAME <= N; pos += FRAME) {
+  for (size_t pos = 0; pos + FRAME <= n; pos += FRAME) {
     cr_assert_eq(parley__echo_playback(e, far + pos, FRAME), 0);
     bool voice = false;
     cr_assert_eq(parley__echo_capture(e, mic + pos, out + pos, &voice), 0);
   }
   if (stats) parley__echo_stats_get(e, stats);
   parley__echo_free(e);
+}
+
+static void run(const parley__echo_config *cfg, const float *far, const float *mic, float *out,
+                parley__echo_stats *stats) {
+  run_n(cfg, far, mic, out, N, stats);
 }
 
 static double erle_after_convergence(const float *mic, const float *out) {
@@ -137,7 +143,8 @@ Test(echo, config_defaults) {
   parley__echo_config_init(&cfg);
   cr_expect_eq(cfg.rate_hz, 48000);
   cr_expect_eq(cfg.frame_samples, 480);
-  cr_expect_eq(cfg.tail_ms, 200);
+  cr_expect_eq(cfg.tail_ms, 500);
+  cr_expect_eq(cfg.filter_ms, 300);
   cr_expect(cfg.aec && cfg.noise_suppression && cfg.residual_echo_suppression && cfg.vad);
   cr_expect_not(cfg.agc);
 }
@@ -148,8 +155,8 @@ Test(echo, rejects_bad_config) {
   int err = 0;
   cr_expect_null(parley__echo_new(NULL, &err));
   cr_expect_eq(err, PARLEY_EINVAL);
-  parley__echo_config bad[12];
-  for (int i = 0; i < 12; i++) bad[i] = good;
+  parley__echo_config bad[14];
+  for (int i = 0; i < 14; i++) bad[i] = good;
   bad[0].rate_hz = 44100;
   bad[1].rate_hz = 0;
   bad[2].frame_samples = 512;
@@ -162,7 +169,9 @@ Test(echo, rejects_bad_config) {
   bad[9].echo_suppress_db = 0;
   bad[10].echo_suppress_active_db = -200;
   bad[11].frame_samples = -480;
-  for (int i = 0; i < 12; i++) {
+  bad[12].filter_ms = 0;
+  bad[13].filter_ms = 1001;
+  for (int i = 0; i < 14; i++) {
     err = 0;
     cr_expect_null(parley__echo_new(&bad[i], &err), "bad config %d accepted", i);
     cr_expect_eq(err, PARLEY_EINVAL, "bad config %d: %d", i, err);
@@ -226,34 +235,46 @@ Test(echo, cancels_room_echo) {
   free(far);
 }
 
-Test(echo, far_delay_aligns_reference) {
-  enum { D_MS = 250 }; /* longer than the 200 ms tail: without alignment the filter cannot reach the echo */
-  float *far = load("speech_b_48k.wav");
-  float *mic = make_mic(far, D_MS, ROOM_SEED);
-  float *out = malloc(N * sizeof *out);
-  cr_assert_not_null(out);
+/* An echo 250 ms late, over 8 s of looped speech (ERLE over the last 3): told (far_delay_ms), found by
+ * the delay estimator (the default 500 ms tail with a 300 ms filter, which starts over once placed),
+ * and neither (a 200 ms filter alone cannot reach it). */
+Test(echo, far_delay_or_estimator_aligns_reference) {
+  enum { D_MS = 250 };
+  const size_t n = (size_t)8 * RATE, from = (size_t)5 * RATE;
+  float *clip = load("speech_b_48k.wav");
+  float *far = malloc(n * sizeof *far), *out = malloc(n * sizeof *out);
+  cr_assert(far && out);
+  for (size_t i = 0; i < n; i++) far[i] = clip[i % (N + RATE)];
+  float *mic = make_mic_n(far, n, D_MS, ROOM_SEED);
   parley__echo_config cfg;
   parley__echo_config_init(&cfg);
   cfg.far_delay_ms = D_MS;
-  run(&cfg, far, mic, out, NULL);
-  double aligned = erle_after_convergence(mic, out);
+  run_n(&cfg, far, mic, out, n, NULL);
+  double told = th_energy_ratio_db(mic + from, out + from, n - from);
   cfg.far_delay_ms = 0;
-  run(&cfg, far, mic, out, NULL);
-  double wrong = erle_after_convergence(mic, out);
+  parley__echo_stats st;
+  run_n(&cfg, far, mic, out, n, &st);
+  double found = th_energy_ratio_db(mic + from, out + from, n - from);
+  double start_ms = (double)st.filter_start_samples * 1000 / RATE;
   parley__echo_config alone = aec_only();
-  alone.far_delay_ms = D_MS;
-  run(&alone, far, mic, out, NULL);
-  double aligned_aec = erle_after_convergence(mic, out);
-  alone.far_delay_ms = 0;
-  run(&alone, far, mic, out, NULL);
-  double wrong_aec = erle_after_convergence(mic, out);
-  fprintf(stderr, "echo: echo %d ms late: ERLE %.1f dB with far_delay_ms=%d, %.1f dB with 0 (AEC alone %.1f / %.1f)\n",
-          D_MS, aligned, D_MS, wrong, aligned_aec, wrong_aec);
-  cr_expect_geq(aligned, 20.0);
-  cr_expect_geq(aligned - wrong, 10.0);
+  run_n(&alone, far, mic, out, n, NULL);
+  double found_aec = th_energy_ratio_db(mic + from, out + from, n - from);
+  cfg.tail_ms = cfg.filter_ms = 200;
+  run_n(&cfg, far, mic, out, n, NULL);
+  double wrong = th_energy_ratio_db(mic + from, out + from, n - from);
+  fprintf(stderr, "echo: echo %d ms late: ERLE %.1f dB told, %.1f dB found (filter from %.0f ms; AEC alone %.1f dB), "
+          "%.1f dB with a 200 ms filter alone\n", D_MS, told, found, start_ms, found_aec, wrong);
+  cr_expect_geq(told, 20.0);
+  /* The filter starts before the direct path (D_MS + 4 ms), and not far before it (50 ms of margin
+   * before the estimated onset, which may read a few blocks early). */
+  cr_expect(start_ms <= D_MS + 4 && start_ms >= D_MS - 90, "filter starts at %.0f ms", start_ms);
+  cr_expect_geq(found, 20.0);
+  cr_expect_geq(found_aec, 10.0);
+  cr_expect_geq(found - wrong, 10.0);
   free(out);
   free(mic);
   free(far);
+  free(clip);
 }
 
 /* Double talk: the near talker (speech_a, about -20 dBFS) joins at 2 s, over the far-end echo (about

@@ -1,11 +1,13 @@
 #define _GNU_SOURCE
 /* test_echo_call.c: echo cancellation end to end, through the public API. Two engines on 127.0.0.1
  * with PARLEY_AUDIO_APP_CALLBACK; this thread is both sound cards, calling parley_engine_process once
- * per 10 ms period, so each engine's capture and playout are sample-locked as on real hardware. A talks (the speech clip); B's loudspeaker is
- * coupled into B's microphone through a synthetic room (a direct path and decaying reflections over
- * 120 ms), and nobody talks at B. Whatever A hears back is its own voice echoed by B's room. With B's
- * echo cancellation on, that echo must be far below what comes back with it off: the canceller is fed
- * B's real playout and aligned with B's real capture through the engine's threads and rings. */
+ * per 10 ms period, so each engine's capture and playout are sample-locked as on real hardware. A talks
+ * (the speech clip); B's loudspeaker is coupled into B's microphone through a statistical room (a bulk
+ * delay of 100 ms, as an OS mixer's buffering adds, then a direct path and exponentially decaying noise
+ * with RT60 0.4 s), and nobody talks at B. Whatever A hears back is its own voice echoed by B's room.
+ * With B's echo cancellation on, that echo must be far below what comes back with it off: the canceller
+ * is fed B's real playout and aligned with B's real capture through the engine's threads and rings, and
+ * must find the bulk delay itself. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,31 +21,37 @@
 
 #define RATE 48000
 #define FRAME 480 /* 10 ms */
-#define SECONDS 7
+#define SECONDS 9
 #define FRAMES (SECONDS * RATE / FRAME)
-#define MEASURE_FROM_S 3 /* the canceller has converged by then (~1 s of speech) */
-#define ROOM_TAPS 24
+#define MEASURE_FROM_S 5 /* delay found (1-2 s), the filter placed and converged (~3 s) by then */
+#define BULK_MS 100
+#define RT60_S 0.4
+#define TAP_STEP 8 /* one reverberant tap every 8 samples keeps the room cheap enough for real time */
+#define ROOM_TAPS (1 + 19200 / TAP_STEP) /* RT60_S * RATE */
 
-/* A sparse room response: a direct path 4 ms after the loudspeaker at -6 dB, then reflections spread
- * over 120 ms, decaying 30 dB. Seeded, so every run hears the same room. */
+/* A sparse statistical room: the direct path BULK_MS + 2 ms after the loudspeaker at -15 dB, then a
+ * tap every TAP_STEP samples of random sign and size under an envelope reaching -60 dB at RT60_S; the
+ * echo comes out about 3 dB under the loudspeaker signal (louder, it clips the microphone, and no
+ * linear canceller follows a clipped echo). Seeded, so every run hears the same room. */
 typedef struct room {
   size_t lag[ROOM_TAPS];
   float gain[ROOM_TAPS];
-  float hist[RATE / 4]; /* circular, longer than the response */
+  float hist[RATE]; /* circular, longer than the response */
   size_t pos;
 } room;
 
 static void room_init(room *r) {
   memset(r, 0, sizeof *r);
   unsigned long long s = 0x9e3779b97f4a7c15ull;
-  r->lag[0] = RATE * 4 / 1000;
-  r->gain[0] = 0.5f;
+  size_t direct = RATE * (BULK_MS + 2) / 1000;
+  r->lag[0] = direct;
+  r->gain[0] = 0.18f;
   for (int i = 1; i < ROOM_TAPS; i++) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
-    double u = (double)(s >> 11) / 9007199254740992.0;
-    double t_ms = 5 + 115.0 * i / ROOM_TAPS + 4 * u;
-    r->lag[i] = (size_t)(RATE * t_ms / 1000);
-    r->gain[i] = (float)((u < 0.5 ? -1 : 1) * 0.25 * pow(10, -30 * t_ms / 120 / 20));
+    double u = 2 * ((double)(s >> 11) / 9007199254740992.0) - 1;
+    size_t t = (size_t)i * TAP_STEP;
+    r->lag[i] = direct + t;
+    r->gain[i] = (float)(0.09 * u * exp(-6.908 * (double)t / (RT60_S * RATE)));
   }
 }
 
@@ -147,6 +155,18 @@ Test(echo_call, process_rejects_bad_input_and_wrong_mode) {
   cr_expect_eq(parley_engine_process(e, NULL, buf, FRAME), 0, "NULL capture is silence");
   for (int k = 0; k < FRAME; k++) cr_assert_eq(buf[k], 0.0f, "no call: the playout is silence");
   cr_expect_eq(parley_engine_push_capture(e, buf, FRAME), PARLEY_ESTATE);
+  parley_engine_free(e);
+  parley_engine_config bad = c;
+  bad.echo_tail_ms = 5;
+  cr_expect_eq(parley_engine_new(&bad, &e), PARLEY_EINVAL, "echo tail under 10 ms");
+  bad.echo_tail_ms = 2001;
+  cr_expect_eq(parley_engine_new(&bad, &e), PARLEY_EINVAL, "echo tail over 2 s");
+  bad = c;
+  bad.echo_delay_ms = -1;
+  cr_expect_eq(parley_engine_new(&bad, &e), PARLEY_EINVAL, "negative echo delay");
+  bad.echo_delay_ms = 1001;
+  cr_expect_eq(parley_engine_new(&bad, &e), PARLEY_EINVAL, "echo delay over 1 s");
+  cr_assert_eq(parley_engine_new(&c, &e), 0);
   cr_expect_eq(parley_engine_pull_playout(e, buf, FRAME), PARLEY_ESTATE);
   parley_engine_free(e);
   c.audio = PARLEY_AUDIO_APP;
@@ -167,6 +187,7 @@ Test(echo_call, b_cancels_its_room_echo_of_a, .timeout = 60) {
   double leak_off = db(off.a_heard, off.b_mic), leak_on = db(on.a_heard, on.b_mic);
   cr_log_info("echo returned to A relative to B's microphone: off %.1f dB, on %.1f dB", leak_off, leak_on);
   cr_expect_gt(leak_off, -10.0, "without AEC the echo should come back: %.1f dB", leak_off);
-  /* With it, at least 20 dB less comes back (the stage alone reaches 20 dB ERLE after 2 s). */
+  /* With it, at least 20 dB less comes back (measured 24.9 .. 43.7 dB over runs; parley-bench echo
+   * holds issue 14's 25 dB goal for steady state). */
   cr_expect_gt(leak_off - leak_on, 20.0, "echo returned with AEC %.1f dB, without %.1f dB", leak_on, leak_off);
 }

@@ -129,6 +129,12 @@ typedef struct parley_engine_config {
                                 * frames send 200 packets a second (~19 kbit/s of headers). */
 
   bool echo_cancellation;      /* [true] */
+  int echo_tail_ms;            /* longest echo path cancelled, bulk delay included: 0 (the default,
+                                * 500) or 10..2000. A 300 ms adaptive filter (or one of the tail, if
+                                * shorter) is placed inside it where an echo delay estimator finds the
+                                * echo */
+  int echo_delay_ms;           /* known delay from playout to its echo in the capture, beyond what the
+                                * tail covers: 0..1000 [0] */
   bool noise_suppression;      /* [true] */
   bool agc;                    /* automatic gain control [false] */
 
