@@ -15,6 +15,11 @@
  * before the onset, and after its first placement only while it does not cancel (each move costs a
  * re-convergence). Reference samples that are not there yet count
  * as silence (stats.ref_missing_samples).
+ * Until the filter shows that there is echo (it takes several dB out of what the far end's talk
+ * brings back; no echo at all with a headset, or a file as microphone), the stage passes the
+ * microphone through unchanged but for noise suppression: the linear filter, the residual suppressor
+ * and the preprocessor's echo suppression would otherwise take from a near talker they cannot tell
+ * from echo. stats.echo_found says which.
  *
  * Threads: create/free on any thread (they allocate; NOT real-time safe). playback, capture, stats and
  * reset are called by one thread (the audio thread) and are real-time safe: no allocation, locks or
@@ -58,6 +63,7 @@ typedef struct parley__echo_stats {
   /* 10*log10(input energy / output energy), each smoothed over ~1 s of frames: an ERLE estimate while
    * only the far end talks (near-end speech and noise drag it towards 0). */
   double erle_db;
+  bool echo_found;              /* the canceller is acting on echo it found (see the top) */
 } parley__echo_stats;
 
 /* Fills *cfg with the defaults above (48 kHz, 480-sample frames). */
