@@ -1,20 +1,25 @@
-/* bench_room.c: `parley-bench room --janus URL`: N parley participants in one Janus AudioBridge room
- * (PARLEY_ROOM_JANUS through the public room API), in this process, rows for N = 3 and 10 (or
- * --participants N). Per row:
+/* bench_room.c: `parley-bench room [--janus URL]`: N parley participants in one room through the public
+ * room API, in this process, rows for the Janus backend (PARLEY_ROOM_JANUS, an AudioBridge room; N = 3,
+ * 10, 30) and the mesh backend (bench_room_mesh.c; N = 3 and 10, its limit), or --participants N.
+ * Per row, the same for both backends:
  *  - join_ms: p50 over participants 1..N-1 (each joins a room where participant 0 plays a tone) of
  *    parley_room_join to the first 10 ms of its playout that carries the tone (RMS above 0.01): the
- *    session, the join, ICE, DTLS and Janus's mix all done, one after the other;
+ *    signalling, ICE, DTLS and (Janus) the server's mix all done, one joiner after the other;
  *  - mouth_to_ear_ms: participant 0 says a speech clip (tests/data/speech_a_48k.wav) while the others
- *    are silent; participant 1's playout is searched for it (sim/xcorr.h): the wall time at which its
- *    first sample was pulled from 1's engine minus the time it was pushed into 0's (PARLEY_AUDIO_APP
- *    engines, one pump thread pushing and pulling every engine's 10 ms in real time);
+ *    are silent; participant 1's playout is searched for its 1 s pieces (sim/xcorr.h): the wall time at
+ *    which a piece's first sample was pulled from 1's engine minus the time it was pushed into 0's
+ *    (PARLEY_AUDIO_APP engines, one pump thread pushing and pulling every engine's 10 ms in real
+ *    time), the median over the pieces;
  *  - cpu_pct_per_participant: this process's CPU time (getrusage: every engine's threads, the pump,
- *    the Janus clients) over the talk window, per participant, in percent of one core. Janus's own
+ *    the signalling) over the talk window, per participant, in percent of one core. Janus's own
  *    mixing is another process and is not in it;
- *  - vanish_to_members_changed_ms: one more participant in a child process, killed (SIGKILL) once
- *    every member lists it; the time until the first member here sees it leave. Janus only notices
- *    when the session times out (its session_timeout, plus up to 2 s of its watchdog), so the figure
- *    is the server's setting; scripts/bench-room-janus.sh runs Janus with 5 s.
+ *  - vanish_to_interrupted_ms and vanish_to_members_changed_ms: participant N-1 leaves and a member in a
+ *    child process takes its place (the room has N members again); once every member lists it, it gets
+ *    the backend's vanish_signal, and the times until the first member here sees it interrupted (-1:
+ *    the backend reported no interruption before the removal) and leave the room. Janus only notices
+ *    when the session times out (its session_timeout, plus up to 2 s of its watchdog), so that figure is
+ *    the server's setting; scripts/bench-room-janus.sh runs Janus with 5 s. A mesh member is
+ *    interrupted when its calls' liveness monitors give up and removed grace_ms later.
  * Threads: the main thread runs the rows; the pump thread moves audio; listeners run on each engine's
  * dispatch thread and take the row's mutex. Real time, not deterministic. */
 #define _GNU_SOURCE
@@ -32,22 +37,28 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/bench_room.h"
 #include "parley/parley.h"
 #include "sim/cli.h"
 #include "sim/xcorr.h"
 
-#define MAX_N 16
+#define MAX_N 32
 #define PERIOD 480 /* 10 ms at 48 kHz */
 #define REC_MAX (48000 * 20)
 
 typedef struct room_row {
   int n;
+  const room_backend *b;
+  int grace_ms;
   parley_engine *e[MAX_N];
   parley_room *room[MAX_N];
   int ids[MAX_N][2];
+  bool left[MAX_N];
   pthread_mutex_t mu;
-  int closed;              /* CLOSED delivered, all participants */
-  int64_t left_ns;         /* first "left" seen, 0 before */
+  int closed;                      /* CLOSED delivered, all participants */
+  char victim[PARLEY_ROOM_ID_MAX]; /* the member whose events count below; "" = none yet */
+  int64_t interrupted_ns, left_ns; /* its first interruption and its leave, 0 before */
+  parley_leave_reason left_reason;
   /* audio */
   const float *clip;
   size_t clip_n;
@@ -64,7 +75,14 @@ static void sleep_ms(long ms) { nanosleep(&(struct timespec){ms / 1000, (ms % 10
 static void on_members(const parley_event *ev, void *user) {
   room_row *r = user;
   pthread_mutex_lock(&r->mu);
-  if (ev->leave_reason != PARLEY_LEAVE_NONE && !r->left_ns) r->left_ns = bench_now_ns();
+  if (r->victim[0] && ev->member && strcmp(ev->member->id, r->victim) == 0) {
+    if (ev->leave_reason == PARLEY_LEAVE_NONE && ev->member->interrupted && !r->interrupted_ns)
+      r->interrupted_ns = bench_now_ns();
+    if (ev->leave_reason != PARLEY_LEAVE_NONE && !r->left_ns) {
+      r->left_ns = bench_now_ns();
+      r->left_reason = ev->leave_reason;
+    }
+  }
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -110,60 +128,86 @@ static void *pump(void *arg) {
   return NULL;
 }
 
-static int engine_new(parley_audio_backend audio, parley_engine **e) {
+static int engine_new(parley_audio_backend audio, bool loopback, parley_engine **e) {
   parley_engine_config cfg;
   parley_engine_config_init(&cfg);
   cfg.audio = audio;
   cfg.ipv6 = false;
+  cfg.loopback_candidates = loopback;
   cfg.frame_ms = 20;
   cfg.echo_cancellation = cfg.noise_suppression = false;
   cfg.opus_dtx = false;
   return parley_engine_new(&cfg, e);
 }
 
-static int join_one(room_row *r, int i, const char *url, const char *room_id) {
+/* Joins participant i (slot 0 of a child's row for ROOM_VICTIM) through the row's backend. */
+static int join_one(room_row *r, int i) {
+  int slot = i == ROOM_VICTIM ? 0 : i;
   char name[32];
-  snprintf(name, sizeof name, "bench-%d", i);
-  parley_room_config rc_cfg;
-  parley_room_config_init(&rc_cfg);
-  rc_cfg.backend = PARLEY_ROOM_JANUS;
-  rc_cfg.room_id = room_id;
-  rc_cfg.display_name = name;
-  rc_cfg.janus_url = url;
-  int rc = parley_room_join(r->e[i], &rc_cfg, &r->room[i]);
-  if (rc < 0) return rc;
-  r->ids[i][0] = parley_room_on(r->room[i], PARLEY_EVENT_MEMBERS_CHANGED, on_members, r);
-  r->ids[i][1] = parley_room_on(r->room[i], PARLEY_EVENT_CLOSED, on_closed, r);
+  if (i == ROOM_VICTIM)
+    snprintf(name, sizeof name, "bench-v");
+  else
+    snprintf(name, sizeof name, "bench-%d", i);
+  parley_room_config rc;
+  parley_room_config_init(&rc);
+  rc.display_name = name;
+  rc.vanish_grace_ms = r->grace_ms;
+  int rc_join = r->b->join(r->b->ctx, i, r->e[slot], &rc, &r->room[slot]);
+  if (rc_join < 0) return rc_join;
+  r->ids[slot][0] = parley_room_on(r->room[slot], PARLEY_EVENT_MEMBERS_CHANGED, on_members, r);
+  r->ids[slot][1] = parley_room_on(r->room[slot], PARLEY_EVENT_CLOSED, on_closed, r);
   return 0;
 }
 
-/* Waits up to ms for every participant here to list `others` other members. */
-static bool wait_members(room_row *r, int others, long ms) {
+/* Waits up to ms for participants 0..count-1 here to list `others` other members each. */
+static bool wait_members(room_row *r, int count, int others, long ms) {
   for (long t = 0; t <= ms; t += 20) {
     bool all = true;
-    for (int i = 0; i < r->n; i++) all = all && parley_room_members(r->room[i], NULL, 0) - 1 >= others;
+    for (int i = 0; i < count; i++) all = all && parley_room_members(r->room[i], NULL, 0) - 1 == others;
     if (all) return true;
     sleep_ms(20);
   }
   return false;
 }
 
-/* The participant to kill: a child process with an engine of its own (no audio), forked before this
- * process starts the row's threads. It joins when go[1] gets a byte. */
-static pid_t victim(int go[2], const char *url, const char *room_id) {
+/* The member participant 0 lists that is no participant here (the victim), into r->victim. */
+static bool find_victim(room_row *r) {
+  parley_room_member list[MAX_N + 2], self;
+  int n = parley_room_members(r->room[0], list, MAX_N + 2);
+  for (int k = 1; k < n && k < MAX_N + 2; k++) {
+    bool here = false;
+    for (int i = 0; i < r->n && !here; i++)
+      here = parley_room_members(r->room[i], &self, 1) >= 1 && strcmp(self.id, list[k].id) == 0;
+    if (!here) {
+      pthread_mutex_lock(&r->mu);
+      snprintf(r->victim, sizeof r->victim, "%s", list[k].id);
+      pthread_mutex_unlock(&r->mu);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* The participant that vanishes: a child process with an engine of its own (no audio), forked before
+ * this process starts the row's threads. It joins when the backend's victim_go says so. Returns its pid
+ * (the pipe's write end in *go_fd) or -1. */
+static pid_t victim(room_row *r, int *go_fd) {
+  int go[2];
   if (pipe(go) != 0) return -1;
   pid_t pid = fork();
   if (pid != 0) {
     close(go[0]);
+    *go_fd = go[1];
     return pid;
   }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(go[1]);
   char c;
   if (read(go[0], &c, 1) != 1) _exit(1);
-  room_row solo = {.n = 1};
+  room_row solo = {.n = 1, .b = r->b, .grace_ms = r->grace_ms};
   pthread_mutex_init(&solo.mu, NULL);
-  if (engine_new(PARLEY_AUDIO_NONE, &solo.e[0]) < 0 || join_one(&solo, 0, url, room_id) < 0) _exit(2);
+  if (engine_new(PARLEY_AUDIO_NONE, r->b->loopback, &solo.e[0]) < 0 || join_one(&solo, ROOM_VICTIM) < 0) _exit(2);
+  r->b->victim_serve(r->b->ctx, solo.room[0], go[0]);
   for (;;) pause();
 }
 
@@ -174,20 +218,81 @@ static double cpu_s(void) {
          ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
-static int run_row(bench_report *rep, int n, const char *url, const char *room_id, const float *clip, size_t clip_n) {
+/* Where each 1 s piece of the clip (every 0.5 s from 0.5 s on) turns up in participant 1's playout, up
+ * to 2 s later: the median delay (ms) over the pieces found (correlation above 0.5), their range in
+ * *lo..*hi; -1 when fewer than half are found. Pieces, not the whole clip: a jitter buffer that grew
+ * under load shrinks again while the clip plays, and the delay with it. */
+static double mouth_to_ear(const room_row *r, double *lo, double *hi) {
+  enum { PIECE = 48000, STEP = 24000, MAX_LAG = 96000 };
+  double delay[16];
+  int found = 0, tried = 0;
+  for (size_t o = STEP; o + PIECE <= r->clip_n && tried < 16; o += STEP, tried++) {
+    long max_lag = (long)r->rec_n - (long)(o + PIECE);
+    if (max_lag > MAX_LAG) max_lag = MAX_LAG;
+    double peak = 0;
+    long lag = max_lag < 0 ? -1 : parley__xcorr_best_lag(r->clip + o, PIECE, r->rec + o, r->rec_n - o, max_lag, &peak);
+    if (lag >= 0 && peak > 0.5)
+      delay[found++] = ((double)(r->rec_t0_ns - r->clip_t0_ns) + (double)lag / 48000.0 * 1e9) / 1e6;
+  }
+  if (!found || found * 2 < tried) return -1;
+  *lo = bench_quantile(delay, (size_t)found, 0.0);
+  *hi = bench_quantile(delay, (size_t)found, 1.0);
+  return bench_quantile(delay, (size_t)found, 0.5);
+}
+
+/* Participant i leaves; 0 when it did (its CLOSED follows). */
+static int leave(room_row *r, int i) {
+  if (!r->room[i] || r->left[i] || parley_room_leave(r->room[i]) != 0) return -1;
+  r->left[i] = true;
+  return 0;
+}
+
+/* Participant n-1 leaves, the victim joins, everyone lists it, it gets the signal: the times until the
+ * first member here sees it interrupted and gone into *interrupted and *vanish (-1: not seen). */
+static void vanish(room_row *r, pid_t child, double *interrupted, double *vanish) {
+  *interrupted = *vanish = -1;
+  int n = r->n - 1;
+  if (leave(r, n) != 0 || !wait_members(r, n, n - 1, 10000)) {
+    fprintf(stderr, "room: %s %d: participant %d's leave not seen by all within 10 s\n", r->b->name, r->n, n);
+    return;
+  }
+  if (r->b->victim_go(r->b->ctx) != 0 || !wait_members(r, n, n, 20000) || !find_victim(r)) {
+    fprintf(stderr, "room: %s %d: the member to vanish not listed by all within 20 s\n", r->b->name, r->n);
+    return;
+  }
+  int64_t t0 = bench_now_ns();
+  kill(child, r->b->vanish_signal);
+  for (int t = 0; t < 6000; t++) { /* 120 s at most */
+    pthread_mutex_lock(&r->mu);
+    int64_t in = r->interrupted_ns, left = r->left_ns;
+    pthread_mutex_unlock(&r->mu);
+    if (left) {
+      *vanish = (double)(left - t0) / 1e6;
+      if (in) *interrupted = (double)(in - t0) / 1e6;
+      return;
+    }
+    sleep_ms(20);
+  }
+}
+
+int room_run_row(bench_report *rep, const room_backend *b, int n, int grace_ms, const float *clip, size_t clip_n,
+                 room_result *out) {
+  *out = (room_result){.n = n, .join_ms = -1, .m2e_ms = -1, .cpu_pct = -1, .interrupted_ms = -1, .vanish_ms = -1};
   room_row *r = calloc(1, sizeof *r);
   float *rec = calloc(REC_MAX, sizeof *rec);
   if (!r || !rec) return 1;
   r->n = n;
+  r->b = b;
+  r->grace_ms = grace_ms;
   r->clip = clip;
   r->clip_n = clip_n;
   r->rec = rec;
   pthread_mutex_init(&r->mu, NULL);
-  int go[2];
-  pid_t child = victim(go, url, room_id);
-  int rc = child < 0 ? 1 : 0;
+  int go_fd = -1, rc = b->prepare ? b->prepare(b->ctx) : 0;
+  pid_t child = rc == 0 ? victim(r, &go_fd) : -1;
+  if (child < 0 || (b->start && b->start(b->ctx, go_fd) != 0)) rc = 1;
   for (int i = 0; rc == 0 && i < n; i++)
-    if (engine_new(PARLEY_AUDIO_APP, &r->e[i]) < 0) rc = 1;
+    if (engine_new(PARLEY_AUDIO_APP, b->loopback, &r->e[i]) < 0) rc = 1;
   pthread_t th;
   bool pumping = rc == 0 && pthread_create(&th, NULL, pump, r) == 0;
   if (!pumping) rc = 1;
@@ -196,9 +301,9 @@ static int run_row(bench_report *rep, int n, const char *url, const char *room_i
   int n_join = 0;
   for (int i = 0; rc == 0 && i < n; i++) { /* one at a time: each hears the tone before the next joins */
     atomic_store(&r->join_ns[i], bench_now_ns());
-    int err = join_one(r, i, url, room_id);
+    int err = join_one(r, i);
     if (err < 0) {
-      fprintf(stderr, "room: participant %d cannot join %s room %s: %s\n", i, url, room_id, parley_strerror(err));
+      fprintf(stderr, "room: %s participant %d cannot join: %s\n", b->name, i, parley_strerror(err));
       rc = 1;
     }
     for (int t = 0; rc == 0 && i > 0 && t < 500 && !atomic_load(&r->heard_ns[i]); t++) sleep_ms(20);
@@ -206,8 +311,8 @@ static int run_row(bench_report *rep, int n, const char *url, const char *room_i
       join[n_join++] = (double)(atomic_load(&r->heard_ns[i]) - atomic_load(&r->join_ns[i])) / 1e6;
   }
   atomic_store(&r->tone, false);
-  if (rc == 0 && !wait_members(r, n - 1, 20000)) {
-    fprintf(stderr, "room: the %d participants did not all see each other within 20 s (others listed:", n);
+  if (rc == 0 && !wait_members(r, n, n - 1, 20000)) {
+    fprintf(stderr, "room: the %d %s participants did not all see each other within 20 s (others listed:", n, b->name);
     for (int i = 0; i < n; i++) fprintf(stderr, " %d", parley_room_members(r->room[i], NULL, 0) - 1); /* now */
     fprintf(stderr, ")\n");
     rc = 1;
@@ -220,43 +325,18 @@ static int run_row(bench_report *rep, int n, const char *url, const char *room_i
     sleep_ms(8000);
   }
   double cpu_pct = (cpu_s() - cpu0) / ((double)(bench_now_ns() - t0) / 1e9) * 100.0 / n;
-  double m2e = -1, peak = 0;
-  if (rc == 0 && r->rec_n > 48000 * 3 && r->clip_t0_ns) {
-    long lag = parley__xcorr_best_lag(clip + 24000, 96000, rec, r->rec_n, (long)(r->rec_n - 96000 - 1), &peak);
-    if (lag >= 0 && peak > 0.5)
-      m2e = ((double)r->rec_t0_ns + (double)(lag - 24000) / 48000.0 * 1e9 - (double)r->clip_t0_ns) / 1e6;
-  }
-  /* The victim joins, everyone lists it, it dies. */
-  double vanish = -1;
-  if (rc == 0) {
-    pthread_mutex_lock(&r->mu);
-    r->left_ns = 0;
-    pthread_mutex_unlock(&r->mu);
-    if (write(go[1], "g", 1) == 1 && wait_members(r, n, 20000)) {
-      int64_t killed = bench_now_ns();
-      kill(child, SIGKILL);
-      for (int t = 0; t < 6000; t++) { /* 120 s at most */
-        pthread_mutex_lock(&r->mu);
-        int64_t left = r->left_ns;
-        pthread_mutex_unlock(&r->mu);
-        if (left) {
-          vanish = (double)(left - killed) / 1e6;
-          break;
-        }
-        sleep_ms(20);
-      }
-    }
-  }
+  double m2e_lo = -1, m2e_hi = -1, m2e = rc == 0 ? mouth_to_ear(r, &m2e_lo, &m2e_hi) : -1;
+  double interrupted = -1, vanished = -1;
+  if (rc == 0) vanish(r, child, &interrupted, &vanished);
   if (child > 0) {
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    close(go[1]);
   }
+  if (go_fd >= 0) close(go_fd);
   atomic_store(&r->stop, true);
   if (pumping) pthread_join(th, NULL);
   int joined = 0;
-  for (int i = 0; i < n; i++)
-    if (r->room[i] && parley_room_leave(r->room[i]) == 0) joined++;
+  for (int i = 0; i < n; i++) joined += r->left[i] || leave(r, i) == 0;
   for (int t = 0; t < 250; t++) { /* CLOSED, 5 s at most */
     pthread_mutex_lock(&r->mu);
     bool all = r->closed >= joined;
@@ -264,6 +344,7 @@ static int run_row(bench_report *rep, int n, const char *url, const char *room_i
     if (all) break;
     sleep_ms(20);
   }
+  if (b->stop) b->stop(b->ctx);
   for (int i = 0; i < n; i++) {
     if (r->room[i]) {
       (void)parley_room_off(r->room[i], r->ids[i][0]);
@@ -273,52 +354,143 @@ static int run_row(bench_report *rep, int n, const char *url, const char *room_i
     parley_engine_free(r->e[i]);
   }
   if (rc == 0) {
+    *out = (room_result){n, n_join ? bench_quantile(join, (size_t)n_join, 0.5) : -1, m2e, cpu_pct, interrupted,
+                         vanished};
     bench_row_begin(rep);
-    bench_field_str(rep, "backend", "janus");
+    bench_field_str(rep, "backend", b->name);
     bench_field_int(rep, "participants", n);
-    bench_field_num(rep, "join_ms", n_join ? bench_quantile(join, (size_t)n_join, 0.5) : -1, 0);
+    bench_field_num(rep, "join_ms", out->join_ms, 0);
     bench_field_num(rep, "mouth_to_ear_ms", m2e, 1);
     bench_field_num(rep, "cpu_pct_per_participant", cpu_pct, 2);
-    bench_field_num(rep, "vanish_to_members_changed_ms", vanish, 0);
+    bench_field_num(rep, "vanish_to_interrupted_ms", interrupted, 0);
+    bench_field_num(rep, "vanish_to_members_changed_ms", vanished, 0);
     bench_row_end(rep);
-    bench_note(rep, "%d participants: tone heard by %d of %d joiners (join_ms p50; max %.0f ms); clip found in "
-               "participant 1's playout with correlation %.2f", n, n_join, n - 1,
-               n_join ? bench_quantile(join, (size_t)n_join, 1.0) : -1, peak);
+    bench_note(rep, "%s %d: tone heard by %d of %d joiners (max %.0f ms); mouth-to-ear %.0f..%.0f ms over the clip; "
+               "vanished member left as \"%s\"", b->name, n, n_join, n - 1,
+               n_join ? bench_quantile(join, (size_t)n_join, 1.0) : -1, m2e_lo, m2e_hi,
+               vanished >= 0 ? parley_leave_reason_name(r->left_reason) : "(not seen)");
   }
   free(rec);
   free(r);
   return rc;
 }
 
+/* ---- the Janus backend ---- */
+
+typedef struct janus_ctx {
+  const char *url, *room_id;
+  int go_fd;
+} janus_ctx;
+
+static int janus_join(void *ctx, int i, parley_engine *e, parley_room_config *rc, parley_room **out) {
+  janus_ctx *j = ctx;
+  rc->backend = PARLEY_ROOM_JANUS;
+  rc->room_id = j->room_id;
+  rc->janus_url = j->url;
+  int err = parley_room_join(e, rc, out);
+  if (err < 0) fprintf(stderr, "room: participant %d cannot join %s room %s\n", i, j->url, j->room_id);
+  return err;
+}
+
+static int janus_start(void *ctx, int victim_fd) {
+  ((janus_ctx *)ctx)->go_fd = victim_fd;
+  return 0;
+}
+
+static int janus_victim_go(void *ctx) { return write(((janus_ctx *)ctx)->go_fd, "g", 1) == 1 ? 0 : -1; }
+
+static void janus_victim_serve(void *ctx, parley_room *room, int fd) {
+  (void)ctx, (void)room, (void)fd;
+  for (;;) pause();
+}
+
+/* The N where mesh's CPU per participant passes Janus's, from rows measured at the same N. */
+static void crossover(bench_report *rep, const room_result *janus, int nj, const room_result *mesh, int nm) {
+  double prev_n = 0, prev_d = 0;
+  bool have_prev = false;
+  char figures[512] = "";
+  size_t used = 0;
+  for (int m = 0; m < nm; m++)
+    for (int j = 0; j < nj; j++) {
+      if (janus[j].n != mesh[m].n || janus[j].cpu_pct < 0 || mesh[m].cpu_pct < 0) continue;
+      double d = mesh[m].cpu_pct - janus[j].cpu_pct;
+      used += (size_t)snprintf(figures + used, sizeof figures - used, "%sN=%d mesh %.2f vs janus %.2f",
+                               used ? ", " : "", mesh[m].n, mesh[m].cpu_pct, janus[j].cpu_pct);
+      if (used >= sizeof figures) used = sizeof figures - 1;
+      if (d > 0 && !have_prev) {
+        bench_note(rep, "crossover: mesh costs more CPU per participant already at N=%d, the smallest measured (%s)",
+                   mesh[m].n, figures);
+        return;
+      }
+      if (d > 0 && prev_d <= 0) { /* linear between the two rows */
+        double at = prev_n + (mesh[m].n - prev_n) * (-prev_d) / (d - prev_d);
+        bench_note(rep, "crossover: mesh passes Janus's CPU per participant at N=%.1f (between N=%.0f and %d; %s); "
+                   "Janus's server CPU is not counted", at, prev_n, mesh[m].n, figures);
+        return;
+      }
+      prev_n = mesh[m].n, prev_d = d, have_prev = true;
+    }
+  if (have_prev)
+    bench_note(rep, "crossover: none up to N=%.0f, mesh's limit: mesh costs less CPU per participant here (%s); Janus's "
+               "server CPU is not counted", prev_n, figures);
+  else
+    bench_note(rep, "crossover: no N measured with both backends");
+}
+
 static int run_room(bench_report *rep, int argc, char **argv) {
-  const char *url = NULL, *room_id = "1234";
-  int participants = 0;
+  janus_ctx j = {.room_id = "1234", .go_fd = -1};
+  const char *backend = NULL;
+  int participants = 0, grace_ms = 2000;
   const parley__cli_opt opts[] = {
-      {"janus", PARLEY__CLI_STRING, &url, "URL", "the Janus HTTP API, e.g. http://127.0.0.1:8088/janus (required)", 0, 0},
-      {"room", PARLEY__CLI_STRING, &room_id, "ID", "the AudioBridge room (48 kHz) [1234]", 0, 0},
-      {"participants", PARLEY__CLI_INT, &participants, "N", "one row of N participants [rows for 3 and 10]", 2, MAX_N},
+      {"janus", PARLEY__CLI_STRING, &j.url, "URL", "the Janus HTTP API, e.g. http://127.0.0.1:8088/janus (Janus rows only with it)", 0, 0},
+      {"room", PARLEY__CLI_STRING, &j.room_id, "ID", "the AudioBridge room (48 kHz) [1234]", 0, 0},
+      {"backend", PARLEY__CLI_STRING, &backend, "NAME", "janus or mesh [both]", 0, 0},
+      {"participants", PARLEY__CLI_INT, &participants, "N", "one row of N participants [janus 3, 10, 30; mesh 3, 10]", 2, MAX_N},
+      {"grace-ms", PARLEY__CLI_INT, &grace_ms, "MS", "the rooms' vanish_grace_ms [2000]", 1, 60000},
   };
-  int rc_args = bench_args("--janus URL", opts, sizeof opts / sizeof opts[0], argc, argv);
+  int rc_args = bench_args("[--janus URL]", opts, sizeof opts / sizeof opts[0], argc, argv);
   if (rc_args) return rc_args;
-  if (!url) {
-    fprintf(stderr, "room: --janus URL is required (scripts/bench-room-janus.sh starts a Janus and passes it)\n");
+  bool want_janus = !backend || strcmp(backend, "janus") == 0, want_mesh = !backend || strcmp(backend, "mesh") == 0;
+  if (!want_janus && !want_mesh) {
+    fprintf(stderr, "room: --backend is janus or mesh\n");
+    return 2;
+  }
+  if (want_janus && !j.url && backend) {
+    fprintf(stderr, "room: the Janus rows need --janus URL (scripts/bench-room-janus.sh starts a Janus and passes it)\n");
     return 2;
   }
   size_t clip_n;
   float *clip = bench_load_clip("room", "tests/data/speech_a_48k.wav", &clip_n);
   if (!clip) return 1;
-  int rc = 0;
-  static const int rows[] = {3, 10};
-  for (size_t i = 0; rc == 0 && i < 2; i++) {
-    int n = participants ? participants : rows[i];
-    rc = run_row(rep, n, url, room_id, clip, clip_n);
+  const room_backend janus = {"janus", false, SIGKILL, &j, NULL, janus_join, janus_start, janus_victim_go,
+                              janus_victim_serve, NULL};
+  static const int janus_rows[] = {3, 10, 30}, mesh_rows[] = {3, 10};
+  room_result jr[3], mr[2];
+  int nj = 0, nm = 0, rc = 0;
+  for (size_t i = 0; rc == 0 && want_janus && j.url && i < 3; i++) {
+    int n = participants ? participants : janus_rows[i];
+    rc = room_run_row(rep, &janus, n, grace_ms, clip, clip_n, &jr[nj++]);
     if (participants) break;
   }
-  bench_note(rep, "vanish: Janus drops a silent session after its session_timeout (checked every 2 s); that "
-             "setting, not parley, bounds it");
+  for (size_t i = 0; rc == 0 && want_mesh && i < 2; i++) {
+    int n = participants ? participants : mesh_rows[i];
+    if (n > PARLEY_ROOM_MESH_MAX_MEMBERS) break;
+    rc = room_run_row(rep, room_mesh_backend(), n, grace_ms, clip, clip_n, &mr[nm++]);
+    if (participants) break;
+  }
+  if (want_janus && !j.url)
+    bench_note(rep, "janus: no rows without --janus URL (scripts/bench-room-janus.sh starts a Janus and passes it)");
+  if (nj)
+    bench_note(rep, "janus vanish: SIGKILL; Janus drops a silent session after its session_timeout (checked every "
+               "2 s); that setting, not parley, bounds it");
+  if (want_mesh)
+    bench_note(rep, "mesh: no row beyond N=%d (PARLEY_ROOM_MESH_MAX_MEMBERS)%s; vanish: SIGSTOP (no packet, no ICMP, "
+               "as a lost network), removed vanish_grace_ms = %d ms after interrupted", PARLEY_ROOM_MESH_MAX_MEMBERS,
+               participants ? "" : ", so none for 30", grace_ms);
+  if (nj && nm) crossover(rep, jr, nj, mr, nm);
   free(clip);
   return rc;
 }
 
-BENCH_SUITE(room, "room", "Janus AudioBridge rooms: join, mouth-to-ear, CPU per participant, vanish detection",
+BENCH_SUITE(room, "room", "rooms, Janus AudioBridge and mesh: join, mouth-to-ear, CPU per participant, vanish detection",
             run_room)
