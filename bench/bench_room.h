@@ -11,12 +11,14 @@
 #include "bench/bench.h"
 #include "parley/parley.h"
 
+#define ROOM_MAX_N 32  /* participants in one row */
 #define ROOM_VICTIM (-1) /* the participant index of the member that vanishes (a child process) */
 
 typedef struct room_backend {
   const char *name;     /* the rows' "backend" */
   bool loopback;        /* engines use loopback candidates only */
   int vanish_signal;    /* what the victim gets: SIGKILL, SIGSTOP */
+  pid_t server_pid;     /* the server's process on this machine (its CPU is measured too), or 0 */
   void *ctx;            /* the backend's, passed to every hook */
   /* Before the row's fork (no thread yet): 0 or an error. May be NULL. */
   int (*prepare)(void *ctx);
@@ -36,7 +38,7 @@ typedef struct room_backend {
 /* One row's figures (-1: not measured). */
 typedef struct room_result {
   int n;
-  double join_ms, m2e_ms, cpu_pct, interrupted_ms, vanish_ms;
+  double join_ms, m2e_ms, cpu_pct, server_cpu_pct, interrupted_ms, vanish_ms;
 } room_result;
 
 /* Runs one row of n participants; reports it and fills *out. 0, or 1 after a message on stderr. */

@@ -248,6 +248,6 @@ static void stop(void *ctx) {
   memset(M.rooms, 0, sizeof M.rooms);
 }
 
-static const room_backend mesh = {"mesh", true, SIGSTOP, &M, prepare, join, start, victim_go, victim_serve, stop};
+static const room_backend mesh = {"mesh", true, SIGSTOP, 0, &M, prepare, join, start, victim_go, victim_serve, stop};
 
 const room_backend *room_mesh_backend(void) { return &mesh; }
