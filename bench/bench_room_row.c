@@ -60,11 +60,13 @@ typedef struct room_row {
   /* audio */
   const float *clip;
   size_t clip_n;
-  atomic_bool tone, talk, stop;
+  atomic_bool tone, talk, stop, listen_victim;
   _Atomic int64_t join_ns[MAX_N], heard_ns[MAX_N]; /* join: parley_room_join called; heard: the tone */
+  _Atomic int64_t victim_heard_ns[MAX_N];          /* the victim's tone heard, once listened for */
   int64_t clip_t0_ns;   /* when its first sample was pushed */
   float *rec;           /* participant 1's playout */
   size_t rec_n;
+  int rec_short;        /* pulls into rec that came back short (the engine's playout late) */
   int64_t rec_t0_ns;    /* when rec[0] was pulled */
 } room_row;
 
@@ -108,15 +110,18 @@ static void *pump(void *arg) {
         clip_pos += PERIOD;
       }
       (void)parley_engine_push_capture(r->e[i], cap, PERIOD);
-      (void)parley_engine_pull_playout(r->e[i], out, PERIOD);
+      int got = parley_engine_pull_playout(r->e[i], out, PERIOD);
       double e = 0;
       for (int k = 0; k < PERIOD; k++) e += (double)out[k] * out[k];
       if (i > 0 && atomic_load(&r->join_ns[i]) && !atomic_load(&r->heard_ns[i]) && e > 0.01 * 0.01 * PERIOD)
         atomic_store(&r->heard_ns[i], bench_now_ns());
+      if (atomic_load(&r->listen_victim) && !atomic_load(&r->victim_heard_ns[i]) && e > 0.01 * 0.01 * PERIOD)
+        atomic_store(&r->victim_heard_ns[i], bench_now_ns());
       if (i == 1 && r->rec_n + PERIOD <= REC_MAX && atomic_load(&r->talk)) {
         if (r->rec_n == 0) r->rec_t0_ns = bench_now_ns();
         memcpy(r->rec + r->rec_n, out, sizeof out);
         r->rec_n += PERIOD;
+        r->rec_short += got < PERIOD;
       }
     }
     next += 10000000;
@@ -186,9 +191,9 @@ static bool find_victim(room_row *r) {
   return false;
 }
 
-/* The participant that vanishes: a child process with an engine of its own (no audio), forked before
- * this process starts the row's threads. It joins when the backend's victim_go says so. Returns its pid
- * (the pipe's write end in *go_fd) or -1. */
+/* The participant that vanishes: a child process with an engine of its own playing the tone, forked
+ * before this process starts the row's threads. It joins when the backend's victim_go says so. Returns
+ * its pid (the pipe's write end in *go_fd) or -1. */
 static pid_t victim(room_row *r, int *go_fd) {
   int go[2];
   if (pipe(go) != 0) return -1;
@@ -202,9 +207,12 @@ static pid_t victim(room_row *r, int *go_fd) {
   close(go[1]);
   char c;
   if (read(go[0], &c, 1) != 1) _exit(1);
-  room_row solo = {.n = 1, .b = r->b, .grace_ms = r->grace_ms};
+  room_row solo = {.n = 1, .b = r->b, .grace_ms = r->grace_ms, .tone = true};
   pthread_mutex_init(&solo.mu, NULL);
-  if (engine_new(PARLEY_AUDIO_NONE, r->b->loopback, &solo.e[0]) < 0 || join_one(&solo, ROOM_VICTIM) < 0) _exit(2);
+  pthread_t th;
+  if (engine_new(PARLEY_AUDIO_APP, r->b->loopback, &solo.e[0]) < 0 || pthread_create(&th, NULL, pump, &solo) != 0 ||
+      join_one(&solo, ROOM_VICTIM) < 0)
+    _exit(2);
   r->b->victim_serve(r->b->ctx, solo.room[0], go[0]);
   for (;;) pause();
 }
@@ -234,7 +242,7 @@ static double cpu_s(void) {
  * to 2 s later: the median delay (ms) over the pieces found (correlation above 0.5), their range in
  * *lo..*hi; -1 when fewer than half are found. Pieces, not the whole clip: a jitter buffer that grew
  * under load shrinks again while the clip plays, and the delay with it. */
-static double mouth_to_ear(const room_row *r, double *lo, double *hi) {
+static double mouth_to_ear(const room_row *r, double *lo, double *hi, int *found_out, int *tried_out) {
   enum { PIECE = 48000, STEP = 24000, MAX_LAG = 96000 };
   double delay[16];
   int found = 0, tried = 0;
@@ -246,6 +254,7 @@ static double mouth_to_ear(const room_row *r, double *lo, double *hi) {
     if (lag >= 0 && peak > 0.5)
       delay[found++] = ((double)(r->rec_t0_ns - r->clip_t0_ns) + (double)lag / 48000.0 * 1e9) / 1e6;
   }
+  *found_out = found, *tried_out = tried;
   if (!found || found * 2 < tried) return -1;
   *lo = bench_quantile(delay, (size_t)found, 0.0);
   *hi = bench_quantile(delay, (size_t)found, 1.0);
@@ -259,7 +268,7 @@ static int leave(room_row *r, int i) {
   return 0;
 }
 
-/* Participant n-1 leaves, the victim joins, everyone lists it, it gets the signal: the times until the
+/* Participant n-1 leaves, the victim joins, everyone lists it and hears its tone, it gets the signal: the times until the
  * first member here sees it interrupted and gone into *interrupted and *vanish (-1: not seen). */
 static void vanish(room_row *r, pid_t child, double *interrupted, double *vanish) {
   *interrupted = *vanish = -1;
@@ -268,9 +277,20 @@ static void vanish(room_row *r, pid_t child, double *interrupted, double *vanish
     fprintf(stderr, "room: %s %d: participant %d's leave not seen by all within 10 s\n", r->b->name, r->n, n);
     return;
   }
+  atomic_store(&r->listen_victim, true);
   if (r->b->victim_go(r->b->ctx) != 0 || !wait_members(r, n, n, 20000) || !find_victim(r)) {
     fprintf(stderr, "room: %s %d: the member to vanish not listed by all within 20 s\n", r->b->name, r->n);
     return;
+  }
+  for (int i = 0, t = 0; i < n && t < 1000; t++) { /* 20 s at most */
+    if (atomic_load(&r->victim_heard_ns[i]))
+      i++;
+    else
+      sleep_ms(20);
+    if (t == 999) {
+      fprintf(stderr, "room: %s %d: participant %d did not hear the member to vanish within 20 s\n", r->b->name, r->n, i);
+      return;
+    }
   }
   int64_t t0 = bench_now_ns();
   kill(child, r->b->vanish_signal);
@@ -289,16 +309,15 @@ static void vanish(room_row *r, pid_t child, double *interrupted, double *vanish
 
 int room_run_row(bench_report *rep, const room_backend *b, int n, int grace_ms, const float *clip, size_t clip_n,
                  room_result *out) {
-  *out = (room_result){.n = n, .join_ms = -1, .m2e_ms = -1, .cpu_pct = -1, .server_cpu_pct = -1, .interrupted_ms = -1, .vanish_ms = -1};
+  *out = (room_result){n, -1, -1, -1, -1, -1, -1};
   room_row *r = calloc(1, sizeof *r);
   float *rec = calloc(REC_MAX, sizeof *rec);
-  if (!r || !rec) return 1;
-  r->n = n;
-  r->b = b;
-  r->grace_ms = grace_ms;
-  r->clip = clip;
-  r->clip_n = clip_n;
-  r->rec = rec;
+  if (!r || !rec) {
+    free(r);
+    free(rec);
+    return 1;
+  }
+  r->n = n, r->b = b, r->grace_ms = grace_ms, r->clip = clip, r->clip_n = clip_n, r->rec = rec;
   pthread_mutex_init(&r->mu, NULL);
   int go_fd = -1, rc = b->prepare ? b->prepare(b->ctx) : 0;
   pid_t child = rc == 0 ? victim(r, &go_fd) : -1;
@@ -338,7 +357,9 @@ int room_run_row(bench_report *rep, const room_backend *b, int n, int grace_ms, 
   }
   double window_s = (double)(bench_now_ns() - t0) / 1e9, srv1 = srv0 >= 0 ? proc_cpu_s(b->server_pid) : -1;
   double cpu_pct = (cpu_s() - cpu0) / window_s * 100.0 / n, srv_pct = srv1 >= 0 ? (srv1 - srv0) / window_s * 100.0 / n : -1;
-  double m2e_lo = -1, m2e_hi = -1, m2e = rc == 0 ? mouth_to_ear(r, &m2e_lo, &m2e_hi) : -1;
+  double m2e_lo = -1, m2e_hi = -1;
+  int pieces = 0, tried = 0;
+  double m2e = rc == 0 ? mouth_to_ear(r, &m2e_lo, &m2e_hi, &pieces, &tried) : -1;
   double interrupted = -1, vanished = -1;
   if (rc == 0) vanish(r, child, &interrupted, &vanished);
   if (child > 0) {
@@ -379,9 +400,11 @@ int room_run_row(bench_report *rep, const room_backend *b, int n, int grace_ms, 
     bench_field_num(rep, "vanish_to_interrupted_ms", interrupted, 0);
     bench_field_num(rep, "vanish_to_members_changed_ms", vanished, 0);
     bench_row_end(rep);
-    bench_note(rep, "%s %d: tone heard by %d of %d joiners (max %.0f ms); mouth-to-ear %.0f..%.0f ms over the clip; "
+    bench_note(rep, "%s %d: tone heard by %d of %d joiners (max %.0f ms); clip found in %d of %d pieces (%.0f..%.0f "
+               "ms), participant 1's playout late in %.0f%% of its pulls; this process used %.0f%% of a core; "
                "vanished member left as \"%s\"", b->name, n, n_join, n - 1,
-               n_join ? bench_quantile(join, (size_t)n_join, 1.0) : -1, m2e_lo, m2e_hi,
+               n_join ? bench_quantile(join, (size_t)n_join, 1.0) : -1, pieces, tried, m2e_lo, m2e_hi,
+               r->rec_n ? 100.0 * r->rec_short * PERIOD / (double)r->rec_n : 0, cpu_pct * n,
                vanished >= 0 ? parley_leave_reason_name(r->left_reason) : "(not seen)");
   }
   free(rec);
