@@ -16,7 +16,7 @@ ip link set pj0 up
 ip link set pj1 up
 sysctl -q -w net.ipv4.conf.pj0.accept_local=1 net.ipv4.conf.pj1.accept_local=1
 dir=$(mktemp -d /tmp/parley_janus_bench_XXXXXX)
-sh scripts/janus-room.sh "$dir" 5 pj1 &
+sh scripts/janus-room.sh "$dir" 5 pj1 >"$dir/janus.out" 2>&1 & # its banner would break --json
 janus=$!
 trap 'kill $janus 2>/dev/null; wait $janus 2>/dev/null; rm -rf "$dir"' EXIT
 i=0
