@@ -100,6 +100,7 @@ struct parley_call {
 
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
+  int remote_ptime_ms;    /* the peer's a=ptime (0: absent): the packets we send, when we code it */
   int remote_maxptime_ms; /* the peer's a=maxptime (0: absent): bounds the packets we send */
   /* RTP header extensions both sides agreed (ids 1..14, 0 = off) and the mid the mid extension carries. */
   uint8_t ext_audio_level, ext_mid;

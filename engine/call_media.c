@@ -24,14 +24,6 @@ void parley__call_media_free(parley__call_media *m) {
 
 void parley__call_media_free_any(void *m) { parley__call_media_free(m); }
 
-/* The Opus packet length we send: our frame, or the longest of 10 and 5 ms under the peer's
- * a=maxptime (0: none said) when our frame is longer; 5 ms when even that is over it (the shortest
- * we code). */
-static int packet_ms_for(int frame_ms, int remote_maxptime_ms) {
-  if (remote_maxptime_ms <= 0 || remote_maxptime_ms >= frame_ms) return frame_ms;
-  return remote_maxptime_ms >= 10 ? 10 : 5;
-}
-
 int parley__call_media_new(parley_call *c, parley__call_media **out) {
   const parley_engine_config *ec = &c->eng->cfg;
   parley__call_media *m = calloc(1, sizeof *m);
@@ -43,7 +35,7 @@ int parley__call_media_new(parley_call *c, parley__call_media **out) {
   parley__send_config_init(&sc);
   sc.device_rate_hz = c->eng->rate_hz;
   sc.frame_ms = ec->frame_ms;
-  sc.packet_ms = packet_ms_for(ec->frame_ms, c->remote_maxptime_ms);
+  sc.packet_ms = parley__send_packet_ms(ec->frame_ms, c->remote_ptime_ms, c->remote_maxptime_ms);
   sc.opus.low_delay = ec->low_delay;
   sc.echo.aec = ec->echo_cancellation;
   sc.echo.residual_echo_suppression = ec->echo_cancellation;

@@ -427,6 +427,7 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   }
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
+  c->remote_ptime_ms = (int)m->ptime_ms;
   c->remote_maxptime_ms = (int)m->maxptime_ms;
   /* An offer's extensions are what our answer accepts (it mirrors them); an answer's are the agreement. */
   c->ext_audio_level = m->ext_audio_level;

@@ -71,7 +71,7 @@ void parley__encoder_config_init(parley__encoder_config *cfg) {
 
 static bool config_ok(const parley__encoder_config *c) {
   return rate_ok(c->rate_hz) && (c->channels == 1 || c->channels == 2) &&
-         (c->frame_ms == 5 || c->frame_ms == 10 || c->frame_ms == 20) && bitrate_ok(c->bitrate_bps) &&
+         parley__opus_frame_ms_ok(c->frame_ms) && bitrate_ok(c->bitrate_bps) &&
          c->complexity >= 0 && c->complexity <= 10 && c->expected_loss_pct >= 0 &&
          c->expected_loss_pct <= 100;
 }
