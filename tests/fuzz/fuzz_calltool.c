@@ -1,6 +1,6 @@
 /* fuzz_calltool.c: libFuzzer target for parley-call's SDP readers (tools/call_lib.c): candidate
  * rewriting, the first-candidate reader, the SDP stream reader (stdin) and the rendezvous message
- * reader, on inputs up to the tool's 8 KB SDP buffer (.ci/run passes -max_len).
+ * reader, on inputs up to the tool's largest SDP, PARLEY__CALLTOOL_SDP_MAX (.ci/run passes -max_len).
  * Checks: rewrite output is NUL-terminated at its returned length and within the buffer; once rewritten,
  * the first UDP IPv4 candidate the reader finds is the relay's address and port; the stream reader's
  * result is as long as it says; a framed message comes back byte for byte. */
@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define SDP_CAP 8192 /* tools/call.c's buffer */
+#define SDP_CAP PARLEY__CALLTOOL_SDP_MAX
 
 static char sdp[SDP_CAP], out[SDP_CAP], got[SDP_CAP];
 
