@@ -346,7 +346,7 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   c->loss_hint_pct = oc.expected_loss_pct; /* until the peer reports */
   c->loss_tracked = oc.expected_loss_pct / 100.0;
   c->rtt_ms = -1;
-  c->fraction_lost = -1;
+  c->fraction_lost = c->fraction_lost_received = -1;
   c->ssrc = rand32();
   c->seq = c->first_seq = (uint16_t)rand32();
   c->sess_id = rand32() & 0x7fffffffu;

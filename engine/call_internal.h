@@ -123,6 +123,7 @@ struct parley_call {
 
   /* stats */
   double rtt_ms, fraction_lost;
+  double fraction_lost_received; /* the fraction lost in our latest report of the peer's stream; -1 before */
   double loss_tracked; /* the encoder's FEC loss hint state (parley__loss_hint_update) */
   int loss_hint_pct;
   uint16_t first_seq;       /* our first RTP sequence number */

@@ -94,6 +94,7 @@ void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
     parley__rtp_rx_make_report(&c->rx, &rep);
     blk.ssrc = c->remote_ssrc;
     blk.fraction_lost = rep.fraction_lost;
+    c->fraction_lost_received = rep.fraction_lost / 256.0;
     blk.cumulative_lost = rep.cumulative_lost;
     blk.ext_highest_seq = rep.ext_highest_seq;
     blk.jitter = rep.jitter;
@@ -251,6 +252,7 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   out->audio_level_received = c->audio_level_received;
   out->voice_received = c->voice_received;
   out->fraction_lost = c->fraction_lost;
+  out->fraction_lost_received = c->fraction_lost_received;
   out->loss_received = out->loss_sent = -1;
   out->packets_lost_sent = -1;
   if (c->rx_valid) {

@@ -442,13 +442,14 @@ static const char *fmt_or_na(char *buf, size_t cap, const char *fmt, double v, d
 void calltool_print_stats(const calltool_side *s) {
   parley_call_stats st;
   if (!s->call || parley_call_get_stats(s->call, &st) != 0) return;
-  char rtt[32], sent[32], recent[32], recv[32];
+  char rtt[32], sent[32], recent[32], recv[32], recv_recent[32];
   printf("  %s: rtt %s, loss sent %s over the call (%lld packets, peer-reported; %s in the last report), "
-         "received %s (%lld packets)\n",
+         "received %s (%lld packets; %s in the last report)\n",
          s->name, fmt_or_na(rtt, sizeof rtt, "%.1f ms", st.rtt_ms, 1),
          fmt_or_na(sent, sizeof sent, "%.1f %%", st.loss_sent, 100), (long long)(st.packets_lost_sent > 0 ? st.packets_lost_sent : 0),
          fmt_or_na(recent, sizeof recent, "%.1f %%", st.fraction_lost, 100),
-         fmt_or_na(recv, sizeof recv, "%.1f %%", st.loss_received, 100), (long long)st.packets_lost);
+         fmt_or_na(recv, sizeof recv, "%.1f %%", st.loss_received, 100), (long long)st.packets_lost,
+         fmt_or_na(recv_recent, sizeof recv_recent, "%.1f %%", st.fraction_lost_received, 100));
   printf("     jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n", st.jitter_ms,
          st.jitter_buffer_ms, (unsigned long long)st.concealed_frames, (unsigned long long)st.concealed_ms,
          (unsigned long long)st.fec_frames);

@@ -381,6 +381,9 @@ typedef struct parley_call_stats {
   int64_t packets_lost_sent;   /* that cumulative lost; -1 until reported */
   double loss_received;        /* the peer's stream: packets_lost / packets expected, 0..1; -1 until
                                 * it arrives */
+  double fraction_lost_received; /* the peer's stream over the last RTCP interval (0.5-1.5 s): the
+                                * fraction lost in our latest report to the peer (RFC 3550 6.4.1), 0..1;
+                                * -1 until we reported */
   int fec_loss_hint_pct;       /* the loss our encoder plans in-band FEC for, percent: follows the
                                 * peer's reports of our stream (up at once, down slowly), from 10 */
   uint64_t events_dropped;     /* events of this call never delivered: its event queue was full (the
