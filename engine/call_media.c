@@ -80,6 +80,7 @@ static int selected(parley_call *c, int *local, parley__netaddr *remote) {
 }
 
 void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   int local;
   parley__netaddr remote;
   if (!c->tx_srtp || selected(c, &local, &remote) != 0) return;
@@ -121,6 +122,7 @@ void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
 }
 
 void parley__call_on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->rx_srtp) return;
   int n = parley__srtp_unprotect_rtcp(c->rx_srtp, buf, len);
   if (n < 0) return;
@@ -149,6 +151,7 @@ void parley__call_on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now)
 }
 
 void parley__call_on_rtp(parley_call *c, uint8_t *buf, size_t len, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->rx_srtp || len < PARLEY__RTP_FIXED_HEADER_LEN) return;
   uint32_t ssrc_clear = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 | (uint32_t)buf[10] << 8 | buf[11];
   int n = parley__srtp_unprotect_rtp(c->rx_srtp, buf, len);
@@ -189,6 +192,7 @@ void parley__call_on_rtp(parley_call *c, uint8_t *buf, size_t len, int64_t now) 
 #define EXT_BODY_MAX 20
 
 void parley__call_drain_tx(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   int local;
   parley__netaddr remote;
   bool ok = c->tx_srtp && selected(c, &local, &remote) == 0;

@@ -286,6 +286,7 @@ static int pick_crypto(const parley__sdp_media *m, parley__sdes_crypto *out) {
 }
 
 static void add_candidates(parley_call *c, const parley__sdp_media *m, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   for (size_t i = 0; i < m->candidate_count; i++) {
     parley__ice_candidate ic;
     if (parley__ice_candidate_from_sdp(&ic, &m->candidates[i]) == 0) {

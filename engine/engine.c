@@ -171,6 +171,7 @@ static void publish_next_end(parley_engine *e, int64_t end_us) {
 
 static void audio_process(void *user, const float *in, float *out, size_t frames) {
   parley_engine *e = user;
+  if (e->cfg.audio != PARLEY_AUDIO_APP_CALLBACK) PARLEY__OWNER_CHECK(&e->audio_owner, "an audio period");
   /* seq_cst pairs with parley__engine_detach_media: either it sees us busy, or we see its NULL. */
   atomic_store(&e->audio_busy, 1);
   if (frames == e->frame_samples) {
@@ -280,6 +281,8 @@ static int64_t input_end_hangup(parley_engine *e, int64_t now) {
 
 static void device_event(void *user, parley__device_event ev, int err) {
   parley_engine *e = user;
+  PARLEY__ENGINE_NET_THREAD(e);
+  PARLEY__ENGINE_LOCKED(e);
   if (ev == PARLEY__DEVICE_EV_FINISHED && e->cfg.input_file_end == PARLEY_INPUT_END_HANGUP) {
     /* Not at once: the file's last frames are still in the send chain, on the wire and in the peer's
      * jitter buffer, and a BYE ends the peer's playout. */
@@ -440,6 +443,7 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   e->clock = parley__clock_monotonic();
   e->next_serial = 1;
   pthread_mutex_init(&e->lock, NULL);
+  e->locked.lock = &e->lock;
   pthread_mutex_init(&e->ev_lock, NULL);
   pthread_cond_init(&e->ev_cond, NULL);
   if (oom) {

@@ -23,6 +23,7 @@
 #include "engine/mixer.h"
 #include "engine/pipeline.h"
 #include "base/ring.h"
+#include "base/thread_check.h"
 #include "parley/parley.h"
 #include "transport/events.h"
 #include "transport/netaddr.h"
@@ -142,6 +143,11 @@ typedef struct parley__retired {
   uint64_t cycle; /* audio_cycles when it was parked: freed once the count moves on */
 } parley__retired;
 
+/* Debug builds: aborts unless the calling thread holds e->lock. */
+#define PARLEY__ENGINE_LOCKED(e) PARLEY__GUARD_CHECK(&(e)->locked, __func__)
+/* Debug builds: aborts unless called on e's network thread. */
+#define PARLEY__ENGINE_NET_THREAD(e) PARLEY__OWNER_CHECK(&(e)->net_owner, __func__)
+
 struct parley_engine {
   parley_engine_config cfg;
   char *str_input_device, *str_output_device, *str_input_file, *str_output_file;
@@ -185,6 +191,12 @@ struct parley_engine {
 
   /* network */
   pthread_mutex_t lock;
+  /* Debug builds (base/thread_check.h): the thread contracts of engine.c, dispatch.c, session.c and
+   * call*.c. audio_owner: the device's period thread (not with APP_CALLBACK, whose app may switch
+   * threads); net_owner: the network thread; disp_owner: the dispatch thread (PARLEY_DISPATCH_THREAD);
+   * locked: eng->lock held (PARLEY__ENGINE_LOCKED). */
+  parley__owner audio_owner, net_owner, disp_owner;
+  parley__guard locked;
   pthread_t net;
   bool net_running;
   atomic_bool net_stop;
