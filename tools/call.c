@@ -98,7 +98,7 @@ static double loopback_default_s(const calltool_opts *o) {
 
 static const char *opt_via(void *ctx, const char *v) {
   calltool_opts *o = ctx;
-  if (parley__calltool_split_hostport(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
+  if (parley__via_split_hostport(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
     return "wants a numeric HOST:PORT (IPv6 as [::1]:PORT)";
   o->via = v;
   return NULL;
@@ -684,7 +684,7 @@ static int run_loopback(const calltool_opts *o) {
      * A is told the relay's forward socket is B. */
     char ip[64];
     int port;
-    if ((err = parley__calltool_sdp_first_candidate(offer, ip, sizeof ip, &port)) < 0) {
+    if ((err = parley__via_first_candidate(offer, ip, sizeof ip, &port)) < 0) {
       calltool_fail("A's candidate", err);
       goto out;
     }
@@ -693,7 +693,7 @@ static int run_loopback(const calltool_opts *o) {
       goto out;
     }
     if ((err = relay_addr(&relay, true, ip, &port)) < 0 ||
-        (err = parley__calltool_sdp_rewrite(offer, ip, port, rewritten, sizeof rewritten)) < 0) {
+        (err = parley__via_sdp_rewrite(offer, ip, port, rewritten, sizeof rewritten)) < 0) {
       calltool_fail("routing the offer through the relay", err);
       goto out;
     }
@@ -714,7 +714,7 @@ static int run_loopback(const calltool_opts *o) {
     char ip[64];
     int port;
     if ((err = relay_addr(&relay, false, ip, &port)) < 0 ||
-        (err = parley__calltool_sdp_rewrite(answer, ip, port, rewritten, sizeof rewritten)) < 0) {
+        (err = parley__via_sdp_rewrite(answer, ip, port, rewritten, sizeof rewritten)) < 0) {
       calltool_fail("routing the answer through the relay", err);
       goto out;
     }
@@ -834,7 +834,7 @@ static void signaling_error(const char *what, int err, size_t size) {
  * sdp itself. NULL (after a message) if it cannot be rewritten. */
 static const char *routed(const calltool_opts *o, const char *sdp, char *buf) {
   if (!o->via) return sdp;
-  int err = parley__calltool_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
+  int err = parley__via_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
   if (err >= 0) return buf;
   if (err == PARLEY_ENOSPC) signaling_error("routing through the relay", err, strlen(sdp));
   else fprintf(stderr, "parley-call: routing through the relay: %s\n",
