@@ -114,7 +114,7 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
                                  it->arrival_us);
     parley__ring_release(m->rx);
   }
-  float *play = e->mix + e->frame_samples; /* second half of the scratch */
+  float *play = e->play;
   if (parley__recv_chain_process(m->recv, now, play) == 0) {
     int vol = atomic_load_explicit(m->volume_pct, memory_order_relaxed); /* a room member's volume */
     float g = (float)vol / 100.0f;
@@ -467,9 +467,9 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
     e->dev = open_device(e, e->frame_samples, &err);
     if (!e->dev) goto fail;
   }
-  e->mix = calloc(2 * e->frame_samples, sizeof(float));
+  e->play = calloc(e->frame_samples, sizeof(float));
   e->silence = calloc(e->frame_samples, sizeof(float));
-  if (!e->mix || !e->silence) {
+  if (!e->play || !e->silence) {
     err = PARLEY_ENOMEM;
     goto fail;
   }
@@ -542,7 +542,7 @@ void parley_engine_free(parley_engine *e) {
   if (e->wake_fd >= 0) close(e->wake_fd);
   if (e->netwatch_fd >= 0) close(e->netwatch_fd);
   if (e->event_fd >= 0) close(e->event_fd);
-  free(e->mix);
+  free(e->play);
   free(e->silence);
   free(e->str_input_device);
   free(e->str_output_device);

@@ -176,7 +176,7 @@ struct parley_engine {
   atomic_int_least64_t audio_next_end_us;
   int64_t phase_min_cur_us, phase_min_prev_us; /* audio thread: end offsets' minimum, this and last block */
   unsigned phase_block_n;                      /* audio thread: periods in the current block */
-  float *mix, *silence; /* audio thread scratch */
+  float *play, *silence; /* audio thread scratch, a period each: a call's playout; muted capture */
   /* Session mixer: published by the session (seq_cst, like slots); owned by the audio thread while
    * published. mixer_gen changes with every new mixer. */
   _Atomic(parley__mixer *) mixer;
