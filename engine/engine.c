@@ -31,7 +31,7 @@
  *    processing) + the next cycle's grid time is published as audio_next_end_us. A late period (the
  *    audio thread preempted, a callback delayed) therefore does not push the next drain a whole
  *    period past the catch-up period that follows it, which is what "last end + one period" did
- *    (measured: packets held 5-8 ms, the far jitter buffer growing by a frame for the rest of the
+ *    (packets held for milliseconds, and the far jitter buffer a frame longer for the rest of the
  *    call). A predicted time that passes without a new period is overdue: poll. Drift of a device
  *    clock against the monotonic clock over a block of 64 periods is negligible. Under eng->lock
  *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
