@@ -477,13 +477,20 @@ int parley__call_hangup_locked(parley_call *c) {
   return 0;
 }
 
+/* The call's copy, and its media's while started (under the lock: media comes and goes with it). */
 void parley__call_set_volume(parley_call *c, int volume_pct) {
+  pthread_mutex_lock(&c->eng->lock);
   atomic_store_explicit(&c->volume_pct, volume_pct, memory_order_relaxed);
+  if (c->media) atomic_store_explicit(&c->media->volume_pct, volume_pct, memory_order_relaxed);
+  pthread_mutex_unlock(&c->eng->lock);
 }
 
 int parley_call_set_mute(parley_call *c, bool mute) {
   if (!c) return PARLEY_EINVAL;
+  pthread_mutex_lock(&c->eng->lock);
   atomic_store_explicit(&c->muted, mute, memory_order_relaxed);
+  if (c->media) atomic_store_explicit(&c->media->muted, mute, memory_order_relaxed);
+  pthread_mutex_unlock(&c->eng->lock);
   return 0;
 }
 

@@ -47,8 +47,8 @@ struct parley_call {
   parley_engine *eng;
   parley_session *session; /* under eng->lock */
 
-  atomic_bool muted; /* parley_call_set_mute: any thread */
-  atomic_int volume_pct; /* parley__call_set_volume: any thread */
+  atomic_bool muted; /* parley_call_set_mute: any thread; media->muted follows (under eng->lock) */
+  atomic_int volume_pct; /* parley__call_set_volume: any thread; media->volume_pct follows */
 
   /* ---- under eng->lock ---- */
   parley_signaling_state sig;

@@ -28,8 +28,8 @@ int parley__call_media_new(parley_call *c, parley__call_media **out) {
   const parley_engine_config *ec = &c->eng->cfg;
   parley__call_media *m = calloc(1, sizeof *m);
   if (!m) return PARLEY_ENOMEM;
-  m->muted = &c->muted;
-  m->volume_pct = &c->volume_pct;
+  atomic_init(&m->muted, atomic_load(&c->muted));
+  atomic_init(&m->volume_pct, atomic_load(&c->volume_pct));
   int err = 0;
   parley__send_config sc;
   parley__send_config_init(&sc);

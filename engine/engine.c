@@ -116,7 +116,7 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
   }
   float *play = e->play;
   if (parley__recv_chain_process(m->recv, now, play) == 0) {
-    int vol = atomic_load_explicit(m->volume_pct, memory_order_relaxed); /* a room member's volume */
+    int vol = atomic_load_explicit(&m->volume_pct, memory_order_relaxed); /* a room member's volume */
     float g = (float)vol / 100.0f;
     if (vol != 100)
       for (size_t k = 0; k < e->frame_samples; k++) play[k] *= g;
@@ -130,7 +130,7 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
  * otherwise the call's own receive chain feeds it, linked at start), then capture -> send chain -> tx. */
 static void audio_send(parley_engine *e, parley__call_media *m, const float *in, const float *out, int64_t now) {
   if (e->echo_from_output) (void)parley__echo_playback(parley__send_chain_echo(m->send), out, e->frame_samples);
-  const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
+  const float *cap = atomic_load_explicit(&m->muted, memory_order_relaxed) ? e->silence : in;
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
   int n = parley__send_chain_process(m->send, cap, pk, PARLEY__SEND_MAX_PACKETS);
   uint8_t level = n > 0 ? parley__rtp_audio_level(cap, e->frame_samples) : 127;

@@ -68,8 +68,10 @@ typedef struct parley__call_media {
   parley__recv_chain *recv;
   parley__ring *tx; /* producer: audio thread; consumer: network thread */
   parley__ring *rx; /* producer: network thread; consumer: audio thread */
-  atomic_bool *muted; /* the call's flag (the call outlives its media) */
-  atomic_int *volume_pct; /* the call's playout volume, 0..200 (rooms: a member's volume); likewise */
+  /* The call's mute and playout volume (0..200; rooms: a member's volume), copied here by the call under
+   * eng->lock: not pointers into the call, which may be freed while a stalled period holds its media. */
+  atomic_bool muted;
+  atomic_int volume_pct;
   /* Published by the audio thread every few frames for get_stats (relaxed: independent counters). */
   atomic_int_least64_t jb_delay_us;
   atomic_uint_least64_t concealed;
