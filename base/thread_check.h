@@ -3,8 +3,8 @@
  * first checked call claims the role for the calling thread, and every later checked call must come
  * from that thread, until the role is released (handed over to another thread on purpose).
  *
- * Built in with PARLEY_THREAD_CHECKS (cmake -DPARLEY_THREAD_CHECKS=ON; .ci/run runs every test so);
- * otherwise the checks compile to nothing. A check reads pthread_self (no system call) and, on a
+ * Built in with PARLEY_THREAD_CHECKS (on by default when CMAKE_BUILD_TYPE is Debug, else cmake
+ * -DPARLEY_THREAD_CHECKS=ON; .ci/run runs every test so); otherwise the checks compile to nothing. A check reads pthread_self (no system call) and, on a
  * violation only, prints what was called from where and aborts: allowed on the audio path. */
 #ifndef PARLEY_BASE_THREAD_CHECK_H
 #define PARLEY_BASE_THREAD_CHECK_H

@@ -57,6 +57,7 @@
 #include "base/rng.h"
 #include "parley/parley.h"
 #include "sim/relay_udp.h"
+#include "sim/sdp_via.h"
 #include "transport/events.h"
 #include "transport/liveness.h"
 #include "sim/simcall.h"
@@ -359,43 +360,6 @@ static void strip_candidates(const char *in, char *out, size_t cap) {
   out[o] = '\0';
 }
 
-/* Finds the first IPv4 host candidate's port in sdp, and rewrites every a=candidate line to point at
- * 127.0.0.1:relay_port. Returns the original port, or -1. */
-static int redirect_candidates(const char *in, char *out, size_t cap, int relay_port) {
-  size_t o = 0;
-  int port = -1;
-  for (const char *p = in; *p;) {
-    const char *eol = strchr(p, '\n');
-    size_t len = eol ? (size_t)(eol - p + 1) : strlen(p);
-    char line[512];
-    if (strncmp(p, "a=candidate:", 12) == 0 && len < sizeof line) {
-      memcpy(line, p, len);
-      line[len] = '\0';
-      char found[64], proto[16], addr[64], rest[256];
-      unsigned comp, prio;
-      int cport;
-      rest[0] = '\0';
-      if (sscanf(line, "a=candidate:%63s %u %15s %u %63s %d %255[^\r\n]", found, &comp, proto, &prio, addr, &cport,
-                 rest) >= 6 &&
-          strcmp(addr, "127.0.0.1") == 0) {
-        if (port < 0) port = cport;
-        int n = snprintf(out + o, cap - o, "a=candidate:%s %u %s %u 127.0.0.1 %d %s\r\n", found, comp, proto, prio,
-                         relay_port, rest);
-        if (n < 0 || (size_t)n >= cap - o) return -1;
-        o += (size_t)n;
-      }
-      p += len;
-      continue;
-    }
-    if (o + len >= cap) return -1;
-    memcpy(out + o, p, len);
-    o += len;
-    p += len;
-  }
-  out[o] = '\0';
-  return port;
-}
-
 static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef *net) {
   int rc = 1;
   parley_engine_config cfg;
@@ -454,8 +418,9 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef 
   parley__relay_udp_config rcfg;
   memset(&rcfg, 0, sizeof rcfg);
   char bport_text[32];
-  int bport = redirect_candidates(answer, answer_a, sizeof answer_a, 1); /* port learned here; text redone below */
-  if (bport <= 0) {
+  char bip[PARLEY__VIA_IP_MAX];
+  int bport = 0;
+  if (parley__via_first_candidate(answer, bip, sizeof bip, &bport) != 0 || strcmp(bip, "127.0.0.1") != 0) {
     fprintf(stderr, "disconnect --real: no 127.0.0.1 candidate in B's answer\n");
     goto out;
   }
@@ -484,12 +449,13 @@ static int run_real(bench_report *rep, int seconds, uint64_t seed, const netdef 
   struct sockaddr_storage ls;
   if (parley__relay_udp_listen_addr(rt.u, &ls) < 0) goto out;
   int lport = ls.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ls)->sin_port) : -1;
-  if (redirect_candidates(answer, answer_a, sizeof answer_a, lport) != bport) goto out;
+  if (lport < 0 || parley__via_sdp_rewrite(answer, "127.0.0.1", lport, answer_a, sizeof answer_a) < 0) goto out;
   /* B's one candidate for A: the relay's forward socket (A's first candidate line, readdressed). */
   struct sockaddr_storage fs;
   if (parley__relay_udp_forward_local_addr(rt.u, &fs) < 0 || fs.ss_family != AF_INET) goto out;
   static char offer_redir[8192];
-  if (redirect_candidates(offer, offer_redir, sizeof offer_redir, ntohs(((struct sockaddr_in *)&fs)->sin_port)) < 0)
+  if (parley__via_sdp_rewrite(offer, "127.0.0.1", ntohs(((struct sockaddr_in *)&fs)->sin_port), offer_redir,
+                              sizeof offer_redir) < 0)
     goto out;
   const char *cl = strstr(offer_redir, "a=candidate:");
   char cand[512];

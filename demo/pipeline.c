@@ -3,7 +3,6 @@
  * in simulated time, faster than real time, and a report of what each stage did.
  * Single-threaded: the FILE device runs stepped, one frame per simulated tick. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "engine/device.h"
 #include "engine/pipeline.h"
 #include "parley/parley.h"
+#include "sim/cli.h"
 #include "sim/impair.h"
 
 #define MAX_FLIGHT 1024
@@ -90,32 +90,6 @@ static void process(void *user, const float *in, float *out, size_t frames) {
   d->now_us += d->frame_us;
 }
 
-static void usage(FILE *to) {
-  fprintf(to,
-          "usage: parley-pipeline --in FILE.wav --out FILE.wav [options]\n"
-          "Runs a speech file through parley's audio pipeline over a simulated network, in simulated time.\n"
-          "  --in FILE        mono or stereo WAV (or FLAC) at 8, 16, 32, 44.1 or 48 kHz\n"
-          "  --out FILE       received audio, 16-bit mono WAV at the input's rate\n"
-          "  --frame-ms N     10 or 20 (default 20)\n"
-          "  --delay MS       one-way base delay (default 40)\n"
-          "  --jitter MS      Gaussian jitter, standard deviation (default 15)\n"
-          "  --loss PCT       mean loss, bursty Gilbert-Elliott (default 3)\n"
-          "  --burst N        mean burst length in packets (default 1.5)\n"
-          "  --seed N         network seed (default 1)\n");
-}
-
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
-  char *end = NULL;
-  errno = 0;
-  double v = s ? strtod(s, &end) : 0;
-  if (!s || errno || end == s || *end || v < lo || v > hi) {
-    fprintf(stderr, "parley-pipeline: %s: '%s' is not a number in %g..%g\n", opt, s ? s : "", lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 static parley__device *open_device(const char *in, const char *out, size_t period, demo *d, int *err) {
   parley__device_config dc;
   parley__device_config_init(&dc, PARLEY__DEVICE_FILE);
@@ -132,36 +106,32 @@ static parley__device *open_device(const char *in, const char *out, size_t perio
 
 int main(int argc, char **argv) {
   const char *in = NULL, *out = NULL;
-  double frame_ms = 20, delay = 40, jitter = 15, loss = 3, burst = 1.5, seed = 1;
-  for (int i = 1; i < argc; i += 2) { /* every option takes one value */
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int bad = 0;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--in")) in = v;
-    else if (!strcmp(a, "--out")) out = v;
-    else if (!strcmp(a, "--frame-ms")) bad = parse_num(a, v, 10, 20, &frame_ms);
-    else if (!strcmp(a, "--delay")) bad = parse_num(a, v, 0, 10000, &delay);
-    else if (!strcmp(a, "--jitter")) bad = parse_num(a, v, 0, 1000, &jitter);
-    else if (!strcmp(a, "--loss")) bad = parse_num(a, v, 0, 99, &loss);
-    else if (!strcmp(a, "--burst")) bad = parse_num(a, v, 1, 100, &burst);
-    else if (!strcmp(a, "--seed")) bad = parse_num(a, v, 0, 1e15, &seed);
-    else {
-      fprintf(stderr, "parley-pipeline: unknown option '%s'\n", a);
-      usage(stderr);
-      return 2;
-    }
-    if (bad) return 2;
-  }
-  if (!in || !out) {
-    usage(stderr);
+  double delay = 40, jitter = 15, loss = 3, burst = 1.5;
+  uint64_t seed = 1;
+  int frame = 1; /* choice index: 20 ms */
+  static const char usage[] = "parley-pipeline --in FILE.wav --out FILE.wav [options]\n"
+                              "Runs a speech file through parley's audio pipeline over a simulated network, in "
+                              "simulated time.";
+  const parley__cli_opt opts[] = {
+      {"in", PARLEY__CLI_STRING, &in, "FILE", "mono or stereo WAV (or FLAC) at 8, 16, 32, 44.1 or 48 kHz", 0, 0},
+      {"out", PARLEY__CLI_STRING, &out, "FILE", "received audio, 16-bit mono WAV at the input's rate", 0, 0},
+      {"frame-ms", PARLEY__CLI_CHOICE, &frame, "10|20", "frame size (default 20)", 0, 0},
+      {"delay", PARLEY__CLI_DOUBLE, &delay, "MS", "one-way base delay (default 40)", 0, 10000},
+      {"jitter", PARLEY__CLI_DOUBLE, &jitter, "MS", "Gaussian jitter, standard deviation (default 15)", 0, 1000},
+      {"loss", PARLEY__CLI_DOUBLE, &loss, "PCT", "mean loss, bursty Gilbert-Elliott (default 3)", 0, 99},
+      {"burst", PARLEY__CLI_DOUBLE, &burst, "N", "mean burst length in packets (default 1.5)", 1, 100},
+      {"seed", PARLEY__CLI_U64, &seed, "N", "network seed (default 1)", 0, 0},
+  };
+  int first = argc;
+  int parsed = parley__cli_parse(usage, opts, sizeof opts / sizeof opts[0], argc, argv, &first);
+  if (parsed != 0) return parsed == 1 ? 0 : 2; /* --help, or a usage error (said, with the help) */
+  if (first < argc || !in || !out) {
+    if (first < argc) fprintf(stderr, "parley-pipeline: unexpected argument '%s'\n", argv[first]);
+    else fprintf(stderr, "parley-pipeline: --in and --out are required\n");
+    fprintf(stderr, "(see parley-pipeline --help)\n");
     return 2;
   }
-  if (frame_ms != 10 && frame_ms != 20) {
-    fprintf(stderr, "parley-pipeline: --frame-ms must be 10 or 20\n");
-    return 2;
-  }
+  double frame_ms = frame ? 20 : 10;
 
   demo d = {0};
   int err = 0;
@@ -195,7 +165,7 @@ int main(int argc, char **argv) {
   }
   d.send = parley__send_chain_new(&sc, &err);
   if (d.send) d.recv = parley__recv_chain_new(&rc, &err);
-  if (d.recv) d.net = parley__impair_new(&ic, (uint64_t)seed, &err);
+  if (d.recv) d.net = parley__impair_new(&ic, seed, &err);
   d.air = calloc(MAX_FLIGHT, sizeof *d.air);
   if (!d.send || !d.recv || !d.net || !d.air) {
     fprintf(stderr, "parley-pipeline: cannot build the pipeline at %d Hz: %s\n", rate,
@@ -239,8 +209,8 @@ int main(int argc, char **argv) {
   double secs = (double)d.frames * frame_ms / 1000;
   printf("parley-pipeline: %s -> %s, %d Hz, %d ms frames, %.2f s of audio in %.2f s simulated\n", in, out, rate,
          (int)frame_ms, secs, (double)d.now_us / 1e6);
-  printf("network: %.0f ms delay, %.0f ms jitter (sd), %.1f %% bursty loss (mean burst %.1f), seed %.0f\n\n", delay,
-         jitter, loss, burst, seed);
+  printf("network: %.0f ms delay, %.0f ms jitter (sd), %.1f %% bursty loss (mean burst %.1f), seed %llu\n\n", delay,
+         jitter, loss, burst, (unsigned long long)seed);
   printf("%-26s %s\n", "stage", "what happened");
   printf("%-26s %llu frames, %llu voiced (VAD)\n", "capture + preprocess", (unsigned long long)ss.frames,
          (unsigned long long)ss.voice_frames);

@@ -46,6 +46,7 @@ void parley__call_drain_events(parley_call *c) {
 }
 
 void parley__call_post_signaling(parley_call *c, parley__sdp_op op) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   parley__event ev;
   int r = parley__signaling_apply(&c->sig, op, now_us(c->eng), &ev);
   if (r == 1) parley__engine_post(c->eng, c, &ev);
@@ -63,6 +64,7 @@ void parley__call_release_input(parley_call *c) {
 /* ---- ICE callbacks (network or app thread, under lock) ---- */
 
 void parley__call_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (parley__call_turn_send(c, local, dst, buf, len) || c->eng->relay_only) return; /* call_turn.c */
   if (local < 0 || local >= c->nsocks || c->socks[local].fd < 0) return;
   parley__udp_error uerr;
@@ -222,6 +224,7 @@ int64_t parley__call_net_deadline(parley_call *c, int64_t now) {
 }
 
 void parley__call_demux(parley_call *c, int local, const parley__netaddr *src, uint8_t *buf, size_t n, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   switch (parley__demux_classify(buf, n)) {
   case PARLEY__DEMUX_STUN: (void)parley__ice_receive(c->ice, local, src, buf, n, now); break;
   case PARLEY__DEMUX_RTP:
@@ -237,6 +240,8 @@ void parley__call_demux(parley_call *c, int local, const parley__netaddr *src, u
 }
 
 void parley__call_net_service(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_NET_THREAD(c->eng);
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->ice) return;
   uint8_t buf[2048];
   for (int i = 0; i < c->nsocks; i++) {
@@ -310,6 +315,7 @@ static void teardown(parley_call *c, bool send_bye) {
 }
 
 void parley__call_destroy(parley_call *c) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   teardown(c, true);
   parley__dispatch_unregister(c->eng, &c->tgt);
   free(c);
@@ -346,7 +352,7 @@ int parley_call_new(parley_engine *e, parley_call **out) {
   c->loss_hint_pct = oc.expected_loss_pct; /* until the peer reports */
   c->loss_tracked = oc.expected_loss_pct / 100.0;
   c->rtt_ms = -1;
-  c->fraction_lost = -1;
+  c->fraction_lost = c->fraction_lost_received = -1;
   c->ssrc = rand32();
   c->seq = c->first_seq = (uint16_t)rand32();
   c->sess_id = rand32() & 0x7fffffffu;
@@ -455,6 +461,7 @@ int parley_call_hangup(parley_call *c) {
 }
 
 int parley__call_hangup_locked(parley_call *c) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   parley_engine *e = c->eng;
   if (c->hungup) return PARLEY_ESTATE;
   int64_t now = now_us(e);
@@ -470,13 +477,20 @@ int parley__call_hangup_locked(parley_call *c) {
   return 0;
 }
 
+/* The call's copy, and its media's while started (under the lock: media comes and goes with it). */
 void parley__call_set_volume(parley_call *c, int volume_pct) {
+  pthread_mutex_lock(&c->eng->lock);
   atomic_store_explicit(&c->volume_pct, volume_pct, memory_order_relaxed);
+  if (c->media) atomic_store_explicit(&c->media->volume_pct, volume_pct, memory_order_relaxed);
+  pthread_mutex_unlock(&c->eng->lock);
 }
 
 int parley_call_set_mute(parley_call *c, bool mute) {
   if (!c) return PARLEY_EINVAL;
+  pthread_mutex_lock(&c->eng->lock);
   atomic_store_explicit(&c->muted, mute, memory_order_relaxed);
+  if (c->media) atomic_store_explicit(&c->media->muted, mute, memory_order_relaxed);
+  pthread_mutex_unlock(&c->eng->lock);
   return 0;
 }
 

@@ -183,6 +183,7 @@ int64_t parley__call_dtls_deadline(const parley_call *c, int64_t now) {
 }
 
 void parley__call_dtls_service(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->dtls) return;
   if (c->dtls_early_len) { /* what came before our session */
     size_t n = c->dtls_early_len;

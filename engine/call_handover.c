@@ -102,6 +102,7 @@ int parley__call_regather(parley_call *c, int64_t now, bool *lost_selected) {
 }
 
 void parley__call_network_changed(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->ice || c->hungup) return;
   bool lost = false;
   if (parley__call_regather(c, now, &lost) == 0) return;
@@ -124,6 +125,7 @@ int64_t parley__call_handover_deadline(const parley_call *c) {
 }
 
 void parley__call_handover_service(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->handover_due_us || !c->ice) return;
   if (resumed(c)) {
     c->handover_due_us = 0;

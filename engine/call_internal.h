@@ -47,8 +47,8 @@ struct parley_call {
   parley_engine *eng;
   parley_session *session; /* under eng->lock */
 
-  atomic_bool muted; /* parley_call_set_mute: any thread */
-  atomic_int volume_pct; /* parley__call_set_volume: any thread */
+  atomic_bool muted; /* parley_call_set_mute: any thread; media->muted follows (under eng->lock) */
+  atomic_int volume_pct; /* parley__call_set_volume: any thread; media->volume_pct follows */
 
   /* ---- under eng->lock ---- */
   parley_signaling_state sig;
@@ -100,6 +100,7 @@ struct parley_call {
 
   /* RTP / RTCP */
   int pt;          /* negotiated Opus payload type */
+  int remote_ptime_ms;    /* the peer's a=ptime (0: absent): the packets we send, when we code it */
   int remote_maxptime_ms; /* the peer's a=maxptime (0: absent): bounds the packets we send */
   /* RTP header extensions both sides agreed (ids 1..14, 0 = off) and the mid the mid extension carries. */
   uint8_t ext_audio_level, ext_mid;
@@ -122,6 +123,7 @@ struct parley_call {
 
   /* stats */
   double rtt_ms, fraction_lost;
+  double fraction_lost_received; /* the fraction lost in our latest report of the peer's stream; -1 before */
   double loss_tracked; /* the encoder's FEC loss hint state (parley__loss_hint_update) */
   int loss_hint_pct;
   uint16_t first_seq;       /* our first RTP sequence number */

@@ -24,26 +24,18 @@ void parley__call_media_free(parley__call_media *m) {
 
 void parley__call_media_free_any(void *m) { parley__call_media_free(m); }
 
-/* The Opus packet length we send: our frame, or the longest of 10 and 5 ms under the peer's
- * a=maxptime (0: none said) when our frame is longer; 5 ms when even that is over it (the shortest
- * we code). */
-static int packet_ms_for(int frame_ms, int remote_maxptime_ms) {
-  if (remote_maxptime_ms <= 0 || remote_maxptime_ms >= frame_ms) return frame_ms;
-  return remote_maxptime_ms >= 10 ? 10 : 5;
-}
-
 int parley__call_media_new(parley_call *c, parley__call_media **out) {
   const parley_engine_config *ec = &c->eng->cfg;
   parley__call_media *m = calloc(1, sizeof *m);
   if (!m) return PARLEY_ENOMEM;
-  m->muted = &c->muted;
-  m->volume_pct = &c->volume_pct;
+  atomic_init(&m->muted, atomic_load(&c->muted));
+  atomic_init(&m->volume_pct, atomic_load(&c->volume_pct));
   int err = 0;
   parley__send_config sc;
   parley__send_config_init(&sc);
   sc.device_rate_hz = c->eng->rate_hz;
   sc.frame_ms = ec->frame_ms;
-  sc.packet_ms = packet_ms_for(ec->frame_ms, c->remote_maxptime_ms);
+  sc.packet_ms = parley__send_packet_ms(ec->frame_ms, c->remote_ptime_ms, c->remote_maxptime_ms);
   sc.opus.low_delay = ec->low_delay;
   sc.echo.aec = ec->echo_cancellation;
   if (ec->echo_tail_ms) sc.echo.tail_ms = ec->echo_tail_ms;
@@ -90,6 +82,7 @@ static int selected(parley_call *c, int *local, parley__netaddr *remote) {
 }
 
 void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   int local;
   parley__netaddr remote;
   if (!c->tx_srtp || selected(c, &local, &remote) != 0) return;
@@ -104,6 +97,7 @@ void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
     parley__rtp_rx_make_report(&c->rx, &rep);
     blk.ssrc = c->remote_ssrc;
     blk.fraction_lost = rep.fraction_lost;
+    c->fraction_lost_received = rep.fraction_lost / 256.0;
     blk.cumulative_lost = rep.cumulative_lost;
     blk.ext_highest_seq = rep.ext_highest_seq;
     blk.jitter = rep.jitter;
@@ -130,6 +124,7 @@ void parley__call_send_rtcp(parley_call *c, int64_t now, bool bye) {
 }
 
 void parley__call_on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->rx_srtp) return;
   int n = parley__srtp_unprotect_rtcp(c->rx_srtp, buf, len);
   if (n < 0) return;
@@ -158,6 +153,7 @@ void parley__call_on_rtcp(parley_call *c, uint8_t *buf, size_t len, int64_t now)
 }
 
 void parley__call_on_rtp(parley_call *c, uint8_t *buf, size_t len, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->rx_srtp || len < PARLEY__RTP_FIXED_HEADER_LEN) return;
   uint32_t ssrc_clear = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 | (uint32_t)buf[10] << 8 | buf[11];
   int n = parley__srtp_unprotect_rtp(c->rx_srtp, buf, len);
@@ -198,6 +194,7 @@ void parley__call_on_rtp(parley_call *c, uint8_t *buf, size_t len, int64_t now) 
 #define EXT_BODY_MAX 20
 
 void parley__call_drain_tx(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   int local;
   parley__netaddr remote;
   bool ok = c->tx_srtp && selected(c, &local, &remote) == 0;
@@ -261,6 +258,7 @@ int parley_call_get_stats(parley_call *c, parley_call_stats *out) {
   out->audio_level_received = c->audio_level_received;
   out->voice_received = c->voice_received;
   out->fraction_lost = c->fraction_lost;
+  out->fraction_lost_received = c->fraction_lost_received;
   out->loss_received = out->loss_sent = -1;
   out->packets_lost_sent = -1;
   if (c->rx_valid) {

@@ -286,6 +286,7 @@ static int pick_crypto(const parley__sdp_media *m, parley__sdes_crypto *out) {
 }
 
 static void add_candidates(parley_call *c, const parley__sdp_media *m, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   for (size_t i = 0; i < m->candidate_count; i++) {
     parley__ice_candidate ic;
     if (parley__ice_candidate_from_sdp(&ic, &m->candidates[i]) == 0) {
@@ -427,6 +428,7 @@ int parley_call_set_remote_description(parley_call *c, parley_sdp_type type, con
   }
   add_candidates(c, m, now);
   c->pt = m->opus_pt;
+  c->remote_ptime_ms = (int)m->ptime_ms;
   c->remote_maxptime_ms = (int)m->maxptime_ms;
   /* An offer's extensions are what our answer accepts (it mirrors them); an answer's are the agreement. */
   c->ext_audio_level = m->ext_audio_level;

@@ -247,6 +247,7 @@ static void tcp_read(parley_call *c, parley__call_relay *r, int64_t now) {
 }
 
 void parley__call_turn_service(parley_call *c, int64_t now) {
+  PARLEY__ENGINE_LOCKED(c->eng);
   for (int i = 0; i < c->nrelays; i++) {
     parley__call_relay *r = &c->relays[i];
     tcp_read(c, r, now);

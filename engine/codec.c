@@ -71,7 +71,7 @@ void parley__encoder_config_init(parley__encoder_config *cfg) {
 
 static bool config_ok(const parley__encoder_config *c) {
   return rate_ok(c->rate_hz) && (c->channels == 1 || c->channels == 2) &&
-         (c->frame_ms == 5 || c->frame_ms == 10 || c->frame_ms == 20) && bitrate_ok(c->bitrate_bps) &&
+         parley__opus_frame_ms_ok(c->frame_ms) && bitrate_ok(c->bitrate_bps) &&
          c->complexity >= 0 && c->complexity <= 10 && c->expected_loss_pct >= 0 &&
          c->expected_loss_pct <= 100;
 }
@@ -135,8 +135,8 @@ static void apply_pending(parley__encoder *e) {
 /* Decides whether the packet just encoded goes on the wire (its length) or not (0).
  * libopus: "If the return value is 2 bytes or less, then the packet does not need to be transmitted
  * (DTX)"; a 1-byte packet decodes exactly as a lost one. During DTX, SILK also emits a comfort-noise
- * update every 20 frames: every 400 ms with 20 ms frames, but every 200 ms with 10 ms frames
- * (measured with 1.3.1). We keep the first update of each DTX run and then at most one per 400 ms,
+ * update every 20 frames (SILK's MAX_CONSECUTIVE_DTX counts frames, not time): every 400 ms with
+ * 20 ms frames, but every 200 ms with 10 ms frames. We keep the first update of each DTX run and then at most one per 400 ms,
  * so both frame sizes cost the same in silence; a dropped update only makes the receiver conceal
  * with slightly older noise parameters, as after any loss. */
 static int dtx_filter(parley__encoder *e, opus_int32 n) {

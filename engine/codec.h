@@ -18,13 +18,14 @@
 #include <stdint.h>
 
 /* Largest packet one 5, 10 or 20 ms Opus frame can produce: 1275 bytes of frame plus the TOC byte
- * (RFC 6716, section 3.2.1). Output buffers for parley__encoder_encode must be at least this big. */
+ * (RFC 6716, section 3.2.1). Output buffers for parley__encoder_encode must be at least this big; with
+ * 40 and 60 ms frames libopus lowers the bitrate to fit (far above any voice rate). */
 #define PARLEY__OPUS_MAX_PACKET 1276
 
 typedef struct parley__encoder_config {
   int rate_hz;            /* 8000, 12000, 16000, 24000 or 48000; default 48000 */
   int channels;           /* 1 or 2; default 1 */
-  int frame_ms;           /* 5, 10 or 20; default 20 */
+  int frame_ms;           /* 5, 10, 20, 40 or 60; default 20 */
   int bitrate_bps;        /* 6000 .. 510000 (whole stream); default 32000 */
   int complexity;         /* 0 .. 10; default 9 (see codec.c for why) */
   bool inband_fec;        /* SILK in-band FEC (LBRR); default on */
@@ -76,6 +77,12 @@ int parley__encoder_frame_samples(const parley__encoder *e);
 /* Whether the last encoded frame was DTX (skipped or a comfort-noise update; OPUS_GET_IN_DTX).
  * Owning thread, real-time safe. */
 bool parley__encoder_in_dtx(parley__encoder *e);
+
+/* The frame lengths the encoder codes, each sent as one packet: 5, 10, 20, 40 and 60 ms (2.5 ms is not
+ * offered; longer packets would take several frames). */
+static inline bool parley__opus_frame_ms_ok(int ms) {
+  return ms == 5 || ms == 10 || ms == 20 || ms == 40 || ms == 60;
+}
 
 /* Longest Opus packet (RFC 6716, 3.2.5: up to 120 ms of frames). */
 #define PARLEY__OPUS_MAX_FRAME_MS 120

@@ -145,6 +145,7 @@ void parley__device_flag(parley__device *d, unsigned flag, int err) {
 }
 
 void parley__device_count_frames(parley__device *d, size_t frames) {
+  PARLEY__OWNER_CHECK(&d->rt_owner, "a device period (the device's real-time thread)");
   atomic_fetch_add_explicit(&d->frames, frames, memory_order_relaxed);
 }
 
@@ -255,6 +256,7 @@ int parley__device_stop(parley__device *d) {
     if (e == 0) e = fe;
   }
   d->running = false;
+  PARLEY__OWNER_RELEASE(&d->rt_owner); /* the next start's thread takes over */
   collect(d);
   parley__device_queue(d, PARLEY__DEVICE_EV_STOPPED, 0);
   return e;

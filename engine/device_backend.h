@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/thread_check.h"
 #include "engine/device.h"
 
 /* Real-time -> control flags (atomic bits in parley__device.rt_flags). */
@@ -67,6 +68,7 @@ struct parley__device {
   bool finished; /* control thread: FINISHED queued for this run */
 
   /* Real-time side -> control thread. */
+  parley__owner rt_owner; /* debug builds: the thread running periods, from start to stop */
   atomic_uint rt_flags;
   atomic_int rt_err;
   atomic_uint_least64_t frames;

@@ -7,7 +7,7 @@
  *
  * Periods on JACK: PortAudio's JACK host runs its buffer processor in "unknown host buffer size" mode,
  * which with a fixed framesPerBuffer delays the output by one whole buffer even when JACK's period is
- * exactly ours (measured: one extra period mouth-to-ear, `parley-bench latency`). So on JACK the
+ * exactly ours (one extra period mouth-to-ear: `parley-bench latency` shows it on its jack path). So on JACK the
  * stream is opened with paFramesPerBufferUnspecified (PortAudio hands over JACK's own buffers) and the
  * callback adapts them to our period itself: when JACK's period equals ours, each callback is exactly
  * one process call with no added delay; otherwise (or after a buffer-size change) the output is

@@ -266,6 +266,7 @@ int parley__target_off(parley_engine *e, parley__target *t, int listener_id) {
 
 /* Runs the listeners of one event. ev_lock is NOT held on entry or exit. */
 static void deliver(parley_engine *e, parley__queued_event *q) {
+  if (e->disp_running) PARLEY__OWNER_CHECK(&e->disp_owner, "listeners (the dispatch thread)");
   pthread_mutex_lock(&e->ev_lock);
   void (*hook)(parley__target *, const parley_event *) = alive(e, q->target, q->serial) ? q->target->hook : NULL;
   pthread_mutex_unlock(&e->ev_lock);

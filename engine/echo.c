@@ -17,11 +17,13 @@
 #include <speex/speex_echo.h>
 #include <speex/speex_preprocess.h>
 
+#include "base/thread_check.h"
 #include "engine/echo_delay.h"
 #include "engine/echo_suppress.h"
 #include "parley/parley.h"
 
 struct parley__echo {
+  parley__owner owner; /* debug builds: the audio thread (playback and capture) */
   parley__echo_config cfg;
   SpeexEchoState *aec;             /* NULL when cfg.aec is off */
   SpeexPreprocessState *pp;        /* NULL when nothing in the preprocessor is enabled */
@@ -189,6 +191,7 @@ void parley__echo_free(parley__echo *e) {
 
 int parley__echo_playback(parley__echo *e, const float *far, size_t n) {
   if (!e || (!far && n > 0)) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&e->owner, "parley__echo_playback (the audio thread's)");
   /* Only the newest ref_cap samples can ever be read again. */
   size_t skip = n > e->ref_cap ? n - e->ref_cap : 0;
   uint64_t pos = e->far_written + skip;
@@ -309,6 +312,7 @@ static void gather_reference(parley__echo *e) {
 
 int parley__echo_capture(parley__echo *e, const float *near, float *out, bool *voice) {
   if (!e || !near || !out) return PARLEY_EINVAL;
+  PARLEY__OWNER_CHECK(&e->owner, "parley__echo_capture (the audio thread's)");
   size_t frame = (size_t)e->cfg.frame_samples;
   double ein = 0, eout = 0;
   for (size_t i = 0; i < frame; i++) {

@@ -31,7 +31,7 @@
  *    processing) + the next cycle's grid time is published as audio_next_end_us. A late period (the
  *    audio thread preempted, a callback delayed) therefore does not push the next drain a whole
  *    period past the catch-up period that follows it, which is what "last end + one period" did
- *    (measured: packets held 5-8 ms, the far jitter buffer growing by a frame for the rest of the
+ *    (packets held for milliseconds, and the far jitter buffer a frame longer for the rest of the
  *    call). A predicted time that passes without a new period is overdue: poll. Drift of a device
  *    clock against the monotonic clock over a block of 64 periods is negligible. Under eng->lock
  *    it services each call (call.c): STUN to the ICE agent, SRTP unprotect, RTP to the rx ring and the
@@ -114,9 +114,9 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
                                  it->arrival_us);
     parley__ring_release(m->rx);
   }
-  float *play = e->mix + e->frame_samples; /* second half of the scratch */
+  float *play = e->play;
   if (parley__recv_chain_process(m->recv, now, play) == 0) {
-    int vol = atomic_load_explicit(m->volume_pct, memory_order_relaxed); /* a room member's volume */
+    int vol = atomic_load_explicit(&m->volume_pct, memory_order_relaxed); /* a room member's volume */
     float g = (float)vol / 100.0f;
     if (vol != 100)
       for (size_t k = 0; k < e->frame_samples; k++) play[k] *= g;
@@ -130,7 +130,7 @@ static void audio_recv(parley_engine *e, parley__call_media *m, float *out, int6
  * otherwise the call's own receive chain feeds it, linked at start), then capture -> send chain -> tx. */
 static void audio_send(parley_engine *e, parley__call_media *m, const float *in, const float *out, int64_t now) {
   if (e->echo_from_output) (void)parley__echo_playback(parley__send_chain_echo(m->send), out, e->frame_samples);
-  const float *cap = atomic_load_explicit(m->muted, memory_order_relaxed) ? e->silence : in;
+  const float *cap = atomic_load_explicit(&m->muted, memory_order_relaxed) ? e->silence : in;
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
   int n = parley__send_chain_process(m->send, cap, pk, PARLEY__SEND_MAX_PACKETS);
   uint8_t level = n > 0 ? parley__rtp_audio_level(cap, e->frame_samples) : 127;
@@ -171,6 +171,7 @@ static void publish_next_end(parley_engine *e, int64_t end_us) {
 
 static void audio_process(void *user, const float *in, float *out, size_t frames) {
   parley_engine *e = user;
+  if (e->cfg.audio != PARLEY_AUDIO_APP_CALLBACK) PARLEY__OWNER_CHECK(&e->audio_owner, "an audio period");
   /* seq_cst pairs with parley__engine_detach_media: either it sees us busy, or we see its NULL. */
   atomic_store(&e->audio_busy, 1);
   if (frames == e->frame_samples) {
@@ -280,6 +281,8 @@ static int64_t input_end_hangup(parley_engine *e, int64_t now) {
 
 static void device_event(void *user, parley__device_event ev, int err) {
   parley_engine *e = user;
+  PARLEY__ENGINE_NET_THREAD(e);
+  PARLEY__ENGINE_LOCKED(e);
   if (ev == PARLEY__DEVICE_EV_FINISHED && e->cfg.input_file_end == PARLEY_INPUT_END_HANGUP) {
     /* Not at once: the file's last frames are still in the send chain, on the wire and in the peer's
      * jitter buffer, and a BYE ends the peer's playout. */
@@ -442,6 +445,7 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   e->clock = parley__clock_monotonic();
   e->next_serial = 1;
   pthread_mutex_init(&e->lock, NULL);
+  e->locked.lock = &e->lock;
   pthread_mutex_init(&e->ev_lock, NULL);
   pthread_cond_init(&e->ev_cond, NULL);
   if (oom) {
@@ -465,9 +469,9 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
     e->dev = open_device(e, e->frame_samples, &err);
     if (!e->dev) goto fail;
   }
-  e->mix = calloc(2 * e->frame_samples, sizeof(float));
+  e->play = calloc(e->frame_samples, sizeof(float));
   e->silence = calloc(e->frame_samples, sizeof(float));
-  if (!e->mix || !e->silence) {
+  if (!e->play || !e->silence) {
     err = PARLEY_ENOMEM;
     goto fail;
   }
@@ -540,7 +544,7 @@ void parley_engine_free(parley_engine *e) {
   if (e->wake_fd >= 0) close(e->wake_fd);
   if (e->netwatch_fd >= 0) close(e->netwatch_fd);
   if (e->event_fd >= 0) close(e->event_fd);
-  free(e->mix);
+  free(e->play);
   free(e->silence);
   free(e->str_input_device);
   free(e->str_output_device);

@@ -23,6 +23,7 @@
 #include "engine/mixer.h"
 #include "engine/pipeline.h"
 #include "base/ring.h"
+#include "base/thread_check.h"
 #include "parley/parley.h"
 #include "transport/events.h"
 #include "transport/netaddr.h"
@@ -67,8 +68,10 @@ typedef struct parley__call_media {
   parley__recv_chain *recv;
   parley__ring *tx; /* producer: audio thread; consumer: network thread */
   parley__ring *rx; /* producer: network thread; consumer: audio thread */
-  atomic_bool *muted; /* the call's flag (the call outlives its media) */
-  atomic_int *volume_pct; /* the call's playout volume, 0..200 (rooms: a member's volume); likewise */
+  /* The call's mute and playout volume (0..200; rooms: a member's volume), copied here by the call under
+   * eng->lock: not pointers into the call, which may be freed while a stalled period holds its media. */
+  atomic_bool muted;
+  atomic_int volume_pct;
   /* Published by the audio thread every few frames for get_stats (relaxed: independent counters). */
   atomic_int_least64_t jb_delay_us;
   atomic_uint_least64_t concealed;
@@ -142,6 +145,11 @@ typedef struct parley__retired {
   uint64_t cycle; /* audio_cycles when it was parked: freed once the count moves on */
 } parley__retired;
 
+/* Debug builds: aborts unless the calling thread holds e->lock. */
+#define PARLEY__ENGINE_LOCKED(e) PARLEY__GUARD_CHECK(&(e)->locked, __func__)
+/* Debug builds: aborts unless called on e's network thread. */
+#define PARLEY__ENGINE_NET_THREAD(e) PARLEY__OWNER_CHECK(&(e)->net_owner, __func__)
+
 struct parley_engine {
   parley_engine_config cfg;
   char *str_input_device, *str_output_device, *str_input_file, *str_output_file;
@@ -170,7 +178,7 @@ struct parley_engine {
   atomic_int_least64_t audio_next_end_us;
   int64_t phase_min_cur_us, phase_min_prev_us; /* audio thread: end offsets' minimum, this and last block */
   unsigned phase_block_n;                      /* audio thread: periods in the current block */
-  float *mix, *silence; /* audio thread scratch */
+  float *play, *silence; /* audio thread scratch, a period each: a call's playout; muted capture */
   /* Session mixer: published by the session (seq_cst, like slots); owned by the audio thread while
    * published. mixer_gen changes with every new mixer. */
   _Atomic(parley__mixer *) mixer;
@@ -185,6 +193,12 @@ struct parley_engine {
 
   /* network */
   pthread_mutex_t lock;
+  /* Debug builds (base/thread_check.h): the thread contracts of engine.c, dispatch.c, session.c and
+   * call*.c. audio_owner: the device's period thread (not with APP_CALLBACK, whose app may switch
+   * threads); net_owner: the network thread; disp_owner: the dispatch thread (PARLEY_DISPATCH_THREAD);
+   * locked: eng->lock held (PARLEY__ENGINE_LOCKED). */
+  parley__owner audio_owner, net_owner, disp_owner;
+  parley__guard locked;
   pthread_t net;
   bool net_running;
   atomic_bool net_stop;

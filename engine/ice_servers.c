@@ -11,35 +11,19 @@
 
 #include "engine/engine_internal.h"
 
-#define DEFAULT_PORT 3478
+#define DEFAULT_PORT "3478"
 
-/* host (brackets removed) and port from "HOST[:PORT]" or "[V6][:PORT]" ending at end. */
+/* host (brackets removed) and port from "HOST[:PORT]" or "[V6][:PORT]" ending at end: the port is
+ * optional in stun:/turn: URLs (RFC 7064, 7065), 3478 when absent; otherwise parley__hostport_split's
+ * rules, and port 0 is refused. */
 static int split_host(const char *p, const char *end, char *host, size_t cap, uint16_t *port) {
-  const char *hend, *rest;
-  if (*p == '[') {
-    hend = memchr(p, ']', (size_t)(end - p));
-    if (!hend) return PARLEY_EINVAL;
-    p++;
-    rest = hend + 1;
-  } else {
-    hend = memchr(p, ':', (size_t)(end - p));
-    if (!hend) hend = end;
-    rest = hend;
-  }
-  size_t n = (size_t)(hend - p);
-  if (n == 0 || n >= cap) return PARLEY_EINVAL;
-  memcpy(host, p, n);
-  host[n] = '\0';
-  *port = DEFAULT_PORT;
-  if (rest == end) return 0;
-  if (*rest != ':' || rest + 1 == end || end - rest > 6) return PARLEY_EINVAL;
-  unsigned v = 0;
-  for (const char *q = rest + 1; q < end; q++) {
-    if (*q < '0' || *q > '9') return PARLEY_EINVAL;
-    v = v * 10 + (unsigned)(*q - '0');
-  }
-  if (v == 0 || v > 65535) return PARLEY_EINVAL;
-  *port = (uint16_t)v;
+  char text[300];
+  size_t n = (size_t)(end - p);
+  const char *close = n && *p == '[' ? memchr(p, ']', n) : NULL;
+  bool has_port = close ? close + 1 < end && close[1] == ':' : memchr(p, ':', n) != NULL;
+  if (n + sizeof ":65535" > sizeof text) return PARLEY_EINVAL;
+  snprintf(text, sizeof text, "%.*s%s", (int)n, p, has_port ? "" : ":" DEFAULT_PORT);
+  if (parley__hostport_split(text, host, cap, port) != 0 || *port == 0) return PARLEY_EINVAL;
   return 0;
 }
 

@@ -34,7 +34,7 @@
 typedef struct parley__send_config {
   int device_rate_hz;          /* capture rate [48000] */
   int frame_ms;                /* device frame: 5, 10 or 20 [20] */
-  int packet_ms;               /* Opus frame and packet: 5, 10 or 20, at most frame_ms [0: frame_ms] */
+  int packet_ms;               /* Opus frame and packet: 5, 10, 20, 40 or 60 [0: frame_ms] */
   int resampler_quality;       /* speexdsp quality 0..10 [PARLEY__RESAMPLER_QUALITY_DEFAULT] */
   parley__echo_config echo;    /* rate_hz and frame_samples (blocks of 10 ms or the frame) are set by the chain */
   parley__encoder_config opus; /* rate_hz and frame_ms are set by the chain */
@@ -66,6 +66,10 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
 void parley__send_chain_free(parley__send_chain *s);
 /* Samples in one device frame (device_rate_hz * frame_ms / 1000). */
 size_t parley__send_chain_device_frame(const parley__send_chain *s);
+/* The packet length to send (parley__opus_frame_ms_ok) for the peer's a=ptime and a=maxptime (0: not
+ * said): ptime when we code it, else the nearest we do (the shorter on a tie); our frame_ms when there
+ * is no ptime; never over maxptime, or 5 ms when even that is. */
+int parley__send_packet_ms(int frame_ms, int ptime_ms, int maxptime_ms);
 /* Processes one device frame of capture (borrowed) and writes 0..PARLEY__SEND_MAX_PACKETS packets to
  * out (out_cap >= PARLEY__SEND_MAX_PACKETS). Returns the packet count or PARLEY_EINVAL/ENOSPC/ECODEC.
  * Audio thread, real-time safe. */

@@ -47,7 +47,7 @@ parley__send_chain *parley__send_chain_new(const parley__send_config *cfg, int *
   int packet_ms = cfg && cfg->packet_ms ? cfg->packet_ms : cfg ? cfg->frame_ms : 0;
   if (!cfg || !parley__device_rate_supported(cfg->device_rate_hz) ||
       (cfg->frame_ms != 5 && cfg->frame_ms != 10 && cfg->frame_ms != 20) ||
-      (packet_ms != 5 && packet_ms != 10 && packet_ms != 20) || packet_ms > cfg->frame_ms)
+      !parley__opus_frame_ms_ok(packet_ms))
     goto fail;
   e = PARLEY_ENOMEM;
   s = calloc(1, sizeof *s);
@@ -110,6 +110,16 @@ void parley__send_chain_free(parley__send_chain *s) {
 
 size_t parley__send_chain_device_frame(const parley__send_chain *s) { return s->device_frame; }
 parley__echo *parley__send_chain_echo(parley__send_chain *s) { return s->echo; }
+
+int parley__send_packet_ms(int frame_ms, int ptime_ms, int maxptime_ms) {
+  static const int coded[] = {5, 10, 20, 40, 60};
+  int want = ptime_ms > 0 ? ptime_ms : frame_ms, best = coded[0];
+  for (size_t i = 1; i < sizeof coded / sizeof coded[0]; i++) {
+    if (maxptime_ms > 0 && coded[i] > maxptime_ms) break;
+    if (abs(coded[i] - want) < abs(best - want)) best = coded[i];
+  }
+  return best;
+}
 
 int parley__send_chain_set_expected_loss(parley__send_chain *s, int pct) {
   return s ? parley__encoder_set_expected_loss(s->encoder, pct) : PARLEY_EINVAL;

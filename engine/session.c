@@ -105,6 +105,7 @@ int parley_session_join(parley_session *s, parley_call *c) {
 
 /* Under lock. */
 static int leave(parley_session *s, parley_call *c) {
+  PARLEY__ENGINE_LOCKED(s->eng);
   for (size_t i = 0; i < s->count; i++)
     if (s->members[i] == c) {
       s->members[i] = s->members[--s->count];
@@ -154,6 +155,8 @@ int parley_session_off(parley_session *s, int listener_id) {
 }
 
 void parley__session_poll(parley_engine *e) {
+  PARLEY__ENGINE_NET_THREAD(e);
+  PARLEY__ENGINE_LOCKED(e);
   parley_session *s = e->session;
   if (!s) return;
   uint32_t ids[PARLEY_SESSION_MAX_SPEAKERS];
@@ -171,6 +174,7 @@ void parley__session_poll(parley_engine *e) {
 }
 
 void parley__session_destroy(parley_engine *e) {
+  PARLEY__ENGINE_LOCKED(e);
   parley_session *s = e->session;
   if (!s) return;
   for (size_t i = 0; i < s->count; i++) parley__call_set_session(s->members[i], NULL);

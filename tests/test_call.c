@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sndfile.h>
@@ -110,6 +111,15 @@ static void loopback_cfg(parley_engine_config *cfg) {
   parley_engine_config_init(cfg);
   cfg->loopback_candidates = true;
   cfg->ipv6 = false;
+}
+
+/* Engines from ca and cb, and a call on each. */
+static void two_calls(const parley_engine_config *ca, const parley_engine_config *cb, parley_engine **ea,
+                      parley_engine **eb, parley_call **a, parley_call **b) {
+  cr_assert_eq(parley_engine_new(ca, ea), 0);
+  cr_assert_eq(parley_engine_new(cb, eb), 0);
+  cr_assert_eq(parley_call_new(*ea, a), 0);
+  cr_assert_eq(parley_call_new(*eb, b), 0);
 }
 
 /* a offers, b answers; both start. */
@@ -550,11 +560,8 @@ Test(call, trickled_candidates_connect, .timeout = 60) {
   parley_engine_config cfg;
   loopback_cfg(&cfg);
   parley_engine *ea, *eb;
-  cr_assert_eq(parley_engine_new(&cfg, &ea), 0);
-  cr_assert_eq(parley_engine_new(&cfg, &eb), 0);
   parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
+  two_calls(&cfg, &cfg, &ea, &eb, &a, &b);
   trickle_rec t;
   memset(&t, 0, sizeof t);
   pthread_mutex_init(&t.mu, NULL);
@@ -962,9 +969,10 @@ Test(call, input_file_waits_for_media_and_hangs_up_at_its_end, .timeout = 60) {
   unlink(out_path);
 }
 
-/* Engines of different frame sizes call each other: B (20 ms frames, 20 ms packets) talks speech_a to
- * A (10 ms frames and packets), A talks speech_b to B. Each plays the other's packets through the
- * time-scaled receive chain, whatever their duration: no a=ptime is refused or needs editing. */
+/* Engines of different frame sizes call each other: B (20 ms frames) talks speech_a to A (10 ms frames),
+ * A talks speech_b to B. Each sends at the other's a=ptime (A 20 ms packets, B 10 ms: DTX off, so B
+ * sends twice as many) and plays the other's packets through the time-scaled receive chain, whatever
+ * their duration: no a=ptime is refused or needs editing. */
 Test(call, ten_and_twenty_ms_engines_hear_each_other, .timeout = 60) {
   char out_a[] = "/tmp/parley_ts_XXXXXX.wav", out_b[] = "/tmp/parley_ts_XXXXXX.wav";
   make_tmp_wav(out_a);
@@ -975,16 +983,15 @@ Test(call, ten_and_twenty_ms_engines_hear_each_other, .timeout = 60) {
   ca.input_file = PARLEY_TEST_DATA "/speech_b_48k.wav";
   ca.output_file = out_a;
   ca.frame_ms = 10;
+  ca.opus_dtx = false;
   loopback_cfg(&cb);
   cb.audio = PARLEY_AUDIO_FILE;
   cb.input_file = PARLEY_TEST_DATA "/speech_a_48k.wav";
   cb.output_file = out_b;
+  cb.opus_dtx = false;
   parley_engine *ea, *eb;
-  cr_assert_eq(parley_engine_new(&ca, &ea), 0);
-  cr_assert_eq(parley_engine_new(&cb, &eb), 0);
   parley_call *a, *b;
-  cr_assert_eq(parley_call_new(ea, &a), 0);
-  cr_assert_eq(parley_call_new(eb, &b), 0);
+  two_calls(&ca, &cb, &ea, &eb, &a, &b);
   static char offer[8192], answer[8192];
   parley_sdp_error se;
   cr_assert_gt(parley_call_create_offer(b, offer, sizeof offer), 0);
@@ -1001,8 +1008,13 @@ Test(call, ten_and_twenty_ms_engines_hear_each_other, .timeout = 60) {
   parley_call_stats sa, sb;
   cr_assert_eq(parley_call_get_stats(a, &sa), 0);
   cr_assert_eq(parley_call_get_stats(b, &sb), 0);
-  cr_expect_gt(sa.packets_received, 40);
-  cr_expect_gt(sb.packets_received, 80);
+  cr_expect_gt(sa.packets_received, 80);
+  cr_expect_gt(sb.packets_received, 40);
+  cr_log_info("A (10 ms engine) sent %llu packets, B (20 ms engine) %llu", (unsigned long long)sa.packets_sent,
+              (unsigned long long)sb.packets_sent);
+  cr_expect(sa.packets_sent * 10 > sb.packets_sent * 4 && sa.packets_sent * 10 < sb.packets_sent * 6,
+            "A sent %llu packets, B %llu: not 20 and 10 ms", (unsigned long long)sa.packets_sent,
+            (unsigned long long)sb.packets_sent);
   cr_expect_eq(parley_call_free(a), 0);
   cr_expect_eq(parley_call_free(b), 0);
   parley_engine_free(ea);
@@ -1031,6 +1043,62 @@ Test(call, ten_and_twenty_ms_engines_hear_each_other, .timeout = 60) {
   }
   unlink(out_a);
   unlink(out_b);
+}
+
+/* The port of sdp's first 127.0.0.1 candidate. */
+static int loopback_port(const char *sdp) {
+  const char *p = strstr(sdp, " 127.0.0.1 ");
+  cr_assert_not_null(p, "no 127.0.0.1 candidate: %s", sdp);
+  return atoi(p + strlen(" 127.0.0.1 "));
+}
+
+/* The recent receive-side loss is the last RTCP interval's: in a network namespace of the test's own
+ * (gone with its process), nft drops a quarter of what A sends (and nothing of B's). B's recent figure
+ * shows that quarter while the path loses, and A's stays near 0; once the path is clean again, B's
+ * recent figure falls back while its whole-call figure keeps the loss. */
+Test(call, recent_receive_loss_follows_the_path, .timeout = 60) {
+  if (unshare(CLONE_NEWNET) != 0) cr_skip_test("no network namespace (not root?)");
+  cr_assert_eq(system("ip link set lo up"), 0);
+  parley_engine_config cfg;
+  loopback_cfg(&cfg);
+  cfg.opus_dtx = false; /* silence is sent too: 50 packets a second */
+  parley_engine *ea, *eb;
+  parley_call *a, *b;
+  two_calls(&cfg, &cfg, &ea, &eb, &a, &b);
+  static char offer[8192], answer[8192];
+  th_negotiate(a, b, offer, answer, sizeof offer);
+  sleep_ms(1500);
+  parley_call_stats sa, sb;
+  cr_assert_eq(parley_call_get_stats(b, &sb), 0);
+  cr_assert_gt(sb.packets_received, 20, "media flows");
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           "nft add table inet lossy && nft add chain inet lossy out '{ type filter hook output priority 0; }' && "
+           "nft add rule inet lossy out udp sport %d numgen random mod 100 '<' 25 drop",
+           loopback_port(offer));
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  sleep_ms(3500); /* at least two RTCP intervals wholly inside the loss */
+  cr_assert_eq(parley_call_get_stats(a, &sa), 0);
+  cr_assert_eq(parley_call_get_stats(b, &sb), 0);
+  cr_log_info("lossy path: B's recent receive loss %.3f (whole call %.3f), A's %.3f; A's sent stream as B "
+              "reported it %.3f", sb.fraction_lost_received, sb.loss_received, sa.fraction_lost_received,
+              sa.fraction_lost);
+  cr_expect(sb.fraction_lost_received >= 0.08 && sb.fraction_lost_received <= 0.45,
+            "B's recent receive loss %.3f with a quarter dropped", sb.fraction_lost_received);
+  cr_expect(sa.fraction_lost_received >= 0 && sa.fraction_lost_received <= 0.03,
+            "A's recent receive loss %.3f on a clean direction", sa.fraction_lost_received);
+  cr_assert_eq(system("nft delete table inet lossy"), 0);
+  sleep_ms(3500);
+  cr_assert_eq(parley_call_get_stats(b, &sb), 0);
+  cr_log_info("clean again: B's recent receive loss %.3f, whole call %.3f", sb.fraction_lost_received,
+              sb.loss_received);
+  cr_expect(sb.fraction_lost_received >= 0 && sb.fraction_lost_received <= 0.03, "B's recent receive loss %.3f",
+            sb.fraction_lost_received);
+  cr_expect_gt(sb.loss_received, 0.03, "the whole call's loss keeps what was lost");
+  cr_expect_eq(parley_call_free(a), 0);
+  cr_expect_eq(parley_call_free(b), 0);
+  parley_engine_free(ea);
+  parley_engine_free(eb);
 }
 
 /* Replaces the first `from` in sdp (in place; same length or shorter). */

@@ -59,7 +59,7 @@ Test(calltool, rewrite_moves_every_candidate_and_keeps_the_rest) {
   to_crlf(OFFER, crlf, sizeof crlf);
   const char *variants[2] = {OFFER, crlf};
   for (int v = 0; v < 2; v++) {
-    int n = parley__calltool_sdp_rewrite(variants[v], "10.1.2.3", 4000, out, sizeof out);
+    int n = parley__via_sdp_rewrite(variants[v], "10.1.2.3", 4000, out, sizeof out);
     cr_assert_gt(n, 0);
     cr_assert_eq((size_t)n, strlen(out));
     cr_assert_eq(count_char(out, '\n'), count_char(variants[v], '\n'), "one line out per line in");
@@ -85,57 +85,57 @@ Test(calltool, rewrite_moves_every_candidate_and_keeps_the_rest) {
 
 Test(calltool, rewrite_rejects_bad_input) {
   char out[4096], small[64];
-  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "not-an-ip", 4000, out, sizeof out), PARLEY_EINVAL);
-  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "10.0.0.1", 0, out, sizeof out), PARLEY_EINVAL);
-  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "10.0.0.1", 70000, out, sizeof out), PARLEY_EINVAL);
-  cr_assert_eq(parley__calltool_sdp_rewrite(NULL, "10.0.0.1", 4000, out, sizeof out), PARLEY_EINVAL);
-  cr_assert_eq(parley__calltool_sdp_rewrite(OFFER, "10.0.0.1", 4000, small, sizeof small), PARLEY_ENOSPC);
-  cr_assert_eq(parley__calltool_sdp_rewrite("v=0\ns=-\n", "10.0.0.1", 4000, out, sizeof out), PARLEY_EPARSE);
+  cr_assert_eq(parley__via_sdp_rewrite(OFFER, "not-an-ip", 4000, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__via_sdp_rewrite(OFFER, "10.0.0.1", 0, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__via_sdp_rewrite(OFFER, "10.0.0.1", 70000, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__via_sdp_rewrite(NULL, "10.0.0.1", 4000, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__via_sdp_rewrite(OFFER, "10.0.0.1", 4000, small, sizeof small), PARLEY_ENOSPC);
+  cr_assert_eq(parley__via_sdp_rewrite("v=0\ns=-\n", "10.0.0.1", 4000, out, sizeof out), PARLEY_EPARSE);
 }
 
 Test(calltool, split_hostport_takes_ipv4_and_bracketed_ipv6) {
-  char ip[PARLEY__CALLTOOL_IP_MAX];
+  char ip[PARLEY__VIA_IP_MAX];
   int port = -1;
-  cr_assert_eq(parley__calltool_split_hostport("127.0.0.1:9000", ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__via_split_hostport("127.0.0.1:9000", ip, sizeof ip, &port), 0);
   cr_expect_str_eq(ip, "127.0.0.1");
   cr_expect_eq(port, 9000);
-  cr_assert_eq(parley__calltool_split_hostport("192.0.2.255:0", ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__via_split_hostport("192.0.2.255:0", ip, sizeof ip, &port), 0);
   cr_expect_eq(port, 0);
-  cr_assert_eq(parley__calltool_split_hostport("[::1]:5004", ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__via_split_hostport("[::1]:5004", ip, sizeof ip, &port), 0);
   cr_expect_str_eq(ip, "::1");
   cr_expect_eq(port, 5004);
   const char *longest = "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"; /* 45 characters inside */
-  cr_assert_eq(parley__calltool_split_hostport(longest, ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__via_split_hostport(longest, ip, sizeof ip, &port), 0);
   cr_expect_str_eq(ip, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
   cr_expect_eq(port, 65535);
   const char *bad[] = {"9000", ":9000", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:9x", "host:1", "::1:5004",
                        "1.2.3.4.5:1", "127.0.0.1:-1", "127.0.0.1:+1", "[::1]", "[::1]5004", "[::1]:", "[127.0.0.1]:1",
                        "[::1:1", "[]:1", "[fe80::1%lo]:1", "[::1]:99999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    cr_expect_eq(parley__calltool_split_hostport(bad[i], ip, sizeof ip, &port), PARLEY_EINVAL, "%s", bad[i]);
-  cr_expect_eq(parley__calltool_split_hostport("127.0.0.1:1", ip, 16, &port), PARLEY_EINVAL, "ip buffer too small");
+    cr_expect_eq(parley__via_split_hostport(bad[i], ip, sizeof ip, &port), PARLEY_EINVAL, "%s", bad[i]);
+  cr_expect_eq(parley__via_split_hostport("127.0.0.1:1", ip, 16, &port), PARLEY_EINVAL, "ip buffer too small");
 }
 
 Test(calltool, first_candidate_is_the_first_udp_ipv4_one_else_ipv6) {
-  char ip[PARLEY__CALLTOOL_IP_MAX];
+  char ip[PARLEY__VIA_IP_MAX];
   int port = 0;
-  cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, sizeof ip, &port), 0);
+  cr_assert_eq(parley__via_first_candidate(OFFER, ip, sizeof ip, &port), 0);
   cr_assert_str_eq(ip, "127.0.0.1");
   cr_assert_eq(port, 46957, "tcp candidates are skipped, IPv4 comes before IPv6");
-  cr_assert_eq(parley__calltool_sdp_first_candidate("a=candidate:H6 1 udp 2122317822 2001:db8::7 40000 typ host\n"
+  cr_assert_eq(parley__via_first_candidate("a=candidate:H6 1 udp 2122317822 2001:db8::7 40000 typ host\n"
                                                     "a=candidate:H1 1 tcp 1518280447 10.0.0.1 9 typ host\n",
                                                     ip, sizeof ip, &port),
                0);
   cr_assert_str_eq(ip, "2001:db8::7");
   cr_assert_eq(port, 40000);
-  cr_assert_eq(parley__calltool_sdp_first_candidate("v=0\n", ip, sizeof ip, &port), PARLEY_ENOTFOUND);
-  cr_assert_eq(parley__calltool_sdp_first_candidate(OFFER, ip, 16, &port), PARLEY_EINVAL);
+  cr_assert_eq(parley__via_first_candidate("v=0\n", ip, sizeof ip, &port), PARLEY_ENOTFOUND);
+  cr_assert_eq(parley__via_first_candidate(OFFER, ip, 16, &port), PARLEY_EINVAL);
 }
 
 Test(calltool, rewrite_to_an_ipv6_relay) {
   static char out[4096];
   static parley__sdp after;
-  int n = parley__calltool_sdp_rewrite(OFFER, "2001:db8::9", 4000, out, sizeof out);
+  int n = parley__via_sdp_rewrite(OFFER, "2001:db8::9", 4000, out, sizeof out);
   cr_assert_gt(n, 0);
   cr_assert_not_null(strstr(out, "c=IN IP6 2001:db8::9\n"), "%s", out);
   cr_assert_not_null(strstr(out, "a=candidate:H0 1 udp 2122317823 2001:db8::9 4000 typ host generation 0"), "%s", out);

@@ -512,7 +512,7 @@ Test(codec, config_validation) {
     parley__encoder_config c;
   } bad[] = {
       {"rate 44100", def}, {"rate 0", def},      {"channels 0", def},   {"channels 3", def},
-      {"frame 15 ms", def}, {"frame 40 ms", def}, {"bitrate 100", def},  {"bitrate 1e6", def},
+      {"frame 15 ms", def}, {"frame 30 ms", def}, {"bitrate 100", def},  {"bitrate 1e6", def},
       {"complexity 11", def}, {"complexity -1", def}, {"loss 101", def}, {"loss -1", def},
   };
   bad[0].c.rate_hz = 44100;
@@ -520,7 +520,7 @@ Test(codec, config_validation) {
   bad[2].c.channels = 0;
   bad[3].c.channels = 3;
   bad[4].c.frame_ms = 15;
-  bad[5].c.frame_ms = 40;
+  bad[5].c.frame_ms = 30;
   bad[6].c.bitrate_bps = 100;
   bad[7].c.bitrate_bps = 1000000;
   bad[8].c.complexity = 11;

@@ -61,6 +61,9 @@ Test(lifetime, call_media_outlives_a_stalled_audio_period, .timeout = 30) {
   volatile parley__call_media *held = m;
   cr_expect_not_null(held->recv);
   cr_expect_not_null(held->rx);
+  /* What a period reads of the call itself (mute, volume) is the media's too, not the freed call's. */
+  cr_expect(!atomic_load(&held->muted));
+  cr_expect_eq(atomic_load(&held->volume_pct), 100);
   sleep_ms(300);
   cr_expect_eq(retired(ea), 1, "a stall of any length keeps it parked");
 

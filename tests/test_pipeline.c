@@ -503,39 +503,76 @@ Test(pipeline, timescaled_processing_never_allocates) {
 #endif
 }
 
-Test(pipeline, ten_ms_packets_from_a_twenty_ms_device_frame) {
-  /* A peer's a=maxptime:10 on a 20 ms engine: two 10 ms packets per device frame, timestamps 480 apart. */
+/* Sends 1 s of speech through a send chain of frame_ms device frames and packet_ms packets; every packet
+ * must hold packet_ms of audio (its TOC says so) and start packet_ms after the previous one, or a
+ * whole number of packets later after DTX. Returns the packet count. */
+static int packets_of(int frame_ms, int packet_ms) {
   parley__send_config sc;
   parley__send_config_init(&sc);
-  sc.frame_ms = 20;
-  sc.packet_ms = 10;
+  sc.frame_ms = frame_ms;
+  sc.packet_ms = packet_ms;
   sc.first_timestamp = 1000;
   int err = 0;
   parley__send_chain *s = parley__send_chain_new(&sc, &err);
   cr_assert_not_null(s, "%s", parley_strerror(err));
-  size_t n;
+  size_t n, dev = (size_t)frame_ms * 48;
+  uint32_t step = (uint32_t)packet_ms * 48;
   float *x = load_speech(&n);
   parley__send_packet pk[PARLEY__SEND_MAX_PACKETS];
   uint32_t next = 1000;
   int total = 0;
-  for (size_t k = 0; (k + 1) * 960 <= 48000; k++) {
-    int got = parley__send_chain_process(s, x + 48000 + k * 960, pk, PARLEY__SEND_MAX_PACKETS);
+  for (size_t k = 0; (k + 1) * dev <= 48000; k++) {
+    int got = parley__send_chain_process(s, x + 48000 + k * dev, pk, PARLEY__SEND_MAX_PACKETS);
     cr_assert_geq(got, 0);
     for (int i = 0; i < got; i++) {
-      cr_expect_eq(parley__packet_samples_48k(pk[i].data, pk[i].len), 480);
+      cr_expect_eq(parley__packet_samples_48k(pk[i].data, pk[i].len), (int)step);
       cr_expect_geq(pk[i].timestamp, next);
-      cr_expect_eq((pk[i].timestamp - 1000) % 480, 0u);
-      next = pk[i].timestamp + 480;
+      cr_expect_eq((pk[i].timestamp - 1000) % step, 0u);
+      next = pk[i].timestamp + step;
     }
     total += got;
   }
-  cr_expect_gt(total, 60, "%d packets in 1 s of speech", total);
   parley__send_chain_free(s);
-  parley__send_config_init(&sc);
-  sc.frame_ms = 10;
-  sc.packet_ms = 20; /* longer than the device frame */
-  cr_expect_null(parley__send_chain_new(&sc, &err));
   free(x);
+  return total;
+}
+
+Test(pipeline, packets_shorter_and_longer_than_the_device_frame) {
+  /* A peer's a=maxptime:10 on a 20 ms engine: two 10 ms packets per device frame. */
+  int n = packets_of(20, 10);
+  cr_expect_gt(n, 60, "%d 10 ms packets in 1 s of speech", n);
+  /* A peer's a=ptime:40 on a 20 ms engine, or 20 on a 10 ms one: a packet every other device frame. */
+  n = packets_of(20, 40);
+  cr_expect(n > 15 && n <= 25, "%d 40 ms packets in 1 s of speech", n);
+  n = packets_of(10, 20);
+  cr_expect(n > 30 && n <= 50, "%d 20 ms packets in 1 s of speech", n);
+  n = packets_of(20, 60);
+  cr_expect(n > 10 && n <= 17, "%d 60 ms packets in 1 s of speech", n);
+  parley__send_config sc;
+  parley__send_config_init(&sc);
+  sc.packet_ms = 30; /* not an Opus frame length */
+  int err = 0;
+  cr_expect_null(parley__send_chain_new(&sc, &err));
+  cr_expect_eq(err, PARLEY_EINVAL);
+}
+
+Test(pipeline, packet_length_follows_the_peers_ptime_within_maxptime) {
+  cr_expect_eq(parley__send_packet_ms(20, 0, 0), 20, "nothing said: our frame");
+  cr_expect_eq(parley__send_packet_ms(10, 0, 120), 10);
+  cr_expect_eq(parley__send_packet_ms(20, 40, 0), 40, "the peer's ptime");
+  cr_expect_eq(parley__send_packet_ms(20, 40, 120), 40);
+  cr_expect_eq(parley__send_packet_ms(10, 20, 120), 20);
+  cr_expect_eq(parley__send_packet_ms(20, 10, 0), 10);
+  cr_expect_eq(parley__send_packet_ms(20, 60, 0), 60);
+  cr_expect_eq(parley__send_packet_ms(20, 40, 30), 20, "maxptime bounds ptime");
+  cr_expect_eq(parley__send_packet_ms(20, 0, 10), 10, "maxptime under our frame");
+  cr_expect_eq(parley__send_packet_ms(20, 0, 15), 10);
+  cr_expect_eq(parley__send_packet_ms(20, 0, 7), 5);
+  cr_expect_eq(parley__send_packet_ms(20, 0, 3), 5, "5 ms when even that is over maxptime");
+  cr_expect_eq(parley__send_packet_ms(20, 30, 0), 20, "nearest we code, the shorter on a tie");
+  cr_expect_eq(parley__send_packet_ms(20, 50, 0), 40);
+  cr_expect_eq(parley__send_packet_ms(20, 100, 0), 60, "at most 60 ms");
+  cr_expect_eq(parley__send_packet_ms(20, 3, 0), 5);
 }
 
 Test(pipeline, fec_loss_hint_follows_the_reports) {

@@ -98,7 +98,7 @@ static double loopback_default_s(const calltool_opts *o) {
 
 static const char *opt_via(void *ctx, const char *v) {
   calltool_opts *o = ctx;
-  if (parley__calltool_split_hostport(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
+  if (parley__via_split_hostport(v, o->via_ip, sizeof o->via_ip, &o->via_port) != 0 || o->via_port == 0)
     return "wants a numeric HOST:PORT (IPv6 as [::1]:PORT)";
   o->via = v;
   return NULL;
@@ -442,13 +442,14 @@ static const char *fmt_or_na(char *buf, size_t cap, const char *fmt, double v, d
 void calltool_print_stats(const calltool_side *s) {
   parley_call_stats st;
   if (!s->call || parley_call_get_stats(s->call, &st) != 0) return;
-  char rtt[32], sent[32], recent[32], recv[32];
+  char rtt[32], sent[32], recent[32], recv[32], recv_recent[32];
   printf("  %s: rtt %s, loss sent %s over the call (%lld packets, peer-reported; %s in the last report), "
-         "received %s (%lld packets)\n",
+         "received %s (%lld packets; %s in the last report)\n",
          s->name, fmt_or_na(rtt, sizeof rtt, "%.1f ms", st.rtt_ms, 1),
          fmt_or_na(sent, sizeof sent, "%.1f %%", st.loss_sent, 100), (long long)(st.packets_lost_sent > 0 ? st.packets_lost_sent : 0),
          fmt_or_na(recent, sizeof recent, "%.1f %%", st.fraction_lost, 100),
-         fmt_or_na(recv, sizeof recv, "%.1f %%", st.loss_received, 100), (long long)st.packets_lost);
+         fmt_or_na(recv, sizeof recv, "%.1f %%", st.loss_received, 100), (long long)st.packets_lost,
+         fmt_or_na(recv_recent, sizeof recv_recent, "%.1f %%", st.fraction_lost_received, 100));
   printf("     jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n", st.jitter_ms,
          st.jitter_buffer_ms, (unsigned long long)st.concealed_frames, (unsigned long long)st.concealed_ms,
          (unsigned long long)st.fec_frames);
@@ -683,7 +684,7 @@ static int run_loopback(const calltool_opts *o) {
      * A is told the relay's forward socket is B. */
     char ip[64];
     int port;
-    if ((err = parley__calltool_sdp_first_candidate(offer, ip, sizeof ip, &port)) < 0) {
+    if ((err = parley__via_first_candidate(offer, ip, sizeof ip, &port)) < 0) {
       calltool_fail("A's candidate", err);
       goto out;
     }
@@ -692,7 +693,7 @@ static int run_loopback(const calltool_opts *o) {
       goto out;
     }
     if ((err = relay_addr(&relay, true, ip, &port)) < 0 ||
-        (err = parley__calltool_sdp_rewrite(offer, ip, port, rewritten, sizeof rewritten)) < 0) {
+        (err = parley__via_sdp_rewrite(offer, ip, port, rewritten, sizeof rewritten)) < 0) {
       calltool_fail("routing the offer through the relay", err);
       goto out;
     }
@@ -713,7 +714,7 @@ static int run_loopback(const calltool_opts *o) {
     char ip[64];
     int port;
     if ((err = relay_addr(&relay, false, ip, &port)) < 0 ||
-        (err = parley__calltool_sdp_rewrite(answer, ip, port, rewritten, sizeof rewritten)) < 0) {
+        (err = parley__via_sdp_rewrite(answer, ip, port, rewritten, sizeof rewritten)) < 0) {
       calltool_fail("routing the answer through the relay", err);
       goto out;
     }
@@ -833,7 +834,7 @@ static void signaling_error(const char *what, int err, size_t size) {
  * sdp itself. NULL (after a message) if it cannot be rewritten. */
 static const char *routed(const calltool_opts *o, const char *sdp, char *buf) {
   if (!o->via) return sdp;
-  int err = parley__calltool_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
+  int err = parley__via_sdp_rewrite(sdp, o->via_ip, o->via_port, buf, SDP_CAP);
   if (err >= 0) return buf;
   if (err == PARLEY_ENOSPC) signaling_error("routing through the relay", err, strlen(sdp));
   else fprintf(stderr, "parley-call: routing through the relay: %s\n",

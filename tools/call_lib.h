@@ -1,6 +1,5 @@
 /* call_lib.h: the reusable parts of parley-call (tools/call.c), kept apart so tests/test_calltool.c can
- * exercise them without running the binary: SDP candidate rewriting (to route a call through a relay),
- * the TCP rendezvous used by `listen` / `dial`, the SDP file and stream exchange used by `offer` /
+ * exercise them without running the binary: the TCP rendezvous used by `listen` / `dial`, the SDP file and stream exchange used by `offer` /
  * `answer`, and the event timeline formatting.
  *
  * Threads: every function is plain blocking code for the tool's control thread (no shared state); none
@@ -14,31 +13,13 @@
 #include <stdio.h>
 
 #include "parley/parley.h"
-
-/* Copies sdp into out[0..cap) with the connection address and port of every a=candidate line, the
- * c= line and the m=audio port replaced by ip / port (an IPv4 or IPv6 literal, without brackets), so
- * the peer sends to that address (a relay) instead. Returns the length written, PARLEY_EINVAL (NULL, bad ip or port),
- * PARLEY_ENOSPC, or PARLEY_EPARSE (no candidate line to rewrite). CRLF or LF line ends are kept. */
-int parley__calltool_sdp_rewrite(const char *sdp, const char *ip, int port, char *out, size_t cap);
-
-/* Room for a numeric address as text, IPv4 or IPv6, with its NUL (INET6_ADDRSTRLEN). */
-#define PARLEY__CALLTOOL_IP_MAX 46
-
-/* Splits "A.B.C.D:PORT" or "[IPV6]:PORT" (numeric addresses; an IPv6 literal needs its brackets, as
- * in a URI, and brackets hold only IPv6; a port 0..65535) into ip (without brackets; cap >=
- * PARLEY__CALLTOOL_IP_MAX) and *port. 0 or PARLEY_EINVAL. */
-int parley__calltool_split_hostport(const char *text, char *ip, size_t ip_cap, int *port);
-
-/* The address and port of sdp's first UDP a=candidate line with an IPv4 address, else of its first
- * with an IPv6 one: ip (cap >= PARLEY__CALLTOOL_IP_MAX) and *port. 0, PARLEY_EINVAL or
- * PARLEY_ENOTFOUND. */
-int parley__calltool_sdp_first_candidate(const char *sdp, char *ip, size_t ip_cap, int *port);
+#include "sim/sdp_via.h" /* SDP rewriting and HOST:PORT for --via and the rendezvous */
 
 /* The largest description the tool takes, in bytes with the NUL: a browser's offer with audio, video
  * and data runs 5-10 KB. */
 #define PARLEY__CALLTOOL_SDP_MAX 32768
 
-/* TCP rendezvous. addr is "HOST:PORT" (as parley__calltool_split_hostport takes it) or "PORT" (for
+/* TCP rendezvous. addr is "HOST:PORT" (as parley__via_split_hostport takes it) or "PORT" (for
  * 127.0.0.1).
  * listen: binds addr and listens; *listen_fd gets the socket (the caller closes it) and *bound_port,
  * if non-NULL, the actual port (port 0 picks one). accept: waits at most timeout_ms for one

@@ -676,10 +676,10 @@ static void hang_up_all(server *sv) {
 }
 
 int calltool_serve(const calltool_opts *o) {
-  char ip[PARLEY__CALLTOOL_IP_MAX];
+  char ip[PARLEY__VIA_IP_MAX];
   int port = 0;
   if (strchr(o->addr, ':')) {
-    if (parley__calltool_split_hostport(o->addr, ip, sizeof ip, &port) != 0 || strchr(ip, ':')) {
+    if (parley__via_split_hostport(o->addr, ip, sizeof ip, &port) != 0 || strchr(ip, ':')) {
       fprintf(stderr, "parley-call: serve: bad address '%s' (want HOST:PORT, numeric IPv4, or PORT)\n", o->addr);
       return 2;
     }

@@ -37,7 +37,7 @@ typedef struct calltool_opts {
   const char *via; /* --via HOST:PORT: media through this relay (via_ip, via_port) */
   const char *report; /* serve: append the page's /report bodies to this file */
   const char *janus, *room_id, *name, *pin; /* room: the Janus API URL, the room, our display name, its pin */
-  char via_ip[PARLEY__CALLTOOL_IP_MAX];
+  char via_ip[PARLEY__VIA_IP_MAX];
   int via_port;
   int max_calls; /* serve: concurrent calls */
   bool echo, loopback_only, quiet, no_aec, no_ns, low_delay;

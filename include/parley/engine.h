@@ -25,10 +25,10 @@
  *   parley_call_free(call);
  *   parley_engine_free(eng);
  *
- * Threads (details in engine/engine.c): each engine runs
- *  - an audio thread: the device callback (PortAudio's thread, the FILE/NULL pacing thread, for
- *    PARLEY_AUDIO_APP a ticker thread of the engine, for PARLEY_AUDIO_APP_CALLBACK the app's own audio
- *    thread inside parley_engine_process). It encodes capture and decodes playout for every
+ * Threads: each engine runs
+ *  - an audio thread: the device callback (PortAudio's thread; for FILE, NULL and PARLEY_AUDIO_APP the
+ *    engine's pacing thread, one period per period of wall time; for PARLEY_AUDIO_APP_CALLBACK the
+ *    app's own audio thread inside parley_engine_process). It encodes capture and decodes playout for every
  *    started call and never allocates, locks or makes system calls;
  *  - a network thread: UDP sockets of all calls, ICE, SRTP, RTP/RTCP, liveness monitoring;
  *  - a dispatch thread (unless cfg.dispatch == PARLEY_DISPATCH_APP) that runs event listeners.
@@ -387,6 +387,9 @@ typedef struct parley_call_stats {
   int64_t packets_lost_sent;   /* that cumulative lost; -1 until reported */
   double loss_received;        /* the peer's stream: packets_lost / packets expected, 0..1; -1 until
                                 * it arrives */
+  double fraction_lost_received; /* the peer's stream over the last RTCP interval (0.5-1.5 s): the
+                                * fraction lost in our latest report to the peer (RFC 3550 6.4.1), 0..1;
+                                * -1 until we reported */
   int fec_loss_hint_pct;       /* the loss our encoder plans in-band FEC for, percent: follows the
                                 * peer's reports of our stream (up at once, down slowly), from 10 */
   uint64_t events_dropped;     /* events of this call never delivered: its event queue was full (the
@@ -525,8 +528,10 @@ PARLEY_API int parley_call_off(parley_call *call, int listener_id);
  *   parley_session_join(s, call_with_bob);  parley_session_join(s, call_with_carol);
  *   ...  parley_session_leave(s, call_with_bob);  ...  parley_session_free(s);
  *
- * Speaker ranking uses each member's received audio with an energy voice flag (RMS above -40 dBFS)
- * and the mixer's rules (engine/mixer.h: top PARLEY_SESSION_MAX_SPEAKERS, hysteresis). */
+ * Speaker ranking uses each member's received audio with an energy voice flag (RMS above -40 dBFS):
+ * the loudest PARLEY_SESSION_MAX_SPEAKERS members that spoke in the last 300 ms, loudest first. A member
+ * that falls silent leaves at once; a newcomer replaces a ranked member, and two members swap places,
+ * only after being 3 dB louder for 150 ms in a row, so the ranking does not flicker. */
 
 /* PARLEY_EINVAL (NULL), PARLEY_ENOMEM, PARLEY_EFULL (the engine already has a session), PARLEY_ENOTSUP
  * (device rate is not 48000 Hz). */

@@ -99,12 +99,12 @@ struct parley_room_member {
  * session), PARLEY_ENETWORK (Janus unreachable; the message is in no event, the room is not created). */
 PARLEY_API int parley_room_join(parley_engine *eng, const parley_room_config *cfg, parley_room **out);
 /* Mesh: a message from member `from` on the app's channel (both borrowed). Messages are text whose
- * first line starts "parley-room/1 " (engine/room_mesh.c documents them); the app carries them as they
- * are. 0, PARLEY_EINVAL (NULL; `from` is the local id or no valid id), PARLEY_EPARSE (not a room
- * message, or its SDP is malformed; nothing changes), PARLEY_ENOTFOUND (from a member that has not said
- * hello, or has left), PARLEY_EFULL (a new member beyond PARLEY_ROOM_MESH_MAX_MEMBERS: not listed),
- * PARLEY_ESTATE (left, not a mesh room, or out of turn: an offer from the member that should answer),
- * PARLEY_ENOMEM. */
+ * first line starts "parley-room/1 " (parley's own format, versioned: the app need not read them); the
+ * app carries them as they are. 0, PARLEY_EINVAL (NULL; `from` is the local id or no valid id),
+ * PARLEY_EPARSE (not a room message, or its SDP is malformed; nothing changes), PARLEY_ENOTFOUND (from
+ * a member that has not said hello, or has left), PARLEY_EFULL (a new member beyond
+ * PARLEY_ROOM_MESH_MAX_MEMBERS: not listed), PARLEY_ESTATE (left, not a mesh room, or out of turn: an
+ * offer from the member that should answer), PARLEY_ENOMEM. */
 PARLEY_API int parley_room_receive(parley_room *room, const char *from, const char *message);
 /* Leaves: the others are told (mesh: a message; Janus: leave), calls hang up, then CLOSED with reason
  * LEFT. PARLEY_EINVAL, PARLEY_ESTATE (already left or closed). */

@@ -1,6 +1,6 @@
-/* fuzz_calltool.c: libFuzzer target for parley-call's SDP readers (tools/call_lib.c): candidate
- * rewriting, the first-candidate reader, the SDP stream reader (stdin) and the rendezvous message
- * reader, on inputs up to the tool's 8 KB SDP buffer (.ci/run passes -max_len).
+/* fuzz_calltool.c: libFuzzer target for parley-call's SDP readers: candidate rewriting and the
+ * first-candidate reader (sim/sdp_via.c, linked), the SDP stream reader (stdin) and the rendezvous message
+ * reader, on inputs up to the tool's largest SDP, PARLEY__CALLTOOL_SDP_MAX (.ci/run passes -max_len).
  * Checks: rewrite output is NUL-terminated at its returned length and within the buffer; once rewritten,
  * the first UDP IPv4 candidate the reader finds is the relay's address and port; the stream reader's
  * result is as long as it says; a framed message comes back byte for byte. */
@@ -11,17 +11,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define SDP_CAP 8192 /* tools/call.c's buffer */
+#define SDP_CAP PARLEY__CALLTOOL_SDP_MAX
 
 static char sdp[SDP_CAP], out[SDP_CAP], got[SDP_CAP];
 
 static void rewrite(void) {
-  int n = parley__calltool_sdp_rewrite(sdp, "10.1.2.3", 4000, out, sizeof out);
+  int n = parley__via_sdp_rewrite(sdp, "10.1.2.3", 4000, out, sizeof out);
   if (n >= 0) {
     if ((size_t)n >= sizeof out || strlen(out) != (size_t)n) abort();
     char ip[16];
     int port = 0;
-    if (parley__calltool_sdp_first_candidate(out, ip, sizeof ip, &port) == 0 &&
+    if (parley__via_first_candidate(out, ip, sizeof ip, &port) == 0 &&
         (strcmp(ip, "10.1.2.3") != 0 || port != 4000))
       abort();
   } else if (n != PARLEY_EPARSE && n != PARLEY_ENOSPC) {
@@ -29,7 +29,7 @@ static void rewrite(void) {
   }
   char ip[16];
   int port = 0;
-  if (parley__calltool_sdp_first_candidate(sdp, ip, sizeof ip, &port) == 0) {
+  if (parley__via_first_candidate(sdp, ip, sizeof ip, &port) == 0) {
     struct in_addr a4;
     if (inet_pton(AF_INET, ip, &a4) != 1 || port <= 0 || port > 65535) abort();
   }
