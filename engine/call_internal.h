@@ -16,6 +16,7 @@
 #include "transport/rtp.h"
 #include "transport/sdp.h"
 #include "transport/srtp.h"
+#include "transport/tls_stream.h"
 #include "transport/turn.h"
 #include "transport/udp.h"
 
@@ -35,6 +36,10 @@ typedef struct parley__call_relay {
   int sock;              /* UDP: the base, the index in socks[] it talks to the server from */
   bool tcp;              /* ?transport=tcp: over tcp_fd, its own connection to the server */
   int tcp_fd;            /* -1 for UDP, and once the connection is gone */
+  parley__tls_stream *tls; /* turns: TLS on tcp_fd (NULL once the connection is gone) */
+  int stream_err;        /* a write found the stream over (TLS): the next read closes it */
+  int srv;               /* index in eng->turn: the server's URL in the error event */
+  char why[PARLEY__TLS_ERROR_MAX]; /* why the connection went, for that event */
   size_t rlen, wlen;
   uint8_t rbuf[PARLEY__CALL_TCP_RBUF], wbuf[PARLEY__CALL_TCP_WBUF];
   int local;             /* the agent's local index for the relayed candidate; -1 until allocated */

@@ -2,8 +2,10 @@
  * that cannot reach each other: audio both ways through the relay, the relayed pair selected, the relay
  * killed mid-call (both sides interrupted), the relay-only policy (no host address offered, both ends
  * relayed, both allocations released at hang-up), A's path to the relay cut and restored (network-lost,
- * then resumed, on both sides), and TURN over TCP with UDP to the server blocked.
- * Also the ICE server URLs the engine config takes and refuses (no network).
+ * then resumed, on both sides), TURN over TCP with UDP to the server blocked, TURN over TLS (turns:,
+ * coturn's certificate from a CA made here with the openssl CLI) with UDP and plain TCP blocked, and a
+ * turns: server whose certificate the engine does not trust (ICE_CANDIDATE_ERROR says so at once).
+ * Also the ICE server URLs and CA files the engine config takes and refuses (no network).
  *
  * The network, made by each test and gone with its process: the test process moves into a new network
  * namespace R (unshare), which holds coturn on 10.0.0.1:3478 and two veth links to namespaces A
@@ -104,12 +106,32 @@ static const char *net_up(net *n) {
   return NULL;
 }
 
-static void turn_start(net *n) {
+/* A CA (ca.pem) and coturn's certificate from it for 10.0.0.1 (server.pem, server.key), and a second CA
+ * that signed nothing here (other-ca.pem), made with the openssl CLI in dir. */
+static void make_certs(const char *dir) {
+  char cmd[1400];
+  snprintf(cmd, sizeof cmd,
+           "cd %s && printf 'subjectAltName=IP:10.0.0.1\n' > san.ext && "
+           "for ca in ca other-ca; do openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+           "-keyout $ca.key -out $ca.pem -days 2 -subj /CN=parley-test-$ca 2>/dev/null || exit 1; done && "
+           "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr "
+           "-subj /CN=turn.parley.test 2>/dev/null && "
+           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext "
+           "-out server.pem 2>/dev/null",
+           dir);
+  sh(cmd);
+}
+
+/* coturn on 10.0.0.1: UDP and TCP on 3478, and with tls TLS on 5349 (make_certs' certificate). */
+static void turn_start(net *n, bool tls) {
   snprintf(n->dir, sizeof n->dir, "/tmp/parley-turncall.XXXXXX");
   cr_assert_not_null(mkdtemp(n->dir));
-  char userdb[96], pidfile[96];
+  char userdb[96], pidfile[96], cert[96], pkey[96];
   snprintf(userdb, sizeof userdb, "--userdb=%s/turndb", n->dir);
   snprintf(pidfile, sizeof pidfile, "--pidfile=%s/pid", n->dir);
+  snprintf(cert, sizeof cert, "--cert=%s/server.pem", n->dir);
+  snprintf(pkey, sizeof pkey, "--pkey=%s/server.key", n->dir);
+  if (tls) make_certs(n->dir);
   n->turn = fork();
   cr_assert_geq(n->turn, 0);
   if (n->turn == 0) {
@@ -119,8 +141,8 @@ static void turn_start(net *n) {
     if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr)) _exit(126);
     execl("/usr/bin/turnserver", "turnserver", "-n", "--listening-ip=10.0.0.1", "--relay-ip=10.0.0.1",
           "--listening-port", "3478", "--lt-cred-mech", "--user=" USER ":" PASS, "--realm=parley.test",
-          "--no-tls", "--no-dtls", "--no-cli", "--verbose", userdb, pidfile, "--log-file=stdout", "--simple-log",
-          (char *)NULL);
+          "--no-dtls", "--no-cli", "--verbose", userdb, pidfile, "--log-file=stdout", "--simple-log",
+          tls ? "--tls-listening-port=5349" : "--no-tls", tls ? cert : NULL, pkey, (char *)NULL);
     _exit(127);
   }
   /* Up when a Binding request from A gets an answer (at most 5 s). */
@@ -174,7 +196,8 @@ typedef struct side {
   pthread_mutex_t mu; /* the fields below: the dispatch thread writes them */
   char lines[MAX_LINES][256];
   int nlines, forwarded;
-  int tracks, interrupts, resumes, closed;
+  int tracks, interrupts, resumes, closed, cand_errors;
+  char cand_error[256]; /* the first ICE_CANDIDATE_ERROR's message */
   int64_t interrupted_at, resumed_at;
   parley_interrupt_code code;
 } side;
@@ -195,11 +218,15 @@ static void on_event(const parley_event *ev, void *user) {
     s->resumed_at = mono_us();
   } else if (ev->kind == PARLEY_EVENT_CLOSED) {
     s->closed++;
+  } else if (ev->kind == PARLEY_EVENT_ICE_CANDIDATE_ERROR) {
+    if (s->cand_errors++ == 0) snprintf(s->cand_error, sizeof s->cand_error, "%s", ev->message);
+    cr_log_info("%s: candidate error: %s", s->name, ev->message);
   }
   pthread_mutex_unlock(&s->mu);
 }
 
 static const char *const UDP_ONLY[] = {TURN_URL, NULL};
+static char turn_ca[96]; /* the engines' turn_ca_file when set ("": none) */
 
 /* urls: the TURN servers, NULL-terminated (at most 2). */
 static void side_start(side *s, const char *name, const char *speech, parley_ice_transport_policy policy,
@@ -225,6 +252,7 @@ static void side_start(side *s, const char *name, const char *speech, parley_ice
   cfg.ice_servers = turn;
   cfg.ice_server_count = n;
   cfg.ice_transport_policy = policy;
+  cfg.turn_ca_file = turn_ca[0] ? turn_ca : NULL;
   cr_assert_eq(parley_engine_new(&cfg, &s->eng), 0);
   cr_assert_eq(parley_call_new(s->eng, &s->call), 0);
   for (int k = 0; k < PARLEY_EVENT_CALL_KIND_COUNT; k++)
@@ -344,6 +372,24 @@ static void end_call(side *a, side *b, bool speech) {
   unlink(b->out);
 }
 
+/* The first number the shell command cmd prints (0 if none). */
+static unsigned long shell_count(const char *cmd) {
+  FILE *f = popen(cmd, "r");
+  unsigned long count = 0;
+  if (f) {
+    if (fscanf(f, "%lu", &count) != 1) count = 0;
+    pclose(f);
+  }
+  return count;
+}
+
+/* How many lines of coturn's log match the extended regular expression re. */
+static int log_count(net *n, const char *re) {
+  char cmd[320];
+  snprintf(cmd, sizeof cmd, "grep -cE '%s' %s/log.txt", re, n->dir);
+  return (int)shell_count(cmd);
+}
+
 #define SPEECH_A PARLEY_TEST_DATA "/speech_a_48k.wav"
 #define SPEECH_B PARLEY_TEST_DATA "/speech_b_48k.wav"
 
@@ -353,11 +399,15 @@ typedef struct rig {
 } rig;
 
 /* The network and coturn (then the shell command block, if any, in R), and two engines with the policy
- * and TURN servers given; A talks speech A, B speech B. Skips the test without the tools. */
-static void rig_up(rig *g, parley_ice_transport_policy policy, const char *const *urls, const char *block) {
+ * and TURN servers given (ca: with TLS on coturn, the file in its directory the engines trust, or NULL);
+ * A talks speech A, B speech B. Skips the test without the tools. */
+static void rig_up(rig *g, parley_ice_transport_policy policy, const char *const *urls, const char *block,
+                   const char *ca) {
   const char *why = net_up(&g->n);
   if (why) cr_skip_test("%s", why);
-  turn_start(&g->n);
+  turn_start(&g->n, ca != NULL);
+  turn_ca[0] = '\0';
+  if (ca) snprintf(turn_ca, sizeof turn_ca, "%s/%s", g->n.dir, ca);
   if (block) sh(block);
   /* Each engine is made in its namespace, so its network thread lives there too: the thread that
    * watches the host's addresses (handover) must see those of the call's sockets. */
@@ -372,7 +422,7 @@ static void rig_up(rig *g, parley_ice_transport_policy policy, const char *const
  * coturn is killed and both sides report the interruption. */
 Test(turn_call, speech_both_ways_through_the_relay_then_the_relay_dies, .timeout = 240) {
   rig g;
-  rig_up(&g, PARLEY_ICE_POLICY_ALL, UDP_ONLY, NULL);
+  rig_up(&g, PARLEY_ICE_POLICY_ALL, UDP_ONLY, NULL, NULL);
   static char offer[8192];
   int64_t t0 = mono_us();
   connect_sides(&g.n, &g.a, &g.b, offer, sizeof offer, 10000);
@@ -399,7 +449,7 @@ Test(turn_call, speech_both_ways_through_the_relay_then_the_relay_dies, .timeout
  * media both ways; hang-up releases both allocations (coturn logs each Refresh with lifetime 0). */
 Test(turn_call, relay_only_policy, .timeout = 240) {
   rig g;
-  rig_up(&g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL);
+  rig_up(&g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL, NULL);
   static char offer[8192];
   connect_sides(&g.n, &g.a, &g.b, offer, sizeof offer, 10000);
   cr_expect(strstr(offer, "typ host") == NULL && strstr(offer, "10.0.0.2") == NULL, "no host address offered");
@@ -421,14 +471,7 @@ Test(turn_call, relay_only_policy, .timeout = 240) {
   end_call(&g.a, &g.b, false);
   /* coturn (--verbose) logs each Refresh: "session ...: refreshed, ..., lifetime=0". */
   sleep_ms(300);
-  char cmd[320];
-  snprintf(cmd, sizeof cmd, "grep -c 'refreshed, .*lifetime=0' %s/log.txt", g.n.dir);
-  FILE *f = popen(cmd, "r");
-  int count = 0;
-  if (f) {
-    if (fscanf(f, "%d", &count) != 1) count = 0;
-    pclose(f);
-  }
+  int count = log_count(&g.n, "refreshed, .*lifetime=0");
   cr_expect_eq(count, 2, "coturn saw both allocations released (Refresh with lifetime 0): %d", count);
   net_down(&g.n);
 }
@@ -437,7 +480,7 @@ Test(turn_call, relay_only_policy, .timeout = 240) {
  * both sides report network-lost as they would on a direct path, and resume once it is restored. */
 Test(turn_call, path_to_the_relay_cut_then_restored, .timeout = 240) {
   rig g;
-  rig_up(&g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL);
+  rig_up(&g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL, NULL);
   static char offer[8192];
   connect_sides(&g.n, &g.a, &g.b, offer, sizeof offer, 10000);
   sleep_ms(1000);
@@ -470,6 +513,17 @@ Test(turn_call, path_to_the_relay_cut_then_restored, .timeout = 240) {
   net_down(&g.n);
 }
 
+/* A relay-only call set up, both ends relayed, and the 6 s clips through (over: how the relay is reached). */
+static void talk_relayed(rig *g, const char *over) {
+  static char offer[8192];
+  int64_t t0 = mono_us();
+  connect_sides(&g->n, &g->a, &g->b, offer, sizeof offer, 10000);
+  cr_log_info("both sides hear the other %.0f ms after the offer (TURN over %s)", (mono_us() - t0) / 1000.0, over);
+  cr_expect_eq(local_type(&g->a), PARLEY_CANDIDATE_RELAY);
+  cr_expect_eq(local_type(&g->b), PARLEY_CANDIDATE_RELAY);
+  sleep_ms(7500);
+}
+
 /* UDP to the server is blocked (nft, in R): each side is given the server over UDP and over TCP, and
  * only TCP (STUN and ChannelData framed on the stream) gets an allocation; relay-only calls carry
  * speech both ways over the two TCP connections; killing coturn resets them and interrupts both. */
@@ -478,20 +532,9 @@ Test(turn_call, turn_over_tcp_when_udp_is_blocked, .timeout = 240) {
   rig g;
   rig_up(&g, PARLEY_ICE_POLICY_RELAY, both,
          "nft add chain inet parley in '{ type filter hook input priority 0; }' && "
-         "nft add rule inet parley in udp dport 3478 counter drop");
-  static char offer[8192];
-  int64_t t0 = mono_us();
-  connect_sides(&g.n, &g.a, &g.b, offer, sizeof offer, 10000);
-  cr_log_info("both sides hear the other %.0f ms after the offer (TURN over TCP)", (mono_us() - t0) / 1000.0);
-  cr_expect_eq(local_type(&g.a), PARLEY_CANDIDATE_RELAY);
-  cr_expect_eq(local_type(&g.b), PARLEY_CANDIDATE_RELAY);
-  sleep_ms(7500);
-  FILE *f = popen("nft list chain inet parley in | grep -o 'packets [0-9]*'", "r");
-  unsigned long dropped = 0;
-  if (f) {
-    if (fscanf(f, "packets %lu", &dropped) != 1) dropped = 0;
-    pclose(f);
-  }
+         "nft add rule inet parley in udp dport 3478 counter drop", NULL);
+  talk_relayed(&g, "TCP");
+  unsigned long dropped = shell_count("nft list chain inet parley in | grep -o 'packets [0-9]*' | grep -o '[0-9]*'");
   cr_log_info("UDP datagrams to the server dropped: %lu", dropped);
   cr_expect_gt(dropped, 0, "the UDP allocations were tried, and blocked");
   pthread_mutex_lock(&g.a.mu);
@@ -501,6 +544,59 @@ Test(turn_call, turn_over_tcp_when_udp_is_blocked, .timeout = 240) {
   cr_expect_eq(relays, 1, "A's one relayed candidate is the TCP allocation's");
   kill_relay(&g.n, &g.a, &g.b);
   end_call(&g.a, &g.b, true);
+  net_down(&g.n);
+}
+
+#define BLOCK_UDP_AND_PLAIN_TCP                                                                          \
+  "nft add chain inet parley in '{ type filter hook input priority 0; }' && "                           \
+  "nft add rule inet parley in udp dport 3478 counter drop && nft add rule inet parley in tcp dport 3478 drop"
+
+/* TURN over TLS: coturn's certificate (for 10.0.0.1) comes from a CA the engines are given in
+ * turn_ca_file; UDP and plain TCP to the server are blocked, so only turns: gets an allocation.
+ * Relay-only calls carry speech both ways through the two TLS connections; coturn logs TLS sessions;
+ * killing coturn interrupts both sides. */
+Test(turn_call, turn_over_tls_when_udp_is_blocked, .timeout = 240) {
+  static const char *const urls[] = {TURN_URL, "turns:10.0.0.1:5349", NULL};
+  rig g;
+  rig_up(&g, PARLEY_ICE_POLICY_RELAY, urls, BLOCK_UDP_AND_PLAIN_TCP, "ca.pem");
+  talk_relayed(&g, "TLS");
+  /* coturn logs each allocation: "session ...: new, realm=..., cipher=..., method=TLSv1.2". */
+  int tls_sessions = log_count(&g.n, "session .*: new, .*method=TLSv1");
+  cr_log_info("allocations coturn made over TLS: %d", tls_sessions);
+  cr_expect_eq(tls_sessions, 2, "coturn served both allocations over TLS (see %s/log.txt)", g.n.dir);
+  kill_relay(&g.n, &g.a, &g.b);
+  end_call(&g.a, &g.b, true);
+  net_down(&g.n);
+}
+
+/* A turns: server whose certificate does not chain to the CA the engine trusts: no relayed candidate,
+ * gathering ends, and the app is told why (ICE_CANDIDATE_ERROR) within seconds, not left waiting. */
+Test(turn_call, turns_server_with_an_untrusted_certificate, .timeout = 120) {
+  static const char *const urls[] = {"turns:10.0.0.1:5349", NULL};
+  rig g;
+  rig_up(&g, PARLEY_ICE_POLICY_RELAY, urls, NULL, "other-ca.pem");
+  static char offer[8192];
+  enter(g.n.a);
+  cr_assert_gt(parley_call_create_offer(g.a.call, offer, sizeof offer), 0);
+  enter(g.n.r);
+  int64_t t0 = mono_us();
+  for (int i = 0; i < 500 && (get(&g.a, &g.a.cand_errors) == 0 || !has_line(&g.a, "end-of-candidates")); i++)
+    sleep_ms(10);
+  pthread_mutex_lock(&g.a.mu);
+  cr_log_info("refused after %.0f ms: %s", (mono_us() - t0) / 1000.0, g.a.cand_error);
+  cr_expect_eq(g.a.cand_errors, 1, "one candidate error");
+  cr_expect(strstr(g.a.cand_error, "turns:10.0.0.1:5349: certificate verify failed") == g.a.cand_error, "%s",
+            g.a.cand_error);
+  pthread_mutex_unlock(&g.a.mu);
+  cr_expect(has_line(&g.a, "end-of-candidates"), "gathering ends");
+  cr_expect(!has_line(&g.a, "typ relay"), "no relayed candidate");
+  cr_expect_eq(log_count(&g.n, "session .*: new"), 0, "coturn allocated nothing");
+  (void)parley_call_hangup(g.a.call);
+  (void)parley_call_hangup(g.b.call);
+  side_free(&g.a);
+  side_free(&g.b);
+  unlink(g.a.out);
+  unlink(g.b.out);
   net_down(&g.n);
 }
 
@@ -527,7 +623,10 @@ Test(turn_call, ice_server_urls) {
   cr_expect_eq(try_server("TURN:192.0.2.1?transport=tcp", USER, PASS, all), 0);
   cr_expect_eq(try_server("turn:192.0.2.1", NULL, PASS, all), PARLEY_EINVAL, "no username");
   cr_expect_eq(try_server("turn:192.0.2.1", USER, "", all), PARLEY_EINVAL, "empty credential");
-  cr_expect_eq(try_server("turns:192.0.2.1", USER, PASS, all), PARLEY_ENOTSUP, "TLS");
+  cr_expect_eq(try_server("turns:192.0.2.1", USER, PASS, all), 0, "TLS, the system's CAs");
+  cr_expect_eq(try_server("TURNS:[2001:db8::1]:443?transport=tcp", USER, PASS, relay), 0);
+  cr_expect_eq(try_server("turns:192.0.2.1?transport=udp", USER, PASS, all), PARLEY_ENOTSUP, "DTLS");
+  cr_expect_eq(try_server("turns:192.0.2.1", USER, NULL, all), PARLEY_EINVAL, "no credential");
   cr_expect_eq(try_server("stuns:192.0.2.1", NULL, NULL, all), PARLEY_ENOTSUP, "TLS");
   cr_expect_eq(try_server("http://192.0.2.1", NULL, NULL, all), PARLEY_EINVAL);
   cr_expect_eq(try_server("turn:192.0.2.1:0", USER, PASS, all), PARLEY_EINVAL, "port 0");
@@ -549,4 +648,26 @@ Test(turn_call, ice_server_urls) {
   cfg.ice_server_count = 1;
   cr_expect_eq(parley_engine_new(&cfg, &e), PARLEY_EINVAL, "a count without servers");
   cr_expect_null(e);
+  /* turn_ca_file: a file of PEM certificates, checked at parley_engine_new. */
+  char dir[] = "/tmp/parley-turnca.XXXXXX", path[96];
+  cr_assert_not_null(mkdtemp(dir));
+  make_certs(dir);
+  parley_ice_server tls = {"turns:192.0.2.1", USER, PASS};
+  parley_engine_config_init(&cfg);
+  cfg.ice_servers = &tls;
+  cfg.ice_server_count = 1;
+  static const struct {
+    const char *file;
+    int want;
+  } cas[] = {{"ca.pem", 0}, {"missing.pem", PARLEY_EPARSE}, {"ca.key", PARLEY_EPARSE}, {"san.ext", PARLEY_EPARSE}};
+  for (size_t i = 0; i < sizeof cas / sizeof cas[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, cas[i].file);
+    cfg.turn_ca_file = path;
+    int r = parley_engine_new(&cfg, &e);
+    cr_expect_eq(r, cas[i].want, "turn_ca_file %s: %s", cas[i].file, parley_strerror(r));
+    parley_engine_free(e);
+  }
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  sh(cmd);
 }
