@@ -126,41 +126,69 @@ static void settle(parley_call *c, parley__call_relay *r, int64_t now) {
   }
 }
 
-void parley__call_turn_start(parley_call *c, int64_t now) {
+/* An allocation on server srv of the engine from the call's first live socket of its family (over a
+ * TCP or TLS connection of its own from that socket's address for ?transport=tcp and turns:). False
+ * with r left dead (no client, no base) when there is no such socket or it could not be started. */
+static bool relay_open(parley_call *c, parley__call_relay *r, int srv, int64_t now) {
   const parley_engine *e = c->eng;
-  for (int i = 0; i < e->n_turn && c->nrelays < PARLEY_ENGINE_MAX_TURN_SERVERS; i++) {
-    const parley__turn_server *ts = &e->turn[i];
-    int base = -1;
-    for (int k = 0; k < c->nsocks && base < 0; k++)
-      if (c->socks[k].fd >= 0 && c->socks[k].local.family == ts->addr.family) base = k;
-    if (base < 0) continue; /* no socket of the server's family */
-    parley__turn_config tc;
-    parley__turn_config_init(&tc);
-    if (parley__netaddr_to_sockaddr(&ts->addr, &tc.server) < 0) continue;
-    memcpy(tc.username, ts->username, sizeof tc.username);
-    memcpy(tc.password, ts->password, sizeof tc.password);
-    int err;
-    parley__call_relay *r = &c->relays[c->nrelays];
-    memset(r, 0, sizeof *r);
-    tc.stream = ts->tcp;
-    if (ts->tcp) tc.rto_ms = 3000; /* TCP retransmits itself: ours only cover a lost connection's start */
-    r->tcp = ts->tcp;
-    r->tcp_fd = ts->tcp ? tcp_open(&c->socks[base].local, &ts->addr) : -1;
-    if (ts->tls && r->tcp_fd >= 0) r->tls = parley__tls_stream_new(e->turn_tls, r->tcp_fd, ts->host, &err);
-    bool linked = !ts->tcp || (r->tcp_fd >= 0 && (!ts->tls || r->tls));
-    r->turn = linked ? parley__turn_new(&tc, now, &err) : NULL;
-    OPENSSL_cleanse(tc.password, sizeof tc.password);
-    if (!r->turn) {
-      tcp_close(r);
-      continue;
-    }
-    r->sock = base;
-    r->srv = i;
-    r->local = -1;
-    r->server = ts->addr;
-    c->nrelays++;
+  const parley__turn_server *ts = &e->turn[srv];
+  memset(r, 0, sizeof *r);
+  r->srv = srv;
+  r->local = r->sock = r->tcp_fd = -1;
+  r->settled = true; /* until there is a client to wait for */
+  r->server = ts->addr;
+  r->tcp = ts->tcp;
+  int base = -1;
+  for (int k = 0; k < c->nsocks && base < 0; k++)
+    if (c->socks[k].fd >= 0 && c->socks[k].local.family == ts->addr.family) base = k;
+  parley__turn_config tc;
+  parley__turn_config_init(&tc);
+  if (base < 0 || parley__netaddr_to_sockaddr(&ts->addr, &tc.server) < 0) return false;
+  memcpy(tc.username, ts->username, sizeof tc.username);
+  memcpy(tc.password, ts->password, sizeof tc.password);
+  int err;
+  tc.stream = ts->tcp;
+  if (ts->tcp) tc.rto_ms = 3000; /* TCP retransmits itself: ours only cover a lost connection's start */
+  r->tcp_fd = ts->tcp ? tcp_open(&c->socks[base].local, &ts->addr) : -1;
+  if (ts->tls && r->tcp_fd >= 0) r->tls = parley__tls_stream_new(e->turn_tls, r->tcp_fd, ts->host, &err);
+  bool linked = !ts->tcp || (r->tcp_fd >= 0 && (!ts->tls || r->tls));
+  r->turn = linked ? parley__turn_new(&tc, now, &err) : NULL;
+  OPENSSL_cleanse(tc.password, sizeof tc.password);
+  if (!r->turn) {
+    tcp_close(r);
+    return false;
   }
+  r->sock = base;
+  r->settled = false;
+  return true;
+}
+
+void parley__call_turn_start(parley_call *c, int64_t now) {
+  for (int i = 0; i < c->eng->n_turn && c->nrelays < PARLEY_ENGINE_MAX_TURN_SERVERS; i++)
+    if (relay_open(c, &c->relays[c->nrelays], i, now)) c->nrelays++; /* none of the server's family: none */
   if (c->nrelays > 0) parley__ice_expect_relays(c->ice, c->nrelays);
+}
+
+int parley__call_turn_regather(parley_call *c, int64_t now, int sel, const parley__netaddr *sel_remote,
+                               bool *lost_selected) {
+  int changed = 0;
+  for (int i = 0; i < c->nrelays; i++) {
+    parley__call_relay *r = &c->relays[i];
+    if (r->turn && c->socks[r->sock].fd >= 0) continue; /* its base is still there */
+    if (r->local >= 0) {
+      if (r->local == sel) {
+        /* As for a host socket that went (call_handover.c): the monitor probes and names the cause. */
+        (void)parley__ice_liveness_on_socket_error(&c->il, sel, sel_remote, EADDRNOTAVAIL, now);
+        if (lost_selected) *lost_selected = true;
+      }
+      (void)parley__ice_remove_local(c->ice, r->local, now);
+    }
+    /* The old allocation cannot be released from an address that is gone: the server lets it expire. */
+    tcp_close(r);
+    parley__turn_free(r->turn);
+    if (relay_open(c, r, r->srv, now)) changed++;
+  }
+  return changed;
 }
 
 bool parley__call_turn_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
@@ -318,7 +346,7 @@ int64_t parley__call_turn_deadline(const parley_call *c) {
 void parley__call_turn_close(parley_call *c, int64_t now) {
   for (int i = 0; i < c->nrelays; i++) {
     parley__call_relay *r = &c->relays[i];
-    if (c->socks[r->sock].fd >= 0 && parley__turn_close(r->turn, now) == 0) pump(c, r, now);
+    if (r->turn && c->socks[r->sock].fd >= 0 && parley__turn_close(r->turn, now) == 0) pump(c, r, now);
     tcp_close(r); /* the release is in the kernel's buffer: close() still sends it */
     parley__turn_free(r->turn);
     r->turn = NULL;

@@ -2,9 +2,11 @@
  * that cannot reach each other: audio both ways through the relay, the relayed pair selected, the relay
  * killed mid-call (both sides interrupted), the relay-only policy (no host address offered, both ends
  * relayed, both allocations released at hang-up), A's path to the relay cut and restored (network-lost,
- * then resumed, on both sides), TURN over TCP with UDP to the server blocked, TURN over TLS (turns:,
- * coturn's certificate from a CA made here with the openssl CLI) with UDP and plain TCP blocked, and a
- * turns: server whose certificate the engine does not trust (ICE_CANDIDATE_ERROR says so at once).
+ * then resumed, on both sides), A's address replaced mid-call on a relay-only call (A allocates again
+ * from the new one and trickles it; media resumes without an offer), TURN over TCP with UDP to the
+ * server blocked, TURN over TLS (turns:, coturn's certificate from a CA made here with the openssl
+ * CLI) with UDP and plain TCP blocked, and a turns: server whose certificate the engine does not trust
+ * (ICE_CANDIDATE_ERROR says so at once).
  * Also the ICE server URLs and CA files the engine config takes and refuses (no network).
  *
  * The network, made by each test and gone with its process: the test process moves into a new network
@@ -315,13 +317,16 @@ static void connect_sides(net *n, side *a, side *b, char *offer, size_t cap, int
   cr_assert(get(a, &a->tracks) > 0 && get(b, &b->tracks) > 0, "both hear the other within %d ms", wait_ms);
 }
 
-static bool has_line(side *s, const char *needle) {
-  bool found = false;
+/* How many of the lines s trickled hold needle. */
+static int count_lines(side *s, const char *needle) {
+  int found = 0;
   pthread_mutex_lock(&s->mu);
-  for (int i = 0; i < s->nlines; i++) found = found || strstr(s->lines[i], needle) != NULL;
+  for (int i = 0; i < s->nlines; i++) found += strstr(s->lines[i], needle) != NULL;
   pthread_mutex_unlock(&s->mu);
   return found;
 }
+
+static bool has_line(side *s, const char *needle) { return count_lines(s, needle) > 0; }
 
 static parley_candidate_type local_type(side *s) {
   parley_call_stats st;
@@ -476,14 +481,19 @@ Test(turn_call, relay_only_policy, .timeout = 240) {
   net_down(&g.n);
 }
 
+/* A relay-only call through coturn over UDP, a second in. */
+static void relay_only_call(rig *g) {
+  rig_up(g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL, NULL);
+  static char offer[8192];
+  connect_sides(&g->n, &g->a, &g->b, offer, sizeof offer, 10000);
+  sleep_ms(1000);
+}
+
 /* A's path to the relay is cut (nft drops what A and R exchange, no ICMP) while both are relay-only:
  * both sides report network-lost as they would on a direct path, and resume once it is restored. */
 Test(turn_call, path_to_the_relay_cut_then_restored, .timeout = 240) {
   rig g;
-  rig_up(&g, PARLEY_ICE_POLICY_RELAY, UDP_ONLY, NULL, NULL);
-  static char offer[8192];
-  connect_sides(&g.n, &g.a, &g.b, offer, sizeof offer, 10000);
-  sleep_ms(1000);
+  relay_only_call(&g);
   int64_t cut = mono_us();
   /* Dropped where each direction arrives (R's input from A, A's input from R): a drop on output would
    * fail the sender's send (EPERM), which a network never does (coturn ends the session on it). */
@@ -537,11 +547,7 @@ Test(turn_call, turn_over_tcp_when_udp_is_blocked, .timeout = 240) {
   unsigned long dropped = shell_count("nft list chain inet parley in | grep -o 'packets [0-9]*' | grep -o '[0-9]*'");
   cr_log_info("UDP datagrams to the server dropped: %lu", dropped);
   cr_expect_gt(dropped, 0, "the UDP allocations were tried, and blocked");
-  pthread_mutex_lock(&g.a.mu);
-  int relays = 0;
-  for (int i = 0; i < g.a.nlines; i++) relays += strstr(g.a.lines[i], "typ relay") != NULL;
-  pthread_mutex_unlock(&g.a.mu);
-  cr_expect_eq(relays, 1, "A's one relayed candidate is the TCP allocation's");
+  cr_expect_eq(count_lines(&g.a, "typ relay"), 1, "A's one relayed candidate is the TCP allocation's");
   kill_relay(&g.n, &g.a, &g.b);
   end_call(&g.a, &g.b, true);
   net_down(&g.n);
@@ -597,6 +603,53 @@ Test(turn_call, turns_server_with_an_untrusted_certificate, .timeout = 120) {
   side_free(&g.b);
   unlink(g.a.out);
   unlink(g.b.out);
+  net_down(&g.n);
+}
+
+static uint64_t packets_in(side *s) {
+  parley_call_stats st;
+  cr_assert_eq(parley_call_get_stats(s->call, &st), 0);
+  return st.packets_received;
+}
+
+/* Handover on a relay-only call: A's address (the base of its allocation) is replaced by another on
+ * the same link (added, then the old one deleted). A allocates again from the new address and trickles
+ * the new relayed candidate; media resumes both ways through coturn without an offer. */
+Test(turn_call, relay_only_call_reallocates_after_a_handover, .timeout = 240) {
+  rig g;
+  relay_only_call(&g);
+  enter(g.n.a);
+  sh("sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1 && ip addr add 10.0.0.3/24 dev eth0");
+  sleep_ms(300);
+  int64_t moved = mono_us();
+  sh("ip addr del 10.0.0.2/24 dev eth0");
+  enter(g.n.r);
+  uint64_t a0 = packets_in(&g.a), b0 = packets_in(&g.b);
+  int64_t a_back = 0, b_back = 0;
+  for (int i = 0; i < 1000 && !(a_back && b_back); i++) { /* at most 10 s */
+    forward(&g.a, &g.b);
+    forward(&g.b, &g.a);
+    sleep_ms(10);
+    /* Back when packets come again after the gap (those in flight at the move land within 100 ms). */
+    bool settled = mono_us() - moved > 100000;
+    uint64_t a1 = packets_in(&g.a), b1 = packets_in(&g.b);
+    if (!a_back && settled && a1 > a0 && count_lines(&g.a, "typ relay") == 2) a_back = mono_us();
+    if (!b_back && settled && b1 > b0 && count_lines(&g.a, "typ relay") == 2) b_back = mono_us();
+    a0 = a1;
+    b0 = b1;
+  }
+  sleep_ms(1000);
+  cr_expect_gt(packets_in(&g.a), a0 + 25, "A hears B on the new path");
+  cr_expect_gt(packets_in(&g.b), b0 + 25, "B hears A on the new path");
+  int relays = count_lines(&g.a, "typ relay");
+  cr_expect_eq(relays, 2, "A trickled a second relayed candidate, from its new address: %d", relays);
+  cr_expect(a_back && b_back, "media resumed both ways within 10 s");
+  cr_log_info("address replaced: media back at A after %.0f ms, at B after %.0f ms; interrupted: A %d, B %d",
+              a_back ? (a_back - moved) / 1000.0 : -1.0, b_back ? (b_back - moved) / 1000.0 : -1.0,
+              get(&g.a, &g.a.interrupts), get(&g.b, &g.b.interrupts));
+  cr_expect_eq(local_type(&g.a), PARLEY_CANDIDATE_RELAY);
+  cr_expect_eq(log_count(&g.n, "session .*: new"), 3, "coturn made a third allocation (A's new one)");
+  end_call(&g.a, &g.b, false);
   net_down(&g.n);
 }
 
