@@ -46,6 +46,7 @@ typedef struct parley__call_relay {
   int local;             /* the agent's local index for the relayed candidate; -1 until allocated */
   bool settled;          /* added to the agent, or given up on */
   parley__netaddr server;
+  parley__netaddr base;  /* socks[sock]'s address when it was made (a slot may get a new socket) */
 } parley__call_relay;
 
 struct parley_call {

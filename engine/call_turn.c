@@ -159,6 +159,7 @@ static bool relay_open(parley_call *c, parley__call_relay *r, int srv, int64_t n
     return false;
   }
   r->sock = base;
+  r->base = c->socks[base].local;
   r->settled = false;
   return true;
 }
@@ -174,7 +175,8 @@ int parley__call_turn_regather(parley_call *c, int64_t now, int sel, const parle
   int changed = 0;
   for (int i = 0; i < c->nrelays; i++) {
     parley__call_relay *r = &c->relays[i];
-    if (r->turn && c->socks[r->sock].fd >= 0) continue; /* its base is still there */
+    /* Its base still there: the same socket, not a new one that took the closed one's slot. */
+    if (r->turn && c->socks[r->sock].fd >= 0 && parley__netaddr_equal(&c->socks[r->sock].local, &r->base)) continue;
     if (r->local >= 0) {
       if (r->local == sel) {
         /* As for a host socket that went (call_handover.c): the monitor probes and names the cause. */

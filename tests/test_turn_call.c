@@ -612,9 +612,39 @@ static uint64_t packets_in(side *s) {
   return st.packets_received;
 }
 
+/* After A's address changed at `moved` (mono_us): waits (at most 10 s, trickling) until each side
+ * receives again and A has trickled `relays` relayed candidates in all; checks that media flows on
+ * both ways, and logs how long it took (how: what changed). */
+static void media_back(rig *g, int64_t moved, int relays, const char *how) {
+  uint64_t a0 = packets_in(&g->a), b0 = packets_in(&g->b);
+  int64_t a_back = 0, b_back = 0;
+  for (int i = 0; i < 1000 && !(a_back && b_back); i++) {
+    forward(&g->a, &g->b);
+    forward(&g->b, &g->a);
+    sleep_ms(10);
+    /* Back when packets come again after the gap (those in flight at the move land within 100 ms). */
+    bool settled = mono_us() - moved > 100000 && count_lines(&g->a, "typ relay") == relays;
+    uint64_t a1 = packets_in(&g->a), b1 = packets_in(&g->b);
+    if (!a_back && settled && a1 > a0) a_back = mono_us();
+    if (!b_back && settled && b1 > b0) b_back = mono_us();
+    a0 = a1;
+    b0 = b1;
+  }
+  cr_expect(a_back && b_back, "%s: media resumed both ways within 10 s", how);
+  cr_expect_eq(count_lines(&g->a, "typ relay"), relays, "%s: A trickled a relayed candidate from its new address", how);
+  sleep_ms(1000);
+  cr_expect_gt(packets_in(&g->a), a0 + 25, "%s: A hears B on the new path", how);
+  cr_expect_gt(packets_in(&g->b), b0 + 25, "%s: B hears A on the new path", how);
+  cr_log_info("%s: media back at A after %.0f ms, at B after %.0f ms; interrupted: A %d, B %d", how,
+              a_back ? (a_back - moved) / 1000.0 : -1.0, b_back ? (b_back - moved) / 1000.0 : -1.0,
+              get(&g->a, &g->a.interrupts), get(&g->b, &g->b.interrupts));
+}
+
 /* Handover on a relay-only call: A's address (the base of its allocation) is replaced by another on
- * the same link (added, then the old one deleted). A allocates again from the new address and trickles
- * the new relayed candidate; media resumes both ways through coturn without an offer. */
+ * the same link, first with the new one there before the old one goes, then with none for a moment
+ * (the old one deleted, the new one added 0.3 s later). Each time A allocates again from its new
+ * address and trickles the new relayed candidate; media resumes both ways through coturn without an
+ * offer. */
 Test(turn_call, relay_only_call_reallocates_after_a_handover, .timeout = 240) {
   rig g;
   relay_only_call(&g);
@@ -624,31 +654,16 @@ Test(turn_call, relay_only_call_reallocates_after_a_handover, .timeout = 240) {
   int64_t moved = mono_us();
   sh("ip addr del 10.0.0.2/24 dev eth0");
   enter(g.n.r);
-  uint64_t a0 = packets_in(&g.a), b0 = packets_in(&g.b);
-  int64_t a_back = 0, b_back = 0;
-  for (int i = 0; i < 1000 && !(a_back && b_back); i++) { /* at most 10 s */
-    forward(&g.a, &g.b);
-    forward(&g.b, &g.a);
-    sleep_ms(10);
-    /* Back when packets come again after the gap (those in flight at the move land within 100 ms). */
-    bool settled = mono_us() - moved > 100000;
-    uint64_t a1 = packets_in(&g.a), b1 = packets_in(&g.b);
-    if (!a_back && settled && a1 > a0 && count_lines(&g.a, "typ relay") == 2) a_back = mono_us();
-    if (!b_back && settled && b1 > b0 && count_lines(&g.a, "typ relay") == 2) b_back = mono_us();
-    a0 = a1;
-    b0 = b1;
-  }
-  sleep_ms(1000);
-  cr_expect_gt(packets_in(&g.a), a0 + 25, "A hears B on the new path");
-  cr_expect_gt(packets_in(&g.b), b0 + 25, "B hears A on the new path");
-  int relays = count_lines(&g.a, "typ relay");
-  cr_expect_eq(relays, 2, "A trickled a second relayed candidate, from its new address: %d", relays);
-  cr_expect(a_back && b_back, "media resumed both ways within 10 s");
-  cr_log_info("address replaced: media back at A after %.0f ms, at B after %.0f ms; interrupted: A %d, B %d",
-              a_back ? (a_back - moved) / 1000.0 : -1.0, b_back ? (b_back - moved) / 1000.0 : -1.0,
-              get(&g.a, &g.a.interrupts), get(&g.b, &g.b.interrupts));
+  media_back(&g, moved, 2, "address replaced");
+  enter(g.n.a);
+  moved = mono_us();
+  sh("ip addr del 10.0.0.3/24 dev eth0"); /* the default route goes with the link's last address */
+  sleep_ms(300);
+  sh("ip addr add 10.0.0.4/24 dev eth0 && ip route replace default via 10.0.0.1 dev eth0");
+  enter(g.n.r);
+  media_back(&g, moved, 3, "no address for 0.3 s, then another");
   cr_expect_eq(local_type(&g.a), PARLEY_CANDIDATE_RELAY);
-  cr_expect_eq(log_count(&g.n, "session .*: new"), 3, "coturn made a third allocation (A's new one)");
+  cr_expect_eq(log_count(&g.n, "session .*: new"), 4, "coturn made A's two new allocations");
   end_call(&g.a, &g.b, false);
   net_down(&g.n);
 }
