@@ -108,7 +108,8 @@ static const char *opt_via(void *ctx, const char *v) {
 static const char *opt_ice_server(void *ctx, const char *v) {
   calltool_opts *o = ctx;
   if (o->n_ice == PARLEY_ENGINE_MAX_ICE_SERVERS) return "too many (8 at most)";
-  if (strncmp(v, "stun:", 5) != 0 && strncmp(v, "turn:", 5) != 0) return "wants a stun: or turn: URL";
+  if (strncmp(v, "stun:", 5) != 0 && strncmp(v, "turn:", 5) != 0 && strncmp(v, "turns:", 6) != 0)
+    return "wants a stun:, turn: or turns: URL";
   o->ice[o->n_ice++].url = v;
   return NULL;
 }
