@@ -229,7 +229,7 @@ static int run_connect(bench_report *rep, int argc, char **argv) {
   const parley__cli_opt opts[] = {
       {"trials", PARLEY__CLI_INT, &trials, "N", "seeded trials per row [500]", 1, 100000},
       {"seed", PARLEY__CLI_U64, &seed, "S", "seed of the first trial [1]", 0, 0},
-      {"relay-trials", PARLEY__CLI_INT, &relay_trials, "N", "real calls through coturn for the turn-udp rows [20]", 0,
+      {"relay-trials", PARLEY__CLI_INT, &relay_trials, "N", "real calls through coturn per turn row [20]", 0,
        1000},
   };
   int rc_args = bench_args("", opts, sizeof opts / sizeof opts[0], argc, argv);

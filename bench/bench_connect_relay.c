@@ -1,6 +1,6 @@
 /* bench_connect_relay.c: the relay rows of `parley-bench connect`: time to first audio through a real
- * TURN server, reached over UDP and over TCP. The bench starts coturn (Debian's turnserver) on
- * 127.0.0.1; two engines in this process (loopback candidates, the relay policy, so every packet crosses
+ * TURN server, reached over UDP, TCP and TLS. The bench starts coturn (Debian's turnserver) on
+ * 127.0.0.1 (for TLS with a certificate from a CA it makes with the openssl CLI); two engines in this process (loopback candidates, the relay policy, so every packet crosses
  * coturn; DTLS-SRTP) call each other
  * through the public API, trickling their relayed candidates as they come. Per trial, from A's
  * create_offer (when A starts allocating) to A's relayed candidate, and to each side's first audio
@@ -55,9 +55,28 @@ static void sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
-/* coturn on 127.0.0.1:port, up when it answers a Binding (at most 5 s). Its pid, or -1. */
-static pid_t coturn_start(uint16_t port, const char *dir) {
-  char p[8], minp[24], maxp[24], userdb[96];
+/* A CA (dir/ca.pem) and a certificate from it for 127.0.0.1 (dir/server.pem, server.key). 0 or -1. */
+static int make_certs(const char *dir) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "cd %s && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem "
+           "-days 2 -subj /CN=parley-bench-ca 2>/dev/null && "
+           "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr "
+           "-subj /CN=parley-bench-turn 2>/dev/null && "
+           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext "
+           "-out server.pem 2>/dev/null",
+           dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* coturn on 127.0.0.1:port (UDP, TCP), and with certs on tls_port (TLS), up when it answers a Binding
+ * (at most 5 s). Its pid, or -1. */
+static pid_t coturn_start(uint16_t port, uint16_t tls_port, bool certs, const char *dir) {
+  char p[8], minp[24], maxp[24], userdb[96], tlsp[40], cert[96], pkey[96];
+  snprintf(tlsp, sizeof tlsp, "--tls-listening-port=%u", tls_port);
+  snprintf(cert, sizeof cert, "--cert=%s/server.pem", dir);
+  snprintf(pkey, sizeof pkey, "--pkey=%s/server.key", dir);
   snprintf(p, sizeof p, "%u", port);
   snprintf(minp, sizeof minp, "--min-port=%u", port + 1);
   snprintf(maxp, sizeof maxp, "--max-port=%u", port + 200);
@@ -69,8 +88,8 @@ static pid_t coturn_start(uint16_t port, const char *dir) {
     if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
     execl("/usr/bin/turnserver", "turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
           "--listening-port", p, minp, maxp, "--lt-cred-mech", "--user=bench:bench", "--realm=parley.bench",
-          "--allow-loopback-peers", "--no-tls", "--no-dtls", "--no-cli", userdb, "--pidfile=/dev/null",
-          "--log-file=stdout", (char *)NULL);
+          "--allow-loopback-peers", "--no-dtls", "--no-cli", userdb, "--pidfile=/dev/null", "--log-file=stdout",
+          certs ? tlsp : "--no-tls", certs ? cert : NULL, pkey, (char *)NULL);
     _exit(127);
   }
   parley__udp s;
@@ -169,10 +188,16 @@ static int trial(end *a, end *b, double out[4]) {
   return rc;
 }
 
-/* The two rows (offerer, answerer) for coturn on 127.0.0.1:port over UDP or TCP. 0 or 1. */
-static int rows(bench_report *rep, uint16_t port, int tcp, int trials) {
-  char url[64];
-  snprintf(url, sizeof url, "turn:127.0.0.1:%u?transport=%s", port, tcp ? "tcp" : "udp");
+enum { OVER_UDP, OVER_TCP, OVER_TLS };
+static const char *const PATH_NAME[] = {"turn-udp", "turn-tcp", "turn-tls"};
+
+/* The two rows (offerer, answerer) for coturn on 127.0.0.1:port over UDP or TCP, or tls_port over TLS
+ * (trusting dir/ca.pem). 0 or 1. */
+static int rows(bench_report *rep, uint16_t port, uint16_t tls_port, const char *dir, int over, int trials) {
+  char url[64], ca[96];
+  if (over == OVER_TLS) snprintf(url, sizeof url, "turns:127.0.0.1:%u", tls_port);
+  else snprintf(url, sizeof url, "turn:127.0.0.1:%u?transport=%s", port, over == OVER_TCP ? "tcp" : "udp");
+  snprintf(ca, sizeof ca, "%s/ca.pem", dir);
   parley_ice_server srv = {url, "bench", "bench"};
   int rc = 0;
   end a, b;
@@ -188,6 +213,7 @@ static int rows(bench_report *rep, uint16_t port, int tcp, int trials) {
   cfg.ice_servers = &srv;
   cfg.ice_server_count = 1;
   cfg.ice_transport_policy = PARLEY_ICE_POLICY_RELAY;
+  cfg.turn_ca_file = over == OVER_TLS ? ca : NULL;
   double *ms[4];
   for (int i = 0; i < 4; i++) ms[i] = calloc((size_t)trials, sizeof(double));
   if (!ms[0] || !ms[1] || !ms[2] || !ms[3] || parley_engine_new(&cfg, &a.eng) != 0 || parley_engine_new(&cfg, &b.eng) != 0) rc = 1;
@@ -195,7 +221,7 @@ static int rows(bench_report *rep, uint16_t port, int tcp, int trials) {
   for (int t = 0; rc == 0 && t < trials; t++) {
     double out[4];
     if (trial(&a, &b, out) != 0) {
-      fprintf(stderr, "connect: %s relay trial %d did not connect within 10 s\n", tcp ? "tcp" : "udp", t);
+      fprintf(stderr, "connect: %s trial %d did not connect within 10 s\n", PATH_NAME[over], t);
       rc = 1;
       break;
     }
@@ -207,7 +233,7 @@ static int rows(bench_report *rep, uint16_t port, int tcp, int trials) {
     bench_row_begin(rep);
     bench_field_str(rep, "role", role[i]);
     bench_field_str(rep, "security", "dtls");
-    bench_field_str(rep, "path", tcp ? "turn-tcp" : "turn-udp");
+    bench_field_str(rep, "path", PATH_NAME[over]);
     bench_field_int(rep, "n", n);
     bench_field_num(rep, "audio_p50_ms", bench_quantile(ms[i], (size_t)n, 0.5), 1);
     bench_field_num(rep, "audio_p95_ms", bench_quantile(ms[i], (size_t)n, 0.95), 1);
@@ -231,14 +257,19 @@ int bench_connect_relay(bench_report *rep, int trials) {
   char dir[] = "/tmp/parley-bench-turn.XXXXXX";
   if (!mkdtemp(dir)) return 1;
   uint16_t port = (uint16_t)(30000 + getpid() % 20000);
-  pid_t pid = coturn_start(port, dir);
+  uint16_t tls_port = (uint16_t)(port + 202); /* past the relay ports (port+1..+200) and coturn's alternate one */
+  bool certs = make_certs(dir) == 0;
+  if (!certs) bench_note(rep, "turn-tls rows: skipped, the openssl CLI could not make a certificate");
+  pid_t pid = coturn_start(port, tls_port, certs, dir);
   int rc = 0;
   if (pid < 0) {
     bench_note(rep, "turn rows: skipped, coturn did not start on 127.0.0.1:%u", port);
   } else {
-    for (int tcp = 0; rc == 0 && tcp < 2; tcp++) rc = rows(rep, port, tcp, trials);
+    for (int over = OVER_UDP; rc == 0 && over <= (certs ? OVER_TLS : OVER_TCP); over++)
+      rc = rows(rep, port, tls_port, dir, over, trials);
     if (rc == 0)
-      bench_note(rep, "turn-udp/turn-tcp rows: real time, coturn on 127.0.0.1 reached over UDP or TCP, both engines "
+      bench_note(rep, "turn-udp/turn-tcp/turn-tls rows: real time, coturn on 127.0.0.1 reached over UDP, TCP or TLS "
+                      "(turns:, a certificate from a CA the engines are given), both engines "
                       "relay-only (every packet crosses the relay); from the offerer's create_offer (it starts "
                       "allocating) to each side's first authenticated RTP through the relay (TRACK_STARTED), "
                       "candidates trickled as they come; relay_cand: that side's relayed candidate (the Allocate "

@@ -8,9 +8,9 @@
  * Threads: the network thread (netwatch, the fallback timer) and app threads (parley_engine_network_
  * changed, parley_call_restart_ice), always under eng->lock. Never the audio thread.
  *
- * Relayed candidates (TURN) are not here: an allocation made from a socket that closed is lost with it.
- * The hook for them is parley__call_regather: after the host sockets changed, a relay whose base went
- * away must be allocated again from a live socket. */
+ * Relayed candidates (TURN): an allocation made from a socket that closed is lost with it, so after the
+ * host sockets changed parley__call_regather has call_turn.c allocate again from a live socket (also in
+ * relay-only calls, whose sockets are only the relays' bases) and trickle the new relayed candidate. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -45,8 +45,11 @@ static int open_socks_on(parley_call *c, const parley__netaddr *addrs, int n, bo
     parley__udp s;
     if (parley__udp_open(&s, &addrs[i]) != 0) continue; /* e.g. IPv6 still tentative: its DAD's end is a change too */
     if (c->eng->relay_only) { /* only the TURN clients' bases, not candidates: kept out of the agent */
-      if (c->nsocks < PARLEY__CALL_MAX_SOCKS) {
-        c->socks[c->nsocks++] = s;
+      int k = 0;
+      while (k < c->nsocks && c->socks[k].fd >= 0) k++; /* a closed one's slot, else a new one */
+      if (k < PARLEY__CALL_MAX_SOCKS) {
+        c->socks[k] = s;
+        if (k == c->nsocks) c->nsocks++;
         added++;
       } else {
         parley__udp_close(&s);
@@ -74,8 +77,7 @@ int parley__call_open_socks(parley_call *c, bool live, int64_t now) {
 
 int parley__call_regather(parley_call *c, int64_t now, bool *lost_selected) {
   if (lost_selected) *lost_selected = false;
-  /* Relay-only: the sockets are the relays' bases, and relays are not allocated again yet (below). */
-  if (!c->ice || c->eng->relay_only) return 0;
+  if (!c->ice) return 0;
   parley__netaddr addrs[PARLEY__CALL_MAX_SOCKS * 2];
   int n = usable_addrs(c->eng, addrs, (int)(sizeof addrs / sizeof addrs[0]));
   if (n < 0) return 0; /* getifaddrs failed: keep what we have */
@@ -87,18 +89,19 @@ int parley__call_regather(parley_call *c, int64_t now, bool *lost_selected) {
     bool there = false;
     for (int k = 0; k < n && !there; k++) there = parley__netaddr_same_ip(&addrs[k], &c->socks[i].local);
     if (there) continue;
-    if (i == sel) {
-      /* The monitor probes at once and, if the gap lasts, names the cause (liveness.h). */
-      (void)parley__ice_liveness_on_socket_error(&c->il, i, &sel_remote, EADDRNOTAVAIL, now);
-      if (lost_selected) *lost_selected = true;
+    if (!c->eng->relay_only) { /* relay-only: a relay's base, not the agent's (the relay is, below) */
+      if (i == sel) {
+        /* The monitor probes at once and, if the gap lasts, names the cause (liveness.h). */
+        (void)parley__ice_liveness_on_socket_error(&c->il, i, &sel_remote, EADDRNOTAVAIL, now);
+        if (lost_selected) *lost_selected = true;
+      }
+      (void)parley__ice_remove_local(c->ice, i, now);
     }
-    (void)parley__ice_remove_local(c->ice, i, now);
     parley__udp_close(&c->socks[i]);
     changed++;
   }
   changed += open_socks_on(c, addrs, n, true, now);
-  /* TURN: relays allocated from a socket closed above are gone; allocate them again here. */
-  return changed;
+  return changed + parley__call_turn_regather(c, now, sel, &sel_remote, lost_selected);
 }
 
 void parley__call_network_changed(parley_call *c, int64_t now) {

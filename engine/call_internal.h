@@ -16,6 +16,7 @@
 #include "transport/rtp.h"
 #include "transport/sdp.h"
 #include "transport/srtp.h"
+#include "transport/tls_stream.h"
 #include "transport/turn.h"
 #include "transport/udp.h"
 
@@ -32,14 +33,20 @@
 #define PARLEY__CALL_TCP_WBUF 8192 /* and bytes the kernel did not take yet */
 typedef struct parley__call_relay {
   parley__turn *turn;
-  int sock;              /* UDP: the base, the index in socks[] it talks to the server from */
+  int sock;              /* the base, the index in socks[] it talks to the server from (or whose address
+                          * its TCP connection is bound to); -1 while it has none (turn NULL) */
   bool tcp;              /* ?transport=tcp: over tcp_fd, its own connection to the server */
   int tcp_fd;            /* -1 for UDP, and once the connection is gone */
+  parley__tls_stream *tls; /* turns: TLS on tcp_fd (NULL once the connection is gone) */
+  int stream_err;        /* a write found the stream over (TLS): the next read closes it */
+  int srv;               /* index in eng->turn: the server's URL in the error event */
+  char why[PARLEY__TLS_ERROR_MAX]; /* why the connection went, for that event */
   size_t rlen, wlen;
   uint8_t rbuf[PARLEY__CALL_TCP_RBUF], wbuf[PARLEY__CALL_TCP_WBUF];
   int local;             /* the agent's local index for the relayed candidate; -1 until allocated */
   bool settled;          /* added to the agent, or given up on */
   parley__netaddr server;
+  parley__netaddr base;  /* socks[sock]'s address when it was made (a slot may get a new socket) */
 } parley__call_relay;
 
 struct parley_call {
@@ -196,6 +203,12 @@ void parley__call_dtls_free(parley_call *c);
 /* Starts an allocation on each of the engine's TURN servers from the first socket of its family, and
  * tells the agent to wait for them before gathering is done. Before parley__ice_start. */
 void parley__call_turn_start(parley_call *c, int64_t now);
+/* After the host sockets changed (parley__call_regather): each relay whose base socket closed, or that
+ * had none, is allocated again from a live socket (the old allocation, unreachable, expires on the
+ * server) and its relayed candidate trickled once ready; the old candidate leaves the agent (if it was
+ * sel's, the monitor is told and *lost_selected set). Returns how many allocations were started. */
+int parley__call_turn_regather(parley_call *c, int64_t now, int sel, const parley__netaddr *sel_remote,
+                               bool *lost_selected);
 /* What the agent, DTLS and media send on a relay's local index: wrapped for the server (a Send
  * indication, or ChannelData once the peer's channel is bound) and sent from the base socket. True
  * when local is a relay's (sent or dropped), false for a socket's. */

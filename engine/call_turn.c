@@ -30,10 +30,13 @@ bool parley__call_turn_is_relay(const parley_call *c, int local) {
   return by_local((parley_call *)c, local) != NULL;
 }
 
-/* Writes what the kernel takes of the TCP buffer. */
+/* Writes what the kernel (through TLS, for turns:) takes of the TCP buffer. A TLS stream found over is
+ * closed by the next read (tcp_read): not here, inside a send the agent may have made. */
 static void tcp_flush(parley__call_relay *r) {
-  for (int k = 0; k < 8 && r->wlen > 0 && r->tcp_fd >= 0; k++) {
-    ssize_t n = send(r->tcp_fd, r->wbuf, r->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+  for (int k = 0; k < 8 && r->wlen > 0 && r->tcp_fd >= 0 && !r->stream_err; k++) {
+    ssize_t n = r->tls ? parley__tls_stream_write(r->tls, r->wbuf, r->wlen)
+                       : send(r->tcp_fd, r->wbuf, r->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r->tls && n < 0) r->stream_err = (int)n;
     if (n <= 0) return; /* EAGAIN (full, or still connecting); a broken connection shows on the read side */
     memmove(r->wbuf, r->wbuf + n, r->wlen - (size_t)n);
     r->wlen -= (size_t)n;
@@ -71,6 +74,8 @@ static int tcp_open(const parley__netaddr *base, const parley__netaddr *server) 
 }
 
 static void tcp_close(parley__call_relay *r) {
+  parley__tls_stream_free(r->tls); /* a close_notify, if it got that far */
+  r->tls = NULL;
   if (r->tcp_fd >= 0) close(r->tcp_fd);
   r->tcp_fd = -1;
   r->rlen = r->wlen = 0;
@@ -82,6 +87,21 @@ static void pump(parley_call *c, parley__call_relay *r, int64_t now) {
   int n;
   for (int k = 0; k < 4 * PARLEY__TURN_MAX_PEERS && (n = parley__turn_poll(r->turn, now, out, sizeof out)) > 0; k++)
     (void)to_server(c, r, out, (size_t)n, NULL);
+}
+
+/* The app learns why a server gave no candidate (W3C icecandidateerror): "turns:HOST:PORT: why". */
+static void post_error(parley_call *c, const parley__call_relay *r, int64_t now) {
+  const parley__turn_server *ts = &c->eng->turn[r->srv];
+  const char *why = r->why[0] ? r->why : parley__turn_error(r->turn);
+  bool v6 = strchr(ts->host, ':') != NULL;
+  parley__event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = PARLEY_EVENT_ICE_CANDIDATE_ERROR;
+  ev.now_us = now;
+  snprintf(ev.message, sizeof ev.message, "%s:%s%s%s:%u%s: %s", ts->tls ? "turns" : "turn", v6 ? "[" : "", ts->host,
+           v6 ? "]" : "", (unsigned)ts->addr.port, ts->tls ? "" : ts->tcp ? "?transport=tcp" : "?transport=udp",
+           why[0] ? why : "no allocation");
+  parley__engine_post(c->eng, c, &ev);
 }
 
 /* A finished allocation becomes a candidate; a failed one is given up on. Not from inside an agent
@@ -100,41 +120,77 @@ static void settle(parley_call *c, parley__call_relay *r, int64_t now) {
       (void)parley__netaddr_from_ip(&mapped, mapped.family == PARLEY__NETADDR_V6 ? "::" : "0.0.0.0", 0);
     r->local = parley__ice_add_local_relay(c->ice, &relayed, &mapped, now);
   }
-  if (r->local < 0) parley__ice_relay_given_up(c->ice, now);
+  if (r->local < 0) {
+    parley__ice_relay_given_up(c->ice, now);
+    post_error(c, r, now);
+  }
+}
+
+/* An allocation on server srv of the engine from the call's first live socket of its family (over a
+ * TCP or TLS connection of its own from that socket's address for ?transport=tcp and turns:). False
+ * with r left dead (no client, no base) when there is no such socket or it could not be started. */
+static bool relay_open(parley_call *c, parley__call_relay *r, int srv, int64_t now) {
+  const parley_engine *e = c->eng;
+  const parley__turn_server *ts = &e->turn[srv];
+  memset(r, 0, sizeof *r);
+  r->srv = srv;
+  r->local = r->sock = r->tcp_fd = -1;
+  r->settled = true; /* until there is a client to wait for */
+  r->server = ts->addr;
+  r->tcp = ts->tcp;
+  int base = -1;
+  for (int k = 0; k < c->nsocks && base < 0; k++)
+    if (c->socks[k].fd >= 0 && c->socks[k].local.family == ts->addr.family) base = k;
+  parley__turn_config tc;
+  parley__turn_config_init(&tc);
+  if (base < 0 || parley__netaddr_to_sockaddr(&ts->addr, &tc.server) < 0) return false;
+  memcpy(tc.username, ts->username, sizeof tc.username);
+  memcpy(tc.password, ts->password, sizeof tc.password);
+  int err;
+  tc.stream = ts->tcp;
+  if (ts->tcp) tc.rto_ms = 3000; /* TCP retransmits itself: ours only cover a lost connection's start */
+  r->tcp_fd = ts->tcp ? tcp_open(&c->socks[base].local, &ts->addr) : -1;
+  if (ts->tls && r->tcp_fd >= 0) r->tls = parley__tls_stream_new(e->turn_tls, r->tcp_fd, ts->host, &err);
+  bool linked = !ts->tcp || (r->tcp_fd >= 0 && (!ts->tls || r->tls));
+  r->turn = linked ? parley__turn_new(&tc, now, &err) : NULL;
+  OPENSSL_cleanse(tc.password, sizeof tc.password);
+  if (!r->turn) {
+    tcp_close(r);
+    return false;
+  }
+  r->sock = base;
+  r->base = c->socks[base].local;
+  r->settled = false;
+  return true;
 }
 
 void parley__call_turn_start(parley_call *c, int64_t now) {
-  const parley_engine *e = c->eng;
-  for (int i = 0; i < e->n_turn && c->nrelays < PARLEY_ENGINE_MAX_TURN_SERVERS; i++) {
-    const parley__turn_server *ts = &e->turn[i];
-    int base = -1;
-    for (int k = 0; k < c->nsocks && base < 0; k++)
-      if (c->socks[k].fd >= 0 && c->socks[k].local.family == ts->addr.family) base = k;
-    if (base < 0) continue; /* no socket of the server's family */
-    parley__turn_config tc;
-    parley__turn_config_init(&tc);
-    if (parley__netaddr_to_sockaddr(&ts->addr, &tc.server) < 0) continue;
-    memcpy(tc.username, ts->username, sizeof tc.username);
-    memcpy(tc.password, ts->password, sizeof tc.password);
-    int err;
-    parley__call_relay *r = &c->relays[c->nrelays];
-    memset(r, 0, sizeof *r);
-    tc.stream = ts->tcp;
-    if (ts->tcp) tc.rto_ms = 3000; /* TCP retransmits itself: ours only cover a lost connection's start */
-    r->tcp = ts->tcp;
-    r->tcp_fd = ts->tcp ? tcp_open(&c->socks[base].local, &ts->addr) : -1;
-    r->turn = ts->tcp && r->tcp_fd < 0 ? NULL : parley__turn_new(&tc, now, &err);
-    OPENSSL_cleanse(tc.password, sizeof tc.password);
-    if (!r->turn) {
-      tcp_close(r);
-      continue;
-    }
-    r->sock = base;
-    r->local = -1;
-    r->server = ts->addr;
-    c->nrelays++;
-  }
+  for (int i = 0; i < c->eng->n_turn && c->nrelays < PARLEY_ENGINE_MAX_TURN_SERVERS; i++)
+    if (relay_open(c, &c->relays[c->nrelays], i, now)) c->nrelays++; /* none of the server's family: none */
   if (c->nrelays > 0) parley__ice_expect_relays(c->ice, c->nrelays);
+}
+
+int parley__call_turn_regather(parley_call *c, int64_t now, int sel, const parley__netaddr *sel_remote,
+                               bool *lost_selected) {
+  int changed = 0;
+  for (int i = 0; i < c->nrelays; i++) {
+    parley__call_relay *r = &c->relays[i];
+    /* Its base still there: the same socket, not a new one that took the closed one's slot. */
+    if (r->turn && c->socks[r->sock].fd >= 0 && parley__netaddr_equal(&c->socks[r->sock].local, &r->base)) continue;
+    if (r->local >= 0) {
+      if (r->local == sel) {
+        /* As for a host socket that went (call_handover.c): the monitor probes and names the cause. */
+        (void)parley__ice_liveness_on_socket_error(&c->il, sel, sel_remote, EADDRNOTAVAIL, now);
+        if (lost_selected) *lost_selected = true;
+      }
+      (void)parley__ice_remove_local(c->ice, r->local, now);
+    }
+    /* The old allocation cannot be released from an address that is gone: the server lets it expire. */
+    tcp_close(r);
+    parley__turn_free(r->turn);
+    if (relay_open(c, r, r->srv, now)) changed++;
+  }
+  return changed;
 }
 
 bool parley__call_turn_send(parley_call *c, int local, const parley__netaddr *dst, const uint8_t *buf, size_t len) {
@@ -211,6 +267,15 @@ static void tcp_lost(parley_call *c, parley__call_relay *r, int err, int64_t now
   if (parley__turn_get_state(r->turn) == PARLEY__TURN_ALLOCATING) (void)parley__turn_close(r->turn, now);
 }
 
+/* TLS's part of a read: the count, 0 for nothing now, or -1 with the stream over (*err, and why). */
+static ssize_t tls_recv(parley__call_relay *r, int *err) {
+  int n = r->stream_err ? r->stream_err : parley__tls_stream_read(r->tls, r->rbuf + r->rlen, sizeof r->rbuf - r->rlen);
+  if (n > 0 || n == PARLEY_EAGAIN) return n > 0 ? n : 0;
+  snprintf(r->why, sizeof r->why, "%s", parley__tls_stream_error(r->tls));
+  *err = n == PARLEY_ENETWORK ? ECONNRESET : EPROTO;
+  return -1;
+}
+
 /* Reads the TCP stream and hands each whole message to the client (bounded per service). */
 static void tcp_read(parley_call *c, parley__call_relay *r, int64_t now) {
   for (int k = 0; k < 64 && r->tcp_fd >= 0; k++) {
@@ -218,10 +283,18 @@ static void tcp_read(parley_call *c, parley__call_relay *r, int64_t now) {
       tcp_lost(c, r, EPROTO, now);
       return;
     }
-    ssize_t n = recv(r->tcp_fd, r->rbuf + r->rlen, sizeof r->rbuf - r->rlen, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    int err = 0;
+    ssize_t n;
+    if (r->tls) {
+      if ((n = tls_recv(r, &err)) == 0) return;
+    } else {
+      n = recv(r->tcp_fd, r->rbuf + r->rlen, sizeof r->rbuf - r->rlen, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+      err = n == 0 ? ECONNRESET : errno;
+    }
     if (n <= 0) {
-      tcp_lost(c, r, n == 0 ? ECONNRESET : errno, now);
+      if (!r->why[0]) snprintf(r->why, sizeof r->why, "connection %s", strerror(err));
+      tcp_lost(c, r, err, now);
       return;
     }
     r->rlen += (size_t)n;
@@ -276,7 +349,7 @@ int64_t parley__call_turn_deadline(const parley_call *c) {
 void parley__call_turn_close(parley_call *c, int64_t now) {
   for (int i = 0; i < c->nrelays; i++) {
     parley__call_relay *r = &c->relays[i];
-    if (c->socks[r->sock].fd >= 0 && parley__turn_close(r->turn, now) == 0) pump(c, r, now);
+    if (r->turn && c->socks[r->sock].fd >= 0 && parley__turn_close(r->turn, now) == 0) pump(c, r, now);
     tcp_close(r); /* the release is in the kernel's buffer: close() still sends it */
     parley__turn_free(r->turn);
     r->turn = NULL;

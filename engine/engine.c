@@ -442,6 +442,7 @@ int parley_engine_new(const parley_engine_config *cfg, parley_engine **out) {
   e->cfg.stun_server = NULL; /* parsed (below); the strings are not kept */
   e->cfg.ice_servers = NULL;
   e->cfg.ice_server_count = 0;
+  e->cfg.turn_ca_file = NULL;
   e->clock = parley__clock_monotonic();
   e->next_serial = 1;
   pthread_mutex_init(&e->lock, NULL);
@@ -541,6 +542,7 @@ void parley_engine_free(parley_engine *e) {
   parley__engine_reap(e, true); /* no audio period runs any more */
   parley__device_free(e->dev);
   parley__call_cert_free(e);
+  parley__engine_ice_servers_free(e);
   if (e->wake_fd >= 0) close(e->wake_fd);
   if (e->netwatch_fd >= 0) close(e->netwatch_fd);
   if (e->event_fd >= 0) close(e->event_fd);

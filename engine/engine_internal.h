@@ -37,6 +37,8 @@
 typedef struct parley__turn_server {
   parley__netaddr addr;
   bool tcp; /* ?transport=tcp: the call talks to it over a TCP connection */
+  bool tls; /* turns: (tcp too): TLS on that connection, verified against eng->turn_tls and host */
+  char host[256]; /* as the URL named it (without brackets): for certificates, and in messages */
   char username[128], password[128]; /* PARLEY__TURN_CRED_MAX with the NUL */
 } parley__turn_server;
 
@@ -159,6 +161,7 @@ struct parley_engine {
   parley__turn_server turn[PARLEY_ENGINE_MAX_TURN_SERVERS]; /* ice_servers.c */
   int n_turn;
   bool relay_only; /* PARLEY_ICE_POLICY_RELAY */
+  struct parley__tls_ctx *turn_tls; /* turns: servers' trust anchors (ice_servers.c); immutable, or NULL */
 
   /* audio */
   parley__device *dev;
@@ -287,9 +290,12 @@ void parley__session_drop_call(parley_call *c);
 void parley__session_destroy(parley_engine *e);
 
 /* ---- ice_servers.c ---- */
-/* cfg's stun_server, ice_servers and ice_transport_policy into e->stun, e->turn, e->relay_only. 0,
- * PARLEY_EINVAL, PARLEY_ENOTSUP or PARLEY_ENOTFOUND (parley_engine_new's meanings). May block (DNS). */
+/* cfg's stun_server, ice_servers, ice_transport_policy and turn_ca_file into e->stun, e->turn,
+ * e->relay_only and e->turn_tls. 0, PARLEY_EINVAL, PARLEY_ENOTSUP, PARLEY_ENOTFOUND, PARLEY_EPARSE,
+ * PARLEY_ECRYPTO or PARLEY_ENOMEM (parley_engine_new's meanings). May block (DNS). */
 int parley__engine_ice_servers(parley_engine *e, const parley_engine_config *cfg);
+/* Frees what it made (engine free; NULL-safe fields). */
+void parley__engine_ice_servers_free(parley_engine *e);
 
 /* ---- call.c (struct parley_call is private to call*.c: engine_internal.h users go through these) ---- */
 /* Network thread, under eng->lock. */

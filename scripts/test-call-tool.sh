@@ -194,6 +194,11 @@ if [ -x /usr/bin/turnserver ]; then
   [ "$(wav_peak "$tmp/tdial.wav")" -gt 1000 ] || fail "the dialer did not hear its echo through TURN"
   pass "listen/dial through coturn, both relay-only"
 fi
+# --turn-ca: a file without a certificate is refused at the start, saying which option is wrong.
+if "$tool" offer --sdp-out "$tmp/tca.sdp" --ice-server turns:127.0.0.1 --turn-user u --turn-password p \
+  --turn-ca "$speech" --timeout 1 > "$tmp/tca.txt" 2>&1; then fail "--turn-ca with a WAV file accepted"; fi
+grep -q -- "--turn-ca is not a readable PEM file" "$tmp/tca.txt" || { cat "$tmp/tca.txt" >&2; fail "--turn-ca's error"; }
+pass "--turn-ca refuses a file without certificates"
 
 # 2e. --via: the dialer routes the call through parley-netsim (a meeting point: no --forward) with no
 # hand-edited SDP; a 2 s blackout there is a passive disconnect both sides report, then recover from.

@@ -48,6 +48,8 @@ Test(api, event_and_state_names) {
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_TRACK_STOPPED), "track-stopped");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_ICE_STATE_CHANGED), "ice-connection-state-changed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_NEGOTIATION_NEEDED), "negotiation-needed");
+  cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_ICE_CANDIDATE_ERROR), "ice-candidate-error");
+  cr_expect_lt(PARLEY_EVENT_ICE_CANDIDATE_ERROR, PARLEY_EVENT_CALL_KIND_COUNT, "a call event");
   cr_expect_lt(PARLEY_EVENT_NEGOTIATION_NEEDED, PARLEY_EVENT_CALL_KIND_COUNT, "a call event");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_CLOSED), "closed");
   cr_expect_str_eq(parley_event_kind_name(PARLEY_EVENT_MEMBERS_CHANGED), "members-changed");

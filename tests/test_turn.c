@@ -240,6 +240,15 @@ Test(turn, relays_both_ways_through_coturn) {
   send_wrapped(&c, &g_peer, "hello through a Send indication", false);
   peer_expect(peer_fd, &relayed, "hello through a Send indication");
   expect_from_peer(&c, peer_fd, &relayed, "answer as a Data indication");
+  /* Permissions are by IP address (RFC 8656 9): another port of the peer's address gets through, and
+   * is reported as its own, before anyone added it (a peer that allocated again on its relay). */
+  struct sockaddr_storage other;
+  int other_fd = udp_socket(&other);
+  c.data_count = 0;
+  cr_assert_eq(sendto(other_fd, "another port", 12, 0, (struct sockaddr *)&relayed, sizeof(struct sockaddr_in)), 12);
+  cr_assert(client_until(&c, got_data, 2000), "another port of a permitted address was dropped");
+  cr_expect_eq(((struct sockaddr_in *)&c.got.peer)->sin_port, ((struct sockaddr_in *)&other)->sin_port);
+  close(other_fd);
 
   /* A channel: ChannelData both ways. */
   cr_assert_eq(parley__turn_add_peer(c.turn, &g_peer, true, mono_us()), 0);

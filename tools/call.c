@@ -108,7 +108,8 @@ static const char *opt_via(void *ctx, const char *v) {
 static const char *opt_ice_server(void *ctx, const char *v) {
   calltool_opts *o = ctx;
   if (o->n_ice == PARLEY_ENGINE_MAX_ICE_SERVERS) return "too many (8 at most)";
-  if (strncmp(v, "stun:", 5) != 0 && strncmp(v, "turn:", 5) != 0) return "wants a stun: or turn: URL";
+  if (strncmp(v, "stun:", 5) != 0 && strncmp(v, "turn:", 5) != 0 && strncmp(v, "turns:", 6) != 0)
+    return "wants a stun:, turn: or turns: URL";
   o->ice[o->n_ice++].url = v;
   return NULL;
 }
@@ -159,11 +160,15 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
        "(no --forward): both descriptions' candidates are moved to it, so one\n"
        "side's --via routes both directions (numeric IPv4)", 0, 0},
       {"ice-server", PARLEY__CLI_CALL, &ice, "URL",
-       "a STUN or TURN server (repeatable): stun:HOST[:PORT] or\n"
-       "turn:HOST[:PORT][?transport=udp]; listen/dial/offer/answer wait for\n"
-       "its candidates before sending the description", 0, 0},
+       "a STUN or TURN server (repeatable): stun:HOST[:PORT],\n"
+       "turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT] (TLS);\n"
+       "listen/dial/offer/answer wait for its candidates before sending\n"
+       "the description", 0, 0},
       {"turn-user", PARLEY__CLI_STRING, &o->turn_user, "NAME", "the TURN servers' username", 0, 0},
       {"turn-password", PARLEY__CLI_STRING, &o->turn_password, "PASS", "the TURN servers' password", 0, 0},
+      {"turn-ca", PARLEY__CLI_STRING, &o->turn_ca, "FILE",
+       "turns: servers' certificates must chain to a CA in this PEM file\n"
+       "(default: the system's CAs)", 0, 0},
       {"relay-only", PARLEY__CLI_FLAG, &o->relay_only, NULL,
        "ICE uses relayed candidates only (W3C iceTransportPolicy relay):\n"
        "the peer never learns this host's addresses", 0, 0},
@@ -229,6 +234,7 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
     o->ice[i].credential = o->turn_password;
   }
   if (o->relay_only && o->n_ice == 0) return usage_error("%s", "--relay-only needs --ice-server turn:...");
+  if (o->turn_ca && o->n_ice == 0) return usage_error("%s", "--turn-ca needs --ice-server turns:...");
   if (o->n_ice && (o->mode == MODE_LOOPBACK || o->mode == MODE_SERVE))
     return usage_error("%s", "--ice-server is for listen/dial/offer/answer/whip");
   if (o->mode == MODE_LOOPBACK) {
@@ -367,6 +373,9 @@ static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
   case PARLEY_EIO: return "the output file cannot be created";
   case PARLEY_ENOTSUP: return "the device cannot do this rate";
   case PARLEY_EDEVICE: return "the device failed to open or start";
+  case PARLEY_EPARSE:
+    if (cfg->turn_ca_file) return "--turn-ca is not a readable PEM file of CA certificates";
+    return parley_strerror(err);
   default: return parley_strerror(err);
   }
 }
@@ -379,6 +388,7 @@ int calltool_side_open(calltool_side *s, const parley_engine_config *cfg) {
                        : cfg->input_file                 ? cfg->input_file
                                                          : (cfg->output_file ? cfg->output_file : "");
     if (err == PARLEY_EIO && cfg->output_file) what = cfg->output_file;
+    if (err == PARLEY_EPARSE && cfg->turn_ca_file) what = cfg->turn_ca_file;
     fprintf(stderr, "parley-call: engine %s: %s%s%s (%s)\n", s->name, engine_error_hint(err, cfg), *what ? ": " : "",
             what, parley_err_name(err));
     return err;
@@ -875,6 +885,7 @@ void calltool_peer_config(const calltool_opts *o, parley_engine_config *cfg) {
   cfg->ice_servers = o->ice;
   cfg->ice_server_count = o->n_ice;
   cfg->ice_transport_policy = o->relay_only ? PARLEY_ICE_POLICY_RELAY : PARLEY_ICE_POLICY_ALL;
+  cfg->turn_ca_file = o->turn_ca;
   /* A relay on this host: only loopback candidates, so each side sends to it from one address. */
   bool via_loopback = o->via && (strncmp(o->via_ip, "127.", 4) == 0 || strcmp(o->via_ip, "::1") == 0);
   if (o->loopback_only || (rendezvous && is_loopback_addr(o->addr)) || via_loopback) {

@@ -286,6 +286,9 @@ int parley__calltool_describe_event(char *what, size_t cap, const parley_event *
   case PARLEY_EVENT_LOCAL_CANDIDATE:
     snprintf(what, cap, "%s %s", kind, ev->candidate ? ev->candidate : "");
     break;
+  case PARLEY_EVENT_ICE_CANDIDATE_ERROR:
+    snprintf(what, cap, "%s: %s", kind, ev->message ? ev->message : "");
+    break;
   default:
     snprintf(what, cap, "%s", kind);
     break;

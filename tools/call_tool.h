@@ -46,7 +46,7 @@ typedef struct calltool_opts {
   double duration_s, timeout_s, cut_s, restore_s;
   parley_ice_server ice[PARLEY_ENGINE_MAX_ICE_SERVERS]; /* --ice-server, with --turn-user/--turn-password */
   int n_ice;
-  const char *turn_user, *turn_password;
+  const char *turn_user, *turn_password, *turn_ca;
   bool relay_only;
 } calltool_opts;
 

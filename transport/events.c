@@ -23,6 +23,7 @@ const char *parley_event_kind_name(parley_event_kind k) {
                                   "resumed",
                                   "local-candidate",
                                   "negotiation-needed",
+                                  "ice-candidate-error",
                                   "closed",
                                   "members-changed",
                                   "speakers-changed"};

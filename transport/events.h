@@ -22,7 +22,7 @@
 #define PARLEY__SIG_STATE_COUNT (PARLEY_SIGNALING_CLOSED + 1)
 #define PARLEY__INT_CODE_COUNT (PARLEY_INTERRUPT_DEVICE_BUSY + 1)
 
-#define PARLEY__EVENT_MESSAGE_MAX 96
+#define PARLEY__EVENT_MESSAGE_MAX 192 /* a TURN server's URL and why it failed fit */
 
 /* One event, plain data (copyable, no pointers). Fields not relevant to the kind are zero. */
 typedef struct parley__event {

@@ -150,8 +150,8 @@ int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *rel
   if (!a || !relayed || !mapped || (relayed->family != PARLEY__NETADDR_V4 && relayed->family != PARLEY__NETADDR_V6) ||
       relayed->port == 0)
     return PARLEY_EINVAL;
-  if (a->nlocal >= PARLEY__ICE_MAX_LOCAL) return PARLEY_EFULL;
-  int i = a->nlocal++;
+  int i = parley__ice_free_local_slot(a);
+  if (i < 0) return i;
   local_sock *ls = &a->locals[i];
   memset(ls, 0, sizeof *ls);
   ls->serial = a->serials++;
@@ -168,7 +168,10 @@ int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *rel
   if (a->started) { /* trickled and paired at once */
     a->now_us = now_us;
     emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_LOCAL_CANDIDATE, .candidate = c, .local = i});
-    for (int r = 0; r < a->nremote; r++) (void)parley__ice_form_pair(a, i, r);
+    if (a->have_first_valid) /* mid-call: a relay allocated again after a network change */
+      parley__ice_check_new_local(a, i);
+    else
+      for (int r = 0; r < a->nremote; r++) (void)parley__ice_form_pair(a, i, r);
     parley__ice_update_state(a);
     parley__ice_check_gathering_done(a);
   }

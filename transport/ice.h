@@ -153,7 +153,8 @@ int parley__ice_add_local(parley__ice_agent *a, const parley__netaddr *bound);
  * the index returned: the agent sends its checks and answers through cfg.send with that index, and
  * the owner wraps them for the TURN server (transport/turn.h); what the server relays from a peer goes
  * to parley__ice_receive / parley__ice_accept_media with that index. Before or after start (then it
- * is trickled and paired at once). Returns the index, PARLEY_EINVAL or PARLEY_EFULL. */
+ * is trickled and paired at once; mid-call, after a network change, checked at once too). It may take
+ * the index of a local removed before. Returns the index, PARLEY_EINVAL or PARLEY_EFULL. */
 int parley__ice_add_local_relay(parley__ice_agent *a, const parley__netaddr *relayed, const parley__netaddr *mapped,
                                 int64_t now_us);
 /* The owner is allocating `count` relayed candidates: gathering is done (GATHERING_DONE, so

@@ -186,6 +186,11 @@ void parley__ice_check_gathering_done(parley__ice_agent *a);
 /* The checklist opens again after selection (a local address came or went, or the peer moved):
  * cancelled pairs may be checked, and the controlling side nominates again. */
 void parley__ice_reopen(parley__ice_agent *a);
+/* A local added mid-call (a new host socket, a relay allocated again): the checklist reopened and its
+ * pairs checked at once, the peer's newest candidates first. */
+void parley__ice_check_new_local(parley__ice_agent *a, int local);
+/* The index for a new local: a slot a removed one left, else the next; PARLEY_EFULL. */
+int parley__ice_free_local_slot(parley__ice_agent *a);
 /* handle_request's hook, once the request authenticated with the current credentials and r is its
  * remote: after selection, a request from a remote learned since (the peer's address changed) or a
  * nomination of another pair (controlled) reopens the checklist. */

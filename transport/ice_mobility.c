@@ -66,17 +66,18 @@ int parley__ice_add_local_live(parley__ice_agent *a, const parley__netaddr *boun
     return PARLEY_EINVAL;
   PARLEY__GUARD_CHECK(&a->guard, __func__);
   if (!a->started) return PARLEY_ESTATE;
-  int i = -1;
-  for (int k = 0; k < a->nlocal && i < 0; k++)
-    if (a->locals[k].gone) i = k;
-  if (i < 0) {
-    if (a->nlocal >= PARLEY__ICE_MAX_LOCAL) return PARLEY_EFULL;
-    i = a->nlocal++;
-  }
+  int i = parley__ice_free_local_slot(a);
+  if (i < 0) return i;
   a->now_us = now_us;
   parley__ice_init_host(a, i, bound);
   if (a->locals[i].stun_wanted) a->gathering_done = false; /* end-of-candidates again after its srflx */
   emit(a, (parley__ice_event){.kind = PARLEY__ICE_EV_LOCAL_CANDIDATE, .candidate = &a->locals[i].host, .local = i});
+  parley__ice_check_new_local(a, i);
+  parley__ice_update_state(a);
+  return i;
+}
+
+void parley__ice_check_new_local(parley__ice_agent *a, int i) {
   parley__ice_reopen(a);
   /* Newest remote candidates first (triggered checks go in FIFO order): after a move the peer's
    * latest addresses are the likeliest to answer, its old ones may be gone. */
@@ -84,8 +85,12 @@ int parley__ice_add_local_live(parley__ice_agent *a, const parley__netaddr *boun
     int pi = parley__ice_form_pair(a, i, r);
     if (pi >= 0) parley__ice_enqueue_triggered(a, &a->pairs[pi]);
   }
-  parley__ice_update_state(a);
-  return i;
+}
+
+int parley__ice_free_local_slot(parley__ice_agent *a) {
+  for (int k = 0; k < a->nlocal; k++)
+    if (a->locals[k].gone) return k;
+  return a->nlocal < PARLEY__ICE_MAX_LOCAL ? a->nlocal++ : PARLEY_EFULL;
 }
 
 /* Queues a triggered check on p ahead of those already queued. */

@@ -123,20 +123,30 @@ void parley__turn_free(parley__turn *t) {
   free(t);
 }
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+/* The same address (with port: the same transport address). */
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b, bool port) {
   if (a->ss_family != b->ss_family) return false;
   if (a->ss_family == AF_INET) {
     const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
-    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    return (!port || x->sin_port == y->sin_port) && x->sin_addr.s_addr == y->sin_addr.s_addr;
   }
   const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
-  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+  return (!port || x->sin6_port == y->sin6_port) && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
 }
 
 static peer *find_peer(const parley__turn *t, const struct sockaddr_storage *addr) {
   for (int i = 0; i < PARLEY__TURN_MAX_PEERS; i++)
-    if (t->peers[i].used && same_addr(&t->peers[i].addr, addr)) return (peer *)&t->peers[i];
+    if (t->peers[i].used && same_addr(&t->peers[i].addr, addr, true)) return (peer *)&t->peers[i];
   return NULL;
+}
+
+/* Whether a permission covers addr: permissions are by IP address alone (RFC 8656 9), so a peer's new
+ * port on a permitted address (a peer that allocated again on the same relay, its checks from there)
+ * gets through before we learn of it. */
+static bool permitted(const parley__turn *t, const struct sockaddr_storage *addr) {
+  for (int i = 0; i < PARLEY__TURN_MAX_PEERS; i++)
+    if (t->peers[i].used && same_addr(&t->peers[i].addr, addr, false)) return true;
+  return false;
 }
 
 /* The request of transaction x (for peer p, or the allocation's when p is NULL) into out. */
@@ -374,7 +384,7 @@ int parley__turn_on_packet(parley__turn *t, const uint8_t *pkt, size_t len, int6
         parley__stun_find_attr(pkt, len, A_DATA, &d, &dlen) != 0 ||
         parley__stun_decode_xor_attr(pkt, v, vlen, &data->peer) != 0)
       return PARLEY_EPARSE;
-    if (!find_peer(t, &data->peer)) return PARLEY_ENOTFOUND; /* the server only relays permitted peers */
+    if (!permitted(t, &data->peer)) return PARLEY_ENOTFOUND; /* the server only relays permitted peers */
     data->data = d;
     data->len = dlen;
     return 1;

@@ -79,7 +79,8 @@ int parley__turn_poll(parley__turn *t, int64_t now_us, uint8_t *out, size_t cap)
 int64_t parley__turn_next_timeout(const parley__turn *t);
 
 /* A datagram that came from the server's address. Returns 1 with *data filled for data from a peer
- * (a Data indication, or ChannelData on a bound channel), 0 for a response it consumed (the state may
+ * (a Data indication from any port of a permitted peer's IP address, as the server's permissions go,
+ * or ChannelData on a bound channel), 0 for a response it consumed (the state may
  * have changed: call poll()), PARLEY_ENOTFOUND when it is nothing of this client's (an unknown
  * transaction or channel, a response whose integrity does not check), PARLEY_EPARSE when malformed,
  * PARLEY_EINVAL for NULL arguments. */

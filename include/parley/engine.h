@@ -94,7 +94,11 @@ typedef enum parley_input_end {
  * username and credential as long-term credentials; tcp: the call reaches the server over TCP, for
  * networks that block UDP, and the relay still speaks UDP to the peer); PORT defaults to 3478. HOST
  * is an IPv4 or IPv6 address ([::1] in brackets) or a name, resolved once at parley_engine_new.
- * "turns:" and "stuns:" (TLS) are not supported (PARLEY_ENOTSUP). */
+ * "turns:HOST[:PORT][?transport=tcp]" is TURN over TLS on TCP (port 5349 by default): the server's
+ * certificate must chain to the system's CAs (or turn_ca_file's) and name HOST (a DNS name, or the IP
+ * address given); a server that fails this gives no relayed candidate, and the call says why in a
+ * PARLEY_EVENT_ICE_CANDIDATE_ERROR. "stuns:" (and turns: over DTLS, ?transport=udp) are not
+ * supported (PARLEY_ENOTSUP). */
 typedef struct parley_ice_server {
   const char *url;
   const char *username;   /* turn: required */
@@ -173,6 +177,10 @@ typedef struct parley_engine_config {
    * parley_engine_new, not kept). NULL: a self-signed ECDSA P-256 certificate made for the engine. */
   const char *dtls_certificate_pem;
   const char *dtls_private_key_pem;
+
+  /* TURN over TLS ("turns:" servers): a PEM file of the CA certificates the servers' certificates must
+   * chain to (read at parley_engine_new, not kept), e.g. a private CA; NULL: the system's store [NULL]. */
+  const char *turn_ca_file;
 } parley_engine_config;
 
 /* Fills cfg with the defaults in brackets above. NULL is ignored. Any thread, real-time safe. */
@@ -182,9 +190,10 @@ PARLEY_API void parley_engine_config_init(parley_engine_config *cfg);
  * success *out holds the engine and 0 is returned; on failure *out is NULL and one of: PARLEY_EINVAL
  * (NULL argument, a field out of range, unparsable stun_server or ice_servers URL, a TURN server without
  * username or credential, more than PARLEY_ENGINE_MAX_TURN_SERVERS of them, the relay policy without
- * one, one DTLS PEM without the other), PARLEY_ENOTSUP (turns: or stuns:), PARLEY_ENOTFOUND (an
+ * one, one DTLS PEM without the other), PARLEY_ENOTSUP (stuns:, or turns: over udp), PARLEY_ENOTFOUND (an
  * ICE server's name does not resolve: the lookup blocks here),
- * PARLEY_EPARSE (unreadable DTLS PEM, or a key that does not match the certificate), PARLEY_ENOMEM, PARLEY_ENOTFOUND (no such
+ * PARLEY_EPARSE (unreadable DTLS PEM, or a key that does not match the certificate; a turn_ca_file that
+ * cannot be read or holds no PEM certificate), PARLEY_ENOMEM, PARLEY_ENOTFOUND (no such
  * device or input file), PARLEY_EFORMAT (input file unreadable as audio), PARLEY_EIO (output file cannot
  * be created), PARLEY_ENOTSUP (the device cannot do the rate), PARLEY_EDEVICE (the device failed to
  * open or start), PARLEY_ECODEC / PARLEY_EDSP (codec or DSP set-up), PARLEY_ENETWORK (threads or event
@@ -419,6 +428,9 @@ typedef enum parley_event_kind {
   PARLEY_EVENT_NEGOTIATION_NEEDED,      /* W3C negotiationneeded: the call restarted ICE itself (its
                                          * network changed and the peer did not follow): send a new
                                          * offer (create_offer, set_local_description); .message why */
+  PARLEY_EVENT_ICE_CANDIDATE_ERROR,     /* W3C icecandidateerror: a TURN server gave no relayed candidate
+                                         * (refused, unreachable, its TLS certificate not trusted):
+                                         * .message "URL: why" */
   PARLEY_EVENT_CLOSED,                  /* the last event of the call */
   PARLEY_EVENT_MEMBERS_CHANGED,         /* session: .call joined or left; .count members now */
   PARLEY_EVENT_SPEAKERS_CHANGED,        /* session: .speakers[0..count) loudest first */
