@@ -18,6 +18,8 @@
  * and resumed once they pass again. The delays are logged, not asserted (parley-bench room measures).
  * vanish_over_websocket_*: the same members over ws:// with a 60 s session_timeout: Carol killed ->
  * members-changed (left) at both long before that, since Janus ends a session whose WebSocket closed.
+ * frozen_over_websocket_*: Carol stopped (SIGSTOP) instead, session_timeout 3 s: she leaves when her
+ * session times out (her connection stays open).
  * engine_free_*: an engine freed with its room joined says goodbye to Janus: the other sees it leave.
  * kicked_*: a moderator's kick (tests/interop/janus_kick.py) closes the member's room, reason KICKED.
  * join_without_janus_*: nothing at the URL is PARLEY_ENETWORK; a room id that is no number, EINVAL. */
@@ -627,13 +629,12 @@ Test(room_janus, three_members_hear_see_mute_vanish_interrupt, .timeout = 240) {
   unlink(carol_timeline);
 }
 
-/* Over ws:// (session_timeout 60 s, so Janus's session timeout cannot be what removes her): Carol, the
- * tool in a child process, is killed; her kernel closes her WebSocket, Janus ends her session and its
- * AudioBridge tells the others she left. Alice and Bob (this process, also over ws://) get
- * members-changed (left) for her, and the member list shrinks; the delay is logged. */
-Test(room_janus, vanish_over_websocket_reaches_the_others_at_once, .timeout = 120) {
+/* Over ws://, Carol (the tool in a child process, Alice and Bob in this one, all on ws://) vanishes by
+ * signal sig with Janus's session_timeout at timeout_s: Alice and Bob get members-changed (left) for
+ * her within bound_ms, the member list shrinks and their rooms stay open. The delay is logged. */
+static void ws_vanish(int sig, int timeout_s, long bound_ms) {
   janus_proc jp;
-  janus_start(&jp, 60);
+  janus_start(&jp, timeout_s);
   char carol_out[] = "/tmp/parley_janus_carol_rec_XXXXXX.wav", carol_timeline[] = "/tmp/parley_janus_carol_XXXXXX.txt";
   temp_file(carol_out, 4);
   temp_file(carol_timeline, 4);
@@ -643,17 +644,17 @@ Test(room_janus, vanish_over_websocket_reaches_the_others_at_once, .timeout = 12
   pid_t carol = tool_member_at(JANUS_WS_URL, SPEECH_B, carol_out, carol_timeline);
   three_listed(&a, &b);
   sleep_ms(2000); /* media flowing, keepalives under way */
-  cr_expect_eq(member_count(&a, &a.left) + member_count(&b, &b.left), 0, "nobody left before the kill");
-  int64_t killed = mono_ms();
+  cr_expect_eq(member_count(&a, &a.left) + member_count(&b, &b.left), 0, "nobody left before the signal");
+  int64_t t0 = mono_ms();
+  kill(carol, sig);
+  bool both = wait_for(&a, &a.left, 1, bound_ms) && wait_for(&b, &b.left, 1, 1000);
+  cr_expect(both, "Carol's leaving (%s) reaches Alice and Bob within %ld ms", strsignal(sig), bound_ms);
+  if (both)
+    cr_log_info("over ws://: Carol %s -> members-changed (left) at Alice after %lld ms, Bob after %lld ms "
+                "(Janus session_timeout %d s)",
+                strsignal(sig), (long long)(a.left_ms - t0), (long long)(b.left_ms - t0), timeout_s);
   kill(carol, SIGKILL);
   waitpid(carol, NULL, 0);
-  /* 15 s: far less than the 60 s session timeout, the only other way she could leave. */
-  bool both = wait_for(&a, &a.left, 1, 15000) && wait_for(&b, &b.left, 1, 1000);
-  cr_expect(both, "Carol's leaving reaches Alice and Bob well before Janus's session timeout");
-  if (both)
-    cr_log_info("over ws://: Carol killed -> members-changed (left) at Alice after %lld ms, Bob after %lld ms "
-                "(Janus session_timeout 60 s)",
-                (long long)(a.left_ms - killed), (long long)(b.left_ms - killed));
   cr_expect_eq(parley_room_members(a.room, NULL, 0), 2);
   cr_expect_eq(parley_room_members(b.room, NULL, 0), 2);
   cr_expect_eq(member_count(&a, &a.closed), 0, "Alice's room stays open");
@@ -665,6 +666,15 @@ Test(room_janus, vanish_over_websocket_reaches_the_others_at_once, .timeout = 12
   unlink(carol_out);
   unlink(carol_timeline);
 }
+
+/* Killed: her kernel closes her WebSocket, Janus ends her session at once and its AudioBridge tells
+ * the others. 15 s is far less than the 60 s session timeout, the only other way she could leave. */
+Test(room_janus, vanish_over_websocket_reaches_the_others_at_once, .timeout = 120) { ws_vanish(SIGKILL, 60, 15000); }
+
+/* Frozen (SIGSTOP): her TCP connection stays open, so only Janus's session timeout (3 s here, plus its
+ * 2 s watchdog and the teardown) removes her, as over HTTP: what bounds a vanish over ws:// that is no
+ * crash. */
+Test(room_janus, frozen_over_websocket_leaves_after_session_timeout, .timeout = 120) { ws_vanish(SIGSTOP, 3, 15000); }
 
 /* No Janus at the URL: the join fails at once with PARLEY_ENETWORK and no room is made; a room id that
  * is not an AudioBridge number is refused before any request. */

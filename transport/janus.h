@@ -14,9 +14,9 @@
  * Vanishing: prefer ws://. Janus destroys a session as soon as the WebSocket it was created on closes
  * (reclaim_session_timeout 0, its default), and the kernel of a killed or crashed process closes its
  * TCP connections at once: the room's others get LEAVING within a round trip. What is left is bounded
- * by Janus's session_timeout (plus up to 2 s of its watchdog): a process that freezes, a machine that
- * hangs, a network cut keep the connection open (until TCP gives up, much later). Over HTTP, every
- * vanish takes that long.
+ * by Janus's session_timeout (plus up to about 3 s: its 2 s watchdog, the teardown): a process that
+ * freezes, a machine that hangs, a network cut keep the connection open (until TCP gives up, much
+ * later). Over HTTP, every vanish takes that long.
  * Not here: wss:// (TLS), the admin API, API secrets and tokens, trickled candidates (parley's offers
  * carry theirs and Janus answers with its own: half-trickle), string room ids.
  *

@@ -13,7 +13,7 @@
  *    Prefer Janus's WebSocket transport (ws://): Janus drops a member whose WebSocket closes, which a
  *    killed process's kernel does at once, so the others see it leave within a round trip. Over HTTP,
  *    and for a member that freezes or loses its network (its TCP connection stays open), that takes
- *    Janus's session_timeout (plus up to 2 s of its watchdog).
+ *    Janus's session_timeout (plus up to about 3 s: its 2 s watchdog, then the teardown).
  *
  *   parley_room_config rc;
  *   parley_room_config_init(&rc);
