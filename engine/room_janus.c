@@ -1,7 +1,7 @@
 /* room_janus.c: the Janus AudioBridge room backend (parley__room_janus_ops, room_internal.h): one parley
  * call to the AudioBridge, which mixes the room on the server (each participant hears everyone but
- * itself), and the Janus HTTP client (transport/janus.h) for the session, the join and the room's
- * events. Built only with PARLEY_HAVE_JANUS.
+ * itself), and the Janus client (transport/janus.h, ws:// or http://) for the session, the join and
+ * the room's events. Built only with PARLEY_HAVE_JANUS.
  *
  * Owns its state (jroom): the client, the call and its listeners, and the participants Janus told us
  * about (ids, talking flags) to turn Janus's events into the core's reports: joined / participants
@@ -11,14 +11,14 @@
  * the session or the PeerConnection lost, a refused join -> closed(FAILED).
  * Member ids are Janus's participant ids in decimal. Janus does not report a participant's broken
  * connection, only its departure: a participant that vanishes leaves when Janus drops its session
- * (the server's session_timeout) or its PeerConnection (ICE failure), so the core's vanish timer
- * does not run for Janus members.
+ * (at once when its WebSocket closes; else the server's session_timeout) or its PeerConnection (ICE
+ * failure), so the core's vanish timer does not run for Janus members.
  *
  * Threads: the ops on app threads (the core's rules), serialised by jroom.op_mu (leave and a mute may
  * come from two threads at once); the client's events on the client's thread; the call's listeners on
  * the dispatch thread. jroom.mu guards the participant table and the flags;
  * no parley_ function and no report is called with it held except the report functions, which take
- * only room and event locks (room_internal.h). Blocking HTTP runs in start, leave, set_mute and free,
+ * only room and event locks (room_internal.h). Blocking requests run in start, leave, set_mute and free,
  * on the app's thread, never under an engine lock. */
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* test_room_janus.c: parley in a real Janus AudioBridge room (Debian's janus, never a mock). Each test
- * starts its own janus process through scripts/janus-room.sh (a configuration with only the HTTP
- * transport on 127.0.0.1 and the AudioBridge plugin, room 1234 at 48 kHz with talking events), in a
+ * starts its own janus process through scripts/janus-room.sh (a configuration with the HTTP and the
+ * WebSocket transports on 127.0.0.1 and the AudioBridge plugin, room 1234 at 48 kHz with talking events), in a
  * network namespace of its own: Janus's libnice does not gather loopback addresses, so the namespace
  * has a veth pair, 10.77.0.1 and 10.77.0.2, both ends here (accept_local); Janus gathers on pj1.
  *
@@ -16,6 +16,10 @@
  * name the others; Carol killed -> members-changed (left) at both; Bob mutes -> Alice sees him muted
  * and hears silence; every UDP datagram into the namespace dropped (nft) -> the room is interrupted,
  * and resumed once they pass again. The delays are logged, not asserted (parley-bench room measures).
+ * vanish_over_websocket_*: the same members over ws:// with a 60 s session_timeout: Carol killed ->
+ * members-changed (left) at both long before that, since Janus ends a session whose WebSocket closed.
+ * frozen_over_websocket_*: Carol stopped (SIGSTOP) instead, session_timeout 3 s: she leaves when her
+ * session times out (her connection stays open).
  * engine_free_*: an engine freed with its room joined says goodbye to Janus: the other sees it leave.
  * kicked_*: a moderator's kick (tests/interop/janus_kick.py) closes the member's room, reason KICKED.
  * join_without_janus_*: nothing at the URL is PARLEY_ENETWORK; a room id that is no number, EINVAL. */
@@ -27,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +45,7 @@
 #include "transport/janus.h"
 
 #define JANUS_URL "http://127.0.0.1:8088/janus"
+#define JANUS_WS_URL "ws://127.0.0.1:8188/"
 #define ROOM 1234
 #define JANUS_SCRIPT PARLEY_TEST_DATA "/../../scripts/janus-room.sh"
 
@@ -79,11 +87,17 @@ static void janus_start(janus_proc *jp, int session_timeout_s) {
   }
   char cmd[256];
   snprintf(cmd, sizeof cmd, "curl -s -o /dev/null --max-time 1 %s/info", JANUS_URL);
-  for (int i = 0; i < 100; i++) {
-    if (system(cmd) == 0) return;
-    sleep_ms(100);
+  bool http = false, ws = false;
+  for (int i = 0; i < 100 && !(http && ws); i++) {
+    http = http || system(cmd) == 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(8188), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ws = ws || (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    if (fd >= 0) close(fd);
+    if (!(http && ws)) sleep_ms(100);
   }
-  cr_assert_fail("janus did not answer on %s within 10 s (log: %s/janus.log)", JANUS_URL, jp->dir);
+  cr_assert(http && ws, "janus did not answer on %s and %s within 10 s (log: %s/janus.log)", JANUS_URL, JANUS_WS_URL,
+            jp->dir);
 }
 
 static void janus_stop(janus_proc *jp) {
@@ -392,7 +406,7 @@ static void on_room(const parley_event *ev, void *user) {
   pthread_mutex_unlock(&m->mu);
 }
 
-static void member_join(member *m, const char *says) {
+static void member_join_at(member *m, const char *says, const char *url) {
   pthread_mutex_init(&m->mu, NULL);
   parley_engine_config cfg;
   parley_engine_config_init(&cfg);
@@ -414,12 +428,14 @@ static void member_join(member *m, const char *says) {
   rc.backend = PARLEY_ROOM_JANUS;
   rc.room_id = "1234";
   rc.display_name = m->name;
-  rc.janus_url = JANUS_URL;
+  rc.janus_url = url;
   cr_assert_eq(parley_room_join(m->e, &rc, &m->room), 0, "%s joins", m->name);
   static const parley_event_kind kinds[5] = {PARLEY_EVENT_MEMBERS_CHANGED, PARLEY_EVENT_SPEAKERS_CHANGED,
                                              PARLEY_EVENT_INTERRUPTED, PARLEY_EVENT_RESUMED, PARLEY_EVENT_CLOSED};
   for (int k = 0; k < 5; k++) cr_assert_gt(m->ids[k] = parley_room_on(m->room, kinds[k], on_room, m), 0);
 }
+
+static void member_join(member *m, const char *says) { member_join_at(m, says, JANUS_URL); }
 
 static int member_count(member *m, const int *field) {
   pthread_mutex_lock(&m->mu);
@@ -445,18 +461,22 @@ static void member_leave(member *m) {
   parley_engine_free(m->e);
 }
 
-/* The third member: `parley-call room` (the tool, PARLEY_CALL_TOOL) in a child process the test kills;
- * it says `says` in a loop, records to out and prints its timeline to the file timeline. */
-static pid_t tool_member(const char *says, const char *out, const char *timeline) {
+/* The third member: `parley-call room` (the tool, PARLEY_CALL_TOOL) on Janus at url in a child process
+ * the test kills; it says `says` in a loop, records to out and prints its timeline to the file timeline. */
+static pid_t tool_member_at(const char *url, const char *says, const char *out, const char *timeline) {
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid) return pid;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   FILE *f = freopen(timeline, "w", stdout);
   if (!f) _exit(126);
-  execl(PARLEY_CALL_TOOL, "parley-call", "room", "--janus", JANUS_URL, "--room", "1234", "--name", "Carol", "--in",
+  execl(PARLEY_CALL_TOOL, "parley-call", "room", "--janus", url, "--room", "1234", "--name", "Carol", "--in",
         says, "--in-end", "loop", "--out", out, "--no-aec", "--no-ns", (char *)NULL);
   _exit(127);
+}
+
+static pid_t tool_member(const char *says, const char *out, const char *timeline) {
+  return tool_member_at(JANUS_URL, says, out, timeline);
 }
 
 /* RMS of the recording at path between from_s and to_s. */
@@ -490,6 +510,22 @@ static void reversed_clip(const char *from, char *path) {
   free(x);
 }
 
+/* Makes the temporary file named by tmpl (XXXXXX, then `suffix` characters). */
+static void temp_file(char *tmpl, int suffix) {
+  int fd = mkstemps(tmpl, suffix);
+  cr_assert_geq(fd, 0, "%s", tmpl);
+  close(fd);
+}
+
+/* Waits (10 s at most) until Alice and Bob both list three members. */
+static void three_listed(member *a, member *b) {
+  bool all = false;
+  for (int i = 0; i < 1000 && !all; i++, sleep_ms(10))
+    all = parley_room_members(a->room, NULL, 0) == 3 && parley_room_members(b->room, NULL, 0) == 3;
+  cr_assert(all, "the three did not all list each other within 10 s (Alice %d, Bob %d)",
+            parley_room_members(a->room, NULL, 0), parley_room_members(b->room, NULL, 0));
+}
+
 /* The id of the member of m's room named name, or "" (copied to id). */
 static void id_of(member *m, const char *name, char *id) {
   parley_room_member list[8];
@@ -513,21 +549,13 @@ Test(room_janus, three_members_hear_see_mute_vanish_interrupt, .timeout = 240) {
   char carol_says[] = "/tmp/parley_janus_carol_XXXXXX.wav", carol_out[] = "/tmp/parley_janus_carol_rec_XXXXXX.wav";
   char carol_timeline[] = "/tmp/parley_janus_carol_XXXXXX.txt";
   reversed_clip(SPEECH_A, carol_says);
-  int fd = mkstemps(carol_out, 4);
-  cr_assert_geq(fd, 0);
-  close(fd);
-  fd = mkstemps(carol_timeline, 4);
-  cr_assert_geq(fd, 0);
-  close(fd);
+  temp_file(carol_out, 4);
+  temp_file(carol_timeline, 4);
   member a = {.name = "Alice"}, b = {.name = "Bob"};
   member_join(&a, SPEECH_A);
   member_join(&b, SPEECH_B);
   pid_t carol = tool_member(carol_says, carol_out, carol_timeline);
-  bool all = false;
-  for (int i = 0; i < 1000 && !all; i++, sleep_ms(10))
-    all = parley_room_members(a.room, NULL, 0) == 3 && parley_room_members(b.room, NULL, 0) == 3;
-  cr_assert(all, "the three did not all list each other within 10 s (Alice %d, Bob %d)",
-            parley_room_members(a.room, NULL, 0), parley_room_members(b.room, NULL, 0));
+  three_listed(&a, &b);
   char bob[PARLEY_ROOM_ID_MAX], carol_id[PARLEY_ROOM_ID_MAX], alice[PARLEY_ROOM_ID_MAX];
   id_of(&a, "Bob", bob);
   id_of(&a, "Carol", carol_id);
@@ -601,6 +629,53 @@ Test(room_janus, three_members_hear_see_mute_vanish_interrupt, .timeout = 240) {
   unlink(carol_timeline);
 }
 
+/* Over ws://, Carol (the tool in a child process, Alice and Bob in this one, all on ws://) vanishes by
+ * signal sig with Janus's session_timeout at timeout_s: Alice and Bob get members-changed (left) for
+ * her within bound_ms, the member list shrinks and their rooms stay open. The delay is logged. */
+static void ws_vanish(int sig, int timeout_s, long bound_ms) {
+  janus_proc jp;
+  janus_start(&jp, timeout_s);
+  char carol_out[] = "/tmp/parley_janus_carol_rec_XXXXXX.wav", carol_timeline[] = "/tmp/parley_janus_carol_XXXXXX.txt";
+  temp_file(carol_out, 4);
+  temp_file(carol_timeline, 4);
+  member a = {.name = "Alice"}, b = {.name = "Bob"};
+  member_join_at(&a, SPEECH_A, JANUS_WS_URL);
+  member_join_at(&b, SPEECH_B, JANUS_WS_URL);
+  pid_t carol = tool_member_at(JANUS_WS_URL, SPEECH_B, carol_out, carol_timeline);
+  three_listed(&a, &b);
+  sleep_ms(2000); /* media flowing, keepalives under way */
+  cr_expect_eq(member_count(&a, &a.left) + member_count(&b, &b.left), 0, "nobody left before the signal");
+  int64_t t0 = mono_ms();
+  kill(carol, sig);
+  bool both = wait_for(&a, &a.left, 1, bound_ms) && wait_for(&b, &b.left, 1, 1000);
+  cr_expect(both, "Carol's leaving (%s) reaches Alice and Bob within %ld ms", strsignal(sig), bound_ms);
+  if (both)
+    cr_log_info("over ws://: Carol %s -> members-changed (left) at Alice after %lld ms, Bob after %lld ms "
+                "(Janus session_timeout %d s)",
+                strsignal(sig), (long long)(a.left_ms - t0), (long long)(b.left_ms - t0), timeout_s);
+  kill(carol, SIGKILL);
+  waitpid(carol, NULL, 0);
+  cr_expect_eq(parley_room_members(a.room, NULL, 0), 2);
+  cr_expect_eq(parley_room_members(b.room, NULL, 0), 2);
+  cr_expect_eq(member_count(&a, &a.closed), 0, "Alice's room stays open");
+  member_leave(&a);
+  member_leave(&b);
+  janus_stop(&jp);
+  unlink(a.out);
+  unlink(b.out);
+  unlink(carol_out);
+  unlink(carol_timeline);
+}
+
+/* Killed: her kernel closes her WebSocket, Janus ends her session at once and its AudioBridge tells
+ * the others. 15 s is far less than the 60 s session timeout, the only other way she could leave. */
+Test(room_janus, vanish_over_websocket_reaches_the_others_at_once, .timeout = 120) { ws_vanish(SIGKILL, 60, 15000); }
+
+/* Frozen (SIGSTOP): her TCP connection stays open, so only Janus's session timeout (3 s here, plus its
+ * 2 s watchdog and the teardown) removes her, as over HTTP: what bounds a vanish over ws:// that is no
+ * crash. */
+Test(room_janus, frozen_over_websocket_leaves_after_session_timeout, .timeout = 120) { ws_vanish(SIGSTOP, 3, 15000); }
+
 /* No Janus at the URL: the join fails at once with PARLEY_ENETWORK and no room is made; a room id that
  * is not an AudioBridge number is refused before any request. */
 Test(room_janus, join_without_janus_is_a_network_error) {
@@ -617,6 +692,14 @@ Test(room_janus, join_without_janus_is_a_network_error) {
   parley_room *room = (parley_room *)&rc;
   cr_expect_eq(parley_room_join(e, &rc, &room), PARLEY_ENETWORK);
   cr_expect_null(room);
+  rc.janus_url = "ws://127.0.0.1:1/"; /* the same over the WebSocket transport */
+  cr_expect_eq(parley_room_join(e, &rc, &room), PARLEY_ENETWORK);
+  cr_expect_null(room);
+  rc.janus_url = "wss://127.0.0.1:8989/";
+  cr_expect_eq(parley_room_join(e, &rc, &room), PARLEY_EINVAL, "wss:// is not built in");
+  rc.janus_url = "ws://";
+  cr_expect_eq(parley_room_join(e, &rc, &room), PARLEY_EINVAL, "no host");
+  rc.janus_url = "http://127.0.0.1:1/janus";
   rc.room_id = "standup";
   cr_expect_eq(parley_room_join(e, &rc, &room), PARLEY_EINVAL, "not a room number");
   rc.room_id = "-5";

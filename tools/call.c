@@ -179,7 +179,7 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
       {"max-calls", PARLEY__CLI_INT, &o->max_calls, "N", "serve: concurrent calls with --echo or no audio [4]", 1, 64},
       {"report", PARLEY__CLI_STRING, &o->report, "FILE",
        "serve: append what pages POST to /report (one JSON line each) to FILE", 0, 0},
-      {"janus", PARLEY__CLI_STRING, &o->janus, "URL", "room: the Janus HTTP API, e.g. http://127.0.0.1:8088/janus", 0, 0},
+      {"janus", PARLEY__CLI_STRING, &o->janus, "URL", "room: Janus's API, ws://127.0.0.1:8188/ (preferred) or http://127.0.0.1:8088/janus", 0, 0},
       {"room", PARLEY__CLI_STRING, &o->room_id, "ID", "room: the AudioBridge room number", 0, 0},
       {"name", PARLEY__CLI_STRING, &o->name, "NAME", "room: the name the others see", 0, 0},
       {"pin", PARLEY__CLI_STRING, &o->pin, "PIN", "room: the room's pin, if it has one", 0, 0},

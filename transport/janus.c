@@ -1,7 +1,11 @@
-/* janus.c: the Janus HTTP API client (see janus.h). Owns the session's URLs, its curl multi handle and
- * the poll thread, which owns the long poll and the keepalives and calls the event function.
- * open/join/set_muted/close run on app threads and make their own blocking requests (one curl easy
- * handle each, PARLEY__JANUS_REQUEST_MS at most); nothing here is real-time safe. */
+/* janus.c: the Janus API client (see janus.h): the requests (info, create, attach, messages, leave) and
+ * their replies, over one of two transports chosen by the URL's scheme. http(s)://: owns the session's
+ * URLs, its curl multi handle and the poll thread, which owns the long poll and the keepalives and
+ * calls the event function; each request is its own blocking curl easy handle. ws://: the connection
+ * of transport/janus_ws.c, whose reader thread calls the event function and sends the keepalives;
+ * requests carry session_id / handle_id and wait for the answer with their transaction.
+ * open/join/set_muted/close run on app threads (each request PARLEY__JANUS_REQUEST_MS at most);
+ * nothing here is real-time safe. */
 #define _GNU_SOURCE
 #include "transport/janus.h"
 
@@ -16,6 +20,7 @@
 
 #include "base/clock.h"
 #include "parley/parley.h"
+#include "transport/janus_ws.h"
 
 #define LONG_POLL_MS 40000     /* Janus answers a long poll after 30 s at most (an empty keepalive) */
 #define REPLY_MAX (4u << 20)   /* bytes of one reply kept */
@@ -29,7 +34,8 @@ struct parley__janus {
   long request_ms; /* each request's bound: PARLEY__JANUS_REQUEST_MS, PARLEY__JANUS_CLOSE_MS in close */
   parley__janus_fn fn;
   void *user;
-  CURLM *multi;
+  CURLM *multi;         /* http: the poll thread's */
+  parley__janus_ws *ws; /* ws: the connection (no multi, no URLs but url) */
   pthread_t thread;
   bool started;
   atomic_bool stop;
@@ -72,30 +78,47 @@ static void say(char *err, size_t cap, const char *what, const char *why) {
   if (cap) snprintf(err, cap, "Janus %s: %s", what, why);
 }
 
-/* Sends msg (consumed; a transaction is added) to url and parses the reply into *out (the caller's to
- * json_decref). A reply "error", or a plugin error, is PARLEY_ENETWORK with its reason in err. */
-static int request(parley__janus *j, const char *url, json_t *msg, json_t **out, char *err, size_t cap) {
-  *out = NULL;
-  if (!msg) return PARLEY_ENOMEM;
-  char tx[32];
-  snprintf(tx, sizeof tx, "parley-%u", j ? atomic_fetch_add(&j->tx, 1) : 0u);
-  json_object_set_new(msg, "transaction", json_string(tx));
-  char *body = json_dumps(msg, JSON_COMPACT);
-  json_decref(msg);
+/* What a request addresses: Janus itself, our session, or our handle. */
+typedef enum target { TO_JANUS, TO_SESSION, TO_HANDLE } target;
+
+/* POSTs body to url (NULL: a GET); the reply's JSON in *root. */
+static int http_request(parley__janus *j, const char *url, const char *body, json_t **root, char *err, size_t cap) {
   reply r = {0};
-  CURL *c = body ? easy(url, body, &r, j ? j->request_ms : PARLEY__JANUS_REQUEST_MS) : NULL;
-  free(body);
+  CURL *c = easy(url, body, &r, j->request_ms);
   if (!c) return PARLEY_ENOMEM;
   CURLcode rc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
-  json_t *root = rc == CURLE_OK && status == 200 ? json_loadb(r.p ? r.p : "", r.n, 0, NULL) : NULL;
+  *root = rc == CURLE_OK && status == 200 ? json_loadb(r.p ? r.p : "", r.n, 0, NULL) : NULL;
   free(r.p);
-  if (!root) {
-    say(err, cap, url, rc != CURLE_OK ? curl_easy_strerror(rc) : "no JSON reply");
-    return PARLEY_ENETWORK;
+  if (*root) return 0;
+  say(err, cap, url, rc != CURLE_OK ? curl_easy_strerror(rc) : "no JSON reply");
+  return PARLEY_ENETWORK;
+}
+
+/* Sends msg (consumed; a transaction is added) to `to` and parses the reply into *out (the caller's to
+ * json_decref). A reply "error", or a plugin error, is PARLEY_ENETWORK with its reason in err. */
+static int request(parley__janus *j, target to, json_t *msg, json_t **out, char *err, size_t cap) {
+  *out = NULL;
+  if (!msg) return PARLEY_ENOMEM;
+  char tx[32];
+  snprintf(tx, sizeof tx, "parley-%u", atomic_fetch_add(&j->tx, 1));
+  json_object_set_new(msg, "transaction", json_string(tx));
+  json_t *root = NULL;
+  int rc;
+  if (j->ws) {
+    if (to != TO_JANUS) json_object_set_new(msg, "session_id", json_integer((json_int_t)j->session));
+    if (to == TO_HANDLE) json_object_set_new(msg, "handle_id", json_integer((json_int_t)j->handle));
+    rc = parley__janus_ws_request(j->ws, msg, tx, j->request_ms, &root, err, cap);
+  } else {
+    char *body = json_dumps(msg, JSON_COMPACT);
+    const char *url = to == TO_JANUS ? j->url : to == TO_SESSION ? j->session_url : j->handle_url;
+    rc = body ? http_request(j, url, body, &root, err, cap) : PARLEY_ENOMEM;
+    free(body);
   }
+  json_decref(msg);
+  if (rc < 0) return rc;
   const char *what = json_string_value(json_object_get(root, "janus"));
   json_t *data = json_object_get(json_object_get(root, "plugindata"), "data");
   const char *why = NULL;
@@ -113,9 +136,9 @@ static int request(parley__janus *j, const char *url, json_t *msg, json_t **out,
 }
 
 /* request() for a reply whose data.id we want (create, attach). */
-static int request_id(parley__janus *j, const char *url, json_t *msg, uint64_t *id, char *err, size_t cap) {
+static int request_id(parley__janus *j, target to, json_t *msg, uint64_t *id, char *err, size_t cap) {
   json_t *root;
-  int rc = request(j, url, msg, &root, err, cap);
+  int rc = request(j, to, msg, &root, err, cap);
   if (rc < 0) return rc;
   json_t *v = json_object_get(json_object_get(root, "data"), "id");
   *id = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
@@ -124,18 +147,19 @@ static int request_id(parley__janus *j, const char *url, json_t *msg, uint64_t *
   return *id ? 0 : PARLEY_ENETWORK;
 }
 
+/* The server's info (GET <url>/info over HTTP, an "info" request over ws) for its session timeout. */
 static int get_info(parley__janus *j, char *err, size_t cap) {
-  char *url;
-  if (asprintf(&url, "%s/info", j->url) < 0) return PARLEY_ENOMEM;
-  reply r = {0};
-  CURL *c = easy(url, NULL, &r, PARLEY__JANUS_REQUEST_MS);
-  CURLcode rc = c ? curl_easy_perform(c) : CURLE_OUT_OF_MEMORY;
-  if (c) curl_easy_cleanup(c);
-  json_t *root = rc == CURLE_OK && r.p ? json_loadb(r.p, r.n, 0, NULL) : NULL;
-  free(r.p);
-  if (!root) say(err, cap, url, rc != CURLE_OK ? curl_easy_strerror(rc) : "no JSON reply");
-  free(url);
-  if (!root) return PARLEY_ENETWORK;
+  json_t *root = NULL;
+  if (j->ws) {
+    int rc = request(j, TO_JANUS, json_pack("{s:s}", "janus", "info"), &root, err, cap);
+    if (rc < 0) return rc;
+  } else {
+    char *url;
+    if (asprintf(&url, "%s/info", j->url) < 0) return PARLEY_ENOMEM;
+    int rc = http_request(j, url, NULL, &root, err, cap);
+    free(url);
+    if (rc < 0) return rc;
+  }
   json_int_t timeout_s = json_integer_value(json_object_get(root, "session-timeout"));
   json_decref(root);
   /* A third of the session timeout leaves two keepalives to lose; no timeout: Janus's usual 25 s. */
@@ -155,6 +179,14 @@ static void relay(const parley__janus_event *ev, void *user) {
 static void gone(parley__janus *j, const char *why) {
   parley__janus_event ev = {.kind = PARLEY__JANUS_SESSION_GONE, .message = why};
   relay(&ev, j);
+}
+
+/* The ws connection's messages that answer no request, and its end. */
+static void on_ws(const char *text, size_t len, const char *why, void *user) {
+  parley__janus *j = user;
+  if (atomic_load(&j->stop)) return; /* the session is over: SESSION_GONE was the last event */
+  if (text) (void)parley__janus_parse(text, len, j->handle, relay, j);
+  else gone(j, why);
 }
 
 static int64_t now_ms(void) {
@@ -228,6 +260,7 @@ static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void destroy(parley__janus *j) {
   if (j->multi) curl_multi_cleanup(j->multi);
+  parley__janus_ws_close(j->ws);
   free(j->url);
   free(j->session_url);
   free(j->handle_url);
@@ -250,29 +283,35 @@ int parley__janus_open(const char *url, parley__janus_fn fn, void *user, parley_
   size_t len = strlen(url);
   while (len > 1 && url[len - 1] == '/') len--;
   j->url = strndup(url, len);
-  j->multi = curl_multi_init();
-  if (!j->url || !j->multi) {
+  bool ws = !strncmp(url, "ws://", 5);
+  if (!strncmp(url, "wss://", 6)) { /* TLS over the WebSocket is not built in */
+    if (cap) snprintf(err, cap, "Janus %s: wss:// is not supported (ws://, http:// or https://)", url);
     destroy(j);
-    return PARLEY_ENOMEM;
+    return PARLEY_EINVAL;
   }
-  int rc = get_info(j, err, cap);
-  if (rc == 0) rc = request_id(j, j->url, json_pack("{s:s}", "janus", "create"), &j->session, err, cap);
-  if (rc == 0 && asprintf(&j->session_url, "%s/%" PRIu64, j->url, j->session) < 0) rc = PARLEY_ENOMEM;
+  int rc = !j->url ? PARLEY_ENOMEM : 0;
+  if (rc == 0 && ws) rc = parley__janus_ws_open(url, PARLEY__JANUS_REQUEST_MS, &j->ws, err, cap);
+  else if (rc == 0 && !(j->multi = curl_multi_init())) rc = PARLEY_ENOMEM;
+  if (rc == 0) rc = get_info(j, err, cap);
+  if (rc == 0) rc = request_id(j, TO_JANUS, json_pack("{s:s}", "janus", "create"), &j->session, err, cap);
+  if (rc == 0 && !ws && asprintf(&j->session_url, "%s/%" PRIu64, j->url, j->session) < 0) rc = PARLEY_ENOMEM;
   if (rc == 0)
-    rc = request_id(j, j->session_url, json_pack("{s:s,s:s}", "janus", "attach", "plugin", "janus.plugin.audiobridge"),
+    rc = request_id(j, TO_SESSION, json_pack("{s:s,s:s}", "janus", "attach", "plugin", "janus.plugin.audiobridge"),
                     &j->handle, err, cap);
-  if (rc == 0 && (asprintf(&j->handle_url, "%s/%" PRIu64, j->session_url, j->handle) < 0 ||
-                  asprintf(&j->poll_url, "%s?maxev=8", j->session_url) < 0))
+  if (rc == 0 && !ws &&
+      (asprintf(&j->handle_url, "%s/%" PRIu64, j->session_url, j->handle) < 0 ||
+       asprintf(&j->poll_url, "%s?maxev=8", j->session_url) < 0))
     rc = PARLEY_ENOMEM;
-  if (rc == 0 && pthread_create(&j->thread, NULL, poll_main, j) != 0) rc = PARLEY_ENOMEM;
+  if (rc == 0 && ws) parley__janus_ws_start(j->ws, j->session, j->keepalive_ms, on_ws, j);
+  if (rc == 0 && !ws && pthread_create(&j->thread, NULL, poll_main, j) != 0) rc = PARLEY_ENOMEM;
   if (rc < 0) {
     json_t *r;
-    if (j->session && j->session_url && request(j, j->session_url, json_pack("{s:s}", "janus", "destroy"), &r, NULL, 0) == 0)
+    if (j->session && (ws || j->session_url) && request(j, TO_SESSION, json_pack("{s:s}", "janus", "destroy"), &r, NULL, 0) == 0)
       json_decref(r);
     destroy(j);
     return rc;
   }
-  j->started = true;
+  j->started = !ws;
   *out = j;
   return 0;
 }
@@ -283,7 +322,7 @@ static int message(parley__janus *j, json_t *body, json_t *jsep, char *err, size
   if (msg && jsep) json_object_set_new(msg, "jsep", jsep);
   else json_decref(jsep);
   json_t *r;
-  int rc = request(j, j->handle_url, msg, &r, err, cap);
+  int rc = request(j, TO_HANDLE, msg, &r, err, cap);
   if (rc == 0) json_decref(r);
   return rc;
 }
@@ -317,7 +356,8 @@ uint64_t parley__janus_self(parley__janus *j) { return j ? atomic_load(&j->self)
 void parley__janus_close(parley__janus *j) {
   if (!j) return;
   atomic_store(&j->stop, true);
-  curl_multi_wakeup(j->multi);
+  if (j->ws) parley__janus_ws_quiet(j->ws); /* its thread reads the answers below, silently */
+  else curl_multi_wakeup(j->multi);
   if (j->started) pthread_join(j->thread, NULL);
   /* Leave first, so the others see "leaving" even if the rest fails; then the handle and session.
    * Best effort and short: an engine being freed waits for these. */
@@ -325,7 +365,7 @@ void parley__janus_close(parley__janus *j) {
   json_t *body = json_pack("{s:s}", "request", "leave");
   if (body) (void)message(j, body, NULL, NULL, 0);
   json_t *r;
-  if (request(j, j->handle_url, json_pack("{s:s}", "janus", "detach"), &r, NULL, 0) == 0) json_decref(r);
-  if (request(j, j->session_url, json_pack("{s:s}", "janus", "destroy"), &r, NULL, 0) == 0) json_decref(r);
+  if (request(j, TO_HANDLE, json_pack("{s:s}", "janus", "detach"), &r, NULL, 0) == 0) json_decref(r);
+  if (request(j, TO_SESSION, json_pack("{s:s}", "janus", "destroy"), &r, NULL, 0) == 0) json_decref(r);
   destroy(j);
 }

@@ -1,19 +1,30 @@
-/* janus.h: a client of Janus's HTTP JSON API (the plain HTTP transport, janus.transport.http) for one
- * AudioBridge participant: a session, one handle attached to janus.plugin.audiobridge, the join with the
- * caller's SDP offer, mute through configure, and leave. Built only with PARLEY_JANUS (libcurl, jansson).
+/* janus.h: a client of Janus's JSON API for one AudioBridge participant: a session, one handle attached
+ * to janus.plugin.audiobridge, the join with the caller's SDP offer, mute through configure, and leave.
+ * Two transports, chosen by the URL's scheme: Janus's WebSocket API (ws://host:port/, subprotocol
+ * "janus-protocol", janus.transport.websockets; transport/janus_ws.c) and its HTTP API
+ * (http[s]://host:port/janus, janus.transport.http). Built only with PARLEY_JANUS (libcurl, jansson).
  *
- * What it does: parley__janus_open asks /info for the server's session timeout, creates a session and
- * attaches the plugin, then starts one thread of its own that long-polls the session (GET
- * <url>/<session>?maxev=8, which Janus holds up to 30 s) and sends a keepalive every third of the
- * session timeout, on one curl multi handle. Every message that arrives is parsed (janus_event.c) into
- * parley__janus_event values handed to the caller's function on that thread.
- * Not here: WebSockets, the admin API, API secrets and tokens, trickled candidates (parley's offers carry
- * theirs and Janus answers with its own: half-trickle), string room ids.
+ * What it does: parley__janus_open asks for the server's info (its session timeout), creates a session
+ * and attaches the plugin, then one thread of the client's own receives Janus's events and sends a
+ * keepalive every third of the session timeout. Over HTTP that thread long-polls the session (GET
+ * <url>/<session>?maxev=8, which Janus holds up to 30 s) on one curl multi handle; over ws it reads the
+ * connection, answers pings and hands each reply to the request waiting for its transaction. Every
+ * event is parsed (janus_event.c) into parley__janus_event values handed to the caller's function on
+ * that thread.
+ * Vanishing: prefer ws://. Janus destroys a session as soon as the WebSocket it was created on closes
+ * (reclaim_session_timeout 0, its default), and the kernel of a killed or crashed process closes its
+ * TCP connections at once: the room's others get LEAVING within a round trip. What is left is bounded
+ * by Janus's session_timeout (plus up to about 3 s: its 2 s watchdog, the teardown): a process that
+ * freezes, a machine that hangs, a network cut keep the connection open (until TCP gives up, much
+ * later). Over HTTP, every vanish takes that long.
+ * Not here: wss:// (TLS), the admin API, API secrets and tokens, trickled candidates (parley's offers
+ * carry theirs and Janus answers with its own: half-trickle), string room ids.
  *
  * Threads: open, join, set_muted and close are called from app threads, never from the audio or network
- * thread or under an engine lock: each makes blocking HTTP requests (bounded, PARLEY__JANUS_REQUEST_MS;
+ * thread or under an engine lock: each makes blocking requests (bounded, PARLEY__JANUS_REQUEST_MS;
  * close's PARLEY__JANUS_CLOSE_MS each).
- * The event function runs on the client's own thread and must not call parley__janus_close.
+ * The event function runs on the client's own thread and must not call parley__janus_close, nor over
+ * ws:// any other request (that thread reads the answers: PARLEY_ESTATE).
  * Errors: negative PARLEY_E* codes; PARLEY_ENETWORK when Janus cannot be reached or answers with an
  * error (the message is copied to the caller's err buffer where there is one).
  */
@@ -68,9 +79,9 @@ typedef struct parley__janus_event {
 /* Called on the client's thread for each event, in the order Janus sent them. */
 typedef void (*parley__janus_fn)(const parley__janus_event *ev, void *user);
 
-/* Connects to Janus at url ("http://host:port/janus"; copied): info, create, attach. fn/user are kept.
- * On failure *out is NULL and err (when cap > 0) says why. PARLEY_EINVAL, PARLEY_ENOMEM,
- * PARLEY_ENETWORK. */
+/* Connects to Janus at url ("ws://host:port/" or "http://host:port/janus"; copied): info, create,
+ * attach. fn/user are kept. On failure *out is NULL and err (when cap > 0) says why. PARLEY_EINVAL (a
+ * wss:// or malformed ws:// URL), PARLEY_ENOMEM, PARLEY_ENETWORK. */
 int parley__janus_open(const char *url, parley__janus_fn fn, void *user, parley__janus **out, char *err,
                        size_t cap);
 /* Joins AudioBridge room `room` as display (pin may be NULL), muted or not, with offer_sdp (the JSEP

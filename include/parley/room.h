@@ -8,8 +8,12 @@
  *    parley_room_receive(). parley does the offers, answers and candidates itself, one exchange per
  *    pair of members.
  *  - PARLEY_ROOM_JANUS: one WebRTC call to a Janus AudioBridge room, which mixes on the server (mix-minus
- *    per participant). parley speaks Janus's HTTP API itself (cfg.janus_url); built when
+ *    per participant). parley speaks Janus's API itself (cfg.janus_url); built when
  *    PARLEY_JANUS is on (the default; parley_room_join returns PARLEY_ENOTSUP otherwise).
+ *    Prefer Janus's WebSocket transport (ws://): Janus drops a member whose WebSocket closes, which a
+ *    killed process's kernel does at once, so the others see it leave within a round trip. Over HTTP,
+ *    and for a member that freezes or loses its network (its TCP connection stays open), that takes
+ *    Janus's session_timeout (plus up to about 3 s: its 2 s watchdog, then the teardown).
  *
  *   parley_room_config rc;
  *   parley_room_config_init(&rc);
@@ -75,7 +79,7 @@ typedef struct parley_room_config {
   parley_room_send_fn send;
   void *user;               /* passed back to send */
   /* janus */
-  const char *janus_url;    /* "http://127.0.0.1:8088/janus" */
+  const char *janus_url;    /* "ws://127.0.0.1:8188/" (preferred) or "http://127.0.0.1:8088/janus" */
   const char *janus_pin;    /* the room's pin, or NULL */
 } parley_room_config;
 

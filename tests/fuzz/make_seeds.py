@@ -117,3 +117,13 @@ if pad > 0:
     big += b"a=x-pad:" + b"p" * (pad - 10) + b"\r\n"
 write("fuzz_sdp", "large_offer.sdp", big)
 write("fuzz_calltool", "large_offer.sdp", big)
+
+# fuzz_websocket: RFC 6455 5.7's frames (a server's unmasked, a fragmented message with a ping between),
+# a masked one, a 256-byte binary frame, and a 101 response followed by a frame.
+ws_hello = bytes([0x81, 0x05]) + b"Hello"
+ws_frag = bytes([0x01, 0x03]) + b"Hel" + bytes([0x89, 0x05]) + b"Hello" + bytes([0x80, 0x02]) + b"lo"
+write("fuzz_websocket", "hello_fragments", b"\x00" + ws_hello + ws_frag)
+write("fuzz_websocket", "masked_hello", bytes([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]))
+write("fuzz_websocket", "binary_256", bytes([0x82, 0x7E, 0x01, 0x00]) + bytes(range(256)))
+write("fuzz_websocket", "handshake", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: janus-protocol\r\n\r\n" + ws_hello)
