@@ -121,7 +121,7 @@ static int run_room(bench_report *rep, int argc, char **argv) {
   const char *backend = NULL;
   int participants = 0, grace_ms = 2000;
   const parley__cli_opt opts[] = {
-      {"janus", PARLEY__CLI_STRING, &j.url, "URL", "the Janus HTTP API, e.g. http://127.0.0.1:8088/janus (Janus rows only with it)", 0, 0},
+      {"janus", PARLEY__CLI_STRING, &j.url, "URL", "the Janus API: ws://127.0.0.1:8188/ (WebSocket) or http://127.0.0.1:8088/janus (Janus rows only with it)", 0, 0},
       {"room", PARLEY__CLI_STRING, &j.room_id, "ID", "the AudioBridge room (48 kHz) [1234]", 0, 0},
       {"backend", PARLEY__CLI_STRING, &backend, "NAME", "janus or mesh [both]", 0, 0},
       {"participants", PARLEY__CLI_INT, &participants, "N", "one row of N participants [janus 3, 10, 30; mesh 3, 10]", 2, ROOM_MAX_N},
@@ -161,8 +161,11 @@ static int run_room(bench_report *rep, int argc, char **argv) {
     bench_note(rep, "janus: no rows without --janus URL (scripts/bench-room-janus.sh starts a Janus and passes it)");
   if (nj && !janus.server_pid) bench_note(rep, "janus: no process found listening on %s's port", j.url);
   if (nj)
-    bench_note(rep, "janus vanish: SIGKILL; Janus drops a silent session after its session_timeout (checked every "
-               "2 s); that setting, not parley, bounds it");
+    bench_note(rep, "janus vanish: SIGKILL; %s", strncmp(j.url, "ws://", 5) == 0
+               ? "over ws:// its connection closes and Janus drops the session at once (a frozen member or a cut "
+                 "network keeps it open: then session_timeout, checked every 2 s)"
+               : "over http:// Janus drops a silent session after its session_timeout (checked every 2 s); that "
+                 "setting, not parley, bounds it (ws:// is at once)");
   if (want_mesh)
     bench_note(rep, "mesh: no row beyond N=%d (PARLEY_ROOM_MESH_MAX_MEMBERS)%s; vanish: SIGSTOP (no packet, no ICMP, "
                "as a lost network), removed vanish_grace_ms = %d ms after interrupted", PARLEY_ROOM_MESH_MAX_MEMBERS,

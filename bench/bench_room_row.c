@@ -15,9 +15,10 @@
  *  - vanish_to_interrupted_ms and vanish_to_members_changed_ms: participant N-1 leaves and a member in a
  *    child process takes its place (the room has N members again); once every member lists it, it gets
  *    the backend's vanish_signal, and the times until the first member here sees it interrupted (-1:
- *    the backend reported no interruption before the removal) and leave the room. Janus only notices
- *    when the session times out (its session_timeout, plus up to 2 s of its watchdog), so that figure is
- *    the server's setting; scripts/bench-room-janus.sh runs Janus with 5 s. A mesh member is
+ *    the backend reported no interruption before the removal) and leave the room. Janus notices a
+ *    killed member at once over ws:// (its connection closes), over http:// only when the session times
+ *    out (its session_timeout, plus up to 2 s of its watchdog; scripts/bench-room-janus.sh runs Janus
+ *    with 5 s and passes the ws:// URL). A mesh member is
  *    interrupted when its calls' liveness monitors give up and removed grace_ms later.
  * Threads: the main thread runs the rows; the pump thread moves audio; listeners run on each engine's
  * dispatch thread and take the row's mutex. Real time, not deterministic. */
