@@ -123,8 +123,8 @@ static int run_handover(bench_report *rep, int argc, char **argv) {
   }
   free(ms);
   bench_note(rep, "address deleted -> first RTP of the new path on both sides; goal p95 <= 1000 ms with signalling;\n"
-                  "restart: no trickle, the fallback ICE restart after %d ms without media",
-             1000);
+                  "restart: no trickle, the fallback ICE restart after 600 ms + 4 RTCP round trips (at most 1 s) "
+                  "without media");
   return rc;
 }
 

@@ -2,7 +2,7 @@
  * call's host sockets' coming and going: it gathers again (sockets on addresses that went away close,
  * new addresses get sockets the agent trickles and checks, transport/ice_mobility.c), and, when the
  * selected pair's address went and the peer's media has not come back on a new pair within
- * PARLEY__CALL_HANDOVER_FALLBACK_US (a peer whose checklist stays closed after nomination), restarts
+ * fallback_us (a peer whose checklist stays closed after nomination), restarts
  * ICE itself and asks the app for an offer (NEGOTIATION_NEEDED).
  *
  * Threads: the network thread (netwatch, the fallback timer) and app threads (parley_engine_network_
@@ -18,7 +18,12 @@
 #include "engine/call_internal.h"
 #include "transport/ice_gather.h"
 
-#define PARLEY__CALL_HANDOVER_FALLBACK_US 1000000 /* a parley peer follows in one round trip or two */
+/* How long the peer's media may take to come back on a new pair before the fallback restart: a peer
+ * that follows trickled candidates answers in a round trip or two, plus the checks' pacing (see the
+ * both-sides rows of parley-bench handover), so 600 ms plus four round trips (RTCP's measure), at most
+ * 1 s, and 1 s before the first round trip is known. */
+#define PARLEY__CALL_HANDOVER_FALLBACK_MIN_US 600000
+#define PARLEY__CALL_HANDOVER_FALLBACK_MAX_US 1000000
 #define PARLEY__CALL_HANDOVER_RETRY_US 100000     /* an offer/answer in flight: look again after it */
 
 /* The host addresses the call may use: loopback ones only with loopback_candidates (tests, one host). */
@@ -104,13 +109,19 @@ int parley__call_regather(parley_call *c, int64_t now, bool *lost_selected) {
   return changed + parley__call_turn_regather(c, now, sel, &sel_remote, lost_selected);
 }
 
+static int64_t fallback_us(const parley_call *c) {
+  if (!(c->rtt_ms >= 0)) return PARLEY__CALL_HANDOVER_FALLBACK_MAX_US;
+  int64_t us = PARLEY__CALL_HANDOVER_FALLBACK_MIN_US + (int64_t)(4000.0 * c->rtt_ms);
+  return us < PARLEY__CALL_HANDOVER_FALLBACK_MAX_US ? us : PARLEY__CALL_HANDOVER_FALLBACK_MAX_US;
+}
+
 void parley__call_network_changed(parley_call *c, int64_t now) {
   PARLEY__ENGINE_LOCKED(c->eng);
   if (!c->ice || c->hungup) return;
   bool lost = false;
   if (parley__call_regather(c, now, &lost) == 0) return;
   if (lost && !c->handover_due_us) {
-    c->handover_due_us = now + PARLEY__CALL_HANDOVER_FALLBACK_US;
+    c->handover_due_us = now + fallback_us(c);
     c->handover_pkts = c->pkts_recv;
   }
   parley__call_drain_events(c);

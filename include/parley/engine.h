@@ -247,10 +247,10 @@ PARLEY_API int parley_engine_rate_hz(const parley_engine *eng);
  * Every call gathers again: sockets on addresses that went away close, new addresses get sockets
  * whose candidates are trickled (LOCAL_CANDIDATE) and checked against the peer's, and media moves to
  * a new pair without an offer when the peer keeps checking (parley does). If the peer does not follow
- * within about a second, the call restarts ICE and asks for an offer (NEGOTIATION_NEEDED). A gap in
- * the peer's audio long enough for the liveness monitor shows as INTERRUPTED then RESUMED ("...after
- * a local address change"); a fast switch shows nothing. Any thread except audio, not real-time
- * safe (system calls). 0, PARLEY_EINVAL. */
+ * within 600 ms plus four round trips (at most a second), the call restarts ICE and asks for an offer
+ * (NEGOTIATION_NEEDED). A gap in the peer's audio long enough for the liveness monitor shows as
+ * INTERRUPTED then RESUMED ("...after a local address change"); a fast switch shows nothing. Any
+ * thread except audio, not real-time safe (system calls). 0, PARLEY_EINVAL. */
 PARLEY_API int parley_engine_network_changed(parley_engine *eng);
 
 /* One sound device as PARLEY_AUDIO_DEVICE sees it (through PortAudio). */
