@@ -303,7 +303,7 @@ Test(call, app_dispatch_through_event_fd_and_app_audio, .timeout = 60) {
   ca.frame_ms = 10;
   loopback_cfg(&cb);
   cb.audio = PARLEY_AUDIO_APP;
-  cb.frame_ms = 10; /* a 20 ms engine cannot play 10 ms packets (a=ptime) */
+  cb.frame_ms = 10;
   parley_engine *ea, *eb;
   cr_assert_eq(parley_engine_new(&ca, &ea), 0);
   cr_assert_eq(parley_engine_new(&cb, &eb), 0);
