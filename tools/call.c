@@ -371,7 +371,11 @@ static const char *engine_error_hint(int err, const parley_engine_config *cfg) {
                                              : "no such audio device (see --list-devices)";
   case PARLEY_EFORMAT: return "the input file is not readable audio (mono or stereo WAV/FLAC)";
   case PARLEY_EIO: return "the output file cannot be created";
-  case PARLEY_ENOTSUP: return "the device cannot do this rate";
+  case PARLEY_ENOTSUP:
+    if (cfg->ice_server_count > 0)
+      return "an --ice-server URL asks for what parley does not do (turns: over UDP, DTLS), or the device "
+             "cannot do this rate";
+    return "the device cannot do this rate";
   case PARLEY_EDEVICE: return "the device failed to open or start";
   case PARLEY_EPARSE:
     if (cfg->turn_ca_file) return "--turn-ca is not a readable PEM file of CA certificates";
