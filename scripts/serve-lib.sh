@@ -15,11 +15,13 @@ wait_for() {
 }
 
 # serve LOG ARGS...: starts parley-call serve on a free port in the background; sets $url (http://...)
-# and $serve_pid.
+# and $serve_pid. A SIGTERM to $serve_pid reaches serve through timeout(1), which kills it 15 s later if
+# it is still there: serve's orderly stop may take 4 s by design (2 s for the calls to close, 2 s for
+# the event streams to drain), and more under AddressSanitizer on a loaded machine.
 serve() {
   log=$1
   shift
-  timeout -k 5 120 "$tool" serve 127.0.0.1:0 --loopback-only "$@" > "$log" 2>&1 &
+  timeout -k 15 120 "$tool" serve 127.0.0.1:0 --loopback-only "$@" > "$log" 2>&1 &
   serve_pid=$!
   pids="$pids $serve_pid"
   wait_for 100 "serve did not start" grep -q '^serving at' "$log"

@@ -40,9 +40,11 @@ pass() { echo "ok: $*"; }
 . scripts/serve-lib.sh # wait_for, serve
 # stop_serve: SIGTERM, which must end it cleanly (exit 0: under ASan no leak or error either).
 stop_serve() {
+  t0=$(date +%s%N)
   kill -TERM "$serve_pid" 2>/dev/null || true
   rc=0
   wait "$serve_pid" || rc=$?
+  echo "serve: SIGTERM -> exit $rc after $((($(date +%s%N) - t0) / 1000000)) ms"
   [ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
 }
 # status METHOD PATH [curl args...]: prints the HTTP status only.
