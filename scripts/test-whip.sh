@@ -4,7 +4,8 @@
 #  1. serve --echo and whip --in/--out: the caller hears its own tone back at a steady level; DELETE
 #     on the Location ends the server's call (200), and the server logs closed; whip --restart-at 2:
 #     an ICE restart by PATCH, answered (200, the server logs it), a new pair selected on both sides,
-#     and the echo keeps coming at its level through and after it;
+#     and the echo keeps coming at its level through and after it; a restart refused (503) or answered
+#     with no fragment (a proxy in front of serve): the caller says why and the call goes on;
 #  2. curl drives the protocol with a parley offer: 201 with Location, ETag and an SDP answer (the
 #     offerer's call then connects); the call's event stream (SSE) carries parley's events; PATCH
 #     trickle 204, stale ETag 412, wrong type 415; an ICE restart (If-Match "*", new credentials): 200
@@ -102,6 +103,62 @@ wav_windows "$tmp/heard2.wav" 48000 $((4800 * (first + 25))) | head -n 3 > "$tmp
 awk 'NR == 1 {lo = hi = $1} {if ($1 < lo) lo = $1; if ($1 > hi) hi = $1} END {exit !(lo > -18 && hi < -8 && hi - lo < 3)}' \
   "$tmp/levels2" || fail "the echo after the restart is not steady near -11 dBFS: $(tr '\n' ' ' < "$tmp/levels2")"
 pass "whip --restart-at 2: $(grep -o 'ICE restart answered.*' "$tmp/whip1r.log"), a new pair on both sides, the echo steady after it ($(sort -n "$tmp/levels2" | sed -n '1p;$p' | tr '\n' ' ')dBFS)"
+# A restart the server refuses (503), or answers with a 200 that is no fragment, through a proxy that
+# forwards the rest: the caller says why, and the call goes on to its end on the old pair.
+cat > "$tmp/proxy.py" <<'EOF'
+import http.server, sys, urllib.error, urllib.request
+up, mode = sys.argv[1], sys.argv[2]
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, headers, data):
+        self.send_response(code)
+        for k in ("Content-Type", "Location", "ETag"):
+            if headers.get(k):
+                self.send_header(k, headers[k])
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        req = urllib.request.Request(up + self.path, data=body or None, method=self.command,
+                                     headers={"Content-Type": self.headers.get("Content-Type", "")})
+        try:
+            r = urllib.request.urlopen(req, timeout=10)
+        except urllib.error.HTTPError as e:
+            r = e
+        self.reply(r.status, r.headers, r.read())
+    do_POST = do_DELETE = forward
+    def do_PATCH(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if mode == "refuse":
+            self.reply(503, {"Content-Type": "text/plain"}, b"restarts are off today\n")
+        else:
+            self.reply(200, {"Content-Type": "application/trickle-ice-sdpfrag"}, b"a=end-of-candidates\r\n")
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), Proxy)
+print("proxy at http://127.0.0.1:%d" % srv.server_address[1], flush=True)
+srv.serve_forever()
+EOF
+for mode in refuse garble; do
+  timeout -k 5 60 /usr/bin/python3 "$tmp/proxy.py" "$url" $mode > "$tmp/proxy_$mode.log" 2>&1 &
+  proxy_pid=$!
+  pids="$pids $proxy_pid"
+  wait_for 100 "the proxy did not start" grep -q '^proxy at' "$tmp/proxy_$mode.log"
+  proxy=$(sed -n 's/^proxy at //p' "$tmp/proxy_$mode.log")
+  timeout -k 5 40 "$tool" whip "$proxy/whip" --loopback-only --duration 4 --restart-at 1 > "$tmp/whip1_$mode.log" 2>&1 ||
+    fail "whip call with a $mode restart exited $?"
+  kill "$proxy_pid" 2>/dev/null || true
+  case $mode in
+  refuse) why='^parley-call: whip ICE restart: HTTP 503: restarts are off today$' ;;
+  *) why='^parley-call: whip ICE restart: the 200.s body is not a fragment with a=ice-ufrag and a=ice-pwd' ;;
+  esac
+  grep -q "$why" "$tmp/whip1_$mode.log" || fail "the caller did not say why the $mode restart failed"
+  if grep -q 'ICE restart answered' "$tmp/whip1_$mode.log"; then fail "a $mode restart counted as answered"; fi
+  grep -q 'ICE pairs selected 1$' "$tmp/whip1_$mode.log" && grep -q "^whip: DELETE $proxy/whip/[0-9a-f]*: 200" \
+    "$tmp/whip1_$mode.log" || fail "the call did not go on to its end after the $mode restart"
+  if sed '/^stats at/q' "$tmp/whip1_$mode.log" | grep -q 'track-stopped\|interrupted'; then fail "the caller's track stopped after the $mode restart"; fi
+  pass "a $mode restart: '$(grep -o 'whip ICE restart: .*' "$tmp/whip1_$mode.log" | head -c 80)', the call went on to its DELETE"
+done
 stop_serve
 
 echo "== 2. curl as the WHIP client, parley-call offer as the browser"
