@@ -7,7 +7,7 @@
  *               the path out, to show the passive disconnect and the recovery.
  *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
- *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl).
+ *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl), ICE restarts as PATCH.
  *   serve       a WHIP endpoint and the call page, one engine per call (call_serve.c).
  *   room        one engine in a Janus AudioBridge room through the room API (call_room.c).
  * The command line is one option table (sim/cli.h): what is parsed is what --help lists.
