@@ -2,7 +2,10 @@
 # test-whip.sh BUILD: parley-call serve (WHIP, RFC 9725) and parley-call whip end to end on 127.0.0.1
 # (about 40 s), with curl as an independent HTTP client:
 #  1. serve --echo and whip --in/--out: the caller hears its own tone back at a steady level; DELETE
-#     on the Location ends the server's call (200), and the server logs closed;
+#     on the Location ends the server's call (200), and the server logs closed; whip --restart-at 2:
+#     an ICE restart by PATCH, answered (200, the server logs it), a new pair selected on both sides,
+#     and the echo keeps coming at its level through and after it; a restart refused (503) or answered
+#     with no fragment (a proxy in front of serve): the caller says why and the call goes on;
 #  2. curl drives the protocol with a parley offer: 201 with Location, ETag and an SDP answer (the
 #     offerer's call then connects); the call's event stream (SSE) carries parley's events; PATCH
 #     trickle 204, stale ETag 412, wrong type 415; an ICE restart (If-Match "*", new credentials): 200
@@ -79,6 +82,85 @@ wav_windows "$tmp/heard.wav" 48000 $((4800 * (first + 5))) | head -n 3 > "$tmp/l
 awk 'NR == 1 {lo = hi = $1} {if ($1 < lo) lo = $1; if ($1 > hi) hi = $1} END {exit !(lo > -18 && hi < -8 && hi - lo < 3)}' \
   "$tmp/levels" || fail "the echo's level is not steady near -11 dBFS: $(tr '\n' ' ' < "$tmp/levels")"
 pass "whip call: the caller hears its tone back ($(sort -n "$tmp/levels" | sed -n '1p;$p' | tr '\n' ' ')dBFS), DELETE 200, server closed"
+wav_tone "$tmp/tone7.wav" 7
+timeout -k 5 40 "$tool" whip "$url/whip" --loopback-only --in "$tmp/tone7.wav" --in-end hangup --out "$tmp/heard2.wav" \
+  --no-aec --no-ns --restart-at 2 > "$tmp/whip1r.log" 2>&1 || fail "whip call with --restart-at exited $?"
+id=$(sed -n 's|^whip: http://.*/whip/\([0-9a-f]*\)$|\1|p' "$tmp/whip1r.log")
+grep -q "^call $id: ICE restart$" "$tmp/serve1.log" || fail "the server logged no ICE restart for call $id"
+grep -q ' A  whip: ICE restart answered (PATCH 200, ufrag [^ ]*, ETag "[0-9a-f]*")$' "$tmp/whip1r.log" ||
+  fail "the caller's timeline shows no answered restart"
+# Each side selected a second pair: the restart's checks ran with the new credentials both ways.
+grep -q 'ICE pairs selected 2$' "$tmp/whip1r.log" || fail "the caller selected no new pair after the restart"
+wait_for 60 "the server's restarted call did not close" grep -q "^call $id: closed" "$tmp/serve1.log"
+grep -q 'ICE pairs selected 2$' "$tmp/serve1.log" || fail "the server selected no new pair after the restart"
+# The echo, in 0.1 s windows from 0.5 s after it arrives to 5.5 s (the restart comes at about 2 s):
+# none drops out (below -30 dBFS), and 1 s windows from 2.5 s on stay at the tone's level.
+wav_windows "$tmp/heard2.wav" 4800 > "$tmp/windows2"
+first=$(awk '$1 > -40 {print NR; exit}' "$tmp/windows2")
+[ -n "$first" ] || fail "no echo came back in the restarted call"
+awk -v a=$((first + 5)) -v b=$((first + 55)) 'NR >= a && NR < b && $1 < -30 {bad++} NR >= b {n++} END {exit bad || !n}' \
+  "$tmp/windows2" || fail "the echo dropped out around the restart (or ended before 5.5 s)"
+wav_windows "$tmp/heard2.wav" 48000 $((4800 * (first + 25))) | head -n 3 > "$tmp/levels2"
+[ "$(wc -l < "$tmp/levels2")" -eq 3 ] || fail "the echo after the restart lasted less than 3 s"
+awk 'NR == 1 {lo = hi = $1} {if ($1 < lo) lo = $1; if ($1 > hi) hi = $1} END {exit !(lo > -18 && hi < -8 && hi - lo < 3)}' \
+  "$tmp/levels2" || fail "the echo after the restart is not steady near -11 dBFS: $(tr '\n' ' ' < "$tmp/levels2")"
+pass "whip --restart-at 2: $(grep -o 'ICE restart answered.*' "$tmp/whip1r.log"), a new pair on both sides, the echo steady after it ($(sort -n "$tmp/levels2" | sed -n '1p;$p' | tr '\n' ' ')dBFS)"
+# A restart the server refuses (503), or answers with a 200 that is no fragment, through a proxy that
+# forwards the rest: the caller says why, and the call goes on to its end on the old pair.
+cat > "$tmp/proxy.py" <<'EOF'
+import http.server, sys, urllib.error, urllib.request
+up, mode = sys.argv[1], sys.argv[2]
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, headers, data):
+        self.send_response(code)
+        for k in ("Content-Type", "Location", "ETag"):
+            if headers.get(k):
+                self.send_header(k, headers[k])
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        req = urllib.request.Request(up + self.path, data=body or None, method=self.command,
+                                     headers={"Content-Type": self.headers.get("Content-Type", "")})
+        try:
+            r = urllib.request.urlopen(req, timeout=10)
+        except urllib.error.HTTPError as e:
+            r = e
+        self.reply(r.status, r.headers, r.read())
+    do_POST = do_DELETE = forward
+    def do_PATCH(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if mode == "refuse":
+            self.reply(503, {"Content-Type": "text/plain"}, b"restarts are off today\n")
+        else:
+            self.reply(200, {"Content-Type": "application/trickle-ice-sdpfrag"}, b"a=end-of-candidates\r\n")
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), Proxy)
+print("proxy at http://127.0.0.1:%d" % srv.server_address[1], flush=True)
+srv.serve_forever()
+EOF
+for mode in refuse garble; do
+  timeout -k 5 60 /usr/bin/python3 "$tmp/proxy.py" "$url" $mode > "$tmp/proxy_$mode.log" 2>&1 &
+  proxy_pid=$!
+  pids="$pids $proxy_pid"
+  wait_for 100 "the proxy did not start" grep -q '^proxy at' "$tmp/proxy_$mode.log"
+  proxy=$(sed -n 's/^proxy at //p' "$tmp/proxy_$mode.log")
+  timeout -k 5 40 "$tool" whip "$proxy/whip" --loopback-only --duration 4 --restart-at 1 > "$tmp/whip1_$mode.log" 2>&1 ||
+    fail "whip call with a $mode restart exited $?"
+  kill "$proxy_pid" 2>/dev/null || true
+  case $mode in
+  refuse) why='^parley-call: whip ICE restart: HTTP 503: restarts are off today$' ;;
+  *) why='^parley-call: whip ICE restart: the 200.s body is not a fragment with a=ice-ufrag and a=ice-pwd' ;;
+  esac
+  grep -q "$why" "$tmp/whip1_$mode.log" || fail "the caller did not say why the $mode restart failed"
+  if grep -q 'ICE restart answered' "$tmp/whip1_$mode.log"; then fail "a $mode restart counted as answered"; fi
+  grep -q 'ICE pairs selected 1$' "$tmp/whip1_$mode.log" && grep -q "^whip: DELETE $proxy/whip/[0-9a-f]*: 200" \
+    "$tmp/whip1_$mode.log" || fail "the call did not go on to its end after the $mode restart"
+  if sed '/^stats at/q' "$tmp/whip1_$mode.log" | grep -q 'track-stopped\|interrupted'; then fail "the caller's track stopped after the $mode restart"; fi
+  pass "a $mode restart: '$(grep -o 'whip ICE restart: .*' "$tmp/whip1_$mode.log" | head -c 80)', the call went on to its DELETE"
+done
 stop_serve
 
 echo "== 2. curl as the WHIP client, parley-call offer as the browser"

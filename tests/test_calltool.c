@@ -370,3 +370,51 @@ Test(calltool, timeline_lines) {
   cr_assert_eq(n, 9);
   cr_assert_eq(strlen(line), 9);
 }
+
+/* An ICE restart over WHIP: the offer's fragment, applied to a description with a video section after
+ * the audio one, gives that description the offer's credentials and candidates in its audio section,
+ * as parley's own SDP parser reads them; the rest stays. */
+Test(calltool, ice_restart_fragment_round_trip) {
+  static char frag[4096], base[4096], out[4096];
+  static parley__sdp offer, before, after;
+  int n = parley__calltool_ice_frag(OFFER, frag, sizeof frag);
+  cr_assert_gt(n, 0);
+  cr_assert_eq((size_t)n, strlen(frag));
+  cr_assert(strstr(frag, "a=mid:0\r\n") && strstr(frag, "a=end-of-candidates\r\n"));
+  cr_assert_null(strstr(frag, "a=rtpmap"), "only ICE lines in a fragment");
+  snprintf(base, sizeof base, "%s",
+           "v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/SAVPF 111\r\nc=IN IP4 10.0.0.1\r\n"
+           "a=mid:a\r\na=ice-ufrag:oldu\r\na=ice-pwd:oldpasswordoldpassword12\r\na=rtpmap:111 opus/48000/2\r\n"
+           "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:ZZB3vhqiZQMnP6YkAJrGDIy9ckw1I8nD1n/8fd3q\r\n"
+           "a=candidate:X 1 udp 100 10.0.0.1 5000 typ host\r\na=rtcp-mux\r\n"
+           "m=video 0 RTP/SAVPF 96\r\na=mid:v\r\n");
+  n = parley__calltool_sdp_restart(base, frag, out, sizeof out);
+  cr_assert_gt(n, 0);
+  cr_assert_eq((size_t)n, strlen(out));
+  cr_assert_eq(parley__sdp_parse(OFFER, strlen(OFFER), &offer, NULL), 0);
+  cr_assert_eq(parley__sdp_parse(base, strlen(base), &before, NULL), 0);
+  cr_assert_eq(parley__sdp_parse(out, (size_t)n, &after, NULL), 0, "the rebuilt description parses: %s", out);
+  cr_assert_eq(after.media_count, 2);
+  const parley__sdp_media *a = &after.media[0];
+  cr_assert_str_eq(a->ice_ufrag, offer.media[0].ice_ufrag);
+  cr_assert_str_eq(a->ice_pwd, offer.media[0].ice_pwd);
+  cr_assert_eq(a->candidate_count, offer.media[0].candidate_count, "the old candidate gone, the new ones in");
+  for (size_t i = 0; i < a->candidate_count; i++)
+    cr_assert_str_eq(a->candidates[i].foundation, offer.media[0].candidates[i].foundation);
+  cr_assert_eq(after.media[1].candidate_count, 0, "nothing moved into the video section");
+  cr_assert_eq(a->port, before.media[0].port);
+  cr_assert_str_eq(a->crypto[0].key_params, before.media[0].crypto[0].key_params);
+}
+
+Test(calltool, ice_restart_fragment_errors) {
+  char out[64];
+  static char big[4096];
+  cr_assert_eq(parley__calltool_ice_frag("v=0\r\nm=audio 9 RTP/AVP 0\r\n", big, sizeof big), PARLEY_EPARSE);
+  cr_assert_eq(parley__calltool_sdp_restart(OFFER, "a=ice-ufrag:x\r\n", big, sizeof big), PARLEY_EPARSE,
+               "a fragment without a=ice-pwd is no restart");
+  cr_assert_eq(parley__calltool_sdp_restart(OFFER, "<html>502</html>", big, sizeof big), PARLEY_EPARSE);
+  cr_assert_eq(parley__calltool_sdp_restart(OFFER, "a=ice-ufrag:x\na=ice-pwd:y\n", out, sizeof out), PARLEY_ENOSPC);
+  cr_assert_eq(parley__calltool_ice_frag(OFFER, out, sizeof out), PARLEY_ENOSPC);
+  cr_assert_eq(parley__calltool_ice_frag(NULL, out, sizeof out), PARLEY_EINVAL);
+  cr_assert_eq(parley__calltool_sdp_restart(OFFER, NULL, out, sizeof out), PARLEY_EINVAL);
+}

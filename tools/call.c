@@ -7,7 +7,7 @@
  *               the path out, to show the passive disconnect and the recovery.
  *   listen/dial one engine per process; the SDPs cross a one-shot TCP rendezvous (call_lib.c).
  *   offer/answer one engine per process; the SDPs go through files or stdin/stdout.
- *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl).
+ *   whip        one engine; the SDPs cross a WHIP endpoint's HTTP (call_whip.c, libcurl), ICE restarts as PATCH.
  *   serve       a WHIP endpoint and the call page, one engine per call (call_serve.c).
  *   room        one engine in a Janus AudioBridge room through the room API (call_room.c).
  * The command line is one option table (sim/cli.h): what is parsed is what --help lists.
@@ -118,7 +118,7 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
   memset(o, 0, sizeof *o);
   o->duration_s = -1;
   o->timeout_s = 20;
-  o->cut_s = o->restore_s = -1;
+  o->cut_s = o->restore_s = o->restart_s = -1;
   bool loopback = false, list = false;
   int in_end = 0, frame = -1; /* choice indices: silence; frame -1 = not given */
   parley__cli_call via = {opt_via, o}, ice = {opt_ice_server, o};
@@ -152,6 +152,9 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
       {"cut-at", PARLEY__CLI_DOUBLE, &o->cut_s, "S", "loopback: black the path out from S seconds ...", 0, MAX_SECONDS},
       {"restore-at", PARLEY__CLI_DOUBLE, &o->restore_s, "S", "... until S seconds, then report the detection times", 0,
        MAX_SECONDS},
+      {"restart-at", PARLEY__CLI_DOUBLE, &o->restart_s, "S",
+       "whip: restart ICE S seconds after the call's audio started (a PATCH,\n"
+       "as after a network change)", 0, MAX_SECONDS},
       {"loopback-only", PARLEY__CLI_FLAG, &o->loopback_only, NULL,
        "offer/answer: use only 127.0.0.1 candidates (listen/dial do this\n"
        "when ADDR is a loopback address)", 0, 0},
@@ -229,6 +232,7 @@ static int parse_args(int argc, char **argv, calltool_opts *o) {
   if (o->cut_s >= 0 && !(o->cut_s > 0 && o->restore_s > o->cut_s))
     return usage_error("%s", "need 0 < --cut-at < --restore-at");
   if (o->timeout_s <= 0) return usage_error("%s", "--timeout must be positive");
+  if (o->restart_s >= 0 && o->mode != MODE_WHIP) return usage_error("%s", "--restart-at is for whip");
   for (int i = 0; i < o->n_ice; i++) {
     o->ice[i].username = o->turn_user;
     o->ice[i].credential = o->turn_password;
@@ -342,6 +346,7 @@ static void on_event(const parley_event *ev, void *user) {
     s->interrupted = false;
     if (after_restore && s->t_resumed == NOT_SEEN) s->t_resumed = ms;
     break;
+  case PARLEY_EVENT_NEGOTIATION_NEEDED: s->negotiate = true; break;
   case PARLEY_EVENT_CLOSED: s->closed = true; break;
   default: break;
   }
@@ -467,9 +472,10 @@ void calltool_print_stats(const calltool_side *s) {
   printf("     jitter %.1f ms, jitter buffer %.0f ms, concealed %llu frames / %llu ms, fec %llu\n", st.jitter_ms,
          st.jitter_buffer_ms, (unsigned long long)st.concealed_frames, (unsigned long long)st.concealed_ms,
          (unsigned long long)st.fec_frames);
-  printf("     sent %llu packets / %llu bytes, received %llu packets / %llu bytes\n",
+  printf("     sent %llu packets / %llu bytes, received %llu packets / %llu bytes, ICE pairs selected %u\n",
          (unsigned long long)st.packets_sent, (unsigned long long)st.bytes_sent,
-         (unsigned long long)st.packets_received, (unsigned long long)st.bytes_received);
+         (unsigned long long)st.packets_received, (unsigned long long)st.bytes_received,
+         (unsigned)st.ice_pairs_selected);
 }
 
 static void print_delta(const char *label, int64_t from_ms, int64_t at_ms) {
@@ -925,6 +931,77 @@ static bool wait_gathered(calltool_side *s, int timeout_ms) {
   return run_until(sides, 1, calltool_now_us() + timeout_ms * 1000LL, side_gathered, s);
 }
 
+static bool gone_or_negotiate(void *ctx) {
+  calltool_side *s = ctx;
+  return peer_gone(s) || s->negotiate;
+}
+
+/* WHIP's ICE restart (RFC 9725 4.4.2): the re-offer's credentials and candidates go to the server as a
+ * PATCH, and its reply's credentials and candidates on the previous answer (remote, updated here) make
+ * the new answer. ours: restart ICE first (--restart-at; after NEGOTIATION_NEEDED the call has). A
+ * failure is printed and the call goes on on its old pair (it stays in have-local-offer after a failed
+ * PATCH: no rollback, so no further restart). */
+static void whip_restart(const calltool_opts *o, calltool_side *s, bool ours, const char *location, char *remote) {
+  static char local[SDP_CAP], out_sdp[SDP_CAP], frag[SDP_CAP], reply[SDP_CAP], answer[SDP_CAP], in_sdp[SDP_CAP];
+  int timeout_ms = (int)(o->timeout_s * 1000), err, n;
+  char etag[128];
+  const char *sent, *got;
+  printf("whip: ICE restart (%s)\n", ours ? "--restart-at" : "negotiation needed");
+  if (ours && (err = parley_call_restart_ice(s->call)) < 0) {
+    calltool_fail("ICE restart", err);
+    return;
+  }
+  if (o->n_ice) s->gathered = false; /* the restart gathers the servers' candidates again */
+  if ((err = parley_call_create_offer(s->call, local, sizeof local)) < 0 ||
+      (o->n_ice && wait_gathered(s, timeout_ms) && (err = parley_call_create_offer(s->call, local, sizeof local)) < 0) ||
+      (err = parley_call_set_local_description(s->call, local)) < 0) {
+    calltool_fail("ICE restart offer", err);
+    return;
+  }
+  if (!(sent = routed(o, local, out_sdp))) return;
+  if ((n = parley__calltool_ice_frag(sent, frag, sizeof frag)) < 0) {
+    calltool_fail("ICE restart fragment", n);
+    return;
+  }
+  if (calltool_whip_restart(location, frag, timeout_ms, reply, sizeof reply, etag, sizeof etag) < 0) return;
+  if ((n = parley__calltool_sdp_restart(remote, reply, answer, sizeof answer)) < 0) {
+    fprintf(stderr, "parley-call: whip ICE restart: the 200's body is not a fragment with a=ice-ufrag and a=ice-pwd: %.200s\n",
+            reply);
+    return;
+  }
+  if (!(got = routed(o, answer, in_sdp)) || calltool_apply_remote(s, PARLEY_SDP_ANSWER, got) < 0) return;
+  memcpy(remote, answer, (size_t)n + 1);
+  char ufrag[257] = "?";
+  (void)parley__calltool_sdp_attr(reply, "ice-ufrag", ufrag, sizeof ufrag);
+  parley_engine_dispatch(s->eng); /* the signaling events first, in time order */
+  calltool_flush_timeline();
+  printf("%7lld ms  %-2s whip: ICE restart answered (PATCH 200, ufrag %s, ETag %s)\n",
+         (long long)calltool_since_ms(calltool_now_us()), s->name, ufrag, etag[0] ? etag : "none");
+}
+
+/* The call until --duration or the peer's hang-up; WHIP restarts ICE at --restart-at and after
+ * NEGOTIATION_NEEDED. */
+static void run_call(const calltool_opts *o, calltool_side *s, const char *location, char *remote) {
+  calltool_side *one[1] = {s};
+  int64_t now = calltool_now_us();
+  int64_t end_us = o->duration_s > 0 ? now + (int64_t)(o->duration_s * 1e6) : -1;
+  int64_t restart_us = location[0] && o->restart_s >= 0 ? now + (int64_t)(o->restart_s * 1e6) : -1;
+  for (;;) {
+    int64_t until = restart_us >= 0 && (end_us < 0 || restart_us < end_us) ? restart_us : end_us;
+    bool done = run_until(one, 1, until, location[0] ? gone_or_negotiate : peer_gone, s);
+    if (peer_gone(s) || calltool_stopping()) return;
+    if (done) { /* NEGOTIATION_NEEDED */
+      s->negotiate = false;
+      whip_restart(o, s, false, location, remote);
+    } else if (restart_us >= 0 && calltool_now_us() >= restart_us) {
+      restart_us = -1;
+      whip_restart(o, s, true, location, remote);
+    } else {
+      return; /* --duration */
+    }
+  }
+}
+
 static int run_peer(const calltool_opts *o) {
   static char local[SDP_CAP], remote[SDP_CAP], out_sdp[SDP_CAP], in_sdp[SDP_CAP];
   const char *sent, *got; /* the descriptions as they cross: through the relay with --via */
@@ -1031,8 +1108,7 @@ static int run_peer(const calltool_opts *o) {
   if (!run_until(one, 1, calltool_now_us() + (int64_t)(o->timeout_s * 1e6), started, &s)) {
     fprintf(stderr, "parley-call: the peer's audio did not start within %.0f s\n", o->timeout_s);
   } else {
-    int64_t end_us = o->duration_s > 0 ? calltool_now_us() + (int64_t)(o->duration_s * 1e6) : -1;
-    run_until(one, 1, end_us, peer_gone, &s);
+    run_call(o, &s, location, remote);
     rc = 0;
   }
   printf("stats at %lld ms:\n", (long long)calltool_since_ms(calltool_now_us()));

@@ -313,3 +313,74 @@ int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char 
   buf[len] = '\0';
   return (int)len;
 }
+
+/* ---- ICE restart fragments (WHIP) ------------------------------------------------------------------ */
+
+bool parley__calltool_sdp_attr(const char *text, const char *name, char *out, size_t cap) {
+  size_t n = strlen(name);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    if (strncmp(l, "a=", 2) != 0 || strncmp(l + 2, name, n) != 0 || l[2 + n] != ':') continue;
+    size_t len = strcspn(l + 3 + n, "\r\n");
+    if (len == 0 || len >= cap) return false;
+    memcpy(out, l + 3 + n, len);
+    out[len] = '\0';
+    return true;
+  }
+  return false;
+}
+
+static bool is_candidate_line(const char *l) {
+  return strncmp(l, "a=candidate:", 12) == 0 || strncmp(l, "a=end-of-candidates", 19) == 0;
+}
+
+/* Appends text's a=candidate / a=end-of-candidates lines to out at *n, each ending in CRLF. */
+static void put_candidates(const char *text, char *out, size_t cap, size_t *n) {
+  for (const char *l = text; *l && *n < cap;) {
+    size_t len = strcspn(l, "\r\n");
+    if (is_candidate_line(l)) *n += (size_t)snprintf(out + *n, cap - *n, "%.*s\r\n", (int)len, l);
+    l += len;
+    while (*l == '\r' || *l == '\n') l++;
+  }
+}
+
+int parley__calltool_ice_frag(const char *sdp, char *out, size_t cap) {
+  if (!sdp || !out || cap == 0) return PARLEY_EINVAL;
+  char ufrag[257], pwd[257], mid[64] = "0";
+  if (!parley__calltool_sdp_attr(sdp, "ice-ufrag", ufrag, sizeof ufrag) ||
+      !parley__calltool_sdp_attr(sdp, "ice-pwd", pwd, sizeof pwd))
+    return PARLEY_EPARSE;
+  (void)parley__calltool_sdp_attr(sdp, "mid", mid, sizeof mid);
+  size_t n = (size_t)snprintf(out, cap, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:%s\r\n",
+                              ufrag, pwd, mid);
+  if (n < cap) put_candidates(sdp, out, cap, &n);
+  return n < cap ? (int)n : PARLEY_ENOSPC;
+}
+
+int parley__calltool_sdp_restart(const char *sdp, const char *frag, char *out, size_t cap) {
+  if (!sdp || !frag || !out || cap == 0) return PARLEY_EINVAL;
+  char ufrag[257], pwd[257];
+  if (!parley__calltool_sdp_attr(frag, "ice-ufrag", ufrag, sizeof ufrag) ||
+      !parley__calltool_sdp_attr(frag, "ice-pwd", pwd, sizeof pwd))
+    return PARLEY_EPARSE;
+  size_t n = 0;
+  bool in_audio = false, placed = false;
+  out[0] = '\0';
+  for (const char *l = sdp; *l && n < cap;) {
+    size_t len = strcspn(l, "\n");
+    size_t next = len + (l[len] == '\n');
+    if (strncmp(l, "m=", 2) == 0) { /* the audio section ends: its new candidates go before the next one */
+      if (in_audio && !placed) {
+        put_candidates(frag, out, cap, &n);
+        placed = true;
+      }
+      in_audio = strncmp(l, "m=audio ", 8) == 0;
+    }
+    if (n >= cap) break;
+    if (strncmp(l, "a=ice-ufrag:", 12) == 0) n += (size_t)snprintf(out + n, cap - n, "a=ice-ufrag:%s\r\n", ufrag);
+    else if (strncmp(l, "a=ice-pwd:", 10) == 0) n += (size_t)snprintf(out + n, cap - n, "a=ice-pwd:%s\r\n", pwd);
+    else if (!is_candidate_line(l)) n += (size_t)snprintf(out + n, cap - n, "%.*s\n", (int)len, l);
+    l += next;
+  }
+  if (in_audio && !placed && n < cap) put_candidates(frag, out, cap, &n);
+  return n < cap ? (int)n : PARLEY_ENOSPC;
+}

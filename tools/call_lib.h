@@ -8,6 +8,7 @@
 #ifndef PARLEY_TOOLS_CALL_LIB_H
 #define PARLEY_TOOLS_CALL_LIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,5 +65,16 @@ int parley__calltool_describe_event(char *buf, size_t cap, const parley_event *e
  * "peer connected", ICE states "ice checking". ms is the time
  * since the tool started, side a short label. Returns the length (truncated to cap - 1). */
 int parley__calltool_format_event(char *buf, size_t cap, int64_t ms, const char *side, const parley_event *ev);
+
+/* ICE restarts over WHIP (RFC 9725 4.4.2), whose PATCH bodies are RFC 8840 fragments; one audio section.
+ * sdp_attr: the value of text's first "a=NAME:" line into out; false if there is none or it does not
+ * fit. ice_frag: sdp's ICE credentials, its audio m-line and mid, and its a=candidate /
+ * a=end-of-candidates lines as a fragment. sdp_restart: sdp with frag's credentials in place of its own
+ * and frag's candidates in place of its own (at the end of its audio section): a restart's offer or
+ * answer rebuilt from the previous one. Both return the length written to out, PARLEY_EINVAL,
+ * PARLEY_EPARSE (no a=ice-ufrag / a=ice-pwd to take) or PARLEY_ENOSPC. */
+bool parley__calltool_sdp_attr(const char *text, const char *name, char *out, size_t cap);
+int parley__calltool_ice_frag(const char *sdp, char *out, size_t cap);
+int parley__calltool_sdp_restart(const char *sdp, const char *frag, char *out, size_t cap);
 
 #endif

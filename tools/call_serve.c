@@ -333,20 +333,6 @@ static enum MHD_Result whip_delete(server *sv, struct MHD_Connection *conn, serv
   return reply(conn, 200, NULL, "", 0, NULL, NULL);
 }
 
-/* The value of the first "a=NAME:" line of text (an SDP or a fragment) into out; false if none fits. */
-static bool sdp_attr(const char *text, const char *name, char *out, size_t cap) {
-  size_t n = strlen(name);
-  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-    if (strncmp(l, "a=", 2) != 0 || strncmp(l + 2, name, n) != 0 || l[2 + n] != ':') continue;
-    size_t len = strcspn(l + 3 + n, "\r\n");
-    if (len == 0 || len >= cap) return false;
-    memcpy(out, l + 3 + n, len);
-    out[len] = '\0';
-    return true;
-  }
-  return false;
-}
-
 /* Feeds a fragment's a=candidate / a=end-of-candidates lines to the call: the number added, or the first
  * refusal (why filled). */
 static int add_candidates(serve_call *c, char *frag, char *why, size_t why_cap) {
@@ -372,20 +358,10 @@ static int add_candidates(serve_call *c, char *frag, char *why, size_t why_cap) 
  * parley's side too; parley's new credentials and candidates go back as a fragment with a new ETag. */
 static enum MHD_Result whip_restart(struct MHD_Connection *conn, serve_call *c, request *rq) {
   static char offer[SDP_CAP], answer[SDP_CAP], frag[SDP_CAP];
-  char ufrag[257], pwd[257], why[300];
-  if (!sdp_attr(rq->body, "ice-ufrag", ufrag, sizeof ufrag) || !sdp_attr(rq->body, "ice-pwd", pwd, sizeof pwd))
-    return reply_error(conn, 400, "an ICE restart needs a=ice-ufrag and a=ice-pwd", NULL, NULL);
-  size_t n = 0;
-  for (const char *l = c->offer; *l && n < sizeof offer;) {
-    size_t len = strcspn(l, "\n");
-    size_t next = len + (l[len] == '\n');
-    if (strncmp(l, "a=ice-ufrag:", 12) == 0) n += (size_t)snprintf(offer + n, sizeof offer - n, "a=ice-ufrag:%s\r\n", ufrag);
-    else if (strncmp(l, "a=ice-pwd:", 10) == 0) n += (size_t)snprintf(offer + n, sizeof offer - n, "a=ice-pwd:%s\r\n", pwd);
-    else if (strncmp(l, "a=candidate:", 12) != 0 && strncmp(l, "a=end-of-candidates", 19) != 0)
-      n += (size_t)snprintf(offer + n, sizeof offer - n, "%.*s\n", (int)len, l);
-    l += next;
-  }
-  if (n >= sizeof offer) return reply_error(conn, 413, "the re-offer does not fit", NULL, NULL);
+  char why[300];
+  int n = parley__calltool_sdp_restart(c->offer, rq->body, offer, sizeof offer);
+  if (n == PARLEY_EPARSE) return reply_error(conn, 400, "an ICE restart needs a=ice-ufrag and a=ice-pwd", NULL, NULL);
+  if (n < 0) return reply_error(conn, 413, "the re-offer does not fit", NULL, NULL);
   parley_sdp_error se;
   memset(&se, 0, sizeof se);
   int err = parley_call_set_remote_description(c->s.call, PARLEY_SDP_OFFER, offer, &se);
@@ -395,22 +371,9 @@ static enum MHD_Result whip_restart(struct MHD_Connection *conn, serve_call *c, 
     snprintf(why, sizeof why, "ICE restart: %s%s%s", parley_strerror(err), se.message[0] ? ": " : "", se.message);
     return reply_error(conn, err == PARLEY_ESTATE ? 409 : 400, why, NULL, NULL);
   }
-  if ((err = add_candidates(c, rq->body, why, sizeof why)) < 0) return reply_error(conn, 400, why, NULL, NULL);
   /* The fragment: parley's credentials, then its audio section's candidates (RFC 8840). */
-  char mid[64] = "0";
-  (void)sdp_attr(answer, "mid", mid, sizeof mid);
-  if (!sdp_attr(answer, "ice-ufrag", ufrag, sizeof ufrag) || !sdp_attr(answer, "ice-pwd", pwd, sizeof pwd))
-    return reply_error(conn, 500, "parley's answer has no ICE credentials", NULL, NULL);
-  n = (size_t)snprintf(frag, sizeof frag, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:%s\r\n",
-                       ufrag, pwd, mid);
-  for (const char *l = answer; *l && n < sizeof frag;) {
-    size_t len = strcspn(l, "\r\n");
-    if (strncmp(l, "a=candidate:", 12) == 0 || strncmp(l, "a=end-of-candidates", 19) == 0)
-      n += (size_t)snprintf(frag + n, sizeof frag - n, "%.*s\r\n", (int)len, l);
-    l += len;
-    while (*l == '\r' || *l == '\n') l++;
-  }
-  if (n >= sizeof frag) return reply_error(conn, 500, "parley's fragment does not fit", NULL, NULL);
+  if (parley__calltool_ice_frag(answer, frag, sizeof frag) < 0)
+    return reply_error(conn, 500, "parley's answer has no ICE credentials, or its fragment does not fit", NULL, NULL);
   char tag[33];
   new_id(tag);
   snprintf(c->etag, sizeof c->etag, "\"%.16s\"", tag);

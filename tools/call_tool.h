@@ -43,7 +43,7 @@ typedef struct calltool_opts {
   bool echo, loopback_only, quiet, no_aec, no_ns, low_delay;
   parley_input_end in_end;
   int frame_ms;
-  double duration_s, timeout_s, cut_s, restore_s;
+  double duration_s, timeout_s, cut_s, restore_s, restart_s; /* restart_s: whip --restart-at */
   parley_ice_server ice[PARLEY_ENGINE_MAX_ICE_SERVERS]; /* --ice-server, with --turn-user/--turn-password */
   int n_ice;
   const char *turn_user, *turn_password, *turn_ca;
@@ -67,6 +67,7 @@ typedef struct calltool_side {
   bool quiet;
   bool connected, track_started, bye, closed, interrupted;
   bool gathered; /* end-of-candidates trickled: every local candidate is in a new description */
+  bool negotiate; /* NEGOTIATION_NEEDED came: the call restarted ICE and wants a new offer */
   /* detection marks (ms since start), set by the listener relative to the cut/restore times */
   int64_t cut_ms, restore_ms;
   int64_t t_stopped, t_disconnected, t_interrupted, t_reconnected, t_resumed, t_restarted;
@@ -128,6 +129,11 @@ extern const size_t calltool_web_file_count;
 int calltool_whip_offer(const char *url, const char *sdp, int timeout_ms, char *answer, size_t cap, char *location,
                         size_t location_cap);
 int calltool_whip_delete(const char *location, int timeout_ms);
+/* An ICE restart (RFC 9725 4.4.2): PATCHes frag (application/trickle-ice-sdpfrag, If-Match "*") to
+ * location; on 200 copies the server's fragment into reply (cap bytes) and its ETag, if any and if it
+ * fits, into etag (else ""). Errors as offer's, after a message. */
+int calltool_whip_restart(const char *location, const char *frag, int timeout_ms, char *reply, size_t cap, char *etag,
+                          size_t etag_cap);
 
 /* `room --janus URL --room ID --name NAME`: joins a Janus AudioBridge room and prints its timeline until
  * --duration, a signal or the room's end; the exit code. (call_room.c) */
