@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define PARLEY_VERSION_MAJOR 0
-#define PARLEY_VERSION_MINOR 3
+#define PARLEY_VERSION_MINOR 4
 #define PARLEY_VERSION_PATCH 0
 
 /* Error codes: X(name, value, message). Values are stable; new codes are appended. */
