@@ -42,6 +42,7 @@ struct parley__echo {
   int far_span_frames;             /* frames the filter and a reverberant tail span */
   bool echo_found;                 /* the filter has recently taken real echo out (see echo_gate) */
   int found_frames_left;           /* far-active frames without such evidence before echo_found ends */
+  int found_hold_frames;           /* what found_frames_left restarts from: ECHO_FOUND_HOLD_MS of frames */
   double reduction_db;             /* the filter's average reduction over heard far-active frames */
   float gate_mix;                  /* weight of the canceller's output against the microphone, 0..1 */
   spx_int16_t *near16, *far16, *out16; /* one frame each */
@@ -57,6 +58,8 @@ struct parley__echo {
  * the host application. */
 #define VAD_START_PCT 35
 #define VAD_CONTINUE_PCT 20
+
+#define ECHO_FOUND_HOLD_MS 10000 /* how long echo once found is assumed (see echo_gate) */
 
 void parley__echo_config_init(parley__echo_config *cfg) {
   if (!cfg) return;
@@ -166,6 +169,7 @@ parley__echo *parley__echo_new(const parley__echo_config *cfg, int *err) {
   parley__echo_suppress_init(&e->sup, cfg->rate_hz, frame, cfg->echo_suppress_db);
   /* The echo lasts the filter's length and then a reverberant tail: 1 s more. */
   e->far_span_frames = (int)(((size_t)e->cfg.filter_ms + 1000) * (size_t)cfg->rate_hz / 1000 / frame);
+  e->found_hold_frames = (int)((size_t)ECHO_FOUND_HOLD_MS * (size_t)cfg->rate_hz / 1000 / frame);
   e->far_quiet_frames = e->far_span_frames;
   e->smooth = (double)frame / cfg->rate_hz; /* ~1 s time constant */
   *err = 0;
@@ -262,7 +266,6 @@ static void track_delay(parley__echo *e, const float *near) {
 #define ECHO_FOUND_DB 4.0
 #define ECHO_FOUND_RATE 0.05
 #define ECHO_FOUND_FLOOR 1073.0 /* -60 dBFS per sample, int16 units squared */
-#define ECHO_FOUND_HOLD_MS 10000
 /* Without echo the canceller, the suppressor and the preprocessor's echo suppression leave the
  * microphone alone (the filter keeps adapting); the switch is a crossfade over one block. */
 static void echo_gate(parley__echo *e, double ein, bool far_active) {
@@ -277,7 +280,7 @@ static void echo_gate(parley__echo *e, double ein, bool far_active) {
   }
   if (heard && e->reduction_db > ECHO_FOUND_DB) {
     e->echo_found = true;
-    e->found_frames_left = (int)((size_t)ECHO_FOUND_HOLD_MS * (size_t)e->cfg.rate_hz / 1000 / frame);
+    e->found_frames_left = e->found_hold_frames;
   } else if (far_active && e->echo_found && --e->found_frames_left <= 0) {
     e->echo_found = false;
   }
